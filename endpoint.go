@@ -1,0 +1,276 @@
+package consign
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Payload formats.
+const (
+	FormatEnvelope = "envelope" // {"id","type","timestamp","data"}
+	FormatRaw      = "raw"      // the event payload exactly as it was given
+)
+
+// Auth types.
+const (
+	AuthSignature = "signature" // Standard Webhooks signature headers
+	AuthToken     = "token"     // "Auth: <token>" (ReadyCloud)
+)
+
+// Ordering modes.
+const (
+	OrderingNone = "none"
+	OrderingKey  = "key"
+)
+
+// Health states of an endpoint.
+const (
+	HealthHealthy = "healthy"
+	HealthFailing = "failing"
+	HealthFailed  = "failed"
+)
+
+// Limits on endpoint configuration.
+const (
+	MaxTopics        = 100
+	MaxHeaders       = 20
+	MaxHeaderValue   = 1024
+	MaxRetrySchedule = 50
+)
+
+// Endpoint is a partner's webhook configuration: where to send which events, and how.
+type Endpoint struct {
+	ID             string            `json:"id"`
+	OrgID          string            `json:"org_id"`
+	URL            string            `json:"url"`
+	Description    string            `json:"description"`
+	Topics         []string          `json:"topics"`
+	Method         string            `json:"method"`
+	Headers        map[string]string `json:"headers"`
+	PayloadFormat  string            `json:"payload_format"`
+	Auth           Auth              `json:"auth"`
+	RateLimit      float64           `json:"rate_limit"`
+	BurstLimit     int               `json:"burst_limit"`
+	Ordering       string            `json:"ordering"`
+	Coalesce       bool              `json:"coalesce"`
+	Retry          RetryPolicy       `json:"retry"`
+	FailurePolicy  FailurePolicy     `json:"failure_policy"`
+	Active         bool              `json:"active"`
+	Health         string            `json:"health"`
+	DisabledAt     *time.Time        `json:"disabled_at"`
+	DisabledReason string            `json:"disabled_reason"`
+	CreatedAt      time.Time         `json:"created_at"`
+	UpdatedAt      time.Time         `json:"updated_at"`
+}
+
+// Auth says how requests to an endpoint prove they come from Consign.
+type Auth struct {
+	Type  string `json:"type"`
+	Token string `json:"token,omitempty"`
+}
+
+// RetryPolicy is when failed attempts are tried again: Schedule[i] is the wait after
+// attempt i+1 (the last entry repeats), each ±20 % jitter, until the delivery is MaxAge
+// old; then it fails for good.
+type RetryPolicy struct {
+	Schedule []Duration `json:"schedule"`
+	MaxAge   Duration   `json:"max_age"`
+}
+
+// DefaultRetry is the schedule of an endpoint that sets none.
+func DefaultRetry() RetryPolicy {
+	s := []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute,
+		30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour}
+	p := RetryPolicy{MaxAge: Duration(72 * time.Hour)}
+	for _, d := range s {
+		p.Schedule = append(p.Schedule, Duration(d))
+	}
+	return p
+}
+
+// Delay returns the wait after the attempts-th failed attempt (1-based), with jitter.
+func (p RetryPolicy) Delay(attempts int, rnd *rand.Rand) time.Duration {
+	if len(p.Schedule) == 0 {
+		p = DefaultRetry()
+	}
+	i := min(max(attempts-1, 0), len(p.Schedule)-1)
+	d := float64(p.Schedule[i])
+	jitter := 0.8 + 0.4*rnd.Float64()
+	return time.Duration(d * jitter)
+}
+
+// FailurePolicy says when an endpoint that keeps failing is deactivated: after it has
+// accepted nothing for DisableAfter while deliveries were due, and/or after more than
+// MaxFailures failed attempts within Window. Zero fields are off, except DisableAfter,
+// which defaults to 72h.
+type FailurePolicy struct {
+	DisableAfter Duration `json:"disable_after"`
+	MaxFailures  int      `json:"max_failures,omitempty"`
+	Window       Duration `json:"window,omitempty"`
+}
+
+// Secret is a signing secret of an endpoint. Value is the plaintext and leaves the
+// server only in the reply that creates it; PublicKey is set for ed25519 (whsk_) keys.
+type Secret struct {
+	ID         string     `json:"id"`
+	EndpointID string     `json:"endpoint_id"`
+	Value      string     `json:"value,omitempty"`
+	PublicKey  string     `json:"public_key,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+}
+
+// ActiveAt reports whether the secret signs requests at time t.
+func (s *Secret) ActiveAt(t time.Time) bool { return s.ExpiresAt == nil || t.Before(*s.ExpiresAt) }
+
+// reservedHeaders are set by Consign on every request and may not be overridden.
+var reservedHeaders = map[string]bool{
+	"Content-Type": true, "Content-Length": true, "User-Agent": true, "Host": true,
+	"Webhook-Id": true, "Webhook-Timestamp": true, "Webhook-Signature": true,
+	"Webhook-Sequence": true, "Transfer-Encoding": true, "Connection": true, "Auth": true,
+}
+
+// Normalize fills defaults and validates everything except the URL's reachability,
+// which the caller checks with the outbound policy in force.
+func (e *Endpoint) Normalize() error {
+	var v Validation
+	e.URL = strings.TrimSpace(e.URL)
+	if e.URL == "" {
+		v.Add("url", "is required")
+	}
+	if len(e.Description) > 1000 {
+		v.Add("description", "must be at most 1000 characters")
+	}
+	if len(e.Topics) == 0 {
+		v.Add("topics", `must name at least one event type, a wildcard such as "order.*", or "*"`)
+	} else if len(e.Topics) > MaxTopics {
+		v.Add("topics", "at most %d topics", MaxTopics)
+	}
+	seen := map[string]bool{}
+	topics := e.Topics[:0]
+	for _, t := range e.Topics {
+		if msg := ValidTopic(t); msg != "" {
+			v.Add("topics", "%q %s", t, msg)
+		} else if !seen[t] {
+			seen[t] = true
+			topics = append(topics, t)
+		}
+	}
+	e.Topics = topics
+	switch e.Method = strings.ToUpper(e.Method); e.Method {
+	case "":
+		e.Method = http.MethodPost
+	case http.MethodPost, http.MethodPut:
+	default:
+		v.Add("method", `must be "POST" or "PUT"`)
+	}
+	if len(e.Headers) > MaxHeaders {
+		v.Add("headers", "at most %d headers", MaxHeaders)
+	}
+	headers := make(map[string]string, len(e.Headers))
+	for name, value := range e.Headers {
+		canon := http.CanonicalHeaderKey(name)
+		switch {
+		case !validHeaderName(name):
+			v.Add("headers", "%q is not a valid header name", name)
+		case reservedHeaders[canon]:
+			v.Add("headers", "%q is set by Consign and cannot be overridden", name)
+		case len(value) > MaxHeaderValue || strings.ContainsAny(value, "\r\n\x00"):
+			v.Add("headers", "value of %q must be at most %d bytes on one line", name, MaxHeaderValue)
+		default:
+			headers[canon] = value
+		}
+	}
+	e.Headers = headers
+	switch e.PayloadFormat {
+	case "":
+		e.PayloadFormat = FormatEnvelope
+	case FormatEnvelope, FormatRaw:
+	default:
+		v.Add("payload_format", `must be "envelope" or "raw"`)
+	}
+	switch e.Auth.Type {
+	case "":
+		e.Auth.Type = AuthSignature
+		fallthrough
+	case AuthSignature:
+		if e.Auth.Token != "" {
+			v.Add("auth.token", `is only used with "type": "token"`)
+		}
+	case AuthToken:
+		if len(e.Auth.Token) > MaxHeaderValue || strings.ContainsAny(e.Auth.Token, "\r\n\x00") {
+			v.Add("auth.token", "must be at most %d bytes on one line", MaxHeaderValue)
+		}
+	default:
+		v.Add("auth.type", `must be "signature" or "token"`)
+	}
+	if e.RateLimit < 0 || e.RateLimit > 100000 {
+		v.Add("rate_limit", "must be between 0 (no limit) and 100000 requests per second")
+	}
+	if e.BurstLimit < 0 || e.BurstLimit > 10000 {
+		v.Add("burst_limit", "must be between 0 (no limit) and 10000 requests in flight")
+	}
+	switch e.Ordering {
+	case "":
+		e.Ordering = OrderingNone
+	case OrderingNone, OrderingKey:
+	default:
+		v.Add("ordering", `must be "none" or "key"`)
+	}
+	if len(e.Retry.Schedule) > MaxRetrySchedule {
+		v.Add("retry.schedule", "at most %d entries", MaxRetrySchedule)
+	}
+	for _, d := range e.Retry.Schedule {
+		if d < Duration(10*time.Millisecond) || d > Duration(7*24*time.Hour) {
+			v.Add("retry.schedule", "each wait must be between 10ms and 168h")
+			break
+		}
+	}
+	if e.Retry.MaxAge < 0 || e.Retry.MaxAge > Duration(30*24*time.Hour) {
+		v.Add("retry.max_age", "must be at most 720h")
+	}
+	if len(e.Retry.Schedule) == 0 {
+		e.Retry.Schedule = DefaultRetry().Schedule
+	}
+	if e.Retry.MaxAge == 0 {
+		e.Retry.MaxAge = DefaultRetry().MaxAge
+	}
+	fp := &e.FailurePolicy
+	if fp.DisableAfter < 0 || fp.Window < 0 || fp.MaxFailures < 0 {
+		v.Add("failure_policy", "durations and counts cannot be negative")
+	}
+	if fp.DisableAfter == 0 {
+		fp.DisableAfter = Duration(72 * time.Hour)
+	}
+	if (fp.MaxFailures > 0) != (fp.Window > 0) {
+		v.Add("failure_policy", "max_failures and window go together")
+	}
+	if e.Health == "" {
+		e.Health = HealthHealthy
+	}
+	return v.Err()
+}
+
+func validHeaderName(s string) bool {
+	if s == "" || len(s) > 100 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// Subscribes reports whether the endpoint takes events of type typ.
+func (e *Endpoint) Subscribes(typ string) bool {
+	for _, t := range e.Topics {
+		if TopicMatches(t, typ) {
+			return true
+		}
+	}
+	return false
+}

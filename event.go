@@ -1,0 +1,85 @@
+package consign
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Limits on events.
+const (
+	MaxBatch          = 1000
+	MaxKeyLength      = 255
+	IdempotencyWindow = 72 * time.Hour
+)
+
+// Event is one occurrence of an event type in an org. Payload is kept exactly as the
+// client sent it (raw JSON), stored once however many endpoints receive it.
+type Event struct {
+	ID             string          `json:"id"`
+	OrgID          string          `json:"org_id"`
+	Type           string          `json:"type"`
+	Payload        json.RawMessage `json:"payload"`
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	OrderingKey    string          `json:"ordering_key,omitempty"`
+	CreatedAt      time.Time       `json:"created_at"`
+}
+
+// Delivery states.
+const (
+	StatusPending    = "pending"    // waiting for its next attempt
+	StatusDelivering = "delivering" // an attempt is in flight
+	StatusSucceeded  = "succeeded"  // a 2xx was received
+	StatusFailed     = "failed"     // gave up after the retry schedule
+	StatusPaused     = "paused"     // the endpoint is inactive; sent when it is activated
+	StatusSuperseded = "superseded" // coalesced: a newer event of the same type and key replaced it
+	StatusCancelled  = "cancelled"  // will not be sent
+)
+
+// ValidStatus reports whether s is a delivery state.
+func ValidStatus(s string) bool {
+	switch s {
+	case StatusPending, StatusDelivering, StatusSucceeded, StatusFailed, StatusPaused, StatusSuperseded, StatusCancelled:
+		return true
+	}
+	return false
+}
+
+// Delivery is one event for one endpoint.
+type Delivery struct {
+	ID            string     `json:"id"`
+	OrgID         string     `json:"org_id"`
+	EventID       string     `json:"event_id"`
+	EndpointID    string     `json:"endpoint_id"`
+	EventType     string     `json:"event_type"`
+	Status        string     `json:"status"`
+	AttemptsCount int        `json:"attempts_count"`
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+	Attempts      []Attempt  `json:"attempts,omitempty"`
+}
+
+// Attempt is one HTTP request of a delivery and what came back.
+type Attempt struct {
+	N          int              `json:"n"`
+	StartedAt  time.Time        `json:"started_at"`
+	DurationMS int64            `json:"duration_ms"`
+	Request    AttemptRequest   `json:"request"`
+	Response   *AttemptResponse `json:"response"`
+	Error      *string          `json:"error"`
+}
+
+// AttemptRequest is what was sent (the body is the event's, not repeated here).
+type AttemptRequest struct {
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers"`
+}
+
+// AttemptResponse is what the endpoint answered; Body holds at most 64 KiB.
+type AttemptResponse struct {
+	Status    int               `json:"status"`
+	Headers   map[string]string `json:"headers"`
+	Body      string            `json:"body"`
+	Truncated bool              `json:"truncated,omitempty"`
+}

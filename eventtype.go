@@ -1,0 +1,112 @@
+package consign
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// EventType is an entry of the catalog: a topic name, what it means, who may subscribe,
+// and an optional JSON Schema that every payload of the type must satisfy.
+type EventType struct {
+	Name         string          `json:"name"`
+	Description  string          `json:"description"`
+	Schema       json.RawMessage `json:"schema,omitempty"`
+	AvailableFor []Role          `json:"available_for,omitempty"`
+	Builtin      bool            `json:"builtin"`
+	CreatedAt    time.Time       `json:"created_at"`
+	UpdatedAt    time.Time       `json:"updated_at"`
+}
+
+// OperationalPrefix starts the names of the events Consign emits about itself.
+const OperationalPrefix = "consign."
+
+// Operational event types.
+const (
+	TypeEndpointDisabled         = "consign.endpoint.disabled"
+	TypeEndpointEnabled          = "consign.endpoint.enabled"
+	TypeDeliveryExhausted        = "consign.delivery.exhausted"
+	TypeSourceVerificationFailed = "consign.source.verification_failed"
+	TypeTest                     = "consign.test"
+)
+
+// BuiltinEventTypes returns the commerce topics every installation knows, named exactly
+// as the platforms Consign serves name them (Modern Dropship, Onport, ReadyCloud,
+// DropStream/Deposco), plus Consign's operational events.
+func BuiltinEventTypes() []EventType {
+	buyers := []Role{RoleBuyer}
+	both := []Role{RoleBuyer, RoleSeller}
+	return []EventType{
+		{Name: "order.created", Description: "An order was placed."},
+		{Name: "order.updated", Description: "An order changed, including its boxes and items."},
+		{Name: "order.fulfilled", Description: "A fulfillment was added to an order (not when one is updated).", AvailableFor: buyers},
+		{Name: "order.cancelled", Description: "One or more line items of an order were cancelled.", AvailableFor: both},
+		{Name: "product.selected", Description: "A product was selected by a user.", AvailableFor: buyers},
+		{Name: "product.inventoryChanged", Description: "The inventory quantity of a product's variant was updated by the seller.", AvailableFor: buyers},
+		{Name: "product.unavailable", Description: "A product is no longer available from a seller (payload: the product's id).", AvailableFor: buyers},
+		{Name: "variant.unavailable", Description: "Variants are no longer available from a seller (payload: the variants' ids).", AvailableFor: buyers},
+		{Name: "inventory.updated", Description: "An inventory level changed at a location."},
+		{Name: "purchase_order.created", Description: "A dropship purchase order was created for a vendor."},
+		{Name: "shipment.created", Description: "An order shipped; a shipment notification was received."},
+		{Name: "label.created", Description: "A shipping label was printed."},
+		{Name: "packaging.updated", Description: "Packaging changed."},
+		{Name: "contact.updated", Description: "A contact changed, without related objects."},
+		{Name: "contact_address.updated", Description: "A contact address changed, without the related contact."},
+		{Name: "acceptance_scan.created", Description: "A carrier acceptance scan was recorded for an order."},
+		{Name: "webhook.updated", Description: "A calendar webhook changed."},
+		{Name: TypeEndpointDisabled, Description: "Consign deactivated an endpoint (failure policy, 410 Gone, or by hand)."},
+		{Name: TypeEndpointEnabled, Description: "An endpoint was activated again."},
+		{Name: TypeDeliveryExhausted, Description: "A delivery failed for good after its retries."},
+		{Name: TypeSourceVerificationFailed, Description: "An inbound request failed verification."},
+		{Name: TypeTest, Description: "A test event sent from the API or dashboard."},
+	}
+}
+
+// ValidTypeName reports why name is not a usable event type name, or "" when it is.
+// Names are dot-separated segments of letters, digits, '_' and '-' ("order.fulfilled",
+// "product.inventoryChanged").
+func ValidTypeName(name string) string {
+	if name == "" {
+		return "is required"
+	}
+	if len(name) > 100 {
+		return "must be at most 100 characters"
+	}
+	for _, seg := range strings.Split(name, ".") {
+		if seg == "" {
+			return "must be dot-separated words such as order.fulfilled"
+		}
+		for _, c := range seg {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+				return "may contain only letters, digits, '_', '-' and '.'"
+			}
+		}
+	}
+	return ""
+}
+
+// ValidTopic reports why topic is not a usable subscription pattern, or "" when it is:
+// a type name, a prefix ending in ".*" ("order.*"), or "*".
+func ValidTopic(topic string) string {
+	if topic == "*" {
+		return ""
+	}
+	if base, ok := strings.CutSuffix(topic, ".*"); ok {
+		return ValidTypeName(base)
+	}
+	return ValidTypeName(topic)
+}
+
+// TopicMatches reports whether a subscription pattern matches an event type. "*" matches
+// every type except Consign's own operational events, which must be named or matched by
+// "consign.*" so that partners are not sent them by accident.
+func TopicMatches(pattern, typ string) bool {
+	switch {
+	case pattern == "*":
+		return !strings.HasPrefix(typ, OperationalPrefix)
+	case strings.HasSuffix(pattern, ".*"):
+		return strings.HasPrefix(typ, pattern[:len(pattern)-1])
+	default:
+		return pattern == typ
+	}
+}

@@ -1,0 +1,51 @@
+package consign
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"strings"
+	"time"
+)
+
+// ID prefixes, one per kind of object.
+const (
+	PrefixOrg      = "org_"
+	PrefixKey      = "key_"
+	PrefixEndpoint = "ep_"
+	PrefixSecret   = "sec_"
+	PrefixEvent    = "evt_"
+	PrefixDelivery = "dlv_"
+	PrefixSource   = "src_"
+	PrefixReceipt  = "rcp_"
+	PrefixJob      = "job_"
+)
+
+// crockford is the Crockford base32 alphabet: sortable as plain ASCII, no I, L, O, U.
+const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+// NewID returns prefix followed by 26 characters: 48 bits of milliseconds since the
+// epoch then 80 random bits, in Crockford base32 (the ULID layout). IDs therefore sort
+// by creation time, which keyset pagination relies on.
+func NewID(prefix string, now time.Time) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
+	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails on supported platforms
+	var sb strings.Builder
+	sb.Grow(len(prefix) + 26)
+	sb.WriteString(prefix)
+	hi := binary.BigEndian.Uint64(b[:8])
+	lo := binary.BigEndian.Uint64(b[8:])
+	var digits [26]byte
+	for i := 25; i >= 0; i-- {
+		digits[i] = crockford[lo&31]
+		lo = lo>>5 | hi<<59
+		hi >>= 5
+	}
+	sb.Write(digits[:])
+	return sb.String()
+}
+
+// HasPrefix reports whether id looks like an ID of the given kind.
+func HasPrefix(id, prefix string) bool {
+	return len(id) == len(prefix)+26 && strings.HasPrefix(id, prefix)
+}

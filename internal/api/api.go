@@ -1,0 +1,312 @@
+// Package api is Consign's HTTP API (v1): JSON in and out, problem+json errors.
+//
+// Handlers return error; one function (writeError) turns any error into an RFC 9457
+// reply, mapping *consign.Error codes to statuses in one table, so no handler writes an
+// error by hand and no internal detail reaches a client. Routes are declared in one
+// table (routes) with their method, pattern and access rule; the OpenAPI document and the
+// route test read the same table.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/dispatch"
+	"github.com/consign-dev/consign/internal/ingest"
+	"github.com/consign-dev/consign/internal/manage"
+	"github.com/consign-dev/consign/internal/store"
+)
+
+// Config configures the API.
+type Config struct {
+	// MaxBody is the largest request body in bytes; default 256 KiB.
+	MaxBody int64
+	// MaxBatchBody is the largest body of POST …/events/batch; default 16 MiB.
+	MaxBatchBody int64
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server serves the API.
+type Server struct {
+	cfg      Config
+	store    store.Store
+	manage   *manage.Service
+	ingest   *ingest.Service
+	dispatch *dispatch.Dispatcher
+	log      *slog.Logger
+	mux      *http.ServeMux
+}
+
+// access says who may call a route.
+type access int
+
+const (
+	public    access = iota // no key
+	anyKey                  // any valid key
+	admin                   // the admin key
+	orgMember               // the admin key or a key of the {org} in the path
+)
+
+// route is one API operation.
+type route struct {
+	method, pattern string
+	access          access
+	summary         string
+	handle          func(w http.ResponseWriter, r *http.Request) error
+}
+
+// New returns the API server.
+func New(s store.Store, m *manage.Service, in *ingest.Service, d *dispatch.Dispatcher, cfg Config) *Server {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 256 << 10
+	}
+	if cfg.MaxBatchBody <= 0 {
+		cfg.MaxBatchBody = 16 << 20
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	srv := &Server{cfg: cfg, store: s, manage: m, ingest: in, dispatch: d, log: cfg.Logger, mux: http.NewServeMux()}
+	for _, rt := range srv.routes() {
+		srv.mux.Handle(rt.method+" "+rt.pattern, srv.wrap(rt))
+	}
+	srv.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		srv.writeError(w, r, consign.Errorf(consign.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
+	})
+	return srv
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+type ctxKey struct{}
+
+// caller returns the key that authenticated the request.
+func caller(r *http.Request) *consign.APIKey {
+	k, _ := r.Context().Value(ctxKey{}).(*consign.APIKey)
+	return k
+}
+
+// wrap applies body limits, authentication, authorization and panic recovery.
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				s.log.Error("panic in handler", "route", rt.pattern, "panic", v, "stack", string(debug.Stack()))
+				s.writeError(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		limit := s.cfg.MaxBody
+		if strings.HasSuffix(rt.pattern, "/events/batch") {
+			limit = s.cfg.MaxBatchBody
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if rt.access != public {
+			key, err := s.manage.Authenticate(r.Context(), bearer(r))
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			if err := authorize(rt.access, key, r.PathValue("org")); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, key))
+		}
+		if err := rt.handle(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+func authorize(a access, k *consign.APIKey, org string) error {
+	switch {
+	case k.Admin():
+		return nil
+	case a == admin:
+		return consign.Errorf(consign.EFORBIDDEN, "this operation needs the admin key")
+	case a == orgMember && k.OrgID != org:
+		// Another org's objects are not acknowledged to exist.
+		return consign.Errorf(consign.ENOTFOUND, "org %q not found", org)
+	}
+	return nil
+}
+
+// statusOf maps error codes to HTTP statuses, in one place.
+var statusOf = map[string]int{
+	consign.EBADREQUEST:   http.StatusBadRequest,
+	consign.EINVALID:      http.StatusUnprocessableEntity,
+	consign.ENOTFOUND:     http.StatusNotFound,
+	consign.ECONFLICT:     http.StatusConflict,
+	consign.EUNAUTHORIZED: http.StatusUnauthorized,
+	consign.EFORBIDDEN:    http.StatusForbidden,
+	consign.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	consign.ELIMIT:        http.StatusTooManyRequests,
+	consign.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	consign.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// problem is an RFC 9457 problem document.
+type problem struct {
+	Type   string               `json:"type"`
+	Title  string               `json:"title"`
+	Status int                  `json:"status"`
+	Detail string               `json:"detail"`
+	Errors []consign.FieldError `json:"errors,omitempty"`
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		err = &consign.Error{Code: consign.ETOOLARGE, Message: fmt.Sprintf("request body is larger than %d bytes", mbe.Limit)}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		err = consign.Errorf(consign.EUNAVAILABLE, "the request was cancelled or timed out before it finished")
+	}
+	code := consign.ErrorCode(err)
+	status := statusOf[code]
+	if code == consign.EINTERNAL {
+		s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	p := problem{Type: "urn:consign:error:" + code, Title: http.StatusText(status), Status: status, Detail: consign.ErrorMessage(err)}
+	var e *consign.Error
+	if errors.As(err, &e) {
+		p.Errors = e.Fields
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="consign"`)
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// writeJSON writes v with the status.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+// decode reads a JSON body strictly: one object, no unknown fields, types as declared.
+// Its errors name the field and say what was expected.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return consign.Errorf(consign.EBADREQUEST, "request body must hold one JSON value and nothing after it")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return err
+	case errors.Is(err, io.EOF):
+		return consign.Errorf(consign.EBADREQUEST, "request body is empty; send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return consign.Errorf(consign.EBADREQUEST, "request body ends in the middle of its JSON")
+	case errors.As(err, &syn):
+		return consign.Errorf(consign.EBADREQUEST, "request body is not valid JSON at byte %d: %s", syn.Offset, syn.Error())
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return consign.Errorf(consign.EBADREQUEST, "request body must be a JSON %s", typ.Type.Kind())
+		}
+		return &consign.Error{Code: consign.EBADREQUEST, Message: fmt.Sprintf("%s: must be %s, not %s", field, jsonKind(typ.Type.String()), typ.Value),
+			Fields: []consign.FieldError{{Field: field, Message: fmt.Sprintf("must be %s, not %s", jsonKind(typ.Type.String()), typ.Value)}}}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return &consign.Error{Code: consign.EBADREQUEST, Message: fmt.Sprintf("unknown field %q", name),
+			Fields: []consign.FieldError{{Field: name, Message: "unknown field"}}}
+	}
+	// Errors from a field's own UnmarshalJSON (durations, times) carry their message.
+	return consign.Errorf(consign.EBADREQUEST, "request body: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// jsonKind names a Go type the way a JSON user thinks of it.
+func jsonKind(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "an array"
+	case strings.HasPrefix(goType, "map["), strings.Contains(goType, "."):
+		if strings.Contains(goType, "Time") || strings.Contains(goType, "Duration") || goType == "consign.Role" {
+			return "a string"
+		}
+		return "an object"
+	case goType == "string":
+		return "a string"
+	case goType == "bool":
+		return "true or false"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(goType, "float"):
+		return "a number"
+	}
+	return goType
+}
+
+// page reads ?limit= and ?cursor=.
+func page(r *http.Request) (store.Page, error) {
+	p := store.Page{Limit: 50, Cursor: r.URL.Query().Get("cursor")}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			return p, consign.Invalid("limit", "must be a whole number from 1 to 500")
+		}
+		p.Limit = n
+	}
+	if len(p.Cursor) > 100 {
+		return p, consign.Invalid("cursor", "is not a cursor returned by this API")
+	}
+	return p, nil
+}
+
+// list is the reply shape of every list.
+type list[T any] struct {
+	Data       []T     `json:"data"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+func newList[T any](items []T, p store.Page, id func(T) string) list[T] {
+	l := list[T]{Data: items}
+	if l.Data == nil {
+		l.Data = []T{}
+	}
+	if len(items) == p.Limit && len(items) > 0 {
+		c := id(items[len(items)-1])
+		l.NextCursor = &c
+	}
+	return l
+}

@@ -1,0 +1,557 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/ingest"
+	"github.com/consign-dev/consign/internal/manage"
+	"github.com/consign-dev/consign/internal/store"
+)
+
+func (s *Server) routes() []route {
+	return []route{
+		{"GET", "/healthz", public, "liveness", s.healthz},
+		{"GET", "/readyz", public, "readiness: the store answers", s.readyz},
+
+		{"POST", "/v1/orgs", admin, "create an org", s.createOrg},
+		{"GET", "/v1/orgs", admin, "list orgs", s.listOrgs},
+		{"GET", "/v1/orgs/{org}", orgMember, "get an org", s.getOrg},
+		{"PATCH", "/v1/orgs/{org}", admin, "update an org", s.updateOrg},
+		{"DELETE", "/v1/orgs/{org}", admin, "delete an org and everything in it", s.deleteOrg},
+
+		{"POST", "/v1/orgs/{org}/keys", orgMember, "create an org API key (value shown once)", s.createKey},
+		{"GET", "/v1/orgs/{org}/keys", orgMember, "list org API keys", s.listKeys},
+		{"DELETE", "/v1/orgs/{org}/keys/{id}", orgMember, "delete an org API key", s.deleteKey},
+
+		{"GET", "/v1/event-types", anyKey, "list the event-type catalog", s.listEventTypes},
+		{"POST", "/v1/event-types", admin, "add a custom event type", s.createEventType},
+		{"GET", "/v1/event-types/{name}", anyKey, "get an event type", s.getEventType},
+		{"PATCH", "/v1/event-types/{name}", admin, "update an event type", s.updateEventType},
+
+		{"POST", "/v1/orgs/{org}/endpoints", orgMember, "create an endpoint (first secret shown once)", s.createEndpoint},
+		{"GET", "/v1/orgs/{org}/endpoints", orgMember, "list endpoints", s.listEndpoints},
+		{"GET", "/v1/orgs/{org}/endpoints/{id}", orgMember, "get an endpoint", s.getEndpoint},
+		{"PATCH", "/v1/orgs/{org}/endpoints/{id}", orgMember, "update, activate or deactivate an endpoint", s.updateEndpoint},
+		{"DELETE", "/v1/orgs/{org}/endpoints/{id}", orgMember, "delete an endpoint", s.deleteEndpoint},
+		{"POST", "/v1/orgs/{org}/endpoints/{id}/secrets", orgMember, "add a signing secret (value shown once)", s.addSecret},
+		{"GET", "/v1/orgs/{org}/endpoints/{id}/secrets", orgMember, "list signing secrets (no values)", s.listSecrets},
+		{"POST", "/v1/orgs/{org}/endpoints/{id}/secrets/rotate", orgMember, "rotate: new secret now, others expire after the grace period", s.rotateSecret},
+		{"PATCH", "/v1/orgs/{org}/endpoints/{id}/secrets/{sid}", orgMember, "set a secret's expiry", s.updateSecret},
+		{"DELETE", "/v1/orgs/{org}/endpoints/{id}/secrets/{sid}", orgMember, "delete a secret", s.deleteSecret},
+		{"POST", "/v1/orgs/{org}/endpoints/{id}/test", orgMember, "send a test event now and return the attempt", s.testEndpoint},
+		{"POST", "/v1/orgs/{org}/endpoints/{id}/recover", orgMember, "re-queue failed deliveries since a time", s.recoverEndpoint},
+
+		{"POST", "/v1/orgs/{org}/events", orgMember, "publish one event", s.createEvent},
+		{"POST", "/v1/orgs/{org}/events/batch", orgMember, "publish up to 1000 events in one durable write", s.createEventBatch},
+		{"GET", "/v1/orgs/{org}/events", orgMember, "list events", s.listEvents},
+		{"GET", "/v1/orgs/{org}/events/{id}", orgMember, "get an event with its deliveries", s.getEvent},
+
+		{"GET", "/v1/orgs/{org}/deliveries", orgMember, "list deliveries", s.listDeliveries},
+		{"GET", "/v1/orgs/{org}/deliveries/{id}", orgMember, "get a delivery with its attempts", s.getDelivery},
+		{"POST", "/v1/orgs/{org}/deliveries/{id}/retry", orgMember, "send a delivery again now", s.retryDelivery},
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	if err := s.store.Ping(r.Context()); err != nil {
+		s.log.Error("readiness: store does not answer", "err", err)
+		return consign.Errorf(consign.EUNAVAILABLE, "the store does not answer")
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// Orgs.
+
+type orgInput struct {
+	Name string       `json:"name"`
+	Role consign.Role `json:"role,omitempty"`
+}
+
+func (s *Server) createOrg(w http.ResponseWriter, r *http.Request) error {
+	var in orgInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	o := &consign.Org{Name: in.Name, Role: in.Role}
+	if err := s.manage.CreateOrg(r.Context(), o); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, o)
+}
+
+func (s *Server) listOrgs(w http.ResponseWriter, r *http.Request) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	orgs, err := s.store.OrgList(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, newList(orgs, p, func(o *consign.Org) string { return o.ID }))
+}
+
+func (s *Server) getOrg(w http.ResponseWriter, r *http.Request) error {
+	o, err := s.store.OrgGet(r.Context(), r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, o)
+}
+
+func (s *Server) updateOrg(w http.ResponseWriter, r *http.Request) error {
+	o, err := s.store.OrgGet(r.Context(), r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	in := orgInput{Name: o.Name, Role: o.Role}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	o.Name, o.Role = in.Name, in.Role
+	if err := s.manage.UpdateOrg(r.Context(), o); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, o)
+}
+
+func (s *Server) deleteOrg(w http.ResponseWriter, r *http.Request) error {
+	if err := s.store.OrgDelete(r.Context(), r.PathValue("org")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// Keys.
+
+func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	k, err := s.manage.CreateKey(r.Context(), r.PathValue("org"), in.Name)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, k)
+}
+
+func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.store.OrgGet(r.Context(), r.PathValue("org")); err != nil {
+		return err
+	}
+	keys, err := s.store.KeyList(r.Context(), r.PathValue("org"), p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, newList(keys, p, func(k *consign.APIKey) string { return k.ID }))
+}
+
+func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) error {
+	if err := s.store.KeyDelete(r.Context(), r.PathValue("org"), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// Event types.
+
+func (s *Server) listEventTypes(w http.ResponseWriter, r *http.Request) error {
+	ts, err := s.store.EventTypeList(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list[*consign.EventType]{Data: ts})
+}
+
+func (s *Server) createEventType(w http.ResponseWriter, r *http.Request) error {
+	var in manage.EventTypeInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	t, err := s.manage.CreateEventType(r.Context(), &in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, t)
+}
+
+func (s *Server) getEventType(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.store.EventTypeGet(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, t)
+}
+
+func (s *Server) updateEventType(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.manage.UpdateEventType(r.Context(), r.PathValue("name"), func(in *manage.EventTypeInput) error { return decode(r, in) })
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, t)
+}
+
+// Endpoints.
+
+func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) error {
+	var in manage.EndpointInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	e, err := s.manage.CreateEndpoint(r.Context(), r.PathValue("org"), &in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, e)
+}
+
+func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	eps, err := s.manage.Endpoints(r.Context(), r.PathValue("org"), p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, newList(eps, p, func(e *consign.Endpoint) string { return e.ID }))
+}
+
+func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request) error {
+	e, err := s.manage.Endpoint(r.Context(), r.PathValue("org"), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, e)
+}
+
+func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
+	e, err := s.manage.UpdateEndpoint(r.Context(), r.PathValue("org"), r.PathValue("id"),
+		func(in *manage.EndpointInput) error { return decode(r, in) })
+	if err != nil {
+		return err
+	}
+	s.dispatch.Wake() // activation may have made deliveries due
+	return writeJSON(w, http.StatusOK, e)
+}
+
+func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request) error {
+	if err := s.manage.DeleteEndpoint(r.Context(), r.PathValue("org"), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) addSecret(w http.ResponseWriter, r *http.Request) error {
+	var in manage.SecretInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	sec, err := s.manage.AddSecret(r.Context(), r.PathValue("org"), r.PathValue("id"), &in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, sec)
+}
+
+func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request) error {
+	secs, err := s.manage.Secrets(r.Context(), r.PathValue("org"), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list[*consign.Secret]{Data: secs})
+}
+
+func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) error {
+	in := struct {
+		Grace consign.Duration `json:"grace"`
+		Value string           `json:"value,omitempty"`
+	}{Grace: consign.Duration(24 * time.Hour)}
+	if r.ContentLength != 0 {
+		if err := decode(r, &in); err != nil {
+			return err
+		}
+	}
+	sec, err := s.manage.RotateSecret(r.Context(), r.PathValue("org"), r.PathValue("id"), time.Duration(in.Grace), in.Value)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, sec)
+}
+
+func (s *Server) updateSecret(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		ExpiresAt *time.Time `json:"expires_at"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	sec, err := s.manage.SetSecretExpiry(r.Context(), r.PathValue("org"), r.PathValue("id"), r.PathValue("sid"), in.ExpiresAt)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, sec)
+}
+
+func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request) error {
+	if err := s.manage.DeleteSecret(r.Context(), r.PathValue("org"), r.PathValue("id"), r.PathValue("sid")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) testEndpoint(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Type    string          `json:"type"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	if r.ContentLength != 0 {
+		if err := decode(r, &in); err != nil {
+			return err
+		}
+	}
+	if in.Type != "" {
+		if msg := consign.ValidTypeName(in.Type); msg != "" {
+			return consign.Invalid("type", "%s", msg)
+		}
+	}
+	d, err := s.dispatch.SendTest(r.Context(), r.PathValue("org"), r.PathValue("id"), in.Type, in.Payload)
+	if err != nil {
+		return err
+	}
+	reply := map[string]any{"delivery_id": d.ID, "event_id": d.EventID, "status": d.Status, "attempt": nil}
+	if len(d.Attempts) > 0 {
+		reply["attempt"] = d.Attempts[0]
+	}
+	return writeJSON(w, http.StatusOK, reply)
+}
+
+func (s *Server) recoverEndpoint(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Since  *time.Time `json:"since"`
+		Until  *time.Time `json:"until"`
+		Status []string   `json:"status"`
+		Types  []string   `json:"types"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	var v consign.Validation
+	if in.Since == nil {
+		v.Add("since", "is required (RFC 3339 time)")
+	}
+	for _, st := range in.Status {
+		if !consign.ValidStatus(st) {
+			v.Add("status", "%q is not a delivery status", st)
+		}
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	ep, err := s.manage.Endpoint(r.Context(), r.PathValue("org"), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Now().UTC()
+	p := store.RecoverParams{OrgID: ep.OrgID, EndpointID: ep.ID, Since: *in.Since, Statuses: in.Status, Types: in.Types,
+		Now: now, Deadline: now.Add(time.Duration(ep.Retry.MaxAge))}
+	if in.Until != nil {
+		p.Until = *in.Until
+	}
+	n, err := s.store.DeliveriesRecover(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	s.dispatch.Wake()
+	return writeJSON(w, http.StatusAccepted, map[string]any{
+		"id": consign.NewID(consign.PrefixJob, now), "status": "queued", "requeued": n,
+	})
+}
+
+// Events.
+
+func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) error {
+	var in ingest.EventInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if key := r.Header.Get("Idempotency-Key"); key != "" {
+		if in.IdempotencyKey != "" && in.IdempotencyKey != key {
+			return consign.Invalid("idempotency_key", "differs from the Idempotency-Key header; send one or make them equal")
+		}
+		in.IdempotencyKey = key
+	}
+	res, err := s.ingest.Publish(r.Context(), r.PathValue("org"), []ingest.EventInput{in})
+	if err != nil {
+		return err
+	}
+	status := http.StatusAccepted
+	if res[0].Duplicate {
+		status = http.StatusOK
+	}
+	return writeJSON(w, status, eventView(res[0].Event))
+}
+
+func (s *Server) createEventBatch(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Events []ingest.EventInput `json:"events"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	res, err := s.ingest.Publish(r.Context(), r.PathValue("org"), in.Events)
+	if err != nil {
+		return err
+	}
+	out := make([]event, len(res))
+	for i, x := range res {
+		out[i] = eventView(x.Event)
+	}
+	return writeJSON(w, http.StatusAccepted, map[string]any{"data": out})
+}
+
+// event is an event as the API shows it.
+type event struct {
+	ID             string          `json:"id"`
+	Type           string          `json:"type"`
+	Payload        json.RawMessage `json:"payload"`
+	IdempotencyKey *string         `json:"idempotency_key"`
+	OrderingKey    *string         `json:"ordering_key"`
+	CreatedAt      time.Time       `json:"created_at"`
+	Deliveries     []deliveryState `json:"deliveries,omitempty"`
+}
+
+type deliveryState struct {
+	ID            string `json:"id"`
+	EndpointID    string `json:"endpoint_id"`
+	Status        string `json:"status"`
+	AttemptsCount int    `json:"attempts_count"`
+}
+
+func eventView(e *consign.Event) event {
+	v := event{ID: e.ID, Type: e.Type, Payload: e.Payload, CreatedAt: e.CreatedAt}
+	if e.IdempotencyKey != "" {
+		v.IdempotencyKey = &e.IdempotencyKey
+	}
+	if e.OrderingKey != "" {
+		v.OrderingKey = &e.OrderingKey
+	}
+	return v
+}
+
+func (s *Server) withDeliveries(r *http.Request, e *consign.Event) (event, error) {
+	v := eventView(e)
+	ds, err := s.store.DeliveryList(r.Context(), e.OrgID, store.DeliveryFilter{EventID: e.ID, Page: store.Page{Limit: 1000}})
+	if err != nil {
+		return v, err
+	}
+	v.Deliveries = make([]deliveryState, len(ds))
+	for i, d := range ds {
+		v.Deliveries[i] = deliveryState{ID: d.ID, EndpointID: d.EndpointID, Status: d.Status, AttemptsCount: d.AttemptsCount}
+	}
+	return v, nil
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	evs, err := s.store.EventList(r.Context(), r.PathValue("org"), store.EventFilter{Page: p, Type: r.URL.Query().Get("type")})
+	if err != nil {
+		return err
+	}
+	out := make([]event, len(evs))
+	for i, e := range evs {
+		if out[i], err = s.withDeliveries(r, e); err != nil {
+			return err
+		}
+	}
+	return writeJSON(w, http.StatusOK, newList(out, p, func(e event) string { return e.ID }))
+}
+
+func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {
+	e, err := s.store.EventGet(r.Context(), r.PathValue("org"), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	v, err := s.withDeliveries(r, e)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+// Deliveries.
+
+func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := store.DeliveryFilter{Page: p, EndpointID: q.Get("endpoint_id"), EventID: q.Get("event_id"), Status: q.Get("status")}
+	if f.Status != "" && !consign.ValidStatus(f.Status) {
+		return consign.Invalid("status", "must be one of pending, delivering, succeeded, failed, paused, superseded, cancelled")
+	}
+	ds, err := s.store.DeliveryList(r.Context(), r.PathValue("org"), f)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, newList(ds, p, func(d *consign.Delivery) string { return d.ID }))
+}
+
+func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request) error {
+	d, err := s.store.DeliveryGet(r.Context(), r.PathValue("org"), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request) error {
+	org, id := r.PathValue("org"), r.PathValue("id")
+	d, err := s.store.DeliveryGet(r.Context(), org, id)
+	if err != nil {
+		return err
+	}
+	if d.Status == consign.StatusDelivering || d.Status == consign.StatusPending {
+		return consign.Errorf(consign.ECONFLICT, "delivery %s is %s already; it will be sent without a retry", id, d.Status)
+	}
+	ep, err := s.manage.Endpoint(r.Context(), org, d.EndpointID)
+	if err != nil {
+		return err
+	}
+	if !ep.Active {
+		return consign.Errorf(consign.ECONFLICT, "endpoint %s is inactive; activate it with PATCH {\"active\": true} first", ep.ID)
+	}
+	now := s.cfg.Now().UTC()
+	d, err = s.store.DeliveryRequeue(r.Context(), org, id, now, now.Add(time.Duration(ep.Retry.MaxAge)))
+	if err != nil {
+		return err
+	}
+	s.dispatch.Wake()
+	return writeJSON(w, http.StatusAccepted, d)
+}
+
+// orgOf is the org in a route's path, empty on routes without one.
+func orgOf(r *http.Request) string { return strings.TrimSpace(r.PathValue("org")) }

@@ -1,0 +1,187 @@
+// Package app is the composition root: it opens the store, builds every component with
+// its configuration, starts the HTTP server and the dispatcher, and stops them in order.
+// It is the only package that imports the store drivers.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/consign-dev/consign/internal/api"
+	"github.com/consign-dev/consign/internal/dispatch"
+	"github.com/consign-dev/consign/internal/ingest"
+	"github.com/consign-dev/consign/internal/manage"
+	"github.com/consign-dev/consign/internal/secretbox"
+	"github.com/consign-dev/consign/internal/sender"
+	"github.com/consign-dev/consign/internal/store"
+	"github.com/consign-dev/consign/internal/store/sqlite"
+)
+
+// Config is everything `consign serve` can be told.
+type Config struct {
+	// Addr is the listen address; default ":8700". Port 0 picks a free port.
+	Addr string
+	// DataDir holds the embedded database and the encryption key file; default
+	// "./consign-data".
+	DataDir string
+	// InsecureTargets allows http:// and non-public endpoint URLs (development, tests).
+	InsecureTargets bool
+	// AdminKey, if set, is accepted as an admin key (CONSIGN_ADMIN_KEY).
+	AdminKey string
+	// EncryptionKey is the 32-byte key (base64 or hex) sealing secrets at rest
+	// (CONSIGN_ENCRYPTION_KEY); default: a key file in DataDir, created on first start.
+	EncryptionKey string
+	// Sender configures outbound HTTP (timeouts, response capture).
+	Sender sender.Config
+	// Dispatch configures the delivery engine.
+	Dispatch dispatch.Config
+	// API configures request limits.
+	API api.Config
+	// Now is the clock of every component; default time.Now.
+	Now func() time.Time
+	// Logger; default a text logger on stderr.
+	Logger *slog.Logger
+}
+
+// App is a running Consign server.
+type App struct {
+	cfg        Config
+	Store      store.Store
+	Manage     *manage.Service
+	Ingest     *ingest.Service
+	Dispatcher *dispatch.Dispatcher
+	sender     *sender.Sender
+	http       *http.Server
+	listener   net.Listener
+	// NewAdminKey is the admin key created on this start ("" if none was created).
+	NewAdminKey string
+
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+// Start opens the store, applies migrations and starts serving.
+func Start(ctx context.Context, cfg Config) (*App, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = ":8700"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "consign-data"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	log := cfg.Logger
+	st, err := sqlite.Open(ctx, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, Store: st}
+	if err := a.build(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	a.listener = ln
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.cancel = cancel
+	a.done.Add(2)
+	go func() {
+		defer a.done.Done()
+		a.Dispatcher.Run(runCtx)
+	}()
+	go func() {
+		defer a.done.Done()
+		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "err", err)
+		}
+	}()
+	log.Info("consign serving", "addr", ln.Addr().String(), "data", cfg.DataDir, "insecure_targets", cfg.InsecureTargets)
+	return a, nil
+}
+
+func (a *App) build(ctx context.Context) error {
+	cfg := a.cfg
+	key, err := encryptionKey(cfg)
+	if err != nil {
+		return err
+	}
+	box, err := secretbox.New(key)
+	if err != nil {
+		return err
+	}
+	a.Manage = manage.New(a.Store, box, manage.Config{InsecureTargets: cfg.InsecureTargets, Now: cfg.Now, ValidateURL: sender.ValidateTargetURL})
+	if err := a.Manage.EnsureCatalog(ctx); err != nil {
+		return fmt.Errorf("event-type catalog: %w", err)
+	}
+	if a.NewAdminKey, err = a.Manage.EnsureAdminKey(ctx, cfg.AdminKey); err != nil {
+		return fmt.Errorf("admin key: %w", err)
+	}
+	sc := cfg.Sender
+	sc.InsecureTargets = cfg.InsecureTargets
+	sc.Now = cfg.Now
+	a.sender = sender.New(sc)
+	dc := cfg.Dispatch
+	dc.Now, dc.Logger = cfg.Now, cfg.Logger
+	a.Dispatcher = dispatch.New(a.Store, a.Manage, a.sender, dc)
+	a.Ingest = ingest.New(a.Store, ingest.Config{Now: cfg.Now, Logger: cfg.Logger, Committed: a.Dispatcher.Wake})
+	ac := cfg.API
+	ac.Now, ac.Logger = cfg.Now, cfg.Logger
+	handler := api.New(a.Store, a.Manage, a.Ingest, a.Dispatcher, ac)
+	a.http = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return nil
+}
+
+func encryptionKey(cfg Config) ([]byte, error) {
+	if cfg.EncryptionKey != "" {
+		return secretbox.ParseKey(cfg.EncryptionKey)
+	}
+	return secretbox.LoadOrCreateKeyFile(filepath.Join(cfg.DataDir, "encryption.key"))
+}
+
+// URL is the base URL the server listens on, with a loopback host when it listens on
+// every interface.
+func (a *App) URL() string {
+	addr := a.listener.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
+}
+
+// Close stops accepting requests, lets requests in flight finish, stops the dispatcher
+// (attempts in flight finish and are recorded), and closes the store.
+func (a *App) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := a.http.Shutdown(ctx)
+	a.Ingest.Close()
+	a.cancel()
+	a.done.Wait()
+	a.sender.Close()
+	return errors.Join(err, a.Store.Close())
+}

@@ -1,0 +1,134 @@
+// Package cli is the consign command line: it parses flags and CONSIGN_* environment
+// variables (kong) into each command's configuration and runs it. main only wires the
+// process (signals, exit code) to Run.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/app"
+	"github.com/consign-dev/consign/internal/signing"
+)
+
+// Run runs the command line args and returns the process exit code.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var root struct {
+		Serve   serveCmd   `cmd:"" help:"Run the API server and the dispatcher."`
+		Verify  verifyCmd  `cmd:"" help:"Check a received webhook's signature (exit 0 valid, 1 not)."`
+		Version versionCmd `cmd:"" help:"Print the version."`
+	}
+	exit := -1
+	parser, err := kong.New(&root, kong.Name("consign"),
+		kong.Description("Consign: webhooks for commerce, in and out."),
+		kong.Writers(stdout, stderr), kong.Exit(func(code int) { exit = code }))
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	kctx, err := parser.Parse(args)
+	if exit >= 0 {
+		return exit // --help
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "consign: %v\n", err)
+		return 2
+	}
+	env := &runEnv{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	if err := kctx.Run(env); err != nil {
+		var ce codeError
+		if errors.As(err, &ce) {
+			fmt.Fprintf(stderr, "consign: %v\n", ce.err)
+			return ce.code
+		}
+		fmt.Fprintf(stderr, "consign: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+type runEnv struct {
+	ctx            context.Context
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+type codeError struct {
+	code int
+	err  error
+}
+
+func (e codeError) Error() string { return e.err.Error() }
+
+type serveCmd struct {
+	Addr            string `default:":8700" env:"CONSIGN_ADDR" help:"Listen address."`
+	Data            string `default:"./consign-data" env:"CONSIGN_DATA" help:"Data directory of the embedded store."`
+	InsecureTargets bool   `env:"CONSIGN_INSECURE_TARGETS" help:"Allow http:// and private/loopback endpoint URLs (development and tests only)."`
+	AdminKey        string `env:"CONSIGN_ADMIN_KEY" help:"Accept this value as an admin API key."`
+	EncryptionKey   string `env:"CONSIGN_ENCRYPTION_KEY" help:"32-byte key (base64 or hex) that seals secrets at rest; default a key file in the data directory."`
+	LogFormat       string `default:"text" enum:"text,json" env:"CONSIGN_LOG_FORMAT" help:"Log format: text or json."`
+}
+
+func (c *serveCmd) Run(env *runEnv) error {
+	var h slog.Handler = slog.NewTextHandler(env.stderr, nil)
+	if c.LogFormat == "json" {
+		h = slog.NewJSONHandler(env.stderr, nil)
+	}
+	a, err := app.Start(env.ctx, app.Config{
+		Addr: c.Addr, DataDir: c.Data, InsecureTargets: c.InsecureTargets, AdminKey: c.AdminKey,
+		EncryptionKey: c.EncryptionKey, Logger: slog.New(h),
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "Consign %s listening on %s (API under /v1)\n", consign.Version, a.URL())
+	if a.NewAdminKey != "" {
+		fmt.Fprintf(env.stdout, "Admin API key (shown once, store it now): %s\n", a.NewAdminKey)
+	}
+	<-env.ctx.Done()
+	fmt.Fprintln(env.stdout, "shutting down")
+	return a.Close()
+}
+
+type verifyCmd struct {
+	Secret    string        `required:"" env:"CONSIGN_WEBHOOK_SECRET" help:"The endpoint's secret (whsec_…) or public key (whpk_…)."`
+	Header    []string      `short:"H" help:"A received header as 'name: value' (repeat for webhook-id, webhook-timestamp, webhook-signature)."`
+	Tolerance time.Duration `default:"5m" help:"How far webhook-timestamp may be from now."`
+}
+
+func (c *verifyCmd) Run(env *runEnv) error {
+	h := map[string]string{}
+	for _, line := range c.Header {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			return codeError{2, fmt.Errorf("--header %q: want 'name: value'", line)}
+		}
+		h[strings.ToLower(strings.TrimSpace(name))] = strings.TrimSpace(value)
+	}
+	body, err := io.ReadAll(io.LimitReader(env.stdin, 64<<20))
+	if err != nil {
+		return codeError{2, fmt.Errorf("read body from stdin: %w", err)}
+	}
+	err = signing.Verify(c.Secret, h[signing.HeaderID], h[signing.HeaderTimestamp], h[signing.HeaderSignature], body, time.Now(), c.Tolerance)
+	if err != nil {
+		return codeError{1, fmt.Errorf("invalid: %w", err)}
+	}
+	fmt.Fprintln(env.stdout, "valid")
+	return nil
+}
+
+type versionCmd struct{}
+
+func (versionCmd) Run(env *runEnv) error {
+	_, err := fmt.Fprintf(env.stdout, "consign %s\n", consign.Version)
+	return err
+}
+

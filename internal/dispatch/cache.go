@@ -1,0 +1,81 @@
+package dispatch
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/signing"
+	"github.com/consign-dev/consign/internal/store"
+)
+
+// endpointCache keeps each endpoint's settings and opened signing keys. A claim carries
+// the endpoint's version; an entry older than that is reloaded, so changes (including
+// new secrets, which bump the version) apply from the next attempt.
+type endpointCache struct {
+	eps     Endpoints
+	mu      sync.Mutex
+	entries map[string]*endpointEntry
+}
+
+type endpointEntry struct {
+	version  int64
+	endpoint *consign.Endpoint
+	keys     []signing.Key
+	expiries []time.Time
+}
+
+// keysAt returns the keys that still sign at now.
+func (e *endpointEntry) keysAt(now time.Time) []signing.Key {
+	for _, exp := range e.expiries {
+		if !exp.IsZero() && !now.Before(exp) {
+			keys := make([]signing.Key, 0, len(e.keys))
+			for i, k := range e.keys {
+				if e.expiries[i].IsZero() || now.Before(e.expiries[i]) {
+					keys = append(keys, k)
+				}
+			}
+			return keys
+		}
+	}
+	return e.keys
+}
+
+func (c *endpointCache) get(ctx context.Context, cl *store.Claim, now time.Time) (*endpointEntry, error) {
+	c.mu.Lock()
+	e, ok := c.entries[cl.EndpointID]
+	c.mu.Unlock()
+	if ok && e.version >= cl.EndpointVersion {
+		return e, nil
+	}
+	ep, err := c.eps.Endpoint(ctx, "", cl.EndpointID)
+	if err != nil {
+		return nil, err
+	}
+	keys, expiries, err := c.eps.SigningKeys(ctx, cl.EndpointID, now)
+	if err != nil {
+		return nil, err
+	}
+	e = &endpointEntry{version: cl.EndpointVersion, endpoint: ep, keys: keys, expiries: expiries}
+	c.mu.Lock()
+	c.entries[cl.EndpointID] = e
+	c.mu.Unlock()
+	return e, nil
+}
+
+// limit returns the endpoint's cap on attempts in flight.
+func (c *endpointCache) limit(id string, def int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[id]; ok && e.endpoint.BurstLimit > 0 {
+		return e.endpoint.BurstLimit
+	}
+	return def
+}
+
+func (c *endpointCache) forget(id string) {
+	c.mu.Lock()
+	delete(c.entries, id)
+	c.mu.Unlock()
+}

@@ -1,0 +1,156 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/sender"
+	"github.com/consign-dev/consign/internal/signing"
+	"github.com/consign-dev/consign/internal/store"
+)
+
+// deliver makes one attempt of a claimed delivery and hands its outcome to the recorder.
+func (d *Dispatcher) deliver(ctx context.Context, c *store.Claim) {
+	o := d.attempt(ctx, c, false)
+	d.recorder.add(o)
+}
+
+// attempt sends c once and decides the delivery's next state. final makes any failure
+// final (test sends).
+func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) *store.Outcome {
+	now := d.cfg.Now()
+	o := &store.Outcome{DeliveryID: c.DeliveryID, At: now}
+	ep, err := d.cache.get(ctx, c, now)
+	switch {
+	case consign.ErrorCode(err) == consign.ENOTFOUND:
+		o.Status = consign.StatusCancelled
+		return o
+	case err != nil:
+		d.log.Error("load endpoint", "endpoint", c.EndpointID, "err", err)
+		o.Status, o.NextAttemptAt = consign.StatusPending, now.Add(5*time.Second)
+		return o
+	case !ep.endpoint.Active:
+		o.Status = consign.StatusPaused
+		return o
+	}
+	req := buildRequest(ep, c, now)
+	res := d.sender.Send(ctx, req)
+	if ctx.Err() != nil && res.Class != sender.Success {
+		// Shutting down mid-attempt: the outcome says nothing about the endpoint. Leave the
+		// lease to expire so the delivery is sent again after restart.
+		o.Status, o.NextAttemptAt = consign.StatusPending, now
+		return o
+	}
+	n := c.AttemptsCount + 1
+	o.Attempt = attemptRecord(n, req, &res, ep.endpoint)
+	o.At = res.StartedAt.Add(res.Duration)
+	switch res.Class {
+	case sender.Success:
+		o.Status = consign.StatusSucceeded
+		return o
+	case sender.Gone:
+		reason := fmt.Sprintf("the endpoint answered 410 Gone on %s", o.At.Format(time.RFC3339))
+		if err := d.endpoints.Deactivate(ctx, c.OrgID, c.EndpointID, reason); err != nil {
+			d.log.Error("deactivate endpoint after 410", "endpoint", c.EndpointID, "err", err)
+		}
+		d.cache.forget(c.EndpointID)
+		o.Status = consign.StatusPaused
+		return o
+	case sender.Throttled:
+		d.holdEndpoint(c.EndpointID, res.RetryAt)
+	}
+	if final {
+		o.Status = consign.StatusFailed
+		return o
+	}
+	next := o.At.Add(d.jitteredDelay(ep.endpoint.Retry, n))
+	if res.Class == sender.Throttled && res.RetryAt.After(next) {
+		next = res.RetryAt
+	}
+	if next.After(c.Deadline) {
+		o.Status = consign.StatusFailed
+		return o
+	}
+	o.Status, o.NextAttemptAt = consign.StatusPending, next
+	return o
+}
+
+// buildRequest makes the HTTP request of an attempt. The body is the same bytes on every
+// attempt (so receivers can compare), the timestamp and signature are per attempt.
+func buildRequest(ep *endpointEntry, c *store.Claim, now time.Time) sender.Request {
+	e := ep.endpoint
+	body := c.Payload
+	if e.PayloadFormat != consign.FormatRaw {
+		body = envelope(c)
+	}
+	h := make(http.Header, 6+len(e.Headers))
+	for k, v := range e.Headers {
+		h[k] = []string{v}
+	}
+	h["Content-Type"] = []string{"application/json"}
+	h["User-Agent"] = []string{consign.UserAgent}
+	h["Webhook-Id"] = []string{c.EventID}
+	ts := now.Unix()
+	h["Webhook-Timestamp"] = []string{strconv.FormatInt(ts, 10)}
+	if e.Auth.Type == consign.AuthToken {
+		h["Auth"] = []string{e.Auth.Token}
+	} else if keys := ep.keysAt(now); len(keys) > 0 {
+		h["Webhook-Signature"] = []string{signing.Header(keys, c.EventID, ts, body)}
+	}
+	return sender.Request{Method: e.Method, URL: e.URL, Header: h, Body: body}
+}
+
+// envelope wraps the payload as {"id","type","timestamp","data"} without re-encoding it.
+func envelope(c *store.Claim) []byte {
+	ts := c.EventCreatedAt.UTC().Format(time.RFC3339Nano)
+	b := make([]byte, 0, len(c.Payload)+len(c.EventID)+len(c.EventType)+len(ts)+48)
+	b = append(b, `{"id":`...)
+	b = strconv.AppendQuote(b, c.EventID)
+	b = append(b, `,"type":`...)
+	b = strconv.AppendQuote(b, c.EventType)
+	b = append(b, `,"timestamp":"`...)
+	b = append(b, ts...)
+	b = append(b, `","data":`...)
+	b = append(b, c.Payload...)
+	return append(b, '}')
+}
+
+// sensitive names headers whose values are not written to the attempt log.
+func sensitive(name string) bool {
+	n := strings.ToLower(name)
+	return n == "auth" || n == "authorization" || n == "cookie" || n == "proxy-authorization" ||
+		strings.Contains(n, "token") || strings.Contains(n, "secret") || strings.Contains(n, "api-key") ||
+		strings.Contains(n, "apikey") || strings.Contains(n, "password")
+}
+
+func attemptRecord(n int, req sender.Request, res *sender.Outcome, e *consign.Endpoint) *consign.Attempt {
+	a := &consign.Attempt{
+		N: n, StartedAt: res.StartedAt.UTC(), DurationMS: res.Duration.Milliseconds(),
+		Request: consign.AttemptRequest{Method: req.Method, URL: req.URL, Headers: make(map[string]string, len(req.Header))},
+	}
+	for k, v := range req.Header {
+		if sensitive(k) {
+			a.Request.Headers[k] = "[redacted]"
+		} else {
+			a.Request.Headers[k] = strings.Join(v, ", ")
+		}
+	}
+	if res.Status != 0 {
+		r := &consign.AttemptResponse{Status: res.Status, Headers: make(map[string]string, len(res.Header)),
+			Body: string(res.Body), Truncated: res.Truncated}
+		for k, v := range res.Header {
+			r.Headers[k] = strings.Join(v, ", ")
+		}
+		a.Response = r
+	}
+	if res.Err != "" && res.Class != sender.Success {
+		msg := res.Err
+		a.Error = &msg
+	}
+	return a
+}

@@ -1,0 +1,287 @@
+// Package ingest accepts events: it validates them, fans each out to the org's matching
+// endpoints, and makes them durable with group commit.
+//
+// Design: request goroutines validate in parallel (type, schema, sizes) and hand their
+// events to one committer goroutine through a channel. The committer takes whatever has
+// queued up while the previous transaction was committing — up to MaxBatchEvents — and
+// writes it all in one transaction, so one fsync serves many requests; then it wakes each
+// waiting request and the dispatcher. Under light load a batch is one request and the
+// latency is one commit; under heavy load batches grow and throughput follows, with no
+// timer adding delay. A request is acknowledged only after its commit returned.
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/store"
+)
+
+// Config configures the Service.
+type Config struct {
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// MaxBatchEvents caps the events written in one transaction; default 5000.
+	MaxBatchEvents int
+	// MaxPayload is the largest payload in bytes; default 256 KiB.
+	MaxPayload int
+	// Committed, if set, is called after each commit that created deliveries (it wakes the
+	// dispatcher); it must not block.
+	Committed func()
+	// Logger receives commit failures; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Service accepts events.
+type Service struct {
+	store   store.Store
+	cfg     Config
+	queue   chan *request
+	done    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+	types   typeCache
+}
+
+// EventInput is an event as a client sends it.
+type EventInput struct {
+	Type           string          `json:"type"`
+	Payload        json.RawMessage `json:"payload"`
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	OrderingKey    string          `json:"ordering_key,omitempty"`
+}
+
+// Result is one accepted event: new, or the first one with its idempotency key.
+type Result struct {
+	Event     *consign.Event
+	Duplicate bool
+}
+
+type request struct {
+	orgID  string
+	writes []*store.EventWrite
+	err    chan error
+}
+
+// New starts the committer; Close stops it.
+func New(s store.Store, cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxBatchEvents <= 0 {
+		cfg.MaxBatchEvents = 5000
+	}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = 256 << 10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	svc := &Service{store: s, cfg: cfg, queue: make(chan *request, 4096), done: make(chan struct{}), stopped: make(chan struct{})}
+	svc.types = typeCache{store: s, ttl: 2 * time.Second, now: cfg.Now, entries: map[string]*typeEntry{}}
+	go svc.commitLoop()
+	return svc
+}
+
+// Close stops accepting events and waits for queued ones to be written.
+func (s *Service) Close() {
+	s.once.Do(func() { close(s.done) })
+	<-s.stopped
+}
+
+// Publish validates, fans out and durably writes events of one org, all or none. It
+// returns when they are on disk.
+func (s *Service) Publish(ctx context.Context, orgID string, in []EventInput) ([]Result, error) {
+	if len(in) == 0 {
+		return nil, consign.Invalid("events", "at least one event is required")
+	}
+	if len(in) > consign.MaxBatch {
+		return nil, &consign.Error{Code: consign.ETOOLARGE, Message: fmt.Sprintf("at most %d events in one batch", consign.MaxBatch)}
+	}
+	now := s.cfg.Now().UTC().Truncate(time.Millisecond)
+	req := &request{orgID: orgID, writes: make([]*store.EventWrite, len(in)), err: make(chan error, 1)}
+	for i := range in {
+		prefix := ""
+		if len(in) > 1 {
+			prefix = fmt.Sprintf("events[%d].", i)
+		}
+		if err := s.validate(ctx, prefix, &in[i]); err != nil {
+			return nil, err
+		}
+		req.writes[i] = &store.EventWrite{Event: &consign.Event{
+			ID: consign.NewID(consign.PrefixEvent, now), OrgID: orgID, Type: in[i].Type, Payload: in[i].Payload,
+			IdempotencyKey: in[i].IdempotencyKey, OrderingKey: in[i].OrderingKey, CreatedAt: now,
+		}}
+	}
+	select {
+	case s.queue <- req:
+	case <-s.done:
+		return nil, consign.Errorf(consign.EUNAVAILABLE, "shutting down; retry on another node or later")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case err := <-req.err:
+		if err != nil {
+			return nil, err
+		}
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	out := make([]Result, len(req.writes))
+	for i, w := range req.writes {
+		out[i] = Result{Event: w.Event, Duplicate: w.Duplicate}
+	}
+	return out, nil
+}
+
+func (s *Service) validate(ctx context.Context, prefix string, in *EventInput) error {
+	var v consign.Validation
+	if msg := consign.ValidTypeName(in.Type); msg != "" {
+		v.Add(prefix+"type", "%s", msg)
+	}
+	if len(in.Payload) == 0 || string(in.Payload) == "null" {
+		v.Add(prefix+"payload", "is required (any JSON value except null)")
+	} else if len(in.Payload) > s.cfg.MaxPayload {
+		v.Add(prefix+"payload", "must be at most %d bytes", s.cfg.MaxPayload)
+	}
+	for field, key := range map[string]string{"idempotency_key": in.IdempotencyKey, "ordering_key": in.OrderingKey} {
+		if len(key) > consign.MaxKeyLength || !utf8.ValidString(key) || strings.ContainsAny(key, "\x00\r\n") {
+			v.Add(prefix+field, "must be at most %d bytes of text on one line", consign.MaxKeyLength)
+		}
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	if strings.HasPrefix(in.Type, consign.OperationalPrefix) {
+		return consign.Invalid(prefix+"type", "types starting with %q are Consign's own events", consign.OperationalPrefix)
+	}
+	sch, err := s.types.get(ctx, in.Type)
+	if consign.ErrorCode(err) == consign.ENOTFOUND {
+		return consign.Invalid(prefix+"type", "%q is not in the event-type catalog; add it with POST /v1/event-types", in.Type)
+	} else if err != nil {
+		return err
+	}
+	if err := sch.Validate(in.Payload); err != nil {
+		return consign.Invalid(prefix+"payload", "does not match the schema of %s: %s", in.Type, err.Error())
+	}
+	return nil
+}
+
+// Emit writes an event of Consign's own (operational events, test sends) without the
+// checks that apply to clients, and without waiting for other requests' batches.
+func (s *Service) Emit(ctx context.Context, ev *consign.Event, deliveries []store.NewDelivery) error {
+	return s.store.EventsInsert(ctx, []*store.EventWrite{{Event: ev, Deliveries: deliveries}})
+}
+
+func (s *Service) commitLoop() {
+	defer close(s.stopped)
+	for {
+		var first *request
+		select {
+		case first = <-s.queue:
+		case <-s.done:
+			// Write what was queued before Close so no caller is left waiting.
+			for {
+				select {
+				case r := <-s.queue:
+					s.commit([]*request{r})
+				default:
+					return
+				}
+			}
+		}
+		batch, n := []*request{first}, len(first.writes)
+	drain:
+		for n < s.cfg.MaxBatchEvents {
+			select {
+			case r := <-s.queue:
+				batch = append(batch, r)
+				n += len(r.writes)
+			default:
+				break drain
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit fans out and writes a batch of requests in one transaction. When that fails,
+// each request is retried alone so one bad request cannot fail the others.
+func (s *Service) commit(batch []*request) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ok := batch[:0:0]
+	for _, r := range batch {
+		if err := s.fanOut(ctx, r); err != nil {
+			r.err <- err
+		} else {
+			ok = append(ok, r)
+		}
+	}
+	if len(ok) == 0 {
+		return
+	}
+	var writes []*store.EventWrite
+	for _, r := range ok {
+		writes = append(writes, r.writes...)
+	}
+	err := s.store.EventsInsert(ctx, writes)
+	if err != nil && len(ok) > 1 {
+		for _, r := range ok {
+			s.finish(r, s.store.EventsInsert(ctx, r.writes))
+		}
+		return
+	}
+	for _, r := range ok {
+		s.finish(r, err)
+	}
+}
+
+func (s *Service) finish(r *request, err error) {
+	if err != nil {
+		s.cfg.Logger.Error("write events", "org", r.orgID, "events", len(r.writes), "err", err)
+		if consign.ErrorCode(err) == consign.EINTERNAL {
+			err = errors.Join(consign.Errorf(consign.EUNAVAILABLE, "the event store could not write; nothing was accepted, retry"), err)
+		}
+	} else if s.cfg.Committed != nil {
+		s.cfg.Committed()
+	}
+	r.err <- err
+}
+
+// fanOut attaches to each event of r one delivery per active endpoint of the org that
+// subscribes to its type and may receive it.
+func (s *Service) fanOut(ctx context.Context, r *request) error {
+	org, err := s.store.OrgGet(ctx, r.orgID)
+	if err != nil {
+		return err
+	}
+	eps, err := s.store.EndpointListActive(ctx, r.orgID)
+	if err != nil {
+		return err
+	}
+	for _, w := range r.writes {
+		w.Deliveries = w.Deliveries[:0]
+		t, _ := s.types.get(ctx, w.Event.Type)
+		for _, ep := range eps {
+			if !ep.Subscribes(w.Event.Type) || (t != nil && !org.Role.May(t.availableFor)) {
+				continue
+			}
+			w.Deliveries = append(w.Deliveries, store.NewDelivery{
+				ID:         consign.NewID(consign.PrefixDelivery, w.Event.CreatedAt),
+				EndpointID: ep.ID,
+				Deadline:   w.Event.CreatedAt.Add(time.Duration(ep.Retry.MaxAge)),
+			})
+		}
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+package ingest
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/schema"
+	"github.com/consign-dev/consign/internal/store"
+)
+
+// typeCache keeps compiled event types for a short time: the catalog changes rarely and
+// every event needs its type, so reading it from the store per event would be waste.
+// A change made on another node is seen within ttl.
+type typeCache struct {
+	store   store.Store
+	ttl     time.Duration
+	now     func() time.Time
+	mu      sync.Mutex
+	entries map[string]*typeEntry
+}
+
+type typeEntry struct {
+	schema       *schema.Schema
+	availableFor []consign.Role
+	updatedAt    time.Time
+	loaded       time.Time
+}
+
+// Validate applies the type's schema, if any.
+func (e *typeEntry) Validate(doc []byte) error {
+	if e.schema == nil {
+		return nil
+	}
+	return e.schema.Validate(doc)
+}
+
+// get returns the type's entry, or an ENOTFOUND error.
+func (c *typeCache) get(ctx context.Context, name string) (*typeEntry, error) {
+	now := c.now()
+	c.mu.Lock()
+	e, ok := c.entries[name]
+	c.mu.Unlock()
+	if ok && now.Sub(e.loaded) < c.ttl {
+		return e, nil
+	}
+	t, err := c.store.EventTypeGet(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if ok && t.UpdatedAt.Equal(e.updatedAt) {
+		e = &typeEntry{schema: e.schema, availableFor: t.AvailableFor, updatedAt: t.UpdatedAt, loaded: now}
+	} else {
+		e = &typeEntry{availableFor: t.AvailableFor, updatedAt: t.UpdatedAt, loaded: now}
+		if len(t.Schema) > 0 {
+			if e.schema, err = schema.Compile(t.Schema); err != nil {
+				return nil, err
+			}
+		}
+	}
+	c.mu.Lock()
+	if len(c.entries) > 10000 {
+		clear(c.entries)
+	}
+	c.entries[name] = e
+	c.mu.Unlock()
+	return e, nil
+}

@@ -1,0 +1,394 @@
+package manage
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/signing"
+	"github.com/consign-dev/consign/internal/store"
+)
+
+// EndpointInput is what a client may set on an endpoint. A PATCH starts from the stored
+// endpoint's input and decodes the request over it, so absent fields keep their values.
+type EndpointInput struct {
+	URL           string                `json:"url"`
+	Description   string                `json:"description"`
+	Topics        []string              `json:"topics"`
+	Method        string                `json:"method"`
+	Headers       map[string]string     `json:"headers"`
+	PayloadFormat string                `json:"payload_format"`
+	Auth          consign.Auth          `json:"auth"`
+	RateLimit     float64               `json:"rate_limit"`
+	BurstLimit    int                   `json:"burst_limit"`
+	Ordering      string                `json:"ordering"`
+	Coalesce      bool                  `json:"coalesce"`
+	Retry         consign.RetryPolicy   `json:"retry"`
+	FailurePolicy consign.FailurePolicy `json:"failure_policy"`
+	Active        *bool                 `json:"active,omitempty"`
+	// Secret, on creation only, is the first signing secret (whsec_… or an ed25519
+	// whsk_… key); Consign generates one when it is empty.
+	Secret string `json:"secret,omitempty"`
+	// SecretExpiresAt, on creation only, is when the first secret stops signing.
+	SecretExpiresAt *time.Time `json:"secret_expires_at,omitempty"`
+}
+
+// Input returns the writable fields of a stored endpoint, for PATCH.
+func Input(e *consign.Endpoint) EndpointInput {
+	active := e.Active
+	return EndpointInput{
+		URL: e.URL, Description: e.Description, Topics: append([]string(nil), e.Topics...), Method: e.Method,
+		Headers: e.Headers, PayloadFormat: e.PayloadFormat, Auth: e.Auth, RateLimit: e.RateLimit,
+		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
+		FailurePolicy: e.FailurePolicy, Active: &active,
+	}
+}
+
+func (in *EndpointInput) apply(e *consign.Endpoint) {
+	e.URL, e.Description, e.Topics, e.Method, e.Headers = in.URL, in.Description, in.Topics, in.Method, in.Headers
+	e.PayloadFormat, e.Auth, e.RateLimit, e.BurstLimit = in.PayloadFormat, in.Auth, in.RateLimit, in.BurstLimit
+	e.Ordering, e.Coalesce, e.Retry, e.FailurePolicy = in.Ordering, in.Coalesce, in.Retry, in.FailurePolicy
+}
+
+// CreatedEndpoint is the reply to a creation: the endpoint and its first secret's value,
+// shown this once.
+type CreatedEndpoint struct {
+	*consign.Endpoint
+	Secret    string `json:"secret,omitempty"`
+	PublicKey string `json:"public_key,omitempty"`
+}
+
+// validateEndpoint applies the rules that need more than the endpoint itself: the URL
+// policy, the catalog and the org's role.
+func (s *Service) validateEndpoint(ctx context.Context, e *consign.Endpoint) error {
+	var v consign.Validation
+	if err := e.Normalize(); err != nil {
+		return err
+	}
+	if err := s.cfg.ValidateURL(e.URL, s.cfg.InsecureTargets); err != nil {
+		v.Add("url", "%s", err.Error())
+	}
+	org, err := s.store.OrgGet(ctx, e.OrgID)
+	if err != nil {
+		return err
+	}
+	for _, t := range e.Topics {
+		if t == "*" || strings.HasSuffix(t, ".*") {
+			continue
+		}
+		et, err := s.store.EventTypeGet(ctx, t)
+		if consign.ErrorCode(err) == consign.ENOTFOUND {
+			v.Add("topics", "%q is not in the event-type catalog (GET /v1/event-types lists it; POST /v1/event-types adds a type)", t)
+			continue
+		} else if err != nil {
+			return err
+		}
+		if !org.Role.May(et.AvailableFor) {
+			v.Add("topics", "%q is available for %s only, and this org is a %s", t, rolesText(et.AvailableFor), org.Role)
+		}
+	}
+	return v.Err()
+}
+
+func rolesText(rs []consign.Role) string {
+	var parts []string
+	for _, r := range rs {
+		parts = append(parts, string(r)+"s")
+	}
+	return strings.Join(parts, " and ")
+}
+
+// CreateEndpoint validates and stores a new endpoint with its first secret.
+func (s *Service) CreateEndpoint(ctx context.Context, orgID string, in *EndpointInput) (*CreatedEndpoint, error) {
+	now := s.now()
+	e := &store.EndpointRow{}
+	in.apply(&e.Endpoint)
+	e.ID, e.OrgID, e.Active, e.Health = consign.NewID(consign.PrefixEndpoint, now), orgID, true, consign.HealthHealthy
+	if in.Active != nil {
+		e.Active = *in.Active
+	}
+	e.CreatedAt, e.UpdatedAt = now, now
+	if err := s.validateEndpoint(ctx, &e.Endpoint); err != nil {
+		return nil, err
+	}
+	if !e.Active {
+		e.DisabledAt, e.DisabledReason = &now, "created inactive"
+	}
+	if e.Auth.Type == consign.AuthToken {
+		if e.Auth.Token == "" {
+			e.Auth.Token = newToken()
+		}
+		e.TokenSealed = s.seal(e.Auth.Token)
+	}
+	sec, err := s.newSecret(e.ID, in.Secret, in.SecretExpiresAt, "secret")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.EndpointInsert(ctx, e, []*store.SecretRow{sec}); err != nil {
+		return nil, err
+	}
+	return &CreatedEndpoint{Endpoint: &e.Endpoint, Secret: sec.Value, PublicKey: sec.PublicKey}, nil
+}
+
+// Endpoint returns one endpoint with its token opened.
+func (s *Service) Endpoint(ctx context.Context, orgID, id string) (*consign.Endpoint, error) {
+	row, err := s.store.EndpointGet(ctx, orgID, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.openEndpoint(row)
+}
+
+func (s *Service) openEndpoint(row *store.EndpointRow) (*consign.Endpoint, error) {
+	if len(row.TokenSealed) > 0 {
+		tok, err := s.open(row.TokenSealed)
+		if err != nil {
+			return nil, err
+		}
+		row.Auth.Token = tok
+	}
+	return &row.Endpoint, nil
+}
+
+// Endpoints lists an org's endpoints.
+func (s *Service) Endpoints(ctx context.Context, orgID string, p store.Page) ([]*consign.Endpoint, error) {
+	rows, err := s.store.EndpointList(ctx, orgID, p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*consign.Endpoint, 0, len(rows))
+	for _, r := range rows {
+		e, err := s.openEndpoint(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// UpdateEndpoint applies a PATCH: decode, a function that decodes the request body over
+// the endpoint's current input, is called once. Activation resets health; deactivation
+// by hand records who did it.
+func (s *Service) UpdateEndpoint(ctx context.Context, orgID, id string, decode func(*EndpointInput) error) (*consign.Endpoint, error) {
+	row, err := s.store.EndpointGet(ctx, orgID, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.openEndpoint(row); err != nil {
+		return nil, err
+	}
+	in := Input(&row.Endpoint)
+	if err := decode(&in); err != nil {
+		return nil, err
+	}
+	if in.Secret != "" || in.SecretExpiresAt != nil {
+		return nil, consign.Invalid("secret", "secrets are managed with /secrets; a secret's value never changes")
+	}
+	now := s.now()
+	wasActive := row.Active
+	in.apply(&row.Endpoint)
+	if err := s.validateEndpoint(ctx, &row.Endpoint); err != nil {
+		return nil, err
+	}
+	if in.Active != nil && *in.Active != wasActive {
+		row.Active = *in.Active
+		if row.Active {
+			row.Health, row.DisabledAt, row.DisabledReason = consign.HealthHealthy, nil, ""
+		} else {
+			row.DisabledAt, row.DisabledReason = &now, "deactivated through the API"
+		}
+	}
+	row.TokenSealed = nil
+	if row.Auth.Type == consign.AuthToken {
+		if row.Auth.Token == "" {
+			row.Auth.Token = newToken()
+		}
+		row.TokenSealed = s.seal(row.Auth.Token)
+	} else {
+		row.Auth.Token = ""
+	}
+	row.UpdatedAt = now
+	if err := s.store.EndpointUpdate(ctx, row); err != nil {
+		return nil, err
+	}
+	return &row.Endpoint, nil
+}
+
+// DeleteEndpoint removes an endpoint and its deliveries.
+func (s *Service) DeleteEndpoint(ctx context.Context, orgID, id string) error {
+	return s.store.EndpointDelete(ctx, orgID, id)
+}
+
+// newSecret makes a secret row from a given value (whsec_…, bare base64, or whsk_…) or a
+// new random whsec_ secret. Value is kept on the row for the creation reply only.
+func (s *Service) newSecret(endpointID, value string, expiresAt *time.Time, field string) (*store.SecretRow, error) {
+	now := s.now()
+	if value == "" {
+		v, err := signing.NewSecret()
+		if err != nil {
+			return nil, err
+		}
+		value = v
+	}
+	key, err := signing.ParseKey(value)
+	if err != nil {
+		return nil, consign.Invalid(field, "%s", err.Error())
+	}
+	if expiresAt != nil && !expiresAt.After(now) {
+		return nil, consign.Invalid("expires_at", "must be in the future")
+	}
+	row := &store.SecretRow{Sealed: s.seal(value)}
+	row.ID, row.EndpointID, row.Value, row.PublicKey = consign.NewID(consign.PrefixSecret, now), endpointID, value, key.Public()
+	row.CreatedAt, row.ExpiresAt = now, utcPtr(expiresAt)
+	return row, nil
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Millisecond)
+	return &u
+}
+
+// SecretInput is a new secret: an optional value and expiry.
+type SecretInput struct {
+	Value     string     `json:"value,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// AddSecret adds a signing secret, active at once; the reply carries its value once.
+func (s *Service) AddSecret(ctx context.Context, orgID, endpointID string, in *SecretInput) (*consign.Secret, error) {
+	if _, err := s.store.EndpointGet(ctx, orgID, endpointID); err != nil {
+		return nil, err
+	}
+	row, err := s.newSecret(endpointID, in.Value, in.ExpiresAt, "value")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.SecretInsert(ctx, row); err != nil {
+		return nil, err
+	}
+	return &row.Secret, nil
+}
+
+// Secrets lists an endpoint's secrets without their values.
+func (s *Service) Secrets(ctx context.Context, orgID, endpointID string) ([]*consign.Secret, error) {
+	if _, err := s.store.EndpointGet(ctx, orgID, endpointID); err != nil {
+		return nil, err
+	}
+	rows, err := s.store.SecretList(ctx, endpointID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*consign.Secret, len(rows))
+	for i, r := range rows {
+		out[i] = &r.Secret
+	}
+	return out, nil
+}
+
+// SetSecretExpiry changes when a secret stops signing (nil: never).
+func (s *Service) SetSecretExpiry(ctx context.Context, orgID, endpointID, id string, expiresAt *time.Time) (*consign.Secret, error) {
+	rows, err := s.Secrets(ctx, orgID, endpointID)
+	if err != nil {
+		return nil, err
+	}
+	for _, sec := range rows {
+		if sec.ID == id {
+			sec.ExpiresAt = utcPtr(expiresAt)
+			return sec, s.store.SecretUpdate(ctx, &store.SecretRow{Secret: *sec})
+		}
+	}
+	return nil, consign.Errorf(consign.ENOTFOUND, "secret %q not found", id)
+}
+
+// DeleteSecret removes a secret, refusing to remove the last one that still signs.
+func (s *Service) DeleteSecret(ctx context.Context, orgID, endpointID, id string) error {
+	rows, err := s.Secrets(ctx, orgID, endpointID)
+	if err != nil {
+		return err
+	}
+	found, othersActive := false, 0
+	for _, sec := range rows {
+		if sec.ID == id {
+			found = true
+		} else if sec.ActiveAt(s.now()) {
+			othersActive++
+		}
+	}
+	if !found {
+		return consign.Errorf(consign.ENOTFOUND, "secret %q not found", id)
+	}
+	if othersActive == 0 {
+		return consign.Errorf(consign.ECONFLICT, "this is the endpoint's last active secret; add or rotate in a new one first")
+	}
+	return s.store.SecretDelete(ctx, endpointID, id)
+}
+
+// RotateSecret adds a new secret now and lets the others expire after grace (default
+// 24h), so receivers can switch without a gap.
+func (s *Service) RotateSecret(ctx context.Context, orgID, endpointID string, grace time.Duration, value string) (*consign.Secret, error) {
+	if grace < 0 || grace > 30*24*time.Hour {
+		return nil, consign.Invalid("grace", "must be between 0s and 720h")
+	}
+	if _, err := s.store.EndpointGet(ctx, orgID, endpointID); err != nil {
+		return nil, err
+	}
+	row, err := s.newSecret(endpointID, value, nil, "value")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.SecretRotate(ctx, row, s.now().Add(grace)); err != nil {
+		return nil, err
+	}
+	return &row.Secret, nil
+}
+
+// SigningKeys returns the keys that sign requests to an endpoint at time now. The
+// dispatcher calls it when its cached copy is older than the endpoint's version.
+func (s *Service) SigningKeys(ctx context.Context, endpointID string, now time.Time) ([]signing.Key, []time.Time, error) {
+	rows, err := s.store.SecretList(ctx, endpointID)
+	if err != nil {
+		return nil, nil, err
+	}
+	var keys []signing.Key
+	var expiries []time.Time
+	for _, r := range rows {
+		if !r.ActiveAt(now) {
+			continue
+		}
+		v, err := s.open(r.Sealed)
+		if err != nil {
+			return nil, nil, err
+		}
+		k, err := signing.ParseKey(v)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys = append(keys, k)
+		var exp time.Time
+		if r.ExpiresAt != nil {
+			exp = *r.ExpiresAt
+		}
+		expiries = append(expiries, exp)
+	}
+	return keys, expiries, nil
+}
+
+// Deactivate turns an endpoint off with a reason and marks it failed; its waiting
+// deliveries are paused until it is activated again.
+func (s *Service) Deactivate(ctx context.Context, orgID, endpointID, reason string) error {
+	row, err := s.store.EndpointGet(ctx, orgID, endpointID)
+	if err != nil {
+		return err
+	}
+	if !row.Active {
+		return nil
+	}
+	now := s.now()
+	row.Active, row.Health, row.DisabledAt, row.DisabledReason, row.UpdatedAt = false, consign.HealthFailed, &now, reason, now
+	return s.store.EndpointUpdate(ctx, row)
+}

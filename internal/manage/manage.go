@@ -1,0 +1,165 @@
+// Package manage is the business layer of Consign's configuration: orgs, API keys, the
+// event-type catalog, endpoints and their secrets. The JSON API and the dashboard both
+// call it, so every rule (validation, defaults, sealing secrets, showing a secret once)
+// is written once, here, above the store.
+package manage
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/secretbox"
+	"github.com/consign-dev/consign/internal/store"
+)
+
+// Config configures the Service.
+type Config struct {
+	// InsecureTargets allows http:// and non-public endpoint URLs (development, tests).
+	InsecureTargets bool
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// ValidateURL checks an endpoint URL at creation (no DNS); required.
+	ValidateURL func(raw string, insecure bool) error
+}
+
+// Service implements the configuration operations.
+type Service struct {
+	store store.Store
+	box   *secretbox.Box
+	cfg   Config
+}
+
+// New returns a Service.
+func New(s store.Store, box *secretbox.Box, cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{store: s, box: box, cfg: cfg}
+}
+
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
+
+// KeyPrefix starts every API key value, so that leaked keys are easy to scan for.
+const KeyPrefix = "csk_"
+
+// HashKey is how API keys are stored: SHA-256 of the value. Keys are 256 random bits, so
+// a slow password hash would add latency to every request and no security.
+func HashKey(value string) []byte {
+	h := sha256.Sum256([]byte(value))
+	return h[:]
+}
+
+func newKeyValue() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return KeyPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Authenticate returns the key whose value is presented, or EUNAUTHORIZED.
+func (s *Service) Authenticate(ctx context.Context, value string) (*consign.APIKey, error) {
+	if value == "" {
+		return nil, consign.Errorf(consign.EUNAUTHORIZED, "missing API key: send Authorization: Bearer <key>")
+	}
+	k, err := s.store.KeyByHash(ctx, HashKey(value))
+	if consign.ErrorCode(err) == consign.ENOTFOUND {
+		return nil, consign.Errorf(consign.EUNAUTHORIZED, "invalid API key")
+	}
+	return k, err
+}
+
+// EnsureAdminKey makes sure an admin key exists. With fromEnv set, that value becomes an
+// admin key (idempotently). Otherwise, on a store without an admin key a new one is made
+// and its value returned, to be shown once; "" means nothing new was made.
+func (s *Service) EnsureAdminKey(ctx context.Context, fromEnv string) (string, error) {
+	if fromEnv != "" {
+		if len(fromEnv) < 24 {
+			return "", consign.Errorf(consign.EINVALID, "CONSIGN_ADMIN_KEY must be at least 24 characters")
+		}
+		if _, err := s.store.KeyByHash(ctx, HashKey(fromEnv)); err == nil {
+			return "", nil
+		} else if consign.ErrorCode(err) != consign.ENOTFOUND {
+			return "", err
+		}
+		k := &consign.APIKey{ID: consign.NewID(consign.PrefixKey, s.now()), Name: "admin (CONSIGN_ADMIN_KEY)", CreatedAt: s.now()}
+		return "", s.store.KeyInsert(ctx, k, HashKey(fromEnv))
+	}
+	exists, err := s.store.AdminKeyExists(ctx)
+	if err != nil || exists {
+		return "", err
+	}
+	value := newKeyValue()
+	k := &consign.APIKey{ID: consign.NewID(consign.PrefixKey, s.now()), Name: "admin", CreatedAt: s.now()}
+	return value, s.store.KeyInsert(ctx, k, HashKey(value))
+}
+
+// EnsureCatalog adds the built-in event types that are missing.
+func (s *Service) EnsureCatalog(ctx context.Context) error {
+	ts := consign.BuiltinEventTypes()
+	for i := range ts {
+		ts[i].Builtin = true
+		ts[i].CreatedAt, ts[i].UpdatedAt = s.now(), s.now()
+	}
+	return s.store.EventTypeEnsure(ctx, ts)
+}
+
+// CreateOrg validates and stores a new org.
+func (s *Service) CreateOrg(ctx context.Context, o *consign.Org) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	o.ID = consign.NewID(consign.PrefixOrg, s.now())
+	o.CreatedAt, o.UpdatedAt = s.now(), s.now()
+	return s.store.OrgInsert(ctx, o)
+}
+
+// UpdateOrg validates and saves an org.
+func (s *Service) UpdateOrg(ctx context.Context, o *consign.Org) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	o.UpdatedAt = s.now()
+	return s.store.OrgUpdate(ctx, o)
+}
+
+// CreateKey makes an org key; its value is in the returned key, once.
+func (s *Service) CreateKey(ctx context.Context, orgID, name string) (*consign.APIKey, error) {
+	name = strings.TrimSpace(name)
+	if len(name) > 200 {
+		return nil, consign.Invalid("name", "must be at most 200 characters")
+	}
+	if _, err := s.store.OrgGet(ctx, orgID); err != nil {
+		return nil, err
+	}
+	k := &consign.APIKey{ID: consign.NewID(consign.PrefixKey, s.now()), OrgID: orgID, Name: name, CreatedAt: s.now()}
+	value := newKeyValue()
+	if err := s.store.KeyInsert(ctx, k, HashKey(value)); err != nil {
+		return nil, err
+	}
+	k.Key = value
+	return k, nil
+}
+
+// newToken returns a random token for "Auth: <token>" endpoints, 30 hex characters as
+// ReadyCloud issues them.
+func newToken() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (s *Service) seal(plain string) []byte { return s.box.Seal([]byte(plain)) }
+
+func (s *Service) open(sealed []byte) (string, error) {
+	b, err := s.box.Open(sealed)
+	if err != nil {
+		return "", fmt.Errorf("open sealed secret (is CONSIGN_ENCRYPTION_KEY the one the data was written with?): %w", err)
+	}
+	return string(b), nil
+}

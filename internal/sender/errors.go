@@ -1,0 +1,119 @@
+package sender
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"syscall"
+)
+
+// blockedError is returned by the dial guard. It reaches Send wrapped in a
+// *net.OpError.
+type blockedError struct{ msg string }
+
+func (e *blockedError) Error() string { return "blocked: " + e.msg + insecureHint }
+
+// control is the net.Dialer.Control hook used unless InsecureTargets. It
+// runs after DNS resolution and before connect(2), once for every address
+// tried, so a refused address never receives a packet.
+func (s *Sender) control(network, address string, c syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return &blockedError{msg: "cannot check the address " + address}
+	}
+	if reason := nonPublicReason(ap.Addr()); reason != "" {
+		return &blockedError{msg: ap.Addr().String() + " is " + reason}
+	}
+	// Second opinion from the library (it also checks the network type).
+	if err := s.guard.Safe(network, address, c); err != nil {
+		return &blockedError{msg: err.Error()}
+	}
+	return nil
+}
+
+// describe turns a transport or body-read error into a class and a text a
+// person can act on. ctx is the caller's context and tctx the per-attempt
+// context derived from it.
+func (s *Sender) describe(ctx, tctx context.Context, err error) (Class, string) {
+	var be *blockedError
+	if errors.As(err, &be) {
+		return Blocked, be.Error()
+	}
+	if ctx.Err() != nil {
+		return Failure, "canceled: " + context.Cause(ctx).Error()
+	}
+	if errors.Is(context.Cause(tctx), timeoutCause{}) ||
+		strings.Contains(err.Error(), "timeout awaiting response headers") {
+		return Failure, "timeout after " + s.timeout.String()
+	}
+	return Failure, s.describeNet(err)
+}
+
+// describeNet handles the errors that do not depend on contexts.
+func (s *Sender) describeNet(err error) string {
+	var op *net.OpError
+	isOp := errors.As(err, &op)
+	at := ""
+	if isOp && op.Addr != nil {
+		at = " " + op.Addr.String()
+	}
+
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		switch {
+		case dnsErr.IsNotFound:
+			return "dns: no such host " + dnsErr.Name
+		case dnsErr.IsTimeout:
+			return "dns: timeout looking up " + dnsErr.Name
+		}
+		return "dns: lookup " + dnsErr.Name + " failed: " + dnsErr.Err
+	}
+
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return "TLS handshake: " + strings.TrimPrefix(certErr.Err.Error(), "x509: ")
+	}
+	var recErr tls.RecordHeaderError
+	if errors.As(err, &recErr) {
+		return "TLS handshake: the server did not answer with TLS (is it plain http?)"
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "TLS handshake timeout") {
+		return "TLS handshake: timeout after " + s.connectTimeout.String()
+	}
+	if i := strings.Index(msg, "tls: "); i >= 0 {
+		return "TLS handshake: " + msg[:i] + msg[i+len("tls: "):]
+	}
+
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused by" + at
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset by peer" + at
+	case errors.Is(err, syscall.EPIPE):
+		return "connection closed by peer while sending the request" + at
+	case errors.Is(err, syscall.EHOSTUNREACH):
+		return "host unreachable" + at
+	case errors.Is(err, syscall.ENETUNREACH):
+		return "network unreachable" + at
+	case errors.Is(err, syscall.ETIMEDOUT):
+		return "connect timeout" + at
+	}
+	if isOp && op.Op == "dial" && op.Timeout() {
+		return "connect timeout after " + s.connectTimeout.String() + at
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "connection closed by the server before a complete response"
+	}
+	if strings.Contains(msg, "server response headers exceeded") {
+		return "response headers larger than 64 KiB"
+	}
+	if i := strings.Index(msg, "malformed HTTP "); i >= 0 {
+		return "invalid HTTP response: " + msg[i+len("malformed HTTP "):]
+	}
+	return strings.TrimPrefix(msg, "net/http: ")
+}

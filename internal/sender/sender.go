@@ -1,0 +1,453 @@
+package sender
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"code.dny.dev/ssrf"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	// DefaultTimeout bounds a whole attempt, from dial to the end of the
+	// response body.
+	DefaultTimeout = 15 * time.Second
+	// DefaultConnectTimeout bounds the TCP connect, and separately the TLS
+	// handshake.
+	DefaultConnectTimeout = 5 * time.Second
+	// DefaultMaxResponseBody is how many response body bytes are captured.
+	DefaultMaxResponseBody = 64 << 10
+	// DefaultMaxIdleConnsPerHost is the size of the keep-alive pool per
+	// receiver host.
+	DefaultMaxIdleConnsPerHost = 512
+	// DefaultUserAgent is sent when the request carries no User-Agent.
+	DefaultUserAgent = "Consign-Webhooks/1.0"
+)
+
+const (
+	// maxDrain is how many bytes past the capture limit are read and thrown
+	// away to keep the connection reusable. Past that, the connection is
+	// closed instead.
+	maxDrain = 1 << 20
+	// maxResponseHeaderBytes caps the response header block.
+	maxResponseHeaderBytes = 64 << 10
+	// minScratch is the smallest pooled read buffer, so draining stays
+	// efficient even with a tiny capture limit.
+	minScratch = 16 << 10
+	// insecureHint tells an operator how to allow internal targets.
+	insecureHint = " (set --insecure-targets for development)"
+)
+
+// Config configures a Sender. The zero value is usable: every zero field
+// gets its default.
+type Config struct {
+	// Timeout bounds a whole attempt: connect, TLS, sending the request and
+	// reading the response headers and captured body. Default 15 s.
+	Timeout time.Duration
+	// ConnectTimeout bounds the TCP connect, and separately the TLS
+	// handshake. Default 5 s.
+	ConnectTimeout time.Duration
+	// MaxResponseBody is how many bytes of response body are captured into
+	// Outcome.Body. 0 means 64 KiB; a negative value captures nothing.
+	MaxResponseBody int
+	// MaxIdleConnsPerHost is the number of keep-alive connections kept per
+	// receiver host. Default 512.
+	MaxIdleConnsPerHost int
+	// UserAgent is sent when Request.Header has no User-Agent. Default
+	// DefaultUserAgent.
+	UserAgent string
+	// InsecureTargets turns the SSRF guard off and allows http:// URLs. Use
+	// it only for development and tests.
+	InsecureTargets bool
+	// RootCAs, if not nil, replaces the system roots used to verify the
+	// certificates of receivers (private PKI, tests).
+	RootCAs *x509.CertPool
+	// Now returns the current time and is used for Outcome.StartedAt and
+	// for RetryAt computed from Retry-After. Default time.Now.
+	Now func() time.Time
+}
+
+// Request is one delivery attempt to make. The Sender neither copies nor
+// modifies Header or Body; they must not change until Send returns.
+type Request struct {
+	// Method is the HTTP method. Empty means POST.
+	Method string
+	// URL is the absolute target URL.
+	URL string
+	// Header holds every request header (Content-Type, webhook-*, ...).
+	// If it lacks User-Agent, Config.UserAgent is added. If it lacks both
+	// Idempotency-Key and X-Idempotency-Key, an Idempotency-Key with a nil
+	// value is added. net/http does not send a nil value, but it then
+	// replays the request on a fresh connection if a pooled one was found
+	// dead. Adding either header costs a copy of the map. Setting both
+	// yourself (e.g. "Idempotency-Key": nil) avoids the copy.
+	Header http.Header
+	// Body is sent as is, with a Content-Length.
+	Body []byte
+}
+
+// Class is the verdict on an attempt. The zero Class is Failure.
+type Class int
+
+const (
+	// Failure is any attempt that is not one of the other classes: a
+	// non-2xx status (3xx included, as redirects are not followed), a
+	// network or TLS error, a timeout or a canceled context.
+	Failure Class = iota
+	// Success is a 2xx response received within the timeout.
+	Success
+	// Gone is a 410 Gone response: the receiver asks to stop sending, and
+	// the caller should deactivate the endpoint.
+	Gone
+	// Throttled is a 429 or 503 response with a usable Retry-After. The
+	// whole endpoint should wait until Outcome.RetryAt.
+	Throttled
+	// Blocked means the target was refused by policy (https only, SSRF
+	// guard) and no connection was made to it.
+	Blocked
+)
+
+// String returns the lower-case name of c.
+func (c Class) String() string {
+	switch c {
+	case Failure:
+		return "failure"
+	case Success:
+		return "success"
+	case Gone:
+		return "gone"
+	case Throttled:
+		return "throttled"
+	case Blocked:
+		return "blocked"
+	}
+	return "class(" + strconv.Itoa(int(c)) + ")"
+}
+
+// Outcome describes one attempt.
+type Outcome struct {
+	// Class is the verdict.
+	Class Class
+	// StartedAt is when Send began, from Config.Now.
+	StartedAt time.Time
+	// Duration runs from the start of Send to the end of the body read,
+	// measured with the monotonic clock.
+	Duration time.Duration
+	// Status is the HTTP status code, or 0 if no response was received.
+	Status int
+	// Header holds the response headers (nil without a response). For a
+	// 3xx it includes Location.
+	Header http.Header
+	// Body holds the captured start of the response body (nil if empty).
+	Body []byte
+	// Truncated reports that Body is shorter than the body the receiver
+	// sent, because of the capture limit or a read error.
+	Truncated bool
+	// Err says what went wrong, e.g. "connection refused by 1.2.3.4:443",
+	// "timeout after 15s", "HTTP 500 Internal Server Error". It is empty
+	// for a clean success. On Success it can only report a problem reading
+	// the response body after the 2xx status arrived.
+	Err string
+	// RetryAt is set for Throttled: the endpoint should not be called
+	// before this time.
+	RetryAt time.Time
+}
+
+// Sender sends webhook attempts over one shared http.Transport. It is safe
+// for concurrent use. Create it with New.
+type Sender struct {
+	transport      *http.Transport
+	guard          *ssrf.Guardian // nil when InsecureTargets
+	now            func() time.Time
+	timeout        time.Duration
+	connectTimeout time.Duration
+	maxBody        int
+	userAgent      []string // shared, read-only
+	bufs           sync.Pool
+}
+
+// New returns a Sender configured by cfg.
+func New(cfg Config) *Sender {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	switch {
+	case cfg.MaxResponseBody == 0:
+		cfg.MaxResponseBody = DefaultMaxResponseBody
+	case cfg.MaxResponseBody < 0:
+		cfg.MaxResponseBody = 0
+	}
+	if cfg.MaxIdleConnsPerHost <= 0 {
+		cfg.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = DefaultUserAgent
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+
+	s := &Sender{
+		now:            cfg.Now,
+		timeout:        cfg.Timeout,
+		connectTimeout: cfg.ConnectTimeout,
+		maxBody:        cfg.MaxResponseBody,
+		userAgent:      []string{cfg.UserAgent},
+	}
+	scratch := max(cfg.MaxResponseBody, minScratch)
+	s.bufs.New = func() any {
+		b := make([]byte, scratch)
+		return &b
+	}
+
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
+	if !cfg.InsecureTargets {
+		s.guard = ssrf.New(ssrf.WithAnyPort())
+		dialer.Control = s.control
+	}
+	s.transport = &http.Transport{
+		Proxy:       nil, // a proxy would make the guard check the proxy, not the target
+		DialContext: dialer.DialContext,
+		TLSClientConfig: &tls.Config{
+			MinVersion:         tls.VersionTLS12,
+			RootCAs:            cfg.RootCAs,
+			ClientSessionCache: tls.NewLRUClientSessionCache(1024),
+		},
+		TLSHandshakeTimeout:    cfg.ConnectTimeout,
+		ResponseHeaderTimeout:  cfg.Timeout,
+		MaxIdleConns:           8 * cfg.MaxIdleConnsPerHost,
+		MaxIdleConnsPerHost:    cfg.MaxIdleConnsPerHost,
+		IdleConnTimeout:        90 * time.Second,
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
+		// Capture exactly what the receiver sent, and spare the gzip work.
+		DisableCompression: true,
+	}
+	return s
+}
+
+// Close closes idle keep-alive connections. In-flight sends are not
+// interrupted, and the Sender can still be used afterwards.
+func (s *Sender) Close() {
+	s.transport.CloseIdleConnections()
+}
+
+// timeoutCause marks the expiry of the per-attempt timeout.
+type timeoutCause struct{}
+
+func (timeoutCause) Error() string { return "attempt timeout" }
+
+// Send makes one attempt and reports its Outcome. It never returns an
+// error: everything, including a canceled ctx, is described in the
+// Outcome. If ctx is canceled, the Outcome is a Failure whose Err starts
+// with "canceled". Callers that are shutting down can check ctx.Err() and
+// not count the attempt.
+func (s *Sender) Send(ctx context.Context, r Request) (out Outcome) {
+	out.StartedAt = s.now()
+	began := time.Now()
+	defer func() { out.Duration = time.Since(began) }()
+
+	method := r.Method
+	if method == "" {
+		method = http.MethodPost
+	}
+	tctx, cancel := context.WithTimeoutCause(ctx, s.timeout, timeoutCause{})
+	defer cancel()
+
+	// A *bytes.Reader lets net/http set Content-Length and GetBody (to
+	// replay the body when a pooled connection turns out to be dead) and
+	// write headers and a small body in one segment. Any other reader type
+	// would make it flush the headers separately.
+	var body io.Reader
+	if len(r.Body) > 0 {
+		body = bytes.NewReader(r.Body)
+	}
+	req, err := http.NewRequestWithContext(tctx, method, r.URL, body)
+	if err != nil {
+		out.Err = "invalid request: " + unwrapURLError(err).Error()
+		return out
+	}
+	if msg, blocked := s.preflight(req.URL); msg != "" {
+		if blocked {
+			out.Class = Blocked
+			out.Err = "blocked: " + msg + insecureHint
+		} else {
+			out.Err = msg
+		}
+		return out
+	}
+
+	req.Header = s.header(r.Header)
+
+	resp, err := s.transport.RoundTrip(req)
+	if err != nil {
+		out.Class, out.Err = s.describe(ctx, tctx, err)
+		return out
+	}
+	respAt := s.now()
+	out.Status = resp.StatusCode
+	out.Header = resp.Header
+	var bodyErr error
+	out.Body, out.Truncated, bodyErr = s.readBody(resp.Body)
+	resp.Body.Close()
+
+	code := resp.StatusCode
+	switch {
+	case code >= 200 && code <= 299:
+		out.Class = Success
+	case code == http.StatusGone:
+		out.Class = Gone
+		out.Err = statusText(code)
+	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
+		out.Err = statusText(code)
+		if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), respAt); ok {
+			out.Class = Throttled
+			out.RetryAt = respAt.Add(d)
+			out.Err += "; retry after " + out.RetryAt.UTC().Format(time.RFC3339)
+		}
+	case code >= 300 && code <= 399:
+		out.Err = statusText(code) + ": redirects are not followed"
+		if loc := resp.Header.Get("Location"); loc != "" {
+			out.Err += " (Location: " + loc + ")"
+		}
+	default:
+		out.Err = statusText(code)
+	}
+	if bodyErr != nil {
+		_, msg := s.describe(ctx, tctx, bodyErr)
+		if out.Err != "" {
+			out.Err += "; "
+		}
+		out.Err += "reading response body: " + msg
+	}
+	return out
+}
+
+// preflight applies the checks that must happen before any DNS lookup or
+// connection. It returns "" when the URL may be sent; blocked reports a
+// policy refusal (as opposed to an unusable URL).
+func (s *Sender) preflight(u *url.URL) (msg string, blocked bool) {
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if s.guard != nil {
+			return "url must use https", true
+		}
+	default:
+		if s.guard != nil {
+			return "url must use https", true
+		}
+		return "url must use http or https", false
+	}
+	if s.guard != nil {
+		// The resolver must never see odd numeric spellings: some resolvers
+		// turn 2130706433 or 0x7f.1 into 127.0.0.1 and others send them to
+		// DNS. Literal IPs in canonical form are left to the dial guard.
+		if msg := numericHostProblem(u.Hostname()); msg != "" {
+			return msg, true
+		}
+	}
+	return "", false
+}
+
+// header returns the request header to send: h itself when it already has
+// a User-Agent and an idempotency marker, else a copy with them added.
+//
+// The marker makes net/http replay the request on a fresh connection when a
+// reused keep-alive connection turns out to be closed by the receiver before
+// any response byte arrived (by default it replays only GET-like requests).
+// Webhooks are delivered at least once and carry their own id, so a replay
+// is no worse than the later retry that would otherwise follow. A nil value
+// is not sent on the wire.
+func (s *Sender) header(h http.Header) http.Header {
+	_, hasUA := h["User-Agent"]
+	_, hasKey := h["Idempotency-Key"]
+	if !hasKey {
+		_, hasKey = h["X-Idempotency-Key"]
+	}
+	if hasUA && hasKey {
+		return h
+	}
+	c := h.Clone()
+	if c == nil {
+		c = make(http.Header, 2)
+	}
+	if !hasUA {
+		c["User-Agent"] = s.userAgent
+	}
+	if !hasKey {
+		c["Idempotency-Key"] = nil
+	}
+	return c
+}
+
+// readBody captures up to s.maxBody bytes of body, then drains at most
+// maxDrain more so the connection can be reused.
+func (s *Sender) readBody(body io.Reader) (captured []byte, truncated bool, err error) {
+	bufp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bufp)
+	buf := *bufp
+
+	n := 0
+	for n < s.maxBody && err == nil {
+		var m int
+		m, err = body.Read(buf[n:s.maxBody])
+		n += m
+	}
+	if n > 0 {
+		captured = make([]byte, n)
+		copy(captured, buf[:n])
+	}
+	if err == io.EOF {
+		return captured, false, nil
+	}
+	if err != nil {
+		return captured, true, err
+	}
+
+	// The capture limit was reached: drain the rest, within bounds.
+	drained := 0
+	for drained <= maxDrain {
+		m, rerr := body.Read(buf)
+		drained += m
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return captured, true, rerr
+		}
+	}
+	return captured, drained > 0, nil
+}
+
+// statusText formats a status for Outcome.Err, e.g. "HTTP 503 Service
+// Unavailable".
+func statusText(code int) string {
+	s := "HTTP " + strconv.Itoa(code)
+	if t := http.StatusText(code); t != "" {
+		s += " " + t
+	}
+	return s
+}
+
+// unwrapURLError drops the `Op "url":` prefix that *url.Error adds: the
+// caller already knows the URL.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

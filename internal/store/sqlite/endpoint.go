@@ -1,0 +1,234 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/store"
+)
+
+// endpointConfig is the part of an endpoint kept as one JSON document.
+type endpointConfig struct {
+	Description   string                `json:"description"`
+	Topics        []string              `json:"topics"`
+	Method        string                `json:"method"`
+	Headers       map[string]string     `json:"headers"`
+	PayloadFormat string                `json:"payload_format"`
+	AuthType      string                `json:"auth_type"`
+	RateLimit     float64               `json:"rate_limit"`
+	BurstLimit    int                   `json:"burst_limit"`
+	Ordering      string                `json:"ordering"`
+	Coalesce      bool                  `json:"coalesce"`
+	Retry         consign.RetryPolicy   `json:"retry"`
+	FailurePolicy consign.FailurePolicy `json:"failure_policy"`
+}
+
+func configOf(e *consign.Endpoint) string {
+	b, _ := json.Marshal(endpointConfig{
+		Description: e.Description, Topics: e.Topics, Method: e.Method, Headers: e.Headers,
+		PayloadFormat: e.PayloadFormat, AuthType: e.Auth.Type, RateLimit: e.RateLimit,
+		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
+		FailurePolicy: e.FailurePolicy,
+	})
+	return string(b)
+}
+
+const endpointColumns = `id, org_id, url, config, token_sealed, active, health, disabled_at, disabled_reason, version, created_at, updated_at`
+
+func scanEndpoint(row interface{ Scan(...any) error }) (*store.EndpointRow, error) {
+	var r store.EndpointRow
+	var cfg string
+	var disabled sql.NullInt64
+	var created, updated int64
+	if err := row.Scan(&r.ID, &r.OrgID, &r.URL, &cfg, &r.TokenSealed, &r.Active, &r.Health, &disabled,
+		&r.DisabledReason, &r.Version, &created, &updated); err != nil {
+		return nil, err
+	}
+	var c endpointConfig
+	if err := json.Unmarshal([]byte(cfg), &c); err != nil {
+		return nil, fmt.Errorf("endpoint %s config: %w", r.ID, err)
+	}
+	r.Description, r.Topics, r.Method, r.Headers = c.Description, c.Topics, c.Method, c.Headers
+	r.PayloadFormat, r.Auth.Type, r.RateLimit, r.BurstLimit = c.PayloadFormat, c.AuthType, c.RateLimit, c.BurstLimit
+	r.Ordering, r.Coalesce, r.Retry, r.FailurePolicy = c.Ordering, c.Coalesce, c.Retry, c.FailurePolicy
+	r.DisabledAt = fromNullMS(disabled)
+	r.CreatedAt, r.UpdatedAt = fromMS(created), fromMS(updated)
+	return &r, nil
+}
+
+// EndpointInsert stores an endpoint and its first secrets.
+func (db *DB) EndpointInsert(ctx context.Context, e *store.EndpointRow, secrets []*store.SecretRow) error {
+	e.Version = 1
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.ID, e.OrgID, e.URL, configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullMS(e.DisabledAt),
+			e.DisabledReason, e.Version, ms(e.CreatedAt), ms(e.UpdatedAt))
+		if err != nil {
+			return err
+		}
+		for _, s := range secrets {
+			if err := insertSecret(ctx, tx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if consign.ErrorCode(err) == consign.ECONFLICT {
+		return consign.Errorf(consign.ECONFLICT, "an endpoint for %s exists already in this org", e.URL)
+	}
+	return err
+}
+
+// EndpointGet returns one endpoint.
+func (db *DB) EndpointGet(ctx context.Context, orgID, id string) (*store.EndpointRow, error) {
+	var row *sql.Row
+	if orgID == "" {
+		row = db.r.QueryRowContext(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE id = ?`, id)
+	} else {
+		row = db.r.QueryRowContext(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE id = ? AND org_id = ?`, id, orgID)
+	}
+	e, err := scanEndpoint(row)
+	if err != nil {
+		return nil, notFound(err, "endpoint", id)
+	}
+	return e, nil
+}
+
+// EndpointList lists an org's endpoints newest first.
+func (db *DB) EndpointList(ctx context.Context, orgID string, p store.Page) ([]*store.EndpointRow, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE org_id = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+		orgID, cursor(p), limit(p))
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, scanEndpoint)
+}
+
+// EndpointListActive returns the org's active endpoints.
+func (db *DB) EndpointListActive(ctx context.Context, orgID string) ([]*store.EndpointRow, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE org_id = ? AND active = 1`, orgID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, scanEndpoint)
+}
+
+// EndpointUpdate saves an endpoint, pausing or resuming its deliveries when it is
+// deactivated or activated.
+func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var wasActive bool
+		if err := tx.QueryRowContext(ctx, `SELECT active FROM endpoints WHERE id = ? AND org_id = ?`, e.ID, e.OrgID).Scan(&wasActive); err != nil {
+			return notFound(err, "endpoint", e.ID)
+		}
+		var version int64
+		err := tx.QueryRowContext(ctx, `UPDATE endpoints SET url = ?, config = ?, token_sealed = ?, active = ?, health = ?,
+			disabled_at = ?, disabled_reason = ?, version = version + 1, updated_at = ? WHERE id = ? RETURNING version`,
+			e.URL, configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullMS(e.DisabledAt), e.DisabledReason,
+			ms(e.UpdatedAt), e.ID).Scan(&version)
+		if err != nil {
+			return err
+		}
+		e.Version = version
+		switch {
+		case wasActive && !e.Active:
+			_, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = 'paused', updated_at = ?
+				WHERE endpoint_id = ? AND status = 'pending'`, ms(e.UpdatedAt), e.ID)
+		case !wasActive && e.Active:
+			_, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?
+				WHERE endpoint_id = ? AND status = 'paused'`, ms(e.UpdatedAt), ms(e.UpdatedAt), e.ID)
+		}
+		return err
+	})
+	if consign.ErrorCode(err) == consign.ECONFLICT {
+		return consign.Errorf(consign.ECONFLICT, "an endpoint for %s exists already in this org", e.URL)
+	}
+	return err
+}
+
+// EndpointDelete removes an endpoint; secrets, deliveries and attempts cascade.
+func (db *DB) EndpointDelete(ctx context.Context, orgID, id string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM endpoints WHERE org_id = ? AND id = ?`, orgID, id)
+		return mustAffect(res, err, "endpoint", id)
+	})
+}
+
+func insertSecret(ctx context.Context, tx *sql.Tx, s *store.SecretRow) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO secrets (id, endpoint_id, sealed, public_key, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		s.ID, s.EndpointID, s.Sealed, s.PublicKey, ms(s.CreatedAt), nullMS(s.ExpiresAt))
+	if err != nil {
+		return err
+	}
+	return bumpVersion(ctx, tx, s.EndpointID)
+}
+
+// bumpVersion marks an endpoint changed so that the dispatcher reloads its signing keys.
+func bumpVersion(ctx context.Context, tx *sql.Tx, endpointID string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE endpoints SET version = version + 1 WHERE id = ?`, endpointID)
+	return err
+}
+
+// SecretInsert adds a secret to an endpoint.
+func (db *DB) SecretInsert(ctx context.Context, s *store.SecretRow) error {
+	return db.tx(ctx, func(tx *sql.Tx) error { return insertSecret(ctx, tx, s) })
+}
+
+func scanSecret(row interface{ Scan(...any) error }) (*store.SecretRow, error) {
+	var s store.SecretRow
+	var created int64
+	var expires sql.NullInt64
+	if err := row.Scan(&s.ID, &s.EndpointID, &s.Sealed, &s.PublicKey, &created, &expires); err != nil {
+		return nil, err
+	}
+	s.CreatedAt, s.ExpiresAt = fromMS(created), fromNullMS(expires)
+	return &s, nil
+}
+
+// SecretList returns an endpoint's secrets, oldest first.
+func (db *DB) SecretList(ctx context.Context, endpointID string) ([]*store.SecretRow, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT id, endpoint_id, sealed, public_key, created_at, expires_at
+		FROM secrets WHERE endpoint_id = ? ORDER BY id`, endpointID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, scanSecret)
+}
+
+// SecretUpdate saves a secret's expiry (its value never changes).
+func (db *DB) SecretUpdate(ctx context.Context, s *store.SecretRow) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE secrets SET expires_at = ? WHERE endpoint_id = ? AND id = ?`,
+			nullMS(s.ExpiresAt), s.EndpointID, s.ID)
+		if err := mustAffect(res, err, "secret", s.ID); err != nil {
+			return err
+		}
+		return bumpVersion(ctx, tx, s.EndpointID)
+	})
+}
+
+// SecretDelete removes a secret.
+func (db *DB) SecretDelete(ctx context.Context, endpointID, id string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM secrets WHERE endpoint_id = ? AND id = ?`, endpointID, id)
+		if err := mustAffect(res, err, "secret", id); err != nil {
+			return err
+		}
+		return bumpVersion(ctx, tx, endpointID)
+	})
+}
+
+// SecretRotate adds s and shortens the others' lives to expireAt.
+func (db *DB) SecretRotate(ctx context.Context, s *store.SecretRow, expireAt time.Time) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE secrets SET expires_at = ? WHERE endpoint_id = ? AND (expires_at IS NULL OR expires_at > ?)`,
+			ms(expireAt), s.EndpointID, ms(expireAt)); err != nil {
+			return err
+		}
+		return insertSecret(ctx, tx, s)
+	})
+}

@@ -1,0 +1,225 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/store"
+)
+
+// OrgInsert stores a new org.
+func (db *DB) OrgInsert(ctx context.Context, o *consign.Org) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO orgs (id, name, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+			o.ID, o.Name, o.Role, ms(o.CreatedAt), ms(o.UpdatedAt))
+		return err
+	})
+}
+
+const orgColumns = `id, name, role, created_at, updated_at`
+
+func scanOrg(row interface{ Scan(...any) error }) (*consign.Org, error) {
+	var o consign.Org
+	var created, updated int64
+	if err := row.Scan(&o.ID, &o.Name, &o.Role, &created, &updated); err != nil {
+		return nil, err
+	}
+	o.CreatedAt, o.UpdatedAt = fromMS(created), fromMS(updated)
+	return &o, nil
+}
+
+// OrgGet returns one org.
+func (db *DB) OrgGet(ctx context.Context, id string) (*consign.Org, error) {
+	o, err := scanOrg(db.r.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id = ?`, id))
+	if err != nil {
+		return nil, notFound(err, "org", id)
+	}
+	return o, nil
+}
+
+// OrgList returns orgs newest first.
+func (db *DB) OrgList(ctx context.Context, p store.Page) ([]*consign.Org, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id < ? ORDER BY id DESC LIMIT ?`, cursor(p), limit(p))
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, scanOrg)
+}
+
+// OrgUpdate saves an org's name and role.
+func (db *DB) OrgUpdate(ctx context.Context, o *consign.Org) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE orgs SET name = ?, role = ?, updated_at = ? WHERE id = ?`, o.Name, o.Role, ms(o.UpdatedAt), o.ID)
+		return mustAffect(res, err, "org", o.ID)
+	})
+}
+
+// OrgDelete removes an org; foreign keys cascade to everything it owns.
+func (db *DB) OrgDelete(ctx context.Context, id string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM orgs WHERE id = ?`, id)
+		return mustAffect(res, err, "org", id)
+	})
+}
+
+// KeyInsert stores an API key's hash.
+func (db *DB) KeyInsert(ctx context.Context, k *consign.APIKey, hash []byte) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, org_id, name, hash, created_at) VALUES (?, ?, ?, ?, ?)`,
+			k.ID, nullString(k.OrgID), k.Name, hash, ms(k.CreatedAt))
+		return err
+	})
+}
+
+func scanKey(row interface{ Scan(...any) error }) (*consign.APIKey, error) {
+	var k consign.APIKey
+	var org sql.NullString
+	var created int64
+	if err := row.Scan(&k.ID, &org, &k.Name, &created); err != nil {
+		return nil, err
+	}
+	k.OrgID, k.CreatedAt = org.String, fromMS(created)
+	return &k, nil
+}
+
+// KeyByHash finds the key with the given hash.
+func (db *DB) KeyByHash(ctx context.Context, hash []byte) (*consign.APIKey, error) {
+	k, err := scanKey(db.r.QueryRowContext(ctx, `SELECT id, org_id, name, created_at FROM api_keys WHERE hash = ?`, hash))
+	if err != nil {
+		return nil, notFound(err, "key", "")
+	}
+	return k, nil
+}
+
+// KeyList lists an org's keys newest first.
+func (db *DB) KeyList(ctx context.Context, orgID string, p store.Page) ([]*consign.APIKey, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT id, org_id, name, created_at FROM api_keys WHERE org_id = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+		orgID, cursor(p), limit(p))
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, scanKey)
+}
+
+// KeyDelete removes an org's key.
+func (db *DB) KeyDelete(ctx context.Context, orgID, id string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM api_keys WHERE org_id = ? AND id = ?`, orgID, id)
+		return mustAffect(res, err, "key", id)
+	})
+}
+
+// AdminKeyExists reports whether an admin key is stored.
+func (db *DB) AdminKeyExists(ctx context.Context) (bool, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM api_keys WHERE org_id IS NULL`).Scan(&n)
+	return n > 0, translate(err)
+}
+
+// EventTypeEnsure inserts missing types.
+func (db *DB) EventTypeEnsure(ctx context.Context, ts []consign.EventType) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		for i := range ts {
+			if err := insertEventType(ctx, tx, &ts[i], true); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// EventTypeInsert stores a custom type.
+func (db *DB) EventTypeInsert(ctx context.Context, t *consign.EventType) error {
+	return db.tx(ctx, func(tx *sql.Tx) error { return insertEventType(ctx, tx, t, false) })
+}
+
+func insertEventType(ctx context.Context, tx *sql.Tx, t *consign.EventType, ignoreExisting bool) error {
+	q := `INSERT INTO event_types (name, description, schema, available_for, builtin, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	if ignoreExisting {
+		q += ` ON CONFLICT (name) DO NOTHING`
+	}
+	af, _ := json.Marshal(t.AvailableFor)
+	_, err := tx.ExecContext(ctx, q, t.Name, t.Description, nullRaw(t.Schema), string(af), t.Builtin, ms(t.CreatedAt), ms(t.UpdatedAt))
+	return err
+}
+
+func scanEventType(row interface{ Scan(...any) error }) (*consign.EventType, error) {
+	var t consign.EventType
+	var schema sql.NullString
+	var af string
+	var created, updated int64
+	if err := row.Scan(&t.Name, &t.Description, &schema, &af, &t.Builtin, &created, &updated); err != nil {
+		return nil, err
+	}
+	if schema.Valid {
+		t.Schema = json.RawMessage(schema.String)
+	}
+	if err := json.Unmarshal([]byte(af), &t.AvailableFor); err != nil {
+		return nil, err
+	}
+	t.CreatedAt, t.UpdatedAt = fromMS(created), fromMS(updated)
+	return &t, nil
+}
+
+const eventTypeColumns = `name, description, schema, available_for, builtin, created_at, updated_at`
+
+// EventTypeGet returns one type.
+func (db *DB) EventTypeGet(ctx context.Context, name string) (*consign.EventType, error) {
+	t, err := scanEventType(db.r.QueryRowContext(ctx, `SELECT `+eventTypeColumns+` FROM event_types WHERE name = ?`, name))
+	if err != nil {
+		return nil, notFound(err, "event type", name)
+	}
+	return t, nil
+}
+
+// EventTypeList returns the whole catalog by name.
+func (db *DB) EventTypeList(ctx context.Context) ([]*consign.EventType, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+eventTypeColumns+` FROM event_types ORDER BY name`)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, scanEventType)
+}
+
+// EventTypeUpdate saves a type's description, schema and audience.
+func (db *DB) EventTypeUpdate(ctx context.Context, t *consign.EventType) error {
+	af, _ := json.Marshal(t.AvailableFor)
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE event_types SET description = ?, schema = ?, available_for = ?, updated_at = ? WHERE name = ?`,
+			t.Description, nullRaw(t.Schema), string(af), ms(t.UpdatedAt), t.Name)
+		return mustAffect(res, err, "event type", t.Name)
+	})
+}
+
+func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, v)
+	}
+	return out, translate(rows.Err())
+}
+
+func mustAffect(res sql.Result, err error, what, id string) error {
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return consign.Errorf(consign.ENOTFOUND, "%s %q not found", what, id)
+	}
+	return nil
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+func nullRaw(b json.RawMessage) sql.NullString {
+	return sql.NullString{String: string(b), Valid: len(b) > 0}
+}

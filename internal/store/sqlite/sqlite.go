@@ -1,0 +1,179 @@
+// Package sqlite is the embedded store: one SQLite database file in WAL mode, written by
+// one connection and read by a small pool.
+//
+// Every write goes through the single writer connection (SQLite allows one writer at a
+// time anyway; queuing in Go is cheaper than SQLITE_BUSY retries), with synchronous=FULL
+// so a commit that returned is on disk. Callers that need throughput batch their rows
+// (ingest's group commit, the dispatcher's batched outcomes) rather than asking for many
+// small transactions. Reads use a separate pool and never wait behind a write.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// FileName is the database file's name inside the data directory.
+const FileName = "consign.db"
+
+// DB is the SQLite store.
+type DB struct {
+	w *sql.DB // the one writer connection
+	r *sql.DB // readers
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open opens (creating if needed) the database in dir and applies pending migrations.
+func Open(ctx context.Context, dir string) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	dsn := func(extra string) string {
+		q := url.Values{}
+		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "cache_size(-32000)"} {
+			q.Add("_pragma", p)
+		}
+		if extra != "" {
+			q.Add("_pragma", extra)
+		}
+		q.Set("_txlock", "immediate")
+		return "file:" + path + "?" + q.Encode()
+	}
+	w, err := sql.Open("sqlite", dsn(""))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	r, err := sql.Open("sqlite", dsn("query_only(1)"))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	r.SetMaxIdleConns(4)
+	db := &DB{w: w, r: r}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	p, err := goose.NewProvider(goose.DialectSQLite3, db.w, mustSub(migrations, "migrations"))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	return nil
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	return errors.Join(db.r.Close(), db.w.Close())
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	return db.r.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// tx runs fn in a write transaction and commits it.
+func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return translate(err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return translate(err)
+	}
+	return translate(tx.Commit())
+}
+
+// translate turns SQLite errors into *consign.Error where a client can act on them.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return consign.Errorf(consign.ENOTFOUND, "not found")
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return &consign.Error{Code: consign.ECONFLICT, Message: "already exists"}
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return &consign.Error{Code: consign.ENOTFOUND, Message: "a referenced object does not exist"}
+		}
+	}
+	return err
+}
+
+// notFound wraps a missing row as ENOTFOUND naming what was looked for.
+func notFound(err error, what, id string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return consign.Errorf(consign.ENOTFOUND, "%s %q not found", what, id)
+	}
+	return translate(err)
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func nullMS(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: ms(*t), Valid: true}
+}
+
+func fromNullMS(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMS(v.Int64)
+	return &t
+}
+
+// limit clamps a page size.
+func limit(p store.Page) int {
+	if p.Limit <= 0 {
+		return 50
+	}
+	return min(p.Limit, 1000)
+}
+
+// cursor turns an empty cursor into one that sorts after every ID.
+func cursor(p store.Page) string {
+	if p.Cursor == "" {
+		return "\U0010FFFF"
+	}
+	return p.Cursor
+}
