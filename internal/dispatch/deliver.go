@@ -92,6 +92,9 @@ func buildRequest(ep *endpointEntry, c *store.Claim, now time.Time) sender.Reque
 	for k, v := range e.Headers {
 		h[k] = []string{v}
 	}
+	// A nil Idempotency-Key is not sent; it tells net/http that the POST may be replayed
+	// on a fresh connection when a pooled one turns out closed (see internal/sender).
+	h["Idempotency-Key"] = nil
 	h["Content-Type"] = []string{"application/json"}
 	h["User-Agent"] = []string{consign.UserAgent}
 	h["Webhook-Id"] = []string{c.EventID}
@@ -134,6 +137,9 @@ func attemptRecord(n int, req sender.Request, res *sender.Outcome, e *consign.En
 		Request: consign.AttemptRequest{Method: req.Method, URL: req.URL, Headers: make(map[string]string, len(req.Header))},
 	}
 	for k, v := range req.Header {
+		if v == nil {
+			continue
+		}
 		if sensitive(k) {
 			a.Request.Headers[k] = "[redacted]"
 		} else {

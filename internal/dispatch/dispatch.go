@@ -189,6 +189,9 @@ func (d *Dispatcher) claim(ctx context.Context) (int, error) {
 	}
 	started := 0
 	for _, c := range claims {
+		// Load the endpoint before counting it, so its own burst limit applies from its
+		// first claim; a load error is handled (and recorded) by deliver.
+		_, _ = d.cache.get(ctx, c, now)
 		d.mu.Lock()
 		hold, held := d.holdTill[c.EndpointID]
 		full := d.perEp[c.EndpointID] >= d.cache.limit(c.EndpointID, d.cfg.EndpointConcurrency)

@@ -57,9 +57,10 @@ func (s *Sender) describe(ctx, tctx context.Context, err error) (Class, string) 
 func (s *Sender) describeNet(err error) string {
 	var op *net.OpError
 	isOp := errors.As(err, &op)
-	at := ""
+	addr, at := "", ""
 	if isOp && op.Addr != nil {
-		at = " " + op.Addr.String()
+		addr = op.Addr.String()
+		at = " (" + addr + ")"
 	}
 
 	var dnsErr *net.DNSError
@@ -91,7 +92,10 @@ func (s *Sender) describeNet(err error) string {
 
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused by" + at
+		if addr == "" {
+			return "connection refused"
+		}
+		return "connection refused by " + addr
 	case errors.Is(err, syscall.ECONNRESET):
 		return "connection reset by peer" + at
 	case errors.Is(err, syscall.EPIPE):

@@ -52,7 +52,7 @@ const (
 // gets its default.
 type Config struct {
 	// Timeout bounds a whole attempt: connect, TLS, sending the request and
-	// reading the response headers and captured body. Default 15 s.
+	// reading the response, body drain included. Default 15 s.
 	Timeout time.Duration
 	// ConnectTimeout bounds the TCP connect, and separately the TLS
 	// handshake. Default 5 s.
@@ -78,7 +78,11 @@ type Config struct {
 }
 
 // Request is one delivery attempt to make. The Sender neither copies nor
-// modifies Header or Body; they must not change until Send returns.
+// modifies Header or Body. Treat both as read-only once Send is called.
+// When a receiver answers before reading the whole request, net/http can
+// still be writing the body for a few milliseconds after Send returns.
+// Passing a payload loaded for this attempt, and not recycling its buffer,
+// is enough.
 type Request struct {
 	// Method is the HTTP method. Empty means POST.
 	Method string

@@ -1,6 +1,7 @@
 package sender_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/x509"
@@ -549,4 +550,91 @@ func TestClassString(t *testing.T) {
 	require.Equal(t, "class(42)", sender.Class(42).String())
 	var zero sender.Outcome
 	require.Equal(t, sender.Failure, zero.Class)
+}
+
+// rawReceiver reads one request per connection and answers with raw bytes
+// (possibly not HTTP at all), then hangs up.
+func rawReceiver(t *testing.T, answer []byte) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if req, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					_, _ = io.Copy(io.Discard, req.Body)
+					_, _ = c.Write(answer)
+				}
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/hook"
+}
+
+func TestSendBrokenResponses(t *testing.T) {
+	t.Parallel()
+	hugeHeader := "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", 70<<10) + "\r\nContent-Length: 0\r\n\r\n"
+	cases := []struct {
+		name   string
+		answer string
+		class  sender.Class
+		status int
+		err    string
+	}{
+		{"hang-up without response", "", sender.Failure, 0,
+			"connection closed by the server before a complete response"},
+		{"not http", "SSH-2.0-OpenSSH_9.6\r\n", sender.Failure, 0,
+			`invalid HTTP response: response "SSH-2.0-OpenSSH_9.6"`},
+		{"headers over 64 KiB", hugeHeader, sender.Failure, 0,
+			"response headers larger than 64 KiB"},
+		{"body shorter than content-length after 200", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", sender.Success, 200,
+			"reading response body: connection closed by the server before a complete response"},
+		{"body shorter than content-length after 500", "HTTP/1.1 500 Oops\r\nContent-Length: 10\r\n\r\nabc", sender.Failure, 500,
+			"HTTP 500 Internal Server Error; reading response body: connection closed by the server before a complete response"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			u := rawReceiver(t, []byte(tc.answer))
+			out := newSender(t, sender.Config{InsecureTargets: true}).Send(t.Context(), post(u))
+			require.Equal(t, tc.class, out.Class, out.Err)
+			require.Equal(t, tc.status, out.Status)
+			require.Equal(t, tc.err, out.Err)
+			require.Equal(t, strings.Contains(tc.err, "reading response body"), out.Truncated)
+		})
+	}
+}
+
+// TestSendTLSHandshakeTimeout: the receiver accepts the connection and
+// never answers the ClientHello.
+func TestSendTLSHandshakeTimeout(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var held []net.Conn
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				for _, c := range held {
+					_ = c.Close()
+				}
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close(); <-done })
+	s := newSender(t, sender.Config{InsecureTargets: true, ConnectTimeout: 200 * time.Millisecond})
+	out := s.Send(t.Context(), post("https://"+ln.Addr().String()+"/hook"))
+	require.Equal(t, sender.Failure, out.Class)
+	require.Equal(t, "TLS handshake: timeout after 200ms", out.Err)
 }
