@@ -61,8 +61,11 @@ type Endpoint struct {
 	Health         string            `json:"health"`
 	DisabledAt     *time.Time        `json:"disabled_at"`
 	DisabledReason string            `json:"disabled_reason"`
-	CreatedAt      time.Time         `json:"created_at"`
-	UpdatedAt      time.Time         `json:"updated_at"`
+	// FailingSince is when the current run of failed attempts began (nil when the last
+	// attempt succeeded); disable_after counts from it.
+	FailingSince *time.Time `json:"failing_since"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
 }
 
 // Auth says how requests to an endpoint prove they come from Consign.

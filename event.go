@@ -83,3 +83,18 @@ type AttemptResponse struct {
 	Body      string            `json:"body"`
 	Truncated bool              `json:"truncated,omitempty"`
 }
+
+// EndpointStats summarises an endpoint's recent deliveries and attempts.
+type EndpointStats struct {
+	EndpointID string         `json:"endpoint_id"`
+	Window     Duration       `json:"window"`
+	Since      time.Time      `json:"since"`
+	Deliveries map[string]int `json:"deliveries"` // created in the window, by status
+	Attempts   int            `json:"attempts"`
+	Succeeded  int            `json:"succeeded"`
+	Failed     int            `json:"failed"`
+	// SuccessRate is Succeeded/Attempts, null without attempts.
+	SuccessRate  *float64 `json:"success_rate"`
+	LatencyP50MS *int64   `json:"latency_p50_ms"`
+	LatencyP99MS *int64   `json:"latency_p99_ms"`
+}

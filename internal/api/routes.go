@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/consign-dev/consign"
@@ -44,6 +43,7 @@ func (s *Server) routes() []route {
 		{"DELETE", "/v1/orgs/{org}/endpoints/{id}/secrets/{sid}", orgMember, "delete a secret", s.deleteSecret},
 		{"POST", "/v1/orgs/{org}/endpoints/{id}/test", orgMember, "send a test event now and return the attempt", s.testEndpoint},
 		{"POST", "/v1/orgs/{org}/endpoints/{id}/recover", orgMember, "re-queue failed deliveries since a time", s.recoverEndpoint},
+		{"GET", "/v1/orgs/{org}/endpoints/{id}/stats", orgMember, "counts by status, success rate and latency over a window", s.endpointStats},
 
 		{"POST", "/v1/orgs/{org}/events", orgMember, "publish one event", s.createEvent},
 		{"POST", "/v1/orgs/{org}/events/batch", orgMember, "publish up to 1000 events in one durable write", s.createEventBatch},
@@ -248,7 +248,7 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.dispatch.Wake() // activation may have made deliveries due
+	s.dispatch.Wake(e.ID) // activation may have made deliveries due
 	return writeJSON(w, http.StatusOK, e)
 }
 
@@ -381,10 +381,27 @@ func (s *Server) recoverEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.dispatch.Wake()
+	s.dispatch.Wake(ep.ID)
 	return writeJSON(w, http.StatusAccepted, map[string]any{
 		"id": consign.NewID(consign.PrefixJob, now), "status": "queued", "requeued": n,
 	})
+}
+
+func (s *Server) endpointStats(w http.ResponseWriter, r *http.Request) error {
+	window := 24 * time.Hour
+	if v := r.URL.Query().Get("window"); v != "" {
+		d, err := consign.ParseDuration(v)
+		if err != nil || d <= 0 || d > 90*24*time.Hour {
+			return consign.Invalid("window", `must be a duration from 1s to 2160h, such as "1h" or "7d"`)
+		}
+		window = d
+	}
+	st, err := s.store.EndpointStats(r.Context(), r.PathValue("org"), r.PathValue("id"), s.cfg.Now().UTC().Add(-window))
+	if err != nil {
+		return err
+	}
+	st.Window = consign.Duration(window)
+	return writeJSON(w, http.StatusOK, st)
 }
 
 // Events.
@@ -549,9 +566,6 @@ func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.dispatch.Wake()
+	s.dispatch.Wake(ep.ID)
 	return writeJSON(w, http.StatusAccepted, d)
 }
-
-// orgOf is the org in a route's path, empty on routes without one.
-func orgOf(r *http.Request) string { return strings.TrimSpace(r.PathValue("org")) }

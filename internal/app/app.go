@@ -89,11 +89,15 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a := &App{cfg: cfg, Store: st}
 	if err := a.build(ctx); err != nil {
+		if a.Ingest != nil {
+			a.Ingest.Close()
+		}
 		st.Close()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		a.Ingest.Close()
 		st.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
@@ -125,12 +129,24 @@ func (a *App) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.Manage = manage.New(a.Store, box, manage.Config{InsecureTargets: cfg.InsecureTargets, Now: cfg.Now, ValidateURL: sender.ValidateTargetURL})
+	// Ingest wakes the dispatcher after each commit; the dispatcher and manage publish
+	// operational events through ingest.
+	a.Ingest = ingest.New(a.Store, ingest.Config{Now: cfg.Now, Logger: cfg.Logger,
+		Committed: func(ids []string) { a.Dispatcher.Wake(ids...) }})
+	a.Manage = manage.New(a.Store, box, manage.Config{InsecureTargets: cfg.InsecureTargets, Now: cfg.Now,
+		ValidateURL: sender.ValidateTargetURL, Emit: a.Ingest.Emit, Logger: cfg.Logger})
 	if err := a.Manage.EnsureCatalog(ctx); err != nil {
 		return fmt.Errorf("event-type catalog: %w", err)
 	}
 	if a.NewAdminKey, err = a.Manage.EnsureAdminKey(ctx, cfg.AdminKey); err != nil {
 		return fmt.Errorf("admin key: %w", err)
+	}
+	// The embedded store has one process: leases still held are its previous life's,
+	// cut short by a crash or a kill. Send those deliveries again now.
+	if n, err := a.Store.DeliveriesReleaseLeases(ctx, cfg.Now()); err != nil {
+		return fmt.Errorf("release leases: %w", err)
+	} else if n > 0 {
+		cfg.Logger.Info("deliveries in flight at the last stop are due again", "count", n)
 	}
 	sc := cfg.Sender
 	sc.InsecureTargets = cfg.InsecureTargets
@@ -138,8 +154,7 @@ func (a *App) build(ctx context.Context) error {
 	a.sender = sender.New(sc)
 	dc := cfg.Dispatch
 	dc.Now, dc.Logger = cfg.Now, cfg.Logger
-	a.Dispatcher = dispatch.New(a.Store, a.Manage, a.sender, dc)
-	a.Ingest = ingest.New(a.Store, ingest.Config{Now: cfg.Now, Logger: cfg.Logger, Committed: a.Dispatcher.Wake})
+	a.Dispatcher = dispatch.New(a.Store, a.Manage, a.Ingest, a.sender, dc)
 	ac := cfg.API
 	ac.Now, ac.Logger = cfg.Now, cfg.Logger
 	handler := api.New(a.Store, a.Manage, a.Ingest, a.Dispatcher, ac)

@@ -100,7 +100,7 @@ func (c *serveCmd) Run(env *runEnv) error {
 
 type verifyCmd struct {
 	Secret    string        `required:"" env:"CONSIGN_WEBHOOK_SECRET" help:"The endpoint's secret (whsec_…) or public key (whpk_…)."`
-	Header    []string      `short:"H" help:"A received header as 'name: value' (repeat for webhook-id, webhook-timestamp, webhook-signature)."`
+	Header    []string      `short:"H" sep:"none" help:"A received header as 'name: value' (repeat for webhook-id, webhook-timestamp, webhook-signature)."`
 	Tolerance time.Duration `default:"5m" help:"How far webhook-timestamp may be from now."`
 }
 
@@ -131,4 +131,3 @@ func (versionCmd) Run(env *runEnv) error {
 	_, err := fmt.Fprintf(env.stdout, "consign %s\n", consign.Version)
 	return err
 }
-

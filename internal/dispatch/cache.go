@@ -64,14 +64,11 @@ func (c *endpointCache) get(ctx context.Context, cl *store.Claim, now time.Time)
 	return e, nil
 }
 
-// limit returns the endpoint's cap on attempts in flight.
-func (c *endpointCache) limit(id string, def int) int {
+// peek returns the cached entry, or nil.
+func (c *endpointCache) peek(id string) *endpointEntry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.entries[id]; ok && e.endpoint.BurstLimit > 0 {
-		return e.endpoint.BurstLimit
-	}
-	return def
+	return c.entries[id]
 }
 
 func (c *endpointCache) forget(id string) {

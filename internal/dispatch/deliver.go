@@ -14,17 +14,11 @@ import (
 	"github.com/consign-dev/consign/internal/store"
 )
 
-// deliver makes one attempt of a claimed delivery and hands its outcome to the recorder.
-func (d *Dispatcher) deliver(ctx context.Context, c *store.Claim) {
-	o := d.attempt(ctx, c, false)
-	d.recorder.add(o)
-}
-
 // attempt sends c once and decides the delivery's next state. final makes any failure
 // final (test sends).
 func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) *store.Outcome {
 	now := d.cfg.Now()
-	o := &store.Outcome{DeliveryID: c.DeliveryID, At: now}
+	o := &store.Outcome{DeliveryID: c.DeliveryID, EndpointID: c.EndpointID, At: now}
 	ep, err := d.cache.get(ctx, c, now)
 	switch {
 	case consign.ErrorCode(err) == consign.ENOTFOUND:
@@ -62,7 +56,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) *s
 		o.Status = consign.StatusPaused
 		return o
 	case sender.Throttled:
-		d.holdEndpoint(c.EndpointID, res.RetryAt)
+		d.hold(c.EndpointID, res.RetryAt)
 	}
 	if final {
 		o.Status = consign.StatusFailed
@@ -74,6 +68,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) *s
 	}
 	if next.After(c.Deadline) {
 		o.Status = consign.StatusFailed
+		d.exhausted(c, n, o.Attempt)
 		return o
 	}
 	o.Status, o.NextAttemptAt = consign.StatusPending, next
@@ -100,6 +95,9 @@ func buildRequest(ep *endpointEntry, c *store.Claim, now time.Time) sender.Reque
 	h["Webhook-Id"] = []string{c.EventID}
 	ts := now.Unix()
 	h["Webhook-Timestamp"] = []string{strconv.FormatInt(ts, 10)}
+	if c.Sequence > 0 {
+		h["Webhook-Sequence"] = []string{strconv.FormatInt(c.Sequence, 10)}
+	}
 	if e.Auth.Type == consign.AuthToken {
 		h["Auth"] = []string{e.Auth.Token}
 	} else if keys := ep.keysAt(now); len(keys) > 0 {
@@ -159,4 +157,31 @@ func attemptRecord(n int, req sender.Request, res *sender.Outcome, e *consign.En
 		a.Error = &msg
 	}
 	return a
+}
+
+// exhausted tells the org that a delivery failed for good (consign.delivery.exhausted),
+// unless the delivery was itself such a notice: that would loop.
+func (d *Dispatcher) exhausted(c *store.Claim, attempts int, last *consign.Attempt) {
+	if d.emitter == nil || c.EventType == consign.TypeDeliveryExhausted {
+		return
+	}
+	payload := map[string]any{
+		"delivery_id": c.DeliveryID, "event_id": c.EventID, "event_type": c.EventType,
+		"endpoint_id": c.EndpointID, "attempts": attempts,
+	}
+	if last != nil {
+		if last.Response != nil {
+			payload["last_status"] = last.Response.Status
+		}
+		if last.Error != nil {
+			payload["last_error"] = *last.Error
+		}
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := d.emitter.Emit(ctx, c.OrgID, consign.TypeDeliveryExhausted, payload); err != nil {
+			d.log.Error("emit delivery exhausted", "delivery", c.DeliveryID, "err", err)
+		}
+	}()
 }

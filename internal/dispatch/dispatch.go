@@ -1,15 +1,25 @@
 // Package dispatch is the delivery engine: claim due deliveries, sign and send them,
 // record each attempt, and reschedule or finish the delivery.
 //
-// Design. One claim loop leases due deliveries from the store in batches (the store's
-// deliveries table is the queue; a lease makes work claimed by a dead process come due
-// again). Each claimed delivery runs in its own goroutine, but never more than
-// Concurrency at once, and never more than an endpoint's burst limit (default
-// EndpointConcurrency) for one endpoint: endpoints at their cap are left out of the next
-// claim, so a slow endpoint holds only its own slots. Outcomes go to one recorder that
-// writes them in batches (one transaction for many attempts). The loop sleeps until the
-// next delivery is due, a slot frees up, or ingest wakes it after a commit: a new event is
-// claimed at once, not on a polling tick.
+// Design. The store's deliveries table is the queue; this package keeps, per endpoint, a
+// small in-memory view of it (epState): when the endpoint's next delivery comes due, a
+// buffer of deliveries already leased from the store, the attempts in flight, a token
+// bucket for rate_limit, and a hold time set by Retry-After.
+//
+// One loop goroutine owns that state. Each turn it
+//  1. claims, in one transaction, due deliveries for every endpoint that has due work and
+//     room in its buffer (claims are per endpoint, so a backlog of a million deliveries
+//     for one endpoint costs the others nothing; a lease makes work claimed by a process
+//     that died come due again by itself);
+//  2. starts attempts round-robin across endpoints while the global Concurrency, the
+//     endpoint's burst_limit (default EndpointConcurrency) and its rate limit allow — a
+//     slow or failing endpoint holds only its own slots;
+//  3. sleeps until the next due time, a rate-limit token, a finished attempt, or a wake-up
+//     from ingest or the API (a new event is claimed at once, not on a polling tick).
+//
+// Each attempt runs in its own goroutine (at most Concurrency exist). Outcomes go to one
+// recorder that writes whatever has queued in one transaction (attempt rows, new states,
+// endpoint health), then checks failure policies for endpoints that failed.
 package dispatch
 
 import (
@@ -18,6 +28,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/sender"
@@ -32,28 +44,36 @@ type Config struct {
 	// Concurrency is the most attempts in flight at once; default 256.
 	Concurrency int
 	// EndpointConcurrency is the most attempts in flight to one endpoint that sets no
-	// burst_limit; default 32.
+	// burst_limit; default 64.
 	EndpointConcurrency int
-	// ClaimBatch is the most deliveries leased per claim; default 256.
+	// ClaimBatch is the most deliveries leased for one endpoint per claim; default 256.
 	ClaimBatch int
 	// Lease is how long a claimed delivery is held before another claim may take it;
 	// it must exceed the sender's timeout. Default 2 minutes.
 	Lease time.Duration
-	// IdleWait is the longest sleep when nothing is due (it bounds how late work written
-	// by another process is noticed); default 1 s.
-	IdleWait time.Duration
+	// Resync is how often the due times of all endpoints are read again from the store,
+	// which bounds how late work written by another process is noticed; default 2 s.
+	Resync time.Duration
+	// PolicySweep is how often failing endpoints are checked against their failure
+	// policy even without new attempts; default 30 s.
+	PolicySweep time.Duration
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
 
-// Endpoints is what the dispatcher needs to know about endpoints.
+// Endpoints is what the dispatcher needs to know about, and do to, endpoints.
 type Endpoints interface {
-	// Endpoint returns an endpoint in any org with its auth token opened.
+	// Endpoint returns an endpoint (orgID "" for any org) with its auth token opened.
 	Endpoint(ctx context.Context, orgID, id string) (*consign.Endpoint, error)
 	// SigningKeys returns the keys that sign at now and when each expires (zero: never).
 	SigningKeys(ctx context.Context, endpointID string, now time.Time) ([]signing.Key, []time.Time, error)
 	// Deactivate turns an endpoint off with a reason (410 Gone, failure policy).
 	Deactivate(ctx context.Context, orgID, endpointID, reason string) error
+}
+
+// Emitter publishes Consign's operational events into an org.
+type Emitter interface {
+	Emit(ctx context.Context, orgID, typ string, payload any) error
 }
 
 // Sender sends one HTTP attempt.
@@ -65,25 +85,63 @@ type Sender interface {
 type Dispatcher struct {
 	store     store.Store
 	endpoints Endpoints
+	emitter   Emitter
 	sender    Sender
 	cfg       Config
 	log       *slog.Logger
+	recorder  *recorder
+	cache     endpointCache
 
-	wake     chan struct{}
-	recorder *recorder
-	cache    endpointCache
+	wakeMu    sync.Mutex
+	woken     map[string]bool // endpoints with new due work, since the loop last looked
+	holds     []holdReq       // Retry-After holds, since the loop last looked
+	resyncNow bool
+	signal    chan struct{}
+	done      chan finished
 
-	mu       sync.Mutex
+	policyMu      sync.Mutex
+	policyChecked map[string]time.Time // when each endpoint's policy was last checked
+
+	rndMu sync.Mutex
+	rnd   *rand.Rand
+	wg    sync.WaitGroup
+
+	// Owned by the loop goroutine.
+	eps      map[string]*epState
 	inflight int
-	perEp    map[string]int       // attempts in flight per endpoint
-	holdTill map[string]time.Time // endpoints told to wait (Retry-After)
-	rndMu    sync.Mutex
-	rnd      *rand.Rand
-	wg       sync.WaitGroup
+	held     map[string]bool // delivery IDs queued or in flight, so a claim never doubles one
+}
+
+// epState is the loop's view of one endpoint.
+type epState struct {
+	id        string
+	nextDue   time.Time // earliest due work in the store; zero: none known
+	queue     []queued
+	inflight  int
+	limiter   *rate.Limiter
+	rateLimit float64
+	holdUntil time.Time // Retry-After
+	notBefore time.Time // next rate-limit token
+}
+
+type queued struct {
+	claim    *store.Claim
+	leaseEnd time.Time
+}
+
+type holdReq struct {
+	endpointID string
+	until      time.Time
+}
+
+// finished reports an attempt's end to the loop.
+type finished struct {
+	endpointID, deliveryID string
+	nextDue                time.Time // when the delivery is due again; zero if finished
 }
 
 // New returns a Dispatcher; Run starts it.
-func New(s store.Store, eps Endpoints, snd Sender, cfg Config) *Dispatcher {
+func New(s store.Store, eps Endpoints, em Emitter, snd Sender, cfg Config) *Dispatcher {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -91,7 +149,7 @@ func New(s store.Store, eps Endpoints, snd Sender, cfg Config) *Dispatcher {
 		cfg.Concurrency = 256
 	}
 	if cfg.EndpointConcurrency <= 0 {
-		cfg.EndpointConcurrency = 32
+		cfg.EndpointConcurrency = 64
 	}
 	if cfg.ClaimBatch <= 0 {
 		cfg.ClaimBatch = 256
@@ -99,140 +157,318 @@ func New(s store.Store, eps Endpoints, snd Sender, cfg Config) *Dispatcher {
 	if cfg.Lease <= 0 {
 		cfg.Lease = 2 * time.Minute
 	}
-	if cfg.IdleWait <= 0 {
-		cfg.IdleWait = time.Second
+	if cfg.Resync <= 0 {
+		cfg.Resync = 2 * time.Second
+	}
+	if cfg.PolicySweep <= 0 {
+		cfg.PolicySweep = 30 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	d := &Dispatcher{
-		store: s, endpoints: eps, sender: snd, cfg: cfg, log: cfg.Logger,
-		wake: make(chan struct{}, 1), perEp: map[string]int{}, holdTill: map[string]time.Time{},
+		store: s, endpoints: eps, emitter: em, sender: snd, cfg: cfg, log: cfg.Logger,
+		woken: map[string]bool{}, signal: make(chan struct{}, 1), done: make(chan finished, cfg.Concurrency),
 		rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		eps: map[string]*epState{}, held: map[string]bool{}, policyChecked: map[string]time.Time{},
 	}
 	d.cache = endpointCache{eps: eps, entries: map[string]*endpointEntry{}}
-	d.recorder = newRecorder(s, cfg.Logger)
+	d.recorder = newRecorder(s, cfg.Logger, d.afterRecord)
 	return d
 }
 
-// Wake tells the dispatcher that new work may be due. It never blocks.
-func (d *Dispatcher) Wake() {
+// Wake tells the dispatcher that the given endpoints have new due work; with no
+// endpoints, that anything may have changed (it then reads every due time again). It
+// never blocks.
+func (d *Dispatcher) Wake(endpointIDs ...string) {
+	d.wakeMu.Lock()
+	if len(endpointIDs) == 0 {
+		d.resyncNow = true
+	}
+	for _, id := range endpointIDs {
+		d.woken[id] = true
+	}
+	d.wakeMu.Unlock()
 	select {
-	case d.wake <- struct{}{}:
+	case d.signal <- struct{}{}:
 	default:
 	}
 }
 
-// Run claims and sends until ctx ends, then waits for attempts in flight and their
-// records.
+// Run delivers until ctx ends, then waits for attempts in flight and their records.
 func (d *Dispatcher) Run(ctx context.Context) {
 	go d.recorder.run()
 	defer func() {
 		d.wg.Wait()
 		d.recorder.close()
 	}()
+	go d.sweepPolicies(ctx)
+	var nextResync time.Time
 	for ctx.Err() == nil {
-		n, err := d.claim(ctx)
-		if err != nil && ctx.Err() == nil {
+		now := d.cfg.Now()
+		d.drainFinished()
+		resync := d.takeWakes(now)
+		if resync || !now.Before(nextResync) {
+			d.resync(ctx)
+			nextResync = now.Add(d.cfg.Resync)
+		}
+		if err := d.claim(ctx, now); err != nil && ctx.Err() == nil {
 			d.log.Error("claim deliveries", "err", err)
 		}
-		if n > 0 && err == nil {
+		started := d.start(ctx, now)
+		if started {
 			continue
 		}
-		d.sleep(ctx)
+		d.sleep(ctx, now, nextResync)
 	}
 }
 
-// sleep waits for a wake-up, a freed slot, or the next due delivery.
-func (d *Dispatcher) sleep(ctx context.Context) {
-	wait := d.cfg.IdleWait
-	if next, ok, err := d.store.DeliveriesNextDue(ctx); err == nil && ok {
-		wait = min(wait, max(next.Sub(d.cfg.Now()), time.Millisecond))
+// takeWakes marks woken endpoints due now and reports whether a full resync was asked.
+func (d *Dispatcher) takeWakes(now time.Time) bool {
+	d.wakeMu.Lock()
+	defer d.wakeMu.Unlock()
+	for id := range d.woken {
+		d.ep(id).due(now)
+	}
+	clear(d.woken)
+	for _, h := range d.holds {
+		if e := d.ep(h.endpointID); h.until.After(e.holdUntil) {
+			e.holdUntil = h.until
+		}
+	}
+	d.holds = d.holds[:0]
+	for _, e := range d.eps {
+		if !e.holdUntil.IsZero() && !now.Before(e.holdUntil) {
+			e.holdUntil = time.Time{}
+		}
+	}
+	r := d.resyncNow
+	d.resyncNow = false
+	return r
+}
+
+func (d *Dispatcher) ep(id string) *epState {
+	e, ok := d.eps[id]
+	if !ok {
+		e = &epState{id: id}
+		d.eps[id] = e
+	}
+	return e
+}
+
+// due lowers the endpoint's next due time to t.
+func (e *epState) due(t time.Time) {
+	if e.nextDue.IsZero() || t.Before(e.nextDue) {
+		e.nextDue = t
+	}
+}
+
+func (d *Dispatcher) resync(ctx context.Context) {
+	due, err := d.store.DeliveriesDue(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Error("read due deliveries", "err", err)
+		}
+		return
+	}
+	for id, t := range due {
+		d.ep(id).due(t)
+	}
+	// Forget idle endpoints so the map does not grow with every endpoint ever seen.
+	for id, e := range d.eps {
+		if _, ok := due[id]; !ok && e.nextDue.IsZero() && len(e.queue) == 0 && e.inflight == 0 && e.holdUntil.IsZero() {
+			delete(d.eps, id)
+		}
+	}
+}
+
+// limits returns the endpoint's in-flight cap and buffer size, and keeps its rate
+// limiter in step with its settings.
+func (d *Dispatcher) limits(e *epState) (burst, buffer int) {
+	burst, r := d.cfg.EndpointConcurrency, 0.0
+	if ent := d.cache.peek(e.id); ent != nil {
+		if ent.endpoint.BurstLimit > 0 {
+			burst = ent.endpoint.BurstLimit
+		}
+		r = ent.endpoint.RateLimit
+	}
+	if r != e.rateLimit {
+		e.rateLimit, e.limiter = r, nil
+		if r > 0 {
+			e.limiter = rate.NewLimiter(rate.Limit(r), max(1, int(r)))
+		}
+	}
+	buffer = min(2*burst, d.cfg.ClaimBatch)
+	if r > 0 {
+		// No more than ten seconds of sending waits in memory, well inside the lease.
+		buffer = min(buffer, max(1, int(r*10)))
+	}
+	return burst, max(buffer, 1)
+}
+
+// claim leases due work for every endpoint that has some and room to buffer it.
+func (d *Dispatcher) claim(ctx context.Context, now time.Time) error {
+	var quotas []store.Quota
+	for _, e := range d.eps {
+		if e.nextDue.IsZero() || e.nextDue.After(now) || now.Before(e.holdUntil) {
+			continue
+		}
+		_, buffer := d.limits(e)
+		room := buffer - len(e.queue) - e.inflight
+		// Claim in batches: wait until half the buffer is free, unless it is empty.
+		if room <= 0 || (room < buffer/2 && len(e.queue) > 0) {
+			continue
+		}
+		quotas = append(quotas, store.Quota{EndpointID: e.id, Limit: room})
+	}
+	if len(quotas) == 0 {
+		return nil
+	}
+	res, err := d.store.DeliveriesClaim(ctx, store.ClaimParams{Now: now, LeaseUntil: now.Add(d.cfg.Lease), Quotas: quotas})
+	if err != nil {
+		return err
+	}
+	for _, q := range quotas {
+		e := d.ep(q.EndpointID)
+		e.nextDue = res.NextDue[q.EndpointID]
+	}
+	for _, c := range res.Claims {
+		if d.held[c.DeliveryID] {
+			continue
+		}
+		d.held[c.DeliveryID] = true
+		e := d.ep(c.EndpointID)
+		e.queue = append(e.queue, queued{claim: c, leaseEnd: now.Add(d.cfg.Lease)})
+		// Load settings now so the endpoint's own limits apply from its first attempt.
+		if _, err := d.cache.get(ctx, c, now); err != nil && consign.ErrorCode(err) != consign.ENOTFOUND {
+			d.log.Error("load endpoint", "endpoint", c.EndpointID, "err", err)
+		}
+	}
+	return nil
+}
+
+// start begins attempts round-robin across endpoints while limits allow. It reports
+// whether it started any.
+func (d *Dispatcher) start(ctx context.Context, now time.Time) bool {
+	startedAny := false
+	for progress := true; progress && d.inflight < d.cfg.Concurrency; {
+		progress = false
+		for _, e := range d.eps {
+			if len(e.queue) == 0 || d.inflight >= d.cfg.Concurrency || now.Before(e.holdUntil) {
+				continue
+			}
+			burst, _ := d.limits(e)
+			if e.inflight >= burst {
+				continue
+			}
+			q := e.queue[0]
+			if !now.Before(q.leaseEnd.Add(-d.cfg.Lease / 4)) {
+				// Waited too long: the lease may lapse mid-attempt. Drop it; a later
+				// claim takes it again.
+				e.queue = e.queue[1:]
+				delete(d.held, q.claim.DeliveryID)
+				e.due(q.leaseEnd)
+				continue
+			}
+			if e.limiter != nil {
+				r := e.limiter.ReserveN(now, 1)
+				if delay := r.DelayFrom(now); delay > 0 {
+					r.CancelAt(now)
+					e.notBefore = now.Add(delay)
+					continue
+				}
+			}
+			e.queue = e.queue[1:]
+			e.inflight++
+			d.inflight++
+			progress, startedAny = true, true
+			d.wg.Add(1)
+			go d.run(ctx, q.claim)
+		}
+	}
+	return startedAny
+}
+
+// run makes one attempt and reports its end to the loop.
+func (d *Dispatcher) run(ctx context.Context, c *store.Claim) {
+	defer d.wg.Done()
+	o := d.attempt(ctx, c, false)
+	d.recorder.add(o)
+	f := finished{endpointID: c.EndpointID, deliveryID: c.DeliveryID}
+	if o.Status == consign.StatusPending {
+		f.nextDue = o.NextAttemptAt
+	}
+	d.done <- f
+	select {
+	case d.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Dispatcher) drainFinished() {
+	for {
+		select {
+		case f := <-d.done:
+			d.inflight--
+			delete(d.held, f.deliveryID)
+			e := d.ep(f.endpointID)
+			e.inflight--
+			if !f.nextDue.IsZero() {
+				e.due(f.nextDue)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// sleep waits for the earliest of: an endpoint's due time, a rate-limit token, the end of
+// a Retry-After hold, the next resync, a finished attempt or a wake-up.
+func (d *Dispatcher) sleep(ctx context.Context, now, nextResync time.Time) {
+	until := nextResync
+	for _, e := range d.eps {
+		if !e.nextDue.IsZero() {
+			t := e.nextDue
+			if e.holdUntil.After(t) {
+				t = e.holdUntil
+			}
+			_, buffer := d.limits(e)
+			if buffer-len(e.queue)-e.inflight > 0 && t.Before(until) {
+				until = t
+			}
+		}
+		if len(e.queue) > 0 {
+			t := now
+			if e.notBefore.After(t) {
+				t = e.notBefore
+			}
+			if e.holdUntil.After(t) {
+				t = e.holdUntil
+			}
+			if t.Before(until) {
+				until = t
+			}
+		}
+	}
+	wait := until.Sub(now)
+	if wait <= 0 {
+		wait = time.Millisecond // limits full: wait for a finished attempt or this
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-	case <-d.wake:
+	case <-d.signal:
 	case <-t.C:
 	}
 }
 
-// claim leases as many due deliveries as there are free slots and starts them. It
-// returns how many it started.
-func (d *Dispatcher) claim(ctx context.Context) (int, error) {
-	d.mu.Lock()
-	free := min(d.cfg.Concurrency-d.inflight, d.cfg.ClaimBatch)
-	now := d.cfg.Now()
-	var skip []string
-	for id, n := range d.perEp {
-		if n >= d.cache.limit(id, d.cfg.EndpointConcurrency) {
-			skip = append(skip, id)
-		}
-	}
-	for id, until := range d.holdTill {
-		if now.Before(until) {
-			skip = append(skip, id)
-		} else {
-			delete(d.holdTill, id)
-		}
-	}
-	d.mu.Unlock()
-	if free <= 0 {
-		return 0, nil
-	}
-	claims, err := d.store.DeliveriesClaim(ctx, store.ClaimParams{
-		Now: now, Limit: free, LeaseUntil: now.Add(d.cfg.Lease), SkipEndpoints: skip,
-	})
-	if err != nil {
-		return 0, err
-	}
-	started := 0
-	for _, c := range claims {
-		// Load the endpoint before counting it, so its own burst limit applies from its
-		// first claim; a load error is handled (and recorded) by deliver.
-		_, _ = d.cache.get(ctx, c, now)
-		d.mu.Lock()
-		hold, held := d.holdTill[c.EndpointID]
-		full := d.perEp[c.EndpointID] >= d.cache.limit(c.EndpointID, d.cfg.EndpointConcurrency)
-		if (held && now.Before(hold)) || full {
-			d.mu.Unlock()
-			// Over the endpoint's cap after all (several of its rows in one claim): give
-			// the lease back so it comes due again shortly.
-			retryAt := now.Add(50 * time.Millisecond)
-			if held && hold.After(retryAt) {
-				retryAt = hold
-			}
-			d.recorder.add(&store.Outcome{DeliveryID: c.DeliveryID, Status: consign.StatusPending, NextAttemptAt: retryAt, At: now})
-			continue
-		}
-		d.inflight++
-		d.perEp[c.EndpointID]++
-		d.mu.Unlock()
-		started++
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			d.deliver(ctx, c)
-			d.mu.Lock()
-			d.inflight--
-			if d.perEp[c.EndpointID]--; d.perEp[c.EndpointID] <= 0 {
-				delete(d.perEp, c.EndpointID)
-			}
-			d.mu.Unlock()
-			d.Wake()
-		}()
-	}
-	return started, nil
-}
-
-// holdEndpoint keeps an endpoint out of claims until t (Retry-After).
-func (d *Dispatcher) holdEndpoint(id string, t time.Time) {
-	d.mu.Lock()
-	if t.After(d.holdTill[id]) {
-		d.holdTill[id] = t
-	}
-	d.mu.Unlock()
+// hold keeps an endpoint from being sent to until t (Retry-After). Called from attempt
+// goroutines, so it goes through the wake lock and the loop applies it.
+func (d *Dispatcher) hold(id string, t time.Time) {
+	d.wakeMu.Lock()
+	d.holds = append(d.holds, holdReq{endpointID: id, until: t})
+	d.wakeMu.Unlock()
 }
 
 func (d *Dispatcher) jitteredDelay(p consign.RetryPolicy, attempts int) time.Duration {

@@ -15,10 +15,11 @@ type recorder struct {
 	log   *slog.Logger
 	in    chan *store.Outcome
 	done  chan struct{}
+	after func(health []store.HealthChange) // called after each written batch
 }
 
-func newRecorder(s store.Store, log *slog.Logger) *recorder {
-	return &recorder{store: s, log: log, in: make(chan *store.Outcome, 4096), done: make(chan struct{})}
+func newRecorder(s store.Store, log *slog.Logger, after func([]store.HealthChange)) *recorder {
+	return &recorder{store: s, log: log, in: make(chan *store.Outcome, 4096), done: make(chan struct{}), after: after}
 }
 
 func (r *recorder) add(o *store.Outcome) { r.in <- o }
@@ -46,23 +47,54 @@ func (r *recorder) run() {
 				break drain
 			}
 		}
-		r.write(batch)
+		health := healthOf(batch)
+		if r.write(store.RecordParams{Outcomes: batch, Health: health}) && r.after != nil {
+			r.after(health)
+		}
 	}
+}
+
+// healthOf sums up what a batch's attempts say about each endpoint: healthy if its last
+// attempt succeeded, else failing since the first failure after its last success.
+func healthOf(batch []*store.Outcome) []store.HealthChange {
+	var out []store.HealthChange
+	idx := map[string]int{}
+	for _, o := range batch {
+		a := o.Attempt
+		if a == nil {
+			continue
+		}
+		ok := a.Response != nil && a.Response.Status >= 200 && a.Response.Status < 300
+		i, seen := idx[o.EndpointID]
+		if !seen {
+			i = len(out)
+			idx[o.EndpointID] = i
+			out = append(out, store.HealthChange{EndpointID: o.EndpointID, OK: true})
+		}
+		h := &out[i]
+		switch {
+		case ok:
+			h.OK, h.FailingSince = true, time.Time{}
+		case h.OK:
+			h.OK, h.FailingSince = false, a.StartedAt
+		}
+	}
+	return out
 }
 
 // write retries a failed batch a few times: losing an outcome would only mean a
 // duplicate send after the lease ends, but the attempt log should be complete.
-func (r *recorder) write(batch []*store.Outcome) {
+func (r *recorder) write(p store.RecordParams) bool {
 	for try := 0; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := r.store.DeliveriesRecord(ctx, batch)
+		err := r.store.DeliveriesRecord(ctx, p)
 		cancel()
 		if err == nil {
-			return
+			return true
 		}
 		if try == 4 {
-			r.log.Error("record delivery outcomes; leases will expire and the deliveries be sent again", "count", len(batch), "err", err)
-			return
+			r.log.Error("record delivery outcomes; leases will expire and the deliveries be sent again", "count", len(p.Outcomes), "err", err)
+			return false
 		}
 		time.Sleep(time.Duration(50<<try) * time.Millisecond)
 	}

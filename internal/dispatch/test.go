@@ -37,7 +37,7 @@ func (d *Dispatcher) SendTest(ctx context.Context, orgID, endpointID, typ string
 	if o.Status == consign.StatusPaused && o.Attempt == nil {
 		o.Status = consign.StatusCancelled // an inactive endpoint is not tested; keep nothing queued
 	}
-	if err := d.store.DeliveriesRecord(ctx, []*store.Outcome{o}); err != nil {
+	if err := d.store.DeliveriesRecord(ctx, store.RecordParams{Outcomes: []*store.Outcome{o}, Health: healthOf([]*store.Outcome{o})}); err != nil {
 		return nil, err
 	}
 	return d.store.DeliveryGet(ctx, orgID, dlv.ID)

@@ -33,9 +33,9 @@ type Config struct {
 	MaxBatchEvents int
 	// MaxPayload is the largest payload in bytes; default 256 KiB.
 	MaxPayload int
-	// Committed, if set, is called after each commit that created deliveries (it wakes the
-	// dispatcher); it must not block.
-	Committed func()
+	// Committed, if set, is called after each commit with the endpoints that got new
+	// deliveries (it wakes the dispatcher); it must not block.
+	Committed func(endpointIDs []string)
 	// Logger receives commit failures; default slog.Default().
 	Logger *slog.Logger
 }
@@ -121,20 +121,8 @@ func (s *Service) Publish(ctx context.Context, orgID string, in []EventInput) ([
 			IdempotencyKey: in[i].IdempotencyKey, OrderingKey: in[i].OrderingKey, CreatedAt: now,
 		}}
 	}
-	select {
-	case s.queue <- req:
-	case <-s.done:
-		return nil, consign.Errorf(consign.EUNAVAILABLE, "shutting down; retry on another node or later")
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	select {
-	case err := <-req.err:
-		if err != nil {
-			return nil, err
-		}
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := s.enqueue(ctx, req); err != nil {
+		return nil, err
 	}
 	out := make([]Result, len(req.writes))
 	for i, w := range req.writes {
@@ -176,10 +164,34 @@ func (s *Service) validate(ctx context.Context, prefix string, in *EventInput) e
 	return nil
 }
 
-// Emit writes an event of Consign's own (operational events, test sends) without the
-// checks that apply to clients, and without waiting for other requests' batches.
-func (s *Service) Emit(ctx context.Context, ev *consign.Event, deliveries []store.NewDelivery) error {
-	return s.store.EventsInsert(ctx, []*store.EventWrite{{Event: ev, Deliveries: deliveries}})
+// Emit publishes one of Consign's own operational events (consign.*) into an org: it is
+// fanned out and written like any other event, without the checks meant for clients.
+func (s *Service) Emit(ctx context.Context, orgID, typ string, payload any) error {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("encode %s payload: %w", typ, err)
+	}
+	now := s.cfg.Now().UTC().Truncate(time.Millisecond)
+	req := &request{orgID: orgID, err: make(chan error, 1), writes: []*store.EventWrite{{Event: &consign.Event{
+		ID: consign.NewID(consign.PrefixEvent, now), OrgID: orgID, Type: typ, Payload: b, CreatedAt: now,
+	}}}}
+	return s.enqueue(ctx, req)
+}
+
+func (s *Service) enqueue(ctx context.Context, req *request) error {
+	select {
+	case s.queue <- req:
+	case <-s.done:
+		return consign.Errorf(consign.EUNAVAILABLE, "shutting down; retry on another node or later")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.err:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (s *Service) commitLoop() {
@@ -253,7 +265,15 @@ func (s *Service) finish(r *request, err error) {
 			err = errors.Join(consign.Errorf(consign.EUNAVAILABLE, "the event store could not write; nothing was accepted, retry"), err)
 		}
 	} else if s.cfg.Committed != nil {
-		s.cfg.Committed()
+		var ids []string
+		for _, w := range r.writes {
+			for _, d := range w.Deliveries {
+				ids = append(ids, d.EndpointID)
+			}
+		}
+		if len(ids) > 0 {
+			s.cfg.Committed(ids)
+		}
 	}
 	r.err <- err
 }
@@ -276,11 +296,17 @@ func (s *Service) fanOut(ctx context.Context, r *request) error {
 			if !ep.Subscribes(w.Event.Type) || (t != nil && !org.Role.May(t.availableFor)) {
 				continue
 			}
-			w.Deliveries = append(w.Deliveries, store.NewDelivery{
+			nd := store.NewDelivery{
 				ID:         consign.NewID(consign.PrefixDelivery, w.Event.CreatedAt),
 				EndpointID: ep.ID,
 				Deadline:   w.Event.CreatedAt.Add(time.Duration(ep.Retry.MaxAge)),
-			})
+			}
+			if ep.Ordering == consign.OrderingKey || ep.Coalesce {
+				nd.OrderingKey = w.Event.OrderingKey
+				nd.Ordered = ep.Ordering == consign.OrderingKey
+				nd.Coalesce = ep.Coalesce
+			}
+			w.Deliveries = append(w.Deliveries, nd)
 		}
 	}
 	return nil

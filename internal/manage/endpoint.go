@@ -192,10 +192,11 @@ func (s *Service) UpdateEndpoint(ctx context.Context, orgID, id string, decode f
 	if err := s.validateEndpoint(ctx, &row.Endpoint); err != nil {
 		return nil, err
 	}
-	if in.Active != nil && *in.Active != wasActive {
+	toggled := in.Active != nil && *in.Active != wasActive
+	if toggled {
 		row.Active = *in.Active
 		if row.Active {
-			row.Health, row.DisabledAt, row.DisabledReason = consign.HealthHealthy, nil, ""
+			row.Health, row.DisabledAt, row.DisabledReason, row.FailingSince = consign.HealthHealthy, nil, "", nil
 		} else {
 			row.DisabledAt, row.DisabledReason = &now, "deactivated through the API"
 		}
@@ -213,7 +214,21 @@ func (s *Service) UpdateEndpoint(ctx context.Context, orgID, id string, decode f
 	if err := s.store.EndpointUpdate(ctx, row); err != nil {
 		return nil, err
 	}
+	if toggled {
+		s.emitToggle(ctx, &row.Endpoint)
+	}
 	return &row.Endpoint, nil
+}
+
+// emitToggle tells the org that an endpoint was deactivated or activated.
+func (s *Service) emitToggle(ctx context.Context, e *consign.Endpoint) {
+	payload := map[string]any{"endpoint_id": e.ID, "url": e.URL, "active": e.Active, "health": e.Health}
+	typ := consign.TypeEndpointEnabled
+	if !e.Active {
+		typ = consign.TypeEndpointDisabled
+		payload["disabled_at"], payload["reason"] = e.DisabledAt, e.DisabledReason
+	}
+	s.emit(ctx, e.OrgID, typ, payload)
 }
 
 // DeleteEndpoint removes an endpoint and its deliveries.
@@ -390,5 +405,9 @@ func (s *Service) Deactivate(ctx context.Context, orgID, endpointID, reason stri
 	}
 	now := s.now()
 	row.Active, row.Health, row.DisabledAt, row.DisabledReason, row.UpdatedAt = false, consign.HealthFailed, &now, reason, now
-	return s.store.EndpointUpdate(ctx, row)
+	if err := s.store.EndpointUpdate(ctx, row); err != nil {
+		return err
+	}
+	s.emitToggle(ctx, &row.Endpoint)
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -27,6 +28,10 @@ type Config struct {
 	Now func() time.Time
 	// ValidateURL checks an endpoint URL at creation (no DNS); required.
 	ValidateURL func(raw string, insecure bool) error
+	// Emit, if set, publishes Consign's operational events (endpoint disabled/enabled).
+	Emit func(ctx context.Context, orgID, typ string, payload any) error
+	// Logger; default slog.Default().
+	Logger *slog.Logger
 }
 
 // Service implements the configuration operations.
@@ -41,7 +46,21 @@ func New(s store.Store, box *secretbox.Box, cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
 	return &Service{store: s, box: box, cfg: cfg}
+}
+
+// emit publishes an operational event; a failure is logged, never returned: the change
+// that caused it has been made.
+func (s *Service) emit(ctx context.Context, orgID, typ string, payload any) {
+	if s.cfg.Emit == nil {
+		return
+	}
+	if err := s.cfg.Emit(ctx, orgID, typ, payload); err != nil {
+		s.cfg.Logger.Error("emit operational event", "type", typ, "org", orgID, "err", err)
+	}
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }

@@ -89,13 +89,30 @@ type Store interface {
 	// DeliveriesRecover requeues the endpoint's deliveries that match p and returns how
 	// many.
 	DeliveriesRecover(ctx context.Context, p RecoverParams) (int, error)
-	// DeliveriesClaim leases up to p.Limit due deliveries, oldest due first.
-	DeliveriesClaim(ctx context.Context, p ClaimParams) ([]*Claim, error)
-	// DeliveriesRecord writes a batch of outcomes (attempt rows and new states) in one
-	// transaction.
-	DeliveriesRecord(ctx context.Context, os []*Outcome) error
-	// DeliveriesNextDue returns when the earliest waiting delivery comes due.
-	DeliveriesNextDue(ctx context.Context) (time.Time, bool, error)
+	// DeliveriesClaim leases, for each quota, up to its Limit due deliveries of that
+	// endpoint, oldest due first. Of deliveries that share an ordering key and have a
+	// sequence, only the unfinished one with the lowest sequence is due. The result also
+	// says, per endpoint, when its earliest remaining work comes due.
+	DeliveriesClaim(ctx context.Context, p ClaimParams) (*ClaimResult, error)
+	// DeliveriesRecord writes a batch of outcomes (attempt rows and new states) and
+	// endpoint health changes in one transaction. An outcome of paused for an endpoint that
+	// is active (again) by then makes the delivery pending and due instead.
+	DeliveriesRecord(ctx context.Context, p RecordParams) error
+	// DeliveriesReleaseLeases makes every leased (delivering) delivery due at now. Only a
+	// process that knows no other process dispatches from the store may call it: the
+	// embedded store at start, whose leases can only be its own previous life's.
+	DeliveriesReleaseLeases(ctx context.Context, now time.Time) (int, error)
+	// DeliveriesDue returns, per endpoint with waiting work, when its earliest delivery
+	// comes due (a leased one counts at its lease's end).
+	DeliveriesDue(ctx context.Context) (map[string]time.Time, error)
+
+	// EndpointFailures counts the endpoint's failed attempts since a time.
+	EndpointFailures(ctx context.Context, endpointID string, since time.Time) (int, error)
+	// EndpointListFailing returns active endpoints whose attempts are failing
+	// (FailingSince set), across orgs, for failure-policy sweeps.
+	EndpointListFailing(ctx context.Context) ([]*EndpointRow, error)
+	// EndpointStats summarises an endpoint's deliveries and attempts since a time.
+	EndpointStats(ctx context.Context, orgID, endpointID string, since time.Time) (*consign.EndpointStats, error)
 }
 
 // Page selects a slice of a list ordered newest first: at most Limit rows with IDs below
@@ -130,7 +147,15 @@ type EventWrite struct {
 type NewDelivery struct {
 	ID         string
 	EndpointID string
-	Deadline   time.Time // after this, a failed attempt is final
+	// OrderingKey is the event's key when the endpoint orders or coalesces by key.
+	OrderingKey string
+	// Ordered gives the delivery the next sequence number of its endpoint and key, so it
+	// waits for the ones before it.
+	Ordered bool
+	// Coalesce supersedes the endpoint's not-yet-attempted deliveries of the same event
+	// type and ordering key.
+	Coalesce bool
+	Deadline time.Time // after this, a failed attempt is final
 	// LeaseUntil, when set, creates the delivery already claimed (delivering) until then:
 	// the caller sends it itself (test sends).
 	LeaseUntil time.Time
@@ -159,13 +184,24 @@ type RecoverParams struct {
 	Now, Deadline     time.Time
 }
 
-// ClaimParams asks for due work.
+// ClaimParams asks for due work, endpoint by endpoint.
 type ClaimParams struct {
 	Now        time.Time
-	Limit      int
 	LeaseUntil time.Time
-	// SkipEndpoints are left out: endpoints at their concurrency cap or told to wait.
-	SkipEndpoints []string
+	Quotas     []Quota
+}
+
+// Quota is how many deliveries of one endpoint a claim may take.
+type Quota struct {
+	EndpointID string
+	Limit      int
+}
+
+// ClaimResult is what a claim leased, and per endpoint asked for, when its earliest
+// remaining work comes due (absent: it has none).
+type ClaimResult struct {
+	Claims  []*Claim
+	NextDue map[string]time.Time
 }
 
 // Claim is a leased delivery with what is needed to send it.
@@ -178,6 +214,7 @@ type Claim struct {
 	EventType       string
 	Payload         []byte
 	OrderingKey     string
+	Sequence        int64 // per endpoint and key, 0 when the endpoint does not order
 	EventCreatedAt  time.Time
 	AttemptsCount   int
 	Deadline        time.Time
@@ -187,8 +224,23 @@ type Claim struct {
 // the endpoint was found inactive) and the delivery's new state.
 type Outcome struct {
 	DeliveryID    string
+	EndpointID    string
 	Attempt       *consign.Attempt
 	Status        string
 	NextAttemptAt time.Time // when Status is pending
 	At            time.Time // when the outcome was decided
+}
+
+// RecordParams is a batch of outcomes and what they did to their endpoints' health.
+type RecordParams struct {
+	Outcomes []*Outcome
+	Health   []HealthChange
+}
+
+// HealthChange is the net effect of a batch's attempts on one endpoint: after a success
+// it is healthy; after failures it is failing since the first failure of the run.
+type HealthChange struct {
+	EndpointID   string
+	OK           bool
+	FailingSince time.Time // when !OK: the first failed attempt after the last success
 }

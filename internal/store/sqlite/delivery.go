@@ -10,7 +10,7 @@ import (
 	"github.com/consign-dev/consign/internal/store"
 )
 
-const deliveryColumns = `d.id, d.org_id, d.event_id, d.endpoint_id, e.type, d.status, d.attempts_count, d.next_attempt_at, d.created_at, d.updated_at`
+const deliveryColumns = `d.id, d.org_id, d.event_id, d.endpoint_id, d.event_type, d.status, d.attempts_count, d.next_attempt_at, d.created_at, d.updated_at`
 
 func scanDelivery(row interface{ Scan(...any) error }) (*consign.Delivery, error) {
 	var d consign.Delivery
@@ -28,7 +28,7 @@ func scanDelivery(row interface{ Scan(...any) error }) (*consign.Delivery, error
 
 // DeliveryList lists an org's deliveries newest first.
 func (db *DB) DeliveryList(ctx context.Context, orgID string, f store.DeliveryFilter) ([]*consign.Delivery, error) {
-	q := `SELECT ` + deliveryColumns + ` FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.org_id = ? AND d.id < ?`
+	q := `SELECT ` + deliveryColumns + ` FROM deliveries d WHERE d.org_id = ? AND d.id < ?`
 	args := []any{orgID, cursor(f.Page)}
 	if f.EndpointID != "" {
 		q += ` AND d.endpoint_id = ?`
@@ -51,8 +51,7 @@ func (db *DB) DeliveryList(ctx context.Context, orgID string, f store.DeliveryFi
 
 // DeliveryGet returns a delivery with its attempts.
 func (db *DB) DeliveryGet(ctx context.Context, orgID, id string) (*consign.Delivery, error) {
-	d, err := scanDelivery(db.r.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries d JOIN events e ON e.id = d.event_id
-		WHERE d.org_id = ? AND d.id = ?`, orgID, id))
+	d, err := scanDelivery(db.r.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries d WHERE d.org_id = ? AND d.id = ?`, orgID, id))
 	if err != nil {
 		return nil, notFound(err, "delivery", id)
 	}
@@ -129,8 +128,7 @@ func (db *DB) DeliveriesRecover(ctx context.Context, p store.RecoverParams) (int
 		args = append(args, s)
 	}
 	if len(p.Types) > 0 {
-		q += ` AND event_id IN (SELECT id FROM events WHERE org_id = ? AND type IN (` + inList(len(p.Types)) + `))`
-		args = append(args, p.OrgID)
+		q += ` AND event_type IN (` + inList(len(p.Types)) + `)`
 		for _, t := range p.Types {
 			args = append(args, t)
 		}
@@ -147,60 +145,97 @@ func (db *DB) DeliveriesRecover(ctx context.Context, p store.RecoverParams) (int
 	return int(n), err
 }
 
-// DeliveriesClaim leases due deliveries: they become delivering and due again only when
-// the lease ends, so a crash hands them back by itself.
-func (db *DB) DeliveriesClaim(ctx context.Context, p store.ClaimParams) ([]*store.Claim, error) {
-	var claims []*store.Claim
-	skip, _ := json.Marshal(append([]string{}, p.SkipEndpoints...))
+// headOnly restricts a claim to the head of each ordering key: no unfinished delivery of
+// the same endpoint and key with a lower sequence may exist.
+const headOnly = `(d.sequence = 0 OR NOT EXISTS (SELECT 1 FROM deliveries p
+	WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key AND p.sequence < d.sequence
+	AND p.status IN ('pending', 'delivering', 'paused')))`
+
+// DeliveriesClaim leases due deliveries endpoint by endpoint: they become delivering and
+// due again only when the lease ends, so a crash hands them back by itself.
+func (db *DB) DeliveriesClaim(ctx context.Context, p store.ClaimParams) (*store.ClaimResult, error) {
+	res := &store.ClaimResult{NextDue: map[string]time.Time{}}
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT d.id, d.org_id, d.endpoint_id, ep.version, d.event_id, e.type, e.payload,
-			e.ordering_key, e.created_at, d.attempts_count, d.deadline_at
+		sel, err := tx.PrepareContext(ctx, `SELECT d.id, d.org_id, d.endpoint_id, ep.version, d.event_id, d.event_type, e.payload,
+			d.ordering_key, d.sequence, e.created_at, d.attempts_count, d.deadline_at
 			FROM deliveries d JOIN events e ON e.id = d.event_id JOIN endpoints ep ON ep.id = d.endpoint_id
-			WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at <= ?
-			AND d.endpoint_id NOT IN (SELECT value FROM json_each(?))
-			ORDER BY d.next_attempt_at LIMIT ?`, ms(p.Now), string(skip), p.Limit)
+			WHERE d.endpoint_id = ? AND d.status IN ('pending', 'delivering') AND d.next_attempt_at <= ? AND `+headOnly+`
+			ORDER BY d.next_attempt_at, d.id LIMIT ?`)
 		if err != nil {
 			return err
 		}
-		claims, err = collect(rows, func(row interface{ Scan(...any) error }) (*store.Claim, error) {
-			var c store.Claim
-			var created, deadline int64
-			err := row.Scan(&c.DeliveryID, &c.OrgID, &c.EndpointID, &c.EndpointVersion, &c.EventID, &c.EventType, &c.Payload,
-				&c.OrderingKey, &created, &c.AttemptsCount, &deadline)
-			c.EventCreatedAt, c.Deadline = fromMS(created), fromMS(deadline)
-			return &c, err
-		})
-		if err != nil || len(claims) == 0 {
+		defer sel.Close()
+		lease, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = 'delivering', next_attempt_at = ?, updated_at = ? WHERE id = ?`)
+		if err != nil {
 			return err
 		}
-		ids := make([]string, len(claims))
-		for i, c := range claims {
-			ids[i] = c.DeliveryID
+		defer lease.Close()
+		next, err := tx.PrepareContext(ctx, `SELECT min(d.next_attempt_at) FROM deliveries d
+			WHERE d.endpoint_id = ? AND d.status IN ('pending', 'delivering') AND `+headOnly)
+		if err != nil {
+			return err
 		}
-		idsJSON, _ := json.Marshal(ids)
-		_, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = 'delivering', next_attempt_at = ?, updated_at = ?
-			WHERE id IN (SELECT value FROM json_each(?))`, ms(p.LeaseUntil), ms(p.Now), string(idsJSON))
-		return err
+		defer next.Close()
+		for _, q := range p.Quotas {
+			if q.Limit <= 0 {
+				continue
+			}
+			rows, err := sel.QueryContext(ctx, q.EndpointID, ms(p.Now), q.Limit)
+			if err != nil {
+				return err
+			}
+			claims, err := collect(rows, scanClaim)
+			if err != nil {
+				return err
+			}
+			for _, c := range claims {
+				if _, err := lease.ExecContext(ctx, ms(p.LeaseUntil), ms(p.Now), c.DeliveryID); err != nil {
+					return err
+				}
+			}
+			res.Claims = append(res.Claims, claims...)
+			var due sql.NullInt64
+			if err := next.QueryRowContext(ctx, q.EndpointID).Scan(&due); err != nil {
+				return err
+			}
+			if due.Valid {
+				res.NextDue[q.EndpointID] = fromMS(due.Int64)
+			}
+		}
+		return nil
 	})
-	return claims, err
+	return res, err
 }
 
-// DeliveriesRecord writes outcomes and attempts in one transaction.
-func (db *DB) DeliveriesRecord(ctx context.Context, os []*store.Outcome) error {
+func scanClaim(row interface{ Scan(...any) error }) (*store.Claim, error) {
+	var c store.Claim
+	var created, deadline int64
+	err := row.Scan(&c.DeliveryID, &c.OrgID, &c.EndpointID, &c.EndpointVersion, &c.EventID, &c.EventType, &c.Payload,
+		&c.OrderingKey, &c.Sequence, &created, &c.AttemptsCount, &deadline)
+	c.EventCreatedAt, c.Deadline = fromMS(created), fromMS(deadline)
+	return &c, err
+}
+
+// DeliveriesRecord writes outcomes, attempts and health changes in one transaction.
+func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		upd, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = ?, attempts_count = max(attempts_count, ?),
-			next_attempt_at = ?, updated_at = ? WHERE id = ?`)
+		// A delivery is paused only while its endpoint is inactive: if the endpoint was
+		// activated again since the outcome was decided, the delivery is pending instead.
+		upd, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = CASE WHEN ?1 = 'paused'
+			AND (SELECT active FROM endpoints WHERE id = deliveries.endpoint_id) = 1 THEN 'pending' ELSE ?1 END,
+			attempts_count = max(attempts_count, ?2), next_attempt_at = ?3, updated_at = ?4 WHERE id = ?5`)
 		if err != nil {
 			return err
 		}
 		defer upd.Close()
-		ins, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO attempts (delivery_id, n, started_at, duration_ms, request,
-			response_status, response_headers, response_body, response_truncated, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		ins, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO attempts (delivery_id, n, endpoint_id, ok, started_at, duration_ms,
+			request, response_status, response_headers, response_body, response_truncated, error)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
 		defer ins.Close()
-		for _, o := range os {
+		for _, o := range p.Outcomes {
 			n, now := 0, ms(o.At)
 			if a := o.Attempt; a != nil {
 				n = a.N
@@ -208,19 +243,20 @@ func (db *DB) DeliveriesRecord(ctx context.Context, os []*store.Outcome) error {
 				var status sql.NullInt64
 				var headers sql.NullString
 				var body []byte
-				truncated := false
+				truncated, ok := false, false
 				if r := a.Response; r != nil {
 					status = sql.NullInt64{Int64: int64(r.Status), Valid: true}
 					h, _ := json.Marshal(r.Headers)
 					headers = sql.NullString{String: string(h), Valid: true}
 					body, truncated = []byte(r.Body), r.Truncated
+					ok = r.Status >= 200 && r.Status < 300
 				}
 				var errText sql.NullString
 				if a.Error != nil {
 					errText = sql.NullString{String: *a.Error, Valid: true}
 				}
-				if _, err := ins.ExecContext(ctx, o.DeliveryID, a.N, ms(a.StartedAt), a.DurationMS, string(req), status, headers,
-					body, truncated, errText); err != nil {
+				if _, err := ins.ExecContext(ctx, o.DeliveryID, a.N, o.EndpointID, ok, ms(a.StartedAt), a.DurationMS, string(req),
+					status, headers, body, truncated, errText); err != nil {
 					return err
 				}
 			}
@@ -232,16 +268,54 @@ func (db *DB) DeliveriesRecord(ctx context.Context, os []*store.Outcome) error {
 				return err
 			}
 		}
+		for _, h := range p.Health {
+			var err error
+			if h.OK {
+				_, err = tx.ExecContext(ctx, `UPDATE endpoints SET health = 'healthy', failing_since = NULL
+					WHERE id = ? AND active = 1 AND (health <> 'healthy' OR failing_since IS NOT NULL)`, h.EndpointID)
+			} else {
+				_, err = tx.ExecContext(ctx, `UPDATE endpoints SET health = 'failing', failing_since = coalesce(failing_since, ?)
+					WHERE id = ? AND active = 1`, ms(h.FailingSince), h.EndpointID)
+			}
+			if err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 }
 
-// DeliveriesNextDue returns the earliest next_attempt_at of waiting work.
-func (db *DB) DeliveriesNextDue(ctx context.Context) (time.Time, bool, error) {
-	var next sql.NullInt64
-	err := db.r.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'delivering')`).Scan(&next)
-	if err != nil || !next.Valid {
-		return time.Time{}, false, translate(err)
+// DeliveriesReleaseLeases makes leased deliveries due now.
+func (db *DB) DeliveriesReleaseLeases(ctx context.Context, now time.Time) (int, error) {
+	var n int64
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ? WHERE status = 'delivering' AND next_attempt_at > ?`,
+			ms(now), ms(now))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// DeliveriesDue returns each endpoint's earliest due time of waiting work.
+func (db *DB) DeliveriesDue(ctx context.Context) (map[string]time.Time, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT endpoint_id, min(next_attempt_at) FROM deliveries
+		WHERE status IN ('pending', 'delivering') GROUP BY endpoint_id`)
+	if err != nil {
+		return nil, translate(err)
 	}
-	return fromMS(next.Int64), true, nil
+	defer rows.Close()
+	due := map[string]time.Time{}
+	for rows.Next() {
+		var id string
+		var t int64
+		if err := rows.Scan(&id, &t); err != nil {
+			return nil, translate(err)
+		}
+		due[id] = fromMS(t)
+	}
+	return due, translate(rows.Err())
 }

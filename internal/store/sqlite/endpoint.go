@@ -37,15 +37,15 @@ func configOf(e *consign.Endpoint) string {
 	return string(b)
 }
 
-const endpointColumns = `id, org_id, url, config, token_sealed, active, health, disabled_at, disabled_reason, version, created_at, updated_at`
+const endpointColumns = `id, org_id, url, config, token_sealed, active, health, disabled_at, disabled_reason, failing_since, version, created_at, updated_at`
 
 func scanEndpoint(row interface{ Scan(...any) error }) (*store.EndpointRow, error) {
 	var r store.EndpointRow
 	var cfg string
-	var disabled sql.NullInt64
+	var disabled, failing sql.NullInt64
 	var created, updated int64
 	if err := row.Scan(&r.ID, &r.OrgID, &r.URL, &cfg, &r.TokenSealed, &r.Active, &r.Health, &disabled,
-		&r.DisabledReason, &r.Version, &created, &updated); err != nil {
+		&r.DisabledReason, &failing, &r.Version, &created, &updated); err != nil {
 		return nil, err
 	}
 	var c endpointConfig
@@ -55,7 +55,7 @@ func scanEndpoint(row interface{ Scan(...any) error }) (*store.EndpointRow, erro
 	r.Description, r.Topics, r.Method, r.Headers = c.Description, c.Topics, c.Method, c.Headers
 	r.PayloadFormat, r.Auth.Type, r.RateLimit, r.BurstLimit = c.PayloadFormat, c.AuthType, c.RateLimit, c.BurstLimit
 	r.Ordering, r.Coalesce, r.Retry, r.FailurePolicy = c.Ordering, c.Coalesce, c.Retry, c.FailurePolicy
-	r.DisabledAt = fromNullMS(disabled)
+	r.DisabledAt, r.FailingSince = fromNullMS(disabled), fromNullMS(failing)
 	r.CreatedAt, r.UpdatedAt = fromMS(created), fromMS(updated)
 	return &r, nil
 }
@@ -64,14 +64,14 @@ func scanEndpoint(row interface{ Scan(...any) error }) (*store.EndpointRow, erro
 func (db *DB) EndpointInsert(ctx context.Context, e *store.EndpointRow, secrets []*store.SecretRow) error {
 	e.Version = 1
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.ID, e.OrgID, e.URL, configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullMS(e.DisabledAt),
-			e.DisabledReason, e.Version, ms(e.CreatedAt), ms(e.UpdatedAt))
+			e.DisabledReason, nullMS(e.FailingSince), e.Version, ms(e.CreatedAt), ms(e.UpdatedAt))
 		if err != nil {
 			return err
 		}
 		for _, s := range secrets {
-			if err := insertSecret(ctx, tx, s); err != nil {
+			if err := insertSecretRow(ctx, tx, s); err != nil {
 				return err
 			}
 		}
@@ -127,9 +127,9 @@ func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
 		}
 		var version int64
 		err := tx.QueryRowContext(ctx, `UPDATE endpoints SET url = ?, config = ?, token_sealed = ?, active = ?, health = ?,
-			disabled_at = ?, disabled_reason = ?, version = version + 1, updated_at = ? WHERE id = ? RETURNING version`,
+			disabled_at = ?, disabled_reason = ?, failing_since = ?, version = version + 1, updated_at = ? WHERE id = ? RETURNING version`,
 			e.URL, configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullMS(e.DisabledAt), e.DisabledReason,
-			ms(e.UpdatedAt), e.ID).Scan(&version)
+			nullMS(e.FailingSince), ms(e.UpdatedAt), e.ID).Scan(&version)
 		if err != nil {
 			return err
 		}
@@ -139,6 +139,7 @@ func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
 			_, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = 'paused', updated_at = ?
 				WHERE endpoint_id = ? AND status = 'pending'`, ms(e.UpdatedAt), e.ID)
 		case !wasActive && e.Active:
+			// Due at once, in their original order (claims take equal due times by id).
 			_, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?
 				WHERE endpoint_id = ? AND status = 'paused'`, ms(e.UpdatedAt), ms(e.UpdatedAt), e.ID)
 		}
@@ -159,12 +160,18 @@ func (db *DB) EndpointDelete(ctx context.Context, orgID, id string) error {
 }
 
 func insertSecret(ctx context.Context, tx *sql.Tx, s *store.SecretRow) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO secrets (id, endpoint_id, sealed, public_key, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		s.ID, s.EndpointID, s.Sealed, s.PublicKey, ms(s.CreatedAt), nullMS(s.ExpiresAt))
-	if err != nil {
+	if err := insertSecretRow(ctx, tx, s); err != nil {
 		return err
 	}
 	return bumpVersion(ctx, tx, s.EndpointID)
+}
+
+// insertSecretRow stores a secret without bumping its endpoint's version: a new
+// endpoint's first secrets belong to its version 1.
+func insertSecretRow(ctx context.Context, tx *sql.Tx, s *store.SecretRow) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO secrets (id, endpoint_id, sealed, public_key, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		s.ID, s.EndpointID, s.Sealed, s.PublicKey, ms(s.CreatedAt), nullMS(s.ExpiresAt))
+	return err
 }
 
 // bumpVersion marks an endpoint changed so that the dispatcher reloads its signing keys.
@@ -231,4 +238,71 @@ func (db *DB) SecretRotate(ctx context.Context, s *store.SecretRow, expireAt tim
 		}
 		return insertSecret(ctx, tx, s)
 	})
+}
+
+// EndpointFailures counts failed attempts of an endpoint since a time.
+func (db *DB) EndpointFailures(ctx context.Context, endpointID string, since time.Time) (int, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM attempts WHERE endpoint_id = ? AND started_at >= ? AND ok = 0`,
+		endpointID, ms(since)).Scan(&n)
+	return n, translate(err)
+}
+
+// EndpointListFailing returns active endpoints with a run of failures.
+func (db *DB) EndpointListFailing(ctx context.Context) ([]*store.EndpointRow, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE active = 1 AND failing_since IS NOT NULL`)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, scanEndpoint)
+}
+
+// EndpointStats summarises an endpoint's recent deliveries and attempts.
+func (db *DB) EndpointStats(ctx context.Context, orgID, endpointID string, since time.Time) (*consign.EndpointStats, error) {
+	if _, err := db.EndpointGet(ctx, orgID, endpointID); err != nil {
+		return nil, err
+	}
+	st := &consign.EndpointStats{EndpointID: endpointID, Since: since, Deliveries: map[string]int{}}
+	rows, err := db.r.QueryContext(ctx, `SELECT status, count(*) FROM deliveries WHERE endpoint_id = ? AND created_at >= ? GROUP BY status`,
+		endpointID, ms(since))
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var status string
+		var n int
+		if err := rows.Scan(&status, &n); err != nil {
+			return nil, translate(err)
+		}
+		st.Deliveries[status] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate(err)
+	}
+	err = db.r.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(ok), 0) FROM attempts WHERE endpoint_id = ? AND started_at >= ?`,
+		endpointID, ms(since)).Scan(&st.Attempts, &st.Succeeded)
+	if err != nil {
+		return nil, translate(err)
+	}
+	st.Failed = st.Attempts - st.Succeeded
+	if st.Attempts == 0 {
+		return st, nil
+	}
+	rate := float64(st.Succeeded) / float64(st.Attempts)
+	st.SuccessRate = &rate
+	quantile := func(q float64) (*int64, error) {
+		var v int64
+		off := int(q * float64(st.Attempts-1))
+		err := db.r.QueryRowContext(ctx, `SELECT duration_ms FROM attempts WHERE endpoint_id = ? AND started_at >= ?
+			ORDER BY duration_ms LIMIT 1 OFFSET ?`, endpointID, ms(since), off).Scan(&v)
+		return &v, translate(err)
+	}
+	if st.LatencyP50MS, err = quantile(0.50); err != nil {
+		return nil, err
+	}
+	if st.LatencyP99MS, err = quantile(0.99); err != nil {
+		return nil, err
+	}
+	return st, nil
 }

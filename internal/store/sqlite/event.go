@@ -24,9 +24,9 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 		}
 		defer insEvent.Close()
 		// The EXISTS guard skips endpoints deleted since fan-out was computed.
-		insDelivery, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (id, org_id, event_id, endpoint_id, status, attempts_count,
-			next_attempt_at, deadline_at, created_at, updated_at)
-			SELECT ?1, ?2, ?3, ?4, ?7, 0, ?8, ?6, ?5, ?5 WHERE EXISTS (SELECT 1 FROM endpoints WHERE id = ?4)`)
+		insDelivery, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (id, org_id, event_id, endpoint_id, event_type,
+			ordering_key, sequence, status, attempts_count, next_attempt_at, deadline_at, created_at, updated_at)
+			SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, ?11 WHERE EXISTS (SELECT 1 FROM endpoints WHERE id = ?4)`)
 		if err != nil {
 			return err
 		}
@@ -58,18 +58,44 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 				return err
 			}
 			for _, d := range w.Deliveries {
-				status, next := consign.StatusPending, ev.CreatedAt
-				if !d.LeaseUntil.IsZero() {
-					status, next = consign.StatusDelivering, d.LeaseUntil
-				}
-				if _, err := insDelivery.ExecContext(ctx, d.ID, ev.OrgID, ev.ID, d.EndpointID, ms(ev.CreatedAt), ms(d.Deadline),
-					status, ms(next)); err != nil {
+				if err := insertDelivery(ctx, tx, insDelivery, ev, &d); err != nil {
 					return err
 				}
 			}
 		}
 		return nil
 	})
+}
+
+// insertDelivery writes one new delivery, superseding what it coalesces and taking the
+// next sequence number of its key when it is ordered.
+func insertDelivery(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, ev *consign.Event, d *store.NewDelivery) error {
+	status, next := consign.StatusPending, ev.CreatedAt
+	if !d.LeaseUntil.IsZero() {
+		status, next = consign.StatusDelivering, d.LeaseUntil
+	}
+	if d.Coalesce && d.OrderingKey != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'superseded', updated_at = ?
+			WHERE endpoint_id = ? AND ordering_key = ? AND event_type = ? AND status = 'pending' AND attempts_count = 0`,
+			ms(ev.CreatedAt), d.EndpointID, d.OrderingKey, ev.Type); err != nil {
+			return err
+		}
+	}
+	var seq int64
+	if d.Ordered && d.OrderingKey != "" {
+		err := tx.QueryRowContext(ctx, `INSERT INTO ordering_keys (endpoint_id, ordering_key, last_sequence)
+			SELECT ?1, ?2, 1 WHERE EXISTS (SELECT 1 FROM endpoints WHERE id = ?1)
+			ON CONFLICT (endpoint_id, ordering_key) DO UPDATE SET last_sequence = last_sequence + 1
+			RETURNING last_sequence`, d.EndpointID, d.OrderingKey).Scan(&seq)
+		if err == sql.ErrNoRows {
+			return nil // the endpoint is gone
+		} else if err != nil {
+			return err
+		}
+	}
+	_, err := ins.ExecContext(ctx, d.ID, ev.OrgID, ev.ID, d.EndpointID, ev.Type, d.OrderingKey, seq, status, ms(next),
+		ms(d.Deadline), ms(ev.CreatedAt))
+	return err
 }
 
 const eventColumns = `id, org_id, type, payload, idempotency_key, ordering_key, created_at`

@@ -39,6 +39,7 @@ CREATE TABLE endpoints (
     health          TEXT NOT NULL,
     disabled_at     INTEGER,
     disabled_reason TEXT NOT NULL,
+    failing_since   INTEGER,
     version         INTEGER NOT NULL,
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL,
@@ -68,11 +69,17 @@ CREATE TABLE events (
 CREATE UNIQUE INDEX events_idempotency ON events (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX events_org ON events (org_id, id);
 
+-- ordering_key is set when the endpoint orders or coalesces by key; sequence (1, 2, 3… per
+-- endpoint and key) only when it orders. Only the unfinished delivery with the lowest
+-- sequence of a key may be claimed.
 CREATE TABLE deliveries (
     id              TEXT PRIMARY KEY,
     org_id          TEXT NOT NULL,
     event_id        TEXT NOT NULL REFERENCES events (id) ON DELETE CASCADE,
     endpoint_id     TEXT NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,
+    event_type      TEXT NOT NULL,
+    ordering_key    TEXT NOT NULL,
+    sequence        INTEGER NOT NULL,
     status          TEXT NOT NULL,
     attempts_count  INTEGER NOT NULL,
     next_attempt_at INTEGER NOT NULL,
@@ -80,14 +87,24 @@ CREATE TABLE deliveries (
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL
 );
-CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status IN ('pending', 'delivering');
+CREATE INDEX deliveries_due ON deliveries (endpoint_id, next_attempt_at) WHERE status IN ('pending', 'delivering');
+CREATE INDEX deliveries_key ON deliveries (endpoint_id, ordering_key, sequence) WHERE ordering_key <> '';
 CREATE INDEX deliveries_org ON deliveries (org_id, id);
 CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, status, id);
 CREATE INDEX deliveries_event ON deliveries (event_id);
 
+CREATE TABLE ordering_keys (
+    endpoint_id   TEXT NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,
+    ordering_key  TEXT NOT NULL,
+    last_sequence INTEGER NOT NULL,
+    PRIMARY KEY (endpoint_id, ordering_key)
+) WITHOUT ROWID;
+
 CREATE TABLE attempts (
     delivery_id        TEXT NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
     n                  INTEGER NOT NULL,
+    endpoint_id        TEXT NOT NULL,
+    ok                 INTEGER NOT NULL,
     started_at         INTEGER NOT NULL,
     duration_ms        INTEGER NOT NULL,
     request            TEXT NOT NULL,
@@ -98,9 +115,11 @@ CREATE TABLE attempts (
     error              TEXT,
     PRIMARY KEY (delivery_id, n)
 ) WITHOUT ROWID;
+CREATE INDEX attempts_endpoint ON attempts (endpoint_id, started_at);
 
 -- +goose Down
 DROP TABLE attempts;
+DROP TABLE ordering_keys;
 DROP TABLE deliveries;
 DROP TABLE events;
 DROP TABLE secrets;
