@@ -3,6 +3,8 @@ package consign
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"strconv"
 	"time"
 )
 
@@ -16,14 +18,17 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON accepts a duration string; days are accepted as "d" ("3d" = 72h) since
 // failure policies and retention are naturally said in days.
+//
+// A bad value is reported as a *json.UnmarshalTypeError, which the JSON decoder fills
+// with the field's path, so that an API error can name the field.
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf(`want a duration string such as "30s" or "72h"`)
+		return &json.UnmarshalTypeError{Value: string(b), Type: reflect.TypeFor[Duration]()}
 	}
 	v, err := ParseDuration(s)
 	if err != nil {
-		return err
+		return &json.UnmarshalTypeError{Value: strconv.Quote(s), Type: reflect.TypeFor[Duration]()}
 	}
 	*d = Duration(v)
 	return nil

@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -244,8 +245,12 @@ func decodeError(err error) error {
 		if field == "" {
 			return consign.Errorf(consign.EBADREQUEST, "request body must be a JSON %s", typ.Type.Kind())
 		}
-		return &consign.Error{Code: consign.EBADREQUEST, Message: fmt.Sprintf("%s: must be %s, not %s", field, jsonKind(typ.Type.String()), typ.Value),
-			Fields: []consign.FieldError{{Field: field, Message: fmt.Sprintf("must be %s, not %s", jsonKind(typ.Type.String()), typ.Value)}}}
+		msg := fmt.Sprintf("must be %s, not %s", jsonKind(typ.Type.String()), typ.Value)
+		if typ.Type == reflect.TypeFor[consign.Duration]() {
+			msg = fmt.Sprintf(`must be a duration such as "30s", "5m" or "72h", not %s`, typ.Value)
+		}
+		return &consign.Error{Code: consign.EBADREQUEST, Message: field + ": " + msg,
+			Fields: []consign.FieldError{{Field: field, Message: msg}}}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return &consign.Error{Code: consign.EBADREQUEST, Message: fmt.Sprintf("unknown field %q", name),

@@ -33,7 +33,14 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) *s
 		return o
 	}
 	req := buildRequest(ep, c, now)
-	res := d.sender.Send(ctx, req)
+	var res sender.Outcome
+	if ep.endpoint.Auth.Type != consign.AuthToken && req.Header.Get("Webhook-Signature") == "" {
+		// Never send unsigned: the receiver could not tell it from a forgery.
+		res = sender.Outcome{Class: sender.Failure, StartedAt: now,
+			Err: "not sent: the endpoint has no active signing secret; add one with POST …/endpoints/" + c.EndpointID + "/secrets"}
+	} else {
+		res = d.sender.Send(ctx, req)
+	}
 	if ctx.Err() != nil && res.Class != sender.Success {
 		// Shutting down mid-attempt: the outcome says nothing about the endpoint. Leave the
 		// lease to expire so the delivery is sent again after restart.

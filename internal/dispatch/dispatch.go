@@ -120,9 +120,21 @@ type epState struct {
 	inflight  int
 	limiter   *rate.Limiter
 	rateLimit float64
-	holdUntil time.Time // Retry-After
+	holdUntil time.Time // Retry-After, or the circuit breaker
 	notBefore time.Time // next rate-limit token
+	// failures counts attempts failed in a row; from circuitThreshold on, the endpoint
+	// is held for backoff (doubling up to circuitMaxBackoff) between single probes, so a
+	// dead endpoint with a large backlog does not burn the capacity the others need.
+	failures int
+	backoff  time.Duration
 }
+
+// Circuit breaker settings.
+const (
+	circuitThreshold  = 5
+	circuitMinBackoff = time.Second
+	circuitMaxBackoff = time.Minute
+)
 
 type queued struct {
 	claim    *store.Claim
@@ -138,6 +150,7 @@ type holdReq struct {
 type finished struct {
 	endpointID, deliveryID string
 	nextDue                time.Time // when the delivery is due again; zero if finished
+	attempted, ok          bool      // whether an attempt was made, and succeeded
 }
 
 // New returns a Dispatcher; Run starts it.
@@ -206,7 +219,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	var nextResync time.Time
 	for ctx.Err() == nil {
 		now := d.cfg.Now()
-		d.drainFinished()
+		d.drainFinished(now)
 		resync := d.takeWakes(now)
 		if resync || !now.Before(nextResync) {
 			d.resync(ctx)
@@ -358,6 +371,9 @@ func (d *Dispatcher) start(ctx context.Context, now time.Time) bool {
 				continue
 			}
 			burst, _ := d.limits(e)
+			if e.failures >= circuitThreshold {
+				burst = 1 // one probe at a time until an attempt succeeds
+			}
 			if e.inflight >= burst {
 				continue
 			}
@@ -394,7 +410,8 @@ func (d *Dispatcher) run(ctx context.Context, c *store.Claim) {
 	defer d.wg.Done()
 	o := d.attempt(ctx, c, false)
 	d.recorder.add(o)
-	f := finished{endpointID: c.EndpointID, deliveryID: c.DeliveryID}
+	f := finished{endpointID: c.EndpointID, deliveryID: c.DeliveryID, attempted: o.Attempt != nil}
+	f.ok = f.attempted && o.Status == consign.StatusSucceeded
 	if o.Status == consign.StatusPending {
 		f.nextDue = o.NextAttemptAt
 	}
@@ -405,7 +422,7 @@ func (d *Dispatcher) run(ctx context.Context, c *store.Claim) {
 	}
 }
 
-func (d *Dispatcher) drainFinished() {
+func (d *Dispatcher) drainFinished(now time.Time) {
 	for {
 		select {
 		case f := <-d.done:
@@ -415,6 +432,17 @@ func (d *Dispatcher) drainFinished() {
 			e.inflight--
 			if !f.nextDue.IsZero() {
 				e.due(f.nextDue)
+			}
+			switch {
+			case f.ok:
+				e.failures, e.backoff = 0, 0
+			case f.attempted:
+				if e.failures++; e.failures >= circuitThreshold {
+					e.backoff = min(max(2*e.backoff, circuitMinBackoff), circuitMaxBackoff)
+					if t := now.Add(e.backoff); t.After(e.holdUntil) {
+						e.holdUntil = t
+					}
+				}
 			}
 		default:
 			return
