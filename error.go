@@ -14,6 +14,7 @@ const (
 	EUNAUTHORIZED = "unauthorized" // no or bad credentials (401)
 	EFORBIDDEN    = "forbidden"    // credentials valid but not allowed (403)
 	ETOOLARGE     = "too_large"    // body or list over its limit (413)
+	EMETHOD       = "method"       // the path exists, the method does not (405)
 	ELIMIT        = "limit"        // too many requests or a quota (429)
 	EUNAVAILABLE  = "unavailable"  // shutting down or a dependency is down (503)
 	EINTERNAL     = "internal"     // a bug or an unexpected failure (500)

@@ -87,14 +87,35 @@ func New(s store.Store, m *manage.Service, in *ingest.Service, d *dispatch.Dispa
 	for _, rt := range srv.routes() {
 		srv.mux.Handle(rt.method+" "+rt.pattern, srv.wrap(rt))
 	}
-	srv.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		srv.writeError(w, r, consign.Errorf(consign.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
-	})
 	return srv
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. Requests the table has no route for get a
+// problem+json 404, or 405 with Allow when the path exists with other methods.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h, pattern := s.mux.Handler(r); pattern == "" {
+		rec := &statusRecorder{header: http.Header{}}
+		h.ServeHTTP(rec, r) // the mux's own 404/405 answer: keep its status and Allow
+		if rec.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			s.writeError(w, r, &consign.Error{Code: consign.EMETHOD, Message: fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, rec.header.Get("Allow"))})
+			return
+		}
+		s.writeError(w, r, consign.Errorf(consign.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// statusRecorder captures the status and headers of the mux's built-in replies.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *statusRecorder) Header() http.Header         { return r.header }
+func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *statusRecorder) WriteHeader(status int)      { r.status = status }
 
 type ctxKey struct{}
 
@@ -166,6 +187,7 @@ var statusOf = map[string]int{
 	consign.EUNAUTHORIZED: http.StatusUnauthorized,
 	consign.EFORBIDDEN:    http.StatusForbidden,
 	consign.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	consign.EMETHOD:       http.StatusMethodNotAllowed,
 	consign.ELIMIT:        http.StatusTooManyRequests,
 	consign.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	consign.EINTERNAL:     http.StatusInternalServerError,
@@ -243,7 +265,7 @@ func decodeError(err error) error {
 	case errors.As(err, &typ):
 		field := typ.Field
 		if field == "" {
-			return consign.Errorf(consign.EBADREQUEST, "request body must be a JSON %s", typ.Type.Kind())
+			return consign.Errorf(consign.EBADREQUEST, "request body must be %s, not %s", jsonKind(typ.Type.String()), typ.Value)
 		}
 		msg := fmt.Sprintf("must be %s, not %s", jsonKind(typ.Type.String()), typ.Value)
 		if typ.Type == reflect.TypeFor[consign.Duration]() {
@@ -256,7 +278,10 @@ func decodeError(err error) error {
 		return &consign.Error{Code: consign.EBADREQUEST, Message: fmt.Sprintf("unknown field %q", name),
 			Fields: []consign.FieldError{{Field: name, Message: "unknown field"}}}
 	}
-	// Errors from a field's own UnmarshalJSON (durations, times) carry their message.
+	var te *time.ParseError
+	if errors.As(err, &te) {
+		return consign.Errorf(consign.EBADREQUEST, `times must be RFC 3339 such as "2026-11-23T12:00:00Z", not %q`, te.Value)
+	}
 	return consign.Errorf(consign.EBADREQUEST, "request body: %s", strings.TrimPrefix(err.Error(), "json: "))
 }
 

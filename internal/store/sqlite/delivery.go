@@ -155,7 +155,7 @@ const headOnly = `(d.sequence = 0 OR NOT EXISTS (SELECT 1 FROM deliveries p
 // due again only when the lease ends, so a crash hands them back by itself.
 func (db *DB) DeliveriesClaim(ctx context.Context, p store.ClaimParams) (*store.ClaimResult, error) {
 	res := &store.ClaimResult{NextDue: map[string]time.Time{}}
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.lightTx(ctx, func(tx *sql.Tx) error {
 		sel, err := tx.PrepareContext(ctx, `SELECT d.id, d.org_id, d.endpoint_id, ep.version, d.event_id, d.event_type, e.payload,
 			d.ordering_key, d.sequence, e.created_at, d.attempts_count, d.deadline_at
 			FROM deliveries d JOIN events e ON e.id = d.event_id JOIN endpoints ep ON ep.id = d.endpoint_id
@@ -218,7 +218,7 @@ func scanClaim(row interface{ Scan(...any) error }) (*store.Claim, error) {
 
 // DeliveriesRecord writes outcomes, attempts and health changes in one transaction.
 func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.lightTx(ctx, func(tx *sql.Tx) error {
 		// A delivery is paused only while its endpoint is inactive: if the endpoint was
 		// activated again since the outcome was decided, the delivery is pending instead.
 		upd, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = CASE WHEN ?1 = 'paused'
@@ -288,7 +288,7 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 // DeliveriesReleaseLeases makes leased deliveries due now.
 func (db *DB) DeliveriesReleaseLeases(ctx context.Context, now time.Time) (int, error) {
 	var n int64
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.lightTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ? WHERE status = 'delivering' AND next_attempt_at > ?`,
 			ms(now), ms(now))
 		if err != nil {

@@ -102,9 +102,30 @@ func (db *DB) Ping(ctx context.Context) error {
 	return db.r.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
-// tx runs fn in a write transaction and commits it.
+// tx runs fn in a durable write transaction: when it returns nil, the data is on disk.
 func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := db.w.BeginTx(ctx, nil)
+	return db.txMode(ctx, "FULL", fn)
+}
+
+// lightTx runs fn in a write transaction that is atomic but not fsync'd on commit: it
+// reaches the disk with the next durable commit or checkpoint. It is for the dispatcher's
+// bookkeeping (leases, attempt records, states), where losing the last instants in a power
+// cut means only that some deliveries are sent once more, never that an event is lost.
+// In WAL mode a durable commit syncs the whole log, these frames included.
+func (db *DB) lightTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	return db.txMode(ctx, "NORMAL", fn)
+}
+
+func (db *DB) txMode(ctx context.Context, sync string, fn func(*sql.Tx) error) error {
+	conn, err := db.w.Conn(ctx)
+	if err != nil {
+		return translate(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = "+sync); err != nil {
+		return translate(err)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return translate(err)
 	}
