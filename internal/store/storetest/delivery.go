@@ -196,9 +196,14 @@ func testDelivery(t *testing.T, open opener) {
 		s := open(t)
 		org := insertOrg(t, s, now)
 		ep := insertEndpoint(t, s, org.ID, now)
-		for _, status := range []string{consign.StatusSucceeded, consign.StatusFailed, consign.StatusPaused, consign.StatusSuperseded, consign.StatusCancelled} {
+		for _, status := range []string{consign.StatusSucceeded, consign.StatusFailed, consign.StatusSuperseded, consign.StatusCancelled} {
 			setStatus(t, s, ep.ID, insertEvent(t, s, newEvent(org.ID, "order.created", now), ep.ID)[0], status, now)
 		}
+		// Paused: pending when its endpoint is deactivated.
+		paused := insertEvent(t, s, newEvent(org.ID, "order.created", now), ep.ID)[0]
+		ep.Active = false
+		require.NoError(t, s.EndpointUpdate(t.Context(), ep))
+		require.Equal(t, consign.StatusPaused, getDelivery(t, s, org.ID, paused).Status)
 		require.Empty(t, claim(t, s, now.Add(24*time.Hour), ep.ID))
 		requireDue(t, s, nil)
 	})
@@ -336,7 +341,6 @@ func testDelivery(t *testing.T, open opener) {
 				Response: &consign.AttemptResponse{Status: 400, Headers: map[string]string{"Content-Type": "text/html"}, Body: strings.Repeat("<p>no</p>", 100), Truncated: true}},
 				consign.StatusFailed, time.Time{}, 1},
 			{"NoAttemptCancelled", nil, consign.StatusCancelled, time.Time{}, 0},
-			{"NoAttemptPaused", nil, consign.StatusPaused, time.Time{}, 0},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -374,6 +378,29 @@ func testDelivery(t *testing.T, open opener) {
 				require.Equal(t, tt.attempts, cs[0].AttemptsCount)
 			})
 		}
+	})
+
+	t.Run("RecordPausedOnlyWhileInactive", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		org := insertOrg(t, s, now)
+		ep := insertEndpoint(t, s, org.ID, now)
+		first := insertEvent(t, s, newEvent(org.ID, "order.created", now), ep.ID)[0]
+		second := insertEvent(t, s, newEvent(org.ID, "order.created", now), ep.ID)[0]
+		require.Len(t, claim(t, s, now, ep.ID), 2)
+
+		// The endpoint is active: a paused outcome (decided while it was briefly off)
+		// must not strand the delivery; it becomes pending and due.
+		setStatus(t, s, ep.ID, first, consign.StatusPaused, now.Add(time.Second))
+		d := getDelivery(t, s, org.ID, first)
+		require.Equal(t, consign.StatusPending, d.Status)
+		requireTime(t, now.Add(time.Second), *d.NextAttemptAt)
+
+		// The endpoint is inactive: paused it stays.
+		ep.Active = false
+		require.NoError(t, s.EndpointUpdate(t.Context(), ep))
+		setStatus(t, s, ep.ID, second, consign.StatusPaused, now.Add(2*time.Second))
+		require.Equal(t, consign.StatusPaused, getDelivery(t, s, org.ID, second).Status)
 	})
 
 	t.Run("RecordAttemptsOldestFirst", func(t *testing.T) {
