@@ -129,12 +129,21 @@ func (a *App) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Ingest wakes the dispatcher after each commit; the dispatcher and manage publish
-	// operational events through ingest.
-	a.Ingest = ingest.New(a.Store, ingest.Config{Now: cfg.Now, Logger: cfg.Logger,
-		Committed: func(ids []string) { a.Dispatcher.Wake(ids...) }})
+	sc := cfg.Sender
+	sc.InsecureTargets = cfg.InsecureTargets
+	sc.Now = cfg.Now
+	a.sender = sender.New(sc)
+	// Ingest hands new deliveries to the dispatcher; the dispatcher and manage publish
+	// operational events through ingest, which exists by the time they emit.
+	emit := func(ctx context.Context, orgID, typ string, payload any) error {
+		return a.Ingest.Emit(ctx, orgID, typ, payload)
+	}
 	a.Manage = manage.New(a.Store, box, manage.Config{InsecureTargets: cfg.InsecureTargets, Now: cfg.Now,
-		ValidateURL: sender.ValidateTargetURL, Emit: a.Ingest.Emit, Logger: cfg.Logger})
+		ValidateURL: sender.ValidateTargetURL, Emit: emit, Logger: cfg.Logger})
+	dc := cfg.Dispatch
+	dc.Now, dc.Logger = cfg.Now, cfg.Logger
+	a.Dispatcher = dispatch.New(a.Store, a.Manage, dispatch.EmitterFunc(emit), a.sender, dc)
+	a.Ingest = ingest.New(a.Store, ingest.Config{Now: cfg.Now, Logger: cfg.Logger, Dispatcher: a.Dispatcher})
 	if err := a.Manage.EnsureCatalog(ctx); err != nil {
 		return fmt.Errorf("event-type catalog: %w", err)
 	}
@@ -148,13 +157,6 @@ func (a *App) build(ctx context.Context) error {
 	} else if n > 0 {
 		cfg.Logger.Info("deliveries in flight at the last stop are due again", "count", n)
 	}
-	sc := cfg.Sender
-	sc.InsecureTargets = cfg.InsecureTargets
-	sc.Now = cfg.Now
-	a.sender = sender.New(sc)
-	dc := cfg.Dispatch
-	dc.Now, dc.Logger = cfg.Now, cfg.Logger
-	a.Dispatcher = dispatch.New(a.Store, a.Manage, a.Ingest, a.sender, dc)
 	ac := cfg.API
 	ac.Now, ac.Logger = cfg.Now, cfg.Logger
 	handler := api.New(a.Store, a.Manage, a.Ingest, a.Dispatcher, ac)

@@ -46,8 +46,12 @@ type Config struct {
 	// EndpointConcurrency is the most attempts in flight to one endpoint that sets no
 	// burst_limit; default 64.
 	EndpointConcurrency int
-	// ClaimBatch is the most deliveries leased for one endpoint per claim; default 256.
+	// ClaimBatch is the most deliveries leased for one endpoint per claim, and the size
+	// of its buffer in memory; default 1024.
 	ClaimBatch int
+	// MaxQueued caps the deliveries held in memory across all endpoints, waiting for
+	// their turn; default 20,000 (about 25 MB with 1 KiB payloads).
+	MaxQueued int
 	// Lease is how long a claimed delivery is held before another claim may take it;
 	// it must exceed the sender's timeout. Default 2 minutes.
 	Lease time.Duration
@@ -74,6 +78,14 @@ type Endpoints interface {
 // Emitter publishes Consign's operational events into an org.
 type Emitter interface {
 	Emit(ctx context.Context, orgID, typ string, payload any) error
+}
+
+// EmitterFunc adapts a function to Emitter.
+type EmitterFunc func(ctx context.Context, orgID, typ string, payload any) error
+
+// Emit calls f.
+func (f EmitterFunc) Emit(ctx context.Context, orgID, typ string, payload any) error {
+	return f(ctx, orgID, typ, payload)
 }
 
 // Sender sends one HTTP attempt.
@@ -106,22 +118,32 @@ type Dispatcher struct {
 	rnd   *rand.Rand
 	wg    sync.WaitGroup
 
-	// Owned by the loop goroutine.
+	// mu guards the per-endpoint state. The loop holds it while it decides, never while
+	// it waits for the store; ingest takes it briefly to reserve buffer room and to hand
+	// over deliveries it has just written.
+	mu       sync.Mutex
 	eps      map[string]*epState
 	inflight int
+	queued   int             // deliveries in all buffers and reservations, against MaxQueued
 	held     map[string]bool // delivery IDs queued or in flight, so a claim never doubles one
 }
 
 // epState is the loop's view of one endpoint.
 type epState struct {
-	id        string
-	nextDue   time.Time // earliest due work in the store; zero: none known
-	queue     []queued
-	inflight  int
-	limiter   *rate.Limiter
-	rateLimit float64
-	holdUntil time.Time // Retry-After, or the circuit breaker
-	notBefore time.Time // next rate-limit token
+	id       string
+	nextDue  time.Time // earliest due work in the store; zero: none known
+	queue    []queued
+	inflight int
+	reserved int // buffer room promised to ingest for deliveries it is writing
+	// Delivery settings, once known (from ingest's fan-out, a claim, or a load).
+	known      bool
+	loading    bool
+	burstLimit int
+	coalesce   bool
+	limiter    *rate.Limiter
+	rateLimit  float64
+	holdUntil  time.Time // Retry-After, or the circuit breaker
+	notBefore  time.Time // next rate-limit token
 	// failures counts attempts failed in a row; from circuitThreshold on, the endpoint
 	// is held for backoff (doubling up to circuitMaxBackoff) between single probes, so a
 	// dead endpoint with a large backlog does not burn the capacity the others need.
@@ -165,7 +187,10 @@ func New(s store.Store, eps Endpoints, em Emitter, snd Sender, cfg Config) *Disp
 		cfg.EndpointConcurrency = 64
 	}
 	if cfg.ClaimBatch <= 0 {
-		cfg.ClaimBatch = 256
+		cfg.ClaimBatch = 1024
+	}
+	if cfg.MaxQueued <= 0 {
+		cfg.MaxQueued = 20000
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = 2 * time.Minute
@@ -219,20 +244,83 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	var nextResync time.Time
 	for ctx.Err() == nil {
 		now := d.cfg.Now()
+		d.mu.Lock()
 		d.drainFinished(now)
 		resync := d.takeWakes(now)
+		d.mu.Unlock()
 		if resync || !now.Before(nextResync) {
-			d.resync(ctx)
+			d.resync(ctx, now)
 			nextResync = now.Add(d.cfg.Resync)
 		}
 		if err := d.claim(ctx, now); err != nil && ctx.Err() == nil {
 			d.log.Error("claim deliveries", "err", err)
 		}
+		d.mu.Lock()
 		started := d.start(ctx, now)
-		if started {
+		var until time.Time
+		if !started {
+			until = d.sleepUntil(now, nextResync)
+		}
+		d.mu.Unlock()
+		if !started {
+			d.sleep(ctx, now, until)
+		}
+	}
+}
+
+// Reserve promises ingest room for up to n new deliveries of an endpoint that it is
+// about to write already leased until the returned time and hand over with Handoff. It
+// returns how many it may lease (0 when the endpoint is held, limited or full).
+func (d *Dispatcher) Reserve(ep *consign.Endpoint, n int, now time.Time) (int, time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e := d.ep(ep.ID)
+	d.learn(e, ep)
+	if now.Before(e.holdUntil) || e.failures >= circuitThreshold {
+		return 0, time.Time{}
+	}
+	_, buffer := d.limits(e)
+	k := min(n, buffer-len(e.queue)-e.inflight-e.reserved, d.cfg.MaxQueued-d.queued)
+	if k <= 0 {
+		return 0, time.Time{}
+	}
+	e.reserved += k
+	d.queued += k
+	return k, now.Add(d.cfg.Lease)
+}
+
+// Release gives back room reserved for deliveries that were not written after all.
+func (d *Dispatcher) Release(endpointID string, n int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e, ok := d.eps[endpointID]; ok {
+		n = min(n, e.reserved)
+		e.reserved -= n
+		d.queued -= n
+	}
+}
+
+// Handoff takes deliveries that ingest has written leased, and queues them to be sent,
+// with no claim transaction: on one node the freshly written delivery is already here.
+func (d *Dispatcher) Handoff(claims []*store.Claim, leaseEnd time.Time) {
+	d.mu.Lock()
+	for _, c := range claims {
+		e := d.ep(c.EndpointID)
+		if e.reserved > 0 {
+			e.reserved--
+			d.queued--
+		}
+		if d.held[c.DeliveryID] {
 			continue
 		}
-		d.sleep(ctx, now, nextResync)
+		d.queued++
+		d.held[c.DeliveryID] = true
+		e.queue = append(e.queue, queued{claim: c, leaseEnd: leaseEnd})
+	}
+	d.mu.Unlock()
+	select {
+	case d.signal <- struct{}{}:
+	default:
 	}
 }
 
@@ -276,7 +364,7 @@ func (e *epState) due(t time.Time) {
 	}
 }
 
-func (d *Dispatcher) resync(ctx context.Context) {
+func (d *Dispatcher) resync(ctx context.Context, now time.Time) {
 	due, err := d.store.DeliveriesDue(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -284,56 +372,95 @@ func (d *Dispatcher) resync(ctx context.Context) {
 		}
 		return
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	for id, t := range due {
 		d.ep(id).due(t)
 	}
 	// Forget idle endpoints so the map does not grow with every endpoint ever seen.
 	for id, e := range d.eps {
-		if _, ok := due[id]; !ok && e.nextDue.IsZero() && len(e.queue) == 0 && e.inflight == 0 && e.holdUntil.IsZero() {
+		if _, ok := due[id]; !ok && e.nextDue.IsZero() && len(e.queue) == 0 && e.inflight == 0 && e.reserved == 0 &&
+			!now.Before(e.holdUntil) && e.failures == 0 {
 			delete(d.eps, id)
 		}
 	}
 }
 
-// limits returns the endpoint's in-flight cap and buffer size, and keeps its rate
-// limiter in step with its settings.
+// learn takes an endpoint's delivery settings into its state.
+func (d *Dispatcher) learn(e *epState, ep *consign.Endpoint) {
+	e.known, e.burstLimit, e.coalesce = true, ep.BurstLimit, ep.Coalesce
+	if ep.RateLimit != e.rateLimit {
+		e.rateLimit, e.limiter = ep.RateLimit, nil
+		if ep.RateLimit > 0 {
+			e.limiter = rate.NewLimiter(rate.Limit(ep.RateLimit), max(1, int(ep.RateLimit)))
+		}
+	}
+}
+
+// limits returns the endpoint's in-flight cap and the size of its buffer in memory.
 func (d *Dispatcher) limits(e *epState) (burst, buffer int) {
-	burst, r := d.cfg.EndpointConcurrency, 0.0
-	if ent := d.cache.peek(e.id); ent != nil {
-		if ent.endpoint.BurstLimit > 0 {
-			burst = ent.endpoint.BurstLimit
-		}
-		r = ent.endpoint.RateLimit
+	burst, buffer = d.cfg.EndpointConcurrency, d.cfg.ClaimBatch
+	if e.burstLimit > 0 {
+		burst = e.burstLimit
+		buffer = min(buffer, max(2*burst, 16))
 	}
-	if r != e.rateLimit {
-		e.rateLimit, e.limiter = r, nil
-		if r > 0 {
-			e.limiter = rate.NewLimiter(rate.Limit(r), max(1, int(r)))
-		}
+	if e.coalesce {
+		// What waits in the store can still be superseded; what is buffered cannot.
+		buffer = min(buffer, 2*burst)
 	}
-	buffer = min(2*burst, d.cfg.ClaimBatch)
-	if r > 0 {
+	if e.rateLimit > 0 {
 		// No more than ten seconds of sending waits in memory, well inside the lease.
-		buffer = min(buffer, max(1, int(r*10)))
+		buffer = min(buffer, max(1, int(e.rateLimit*10)))
 	}
 	return burst, max(buffer, 1)
+}
+
+// load reads an endpoint's settings in the background, for an endpoint whose buffer got
+// work before the loop knew its limits.
+func (d *Dispatcher) load(ctx context.Context, e *epState) {
+	if e.loading {
+		return
+	}
+	e.loading = true
+	go func() {
+		ep, err := d.endpoints.Endpoint(ctx, "", e.id)
+		d.mu.Lock()
+		e.loading = false
+		switch {
+		case err == nil:
+			d.learn(e, ep)
+		case consign.ErrorCode(err) == consign.ENOTFOUND:
+			e.known = true // deleted: attempts will cancel its deliveries
+		default:
+			if ctx.Err() == nil {
+				d.log.Error("load endpoint", "endpoint", e.id, "err", err)
+			}
+		}
+		d.mu.Unlock()
+		select {
+		case d.signal <- struct{}{}:
+		default:
+		}
+	}()
 }
 
 // claim leases due work for every endpoint that has some and room to buffer it.
 func (d *Dispatcher) claim(ctx context.Context, now time.Time) error {
 	var quotas []store.Quota
+	d.mu.Lock()
 	for _, e := range d.eps {
 		if e.nextDue.IsZero() || e.nextDue.After(now) || now.Before(e.holdUntil) {
 			continue
 		}
 		_, buffer := d.limits(e)
-		room := buffer - len(e.queue) - e.inflight
+		room := min(buffer-len(e.queue)-e.inflight-e.reserved, d.cfg.MaxQueued-d.queued)
 		// Claim in batches: wait until half the buffer is free, unless it is empty.
 		if room <= 0 || (room < buffer/2 && len(e.queue) > 0) {
 			continue
 		}
 		quotas = append(quotas, store.Quota{EndpointID: e.id, Limit: room})
 	}
+	d.mu.Unlock()
 	if len(quotas) == 0 {
 		return nil
 	}
@@ -341,9 +468,24 @@ func (d *Dispatcher) claim(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	// Load settings before queuing, so each endpoint's own limits apply from its first
+	// attempt (a store read only for endpoints not cached yet).
+	learned := map[string]*consign.Endpoint{}
+	for _, c := range res.Claims {
+		ent, err := d.cache.get(ctx, c, now)
+		if err != nil && consign.ErrorCode(err) != consign.ENOTFOUND {
+			d.log.Error("load endpoint", "endpoint", c.EndpointID, "err", err)
+		} else if err == nil {
+			learned[c.EndpointID] = ent.endpoint
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, ep := range learned {
+		d.learn(d.ep(id), ep)
+	}
 	for _, q := range quotas {
-		e := d.ep(q.EndpointID)
-		e.nextDue = res.NextDue[q.EndpointID]
+		d.ep(q.EndpointID).nextDue = res.NextDue[q.EndpointID]
 	}
 	for _, c := range res.Claims {
 		if d.held[c.DeliveryID] {
@@ -352,10 +494,7 @@ func (d *Dispatcher) claim(ctx context.Context, now time.Time) error {
 		d.held[c.DeliveryID] = true
 		e := d.ep(c.EndpointID)
 		e.queue = append(e.queue, queued{claim: c, leaseEnd: now.Add(d.cfg.Lease)})
-		// Load settings now so the endpoint's own limits apply from its first attempt.
-		if _, err := d.cache.get(ctx, c, now); err != nil && consign.ErrorCode(err) != consign.ENOTFOUND {
-			d.log.Error("load endpoint", "endpoint", c.EndpointID, "err", err)
-		}
+		d.queued++
 	}
 	return nil
 }
@@ -370,6 +509,10 @@ func (d *Dispatcher) start(ctx context.Context, now time.Time) bool {
 			if len(e.queue) == 0 || d.inflight >= d.cfg.Concurrency || now.Before(e.holdUntil) {
 				continue
 			}
+			if !e.known {
+				d.load(ctx, e)
+				continue
+			}
 			burst, _ := d.limits(e)
 			if e.failures >= circuitThreshold {
 				burst = 1 // one probe at a time until an attempt succeeds
@@ -382,6 +525,7 @@ func (d *Dispatcher) start(ctx context.Context, now time.Time) bool {
 				// Waited too long: the lease may lapse mid-attempt. Drop it; a later
 				// claim takes it again.
 				e.queue = e.queue[1:]
+				d.queued--
 				delete(d.held, q.claim.DeliveryID)
 				e.due(q.leaseEnd)
 				continue
@@ -395,6 +539,7 @@ func (d *Dispatcher) start(ctx context.Context, now time.Time) bool {
 				}
 			}
 			e.queue = e.queue[1:]
+			d.queued--
 			e.inflight++
 			d.inflight++
 			progress, startedAny = true, true
@@ -450,9 +595,9 @@ func (d *Dispatcher) drainFinished(now time.Time) {
 	}
 }
 
-// sleep waits for the earliest of: an endpoint's due time, a rate-limit token, the end of
-// a Retry-After hold, the next resync, a finished attempt or a wake-up.
-func (d *Dispatcher) sleep(ctx context.Context, now, nextResync time.Time) {
+// sleepUntil returns the earliest of: an endpoint's due time, a rate-limit token, the
+// end of a hold, and the next resync.
+func (d *Dispatcher) sleepUntil(now, nextResync time.Time) time.Time {
 	until := nextResync
 	for _, e := range d.eps {
 		if !e.nextDue.IsZero() {
@@ -461,7 +606,7 @@ func (d *Dispatcher) sleep(ctx context.Context, now, nextResync time.Time) {
 				t = e.holdUntil
 			}
 			_, buffer := d.limits(e)
-			if buffer-len(e.queue)-e.inflight > 0 && t.Before(until) {
+			if buffer-len(e.queue)-e.inflight-e.reserved > 0 && t.Before(until) {
 				until = t
 			}
 		}
@@ -478,6 +623,11 @@ func (d *Dispatcher) sleep(ctx context.Context, now, nextResync time.Time) {
 			}
 		}
 	}
+	return until
+}
+
+// sleep waits until the given time, a finished attempt or a wake-up.
+func (d *Dispatcher) sleep(ctx context.Context, now, until time.Time) {
 	wait := until.Sub(now)
 	if wait <= 0 {
 		wait = time.Millisecond // limits full: wait for a finished attempt or this

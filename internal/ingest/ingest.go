@@ -33,11 +33,21 @@ type Config struct {
 	MaxBatchEvents int
 	// MaxPayload is the largest payload in bytes; default 256 KiB.
 	MaxPayload int
-	// Committed, if set, is called after each commit with the endpoints that got new
-	// deliveries (it wakes the dispatcher); it must not block.
-	Committed func(endpointIDs []string)
+	// Dispatcher, if set, takes new deliveries straight from memory after each commit.
+	Dispatcher Dispatcher
 	// Logger receives commit failures; default slog.Default().
 	Logger *slog.Logger
+}
+
+// Dispatcher is the delivery engine as ingest sees it. Before a commit, ingest reserves
+// room for an endpoint's new deliveries and writes that many already leased; after the
+// commit it hands them over in memory, so they are sent without a claim transaction. The
+// rest are written pending, and the dispatcher is woken to claim them.
+type Dispatcher interface {
+	Reserve(ep *consign.Endpoint, n int, now time.Time) (int, time.Time)
+	Release(endpointID string, n int)
+	Handoff(claims []*store.Claim, leaseEnd time.Time)
+	Wake(endpointIDs ...string)
 }
 
 // Service accepts events.
@@ -242,40 +252,139 @@ func (s *Service) commit(batch []*request) {
 	if len(ok) == 0 {
 		return
 	}
-	var writes []*store.EventWrite
-	for _, r := range ok {
-		writes = append(writes, r.writes...)
-	}
-	err := s.store.EventsInsert(ctx, writes)
-	if err != nil && len(ok) > 1 {
-		for _, r := range ok {
-			s.finish(r, s.store.EventsInsert(ctx, r.writes))
-		}
+	if s.write(ctx, ok) == nil || len(ok) == 1 {
 		return
 	}
 	for _, r := range ok {
-		s.finish(r, err)
+		_ = s.write(ctx, []*request{r})
 	}
 }
 
-func (s *Service) finish(r *request, err error) {
+// write commits the requests' events and deliveries in one transaction, answers the
+// requests when it succeeded, and hands the new deliveries to the dispatcher. A failed
+// write of several requests is left for the caller to retry one by one.
+func (s *Service) write(ctx context.Context, rs []*request) error {
+	var writes []*store.EventWrite
+	for _, r := range rs {
+		writes = append(writes, r.writes...)
+	}
+	lease := s.lease(writes)
+	err := s.store.EventsInsert(ctx, writes)
 	if err != nil {
-		s.cfg.Logger.Error("write events", "org", r.orgID, "events", len(r.writes), "err", err)
+		s.unlease(writes)
+		if len(rs) > 1 {
+			return err
+		}
+		s.cfg.Logger.Error("write events", "org", rs[0].orgID, "events", len(writes), "err", err)
 		if consign.ErrorCode(err) == consign.EINTERNAL {
 			err = errors.Join(consign.Errorf(consign.EUNAVAILABLE, "the event store could not write; nothing was accepted, retry"), err)
 		}
-	} else if s.cfg.Committed != nil {
-		var ids []string
-		for _, w := range r.writes {
-			for _, d := range w.Deliveries {
-				ids = append(ids, d.EndpointID)
+		rs[0].err <- err
+		return err
+	}
+	for _, r := range rs {
+		r.err <- nil
+	}
+	s.handoff(writes, lease)
+	return nil
+}
+
+// lease reserves dispatcher room for new deliveries and marks as many of them to be
+// written leased. Ordered and coalescing endpoints are left to claims: only a claim
+// applies their per-key rules.
+func (s *Service) lease(writes []*store.EventWrite) time.Time {
+	d := s.cfg.Dispatcher
+	if d == nil {
+		return time.Time{}
+	}
+	now := s.cfg.Now()
+	want := map[string]int{}
+	eps := map[string]*store.EndpointRow{}
+	for _, w := range writes {
+		for _, nd := range w.Deliveries {
+			if nd.OrderingKey == "" && !nd.Coalesce {
+				want[nd.EndpointID]++
+				eps[nd.EndpointID] = nd.Endpoint
 			}
 		}
-		if len(ids) > 0 {
-			s.cfg.Committed(ids)
+	}
+	granted := make(map[string]int, len(want))
+	var until time.Time
+	for id, n := range want {
+		k, t := d.Reserve(&eps[id].Endpoint, n, now)
+		granted[id] = k
+		if k > 0 {
+			until = t
 		}
 	}
-	r.err <- err
+	for _, w := range writes {
+		for i := range w.Deliveries {
+			nd := &w.Deliveries[i]
+			nd.LeaseUntil = time.Time{}
+			if nd.OrderingKey == "" && !nd.Coalesce && granted[nd.EndpointID] > 0 {
+				granted[nd.EndpointID]--
+				nd.LeaseUntil = until
+			}
+		}
+	}
+	return until
+}
+
+// unlease gives the dispatcher back what lease reserved.
+func (s *Service) unlease(writes []*store.EventWrite) {
+	if s.cfg.Dispatcher == nil {
+		return
+	}
+	n := map[string]int{}
+	for _, w := range writes {
+		for _, nd := range w.Deliveries {
+			if !nd.LeaseUntil.IsZero() {
+				n[nd.EndpointID]++
+			}
+		}
+	}
+	for id, k := range n {
+		s.cfg.Dispatcher.Release(id, k)
+	}
+}
+
+// handoff gives the dispatcher the deliveries written leased, and wakes it for the
+// others. Deliveries of an idempotent repeat were not written: their room is released.
+func (s *Service) handoff(writes []*store.EventWrite, leaseEnd time.Time) {
+	d := s.cfg.Dispatcher
+	if d == nil {
+		return
+	}
+	var claims []*store.Claim
+	var pending []string
+	released := map[string]int{}
+	for _, w := range writes {
+		for _, nd := range w.Deliveries {
+			switch {
+			case nd.LeaseUntil.IsZero():
+				if !w.Duplicate {
+					pending = append(pending, nd.EndpointID)
+				}
+			case w.Duplicate:
+				released[nd.EndpointID]++
+			default:
+				ev := w.Event
+				claims = append(claims, &store.Claim{
+					DeliveryID: nd.ID, OrgID: ev.OrgID, EndpointID: nd.EndpointID, EndpointVersion: nd.Endpoint.Version,
+					EventID: ev.ID, EventType: ev.Type, Payload: ev.Payload, EventCreatedAt: ev.CreatedAt, Deadline: nd.Deadline,
+				})
+			}
+		}
+	}
+	for id, k := range released {
+		d.Release(id, k)
+	}
+	if len(claims) > 0 {
+		d.Handoff(claims, leaseEnd)
+	}
+	if len(pending) > 0 {
+		d.Wake(pending...)
+	}
 }
 
 // fanOut attaches to each event of r one delivery per active endpoint of the org that
@@ -299,6 +408,7 @@ func (s *Service) fanOut(ctx context.Context, r *request) error {
 			nd := store.NewDelivery{
 				ID:         consign.NewID(consign.PrefixDelivery, w.Event.CreatedAt),
 				EndpointID: ep.ID,
+				Endpoint:   ep,
 				Deadline:   w.Event.CreatedAt.Add(time.Duration(ep.Retry.MaxAge)),
 			}
 			if ep.Ordering == consign.OrderingKey || ep.Coalesce {

@@ -147,6 +147,9 @@ type EventWrite struct {
 type NewDelivery struct {
 	ID         string
 	EndpointID string
+	// Endpoint is the endpoint as fan-out saw it; not stored (ingest hands it to the
+	// dispatcher with the delivery).
+	Endpoint *EndpointRow
 	// OrderingKey is the event's key when the endpoint orders or coalesces by key.
 	OrderingKey string
 	// Ordered gives the delivery the next sequence number of its endpoint and key, so it

@@ -165,7 +165,8 @@ func (db *DB) DeliveriesClaim(ctx context.Context, p store.ClaimParams) (*store.
 			return err
 		}
 		defer sel.Close()
-		lease, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = 'delivering', next_attempt_at = ?, updated_at = ? WHERE id = ?`)
+		lease, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = 'delivering', next_attempt_at = ?, updated_at = ?
+			WHERE id IN (SELECT value FROM json_each(?))`)
 		if err != nil {
 			return err
 		}
@@ -188,8 +189,13 @@ func (db *DB) DeliveriesClaim(ctx context.Context, p store.ClaimParams) (*store.
 			if err != nil {
 				return err
 			}
-			for _, c := range claims {
-				if _, err := lease.ExecContext(ctx, ms(p.LeaseUntil), ms(p.Now), c.DeliveryID); err != nil {
+			if len(claims) > 0 {
+				ids := make([]string, len(claims))
+				for i, c := range claims {
+					ids[i] = c.DeliveryID
+				}
+				b, _ := json.Marshal(ids)
+				if _, err := lease.ExecContext(ctx, ms(p.LeaseUntil), ms(p.Now), string(b)); err != nil {
 					return err
 				}
 			}
@@ -219,8 +225,11 @@ func scanClaim(row interface{ Scan(...any) error }) (*store.Claim, error) {
 // DeliveriesRecord writes outcomes, attempts and health changes in one transaction.
 func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error {
 	return db.lightTx(ctx, func(tx *sql.Tx) error {
+		attempts := newRows(tx, `INSERT OR REPLACE INTO attempts (delivery_id, n, endpoint_id, ok, started_at, duration_ms,
+			request, response_status, response_headers, response_body, response_truncated, error) VALUES `,
+			`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, 12)
 		// A delivery is paused only while its endpoint is inactive: if the endpoint was
-		// activated again since the outcome was decided, the delivery is pending instead.
+		// activated again since the outcome was decided, it is pending instead.
 		upd, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = CASE WHEN ?1 = 'paused'
 			AND (SELECT active FROM endpoints WHERE id = deliveries.endpoint_id) = 1 THEN 'pending' ELSE ?1 END,
 			attempts_count = max(attempts_count, ?2), next_attempt_at = ?3, updated_at = ?4 WHERE id = ?5`)
@@ -228,13 +237,20 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 			return err
 		}
 		defer upd.Close()
-		ins, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO attempts (delivery_id, n, endpoint_id, ok, started_at, duration_ms,
-			request, response_status, response_headers, response_body, response_truncated, error)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		// Finished deliveries (most outcomes) share their new state: they are updated in
+		// groups, one statement per state and attempt count.
+		finished, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = ?1, attempts_count = max(attempts_count, ?2),
+			next_attempt_at = ?3, updated_at = ?3 WHERE id IN (SELECT value FROM json_each(?4))`)
 		if err != nil {
 			return err
 		}
-		defer ins.Close()
+		defer finished.Close()
+		type group struct {
+			status string
+			n      int
+		}
+		groups := map[group][]string{}
+		var last int64
 		for _, o := range p.Outcomes {
 			n, now := 0, ms(o.At)
 			if a := o.Attempt; a != nil {
@@ -255,16 +271,32 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 				if a.Error != nil {
 					errText = sql.NullString{String: *a.Error, Valid: true}
 				}
-				if _, err := ins.ExecContext(ctx, o.DeliveryID, a.N, o.EndpointID, ok, ms(a.StartedAt), a.DurationMS, string(req),
+				if err := attempts.add(ctx, o.DeliveryID, a.N, o.EndpointID, ok, ms(a.StartedAt), a.DurationMS, string(req),
 					status, headers, body, truncated, errText); err != nil {
 					return err
 				}
+			}
+			last = max(last, now)
+			switch o.Status {
+			case consign.StatusSucceeded, consign.StatusFailed, consign.StatusCancelled:
+				g := group{o.Status, n}
+				groups[g] = append(groups[g], o.DeliveryID)
+				continue
 			}
 			next := now
 			if !o.NextAttemptAt.IsZero() {
 				next = ms(o.NextAttemptAt)
 			}
 			if _, err := upd.ExecContext(ctx, o.Status, n, next, now, o.DeliveryID); err != nil {
+				return err
+			}
+		}
+		if err := attempts.flush(ctx); err != nil {
+			return err
+		}
+		for g, ids := range groups {
+			b, _ := json.Marshal(ids)
+			if _, err := finished.ExecContext(ctx, g.status, g.n, last, string(b)); err != nil {
 				return err
 			}
 		}

@@ -13,28 +13,43 @@ import (
 // EventsInsert writes events and their deliveries in one transaction (one fsync).
 func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
+		exists, err := existingEndpoints(ctx, tx, ws)
+		if err != nil {
+			return err
+		}
 		findKey, err := tx.PrepareContext(ctx, `SELECT id, type, payload, ordering_key, created_at FROM events WHERE org_id = ? AND idempotency_key = ?`)
 		if err != nil {
 			return err
 		}
 		defer findKey.Close()
-		insEvent, err := tx.PrepareContext(ctx, `INSERT INTO events (id, org_id, type, payload, idempotency_key, ordering_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer insEvent.Close()
-		// The EXISTS guard skips endpoints deleted since fan-out was computed.
 		insDelivery, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (id, org_id, event_id, endpoint_id, event_type,
 			ordering_key, sequence, status, attempts_count, next_attempt_at, deadline_at, created_at, updated_at)
-			SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, ?11 WHERE EXISTS (SELECT 1 FROM endpoints WHERE id = ?4)`)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, ?11)`)
 		if err != nil {
 			return err
 		}
 		defer insDelivery.Close()
+		events := newRows(tx, `INSERT INTO events (id, org_id, type, payload, idempotency_key, ordering_key, created_at) VALUES `,
+			`(?, ?, ?, ?, ?, ?, ?)`, 7)
+		deliveries := newRows(tx, `INSERT INTO deliveries (id, org_id, event_id, endpoint_id, event_type, ordering_key, sequence,
+			status, attempts_count, next_attempt_at, deadline_at, created_at, updated_at) VALUES `,
+			`(?, ?, ?, ?, ?, '', 0, ?, 0, ?, ?, ?, ?)`, 10)
+		deliveries.after = events
+		// flush writes what is buffered, events first: deliveries refer to them, and the
+		// rows that follow may look at them (idempotency keys, coalescing, sequences).
+		flush := func() error {
+			if err := events.flush(ctx); err != nil {
+				return err
+			}
+			return deliveries.flush(ctx)
+		}
 		for _, w := range ws {
 			ev := w.Event
 			w.Duplicate = false
 			if ev.IdempotencyKey != "" {
+				if err := flush(); err != nil {
+					return err
+				}
 				var prev consign.Event
 				var created int64
 				err := findKey.QueryRowContext(ctx, ev.OrgID, ev.IdempotencyKey).Scan(&prev.ID, &prev.Type, &prev.Payload, &prev.OrderingKey, &created)
@@ -53,18 +68,67 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 					}
 				}
 			}
-			if _, err := insEvent.ExecContext(ctx, ev.ID, ev.OrgID, ev.Type, []byte(ev.Payload), nullString(ev.IdempotencyKey),
+			if err := events.add(ctx, ev.ID, ev.OrgID, ev.Type, []byte(ev.Payload), nullString(ev.IdempotencyKey),
 				ev.OrderingKey, ms(ev.CreatedAt)); err != nil {
 				return err
 			}
 			for _, d := range w.Deliveries {
+				if !exists[d.EndpointID] {
+					continue // deleted since fan-out was computed
+				}
+				if d.OrderingKey == "" {
+					status, next := consign.StatusPending, ev.CreatedAt
+					if !d.LeaseUntil.IsZero() {
+						status, next = consign.StatusDelivering, d.LeaseUntil
+					}
+					if err := deliveries.add(ctx, d.ID, ev.OrgID, ev.ID, d.EndpointID, ev.Type, status, ms(next), ms(d.Deadline),
+						ms(ev.CreatedAt), ms(ev.CreatedAt)); err != nil {
+						return err
+					}
+					continue
+				}
+				if err := flush(); err != nil {
+					return err
+				}
 				if err := insertDelivery(ctx, tx, insDelivery, ev, &d); err != nil {
 					return err
 				}
 			}
 		}
-		return nil
+		return flush()
 	})
+}
+
+// existingEndpoints returns which of the batch's endpoints still exist.
+func existingEndpoints(ctx context.Context, tx *sql.Tx, ws []*store.EventWrite) (map[string]bool, error) {
+	seen := map[string]bool{}
+	var ids []string
+	for _, w := range ws {
+		for _, d := range w.Deliveries {
+			if !seen[d.EndpointID] {
+				seen[d.EndpointID] = true
+				ids = append(ids, d.EndpointID)
+			}
+		}
+	}
+	exists := make(map[string]bool, len(ids))
+	if len(ids) == 0 {
+		return exists, nil
+	}
+	b, _ := json.Marshal(ids)
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`, string(b))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		exists[id] = true
+	}
+	return exists, rows.Err()
 }
 
 // insertDelivery writes one new delivery, superseding what it coalesces and taking the
@@ -83,13 +147,10 @@ func insertDelivery(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, ev *consign.
 	}
 	var seq int64
 	if d.Ordered && d.OrderingKey != "" {
-		err := tx.QueryRowContext(ctx, `INSERT INTO ordering_keys (endpoint_id, ordering_key, last_sequence)
-			SELECT ?1, ?2, 1 WHERE EXISTS (SELECT 1 FROM endpoints WHERE id = ?1)
+		err := tx.QueryRowContext(ctx, `INSERT INTO ordering_keys (endpoint_id, ordering_key, last_sequence) VALUES (?1, ?2, 1)
 			ON CONFLICT (endpoint_id, ordering_key) DO UPDATE SET last_sequence = last_sequence + 1
 			RETURNING last_sequence`, d.EndpointID, d.OrderingKey).Scan(&seq)
-		if err == sql.ErrNoRows {
-			return nil // the endpoint is gone
-		} else if err != nil {
+		if err != nil {
 			return err
 		}
 	}

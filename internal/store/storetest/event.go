@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -239,6 +240,39 @@ func testEvent(t *testing.T, open opener) {
 				}
 				require.Equal(t, tt.want, ids)
 			})
+		}
+	})
+
+	t.Run("InsertLargeFanOutBatch", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		org := insertOrg(t, s, now)
+		a, b, c := insertEndpoint(t, s, org.ID, now), insertEndpoint(t, s, org.ID, now), insertEndpoint(t, s, org.ID, now)
+		// More rows than one multi-row statement takes, three deliveries per event, some
+		// of them leased, and idempotency keys among them.
+		var ws []*store.EventWrite
+		for i := range 130 {
+			ev := newEvent(org.ID, "order.created", now)
+			if i%40 == 0 {
+				ev.IdempotencyKey = fmt.Sprintf("k-%d", i)
+			}
+			w := &store.EventWrite{Event: ev, Deliveries: newDeliveries(now, a.ID, b.ID, c.ID)}
+			if i%2 == 0 {
+				w.Deliveries[0].LeaseUntil = now.Add(time.Minute)
+			}
+			ws = append(ws, w)
+		}
+		require.NoError(t, s.EventsInsert(t.Context(), ws))
+		for _, ep := range []string{a.ID, b.ID, c.ID} {
+			ds, err := s.DeliveryList(t.Context(), org.ID, store.DeliveryFilter{EndpointID: ep, Page: store.Page{Limit: 500}})
+			require.NoError(t, err)
+			require.Len(t, ds, 130)
+		}
+		leased, err := s.DeliveryList(t.Context(), org.ID, store.DeliveryFilter{Status: consign.StatusDelivering, Page: store.Page{Limit: 500}})
+		require.NoError(t, err)
+		require.Len(t, leased, 65)
+		for _, d := range leased {
+			require.Equal(t, a.ID, d.EndpointID)
 		}
 	})
 
