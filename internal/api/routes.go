@@ -163,7 +163,7 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) error {
-	if err := s.store.KeyDelete(r.Context(), r.PathValue("org"), r.PathValue("id")); err != nil {
+	if err := s.manage.DeleteKey(r.Context(), r.PathValue("org"), r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -242,8 +242,9 @@ func (s *Service) commit(batch []*request) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ok := batch[:0:0]
+	orgs := map[string]*orgView{}
 	for _, r := range batch {
-		if err := s.fanOut(ctx, r); err != nil {
+		if err := s.fanOut(ctx, r, orgs); err != nil {
 			r.err <- err
 		} else {
 			ok = append(ok, r)
@@ -387,17 +388,30 @@ func (s *Service) handoff(writes []*store.EventWrite, leaseEnd time.Time) {
 	}
 }
 
+// orgView is what fan-out needs of an org.
+type orgView struct {
+	org       *consign.Org
+	endpoints []*store.EndpointRow
+}
+
 // fanOut attaches to each event of r one delivery per active endpoint of the org that
 // subscribes to its type and may receive it.
-func (s *Service) fanOut(ctx context.Context, r *request) error {
-	org, err := s.store.OrgGet(ctx, r.orgID)
-	if err != nil {
-		return err
+func (s *Service) fanOut(ctx context.Context, r *request, orgs map[string]*orgView) error {
+	v, ok := orgs[r.orgID]
+	if !ok {
+		// Once per org per batch: the org and its endpoints as of this commit.
+		org, err := s.store.OrgGet(ctx, r.orgID)
+		if err != nil {
+			return err
+		}
+		eps, err := s.store.EndpointListActive(ctx, r.orgID)
+		if err != nil {
+			return err
+		}
+		v = &orgView{org: org, endpoints: eps}
+		orgs[r.orgID] = v
 	}
-	eps, err := s.store.EndpointListActive(ctx, r.orgID)
-	if err != nil {
-		return err
-	}
+	org, eps := v.org, v.endpoints
 	for _, w := range r.writes {
 		w.Deliveries = w.Deliveries[:0]
 		t, _ := s.types.get(ctx, w.Event.Type)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/consign-dev/consign"
@@ -39,6 +40,9 @@ type Service struct {
 	store store.Store
 	box   *secretbox.Box
 	cfg   Config
+
+	keysMu sync.Mutex
+	keys   map[string]cachedKey // by hash
 }
 
 // New returns a Service.
@@ -49,7 +53,7 @@ func New(s store.Store, box *secretbox.Box, cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Service{store: s, box: box, cfg: cfg}
+	return &Service{store: s, box: box, cfg: cfg, keys: map[string]cachedKey{}}
 }
 
 // emit publishes an operational event; a failure is logged, never returned: the change
@@ -86,11 +90,52 @@ func (s *Service) Authenticate(ctx context.Context, value string) (*consign.APIK
 	if value == "" {
 		return nil, consign.Errorf(consign.EUNAUTHORIZED, "missing API key: send Authorization: Bearer <key>")
 	}
-	k, err := s.store.KeyByHash(ctx, HashKey(value))
+	hash := HashKey(value)
+	now := s.cfg.Now()
+	s.keysMu.Lock()
+	c, ok := s.keys[string(hash)]
+	s.keysMu.Unlock()
+	if ok && now.Before(c.until) {
+		return c.key, nil
+	}
+	k, err := s.store.KeyByHash(ctx, hash)
 	if consign.ErrorCode(err) == consign.ENOTFOUND {
 		return nil, consign.Errorf(consign.EUNAUTHORIZED, "invalid API key")
+	} else if err != nil {
+		return nil, err
 	}
-	return k, err
+	s.keysMu.Lock()
+	if len(s.keys) > 10000 {
+		clear(s.keys)
+	}
+	s.keys[string(hash)] = cachedKey{key: k, until: now.Add(keyCacheTTL)}
+	s.keysMu.Unlock()
+	return k, nil
+}
+
+// keyCacheTTL is how long a verified key is trusted without asking the store: every API
+// request is authenticated, and a store read for each was a sixth of a small request's
+// cost. A key deleted on this node stops at once; on other nodes within this time.
+const keyCacheTTL = 10 * time.Second
+
+type cachedKey struct {
+	key   *consign.APIKey
+	until time.Time
+}
+
+// DeleteKey removes an org's key; it stops working at once on this node.
+func (s *Service) DeleteKey(ctx context.Context, orgID, id string) error {
+	if err := s.store.KeyDelete(ctx, orgID, id); err != nil {
+		return err
+	}
+	s.keysMu.Lock()
+	for h, c := range s.keys {
+		if c.key.ID == id {
+			delete(s.keys, h)
+		}
+	}
+	s.keysMu.Unlock()
+	return nil
 }
 
 // EnsureAdminKey makes sure an admin key exists. With fromEnv set, that value becomes an

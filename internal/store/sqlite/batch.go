@@ -10,6 +10,7 @@ import (
 // max rows: one statement per fifty rows instead of fifty, which is most of the cost of
 // writing small rows through database/sql.
 type rows struct {
+	db      *DB
 	tx      *sql.Tx
 	head    string // "INSERT INTO t (a, b) VALUES "
 	tuple   string // "(?, ?)"
@@ -21,8 +22,8 @@ type rows struct {
 	queries map[int]string
 }
 
-func newRows(tx *sql.Tx, head, tuple string, perRow int) *rows {
-	return &rows{tx: tx, head: head, tuple: tuple, perRow: perRow, max: 50, queries: map[int]string{}}
+func (db *DB) newRows(tx *sql.Tx, head, tuple string, perRow int) *rows {
+	return &rows{db: db, tx: tx, head: head, tuple: tuple, perRow: perRow, max: 50, queries: map[int]string{}}
 }
 
 // add appends a row, writing the batch when it is full.
@@ -49,7 +50,7 @@ func (r *rows) flush(ctx context.Context) error {
 		q = r.head + strings.TrimSuffix(strings.Repeat(r.tuple+", ", r.n), ", ")
 		r.queries[r.n] = q
 	}
-	_, err := r.tx.ExecContext(ctx, q, r.args...)
+	_, err := r.db.txExec(ctx, r.tx, q, r.args...)
 	r.args, r.n = r.args[:0], 0
 	return err
 }

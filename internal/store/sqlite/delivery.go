@@ -42,7 +42,7 @@ func (db *DB) DeliveryList(ctx context.Context, orgID string, f store.DeliveryFi
 		q += ` AND d.status = ?`
 		args = append(args, f.Status)
 	}
-	rows, err := db.r.QueryContext(ctx, q+` ORDER BY d.id DESC LIMIT ?`, append(args, limit(f.Page))...)
+	rows, err := db.query(ctx, q+` ORDER BY d.id DESC LIMIT ?`, append(args, limit(f.Page))...)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -51,11 +51,11 @@ func (db *DB) DeliveryList(ctx context.Context, orgID string, f store.DeliveryFi
 
 // DeliveryGet returns a delivery with its attempts.
 func (db *DB) DeliveryGet(ctx context.Context, orgID, id string) (*consign.Delivery, error) {
-	d, err := scanDelivery(db.r.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries d WHERE d.org_id = ? AND d.id = ?`, orgID, id))
+	d, err := scanDelivery(db.queryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries d WHERE d.org_id = ? AND d.id = ?`, orgID, id))
 	if err != nil {
 		return nil, notFound(err, "delivery", id)
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT n, started_at, duration_ms, request, response_status, response_headers,
+	rows, err := db.query(ctx, `SELECT n, started_at, duration_ms, request, response_status, response_headers,
 		response_body, response_truncated, error FROM attempts WHERE delivery_id = ? ORDER BY n`, id)
 	if err != nil {
 		return nil, translate(err)
@@ -101,7 +101,7 @@ func scanAttempt(row interface{ Scan(...any) error }) (*consign.Attempt, error) 
 // DeliveryRequeue makes one delivery due now.
 func (db *DB) DeliveryRequeue(ctx context.Context, orgID, id string, now, deadline time.Time) (*consign.Delivery, error) {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, deadline_at = ?, updated_at = ?
+		res, err := db.txExec(ctx, tx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, deadline_at = ?, updated_at = ?
 			WHERE org_id = ? AND id = ?`, ms(now), ms(deadline), ms(now), orgID, id)
 		return mustAffect(res, err, "delivery", id)
 	})
@@ -135,7 +135,7 @@ func (db *DB) DeliveriesRecover(ctx context.Context, p store.RecoverParams) (int
 	}
 	var n int64
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, q, args...)
+		res, err := db.txExec(ctx, tx, q, args...)
 		if err != nil {
 			return err
 		}
@@ -156,7 +156,7 @@ const headOnly = `(d.sequence = 0 OR NOT EXISTS (SELECT 1 FROM deliveries p
 func (db *DB) DeliveriesClaim(ctx context.Context, p store.ClaimParams) (*store.ClaimResult, error) {
 	res := &store.ClaimResult{NextDue: map[string]time.Time{}}
 	err := db.lightTx(ctx, func(tx *sql.Tx) error {
-		sel, err := tx.PrepareContext(ctx, `SELECT d.id, d.org_id, d.endpoint_id, ep.version, d.event_id, d.event_type, e.payload,
+		sel, err := db.txPrepare(ctx, tx, `SELECT d.id, d.org_id, d.endpoint_id, ep.version, d.event_id, d.event_type, e.payload,
 			d.ordering_key, d.sequence, e.created_at, d.attempts_count, d.deadline_at
 			FROM deliveries d JOIN events e ON e.id = d.event_id JOIN endpoints ep ON ep.id = d.endpoint_id
 			WHERE d.endpoint_id = ? AND d.status IN ('pending', 'delivering') AND d.next_attempt_at <= ? AND `+headOnly+`
@@ -165,13 +165,13 @@ func (db *DB) DeliveriesClaim(ctx context.Context, p store.ClaimParams) (*store.
 			return err
 		}
 		defer sel.Close()
-		lease, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = 'delivering', next_attempt_at = ?, updated_at = ?
+		lease, err := db.txPrepare(ctx, tx, `UPDATE deliveries SET status = 'delivering', next_attempt_at = ?, updated_at = ?
 			WHERE id IN (SELECT value FROM json_each(?))`)
 		if err != nil {
 			return err
 		}
 		defer lease.Close()
-		next, err := tx.PrepareContext(ctx, `SELECT min(d.next_attempt_at) FROM deliveries d
+		next, err := db.txPrepare(ctx, tx, `SELECT min(d.next_attempt_at) FROM deliveries d
 			WHERE d.endpoint_id = ? AND d.status IN ('pending', 'delivering') AND `+headOnly)
 		if err != nil {
 			return err
@@ -225,12 +225,12 @@ func scanClaim(row interface{ Scan(...any) error }) (*store.Claim, error) {
 // DeliveriesRecord writes outcomes, attempts and health changes in one transaction.
 func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error {
 	return db.lightTx(ctx, func(tx *sql.Tx) error {
-		attempts := newRows(tx, `INSERT OR REPLACE INTO attempts (delivery_id, n, endpoint_id, ok, started_at, duration_ms,
+		attempts := db.newRows(tx, `INSERT OR REPLACE INTO attempts (delivery_id, n, endpoint_id, ok, started_at, duration_ms,
 			request, response_status, response_headers, response_body, response_truncated, error) VALUES `,
 			`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, 12)
 		// A delivery is paused only while its endpoint is inactive: if the endpoint was
 		// activated again since the outcome was decided, it is pending instead.
-		upd, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = CASE WHEN ?1 = 'paused'
+		upd, err := db.txPrepare(ctx, tx, `UPDATE deliveries SET status = CASE WHEN ?1 = 'paused'
 			AND (SELECT active FROM endpoints WHERE id = deliveries.endpoint_id) = 1 THEN 'pending' ELSE ?1 END,
 			attempts_count = max(attempts_count, ?2), next_attempt_at = ?3, updated_at = ?4 WHERE id = ?5`)
 		if err != nil {
@@ -239,7 +239,7 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 		defer upd.Close()
 		// Finished deliveries (most outcomes) share their new state: they are updated in
 		// groups, one statement per state and attempt count.
-		finished, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = ?1, attempts_count = max(attempts_count, ?2),
+		finished, err := db.txPrepare(ctx, tx, `UPDATE deliveries SET status = ?1, attempts_count = max(attempts_count, ?2),
 			next_attempt_at = ?3, updated_at = ?3 WHERE id IN (SELECT value FROM json_each(?4))`)
 		if err != nil {
 			return err
@@ -303,10 +303,10 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 		for _, h := range p.Health {
 			var err error
 			if h.OK {
-				_, err = tx.ExecContext(ctx, `UPDATE endpoints SET health = 'healthy', failing_since = NULL
+				_, err = db.txExec(ctx, tx, `UPDATE endpoints SET health = 'healthy', failing_since = NULL
 					WHERE id = ? AND active = 1 AND (health <> 'healthy' OR failing_since IS NOT NULL)`, h.EndpointID)
 			} else {
-				_, err = tx.ExecContext(ctx, `UPDATE endpoints SET health = 'failing', failing_since = coalesce(failing_since, ?)
+				_, err = db.txExec(ctx, tx, `UPDATE endpoints SET health = 'failing', failing_since = coalesce(failing_since, ?)
 					WHERE id = ? AND active = 1`, ms(h.FailingSince), h.EndpointID)
 			}
 			if err != nil {
@@ -321,7 +321,7 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 func (db *DB) DeliveriesReleaseLeases(ctx context.Context, now time.Time) (int, error) {
 	var n int64
 	err := db.lightTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ? WHERE status = 'delivering' AND next_attempt_at > ?`,
+		res, err := db.txExec(ctx, tx, `UPDATE deliveries SET next_attempt_at = ? WHERE status = 'delivering' AND next_attempt_at > ?`,
 			ms(now), ms(now))
 		if err != nil {
 			return err
@@ -334,7 +334,7 @@ func (db *DB) DeliveriesReleaseLeases(ctx context.Context, now time.Time) (int, 
 
 // DeliveriesDue returns each endpoint's earliest due time of waiting work.
 func (db *DB) DeliveriesDue(ctx context.Context) (map[string]time.Time, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT endpoint_id, min(next_attempt_at) FROM deliveries
+	rows, err := db.query(ctx, `SELECT endpoint_id, min(next_attempt_at) FROM deliveries
 		WHERE status IN ('pending', 'delivering') GROUP BY endpoint_id`)
 	if err != nil {
 		return nil, translate(err)

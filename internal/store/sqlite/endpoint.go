@@ -64,14 +64,14 @@ func scanEndpoint(row interface{ Scan(...any) error }) (*store.EndpointRow, erro
 func (db *DB) EndpointInsert(ctx context.Context, e *store.EndpointRow, secrets []*store.SecretRow) error {
 	e.Version = 1
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := db.txExec(ctx, tx, `INSERT INTO endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.ID, e.OrgID, e.URL, configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullMS(e.DisabledAt),
 			e.DisabledReason, nullMS(e.FailingSince), e.Version, ms(e.CreatedAt), ms(e.UpdatedAt))
 		if err != nil {
 			return err
 		}
 		for _, s := range secrets {
-			if err := insertSecretRow(ctx, tx, s); err != nil {
+			if err := db.insertSecretRow(ctx, tx, s); err != nil {
 				return err
 			}
 		}
@@ -85,11 +85,11 @@ func (db *DB) EndpointInsert(ctx context.Context, e *store.EndpointRow, secrets 
 
 // EndpointGet returns one endpoint.
 func (db *DB) EndpointGet(ctx context.Context, orgID, id string) (*store.EndpointRow, error) {
-	var row *sql.Row
+	var row row
 	if orgID == "" {
-		row = db.r.QueryRowContext(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE id = ?`, id)
+		row = db.queryRow(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE id = ?`, id)
 	} else {
-		row = db.r.QueryRowContext(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE id = ? AND org_id = ?`, id, orgID)
+		row = db.queryRow(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE id = ? AND org_id = ?`, id, orgID)
 	}
 	e, err := scanEndpoint(row)
 	if err != nil {
@@ -100,7 +100,7 @@ func (db *DB) EndpointGet(ctx context.Context, orgID, id string) (*store.Endpoin
 
 // EndpointList lists an org's endpoints newest first.
 func (db *DB) EndpointList(ctx context.Context, orgID string, p store.Page) ([]*store.EndpointRow, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE org_id = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+	rows, err := db.query(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE org_id = ? AND id < ? ORDER BY id DESC LIMIT ?`,
 		orgID, cursor(p), limit(p))
 	if err != nil {
 		return nil, translate(err)
@@ -110,7 +110,7 @@ func (db *DB) EndpointList(ctx context.Context, orgID string, p store.Page) ([]*
 
 // EndpointListActive returns the org's active endpoints.
 func (db *DB) EndpointListActive(ctx context.Context, orgID string) ([]*store.EndpointRow, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE org_id = ? AND active = 1`, orgID)
+	rows, err := db.query(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE org_id = ? AND active = 1`, orgID)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -122,11 +122,11 @@ func (db *DB) EndpointListActive(ctx context.Context, orgID string) ([]*store.En
 func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		var wasActive bool
-		if err := tx.QueryRowContext(ctx, `SELECT active FROM endpoints WHERE id = ? AND org_id = ?`, e.ID, e.OrgID).Scan(&wasActive); err != nil {
+		if err := db.txQueryRow(ctx, tx, `SELECT active FROM endpoints WHERE id = ? AND org_id = ?`, e.ID, e.OrgID).Scan(&wasActive); err != nil {
 			return notFound(err, "endpoint", e.ID)
 		}
 		var version int64
-		err := tx.QueryRowContext(ctx, `UPDATE endpoints SET url = ?, config = ?, token_sealed = ?, active = ?, health = ?,
+		err := db.txQueryRow(ctx, tx, `UPDATE endpoints SET url = ?, config = ?, token_sealed = ?, active = ?, health = ?,
 			disabled_at = ?, disabled_reason = ?, failing_since = ?, version = version + 1, updated_at = ? WHERE id = ? RETURNING version`,
 			e.URL, configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullMS(e.DisabledAt), e.DisabledReason,
 			nullMS(e.FailingSince), ms(e.UpdatedAt), e.ID).Scan(&version)
@@ -136,11 +136,11 @@ func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
 		e.Version = version
 		switch {
 		case wasActive && !e.Active:
-			_, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = 'paused', updated_at = ?
+			_, err = db.txExec(ctx, tx, `UPDATE deliveries SET status = 'paused', updated_at = ?
 				WHERE endpoint_id = ? AND status = 'pending'`, ms(e.UpdatedAt), e.ID)
 		case !wasActive && e.Active:
 			// Due at once, in their original order (claims take equal due times by id).
-			_, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?
+			_, err = db.txExec(ctx, tx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?
 				WHERE endpoint_id = ? AND status = 'paused'`, ms(e.UpdatedAt), ms(e.UpdatedAt), e.ID)
 		}
 		return err
@@ -154,35 +154,35 @@ func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
 // EndpointDelete removes an endpoint; secrets, deliveries and attempts cascade.
 func (db *DB) EndpointDelete(ctx context.Context, orgID, id string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM endpoints WHERE org_id = ? AND id = ?`, orgID, id)
+		res, err := db.txExec(ctx, tx, `DELETE FROM endpoints WHERE org_id = ? AND id = ?`, orgID, id)
 		return mustAffect(res, err, "endpoint", id)
 	})
 }
 
-func insertSecret(ctx context.Context, tx *sql.Tx, s *store.SecretRow) error {
-	if err := insertSecretRow(ctx, tx, s); err != nil {
+func (db *DB) insertSecret(ctx context.Context, tx *sql.Tx, s *store.SecretRow) error {
+	if err := db.insertSecretRow(ctx, tx, s); err != nil {
 		return err
 	}
-	return bumpVersion(ctx, tx, s.EndpointID)
+	return db.bumpVersion(ctx, tx, s.EndpointID)
 }
 
 // insertSecretRow stores a secret without bumping its endpoint's version: a new
 // endpoint's first secrets belong to its version 1.
-func insertSecretRow(ctx context.Context, tx *sql.Tx, s *store.SecretRow) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO secrets (id, endpoint_id, sealed, public_key, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+func (db *DB) insertSecretRow(ctx context.Context, tx *sql.Tx, s *store.SecretRow) error {
+	_, err := db.txExec(ctx, tx, `INSERT INTO secrets (id, endpoint_id, sealed, public_key, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		s.ID, s.EndpointID, s.Sealed, s.PublicKey, ms(s.CreatedAt), nullMS(s.ExpiresAt))
 	return err
 }
 
 // bumpVersion marks an endpoint changed so that the dispatcher reloads its signing keys.
-func bumpVersion(ctx context.Context, tx *sql.Tx, endpointID string) error {
-	_, err := tx.ExecContext(ctx, `UPDATE endpoints SET version = version + 1 WHERE id = ?`, endpointID)
+func (db *DB) bumpVersion(ctx context.Context, tx *sql.Tx, endpointID string) error {
+	_, err := db.txExec(ctx, tx, `UPDATE endpoints SET version = version + 1 WHERE id = ?`, endpointID)
 	return err
 }
 
 // SecretInsert adds a secret to an endpoint.
 func (db *DB) SecretInsert(ctx context.Context, s *store.SecretRow) error {
-	return db.tx(ctx, func(tx *sql.Tx) error { return insertSecret(ctx, tx, s) })
+	return db.tx(ctx, func(tx *sql.Tx) error { return db.insertSecret(ctx, tx, s) })
 }
 
 func scanSecret(row interface{ Scan(...any) error }) (*store.SecretRow, error) {
@@ -198,7 +198,7 @@ func scanSecret(row interface{ Scan(...any) error }) (*store.SecretRow, error) {
 
 // SecretList returns an endpoint's secrets, oldest first.
 func (db *DB) SecretList(ctx context.Context, endpointID string) ([]*store.SecretRow, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT id, endpoint_id, sealed, public_key, created_at, expires_at
+	rows, err := db.query(ctx, `SELECT id, endpoint_id, sealed, public_key, created_at, expires_at
 		FROM secrets WHERE endpoint_id = ? ORDER BY id`, endpointID)
 	if err != nil {
 		return nil, translate(err)
@@ -209,48 +209,48 @@ func (db *DB) SecretList(ctx context.Context, endpointID string) ([]*store.Secre
 // SecretUpdate saves a secret's expiry (its value never changes).
 func (db *DB) SecretUpdate(ctx context.Context, s *store.SecretRow) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE secrets SET expires_at = ? WHERE endpoint_id = ? AND id = ?`,
+		res, err := db.txExec(ctx, tx, `UPDATE secrets SET expires_at = ? WHERE endpoint_id = ? AND id = ?`,
 			nullMS(s.ExpiresAt), s.EndpointID, s.ID)
 		if err := mustAffect(res, err, "secret", s.ID); err != nil {
 			return err
 		}
-		return bumpVersion(ctx, tx, s.EndpointID)
+		return db.bumpVersion(ctx, tx, s.EndpointID)
 	})
 }
 
 // SecretDelete removes a secret.
 func (db *DB) SecretDelete(ctx context.Context, endpointID, id string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM secrets WHERE endpoint_id = ? AND id = ?`, endpointID, id)
+		res, err := db.txExec(ctx, tx, `DELETE FROM secrets WHERE endpoint_id = ? AND id = ?`, endpointID, id)
 		if err := mustAffect(res, err, "secret", id); err != nil {
 			return err
 		}
-		return bumpVersion(ctx, tx, endpointID)
+		return db.bumpVersion(ctx, tx, endpointID)
 	})
 }
 
 // SecretRotate adds s and shortens the others' lives to expireAt.
 func (db *DB) SecretRotate(ctx context.Context, s *store.SecretRow, expireAt time.Time) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE secrets SET expires_at = ? WHERE endpoint_id = ? AND (expires_at IS NULL OR expires_at > ?)`,
+		if _, err := db.txExec(ctx, tx, `UPDATE secrets SET expires_at = ? WHERE endpoint_id = ? AND (expires_at IS NULL OR expires_at > ?)`,
 			ms(expireAt), s.EndpointID, ms(expireAt)); err != nil {
 			return err
 		}
-		return insertSecret(ctx, tx, s)
+		return db.insertSecret(ctx, tx, s)
 	})
 }
 
 // EndpointFailures counts failed attempts of an endpoint since a time.
 func (db *DB) EndpointFailures(ctx context.Context, endpointID string, since time.Time) (int, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM attempts WHERE endpoint_id = ? AND started_at >= ? AND ok = 0`,
+	err := db.queryRow(ctx, `SELECT count(*) FROM attempts WHERE endpoint_id = ? AND started_at >= ? AND ok = 0`,
 		endpointID, ms(since)).Scan(&n)
 	return n, translate(err)
 }
 
 // EndpointListFailing returns active endpoints with a run of failures.
 func (db *DB) EndpointListFailing(ctx context.Context) ([]*store.EndpointRow, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE active = 1 AND failing_since IS NOT NULL`)
+	rows, err := db.query(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE active = 1 AND failing_since IS NOT NULL`)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -263,7 +263,7 @@ func (db *DB) EndpointStats(ctx context.Context, orgID, endpointID string, since
 		return nil, err
 	}
 	st := &consign.EndpointStats{EndpointID: endpointID, Since: since, Deliveries: map[string]int{}}
-	rows, err := db.r.QueryContext(ctx, `SELECT status, count(*) FROM deliveries WHERE endpoint_id = ? AND created_at >= ? GROUP BY status`,
+	rows, err := db.query(ctx, `SELECT status, count(*) FROM deliveries WHERE endpoint_id = ? AND created_at >= ? GROUP BY status`,
 		endpointID, ms(since))
 	if err != nil {
 		return nil, translate(err)
@@ -280,7 +280,7 @@ func (db *DB) EndpointStats(ctx context.Context, orgID, endpointID string, since
 	if err := rows.Err(); err != nil {
 		return nil, translate(err)
 	}
-	err = db.r.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(ok), 0) FROM attempts WHERE endpoint_id = ? AND started_at >= ?`,
+	err = db.queryRow(ctx, `SELECT count(*), coalesce(sum(ok), 0) FROM attempts WHERE endpoint_id = ? AND started_at >= ?`,
 		endpointID, ms(since)).Scan(&st.Attempts, &st.Succeeded)
 	if err != nil {
 		return nil, translate(err)
@@ -294,7 +294,7 @@ func (db *DB) EndpointStats(ctx context.Context, orgID, endpointID string, since
 	quantile := func(q float64) (*int64, error) {
 		var v int64
 		off := int(q * float64(st.Attempts-1))
-		err := db.r.QueryRowContext(ctx, `SELECT duration_ms FROM attempts WHERE endpoint_id = ? AND started_at >= ?
+		err := db.queryRow(ctx, `SELECT duration_ms FROM attempts WHERE endpoint_id = ? AND started_at >= ?
 			ORDER BY duration_ms LIMIT 1 OFFSET ?`, endpointID, ms(since), off).Scan(&v)
 		return &v, translate(err)
 	}

@@ -13,25 +13,25 @@ import (
 // EventsInsert writes events and their deliveries in one transaction (one fsync).
 func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		exists, err := existingEndpoints(ctx, tx, ws)
+		exists, err := db.existingEndpoints(ctx, tx, ws)
 		if err != nil {
 			return err
 		}
-		findKey, err := tx.PrepareContext(ctx, `SELECT id, type, payload, ordering_key, created_at FROM events WHERE org_id = ? AND idempotency_key = ?`)
+		findKey, err := db.txPrepare(ctx, tx, `SELECT id, type, payload, ordering_key, created_at FROM events WHERE org_id = ? AND idempotency_key = ?`)
 		if err != nil {
 			return err
 		}
 		defer findKey.Close()
-		insDelivery, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (id, org_id, event_id, endpoint_id, event_type,
+		insDelivery, err := db.txPrepare(ctx, tx, `INSERT INTO deliveries (id, org_id, event_id, endpoint_id, event_type,
 			ordering_key, sequence, status, attempts_count, next_attempt_at, deadline_at, created_at, updated_at)
 			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, ?11)`)
 		if err != nil {
 			return err
 		}
 		defer insDelivery.Close()
-		events := newRows(tx, `INSERT INTO events (id, org_id, type, payload, idempotency_key, ordering_key, created_at) VALUES `,
+		events := db.newRows(tx, `INSERT INTO events (id, org_id, type, payload, idempotency_key, ordering_key, created_at) VALUES `,
 			`(?, ?, ?, ?, ?, ?, ?)`, 7)
-		deliveries := newRows(tx, `INSERT INTO deliveries (id, org_id, event_id, endpoint_id, event_type, ordering_key, sequence,
+		deliveries := db.newRows(tx, `INSERT INTO deliveries (id, org_id, event_id, endpoint_id, event_type, ordering_key, sequence,
 			status, attempts_count, next_attempt_at, deadline_at, created_at, updated_at) VALUES `,
 			`(?, ?, ?, ?, ?, '', 0, ?, 0, ?, ?, ?, ?)`, 10)
 		deliveries.after = events
@@ -63,7 +63,7 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 					w.Duplicate = true
 					continue
 				default: // the key's window has passed: it may be used again
-					if _, err := tx.ExecContext(ctx, `UPDATE events SET idempotency_key = NULL WHERE id = ?`, prev.ID); err != nil {
+					if _, err := db.txExec(ctx, tx, `UPDATE events SET idempotency_key = NULL WHERE id = ?`, prev.ID); err != nil {
 						return err
 					}
 				}
@@ -90,7 +90,7 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 				if err := flush(); err != nil {
 					return err
 				}
-				if err := insertDelivery(ctx, tx, insDelivery, ev, &d); err != nil {
+				if err := db.insertDelivery(ctx, tx, insDelivery, ev, &d); err != nil {
 					return err
 				}
 			}
@@ -100,7 +100,7 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 }
 
 // existingEndpoints returns which of the batch's endpoints still exist.
-func existingEndpoints(ctx context.Context, tx *sql.Tx, ws []*store.EventWrite) (map[string]bool, error) {
+func (db *DB) existingEndpoints(ctx context.Context, tx *sql.Tx, ws []*store.EventWrite) (map[string]bool, error) {
 	seen := map[string]bool{}
 	var ids []string
 	for _, w := range ws {
@@ -116,7 +116,7 @@ func existingEndpoints(ctx context.Context, tx *sql.Tx, ws []*store.EventWrite) 
 		return exists, nil
 	}
 	b, _ := json.Marshal(ids)
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`, string(b))
+	rows, err := db.txQuery(ctx, tx, `SELECT id FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`, string(b))
 	if err != nil {
 		return nil, err
 	}
@@ -133,13 +133,13 @@ func existingEndpoints(ctx context.Context, tx *sql.Tx, ws []*store.EventWrite) 
 
 // insertDelivery writes one new delivery, superseding what it coalesces and taking the
 // next sequence number of its key when it is ordered.
-func insertDelivery(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, ev *consign.Event, d *store.NewDelivery) error {
+func (db *DB) insertDelivery(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, ev *consign.Event, d *store.NewDelivery) error {
 	status, next := consign.StatusPending, ev.CreatedAt
 	if !d.LeaseUntil.IsZero() {
 		status, next = consign.StatusDelivering, d.LeaseUntil
 	}
 	if d.Coalesce && d.OrderingKey != "" {
-		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'superseded', updated_at = ?
+		if _, err := db.txExec(ctx, tx, `UPDATE deliveries SET status = 'superseded', updated_at = ?
 			WHERE endpoint_id = ? AND ordering_key = ? AND event_type = ? AND status = 'pending' AND attempts_count = 0`,
 			ms(ev.CreatedAt), d.EndpointID, d.OrderingKey, ev.Type); err != nil {
 			return err
@@ -147,7 +147,7 @@ func insertDelivery(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, ev *consign.
 	}
 	var seq int64
 	if d.Ordered && d.OrderingKey != "" {
-		err := tx.QueryRowContext(ctx, `INSERT INTO ordering_keys (endpoint_id, ordering_key, last_sequence) VALUES (?1, ?2, 1)
+		err := db.txQueryRow(ctx, tx, `INSERT INTO ordering_keys (endpoint_id, ordering_key, last_sequence) VALUES (?1, ?2, 1)
 			ON CONFLICT (endpoint_id, ordering_key) DO UPDATE SET last_sequence = last_sequence + 1
 			RETURNING last_sequence`, d.EndpointID, d.OrderingKey).Scan(&seq)
 		if err != nil {
@@ -175,7 +175,7 @@ func scanEvent(row interface{ Scan(...any) error }) (*consign.Event, error) {
 
 // EventGet returns one event.
 func (db *DB) EventGet(ctx context.Context, orgID, id string) (*consign.Event, error) {
-	e, err := scanEvent(db.r.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE org_id = ? AND id = ?`, orgID, id))
+	e, err := scanEvent(db.queryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE org_id = ? AND id = ?`, orgID, id))
 	if err != nil {
 		return nil, notFound(err, "event", id)
 	}
@@ -190,7 +190,7 @@ func (db *DB) EventList(ctx context.Context, orgID string, f store.EventFilter) 
 		q += ` AND type = ?`
 		args = append(args, f.Type)
 	}
-	rows, err := db.r.QueryContext(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, limit(f.Page))...)
+	rows, err := db.query(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, limit(f.Page))...)
 	if err != nil {
 		return nil, translate(err)
 	}

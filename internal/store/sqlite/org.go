@@ -12,7 +12,7 @@ import (
 // OrgInsert stores a new org.
 func (db *DB) OrgInsert(ctx context.Context, o *consign.Org) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO orgs (id, name, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+		_, err := db.txExec(ctx, tx, `INSERT INTO orgs (id, name, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
 			o.ID, o.Name, o.Role, ms(o.CreatedAt), ms(o.UpdatedAt))
 		return err
 	})
@@ -32,7 +32,7 @@ func scanOrg(row interface{ Scan(...any) error }) (*consign.Org, error) {
 
 // OrgGet returns one org.
 func (db *DB) OrgGet(ctx context.Context, id string) (*consign.Org, error) {
-	o, err := scanOrg(db.r.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id = ?`, id))
+	o, err := scanOrg(db.queryRow(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id = ?`, id))
 	if err != nil {
 		return nil, notFound(err, "org", id)
 	}
@@ -41,7 +41,7 @@ func (db *DB) OrgGet(ctx context.Context, id string) (*consign.Org, error) {
 
 // OrgList returns orgs newest first.
 func (db *DB) OrgList(ctx context.Context, p store.Page) ([]*consign.Org, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id < ? ORDER BY id DESC LIMIT ?`, cursor(p), limit(p))
+	rows, err := db.query(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id < ? ORDER BY id DESC LIMIT ?`, cursor(p), limit(p))
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -51,7 +51,7 @@ func (db *DB) OrgList(ctx context.Context, p store.Page) ([]*consign.Org, error)
 // OrgUpdate saves an org's name and role.
 func (db *DB) OrgUpdate(ctx context.Context, o *consign.Org) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE orgs SET name = ?, role = ?, updated_at = ? WHERE id = ?`, o.Name, o.Role, ms(o.UpdatedAt), o.ID)
+		res, err := db.txExec(ctx, tx, `UPDATE orgs SET name = ?, role = ?, updated_at = ? WHERE id = ?`, o.Name, o.Role, ms(o.UpdatedAt), o.ID)
 		return mustAffect(res, err, "org", o.ID)
 	})
 }
@@ -59,7 +59,7 @@ func (db *DB) OrgUpdate(ctx context.Context, o *consign.Org) error {
 // OrgDelete removes an org; foreign keys cascade to everything it owns.
 func (db *DB) OrgDelete(ctx context.Context, id string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM orgs WHERE id = ?`, id)
+		res, err := db.txExec(ctx, tx, `DELETE FROM orgs WHERE id = ?`, id)
 		return mustAffect(res, err, "org", id)
 	})
 }
@@ -67,7 +67,7 @@ func (db *DB) OrgDelete(ctx context.Context, id string) error {
 // KeyInsert stores an API key's hash.
 func (db *DB) KeyInsert(ctx context.Context, k *consign.APIKey, hash []byte) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, org_id, name, hash, created_at) VALUES (?, ?, ?, ?, ?)`,
+		_, err := db.txExec(ctx, tx, `INSERT INTO api_keys (id, org_id, name, hash, created_at) VALUES (?, ?, ?, ?, ?)`,
 			k.ID, nullString(k.OrgID), k.Name, hash, ms(k.CreatedAt))
 		return err
 	})
@@ -86,7 +86,7 @@ func scanKey(row interface{ Scan(...any) error }) (*consign.APIKey, error) {
 
 // KeyByHash finds the key with the given hash.
 func (db *DB) KeyByHash(ctx context.Context, hash []byte) (*consign.APIKey, error) {
-	k, err := scanKey(db.r.QueryRowContext(ctx, `SELECT id, org_id, name, created_at FROM api_keys WHERE hash = ?`, hash))
+	k, err := scanKey(db.queryRow(ctx, `SELECT id, org_id, name, created_at FROM api_keys WHERE hash = ?`, hash))
 	if err != nil {
 		return nil, notFound(err, "key", "")
 	}
@@ -95,7 +95,7 @@ func (db *DB) KeyByHash(ctx context.Context, hash []byte) (*consign.APIKey, erro
 
 // KeyList lists an org's keys newest first.
 func (db *DB) KeyList(ctx context.Context, orgID string, p store.Page) ([]*consign.APIKey, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT id, org_id, name, created_at FROM api_keys WHERE org_id = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+	rows, err := db.query(ctx, `SELECT id, org_id, name, created_at FROM api_keys WHERE org_id = ? AND id < ? ORDER BY id DESC LIMIT ?`,
 		orgID, cursor(p), limit(p))
 	if err != nil {
 		return nil, translate(err)
@@ -106,7 +106,7 @@ func (db *DB) KeyList(ctx context.Context, orgID string, p store.Page) ([]*consi
 // KeyDelete removes an org's key.
 func (db *DB) KeyDelete(ctx context.Context, orgID, id string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM api_keys WHERE org_id = ? AND id = ?`, orgID, id)
+		res, err := db.txExec(ctx, tx, `DELETE FROM api_keys WHERE org_id = ? AND id = ?`, orgID, id)
 		return mustAffect(res, err, "key", id)
 	})
 }
@@ -114,7 +114,7 @@ func (db *DB) KeyDelete(ctx context.Context, orgID, id string) error {
 // AdminKeyExists reports whether an admin key is stored.
 func (db *DB) AdminKeyExists(ctx context.Context) (bool, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM api_keys WHERE org_id IS NULL`).Scan(&n)
+	err := db.queryRow(ctx, `SELECT count(*) FROM api_keys WHERE org_id IS NULL`).Scan(&n)
 	return n > 0, translate(err)
 }
 
@@ -122,7 +122,7 @@ func (db *DB) AdminKeyExists(ctx context.Context) (bool, error) {
 func (db *DB) EventTypeEnsure(ctx context.Context, ts []consign.EventType) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		for i := range ts {
-			if err := insertEventType(ctx, tx, &ts[i], true); err != nil {
+			if err := db.insertEventType(ctx, tx, &ts[i], true); err != nil {
 				return err
 			}
 		}
@@ -132,16 +132,16 @@ func (db *DB) EventTypeEnsure(ctx context.Context, ts []consign.EventType) error
 
 // EventTypeInsert stores a custom type.
 func (db *DB) EventTypeInsert(ctx context.Context, t *consign.EventType) error {
-	return db.tx(ctx, func(tx *sql.Tx) error { return insertEventType(ctx, tx, t, false) })
+	return db.tx(ctx, func(tx *sql.Tx) error { return db.insertEventType(ctx, tx, t, false) })
 }
 
-func insertEventType(ctx context.Context, tx *sql.Tx, t *consign.EventType, ignoreExisting bool) error {
+func (db *DB) insertEventType(ctx context.Context, tx *sql.Tx, t *consign.EventType, ignoreExisting bool) error {
 	q := `INSERT INTO event_types (name, description, schema, available_for, builtin, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`
 	if ignoreExisting {
 		q += ` ON CONFLICT (name) DO NOTHING`
 	}
 	af, _ := json.Marshal(t.AvailableFor)
-	_, err := tx.ExecContext(ctx, q, t.Name, t.Description, nullRaw(t.Schema), string(af), t.Builtin, ms(t.CreatedAt), ms(t.UpdatedAt))
+	_, err := db.txExec(ctx, tx, q, t.Name, t.Description, nullRaw(t.Schema), string(af), t.Builtin, ms(t.CreatedAt), ms(t.UpdatedAt))
 	return err
 }
 
@@ -167,7 +167,7 @@ const eventTypeColumns = `name, description, schema, available_for, builtin, cre
 
 // EventTypeGet returns one type.
 func (db *DB) EventTypeGet(ctx context.Context, name string) (*consign.EventType, error) {
-	t, err := scanEventType(db.r.QueryRowContext(ctx, `SELECT `+eventTypeColumns+` FROM event_types WHERE name = ?`, name))
+	t, err := scanEventType(db.queryRow(ctx, `SELECT `+eventTypeColumns+` FROM event_types WHERE name = ?`, name))
 	if err != nil {
 		return nil, notFound(err, "event type", name)
 	}
@@ -176,7 +176,7 @@ func (db *DB) EventTypeGet(ctx context.Context, name string) (*consign.EventType
 
 // EventTypeList returns the whole catalog by name.
 func (db *DB) EventTypeList(ctx context.Context) ([]*consign.EventType, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+eventTypeColumns+` FROM event_types ORDER BY name`)
+	rows, err := db.query(ctx, `SELECT `+eventTypeColumns+` FROM event_types ORDER BY name`)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -187,7 +187,7 @@ func (db *DB) EventTypeList(ctx context.Context) ([]*consign.EventType, error) {
 func (db *DB) EventTypeUpdate(ctx context.Context, t *consign.EventType) error {
 	af, _ := json.Marshal(t.AvailableFor)
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE event_types SET description = ?, schema = ?, available_for = ?, updated_at = ? WHERE name = ?`,
+		res, err := db.txExec(ctx, tx, `UPDATE event_types SET description = ?, schema = ?, available_for = ?, updated_at = ? WHERE name = ?`,
 			t.Description, nullRaw(t.Schema), string(af), ms(t.UpdatedAt), t.Name)
 		return mustAffect(res, err, "event type", t.Name)
 	})

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -35,8 +36,11 @@ const FileName = "consign.db"
 
 // DB is the SQLite store.
 type DB struct {
-	w *sql.DB // the one writer connection
-	r *sql.DB // readers
+	wmu sync.Mutex // one write transaction at a time
+	w   *sql.DB    // the writer connections
+	r   *sql.DB    // readers
+	ws  *stmts     // prepared statements of the writer
+	rs  *stmts     // prepared statements of the readers
 }
 
 var _ store.Store = (*DB)(nil)
@@ -49,7 +53,7 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	path := filepath.Join(dir, FileName)
 	dsn := func(extra string) string {
 		q := url.Values{}
-		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "cache_size(-32000)"} {
+		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "cache_size(-32000)", "temp_store(MEMORY)"} {
 			q.Add("_pragma", p)
 		}
 		if extra != "" {
@@ -62,7 +66,9 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	w.SetMaxOpenConns(1)
+	// Writes are serialised by wmu; the second connection only prepares statements (a
+	// prepare on the pool must not wait for the connection a transaction holds).
+	w.SetMaxOpenConns(2)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
 	r, err := sql.Open("sqlite", dsn("query_only(1)"))
@@ -72,7 +78,7 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	db := &DB{w: w, r: r}
+	db := &DB{w: w, r: r, ws: newStmts(w), rs: newStmts(r)}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -93,6 +99,8 @@ func (db *DB) migrate(ctx context.Context) error {
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	db.rs.close()
+	db.ws.close()
 	return errors.Join(db.r.Close(), db.w.Close())
 }
 
@@ -116,13 +124,15 @@ func (db *DB) lightTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return db.txMode(ctx, "NORMAL", fn)
 }
 
-func (db *DB) txMode(ctx context.Context, sync string, fn func(*sql.Tx) error) error {
+func (db *DB) txMode(ctx context.Context, mode string, fn func(*sql.Tx) error) error {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
 	conn, err := db.w.Conn(ctx)
 	if err != nil {
 		return translate(err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = "+sync); err != nil {
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = "+mode); err != nil {
 		return translate(err)
 	}
 	tx, err := conn.BeginTx(ctx, nil)
