@@ -23,6 +23,7 @@ import (
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/dispatch"
+	"github.com/consign-dev/consign/internal/inbound"
 	"github.com/consign-dev/consign/internal/ingest"
 	"github.com/consign-dev/consign/internal/manage"
 	"github.com/consign-dev/consign/internal/store"
@@ -34,6 +35,10 @@ type Config struct {
 	MaxBody int64
 	// MaxBatchBody is the largest body of POST …/events/batch; default 16 MiB.
 	MaxBatchBody int64
+	// PublicURL is the base URL the outside world reaches the server at, for sources'
+	// ingest URLs (such as "https://hooks.example.com"); default: the scheme and host each
+	// request came to.
+	PublicURL string
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger; default slog.Default().
@@ -47,6 +52,7 @@ type Server struct {
 	manage   *manage.Service
 	ingest   *ingest.Service
 	dispatch *dispatch.Dispatcher
+	inbound  *inbound.Service
 	log      *slog.Logger
 	mux      *http.ServeMux
 }
@@ -70,7 +76,7 @@ type route struct {
 }
 
 // New returns the API server.
-func New(s store.Store, m *manage.Service, in *ingest.Service, d *dispatch.Dispatcher, cfg Config) *Server {
+func New(s store.Store, m *manage.Service, in *ingest.Service, d *dispatch.Dispatcher, ib *inbound.Service, cfg Config) *Server {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 256 << 10
 	}
@@ -83,7 +89,7 @@ func New(s store.Store, m *manage.Service, in *ingest.Service, d *dispatch.Dispa
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	srv := &Server{cfg: cfg, store: s, manage: m, ingest: in, dispatch: d, log: cfg.Logger, mux: http.NewServeMux()}
+	srv := &Server{cfg: cfg, store: s, manage: m, ingest: in, dispatch: d, inbound: ib, log: cfg.Logger, mux: http.NewServeMux()}
 	for _, rt := range srv.routes() {
 		srv.mux.Handle(rt.method+" "+rt.pattern, srv.wrap(rt))
 	}
@@ -137,6 +143,9 @@ func (s *Server) wrap(rt route) http.Handler {
 		limit := s.cfg.MaxBody
 		if strings.HasSuffix(rt.pattern, "/events/batch") {
 			limit = s.cfg.MaxBatchBody
+		}
+		if strings.HasPrefix(rt.pattern, "/in/") {
+			limit = s.inbound.MaxBody()
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		if rt.access != public {

@@ -12,7 +12,7 @@ import (
 )
 
 func (s *Server) routes() []route {
-	return []route{
+	return append([]route{
 		{"GET", "/healthz", public, "liveness", s.healthz},
 		{"GET", "/readyz", public, "readiness: the store answers", s.readyz},
 
@@ -53,7 +53,7 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/orgs/{org}/deliveries", orgMember, "list deliveries", s.listDeliveries},
 		{"GET", "/v1/orgs/{org}/deliveries/{id}", orgMember, "get a delivery with its attempts", s.getDelivery},
 		{"POST", "/v1/orgs/{org}/deliveries/{id}/retry", orgMember, "send a delivery again now", s.retryDelivery},
-	}
+	}, s.sourceRoutes()...)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {

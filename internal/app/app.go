@@ -15,14 +15,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/api"
 	"github.com/consign-dev/consign/internal/dispatch"
+	"github.com/consign-dev/consign/internal/inbound"
 	"github.com/consign-dev/consign/internal/ingest"
 	"github.com/consign-dev/consign/internal/manage"
 	"github.com/consign-dev/consign/internal/secretbox"
 	"github.com/consign-dev/consign/internal/sender"
 	"github.com/consign-dev/consign/internal/store"
 	"github.com/consign-dev/consign/internal/store/sqlite"
+	"github.com/consign-dev/consign/internal/web"
 )
 
 // Config is everything `consign serve` can be told.
@@ -45,6 +48,11 @@ type Config struct {
 	Dispatch dispatch.Config
 	// API configures request limits.
 	API api.Config
+	// Inbound configures sources: ingest limits, receipt processing, polls.
+	Inbound inbound.Config
+	// PublicURL is the base URL partners reach this server at, for sources' ingest URLs
+	// (CONSIGN_PUBLIC_URL); default: the scheme and host of each API request.
+	PublicURL string
 	// Now is the clock of every component; default time.Now.
 	Now func() time.Time
 	// Logger; default a text logger on stderr.
@@ -58,7 +66,9 @@ type App struct {
 	Manage     *manage.Service
 	Ingest     *ingest.Service
 	Dispatcher *dispatch.Dispatcher
+	Inbound    *inbound.Service
 	sender     *sender.Sender
+	pollSender *sender.Sender
 	http       *http.Server
 	listener   net.Listener
 	// NewAdminKey is the admin key created on this start ("" if none was created).
@@ -66,6 +76,9 @@ type App struct {
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
+
+	stopInbound context.CancelFunc
+	inboundDone sync.WaitGroup
 }
 
 // Start opens the store, applies migrations and starts serving.
@@ -109,6 +122,9 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 		defer a.done.Done()
 		a.Dispatcher.Run(runCtx)
 	}()
+	inboundCtx, stopInbound := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopInbound = stopInbound
+	a.inboundDone.Go(func() { a.Inbound.Run(inboundCtx) })
 	go func() {
 		defer a.done.Done()
 		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -157,11 +173,23 @@ func (a *App) build(ctx context.Context) error {
 	} else if n > 0 {
 		cfg.Logger.Info("deliveries in flight at the last stop are due again", "count", n)
 	}
+	// Polls fetch whole lists: a longer timeout (each poll sets its own, at most 5m) and
+	// a larger body than deliveries, behind the same SSRF guard.
+	ps := cfg.Sender
+	ps.InsecureTargets, ps.Now = cfg.InsecureTargets, cfg.Now
+	ps.Timeout, ps.MaxResponseBody, ps.MaxIdleConnsPerHost = consign.MaxPollTimeout, 8<<20, 4
+	a.pollSender = sender.New(ps)
+	ic := cfg.Inbound
+	ic.InsecureTargets, ic.ValidateURL, ic.Now, ic.Logger = cfg.InsecureTargets, sender.ValidateTargetURL, cfg.Now, cfg.Logger
+	a.Inbound = inbound.New(a.Store, box, a.Ingest, a.pollSender, ic)
 	ac := cfg.API
 	ac.Now, ac.Logger = cfg.Now, cfg.Logger
-	handler := api.New(a.Store, a.Manage, a.Ingest, a.Dispatcher, ac)
+	if ac.PublicURL == "" {
+		ac.PublicURL = cfg.PublicURL
+	}
+	handler := api.New(a.Store, a.Manage, a.Ingest, a.Dispatcher, a.Inbound, ac)
 	a.http = &http.Server{
-		Handler:           handler,
+		Handler:           web.Mount(handler, web.New(a.Store, a.Manage, a.Dispatcher, a.Inbound, web.Config{PublicURL: ac.PublicURL, Now: cfg.Now, Logger: cfg.Logger})),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -196,9 +224,14 @@ func (a *App) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := a.http.Shutdown(ctx)
+	// Sources stop before ingest closes, so receipts being published finish; any left
+	// pending are published at the next start.
+	a.stopInbound()
+	a.inboundDone.Wait()
 	a.Ingest.Close()
 	a.cancel()
 	a.done.Wait()
 	a.sender.Close()
+	a.pollSender.Close()
 	return errors.Join(err, a.Store.Close())
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/app"
-	"github.com/consign-dev/consign/internal/signing"
+	"github.com/consign-dev/consign/webhook"
 )
 
 // Run runs the command line args and returns the process exit code.
@@ -24,7 +25,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var root struct {
 		Serve   serveCmd   `cmd:"" help:"Run the API server and the dispatcher."`
 		Verify  verifyCmd  `cmd:"" help:"Check a received webhook's signature (exit 0 valid, 1 not)."`
+		Bench   benchCmd   `cmd:"" help:"Measure the spec's performance figures on this machine (in-process server, loopback receiver)."`
 		Version versionCmd `cmd:"" help:"Print the version."`
+
+		clientCmds `embed:""` // orgs, endpoints, events… against a running server (client.go)
 	}
 	exit := -1
 	parser, err := kong.New(&root, kong.Name("consign"),
@@ -75,6 +79,7 @@ type serveCmd struct {
 	AdminKey        string `env:"CONSIGN_ADMIN_KEY" help:"Accept this value as an admin API key."`
 	EncryptionKey   string `env:"CONSIGN_ENCRYPTION_KEY" help:"32-byte key (base64 or hex) that seals secrets at rest; default a key file in the data directory."`
 	LogFormat       string `default:"text" enum:"text,json" env:"CONSIGN_LOG_FORMAT" help:"Log format: text or json."`
+	PublicURL       string `env:"CONSIGN_PUBLIC_URL" help:"Base URL the world reaches this server at (for sources' ingest URLs); default: taken from each request."`
 }
 
 func (c *serveCmd) Run(env *runEnv) error {
@@ -84,12 +89,13 @@ func (c *serveCmd) Run(env *runEnv) error {
 	}
 	a, err := app.Start(env.ctx, app.Config{
 		Addr: c.Addr, DataDir: c.Data, InsecureTargets: c.InsecureTargets, AdminKey: c.AdminKey,
-		EncryptionKey: c.EncryptionKey, Logger: slog.New(h),
+		EncryptionKey: c.EncryptionKey, PublicURL: c.PublicURL, Logger: slog.New(h),
 	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "Consign %s listening on %s (API under /v1)\n", consign.Version, a.URL())
+	fmt.Fprintf(env.stdout, "Dashboard: %s/ui/\n", a.URL())
 	if a.NewAdminKey != "" {
 		fmt.Fprintf(env.stdout, "Admin API key (shown once, store it now): %s\n", a.NewAdminKey)
 	}
@@ -99,26 +105,29 @@ func (c *serveCmd) Run(env *runEnv) error {
 }
 
 type verifyCmd struct {
-	Secret    string        `required:"" env:"CONSIGN_WEBHOOK_SECRET" help:"The endpoint's secret (whsec_…) or public key (whpk_…)."`
+	Secret    []string      `required:"" sep:"none" env:"CONSIGN_WEBHOOK_SECRET" help:"The endpoint's secret (whsec_…) or public key (whpk_…); repeat to accept any of several (rotation)."`
 	Header    []string      `short:"H" sep:"none" help:"A received header as 'name: value' (repeat for webhook-id, webhook-timestamp, webhook-signature)."`
 	Tolerance time.Duration `default:"5m" help:"How far webhook-timestamp may be from now."`
 }
 
 func (c *verifyCmd) Run(env *runEnv) error {
-	h := map[string]string{}
+	h := http.Header{}
 	for _, line := range c.Header {
 		name, value, ok := strings.Cut(line, ":")
 		if !ok {
 			return codeError{2, fmt.Errorf("--header %q: want 'name: value'", line)}
 		}
-		h[strings.ToLower(strings.TrimSpace(name))] = strings.TrimSpace(value)
+		h.Add(strings.TrimSpace(name), strings.TrimSpace(value))
 	}
 	body, err := io.ReadAll(io.LimitReader(env.stdin, 64<<20))
 	if err != nil {
 		return codeError{2, fmt.Errorf("read body from stdin: %w", err)}
 	}
-	err = signing.Verify(c.Secret, h[signing.HeaderID], h[signing.HeaderTimestamp], h[signing.HeaderSignature], body, time.Now(), c.Tolerance)
+	v, err := webhook.NewVerifier(c.Secret, webhook.WithTolerance(c.Tolerance))
 	if err != nil {
+		return codeError{2, err}
+	}
+	if err := v.Verify(h, body); err != nil {
 		return codeError{1, fmt.Errorf("invalid: %w", err)}
 	}
 	fmt.Fprintln(env.stdout, "valid")

@@ -24,6 +24,7 @@ import (
 // not find its object returns a *consign.Error with code ENOTFOUND; a unique-key clash
 // returns ECONFLICT. Methods that take an orgID never return another org's rows.
 type Store interface {
+	SourceStore
 	Close() error
 	Ping(ctx context.Context) error
 

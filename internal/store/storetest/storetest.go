@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Event", testEvent},
 		{"Delivery", testDelivery},
 		{"Health", testHealth},
+		{"Source", testSource},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -1,0 +1,56 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+)
+
+// EventTypeService reads the event-type catalog (any key) and adds to it (admin key).
+type EventTypeService struct{ c *Client }
+
+// EventTypeInput is a custom event type.
+type EventTypeInput struct {
+	// Name is dot-separated words, such as "return.approved"; "consign." is reserved.
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Schema is a JSON Schema that every payload of the type must satisfy.
+	Schema json.RawMessage `json:"schema,omitempty"`
+	// AvailableFor limits the roles of the orgs whose endpoints may subscribe; empty: all.
+	AvailableFor []Role `json:"available_for,omitempty"`
+}
+
+// EventTypePatch changes an event type; nil fields keep their values.
+type EventTypePatch struct {
+	Description  *string         `json:"description,omitzero"`
+	Schema       json.RawMessage `json:"schema,omitempty"`
+	AvailableFor []Role          `json:"available_for,omitzero"`
+}
+
+// List returns the whole catalog: the built-in commerce topics and the custom types.
+func (s *EventTypeService) List(ctx context.Context) ([]EventType, error) {
+	var page Page[EventType]
+	_, err := s.c.do(ctx, request{method: http.MethodGet, path: path("event-types"), out: &page})
+	return page.Data, err
+}
+
+// Get returns an event type.
+func (s *EventTypeService) Get(ctx context.Context, name string) (*EventType, error) {
+	var t EventType
+	_, err := s.c.do(ctx, request{method: http.MethodGet, path: path("event-types", name), out: &t})
+	return ptr(&t, err)
+}
+
+// Create adds a custom event type.
+func (s *EventTypeService) Create(ctx context.Context, in EventTypeInput) (*EventType, error) {
+	var t EventType
+	_, err := s.c.do(ctx, request{method: http.MethodPost, path: path("event-types"), body: in, out: &t})
+	return ptr(&t, err)
+}
+
+// Update changes an event type's description, schema or roles.
+func (s *EventTypeService) Update(ctx context.Context, name string, p EventTypePatch) (*EventType, error) {
+	var t EventType
+	_, err := s.c.do(ctx, request{method: http.MethodPatch, path: path("event-types", name), body: p, out: &t})
+	return ptr(&t, err)
+}

@@ -1,0 +1,60 @@
+package client
+
+import (
+	"github.com/consign-dev/consign"
+)
+
+// Types of the API's replies, shared with the server.
+type (
+	// Org is a tenant: everything else belongs to one org.
+	Org = consign.Org
+	// Role is what an org is on a marketplace: buyer, seller or both. It limits the
+	// topics its endpoints may take.
+	Role = consign.Role
+	// Key is an API key. Key.Key, its value, is set only in the reply that creates it.
+	Key = consign.APIKey
+	// EventType is an entry of the catalog, with an optional JSON Schema.
+	EventType = consign.EventType
+	// Endpoint is a webhook configuration: target URL, topics and delivery settings.
+	Endpoint = consign.Endpoint
+	// Auth is how requests to an endpoint prove they come from Consign.
+	Auth = consign.Auth
+	// RetryPolicy is an endpoint's retry schedule and the age at which it gives up.
+	RetryPolicy = consign.RetryPolicy
+	// FailurePolicy says when an endpoint that keeps failing is deactivated.
+	FailurePolicy = consign.FailurePolicy
+	// Duration travels in JSON as a string such as "30s" or "72h".
+	Duration = consign.Duration
+	// Secret is a signing secret of an endpoint; Value is set only when it is created.
+	Secret = consign.Secret
+	// Delivery is one event for one endpoint; Attempts is set when it is fetched alone.
+	Delivery = consign.Delivery
+	// Attempt is one HTTP request of a delivery and what came back.
+	Attempt = consign.Attempt
+	// AttemptRequest is what an attempt sent.
+	AttemptRequest = consign.AttemptRequest
+	// AttemptResponse is what the endpoint answered (body up to 64 KiB).
+	AttemptResponse = consign.AttemptResponse
+	// EndpointStats summarises an endpoint's recent deliveries and attempts.
+	EndpointStats = consign.EndpointStats
+	// FieldError names an invalid field of a request and what is wrong with it.
+	FieldError = consign.FieldError
+)
+
+// Roles of an org.
+const (
+	RoleBuyer  = consign.RoleBuyer
+	RoleSeller = consign.RoleSeller
+	RoleBoth   = consign.RoleBoth
+)
+
+// Delivery states.
+const (
+	StatusPending    = consign.StatusPending    // waiting for its next attempt
+	StatusDelivering = consign.StatusDelivering // an attempt is in flight
+	StatusSucceeded  = consign.StatusSucceeded  // a 2xx was received
+	StatusFailed     = consign.StatusFailed     // gave up after the retry schedule
+	StatusPaused     = consign.StatusPaused     // the endpoint is inactive
+	StatusSuperseded = consign.StatusSuperseded // coalesced into a newer event
+	StatusCancelled  = consign.StatusCancelled  // will not be sent
+)

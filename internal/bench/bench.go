@@ -1,0 +1,415 @@
+// Package bench is the benchmark behind `consign bench`: the figures of the spec's
+// performance table, measured the same way on any machine, in one run.
+//
+// # Method
+//
+// One process holds everything, all on loopback: a Consign server started in-process
+// (app.Start on 127.0.0.1:0, embedded store in a temporary directory, insecure targets
+// allowed) — or an existing server given by --url and --key —, a receiver (a plain
+// net/http server that answers 204, counts requests per webhook-id and endpoint, and
+// records when each delivery arrived), and the clients. All traffic to the server goes
+// through the public HTTP API with one http.Transport whose keep-alive pool holds every
+// client's connection; bodies are built once per scenario and every response body is
+// drained. Setup (an event type, one org with its own key per scenario, endpoints
+// pointing at the receiver) goes through the same API.
+//
+// The scenarios, in the order they run (names for --only in brackets):
+//
+//  1. [loopback] the ceiling: Concurrency clients POST PayloadSize bodies to the
+//     receiver directly, 5×Events requests; requests/s. Everything else that ends in an
+//     HTTP request per unit reads as a share of it, because it ran on the same machine
+//     in the same minute.
+//  2. [d11] deliveries/s, 1 event → 1 endpoint: Events events published in batches of
+//     BatchSize by BatchClients clients; the rate is deliveries / (arrival of the last
+//     delivery − start of the first publish).
+//  3. [fanout] deliveries/s, 1 event → Fanout endpoints, likewise (Events × Fanout
+//     deliveries).
+//  4. [single] events accepted/s: Events single-event POSTs from Concurrency clients to
+//     an org without endpoints; accepted / (last 202 − start).
+//  5. [batch] events accepted/s through the batch API, no endpoints: 5×Events events in
+//     batches of BatchSize from BatchClients clients.
+//  6. [latency] a paced publisher sends single-event POSTs at Rate events/s (Events of
+//     them) to an org with one endpoint; for each delivery, its arrival at the receiver
+//     minus the moment just before its POST was sent (send → receipt, the figure in the
+//     summary), and minus the moment its 202 was read (ack → receipt; it can be negative
+//     when the delivery overtakes the reply); p50 and p99, nearest rank.
+//  7. the process's memory (VmRSS now, VmHWM peak, from /proc/self/status) after the
+//     runs: with an in-process server it is the whole of server, receiver and clients.
+//
+// Every scenario stops at Duration, whatever it has done by then (the figure then counts
+// what was done in that time and says it was cut short); a delivery scenario cut short
+// deactivates its endpoints so that its leftovers do not run into the next scenario.
+// The latency run waits at most 5 s more for its last deliveries. Nothing here tunes the
+// server: the figures are what it does. Client, receiver and server share the machine's
+// CPUs, as they do on the spec's reference machine; the header gives the load average
+// before the run, because anything else running shares them too. --cpuprofile records
+// where the time went.
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/consign-dev/consign/internal/app"
+)
+
+// Scenario names, for Config.Only.
+const (
+	ScenarioLoopback = "loopback"
+	ScenarioDeliver  = "d11"
+	ScenarioFanout   = "fanout"
+	ScenarioSingle   = "single"
+	ScenarioBatch    = "batch"
+	ScenarioLatency  = "latency"
+)
+
+// Scenarios are all scenario names in the order they run.
+var Scenarios = []string{ScenarioLoopback, ScenarioDeliver, ScenarioFanout, ScenarioSingle, ScenarioBatch, ScenarioLatency}
+
+// Config is what a benchmark run is told. Zero values mean the default.
+type Config struct {
+	// Events is the number of events each scenario publishes; default 20,000. The
+	// loopback ceiling sends 5× as many requests and the batch-ingest run 5× as many
+	// events, because they are the fastest paths and need that many to last a second.
+	Events int `json:"events"`
+	// Duration caps each scenario (publishing and waiting for deliveries); default 30 s.
+	Duration time.Duration `json:"duration_ns"`
+	// Concurrency is the number of concurrent keep-alive clients of the loopback
+	// ceiling and of the single-event ingest run, and the least size of the latency
+	// publisher's pool (at least Rate/10); default 64.
+	Concurrency int `json:"concurrency"`
+	// Fanout is the number of endpoints every event goes to in the fan-out scenario;
+	// default 10.
+	Fanout int `json:"fanout"`
+	// PayloadSize is the size of each event's JSON payload in bytes (and of the loopback
+	// request bodies); default 1024.
+	PayloadSize int `json:"payload_size"`
+	// BatchSize is the number of events in one batch request; default 500, at most 1000.
+	BatchSize int `json:"batch_size"`
+	// BatchClients is the number of concurrent clients posting batches; default 4.
+	BatchClients int `json:"batch_clients"`
+	// Rate is the pace of the latency run in events per second; default 1,000.
+	Rate int `json:"rate"`
+	// Only lists the scenarios to run (see Scenarios; the fan-out figure's summary key,
+	// such as "d110", names it too); default all. The memory figure is always read.
+	Only []string `json:"only,omitempty"`
+	// URL is an existing Consign server on this machine to measure instead of an
+	// in-process one; it must allow loopback targets (--insecure-targets).
+	URL string `json:"url,omitempty"`
+	// Key is the admin API key of the server at URL.
+	Key string `json:"-"`
+	// DataDir keeps the in-process server's store in this directory instead of a
+	// temporary one that is removed afterwards.
+	DataDir string `json:"data_dir,omitempty"`
+	// Store is the in-process server's store: "embedded" (the default; the only one for
+	// now).
+	Store string `json:"store"`
+	// CPUProfile, if set, is a file that receives a CPU profile (pprof) of the
+	// scenarios: with an in-process server it shows where the server spends its time.
+	CPUProfile string `json:"cpu_profile,omitempty"`
+	// JSON prints the report as one JSON document instead of lines of text.
+	JSON bool `json:"-"`
+	// Logger receives the in-process server's log; default: nothing.
+	Logger *slog.Logger `json:"-"`
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Events == 0 {
+		c.Events = 20_000
+	}
+	if c.Duration == 0 {
+		c.Duration = 30 * time.Second
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 64
+	}
+	if c.Fanout == 0 {
+		c.Fanout = 10
+	}
+	if c.PayloadSize == 0 {
+		c.PayloadSize = 1024
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 500
+	}
+	if c.BatchClients == 0 {
+		c.BatchClients = 4
+	}
+	if c.Rate == 0 {
+		c.Rate = 1000
+	}
+	if c.Store == "" {
+		c.Store = "embedded"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	c.Only = slices.Clone(c.Only)
+	for i, s := range c.Only {
+		if s == fmt.Sprintf("d1%d", c.Fanout) { // the fan-out figure's summary key
+			c.Only[i] = ScenarioFanout
+		}
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.Events < 1 || c.Events > 10_000_000 {
+		bad("--events must be from 1 to 10,000,000, not %d", c.Events)
+	}
+	if c.Duration <= 0 || c.Duration > time.Hour {
+		bad("--duration must be more than 0 and at most 1h, not %s", c.Duration)
+	}
+	if c.Concurrency < 1 || c.Concurrency > 4096 {
+		bad("--concurrency must be from 1 to 4096, not %d", c.Concurrency)
+	}
+	if c.Fanout < 2 || c.Fanout > 100 {
+		bad("--fanout must be from 2 to 100 (1 → 1 is its own scenario), not %d", c.Fanout)
+	}
+	if c.PayloadSize < minPayload || c.PayloadSize > 256<<10 {
+		bad("--payload-size must be from %d to %d bytes, not %d", minPayload, 256<<10, c.PayloadSize)
+	}
+	if c.BatchSize < 1 || c.BatchSize > 1000 {
+		bad("--batch-size must be from 1 to 1000 (the API's limit), not %d", c.BatchSize)
+	}
+	if c.BatchClients < 1 || c.BatchClients > 256 {
+		bad("--batch-clients must be from 1 to 256, not %d", c.BatchClients)
+	}
+	if c.Rate < 1 || c.Rate > 100_000 {
+		bad("--rate must be from 1 to 100,000 events/s, not %d", c.Rate)
+	}
+	for _, s := range c.Only {
+		if !slices.Contains(Scenarios, s) {
+			bad("--only: unknown scenario %q; choose from %s", s, strings.Join(Scenarios, ", "))
+		}
+	}
+	switch {
+	case c.Store == "embedded":
+	case strings.HasPrefix(c.Store, "postgres://"), strings.HasPrefix(c.Store, "postgresql://"):
+		bad("--store: the PostgreSQL store cannot be benchmarked yet; only --store embedded is supported for now")
+	default:
+		bad("--store %q: only \"embedded\" is supported for now", c.Store)
+	}
+	if c.URL != "" {
+		if err := loopbackURL(c.URL); err != nil {
+			errs = append(errs, err)
+		}
+		if c.Key == "" {
+			bad("--url needs --key, the server's admin API key (the bench creates orgs and an event type)")
+		}
+		if c.DataDir != "" {
+			bad("--data is for the in-process server; it cannot be combined with --url")
+		}
+	} else if c.Key != "" {
+		bad("--key is for an existing server given with --url")
+	}
+	return errors.Join(errs...)
+}
+
+// loopbackURL checks that raw is an http(s) URL of this machine: the receiver listens on
+// 127.0.0.1 only, and a benchmark floods what it targets.
+func loopbackURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--url %q: want the base URL of a Consign server, such as http://127.0.0.1:8700", raw)
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--url %q: the bench runs on loopback only (its receiver listens on 127.0.0.1); point it at a server on this machine", raw)
+	}
+	return nil
+}
+
+// latencyWorkers is the pool of the latency run's publisher: enough for every POST to
+// take 100 ms at the asked rate before the publisher falls behind its schedule (which
+// the figure reports).
+func (c Config) latencyWorkers() int {
+	return max(c.Concurrency, c.Rate/10)
+}
+
+func (c Config) selected(name string) bool {
+	return len(c.Only) == 0 || slices.Contains(c.Only, name)
+}
+
+// Run runs the selected scenarios and writes each figure to out as soon as it is
+// measured (or, with cfg.JSON, the whole report at the end). It returns an error when
+// the run could not be set up or a scenario could not start; figures already measured
+// are in the report.
+func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	rep := &Report{Config: cfg, CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Fanout: cfg.Fanout}
+	p := &printer{w: out, quiet: cfg.JSON}
+
+	rcv, err := startReceiver()
+	if err != nil {
+		return nil, err
+	}
+	defer rcv.close()
+
+	tr := newTransport(max(cfg.Concurrency, cfg.latencyWorkers()) + cfg.BatchClients)
+	defer tr.CloseIdleConnections()
+
+	srv, err := startServer(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	rep.Server, rep.InProcess, rep.Store, rep.DataDir = srv.url, srv.inProcess, cfg.Store, srv.dataDir
+	if cfg.URL != "" {
+		rep.Store = "its own"
+	}
+
+	rep.LoadBefore = loadAverage()
+	r := &runner{cfg: cfg, api: &client{hc: newHTTPClient(tr), base: srv.url}, rcv: rcv, admin: srv.key, p: p, rep: rep}
+	p.printf("consign bench: %s server at %s (%s store%s), receiver at %s, %d CPUs, load average %.2f before the run, %s\n",
+		srv.describe, srv.url, rep.Store, srv.dataNote, rcv.url, rep.CPUs, rep.LoadBefore, rep.GoVersion)
+	if rep.LoadBefore > 0.5*float64(rep.CPUs) {
+		p.printf("note: this machine is already busy (load %.2f on %d CPUs); the figures share it with whatever else runs\n", rep.LoadBefore, rep.CPUs)
+	}
+	p.printf("settings: %s events per scenario, %s-byte payloads, %d clients, batches of %d from %d clients, fan-out %d, latency at %s events/s, cap %s per scenario\n",
+		commas(int64(cfg.Events)), commas(int64(cfg.PayloadSize)), cfg.Concurrency, cfg.BatchSize, cfg.BatchClients,
+		cfg.Fanout, commas(int64(cfg.Rate)), cfg.Duration)
+
+	if err := r.setup(ctx); err != nil {
+		return rep, err
+	}
+	stopProfile, err := startProfile(cfg.CPUProfile)
+	if err != nil {
+		return rep, err
+	}
+	err = r.run(ctx)
+	err = errors.Join(err, stopProfile())
+	if cfg.URL != "" {
+		r.cleanup()
+	}
+	rep.Memory = srv.memory()
+	if rep.Memory != nil {
+		p.printf("%s\n", rep.Memory.line())
+	}
+	if cfg.JSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if jerr := enc.Encode(jsonReport{Report: rep, Summary: rep.Summary()}); jerr != nil {
+			return rep, errors.Join(err, jerr)
+		}
+	} else {
+		p.printf("%s\n", rep.Summary())
+	}
+	return rep, err
+}
+
+// server is the Consign server under test.
+type server struct {
+	url, key, dataDir  string
+	describe, dataNote string
+	stop               func()
+	inProcess          bool
+}
+
+func startServer(ctx context.Context, cfg Config) (*server, error) {
+	if cfg.URL != "" {
+		return &server{url: strings.TrimRight(cfg.URL, "/"), key: cfg.Key, describe: "existing", stop: func() {}}, nil
+	}
+	s := &server{inProcess: true, describe: "in-process"}
+	dir, removeDir := cfg.DataDir, func() {}
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "consign-bench-")
+		if err != nil {
+			return nil, fmt.Errorf("temporary data directory: %w", err)
+		}
+		dir, removeDir = tmp, func() { os.RemoveAll(tmp) }
+		s.dataNote = " in " + tmp + ", removed afterwards"
+	} else {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("--data %s: %w", dir, err)
+		}
+		s.dataNote = " in " + dir + ", kept"
+	}
+	s.dataDir = dir
+	s.key = randomKey()
+	a, err := app.Start(ctx, app.Config{
+		Addr: "127.0.0.1:0", DataDir: dir, InsecureTargets: true, AdminKey: s.key, Logger: cfg.Logger,
+	})
+	if err != nil {
+		removeDir()
+		return nil, fmt.Errorf("start the in-process server: %w", err)
+	}
+	s.url = a.URL()
+	s.stop = func() {
+		if err := a.Close(); err != nil {
+			cfg.Logger.Warn("bench: closing the in-process server", "err", err)
+		}
+		removeDir()
+	}
+	return s, nil
+}
+
+// memory reads this process's memory; it is the server's only when the server runs in it.
+func (s *server) memory() *Memory {
+	if !s.inProcess {
+		return nil
+	}
+	rss, hwm, err := readMemory("/proc/self/status")
+	if err != nil {
+		return &Memory{Error: err.Error()}
+	}
+	return &Memory{RSSBytes: rss, HWMBytes: hwm}
+}
+
+// startProfile starts a CPU profile into path ("" for none); the function it returns
+// stops it.
+func startProfile(path string) (func() error, error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
+}
+
+// loadAverage is the 1-minute load average of the machine (0 when unknown).
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	first, _, _ := strings.Cut(string(b), " ")
+	v, _ := strconv.ParseFloat(first, 64)
+	return v
+}
+
+func randomKey() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return "bench_" + hex.EncodeToString(b)
+}

@@ -1,0 +1,298 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// tiny is a benchmark small enough for a test: every scenario, a few hundred units.
+func tiny(tb testing.TB) Config {
+	tb.Helper()
+	return Config{
+		Events: 200, Duration: 30 * time.Second, Concurrency: 8, Fanout: 3, BatchSize: 50, BatchClients: 2,
+		Rate: 400, Logger: testLogger(tb),
+	}
+}
+
+func TestRunEndToEnd(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	rep, err := Run(context.Background(), tiny(t), &out)
+	t.Log("\n" + out.String())
+	require.NoError(t, err)
+
+	rates := map[string]*Throughput{
+		"loopback": rep.Loopback, "d11": rep.Deliver, "fanout": rep.FanoutDeliver, "single": rep.Single, "batch": rep.Batch,
+	}
+	for name, th := range rates {
+		require.NotNil(t, th, name)
+		require.Positive(t, th.PerSecond, name)
+		require.Positive(t, th.Seconds, name)
+		require.Equal(t, th.Want, th.Done, "%s: all units done", name)
+		require.Zero(t, th.Errors, "%s: %s", name, th.FirstError)
+	}
+	require.Equal(t, 1000, rep.Loopback.Want, "loopback sends 5×events requests")
+	require.Equal(t, 200, rep.Deliver.Want)
+	require.Equal(t, 600, rep.FanoutDeliver.Want, "200 events × 3 endpoints")
+	require.Equal(t, 1000, rep.Batch.Want, "batch ingest sends 5×events events")
+	require.Positive(t, rep.Deliver.ShareOfLoopback)
+
+	l := rep.Latency
+	require.NotNil(t, l)
+	require.Equal(t, 200, l.Accepted, l.FirstError)
+	require.Equal(t, l.Accepted, l.Received)
+	require.Positive(t, l.SendP50)
+	require.GreaterOrEqual(t, l.SendP99, l.SendP50)
+	require.GreaterOrEqual(t, l.SendMax, l.SendP99)
+	require.GreaterOrEqual(t, l.AckP99, l.AckP50)
+	require.Positive(t, l.AchievedRate)
+
+	require.NotNil(t, rep.Memory)
+	require.Empty(t, rep.Memory.Error)
+	require.Positive(t, rep.Memory.RSSBytes)
+	require.GreaterOrEqual(t, rep.Memory.HWMBytes, rep.Memory.RSSBytes)
+
+	text := strings.TrimRight(out.String(), "\n")
+	for _, want := range []string{
+		"loopback ceiling", "deliveries/s 1→1 (batch-fed): ", "deliveries/s 1→3 (batch-fed): ",
+		"events accepted/s, single-event POSTs", "events accepted/s, batch API", "latency send → receipt",
+		"latency ack → receipt", "memory after the runs: RSS ",
+	} {
+		require.Contains(t, text, want)
+	}
+	lines := strings.Split(text, "\n")
+	last := lines[len(lines)-1]
+	require.Equal(t, rep.Summary(), last, "the summary is the last line")
+	for _, key := range []string{"loopback=", "d11=", "d13=", "single=", "batch=", "p50=", "p99=", "ack_p50=", "ack_p99=", "rss=", "hwm="} {
+		require.Contains(t, last, " "+key)
+	}
+	require.NotContains(t, last, "incomplete=")
+}
+
+func TestRunJSONAndOnly(t *testing.T) {
+	t.Parallel()
+	cfg := tiny(t)
+	cfg.Only, cfg.JSON = []string{ScenarioLoopback, ScenarioSingle}, true
+	var out bytes.Buffer
+	rep, err := Run(context.Background(), cfg, &out)
+	require.NoError(t, err)
+	require.Nil(t, rep.Deliver)
+	require.Nil(t, rep.Latency)
+
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(out.Bytes(), &doc), "the output is one JSON document: %s", out.String())
+	require.Contains(t, doc, "loopback")
+	require.Contains(t, doc, "accepted_single")
+	require.NotContains(t, doc, "deliveries_1_1")
+	require.Contains(t, doc, "memory")
+	require.Equal(t, rep.Summary(), doc["summary"])
+	require.Regexp(t, `^summary: loopback=\d+/s single=\d+/s rss=\d+MB hwm=\d+MB$`, doc["summary"])
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		mod  func(*Config)
+		want string // in the error; "" for none
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"postgres store", func(c *Config) { c.Store = "postgres://u@localhost/db" }, "only --store embedded"},
+		{"unknown store", func(c *Config) { c.Store = "mysql" }, `only "embedded"`},
+		{"remote url", func(c *Config) { c.URL, c.Key = "http://10.1.2.3:8700", "k" }, "loopback only"},
+		{"url without key", func(c *Config) { c.URL = "http://127.0.0.1:8700" }, "--url needs --key"},
+		{"url and data", func(c *Config) { c.URL, c.Key, c.DataDir = "http://localhost:8700", "k", "/tmp/x" }, "--data"},
+		{"loopback url", func(c *Config) { c.URL, c.Key = "http://[::1]:8700", "k" }, ""},
+		{"key without url", func(c *Config) { c.Key = "k" }, "--key is for"},
+		{"unknown scenario", func(c *Config) { c.Only = []string{"d11", "warp"} }, `unknown scenario "warp"`},
+		{"fanout 1", func(c *Config) { c.Fanout = 1 }, "--fanout"},
+		{"batch too big", func(c *Config) { c.BatchSize = 1001 }, "--batch-size"},
+		{"payload too small", func(c *Config) { c.PayloadSize = 8 }, "--payload-size"},
+		{"negative events", func(c *Config) { c.Events = -1 }, "--events"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := Config{}
+			tt.mod(&c)
+			err := c.WithDefaults().validate()
+			if tt.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+}
+
+func TestRunRefusesBeforeStarting(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	_, err := Run(context.Background(), Config{Store: "postgres://localhost/consign"}, &out)
+	require.ErrorContains(t, err, "PostgreSQL")
+	require.Empty(t, out.String())
+}
+
+func TestPercentile(t *testing.T) {
+	t.Parallel()
+	ms := func(v ...int) []time.Duration {
+		out := make([]time.Duration, len(v))
+		for i, x := range v {
+			out[i] = time.Duration(x) * time.Millisecond
+		}
+		return out
+	}
+	hundred := make([]time.Duration, 100)
+	for i := range hundred {
+		hundred[i] = time.Duration(i+1) * time.Millisecond
+	}
+	tests := []struct {
+		name   string
+		sorted []time.Duration
+		p      float64
+		want   time.Duration
+	}{
+		{"empty", nil, 50, 0},
+		{"one", ms(7), 50, 7 * time.Millisecond},
+		{"one p99", ms(7), 99, 7 * time.Millisecond},
+		{"p50 of 1..100", hundred, 50, 50 * time.Millisecond},
+		{"p99 of 1..100", hundred, 99, 99 * time.Millisecond},
+		{"p100 of 1..100", hundred, 100, 100 * time.Millisecond},
+		{"p50 of four", ms(1, 2, 3, 4), 50, 2 * time.Millisecond},
+		{"p99 of four", ms(1, 2, 3, 4), 99, 4 * time.Millisecond},
+		{"tiny p", ms(1, 2, 3, 4), 0.001, time.Millisecond},
+		{"negatives", ms(-3, -1, 2), 50, -time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.want, percentile(tt.sorted, tt.p))
+		})
+	}
+
+	p50, p99, maxMS := percentiles(ms(9, 1, 5, 3, 7)) // sorts in place
+	require.Equal(t, []float64{5, 9, 9}, []float64{p50, p99, maxMS})
+}
+
+func TestRate(t *testing.T) {
+	t.Parallel()
+	require.InDelta(t, 20_000.0, rate(10_000, 500*time.Millisecond), 1e-9)
+	require.InDelta(t, 1.0, rate(1, time.Second), 1e-9)
+	require.Zero(t, rate(10, 0))
+	require.Zero(t, rate(10, -time.Second))
+
+	th := &Throughput{Done: 46_100, Seconds: 2, Target: 20_000}
+	th.finish()
+	require.InDelta(t, 23_050.0, th.PerSecond, 1e-9)
+	require.True(t, th.Met)
+	th = &Throughput{Done: 10, Seconds: 0, Target: 1}
+	th.finish()
+	require.Zero(t, th.PerSecond)
+	require.False(t, th.Met)
+}
+
+func TestPayloadAndBatches(t *testing.T) {
+	t.Parallel()
+	for _, size := range []int{minPayload, 33, 100, 1024, 4096} {
+		p := payload(size)
+		require.Len(t, p, size)
+		require.True(t, json.Valid(p), "%d: %s", size, p)
+	}
+	b := newBatches(64, 50, 120) // 50, 50, 20
+	require.Equal(t, 3, b.count)
+	var total int
+	for i := range b.count {
+		body, n := b.get(i)
+		var in struct {
+			Events []struct {
+				Type    string          `json:"type"`
+				Payload json.RawMessage `json:"payload"`
+			} `json:"events"`
+		}
+		require.NoError(t, json.Unmarshal(body, &in))
+		require.Len(t, in.Events, n)
+		require.Equal(t, eventType, in.Events[0].Type)
+		require.Len(t, in.Events[0].Payload, 64)
+		total += n
+	}
+	require.Equal(t, 120, total)
+	b = newBatches(64, 50, 30) // one short batch
+	require.Equal(t, 1, b.count)
+	_, n := b.get(0)
+	require.Equal(t, 30, n)
+}
+
+func TestCommas(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 46100: "46,100", 1234567: "1,234,567", -1500: "-1,500"} {
+		require.Equal(t, want, commas(in))
+	}
+}
+
+func TestReadMemory(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "status")
+	require.NoError(t, os.WriteFile(path, []byte("Name:\tconsign\nVmPeak:\t 999 kB\nVmHWM:\t  204800 kB\nVmRSS:\t  184320 kB\nThreads:\t9\n"), 0o600))
+	rss, hwm, err := readMemory(path)
+	require.NoError(t, err)
+	require.Equal(t, int64(180<<20), rss)
+	require.Equal(t, int64(200<<20), hwm)
+
+	require.NoError(t, os.WriteFile(path, []byte("Name:\tx\n"), 0o600))
+	_, _, err = readMemory(path)
+	require.ErrorContains(t, err, "no VmRSS")
+}
+
+func TestSummary(t *testing.T) {
+	t.Parallel()
+	rep := &Report{
+		Fanout:        10,
+		Loopback:      &Throughput{PerSecond: 46_100.4, Done: 1, Want: 1},
+		Deliver:       &Throughput{PerSecond: 21_400, Done: 1, Want: 1},
+		FanoutDeliver: &Throughput{PerSecond: 26_000, Done: 5, Want: 10, Capped: true},
+		Single:        &Throughput{PerSecond: 11_000, Done: 1, Want: 1},
+		Batch:         &Throughput{PerSecond: 120_000, Done: 1, Want: 1},
+		Latency:       &Latency{Want: 3, Received: 3, SendP50: 2.1, SendP99: 9.8, AckP50: 1.234, AckP99: 12.34},
+		Memory:        &Memory{RSSBytes: 180 << 20, HWMBytes: 210 << 20},
+	}
+	require.Equal(t, "summary: loopback=46100/s d11=21400/s d110=26000/s single=11000/s batch=120000/s "+
+		"p50=2.10ms p99=9.80ms ack_p50=1.23ms ack_p99=12.3ms rss=180MB hwm=210MB incomplete=d110", rep.Summary())
+}
+
+// testLogger sends the in-process server's warnings to the test log until the test ends.
+func testLogger(tb testing.TB) *slog.Logger {
+	w := &tbWriter{tb: tb}
+	tb.Cleanup(w.stop)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type tbWriter struct {
+	mu   sync.Mutex
+	tb   testing.TB
+	done bool
+}
+
+func (w *tbWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.tb.Log("server: " + strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func (w *tbWriter) stop() {
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
+}

@@ -1,0 +1,152 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"maps"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// receiver is the webhook sink of a run: a plain net/http server on loopback that
+// answers 204 at once. Deliveries go to /d/{bucket}/{endpoint}: each scenario has its own
+// bucket, so a straggler of one scenario never counts for another. /ceiling is the bare
+// target of the loopback ceiling: it only drains the body.
+type receiver struct {
+	url string
+	srv *http.Server
+
+	mu      sync.RWMutex
+	buckets map[string]*bucket
+	stray   atomic.Int64 // deliveries to an unknown bucket
+}
+
+func startReceiver() (*receiver, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("receiver: %w", err)
+	}
+	r := &receiver{url: "http://" + ln.Addr().String(), buckets: map[string]*bucket{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ceiling", func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("/d/{bucket}/{ep}", r.deliver)
+	r.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	go func() { _ = r.srv.Serve(ln) }()
+	return r, nil
+}
+
+func (r *receiver) close() { _ = r.srv.Close() }
+
+func (r *receiver) deliver(w http.ResponseWriter, req *http.Request) {
+	_, _ = io.Copy(io.Discard, req.Body)
+	now := time.Now()
+	r.mu.RLock()
+	b := r.buckets[req.PathValue("bucket")]
+	r.mu.RUnlock()
+	ep, err := strconv.Atoi(req.PathValue("ep"))
+	if b == nil || err != nil {
+		r.stray.Add(1)
+	} else {
+		b.record(req.Header.Get("webhook-id"), ep, now)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// bucket returns a new bucket under name (replacing any other); with firsts set it keeps
+// the first arrival time of every webhook-id.
+func (r *receiver) bucket(name string, firsts bool) *bucket {
+	b := &bucket{seen: map[deliveryKey]struct{}{}, done: make(chan struct{})}
+	if firsts {
+		b.first = map[string]time.Time{}
+	}
+	r.mu.Lock()
+	r.buckets[name] = b
+	r.mu.Unlock()
+	return b
+}
+
+// URL is where endpoint ep of bucket name delivers.
+func (r *receiver) endpointURL(name string, ep int) string {
+	return fmt.Sprintf("%s/d/%s/%d", r.url, name, ep)
+}
+
+type deliveryKey struct {
+	id string
+	ep int
+}
+
+// bucket counts one scenario's deliveries: per webhook-id and endpoint, so a repeat (a
+// retry of a delivery that did arrive) counts once as a delivery and once as a duplicate.
+type bucket struct {
+	mu      sync.Mutex
+	seen    map[deliveryKey]struct{}
+	first   map[string]time.Time
+	total   int
+	unique  int
+	last    time.Time // arrival of the latest new delivery
+	want    int
+	wantSet bool
+	done    chan struct{} // closed when want new deliveries have arrived
+	closed  bool
+}
+
+func (b *bucket) record(id string, ep int, at time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.total++
+	k := deliveryKey{id, ep}
+	if _, dup := b.seen[k]; dup {
+		return
+	}
+	b.seen[k] = struct{}{}
+	b.unique++
+	b.last = at
+	if b.first != nil {
+		if _, ok := b.first[id]; !ok {
+			b.first[id] = at
+		}
+	}
+	b.check()
+}
+
+// expect sets the number of deliveries to wait for, once it is known.
+func (b *bucket) expect(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.want, b.wantSet = n, true
+	b.check()
+}
+
+func (b *bucket) check() {
+	if b.wantSet && !b.closed && b.unique >= b.want {
+		b.closed = true
+		close(b.done)
+	}
+}
+
+// counts returns the new deliveries, the duplicates and the last new arrival.
+func (b *bucket) counts() (unique, dups int, last time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.unique, b.total - b.unique, b.last
+}
+
+// firsts returns a copy of the first arrival time of every webhook-id.
+func (b *bucket) firsts() map[string]time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return maps.Clone(b.first)
+}

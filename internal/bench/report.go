@@ -1,0 +1,297 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+)
+
+// Report holds the figures of one run; a figure is nil when its scenario did not run.
+type Report struct {
+	Config Config `json:"config"`
+	// Server is the URL of the server measured; InProcess says it ran in this process.
+	Server    string `json:"server"`
+	InProcess bool   `json:"in_process"`
+	Store     string `json:"store"`
+	DataDir   string `json:"data_dir,omitempty"`
+	CPUs      int    `json:"cpus"`
+	GoVersion string `json:"go_version"`
+	// LoadBefore is the machine's 1-minute load average when the run started: other
+	// work on the machine shares the CPUs with the figures.
+	LoadBefore float64 `json:"load_before"`
+	// Fanout is the number of endpoints per event of the fan-out figure.
+	Fanout int `json:"fanout"`
+
+	// Loopback is the ceiling: requests/s of a bare client and server.
+	Loopback *Throughput `json:"loopback,omitempty"`
+	// Deliver is deliveries/s, 1 event → 1 endpoint, batch-fed.
+	Deliver *Throughput `json:"deliveries_1_1,omitempty"`
+	// FanoutDeliver is deliveries/s, 1 event → Fanout endpoints, batch-fed.
+	FanoutDeliver *Throughput `json:"deliveries_1_n,omitempty"`
+	// Single is events accepted/s through single-event POSTs, no endpoints.
+	Single *Throughput `json:"accepted_single,omitempty"`
+	// Batch is events accepted/s through the batch API, no endpoints.
+	Batch *Throughput `json:"accepted_batch,omitempty"`
+	// Latency is publish → receipt at a steady rate.
+	Latency *Latency `json:"latency,omitempty"`
+	// Memory is the process's memory after the runs (in-process server only).
+	Memory *Memory `json:"memory,omitempty"`
+	// Problems are scenarios that could not run.
+	Problems []string `json:"problems,omitempty"`
+}
+
+// Throughput is a rate figure: units (requests, deliveries or events) per second.
+type Throughput struct {
+	PerSecond float64 `json:"per_second"`
+	// Done is the units done; Want those asked for.
+	Done int `json:"done"`
+	Want int `json:"want"`
+	// Seconds is the time the rate is over: from the start to the last unit done, or to
+	// the cap when the run was cut short.
+	Seconds float64 `json:"seconds"`
+	// Capped says the run hit Config.Duration before all units were done.
+	Capped bool `json:"capped,omitempty"`
+	// Interrupted says the run was stopped (Ctrl-C) before all units were done.
+	Interrupted bool `json:"interrupted,omitempty"`
+	// GaveUp says the run stopped after too many errors.
+	GaveUp     bool   `json:"gave_up,omitempty"`
+	Errors     int    `json:"errors"`
+	FirstError string `json:"first_error,omitempty"`
+	// Duplicates counts deliveries that arrived more than once.
+	Duplicates int `json:"duplicates,omitempty"`
+	// PublishedEvents and PublishSeconds describe the publishing of a delivery run.
+	PublishedEvents int     `json:"published_events,omitempty"`
+	PublishSeconds  float64 `json:"publish_seconds,omitempty"`
+	// ShareOfLoopback is PerSecond / the loopback ceiling (0: not meaningful or not
+	// measured).
+	ShareOfLoopback float64 `json:"share_of_loopback,omitempty"`
+	// Target is the spec's target (0: none); Met says PerSecond reached it.
+	Target float64 `json:"target,omitempty"`
+	Met    bool    `json:"met"`
+}
+
+func (t *Throughput) finish() {
+	if t.Seconds > 0 {
+		t.PerSecond = float64(t.Done) / t.Seconds
+	}
+	t.Met = t.Target > 0 && t.PerSecond >= t.Target
+}
+
+// Latency is the latency figure: publish → receipt at a steady rate, in milliseconds.
+type Latency struct {
+	// Rate is the pace asked for (events/s); AchievedRate the one kept.
+	Rate         int     `json:"rate"`
+	AchievedRate float64 `json:"achieved_rate"`
+	// MaxLagMS is how far behind its schedule the publisher fell at worst.
+	MaxLagMS float64 `json:"max_lag_ms"`
+	// Want events were to be sent; Sent were, Accepted got a 202, Received arrived.
+	Want        int  `json:"want"`
+	Sent        int  `json:"sent"`
+	Accepted    int  `json:"accepted"`
+	Received    int  `json:"received"`
+	Capped      bool `json:"capped,omitempty"`
+	Interrupted bool `json:"interrupted,omitempty"`
+	Duplicates  int  `json:"duplicates,omitempty"`
+	// SendP50, SendP99, SendMax: arrival − just before the POST was sent.
+	SendP50 float64 `json:"send_p50_ms"`
+	SendP99 float64 `json:"send_p99_ms"`
+	SendMax float64 `json:"send_max_ms"`
+	// AckP50, AckP99: arrival − when the 202 was read; AckNegative deliveries arrived
+	// before it.
+	AckP50      float64 `json:"ack_p50_ms"`
+	AckP99      float64 `json:"ack_p99_ms"`
+	AckNegative int     `json:"ack_negative"`
+	Errors      int     `json:"errors"`
+	FirstError  string  `json:"first_error,omitempty"`
+	// Met says send → receipt p50 and p99 are within the spec's targets.
+	Met bool `json:"met"`
+}
+
+// The spec's latency targets in milliseconds.
+const (
+	targetP50 = 5
+	targetP99 = 25
+)
+
+func (l *Latency) finish() {
+	l.Met = l.Received > 0 && l.SendP50 <= targetP50 && l.SendP99 <= targetP99
+}
+
+// Memory is the process's memory after the runs.
+type Memory struct {
+	RSSBytes int64  `json:"rss_bytes"`
+	HWMBytes int64  `json:"hwm_bytes"`
+	Error    string `json:"error,omitempty"`
+}
+
+// figure names and targets a rate figure.
+type figure struct {
+	key    string
+	target float64
+}
+
+var (
+	figLoopback = figure{key: "loopback"}
+	figDeliver  = figure{key: "d11", target: 20_000}
+	figFanout   = figure{key: "fanout", target: 25_000} // for 1 → 10
+	figSingle   = figure{key: "single", target: 10_000}
+	figBatch    = figure{key: "batch", target: 100_000}
+)
+
+// line is the text line of a rate figure.
+func (t *Throughput) line(f figure, cfg Config) string {
+	var title, target string
+	switch f {
+	case figLoopback:
+		title = fmt.Sprintf("loopback ceiling (bare Go client → server, %d clients, %s-byte bodies)", cfg.Concurrency, commas(int64(cfg.PayloadSize)))
+		target = "the ceiling; ≈ 46,000 on the spec's reference machine"
+	case figDeliver:
+		title = "deliveries/s 1→1 (batch-fed)"
+	case figFanout:
+		title = fmt.Sprintf("deliveries/s 1→%d (batch-fed)", cfg.Fanout)
+		if cfg.Fanout != 10 {
+			target = "the target ≥ 25,000 is for 1→10"
+		}
+	case figSingle:
+		title = fmt.Sprintf("events accepted/s, single-event POSTs, %d clients, no endpoints", cfg.Concurrency)
+	case figBatch:
+		title = fmt.Sprintf("events accepted/s, batch API (%d per batch, %d clients), no endpoints", cfg.BatchSize, cfg.BatchClients)
+	}
+	if target == "" && f.target > 0 {
+		target = fmt.Sprintf("target ≥ %s: %s", commas(int64(f.target)), metText(t.Met))
+	}
+	if t.ShareOfLoopback > 0 {
+		target += fmt.Sprintf("; %.0f %% of loopback", 100*t.ShareOfLoopback)
+	}
+	s := fmt.Sprintf("%s: %s /s (%s)", title, commas(int64(math.Round(t.PerSecond))), target)
+	switch {
+	case t.Capped:
+		s += fmt.Sprintf(" [cut short at the %s cap: %s of %s done]", cfg.Duration, commas(int64(t.Done)), commas(int64(t.Want)))
+	case t.Interrupted:
+		s += fmt.Sprintf(" [interrupted: %s of %s done]", commas(int64(t.Done)), commas(int64(t.Want)))
+	case t.Done < t.Want:
+		s += fmt.Sprintf(" [only %s of %s done]", commas(int64(t.Done)), commas(int64(t.Want)))
+	}
+	if t.Errors > 0 {
+		gave := ""
+		if t.GaveUp {
+			gave = ", gave up"
+		}
+		s += fmt.Sprintf(" [%s errors%s; first: %s]", commas(int64(t.Errors)), gave, t.FirstError)
+	}
+	if t.Duplicates > 0 {
+		s += fmt.Sprintf(" [%s duplicate deliveries]", commas(int64(t.Duplicates)))
+	}
+	if t.PublishedEvents > 0 {
+		s += fmt.Sprintf("\n  (%s events published in %.2f s, %s /s, while delivering)", commas(int64(t.PublishedEvents)),
+			t.PublishSeconds, commas(int64(math.Round(float64(t.PublishedEvents)/max(t.PublishSeconds, 1e-9)))))
+	}
+	return s
+}
+
+func (l *Latency) lines(cfg Config) []string {
+	target := fmt.Sprintf("target p50 ≤ %d ms, p99 ≤ %d ms", targetP50, targetP99)
+	first := fmt.Sprintf("latency send → receipt at %s events/s: p50 %s ms, p99 %s ms, max %s ms (%s: %s)",
+		commas(int64(l.Rate)), msText(l.SendP50), msText(l.SendP99), msText(l.SendMax), target, metText(l.Met))
+	switch {
+	case l.Capped:
+		first += fmt.Sprintf(" [cut short at the %s cap: %s of %s sent]", cfg.Duration, commas(int64(l.Sent)), commas(int64(l.Want)))
+	case l.Interrupted:
+		first += fmt.Sprintf(" [interrupted: %s of %s sent]", commas(int64(l.Sent)), commas(int64(l.Want)))
+	}
+	if l.Received < l.Accepted {
+		first += fmt.Sprintf(" [only %s of %s accepted events arrived within %s of the last publish]",
+			commas(int64(l.Received)), commas(int64(l.Accepted)), latencyGrace)
+	}
+	if l.Errors > 0 {
+		first += fmt.Sprintf(" [%s errors; first: %s]", commas(int64(l.Errors)), l.FirstError)
+	}
+	if l.Duplicates > 0 {
+		first += fmt.Sprintf(" [%s duplicate deliveries]", commas(int64(l.Duplicates)))
+	}
+	ackMet := l.Received > 0 && l.AckP50 <= targetP50 && l.AckP99 <= targetP99
+	second := fmt.Sprintf("latency ack → receipt (from the 202) at %s events/s: p50 %s ms, p99 %s ms (%s: %s; %s of %s arrived before their 202 was read)",
+		commas(int64(l.Rate)), msText(l.AckP50), msText(l.AckP99), target, metText(ackMet), commas(int64(l.AckNegative)), commas(int64(l.Received)))
+	pace := fmt.Sprintf("  (%s events paced at %s /s achieved; the publisher fell at most %s ms behind schedule)",
+		commas(int64(l.Sent)), commas(int64(math.Round(l.AchievedRate))), msText(l.MaxLagMS))
+	return []string{first, second, pace}
+}
+
+func (m *Memory) line() string {
+	if m.Error != "" {
+		return "memory after the runs: unknown (" + m.Error + ")"
+	}
+	return fmt.Sprintf("memory after the runs: RSS %s MB, peak %s MB (VmRSS, VmHWM of the whole process: server, receiver and clients; the spec's ≤ 300 MB target is for 1,000,000 deliveries queued for a down endpoint, not run here)",
+		commas(m.RSSBytes>>20), commas(m.HWMBytes>>20))
+}
+
+// Summary is the one-line summary of every figure measured, the last line of the text
+// output: `summary: loopback=46100/s d11=21400/s d110=26000/s single=11000/s
+// batch=120000/s p50=2.1ms p99=9.8ms ack_p50=1.2ms ack_p99=8.1ms rss=180MB hwm=210MB`,
+// then `incomplete=…` naming figures that did not get all their units done.
+func (r *Report) Summary() string {
+	var b strings.Builder
+	b.WriteString("summary:")
+	var capped []string
+	rate := func(key string, t *Throughput) {
+		if t == nil {
+			return
+		}
+		fmt.Fprintf(&b, " %s=%.0f/s", key, t.PerSecond)
+		if t.Done < t.Want {
+			capped = append(capped, key)
+		}
+	}
+	rate("loopback", r.Loopback)
+	rate("d11", r.Deliver)
+	rate(fmt.Sprintf("d1%d", r.Fanout), r.FanoutDeliver)
+	rate("single", r.Single)
+	rate("batch", r.Batch)
+	if l := r.Latency; l != nil {
+		fmt.Fprintf(&b, " p50=%sms p99=%sms ack_p50=%sms ack_p99=%sms", msText(l.SendP50), msText(l.SendP99), msText(l.AckP50), msText(l.AckP99))
+		if l.Received < l.Want {
+			capped = append(capped, "latency")
+		}
+	}
+	if m := r.Memory; m != nil && m.Error == "" {
+		fmt.Fprintf(&b, " rss=%dMB hwm=%dMB", m.RSSBytes>>20, m.HWMBytes>>20)
+	}
+	if len(capped) > 0 {
+		b.WriteString(" incomplete=" + strings.Join(capped, ","))
+	}
+	return b.String()
+}
+
+// jsonReport is the --json output.
+type jsonReport struct {
+	*Report
+	Summary string `json:"summary"`
+}
+
+func metText(met bool) string {
+	if met {
+		return "met"
+	}
+	return "missed"
+}
+
+// msText formats milliseconds with two decimals below 10 ms and one above.
+func msText(v float64) string {
+	if math.Abs(v) < 10 {
+		return fmt.Sprintf("%.2f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+// printer writes text output unless the report goes out as JSON.
+type printer struct {
+	w     io.Writer
+	quiet bool
+}
+
+func (p *printer) printf(format string, a ...any) {
+	if !p.quiet {
+		fmt.Fprintf(p.w, format, a...)
+	}
+}

@@ -1,0 +1,497 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// eventType is the type of every event the bench publishes; it has no schema.
+const eventType = "bench.event"
+
+// latencyGrace is how long the latency run waits for its last deliveries after the last
+// publish.
+const latencyGrace = 5 * time.Second
+
+// runner runs the scenarios of one benchmark.
+type runner struct {
+	cfg   Config
+	api   *client
+	rcv   *receiver
+	admin string
+	p     *printer
+	rep   *Report
+	orgs  []string // created, for cleanup on an external server
+	seq   int
+}
+
+func (r *runner) run(ctx context.Context) error {
+	cfg := r.cfg
+	steps := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{ScenarioLoopback, r.loopback},
+		{ScenarioDeliver, func(ctx context.Context) error { return r.deliveries(ctx, 1) }},
+		{ScenarioFanout, func(ctx context.Context) error { return r.deliveries(ctx, cfg.Fanout) }},
+		{ScenarioSingle, r.ingestSingle},
+		{ScenarioBatch, r.ingestBatch},
+		{ScenarioLatency, r.latency},
+	}
+	var errs []error
+	for _, s := range steps {
+		if !cfg.selected(s.name) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return errors.Join(append(errs, fmt.Errorf("interrupted before %s: %w", s.name, err))...)
+		}
+		if err := s.run(ctx); err != nil {
+			err = fmt.Errorf("scenario %s: %w", s.name, err)
+			r.rep.Problems = append(r.rep.Problems, err.Error())
+			r.p.printf("%s: could not run: %v\n", s.name, err)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// setup checks the server and adds the event type.
+func (r *runner) setup(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := r.api.call(ctx, http.MethodGet, "/healthz", "", nil, nil); err != nil {
+		return fmt.Errorf("the server does not answer: %w", err)
+	}
+	err := r.api.call(ctx, http.MethodPost, "/v1/event-types", r.admin,
+		map[string]any{"name": eventType, "description": "Published by consign bench; no schema."}, nil)
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae) && ae.status == http.StatusConflict:
+		return nil // made by an earlier run
+	case errors.As(err, &ae) && (ae.status == http.StatusUnauthorized || ae.status == http.StatusForbidden):
+		return fmt.Errorf("the key is not the server's admin key (the bench creates orgs and an event type): %w", err)
+	case err != nil:
+		return fmt.Errorf("create event type %s: %w", eventType, err)
+	}
+	return nil
+}
+
+// newOrg creates an org and a key of its own, used for everything in that org as a
+// client of Consign would.
+func (r *runner) newOrg(ctx context.Context, scenario string) (id, key string, err error) {
+	var org struct {
+		ID string `json:"id"`
+	}
+	r.seq++
+	name := fmt.Sprintf("consign bench %s %s #%d", scenario, time.Now().UTC().Format(time.RFC3339), r.seq)
+	if err := r.api.call(ctx, http.MethodPost, "/v1/orgs", r.admin, map[string]any{"name": name}, &org); err != nil {
+		return "", "", fmt.Errorf("create org: %w", err)
+	}
+	r.orgs = append(r.orgs, org.ID)
+	var k struct {
+		Key string `json:"key"`
+	}
+	if err := r.api.call(ctx, http.MethodPost, "/v1/orgs/"+org.ID+"/keys", r.admin, map[string]any{"name": "bench"}, &k); err != nil {
+		return "", "", fmt.Errorf("create org key: %w", err)
+	}
+	return org.ID, k.Key, nil
+}
+
+// newEndpoints creates n endpoints in org that deliver to the receiver's bucket.
+func (r *runner) newEndpoints(ctx context.Context, org, key, bucket string, n int) ([]string, error) {
+	ids := make([]string, n)
+	for i := range n {
+		var ep struct {
+			ID string `json:"id"`
+		}
+		in := map[string]any{"url": r.rcv.endpointURL(bucket, i), "topics": []string{eventType}, "description": "consign bench receiver"}
+		if err := r.api.call(ctx, http.MethodPost, "/v1/orgs/"+org+"/endpoints", key, in, &ep); err != nil {
+			var ae *apiError
+			if errors.As(err, &ae) && ae.status == http.StatusUnprocessableEntity {
+				return nil, fmt.Errorf("create endpoint (does the server allow loopback targets? run it with --insecure-targets): %w", err)
+			}
+			return nil, fmt.Errorf("create endpoint: %w", err)
+		}
+		ids[i] = ep.ID
+	}
+	return ids, nil
+}
+
+// deactivate turns endpoints off so that deliveries left over by a scenario cut short
+// wait (paused) instead of competing with the next scenario.
+func (r *runner) deactivate(org, key string, ids []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, id := range ids {
+		if err := r.api.call(ctx, http.MethodPatch, "/v1/orgs/"+org+"/endpoints/"+id, key, map[string]any{"active": false}, nil); err != nil {
+			r.cfg.Logger.Warn("bench: deactivate endpoint", "endpoint", id, "err", err)
+		}
+	}
+}
+
+// cleanup deletes the orgs the run created on an external server.
+func (r *runner) cleanup() {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, id := range r.orgs {
+		if err := r.api.call(ctx, http.MethodDelete, "/v1/orgs/"+id, r.admin, nil, nil); err != nil {
+			r.p.printf("note: could not delete bench org %s: %v\n", id, err)
+		}
+	}
+}
+
+// share sets t's share of the loopback ceiling, if that was measured.
+func (r *runner) share(t *Throughput) {
+	if l := r.rep.Loopback; l != nil && l.PerSecond > 0 {
+		t.ShareOfLoopback = t.PerSecond / l.PerSecond
+	}
+}
+
+// loopback measures the ceiling: bare client → bare server.
+func (r *runner) loopback(ctx context.Context) error {
+	n := 5 * r.cfg.Events
+	body := payload(r.cfg.PayloadSize)
+	target := r.rcv.url + "/ceiling"
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
+	defer cancel()
+	start := time.Now()
+	t := drive(ctx, r.cfg.Concurrency, n, func(ctx context.Context, _ int) (int, error) {
+		_, err := post(ctx, r.api.hc, target, "", body, http.StatusNoContent, false)
+		return 1, err
+	})
+	th := t.throughput(start, n, ctx)
+	r.rep.Loopback = th
+	r.p.printf("%s\n", th.line(figLoopback, r.cfg))
+	return nil
+}
+
+// deliveries measures deliveries/s with events fed through the batch API, each to
+// fanout endpoints.
+func (r *runner) deliveries(ctx context.Context, fanout int) error {
+	name, fig := ScenarioDeliver, figDeliver
+	if fanout > 1 {
+		name, fig = ScenarioFanout, figFanout
+	}
+	org, key, err := r.newOrg(ctx, name)
+	if err != nil {
+		return err
+	}
+	eps, err := r.newEndpoints(ctx, org, key, name, fanout)
+	if err != nil {
+		return err
+	}
+	b := r.rcv.bucket(name, false)
+	n := r.cfg.Events
+	bodies := newBatches(r.cfg.PayloadSize, r.cfg.BatchSize, n)
+	url := r.api.base + "/v1/orgs/" + org + "/events/batch"
+
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
+	defer cancel()
+	start := time.Now()
+	t := drive(ctx, r.cfg.BatchClients, bodies.count, func(ctx context.Context, i int) (int, error) {
+		body, size := bodies.get(i)
+		_, err := post(ctx, r.api.hc, url, key, body, http.StatusAccepted, false)
+		return size, err
+	})
+	published := time.Since(start)
+	want := t.done * fanout
+	b.expect(want)
+	select {
+	case <-b.done:
+	case <-ctx.Done():
+	}
+	got, dups, last := b.counts()
+	th := &Throughput{Done: got, Want: n * fanout, Duplicates: dups, Errors: t.errs, FirstError: t.firstErr,
+		PublishedEvents: t.done, PublishSeconds: published.Seconds(), Target: fig.target, GaveUp: t.stopped}
+	if got >= want && !last.IsZero() {
+		th.Seconds = last.Sub(start).Seconds()
+	} else {
+		th.Capped, th.Interrupted = ended(ctx)
+		th.Seconds = time.Since(start).Seconds()
+	}
+	if got < want && !th.Interrupted {
+		r.deactivate(org, key, eps)
+	}
+	th.finish()
+	r.share(th)
+	if fanout > 1 {
+		r.rep.FanoutDeliver = th
+	} else {
+		r.rep.Deliver = th
+	}
+	r.p.printf("%s\n", th.line(fig, r.cfg))
+	return nil
+}
+
+// ingestSingle measures single-event POSTs from Concurrency clients, no endpoints.
+func (r *runner) ingestSingle(ctx context.Context) error {
+	org, key, err := r.newOrg(ctx, ScenarioSingle)
+	if err != nil {
+		return err
+	}
+	n := r.cfg.Events
+	body := singleBody(payload(r.cfg.PayloadSize))
+	url := r.api.base + "/v1/orgs/" + org + "/events"
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
+	defer cancel()
+	start := time.Now()
+	t := drive(ctx, r.cfg.Concurrency, n, func(ctx context.Context, _ int) (int, error) {
+		_, err := post(ctx, r.api.hc, url, key, body, http.StatusAccepted, false)
+		return 1, err
+	})
+	th := t.throughput(start, n, ctx)
+	th.Target = figSingle.target
+	th.finish()
+	r.share(th)
+	r.rep.Single = th
+	r.p.printf("%s\n", th.line(figSingle, r.cfg))
+	return nil
+}
+
+// ingestBatch measures events accepted through the batch API, no endpoints.
+func (r *runner) ingestBatch(ctx context.Context) error {
+	org, key, err := r.newOrg(ctx, ScenarioBatch)
+	if err != nil {
+		return err
+	}
+	n := 5 * r.cfg.Events
+	bodies := newBatches(r.cfg.PayloadSize, r.cfg.BatchSize, n)
+	url := r.api.base + "/v1/orgs/" + org + "/events/batch"
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
+	defer cancel()
+	start := time.Now()
+	t := drive(ctx, r.cfg.BatchClients, bodies.count, func(ctx context.Context, i int) (int, error) {
+		body, size := bodies.get(i)
+		_, err := post(ctx, r.api.hc, url, key, body, http.StatusAccepted, false)
+		return size, err
+	})
+	th := t.throughput(start, n, ctx)
+	th.Target = figBatch.target
+	th.finish()
+	r.rep.Batch = th
+	r.p.printf("%s\n", th.line(figBatch, r.cfg))
+	return nil
+}
+
+// latency publishes single events at a steady rate and measures how long each took to
+// reach the receiver.
+func (r *runner) latency(ctx context.Context) error {
+	org, key, err := r.newOrg(ctx, ScenarioLatency)
+	if err != nil {
+		return err
+	}
+	eps, err := r.newEndpoints(ctx, org, key, ScenarioLatency, 1)
+	if err != nil {
+		return err
+	}
+	b := r.rcv.bucket(ScenarioLatency, true)
+	n := r.cfg.Events
+	body := singleBody(payload(r.cfg.PayloadSize))
+	url := r.api.base + "/v1/orgs/" + org + "/events"
+
+	type rec struct {
+		id        string
+		send, ack time.Time
+	}
+	recs := make([]rec, n)
+	var t tally
+	var tmu sync.Mutex
+	jobs := make(chan int)
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range min(r.cfg.latencyWorkers(), n) {
+		wg.Go(func() {
+			for i := range jobs {
+				send := time.Now()
+				reply, err := post(pctx, r.api.hc, url, key, body, http.StatusAccepted, true)
+				ack := time.Now()
+				var ev struct {
+					ID string `json:"id"`
+				}
+				if err == nil {
+					if err = json.Unmarshal(reply, &ev); err == nil && ev.ID == "" {
+						err = errors.New("202 reply without an event id")
+					}
+				}
+				tmu.Lock()
+				if err != nil {
+					if pctx.Err() == nil {
+						t.errs++
+						if t.firstErr == "" {
+							t.firstErr = err.Error()
+						}
+					}
+				} else {
+					t.done++
+					recs[i] = rec{ev.ID, send, ack}
+				}
+				tmu.Unlock()
+			}
+		})
+	}
+	start := time.Now()
+	interval := time.Second / time.Duration(r.cfg.Rate)
+	var maxLag time.Duration
+	sent := 0
+	timer := time.NewTimer(0)
+	<-timer.C
+pace:
+	for i := range n {
+		due := start.Add(time.Duration(i) * interval)
+		if d := time.Until(due); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-pctx.Done():
+				break pace
+			}
+		}
+		select {
+		case jobs <- i:
+			sent++
+			maxLag = max(maxLag, time.Since(due))
+		case <-pctx.Done():
+			break pace
+		}
+	}
+	paced := time.Since(start)
+	close(jobs)
+	wg.Wait()
+
+	b.expect(t.done)
+	wctx, wcancel := context.WithTimeout(ctx, latencyGrace)
+	defer wcancel()
+	select {
+	case <-b.done:
+	case <-wctx.Done():
+	}
+	arrived := b.firsts()
+	_, dups, _ := b.counts()
+	var fromSend, fromAck []time.Duration
+	negative := 0
+	for _, x := range recs {
+		if x.id == "" {
+			continue
+		}
+		at, ok := arrived[x.id]
+		if !ok {
+			continue
+		}
+		fromSend = append(fromSend, at.Sub(x.send))
+		d := at.Sub(x.ack)
+		if d < 0 {
+			negative++
+		}
+		fromAck = append(fromAck, d)
+	}
+	l := &Latency{
+		Rate: r.cfg.Rate, Want: n, Sent: sent, Accepted: t.done, Received: len(fromSend), Duplicates: dups,
+		Errors: t.errs, FirstError: t.firstErr, AckNegative: negative,
+		AchievedRate: rate(sent, paced), MaxLagMS: ms(maxLag),
+	}
+	l.SendP50, l.SendP99, l.SendMax = percentiles(fromSend)
+	l.AckP50, l.AckP99, _ = percentiles(fromAck)
+	if sent < n {
+		l.Capped, l.Interrupted = ended(pctx)
+	}
+	l.finish()
+	if len(fromSend) < t.done && !l.Interrupted {
+		r.deactivate(org, key, eps)
+	}
+	r.rep.Latency = l
+	for _, line := range l.lines(r.cfg) {
+		r.p.printf("%s\n", line)
+	}
+	return nil
+}
+
+// tally is what the workers of one drive did.
+type tally struct {
+	done, errs int
+	firstErr   string
+	last       time.Time // when the last unit was done
+	stopped    bool      // too many errors
+}
+
+// ended says whether a scenario's context ended at the cap or by an interruption.
+func ended(ctx context.Context) (capped, interrupted bool) {
+	err := ctx.Err()
+	return errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled)
+}
+
+// throughput turns a tally of n wanted units, started at start, into a figure: units
+// per second from start to the last one done or, when the run was cut short (ctx), to
+// now.
+func (t tally) throughput(start time.Time, n int, ctx context.Context) *Throughput {
+	th := &Throughput{Done: t.done, Want: n, Errors: t.errs, FirstError: t.firstErr, GaveUp: t.stopped}
+	th.Capped, th.Interrupted = ended(ctx)
+	if !th.Capped && !th.Interrupted && !t.last.IsZero() {
+		th.Seconds = t.last.Sub(start).Seconds()
+	} else {
+		th.Seconds = time.Since(start).Seconds()
+	}
+	th.finish()
+	return th
+}
+
+// drive runs jobs jobs on workers concurrent workers until all are done or ctx ends.
+// do returns how many units a job did. It gives up after too many errors: max(100,
+// jobs/10).
+func drive(ctx context.Context, workers, jobs int, do func(ctx context.Context, i int) (int, error)) tally {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var next, errCount atomic.Int64
+	maxErrs := int64(max(100, jobs/10))
+	workers = max(1, min(workers, jobs))
+	results := make([]tally, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			t := &results[w]
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= jobs {
+					return
+				}
+				n, err := do(ctx, i)
+				if err != nil {
+					if ctx.Err() != nil {
+						return // cut short by the cap, not an error of the server
+					}
+					t.errs++
+					if t.firstErr == "" {
+						t.firstErr = err.Error()
+					}
+					if errCount.Add(1) >= maxErrs {
+						t.stopped = true
+						cancel()
+					}
+					continue
+				}
+				t.done += n
+				t.last = time.Now()
+			}
+		})
+	}
+	wg.Wait()
+	var sum tally
+	for _, t := range results {
+		sum.done += t.done
+		sum.errs += t.errs
+		if sum.firstErr == "" {
+			sum.firstErr = t.firstErr
+		}
+		if t.last.After(sum.last) {
+			sum.last = t.last
+		}
+		sum.stopped = sum.stopped || t.stopped
+	}
+	return sum
+}

@@ -1,0 +1,318 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/consign-dev/consign/client"
+	"github.com/consign-dev/consign/webhook"
+)
+
+// step is one command of a scenario. Its args may name values kept by earlier steps
+// as {name}.
+type step struct {
+	name  string // golden file under testdata; "" for none
+	args  []string
+	stdin string
+	code  int
+	json  bool              // stdout is JSON: the golden file shows it indented
+	keep  map[string]string // name → id prefix: keep the first such id of stdout as {name}
+	wait  func(t *testing.T, vars map[string]string)
+}
+
+// TestClientCommands runs a session of client commands against a real server and
+// compares each transcript with its golden file.
+func TestClientCommands(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	rcv := newReceiver(t)
+	c := client.New(s.url, adminKey)
+	dir := t.TempDir()
+	epFile := filepath.Join(dir, "endpoint.json")
+	require.NoError(t, os.WriteFile(epFile, []byte(`{"url": "`+rcv.srv.URL+`/raw", "topics": ["inventory.updated"],
+		"method": "PUT", "payload_format": "raw", "headers": {"X-From": "file"}}`), 0o644))
+	schemaFile := filepath.Join(dir, "schema.json")
+	require.NoError(t, os.WriteFile(schemaFile, []byte(`{"type": "object", "required": ["rma"]}`), 0o644))
+	badFile := filepath.Join(dir, "bad.json")
+	require.NoError(t, os.WriteFile(badFile, []byte(`{"url": "https://example.com", "topic": ["order.*"]}`), 0o644))
+
+	delivered := func(n int) func(t *testing.T, vars map[string]string) {
+		return func(t *testing.T, vars map[string]string) {
+			require.Eventually(t, func() bool {
+				p, err := c.Deliveries.List(t.Context(), vars["org"], &client.DeliveryListOptions{Status: client.StatusSucceeded})
+				return err == nil && len(p.Data) == n
+			}, 10*time.Second, 10*time.Millisecond)
+		}
+	}
+	steps := []step{
+		{name: "orgs-create", args: []string{"orgs", "create", "Acme Outdoor", "--role", "buyer"}, keep: map[string]string{"org": "org_"}},
+		{args: []string{"orgs", "create", "Birch Supply"}, keep: map[string]string{"org2": "org_"}},
+		{name: "orgs-list", args: []string{"orgs", "list"}},
+		{name: "orgs-list-page", args: []string{"orgs", "list", "--limit", "1"}},
+		{name: "orgs-get-json", args: []string{"orgs", "get", "{org}", "--json"}, json: true},
+		{name: "orgs-update", args: []string{"orgs", "update", "{org2}", "--name", "Birch Supply Co.", "--role", "buyer"}},
+		{name: "orgs-create-invalid", args: []string{"orgs", "create", " "}, code: 1},
+
+		{name: "keys-create", args: []string{"keys", "create", "--org", "{org}", "--name", "ci"}, keep: map[string]string{"key": "key_"}},
+		{name: "keys-list", args: []string{"keys", "list", "--org", "{org}"}},
+		{name: "keys-delete", args: []string{"keys", "delete", "--org", "{org}", "{key}"}},
+
+		{name: "event-types-create", args: []string{"event-types", "create", "return.approved", "--description", "A return was approved.",
+			"--schema-file", schemaFile}},
+		{name: "event-types-get", args: []string{"event-types", "get", "order.fulfilled"}},
+
+		{name: "endpoints-create", args: []string{"endpoints", "create", "--org", "{org}", "--url", rcv.srv.URL + "/hooks",
+			"--topic", "order.*", "--topic", "return.approved", "--header", "X-Partner=acme", "--rate-limit", "5",
+			"--burst-limit", "2", "--ordering", "key"}, keep: map[string]string{"ep": "ep_"}},
+		{name: "endpoints-create-from-file", args: []string{"endpoints", "create", "--org", "{org}", "--from-file", epFile,
+			"--description", "inventory feed", "--coalesce"}, keep: map[string]string{"ep2": "ep_"}},
+		{name: "endpoints-create-invalid", args: []string{"endpoints", "create", "--org", "{org}", "--url", "https://example.com",
+			"--topic", "no such topic", "--method", "GET"}, code: 1},
+		{name: "endpoints-create-bad-file", args: []string{"endpoints", "create", "--org", "{org}", "--from-file", badFile}, code: 2},
+		{name: "endpoints-create-bad-header", args: []string{"endpoints", "create", "--org", "{org}", "--header", "X-Partner"}, code: 2},
+		{name: "endpoints-list", args: []string{"endpoints", "list", "--org", "{org}"}},
+		{name: "endpoints-get", args: []string{"endpoints", "get", "--org", "{org}", "{ep}"}},
+		{name: "endpoints-get-missing", args: []string{"endpoints", "get", "--org", "{org}", "ep_nope"}, code: 1},
+		{name: "endpoints-deactivate", args: []string{"endpoints", "update", "--org", "{org}", "{ep2}", "--no-active", "--rate-limit", "1"}},
+		{name: "endpoints-test", args: []string{"endpoints", "test", "--org", "{org}", "{ep}", "--type", "order.fulfilled", "--file", "-"},
+			stdin: `{"order_id": 1}`},
+
+		{name: "secrets-add", args: []string{"secrets", "add", "--org", "{org}", "--endpoint", "{ep}", "--expires-in", "30d"}, keep: map[string]string{"sec": "sec_"}},
+		{name: "secrets-rotate", args: []string{"secrets", "rotate", "--org", "{org}", "--endpoint", "{ep}", "--grace", "1h"}},
+		{name: "secrets-list", args: []string{"secrets", "list", "--org", "{org}", "--endpoint", "{ep}"}},
+		{name: "secrets-delete", args: []string{"secrets", "delete", "--org", "{org}", "--endpoint", "{ep}", "{sec}"}},
+
+		{name: "events-send", args: []string{"events", "send", "--org", "{org}", "--type", "order.fulfilled",
+			"--idempotency-key", "order-1001-fulfilled", "--ordering-key", "order-1001"},
+			stdin: `{"order_id": 1001, "tracking": "1Z999"}`, keep: map[string]string{"evt": "evt_"}},
+		{name: "events-send-again", args: []string{"events", "send", "--org", "{org}", "--type", "order.fulfilled",
+			"--idempotency-key", "order-1001-fulfilled"}, stdin: `{"order_id": 1001}`},
+		{name: "events-send-not-json", args: []string{"events", "send", "--org", "{org}", "--type", "order.fulfilled"}, stdin: `{"order_id":`, code: 2},
+		{name: "events-send-schema", args: []string{"events", "send", "--org", "{org}", "--type", "return.approved"}, stdin: `{}`, code: 1},
+		{name: "events-list", args: []string{"events", "list", "--org", "{org}"}, wait: delivered(2)},
+		{name: "events-get", args: []string{"events", "get", "--org", "{org}", "{evt}"}},
+
+		{name: "deliveries-list", args: []string{"deliveries", "list", "--org", "{org}", "--event", "{evt}"}, keep: map[string]string{"dlv": "dlv_"}},
+		{name: "deliveries-show", args: []string{"deliveries", "show", "--org", "{org}", "{dlv}"}},
+		{name: "deliveries-list-bad-status", args: []string{"deliveries", "list", "--org", "{org}", "--status", "lost"}, code: 1},
+		{name: "endpoints-recover", args: []string{"endpoints", "recover", "--org", "{org}", "{ep}", "--since", "1h"}},
+
+		{name: "sources-create", args: []string{"sources", "create", "--org", "{org}", "--name", "Deposco shipments", "--topic", "shipment.created",
+			"--verify", "header-token", "--header", "X-Token", "--secret", "token-0123456789", "--dedupe-pointer", "/shipment_id"},
+			keep: map[string]string{"src": "src_"}},
+		{name: "sources-create-invalid", args: []string{"sources", "create", "--org", "{org}", "--name", "x", "--topic", "consign.x",
+			"--verify", "hmac-sha256"}, code: 1},
+		{name: "sources-list", args: []string{"sources", "list", "--org", "{org}"}},
+		{name: "sources-receipts", args: []string{"sources", "receipts", "--org", "{org}", "{src}", "--no-verified"},
+			wait: func(t *testing.T, vars map[string]string) {
+				src, err := c.Sources.Get(t.Context(), vars["org"], vars["src"])
+				require.NoError(t, err)
+				resp, err := http.Post(src.IngestURL, "application/json", strings.NewReader(`{"shipment_id":"shp_1"}`))
+				require.NoError(t, err)
+				require.NoError(t, resp.Body.Close())
+				require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+			}},
+		{name: "sources-delete", args: []string{"sources", "delete", "--org", "{org}", "{src}"}},
+
+		{name: "endpoints-delete", args: []string{"endpoints", "delete", "--org", "{org}", "{ep2}"}},
+		{name: "orgs-delete", args: []string{"orgs", "delete", "{org2}"}},
+	}
+	vars := map[string]string{}
+	for _, st := range steps {
+		if st.wait != nil {
+			st.wait(t, vars)
+		}
+		args := make([]string, len(st.args))
+		for i, a := range st.args {
+			for k, v := range vars {
+				a = strings.ReplaceAll(a, "{"+k+"}", v)
+			}
+			args[i] = a
+		}
+		r := s.run(t, st.stdin, args...)
+		require.Equal(t, st.code, r.code, "consign %s\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.stdout, r.stderr)
+		for name, prefix := range st.keep {
+			m := regexp.MustCompile(`\b` + prefix + `[0-9A-Z]{26}\b`).FindString(r.stdout)
+			require.NotEmpty(t, m, "no %s id in %q", prefix, r.stdout)
+			vars[name] = m
+		}
+		if st.json {
+			r.stdout = indentJSON(t, r.stdout)
+		}
+		if st.name != "" {
+			out := normalize(strings.ReplaceAll(transcript(args, r), dir, "$TMP"))
+			if !st.json {
+				out = realign(out)
+			}
+			golden(t, st.name, out)
+		}
+		// Objects made in one millisecond have ids in random order; keep lists stable.
+		time.Sleep(2 * time.Millisecond)
+	}
+
+	// The retried delivery goes again.
+	before := rcv.count()
+	r := s.run(t, "", "deliveries", "retry", "--org", vars["org"], vars["dlv"])
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "pending")
+	require.Eventually(t, func() bool { return rcv.count() > before }, 10*time.Second, 10*time.Millisecond)
+
+	r = s.run(t, "", "endpoints", "stats", "--org", vars["org"], vars["ep"], "--window", "1h")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Regexp(t, `(?m)^attempts\s+\d+$`, r.stdout)
+	require.Regexp(t, `(?m)^success_rate\s+100\.0%$`, r.stdout)
+
+	r = s.run(t, "", "event-types", "list")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Regexp(t, `(?m)^NAME\s+BUILTIN\s+SCHEMA\s+FOR\s+DESCRIPTION$`, r.stdout)
+	require.Regexp(t, `(?m)^return\.approved\s+false\s+true\s+all\s+A return was approved\.$`, r.stdout)
+	require.Regexp(t, `(?m)^order\.fulfilled\s+true\s+false\s+buyer\s+`, r.stdout)
+}
+
+// TestJSONIsTheAPIs checks that --json prints the API's reply byte for byte.
+func TestJSONIsTheAPIs(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	rcv := newReceiver(t)
+	var org struct{ ID string }
+	require.NoError(t, json.Unmarshal([]byte(s.ok(t, "", "orgs", "create", "Acme", "--json")), &org))
+	s.ok(t, "", "endpoints", "create", "--org", org.ID, "--url", rcv.srv.URL, "--topic", "*")
+	s.ok(t, `{"a":1}`, "events", "send", "--org", org.ID, "--type", "order.created", "--ordering-key", "k")
+
+	for _, tt := range []struct {
+		args []string
+		path string
+	}{
+		{[]string{"orgs", "list"}, "/v1/orgs"},
+		{[]string{"orgs", "get", org.ID}, "/v1/orgs/" + org.ID},
+		{[]string{"endpoints", "list", "--org", org.ID}, "/v1/orgs/" + org.ID + "/endpoints"},
+		{[]string{"events", "list", "--org", org.ID, "--limit", "5"}, "/v1/orgs/" + org.ID + "/events?limit=5"},
+		{[]string{"event-types", "list"}, "/v1/event-types"},
+	} {
+		got := s.ok(t, "", append(tt.args, "--json")...)
+		require.Equal(t, apiGet(t, s.url+tt.path), got, "consign %s --json", strings.Join(tt.args, " "))
+	}
+}
+
+// apiGet returns the body of an API reply.
+func apiGet(tb testing.TB, url string) string {
+	tb.Helper()
+	req, err := http.NewRequestWithContext(tb.Context(), http.MethodGet, url, nil)
+	require.NoError(tb, err)
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(tb, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(tb, err)
+	require.Equal(tb, http.StatusOK, resp.StatusCode, string(b))
+	return string(b)
+}
+
+func TestPagesAndErrors(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	var ids []string
+	for i := range 3 {
+		var o struct{ ID string }
+		require.NoError(t, json.Unmarshal([]byte(s.ok(t, "", "orgs", "create", "org "+strconv.Itoa(i), "--json")), &o))
+		ids = append(ids, o.ID)
+		time.Sleep(2 * time.Millisecond)
+	}
+	// Newest first, one page at a time; the next page's cursor goes to stderr.
+	r := s.run(t, "", "orgs", "list", "--limit", "2")
+	require.Equal(t, 0, r.code)
+	require.Contains(t, r.stdout, ids[2])
+	require.Contains(t, r.stdout, ids[1])
+	require.NotContains(t, r.stdout, ids[0])
+	require.Equal(t, "more: add --cursor "+ids[1]+"\n", r.stderr)
+	r = s.run(t, "", "orgs", "list", "--limit", "2", "--cursor", ids[1])
+	require.Equal(t, 0, r.code)
+	require.Contains(t, r.stdout, ids[0])
+	require.Empty(t, r.stderr)
+
+	// Errors: the problem's detail on stderr, exit 1.
+	r = s.run(t, "", "orgs", "list", "--limit", "501")
+	require.Equal(t, 1, r.code)
+	require.Equal(t, "consign: limit: must be a whole number from 1 to 500 (422 Unprocessable Entity)\n", r.stderr)
+	require.Empty(t, r.stdout)
+
+	r = runCLI(t, "", "orgs", "list", "--server", s.url, "--key", "wrong")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "(401 Unauthorized)")
+
+	// Usage errors exit 2.
+	r = runCLI(t, "", "orgs", "list", "--server", s.url, "--key", "")
+	require.Equal(t, 2, r.code)
+	require.Contains(t, r.stderr, "no API key: set CONSIGN_KEY or pass --key")
+	r = runCLI(t, "", "orgs", "list", "--server", "localhost:8700", "--key", adminKey)
+	require.Equal(t, 2, r.code)
+	r = s.run(t, "", "endpoints", "list")
+	require.Equal(t, 2, r.code)
+	require.Contains(t, r.stderr, "--org")
+
+	// A server that is not there.
+	r = runCLI(t, "", "orgs", "list", "--server", "http://127.0.0.1:1", "--key", adminKey)
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "connection refused")
+	require.Contains(t, r.stderr, "is the server running?")
+	require.NotContains(t, r.stderr, "consign: consign:")
+}
+
+// TestEnvironment reads the server, key and org from CONSIGN_URL, CONSIGN_KEY and
+// CONSIGN_ORG. It cannot run in parallel: it sets the process environment.
+func TestEnvironment(t *testing.T) {
+	s := start(t)
+	t.Setenv("CONSIGN_URL", s.url)
+	t.Setenv("CONSIGN_KEY", adminKey)
+	r := runCLI(t, "", "orgs", "create", "Acme", "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var o struct{ ID string }
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &o))
+	t.Setenv("CONSIGN_ORG", o.ID)
+	r = runCLI(t, "", "endpoints", "list")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, "ID  ACTIVE  HEALTH  TOPICS  URL\n", r.stdout)
+}
+
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	other := "whsec_" + strings.Repeat("A", 32)
+	body := `{"type":"order.fulfilled"}`
+	now := time.Now()
+	sig, err := webhook.Sign(secret, "evt_1", now, []byte(body))
+	require.NoError(t, err)
+	headers := []string{"-H", "webhook-id: evt_1", "-H", "webhook-timestamp: " + strconv.FormatInt(now.Unix(), 10), "-H", "webhook-signature: " + sig}
+
+	r := runCLI(t, body, append([]string{"verify", "--secret", secret}, headers...)...)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, "valid\n", r.stdout)
+
+	r = runCLI(t, body, append([]string{"verify", "--secret", other, "--secret", secret}, headers...)...)
+	require.Equal(t, 0, r.code, "any of several secrets: %s", r.stderr)
+
+	r = runCLI(t, body+" ", append([]string{"verify", "--secret", secret}, headers...)...)
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "invalid: webhook: no matching signature")
+
+	r = runCLI(t, body, "verify", "--secret", secret, "-H", "webhook-id: evt_1")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "webhook-timestamp")
+
+	r = runCLI(t, body, append([]string{"verify", "--secret", "whsec_!!"}, headers...)...)
+	require.Equal(t, 2, r.code, "a malformed secret is a usage error")
+
+	r = runCLI(t, body, "verify", "--secret", secret, "-H", "webhook-id")
+	require.Equal(t, 2, r.code)
+}

@@ -1,0 +1,332 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/consign-dev/consign/client"
+)
+
+type eventsCmd struct {
+	Send eventsSendCmd `cmd:"" help:"Publish an event; its payload is JSON from --file or standard input."`
+	List eventsListCmd `cmd:"" help:"List an org's events, newest first, with their deliveries' states."`
+	Get  eventsGetCmd  `cmd:"" help:"Show an event and its deliveries."`
+}
+
+type eventsSendCmd struct {
+	remote
+	orgFlag
+	Type           string `required:"" help:"The event type, such as order.fulfilled."`
+	File           string `help:"Read the payload from this file (- or none: standard input)."`
+	IdempotencyKey string `help:"Publishing again with the same key within 72h returns the first event and delivers nothing twice."`
+	OrderingKey    string `help:"Events with the same key reach ordered endpoints in order."`
+}
+
+// maxPayload is what the CLI reads as one event's payload: the server's default body limit.
+const maxPayload = 256 << 10
+
+// readPayload reads a JSON payload and checks it before it is sent.
+func readPayload(env *runEnv, file string) (json.RawMessage, error) {
+	b, err := readInput(env, file, maxPayload)
+	if err != nil {
+		return nil, err
+	}
+	name := file
+	if name == "" || name == "-" {
+		name = "standard input"
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, codeError{2, fmt.Errorf("no payload on %s: give --file or pipe the JSON in", name)}
+	}
+	if !json.Valid(b) {
+		return nil, codeError{2, fmt.Errorf("the payload (%s) is not valid JSON", name)}
+	}
+	return json.RawMessage(b), nil
+}
+
+func (c *eventsSendCmd) Run(env *runEnv) error {
+	payload, err := readPayload(env, c.File)
+	if err != nil {
+		return err
+	}
+	s, err := c.open(env)
+	if err != nil {
+		return err
+	}
+	var opts []client.PublishOption
+	if c.IdempotencyKey != "" {
+		opts = append(opts, client.IdempotencyKey(c.IdempotencyKey))
+	}
+	e, err := s.Events.Publish(env.ctx, c.Org, client.EventInput{Type: c.Type, Payload: payload, OrderingKey: c.OrderingKey}, opts...)
+	if err != nil {
+		return s.fail(err)
+	}
+	return s.print(func(w io.Writer) {
+		fields(w, "id", e.ID, "type", e.Type, "idempotency_key", e.IdempotencyKey, "ordering_key", e.OrderingKey,
+			"created_at", e.CreatedAt)
+		if e.Duplicate {
+			fmt.Fprintln(w, "\nThe idempotency key was used before: this is the first event, and nothing is delivered again.")
+		}
+	})
+}
+
+type eventsListCmd struct {
+	remote
+	orgFlag
+	pageFlags
+	Type string `help:"Only events of this type."`
+}
+
+func (c *eventsListCmd) Run(env *runEnv) error {
+	s, err := c.open(env)
+	if err != nil {
+		return err
+	}
+	page, err := s.Events.List(env.ctx, c.Org, &client.EventListOptions{Limit: c.Limit, Cursor: c.Cursor, Type: c.Type})
+	if err != nil {
+		return s.fail(err)
+	}
+	return s.printList(page.NextCursor, func(w io.Writer) {
+		t := newTable(w, "ID", "TYPE", "CREATED", "DELIVERIES")
+		for _, e := range page.Data {
+			t.row(e.ID, e.Type, e.CreatedAt, deliveriesText(e.Deliveries))
+		}
+		t.flush()
+	})
+}
+
+// deliveriesText counts deliveries by state: "2 succeeded, 1 pending".
+func deliveriesText(ds []client.DeliveryState) string {
+	counts := map[string]int{}
+	for _, d := range ds {
+		counts[d.Status]++
+	}
+	var parts []string
+	for _, st := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
+	}
+	return strings.Join(parts, ", ")
+}
+
+type eventsGetCmd struct {
+	remote
+	orgFlag
+	ID string `arg:"" help:"The event's id."`
+}
+
+func (c *eventsGetCmd) Run(env *runEnv) error {
+	s, err := c.open(env)
+	if err != nil {
+		return err
+	}
+	e, err := s.Events.Get(env.ctx, c.Org, c.ID)
+	if err != nil {
+		return s.fail(err)
+	}
+	return s.print(func(w io.Writer) {
+		fields(w, "id", e.ID, "type", e.Type, "idempotency_key", e.IdempotencyKey, "ordering_key", e.OrderingKey,
+			"created_at", e.CreatedAt, "payload", truncate(string(e.Payload), 500))
+		if len(e.Deliveries) > 0 {
+			fmt.Fprintln(w)
+			t := newTable(w, "DELIVERY", "ENDPOINT", "STATUS", "ATTEMPTS")
+			for _, d := range e.Deliveries {
+				t.row(d.ID, d.EndpointID, d.Status, d.AttemptsCount)
+			}
+			t.flush()
+		}
+	})
+}
+
+type eventTypesCmd struct {
+	List   eventTypesListCmd   `cmd:"" help:"List the catalog: built-in commerce topics and custom types."`
+	Get    eventTypesGetCmd    `cmd:"" help:"Show an event type and its schema."`
+	Create eventTypesCreateCmd `cmd:"" help:"Add a custom event type (admin key)."`
+}
+
+type eventTypesListCmd struct {
+	remote
+}
+
+func (c *eventTypesListCmd) Run(env *runEnv) error {
+	s, err := c.open(env)
+	if err != nil {
+		return err
+	}
+	ts, err := s.EventTypes.List(env.ctx)
+	if err != nil {
+		return s.fail(err)
+	}
+	return s.print(func(w io.Writer) {
+		t := newTable(w, "NAME", "BUILTIN", "SCHEMA", "FOR", "DESCRIPTION")
+		for _, et := range ts {
+			t.row(et.Name, et.Builtin, len(et.Schema) > 0, rolesText(et.AvailableFor), et.Description)
+		}
+		t.flush()
+	})
+}
+
+func rolesText(rs []client.Role) string {
+	if len(rs) == 0 {
+		return "all"
+	}
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = string(r)
+	}
+	return strings.Join(parts, ",")
+}
+
+type eventTypesGetCmd struct {
+	remote
+	Name string `arg:"" help:"The event type's name."`
+}
+
+func (c *eventTypesGetCmd) Run(env *runEnv) error {
+	s, err := c.open(env)
+	if err != nil {
+		return err
+	}
+	et, err := s.EventTypes.Get(env.ctx, c.Name)
+	if err != nil {
+		return s.fail(err)
+	}
+	return s.print(func(w io.Writer) { showEventType(w, et) })
+}
+
+type eventTypesCreateCmd struct {
+	remote
+	Name         string   `arg:"" help:"The name: dot-separated words such as return.approved."`
+	Description  string   `help:"What the event means."`
+	SchemaFile   string   `help:"A JSON Schema that every payload must satisfy, from this file."`
+	AvailableFor []string `enum:"buyer,seller" help:"Only orgs of these roles may subscribe (buyer, seller); default all."`
+}
+
+func (c *eventTypesCreateCmd) Run(env *runEnv) error {
+	in := client.EventTypeInput{Name: c.Name, Description: c.Description}
+	if c.SchemaFile != "" {
+		schema, err := readPayload(env, c.SchemaFile)
+		if err != nil {
+			return err
+		}
+		in.Schema = schema
+	}
+	for _, r := range c.AvailableFor {
+		in.AvailableFor = append(in.AvailableFor, client.Role(r))
+	}
+	s, err := c.open(env)
+	if err != nil {
+		return err
+	}
+	et, err := s.EventTypes.Create(env.ctx, in)
+	if err != nil {
+		return s.fail(err)
+	}
+	return s.print(func(w io.Writer) { showEventType(w, et) })
+}
+
+func showEventType(w io.Writer, et *client.EventType) {
+	schema := "-"
+	if len(et.Schema) > 0 {
+		schema = truncate(string(et.Schema), 500)
+	}
+	fields(w, "name", et.Name, "description", et.Description, "available_for", rolesText(et.AvailableFor),
+		"builtin", et.Builtin, "schema", schema, "created_at", et.CreatedAt, "updated_at", et.UpdatedAt)
+}
+
+type deliveriesCmd struct {
+	List  deliveriesListCmd  `cmd:"" help:"List an org's deliveries, newest first."`
+	Show  deliveriesShowCmd  `cmd:"" help:"Show a delivery and its attempts."`
+	Retry deliveriesRetryCmd `cmd:"" help:"Send a delivery again now."`
+}
+
+type deliveriesListCmd struct {
+	remote
+	orgFlag
+	pageFlags
+	Endpoint string `help:"Only deliveries to this endpoint."`
+	Event    string `help:"Only deliveries of this event."`
+	Status   string `help:"Only deliveries in this state: pending, delivering, succeeded, failed, paused, superseded, cancelled."`
+}
+
+func (c *deliveriesListCmd) Run(env *runEnv) error {
+	s, err := c.open(env)
+	if err != nil {
+		return err
+	}
+	page, err := s.Deliveries.List(env.ctx, c.Org, &client.DeliveryListOptions{Limit: c.Limit, Cursor: c.Cursor,
+		EndpointID: c.Endpoint, EventID: c.Event, Status: c.Status})
+	if err != nil {
+		return s.fail(err)
+	}
+	return s.printList(page.NextCursor, func(w io.Writer) {
+		t := newTable(w, "ID", "STATUS", "ATTEMPTS", "EVENT", "ENDPOINT", "NEXT ATTEMPT", "TYPE")
+		for _, d := range page.Data {
+			t.row(d.ID, d.Status, d.AttemptsCount, d.EventID, d.EndpointID, d.NextAttemptAt, d.EventType)
+		}
+		t.flush()
+	})
+}
+
+type deliveriesShowCmd struct {
+	remote
+	orgFlag
+	ID string `arg:"" help:"The delivery's id."`
+}
+
+func (c *deliveriesShowCmd) Run(env *runEnv) error {
+	s, err := c.open(env)
+	if err != nil {
+		return err
+	}
+	d, err := s.Deliveries.Get(env.ctx, c.Org, c.ID)
+	if err != nil {
+		return s.fail(err)
+	}
+	return s.print(func(w io.Writer) { showDelivery(w, d) })
+}
+
+type deliveriesRetryCmd struct {
+	remote
+	orgFlag
+	ID string `arg:"" help:"The delivery's id."`
+}
+
+func (c *deliveriesRetryCmd) Run(env *runEnv) error {
+	s, err := c.open(env)
+	if err != nil {
+		return err
+	}
+	d, err := s.Deliveries.Retry(env.ctx, c.Org, c.ID)
+	if err != nil {
+		return s.fail(err)
+	}
+	return s.print(func(w io.Writer) { showDelivery(w, d) })
+}
+
+func showDelivery(w io.Writer, d *client.Delivery) {
+	fields(w, "id", d.ID, "status", d.Status, "event_id", d.EventID, "event_type", d.EventType,
+		"endpoint_id", d.EndpointID, "attempts_count", d.AttemptsCount, "next_attempt_at", d.NextAttemptAt,
+		"created_at", d.CreatedAt, "updated_at", d.UpdatedAt)
+	if len(d.Attempts) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	t := newTable(w, "N", "STARTED", "RESPONSE", "DURATION", "ERROR")
+	for _, a := range d.Attempts {
+		var status any
+		if a.Response != nil {
+			status = a.Response.Status
+		}
+		var errText any
+		if a.Error != nil {
+			errText = *a.Error
+		}
+		t.row(a.N, a.StartedAt, status, fmt.Sprintf("%dms", a.DurationMS), errText)
+	}
+	t.flush()
+}

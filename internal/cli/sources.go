@@ -1,0 +1,207 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/consign-dev/consign/client"
+)
+
+type sourcesCmd struct {
+	List        sourcesListCmd        `cmd:"" help:"List an org's inbound sources."`
+	Get         sourcesGetCmd         `cmd:"" help:"Show a source and its ingest URL."`
+	Create      sourcesCreateCmd      `cmd:"" help:"Create a source; a generated secret is shown once."`
+	Delete      sourcesDeleteCmd      `cmd:"" help:"Delete a source and its receipts."`
+	RotateToken sourcesRotateTokenCmd `cmd:"" name:"rotate-token" help:"Give a source a new ingest URL; the old one stops working."`
+	Receipts    sourcesReceiptsCmd    `cmd:"" help:"List what a source received, newest first."`
+}
+
+type sourcesListCmd struct {
+	remote
+	orgFlag
+	pageFlags
+}
+
+func (c *sourcesListCmd) Run(env *runEnv) error {
+	s, err := c.open(env)
+	if err != nil {
+		return err
+	}
+	page, err := s.Sources.List(env.ctx, c.Org, c.options())
+	if err != nil {
+		return s.fail(err)
+	}
+	return s.printList(page.NextCursor, func(w io.Writer) {
+		t := newTable(w, "ID", "TOPIC", "VERIFY", "POLL", "NAME")
+		for _, src := range page.Data {
+			t.row(src.ID, src.Topic, src.Verify.Type, src.Poll != nil, src.Name)
+		}
+		t.flush()
+	})
+}
+
+type sourcesGetCmd struct {
+	remote
+	orgFlag
+	ID string `arg:"" help:"The source's id."`
+}
+
+func (c *sourcesGetCmd) Run(env *runEnv) error {
+	s, err := c.open(env)
+	if err != nil {
+		return err
+	}
+	src, err := s.Sources.Get(env.ctx, c.Org, c.ID)
+	if err != nil {
+		return s.fail(err)
+	}
+	return s.print(func(w io.Writer) { showSource(w, src) })
+}
+
+type sourcesCreateCmd struct {
+	remote
+	orgFlag
+	Name          string `help:"What the source receives, such as 'Deposco shipments'."`
+	Topic         string `help:"The event type each accepted request becomes."`
+	Verify        string `help:"How requests are verified: none, hmac-sha256, standard-webhooks, basic or header-token."`
+	Header        string `help:"The header with the signature (hmac-sha256) or the token (header-token)."`
+	Secret        string `help:"The shared secret; default: generated and shown once."`
+	DedupeHeader  string `help:"The header that carries the provider's event id."`
+	DedupePointer string `help:"A JSON pointer to the provider's event id in the body, such as /id."`
+	FromFile      string `help:"Read the source as the API's JSON from this file (- for standard input); flags override it."`
+}
+
+func (c *sourcesCreateCmd) Run(env *runEnv) error {
+	var in client.SourceInput
+	if c.FromFile != "" {
+		if err := readJSON(env, c.FromFile, &in); err != nil {
+			return err
+		}
+	}
+	if c.Name != "" {
+		in.Name = c.Name
+	}
+	if c.Topic != "" {
+		in.Topic = c.Topic
+	}
+	if c.Verify != "" || c.Header != "" || c.Secret != "" {
+		if in.Verify == nil {
+			in.Verify = &client.SourceVerify{}
+		}
+		for dst, v := range map[*string]string{&in.Verify.Type: c.Verify, &in.Verify.Header: c.Header, &in.Verify.Secret: c.Secret} {
+			if v != "" {
+				*dst = v
+			}
+		}
+	}
+	if c.DedupeHeader != "" || c.DedupePointer != "" {
+		in.Dedupe = &client.SourceDedupe{Header: c.DedupeHeader, JSONPointer: c.DedupePointer}
+	}
+	s, err := c.open(env)
+	if err != nil {
+		return err
+	}
+	src, err := s.Sources.Create(env.ctx, c.Org, in)
+	if err != nil {
+		return s.fail(err)
+	}
+	return s.print(func(w io.Writer) {
+		showSource(w, src)
+		fmt.Fprintln(w, "\nGive the provider the ingest URL; a secret shown here is not shown again.")
+	})
+}
+
+type sourcesDeleteCmd struct {
+	remote
+	orgFlag
+	ID string `arg:"" help:"The source's id."`
+}
+
+func (c *sourcesDeleteCmd) Run(env *runEnv) error {
+	s, err := c.open(env)
+	if err != nil {
+		return err
+	}
+	if err := s.Sources.Delete(env.ctx, c.Org, c.ID); err != nil {
+		return s.fail(err)
+	}
+	return s.done("deleted %s", c.ID)
+}
+
+type sourcesRotateTokenCmd struct {
+	remote
+	orgFlag
+	ID string `arg:"" help:"The source's id."`
+}
+
+func (c *sourcesRotateTokenCmd) Run(env *runEnv) error {
+	s, err := c.open(env)
+	if err != nil {
+		return err
+	}
+	src, err := s.Sources.RotateToken(env.ctx, c.Org, c.ID)
+	if err != nil {
+		return s.fail(err)
+	}
+	return s.print(func(w io.Writer) { showSource(w, src) })
+}
+
+type sourcesReceiptsCmd struct {
+	remote
+	orgFlag
+	pageFlags
+	ID        string `arg:"" help:"The source's id."`
+	Verified  *bool  `negatable:"" help:"Only receipts that passed (--verified) or failed (--no-verified) verification."`
+	Duplicate *bool  `negatable:"" help:"Only duplicates (--duplicate), or none (--no-duplicate)."`
+	Via       string `help:"Only those that came by webhook or by poll."`
+	Status    string `help:"Only those in this state: pending, processed, duplicate or rejected."`
+}
+
+func (c *sourcesReceiptsCmd) Run(env *runEnv) error {
+	s, err := c.open(env)
+	if err != nil {
+		return err
+	}
+	page, err := s.Sources.Receipts(env.ctx, c.Org, c.ID, &client.ReceiptListOptions{Limit: c.Limit, Cursor: c.Cursor,
+		Verified: c.Verified, Duplicate: c.Duplicate, Via: c.Via, Status: c.Status})
+	if err != nil {
+		return s.fail(err)
+	}
+	return s.printList(page.NextCursor, func(w io.Writer) {
+		t := newTable(w, "ID", "VIA", "STATUS", "VERIFIED", "RECEIVED", "EVENT", "REASON")
+		for _, rc := range page.Data {
+			t.row(rc.ID, rc.Via, rc.Status, rc.Verified, rc.ReceivedAt, rc.EventID, rc.Reason)
+		}
+		t.flush()
+	})
+}
+
+func showSource(w io.Writer, src *client.Source) {
+	pairs := []any{"id", src.ID, "name", src.Name, "topic", src.Topic, "ingest_url", src.IngestURL,
+		"verify", src.Verify.Type}
+	if src.Verify.Header != "" {
+		pairs = append(pairs, "verify_header", src.Verify.Header)
+	}
+	if src.Verify.Secret != "" {
+		pairs = append(pairs, "secret", src.Verify.Secret)
+	}
+	dedupe := "-"
+	switch {
+	case src.Dedupe.Header != "":
+		dedupe = "header " + src.Dedupe.Header
+	case src.Dedupe.JSONPointer != "":
+		dedupe = "json_pointer " + src.Dedupe.JSONPointer
+	}
+	pairs = append(pairs, "dedupe", dedupe)
+	if p := src.Poll; p != nil {
+		schedule := "every " + cell(p.Interval)
+		if p.Cron != "" {
+			schedule = "cron " + p.Cron + " " + p.Timezone
+		}
+		pairs = append(pairs, "poll", p.URL+" ("+schedule+")")
+		if st := src.PollStatus; st != nil {
+			pairs = append(pairs, "poll_next_run_at", st.NextRunAt, "poll_last_error", st.LastError)
+		}
+	}
+	fields(w, append(pairs, "created_at", src.CreatedAt, "updated_at", src.UpdatedAt)...)
+}

@@ -1,0 +1,47 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/inbound"
+	"github.com/consign-dev/consign/internal/store"
+)
+
+// Store is what the dashboard reads from the store: listings and details, plus the
+// writes that the JSON API also makes on the store directly (retry, recover, deleting a
+// key). Every other change goes through internal/manage or internal/inbound.
+type Store interface {
+	KeyByHash(ctx context.Context, hash []byte) (*consign.APIKey, error)
+	KeyList(ctx context.Context, orgID string, p store.Page) ([]*consign.APIKey, error)
+	KeyDelete(ctx context.Context, orgID, id string) error
+	OrgGet(ctx context.Context, id string) (*consign.Org, error)
+	OrgList(ctx context.Context, p store.Page) ([]*consign.Org, error)
+	EventTypeList(ctx context.Context) ([]*consign.EventType, error)
+	EventGet(ctx context.Context, orgID, id string) (*consign.Event, error)
+	EventList(ctx context.Context, orgID string, f store.EventFilter) ([]*consign.Event, error)
+	DeliveryList(ctx context.Context, orgID string, f store.DeliveryFilter) ([]*consign.Delivery, error)
+	DeliveryGet(ctx context.Context, orgID, id string) (*consign.Delivery, error)
+	DeliveryRequeue(ctx context.Context, orgID, id string, now, deadline time.Time) (*consign.Delivery, error)
+	DeliveriesRecover(ctx context.Context, p store.RecoverParams) (int, error)
+	EndpointStats(ctx context.Context, orgID, endpointID string, since time.Time) (*consign.EndpointStats, error)
+}
+
+// Dispatcher sends test events and is told when deliveries become due (dispatch.Dispatcher).
+type Dispatcher interface {
+	SendTest(ctx context.Context, orgID, endpointID, typ string, payload json.RawMessage) (*consign.Delivery, error)
+	Wake(endpointIDs ...string)
+}
+
+// Sources manages inbound sources and lists their receipts (inbound.Service).
+type Sources interface {
+	CreateSource(ctx context.Context, orgID string, in *inbound.SourceInput) (*consign.Source, error)
+	Source(ctx context.Context, orgID, id string) (*consign.Source, error)
+	Sources(ctx context.Context, orgID string, p store.Page) ([]*consign.Source, error)
+	RotateToken(ctx context.Context, orgID, id string) (*consign.Source, error)
+	DeleteSource(ctx context.Context, orgID, id string) error
+	Receipts(ctx context.Context, orgID, sourceID string, f store.ReceiptFilter) ([]*consign.Receipt, error)
+	Receipt(ctx context.Context, orgID, sourceID, id string) (*consign.Receipt, error)
+}

@@ -1,0 +1,70 @@
+package web
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+	"strings"
+)
+
+//go:embed static
+var staticFS embed.FS
+
+// routes declares every page and action. Reads are GET; every change is a POST from a
+// form carrying the CSRF token.
+func (s *Server) routes() {
+	static, _ := fs.Sub(staticFS, "static")
+	files := http.StripPrefix(Prefix+"static/", http.FileServerFS(static))
+	s.mux.Handle("GET "+Prefix+"static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") { // no directory listings
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	}))
+
+	s.handle("GET "+Prefix+"signin", public, s.signinPage)
+	s.handle("POST "+Prefix+"signin", public, s.signin)
+	s.handle("POST "+Prefix+"signout", signedIn, s.signout)
+	s.handle("GET "+Prefix+"{$}", signedIn, s.home)
+	s.handle("GET "+Prefix+"switch", adminKey, s.switchOrg)
+	s.handle("POST "+Prefix+"orgs", adminKey, s.createOrg)
+
+	o := Prefix + "orgs/{org}/"
+	s.handle("GET "+o+"{$}", orgPage, s.overview)
+
+	s.handle("GET "+o+"endpoints", orgPage, s.endpoints)
+	s.handle("GET "+o+"endpoints/new", orgPage, s.newEndpoint)
+	s.handle("POST "+o+"endpoints", orgPage, s.createEndpoint)
+	s.handle("GET "+o+"endpoints/{id}", orgPage, s.endpoint)
+	s.handle("GET "+o+"endpoints/{id}/edit", orgPage, s.editEndpoint)
+	s.handle("POST "+o+"endpoints/{id}/edit", orgPage, s.updateEndpoint)
+	s.handle("POST "+o+"endpoints/{id}/active", orgPage, s.setActive)
+	s.handle("POST "+o+"endpoints/{id}/delete", orgPage, s.deleteEndpoint)
+	s.handle("POST "+o+"endpoints/{id}/test", orgPage, s.testEndpoint)
+	s.handle("POST "+o+"endpoints/{id}/recover", orgPage, s.recoverEndpoint)
+	s.handle("POST "+o+"endpoints/{id}/secrets", orgPage, s.addSecret)
+	s.handle("POST "+o+"endpoints/{id}/secrets/rotate", orgPage, s.rotateSecret)
+	s.handle("POST "+o+"endpoints/{id}/secrets/{sid}/expiry", orgPage, s.secretExpiry)
+	s.handle("POST "+o+"endpoints/{id}/secrets/{sid}/delete", orgPage, s.deleteSecret)
+
+	s.handle("GET "+o+"deliveries", orgPage, s.deliveries)
+	s.handle("GET "+o+"deliveries/{id}", orgPage, s.delivery)
+	s.handle("POST "+o+"deliveries/{id}/retry", orgPage, s.retryDelivery)
+	s.handle("GET "+o+"events", orgPage, s.events)
+	s.handle("GET "+o+"events/{id}", orgPage, s.event)
+
+	s.handle("GET "+o+"sources", orgPage, s.sourceList)
+	s.handle("GET "+o+"sources/new", orgPage, s.newSource)
+	s.handle("POST "+o+"sources", orgPage, s.createSource)
+	s.handle("GET "+o+"sources/{id}", orgPage, s.source)
+	s.handle("POST "+o+"sources/{id}/rotate", orgPage, s.rotateSourceToken)
+	s.handle("POST "+o+"sources/{id}/delete", orgPage, s.deleteSource)
+
+	s.handle("GET "+o+"keys", orgPage, s.keys)
+	s.handle("POST "+o+"keys", orgPage, s.createKey)
+	s.handle("POST "+o+"keys/{id}/delete", orgPage, s.deleteKey)
+
+	s.handle(Prefix, public, s.notFound)
+}

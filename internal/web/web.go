@@ -1,0 +1,328 @@
+// Package web is Consign's dashboard, served at /ui/ by the same binary as the API.
+//
+// # Design
+//
+// Pages are rendered on the server with html/template (contextual auto-escaping, so a
+// partner's response body or header can never become markup) from templates and assets
+// embedded with go:embed: the dashboard needs no network, no CDN and no build step.
+// Charts are inline SVG drawn here (charts.go). JavaScript is an enhancement, not a
+// requirement: every action is a plain HTML form that works without it; the vendored
+// htmx (static/htmx.min.js, see static/README.md) only swaps in the result of a test
+// send and refreshes a delivery's attempts while it is in flight, and static/app.js
+// copies an ingest URL to the clipboard.
+//
+// The dashboard holds no business rules. Configuration goes through internal/manage
+// (endpoints, secrets, keys, orgs) and internal/inbound (sources), exactly as the JSON API
+// does; test sends and wake-ups through the dispatcher; lists and details are read from
+// the store's listing methods. It never runs SQL.
+//
+// # Sign-in, sessions and CSRF
+//
+// A person signs in with an API key: the admin key (every org, with an org switcher) or
+// an org key (that org only). The key is checked once with manage.Authenticate; the
+// session then holds the key's SHA-256 hash, never its value, in server memory, under a
+// random 256-bit session id. The cookie carries only that id (HttpOnly, SameSite=Strict,
+// Path=/ui/, Secure behind HTTPS). Every request looks the key up again by its hash, so a
+// deleted key ends its sessions at once. Sessions expire after Config.SessionTTL and on
+// sign-out; a restart signs everyone out. With several nodes behind a load balancer, use
+// sticky sessions (or sign in again on another node).
+//
+// Every state-changing request is a POST that must carry the session's CSRF token (a
+// hidden field in every form), compared in constant time; the sign-in form uses a
+// double-submit cookie instead, since there is no session yet. SameSite=Strict keeps the
+// session cookie off cross-site requests, and net/http's CrossOriginProtection refuses
+// cross-origin POSTs from browsers that send Sec-Fetch-Site or Origin. A POST that fails
+// any of these gets 403 and changes nothing.
+//
+// # Org isolation
+//
+// Every org page lives under /ui/orgs/{org}/. An org key may open only its own org; any
+// other org, and any object that is not in the org of the path, is answered 404, as the
+// API does, so that another org's objects are not acknowledged to exist.
+package web
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/manage"
+)
+
+// Prefix is the path the dashboard is served under.
+const Prefix = "/ui/"
+
+// Config configures the dashboard. Zero fields take their defaults.
+type Config struct {
+	// PublicURL is the base URL the outside world reaches the server at, shown in
+	// sources' ingest URLs; default: the scheme and host each request came to.
+	PublicURL string
+	// SessionTTL is how long a sign-in lasts; default 12 hours.
+	SessionTTL time.Duration
+	// MaxSessions bounds the sessions held in memory; when full, the oldest is dropped.
+	// Default 10,000.
+	MaxSessions int
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) withDefaults() {
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = 12 * time.Hour
+	}
+	if c.MaxSessions <= 0 {
+		c.MaxSessions = 10000
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Server serves the dashboard.
+type Server struct {
+	cfg      Config
+	store    Store
+	manage   *manage.Service
+	dispatch Dispatcher
+	sources  Sources // nil: inbound sources are not available in this build
+	log      *slog.Logger
+	sessions *sessions
+	pages    *pages
+	mux      *http.ServeMux
+	handler  http.Handler
+}
+
+// New returns the dashboard. sources may be nil, which leaves the sources page empty
+// with a note. It panics if the embedded templates do not parse (a build bug that the
+// package's tests catch).
+func New(st Store, m *manage.Service, d Dispatcher, sources Sources, cfg Config) *Server {
+	cfg.withDefaults()
+	s := &Server{
+		cfg: cfg, store: st, manage: m, dispatch: d, sources: sources, log: cfg.Logger,
+		sessions: newSessions(cfg.SessionTTL, cfg.MaxSessions, cfg.Now),
+		pages:    mustParsePages(),
+		mux:      http.NewServeMux(),
+	}
+	s.routes()
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.renderError(w, r, nil, consign.Errorf(consign.EFORBIDDEN, "cross-origin request refused"))
+	}))
+	s.handler = cop.Handler(s.mux)
+	return s
+}
+
+// Mount returns a handler that sends /ui and everything under /ui/ to ui and every
+// other request to api.
+func Mount(api, ui http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, Prefix) {
+			ui.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	if r.URL.Path == "/ui" {
+		http.Redirect(w, r, Prefix, http.StatusMovedPermanently)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	s.handler.ServeHTTP(w, r)
+}
+
+// maxForm is the largest form body the dashboard reads (a test payload is the largest).
+const maxForm = 512 << 10
+
+// access says who may open a route.
+type access int
+
+const (
+	public   access = iota // anyone (sign-in, assets)
+	signedIn               // any session
+	adminKey               // a session of the admin key
+	orgPage                // a session whose key may act on the {org} in the path
+)
+
+// req is what a handler knows about the request beyond net/http.
+type req struct {
+	sess *session
+	key  *consign.APIKey
+	org  *consign.Org // set on org pages
+}
+
+// handlerFunc is a dashboard handler; an error it returns becomes an error page.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, q *req) error
+
+// handle registers a route.
+func (s *Server) handle(pattern string, a access, h handlerFunc) {
+	s.mux.Handle(pattern, s.wrap(a, h))
+}
+
+// wrap applies sessions, CSRF checks, authorization and panic recovery.
+func (s *Server) wrap(a access, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := &req{}
+		defer func() {
+			if v := recover(); v != nil {
+				s.log.Error("panic in dashboard handler", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+				s.renderError(w, r, q, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		if a != public {
+			w.Header().Set("Cache-Control", "no-store")
+			sess, key, err := s.authenticate(r)
+			if err != nil {
+				s.renderError(w, r, nil, err)
+				return
+			}
+			if sess == nil {
+				if isHTMX(r) {
+					// htmx would swap the sign-in page into a fragment; have it load the page.
+					target := Prefix + "signin"
+					if u, err := url.Parse(r.Header.Get("HX-Current-URL")); err == nil && safeNext(u.RequestURI()) != "" {
+						target += "?next=" + url.QueryEscape(u.RequestURI())
+					}
+					w.Header().Set("HX-Redirect", target)
+					w.WriteHeader(http.StatusUnauthorized)
+					return
+				}
+				if r.Method == http.MethodGet || r.Method == http.MethodHead {
+					target := Prefix + "signin"
+					if r.URL.Path != Prefix {
+						target += "?next=" + url.QueryEscape(r.URL.RequestURI())
+					}
+					http.Redirect(w, r, target, http.StatusSeeOther)
+					return
+				}
+				s.renderError(w, r, nil, consign.Errorf(consign.EFORBIDDEN, "you are not signed in, or your session has expired: sign in and try again"))
+				return
+			}
+			q.sess, q.key = sess, key
+			if r.Method == http.MethodPost && !sess.checkCSRF(r.PostFormValue(csrfField)) {
+				s.renderError(w, r, q, consign.Errorf(consign.EFORBIDDEN, "this form is stale or did not come from the dashboard (missing or wrong CSRF token): reload the page and try again"))
+				return
+			}
+			switch {
+			case a == adminKey && !key.Admin():
+				s.renderError(w, r, q, consign.Errorf(consign.ENOTFOUND, "page not found"))
+				return
+			case a == orgPage:
+				org, err := s.orgFor(r.Context(), key, r.PathValue("org"))
+				if err != nil {
+					s.renderError(w, r, q, err)
+					return
+				}
+				q.org = org
+			}
+		}
+		if err := h(w, r, q); err != nil {
+			s.renderError(w, r, q, err)
+		}
+	})
+}
+
+// authenticate returns the request's session and its key, or nils when there is none
+// (or it expired, or its key was deleted).
+func (s *Server) authenticate(r *http.Request) (*session, *consign.APIKey, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return nil, nil, nil
+	}
+	sess := s.sessions.get(c.Value)
+	if sess == nil {
+		return nil, nil, nil
+	}
+	key, err := s.store.KeyByHash(r.Context(), sess.keyHash)
+	if consign.ErrorCode(err) == consign.ENOTFOUND {
+		s.sessions.delete(c.Value)
+		return nil, nil, nil
+	} else if err != nil {
+		return nil, nil, err
+	}
+	return sess, key, nil
+}
+
+// orgFor returns the org of the path if the key may act on it; otherwise ENOTFOUND, the
+// same answer as for an org that does not exist.
+func (s *Server) orgFor(ctx context.Context, key *consign.APIKey, id string) (*consign.Org, error) {
+	if !key.Admin() && key.OrgID != id {
+		return nil, consign.Errorf(consign.ENOTFOUND, "org %q not found", id)
+	}
+	return s.store.OrgGet(ctx, id)
+}
+
+// statusOf maps error codes to HTTP statuses, as the API does.
+var statusOf = map[string]int{
+	consign.EBADREQUEST:   http.StatusBadRequest,
+	consign.EINVALID:      http.StatusUnprocessableEntity,
+	consign.ENOTFOUND:     http.StatusNotFound,
+	consign.ECONFLICT:     http.StatusConflict,
+	consign.EUNAUTHORIZED: http.StatusUnauthorized,
+	consign.EFORBIDDEN:    http.StatusForbidden,
+	consign.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	consign.EMETHOD:       http.StatusMethodNotAllowed,
+	consign.ELIMIT:        http.StatusTooManyRequests,
+	consign.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	consign.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// renderError writes an error page; internal details go to the log only.
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, q *req, err error) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		err = consign.Errorf(consign.ETOOLARGE, "the form is larger than %d bytes", mbe.Limit)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		err = consign.Errorf(consign.EUNAVAILABLE, "the request was cancelled or timed out")
+	}
+	code := consign.ErrorCode(err)
+	status := statusOf[code]
+	if code == consign.EINTERNAL {
+		s.log.Error("dashboard: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if q == nil {
+		q = &req{}
+	}
+	s.render(w, r, q, status, "error", http.StatusText(status), errorPage{Status: status, Message: consign.ErrorMessage(err)})
+}
+
+type errorPage struct {
+	Status  int
+	Message string
+}
+
+// checkToken compares a presented token with the expected one in constant time.
+func checkToken(got, want string) bool {
+	return want != "" && len(got) == len(want) && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// isHTMX reports whether the request was made by htmx, which wants a fragment.
+func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
+
+// secure reports whether the browser reached us over HTTPS (directly or via a proxy).
+func secure(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}

@@ -1,0 +1,379 @@
+package consign
+
+import (
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Verification schemes of a source: how Consign tells a provider's request from a forgery.
+const (
+	VerifyNone             = "none"              // anyone who knows the ingest URL may post
+	VerifyHMACSHA256       = "hmac-sha256"       // HMAC-SHA256 of the body in a header (Shopify, GitHub, WooCommerce…)
+	VerifyStandardWebhooks = "standard-webhooks" // webhook-id/-timestamp/-signature (and svix-*), 5 min tolerance
+	VerifyBasic            = "basic"             // HTTP Basic credentials
+	VerifyHeaderToken      = "header-token"      // a fixed secret token in a header
+)
+
+// HMAC signature encodings.
+const (
+	EncodingHex    = "hex"
+	EncodingBase64 = "base64"
+)
+
+// Origins of a receipt.
+const (
+	ViaWebhook = "webhook" // a request to the source's ingest URL
+	ViaPoll    = "poll"    // an item found by the source's fallback poll
+)
+
+// States of a receipt.
+const (
+	ReceiptPending   = "pending"   // accepted; its event is being created
+	ReceiptProcessed = "processed" // accepted and turned into an event (EventID)
+	ReceiptDuplicate = "duplicate" // its dedupe key was accepted before; no event
+	ReceiptRejected  = "rejected"  // not turned into an event; Reason says why
+)
+
+// Limits on sources and what they receive.
+const (
+	MaxSecretLength    = 1024
+	MinSecretLength    = 8
+	MaxPollHeaders     = 20
+	MinPollInterval    = time.Second
+	MaxPollInterval    = 31 * 24 * time.Hour
+	DefaultPollTimeout = 30 * time.Second
+	MaxPollTimeout     = 5 * time.Minute
+	MaxDedupeKey       = MaxKeyLength
+)
+
+// Redacted replaces the value of a credential wherever one would be shown.
+const Redacted = "[redacted]"
+
+// Source is an inbound URL that receives one provider's webhooks for an org, verifies
+// them, drops duplicates and turns each accepted request into an event of Topic. An
+// optional Poll fetches the provider's list on a schedule and fills the gaps left by
+// webhooks that never arrived.
+type Source struct {
+	ID     string       `json:"id"`
+	OrgID  string       `json:"org_id"`
+	Name   string       `json:"name"`
+	Topic  string       `json:"topic"`
+	Verify SourceVerify `json:"verify"`
+	Dedupe SourceDedupe `json:"dedupe"`
+	Poll   *SourcePoll  `json:"poll"`
+	// PollStatus is set when Poll is: when it runs next and how its last run went.
+	PollStatus *PollStatus `json:"poll_status,omitempty"`
+	// Token is the secret part of the ingest URL (…/in/{token}); never stored in clear.
+	Token     string    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// SourceVerify says how requests to a source are verified. Secret and Password are
+// credentials: sealed at rest and shown only when they are set or generated.
+type SourceVerify struct {
+	Type string `json:"type"`
+	// Header carries the signature (hmac-sha256) or the token (header-token).
+	Header string `json:"header,omitempty"`
+	// Encoding of an HMAC signature: "hex" (default) or "base64".
+	Encoding string `json:"encoding,omitempty"`
+	// Prefix precedes an HMAC signature in its header, such as "sha256=".
+	Prefix string `json:"prefix,omitempty"`
+	// Secret is the HMAC key, the Standard Webhooks secret (whsec_…, or a whpk_ public
+	// key) or the header token. Consign generates one when it is left empty.
+	Secret string `json:"secret,omitempty"`
+	// Token is accepted as another name for Secret (header-token); it is never shown.
+	Token    string `json:"token,omitempty"`
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+}
+
+// SourceDedupe names where a provider puts its event id: a header, or a JSON pointer
+// (RFC 6901) into the body. A request whose id was accepted before is a duplicate.
+type SourceDedupe struct {
+	Header      string `json:"header,omitempty"`
+	JSONPointer string `json:"json_pointer,omitempty"`
+}
+
+// SourcePoll is a fallback sync: GET URL on a schedule, take the array at ItemsPointer
+// ("" = the whole document), and turn every item whose id (at IDPointer) was never
+// received into an event. Exactly one of Interval and Cron is set; Cron is five fields
+// read in Timezone (default UTC), such as "0 0 * * *" for once a day at midnight.
+type SourcePoll struct {
+	URL          string            `json:"url"`
+	Headers      map[string]string `json:"headers,omitempty"`
+	ItemsPointer string            `json:"items_pointer"`
+	IDPointer    string            `json:"id_pointer"`
+	Interval     Duration          `json:"interval,omitempty"`
+	Cron         string            `json:"cron,omitempty"`
+	Timezone     string            `json:"timezone,omitempty"`
+	// Timeout bounds one poll request; default 30s, at most 5m.
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// PollStatus is the state of a source's poll.
+type PollStatus struct {
+	NextRunAt *time.Time `json:"next_run_at"`
+	LastRunAt *time.Time `json:"last_run_at"`
+	// LastError is why the last run failed ("" when it succeeded).
+	LastError string `json:"last_error"`
+	// LastNewItems counts the items the last run turned into events.
+	LastNewItems int `json:"last_new_items"`
+}
+
+// Receipt is one inbound request (or polled item), stored as received with what
+// Consign made of it.
+type Receipt struct {
+	ID       string `json:"id"`
+	OrgID    string `json:"org_id"`
+	SourceID string `json:"source_id"`
+	Via      string `json:"via"`
+	Status   string `json:"status"`
+	// Topic is the event type the receipt becomes.
+	Topic    string `json:"topic"`
+	Verified bool   `json:"verified"`
+	// Reason says why a receipt was rejected, or notes something about an accepted one.
+	Reason    string `json:"reason"`
+	DedupeKey string `json:"dedupe_key"`
+	Duplicate bool   `json:"duplicate"`
+	EventID   string `json:"event_id"`
+	// Headers are the request's headers, credentials redacted.
+	Headers    map[string]string `json:"headers"`
+	Body       string            `json:"body"`
+	ReceivedAt time.Time         `json:"received_at"`
+}
+
+// pollHeadersReserved are set by Consign on poll requests or describe the connection.
+var pollHeadersReserved = map[string]bool{
+	"Host": true, "Content-Length": true, "Transfer-Encoding": true, "Connection": true,
+	"Te": true, "Upgrade": true, "Trailer": true, "Keep-Alive": true, "Proxy-Connection": true,
+}
+
+// Normalize fills defaults and checks everything that needs nothing but the source:
+// it leaves the catalog, the poll URL's reachability, cron syntax, time zones and key
+// formats to the caller. Secrets must be filled in (generated) before it is called.
+func (s *Source) Normalize() error {
+	var v Validation
+	s.Name = strings.TrimSpace(s.Name)
+	if s.Name == "" {
+		v.Add("name", "is required")
+	} else if len(s.Name) > 200 {
+		v.Add("name", "must be at most 200 characters")
+	}
+	if msg := ValidTypeName(s.Topic); msg != "" {
+		v.Add("topic", "%s", msg)
+	} else if strings.HasPrefix(s.Topic, OperationalPrefix) {
+		v.Add("topic", "types starting with %q are Consign's own events", OperationalPrefix)
+	}
+	s.Verify.normalize(&v)
+	s.Dedupe.normalize(&v)
+	if s.Poll != nil {
+		s.Poll.normalize(&v)
+	}
+	return v.Err()
+}
+
+func (c *SourceVerify) normalize(v *Validation) {
+	if c.Token != "" {
+		if c.Secret != "" && c.Secret != c.Token {
+			v.Add("verify.token", "is another name for verify.secret; send one of them")
+		}
+		c.Secret, c.Token = c.Token, ""
+	}
+	c.Header = strings.TrimSpace(c.Header)
+	unused := func(field, value string) {
+		if value != "" {
+			v.Add("verify."+field, "is not used by %q", c.Type)
+		}
+	}
+	secret := func() {
+		switch {
+		case c.Secret == "":
+			v.Add("verify.secret", "is required")
+		case len(c.Secret) < MinSecretLength || len(c.Secret) > MaxSecretLength:
+			v.Add("verify.secret", "must be %d to %d characters", MinSecretLength, MaxSecretLength)
+		case strings.ContainsAny(c.Secret, "\r\n\x00"):
+			v.Add("verify.secret", "must be on one line")
+		}
+	}
+	header := func() {
+		if c.Header == "" {
+			what := "token"
+			if c.Type == VerifyHMACSHA256 {
+				what = "signature"
+			}
+			v.Add("verify.header", "is required: the header that carries the %s", what)
+		} else if !validHeaderName(c.Header) {
+			v.Add("verify.header", "%q is not a valid header name", c.Header)
+		} else {
+			c.Header = http.CanonicalHeaderKey(c.Header)
+		}
+	}
+	switch c.Type {
+	case "", VerifyNone:
+		c.Type = VerifyNone
+		unused("header", c.Header)
+		unused("encoding", c.Encoding)
+		unused("prefix", c.Prefix)
+		unused("secret", c.Secret)
+		unused("username", c.Username)
+		unused("password", c.Password)
+	case VerifyHMACSHA256:
+		header()
+		switch c.Encoding {
+		case "":
+			c.Encoding = EncodingHex
+		case EncodingHex, EncodingBase64:
+		default:
+			v.Add("verify.encoding", `must be "hex" or "base64"`)
+		}
+		if len(c.Prefix) > 64 || strings.ContainsAny(c.Prefix, "\r\n\x00") {
+			v.Add("verify.prefix", "must be at most 64 characters on one line")
+		}
+		secret()
+		unused("username", c.Username)
+		unused("password", c.Password)
+	case VerifyStandardWebhooks:
+		unused("header", c.Header)
+		unused("encoding", c.Encoding)
+		unused("prefix", c.Prefix)
+		unused("username", c.Username)
+		unused("password", c.Password)
+		if c.Secret == "" {
+			v.Add("verify.secret", "is required")
+		}
+	case VerifyBasic:
+		unused("header", c.Header)
+		unused("encoding", c.Encoding)
+		unused("prefix", c.Prefix)
+		unused("secret", c.Secret)
+		switch {
+		case c.Username == "":
+			v.Add("verify.username", "is required")
+		case len(c.Username) > 200 || strings.ContainsAny(c.Username, ":\r\n\x00"):
+			v.Add("verify.username", "must be at most 200 characters, without ':'")
+		}
+		switch {
+		case c.Password == "":
+			v.Add("verify.password", "is required")
+		case len(c.Password) < MinSecretLength || len(c.Password) > MaxSecretLength || strings.ContainsAny(c.Password, "\r\n\x00"):
+			v.Add("verify.password", "must be %d to %d characters on one line", MinSecretLength, MaxSecretLength)
+		}
+	case VerifyHeaderToken:
+		header()
+		unused("encoding", c.Encoding)
+		unused("prefix", c.Prefix)
+		unused("username", c.Username)
+		unused("password", c.Password)
+		secret()
+	default:
+		v.Add("verify.type", `must be "none", "hmac-sha256", "standard-webhooks", "basic" or "header-token"`)
+	}
+}
+
+func (d *SourceDedupe) normalize(v *Validation) {
+	d.Header = strings.TrimSpace(d.Header)
+	switch {
+	case d.Header != "" && d.JSONPointer != "":
+		v.Add("dedupe", "set header or json_pointer, not both")
+	case d.Header != "":
+		if !validHeaderName(d.Header) {
+			v.Add("dedupe.header", "%q is not a valid header name", d.Header)
+		} else {
+			d.Header = http.CanonicalHeaderKey(d.Header)
+		}
+	case d.JSONPointer != "":
+		if msg := ValidJSONPointer(d.JSONPointer); msg != "" {
+			v.Add("dedupe.json_pointer", "%s", msg)
+		}
+	}
+}
+
+func (p *SourcePoll) normalize(v *Validation) {
+	p.URL = strings.TrimSpace(p.URL)
+	if p.URL == "" {
+		v.Add("poll.url", "is required")
+	}
+	if len(p.Headers) > MaxPollHeaders {
+		v.Add("poll.headers", "at most %d headers", MaxPollHeaders)
+	}
+	headers := make(map[string]string, len(p.Headers))
+	for name, value := range p.Headers {
+		canon := http.CanonicalHeaderKey(name)
+		switch {
+		case !validHeaderName(name):
+			v.Add("poll.headers", "%q is not a valid header name", name)
+		case pollHeadersReserved[canon]:
+			v.Add("poll.headers", "%q is set by Consign and cannot be overridden", name)
+		case len(value) > MaxHeaderValue || strings.ContainsAny(value, "\r\n\x00"):
+			v.Add("poll.headers", "value of %q must be at most %d bytes on one line", name, MaxHeaderValue)
+		default:
+			headers[canon] = value
+		}
+	}
+	p.Headers = headers
+	if p.ItemsPointer != "" {
+		if msg := ValidJSONPointer(p.ItemsPointer); msg != "" {
+			v.Add("poll.items_pointer", "%s", msg)
+		}
+	}
+	if p.IDPointer == "" {
+		v.Add("poll.id_pointer", `is required: the JSON pointer of an item's id, such as "/id"`)
+	} else if msg := ValidJSONPointer(p.IDPointer); msg != "" {
+		v.Add("poll.id_pointer", "%s", msg)
+	}
+	p.Cron = strings.TrimSpace(p.Cron)
+	switch {
+	case p.Interval == 0 && p.Cron == "":
+		v.Add("poll", `needs a schedule: "interval" (such as "1h") or "cron" (such as "0 0 * * *")`)
+	case p.Interval != 0 && p.Cron != "":
+		v.Add("poll", `set interval or cron, not both`)
+	case p.Interval != 0:
+		if p.Interval < Duration(MinPollInterval) || p.Interval > Duration(MaxPollInterval) {
+			v.Add("poll.interval", "must be between 1s and 744h")
+		}
+		if p.Timezone != "" {
+			v.Add("poll.timezone", "is only used with cron")
+		}
+	default:
+		if p.Timezone == "" {
+			p.Timezone = "UTC"
+		}
+	}
+	switch {
+	case p.Timeout == 0:
+		p.Timeout = Duration(DefaultPollTimeout)
+	case p.Timeout < Duration(time.Second) || p.Timeout > Duration(MaxPollTimeout):
+		v.Add("poll.timeout", "must be between 1s and 5m")
+	}
+}
+
+// ValidJSONPointer reports why p is not an RFC 6901 JSON pointer, or "" when it is. The
+// empty pointer (the whole document) is valid.
+func ValidJSONPointer(p string) string {
+	if p == "" {
+		return ""
+	}
+	if len(p) > 1000 {
+		return "must be at most 1000 characters"
+	}
+	if p[0] != '/' {
+		return `must start with "/", such as "/id" or "/data/0/id"`
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] == '~' && (i+1 == len(p) || (p[i+1] != '0' && p[i+1] != '1')) {
+			return `may use "~" only as "~0" (for ~) or "~1" (for /)`
+		}
+	}
+	return ""
+}
+
+// SensitiveHeader reports whether a header's value is a credential, never to be shown
+// or stored in clear.
+func SensitiveHeader(name string) bool {
+	n := strings.ToLower(name)
+	return n == "auth" || n == "authorization" || n == "cookie" || n == "proxy-authorization" ||
+		strings.Contains(n, "token") || strings.Contains(n, "secret") || strings.Contains(n, "api-key") ||
+		strings.Contains(n, "apikey") || strings.Contains(n, "password")
+}
