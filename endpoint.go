@@ -57,6 +57,11 @@ type Endpoint struct {
 	Coalesce       bool              `json:"coalesce"`
 	Retry          RetryPolicy       `json:"retry"`
 	FailurePolicy  FailurePolicy     `json:"failure_policy"`
+	// ResponseReferencePointer, when set, is an RFC 6901 JSON Pointer (such as
+	// "/reference") into the endpoint's JSON reply to a successful attempt; the value found
+	// there is kept on the delivery as response_reference (Onport's
+	// vendorReceivedReference).
+	ResponseReferencePointer string `json:"response_reference_pointer,omitempty"`
 	Active         bool              `json:"active"`
 	Health         string            `json:"health"`
 	DisabledAt     *time.Time        `json:"disabled_at"`
@@ -172,21 +177,7 @@ func (e *Endpoint) Normalize() error {
 	if len(e.Headers) > MaxHeaders {
 		v.Add("headers", "at most %d headers", MaxHeaders)
 	}
-	headers := make(map[string]string, len(e.Headers))
-	for name, value := range e.Headers {
-		canon := http.CanonicalHeaderKey(name)
-		switch {
-		case !validHeaderName(name):
-			v.Add("headers", "%q is not a valid header name", name)
-		case reservedHeaders[canon]:
-			v.Add("headers", "%q is set by Consign and cannot be overridden", name)
-		case len(value) > MaxHeaderValue || strings.ContainsAny(value, "\r\n\x00"):
-			v.Add("headers", "value of %q must be at most %d bytes on one line", name, MaxHeaderValue)
-		default:
-			headers[canon] = value
-		}
-	}
-	e.Headers = headers
+	e.Headers = normalizeHeaders(&v, "headers", e.Headers, reservedHeaders)
 	switch e.PayloadFormat {
 	case "":
 		e.PayloadFormat = FormatEnvelope
@@ -250,10 +241,37 @@ func (e *Endpoint) Normalize() error {
 	if (fp.MaxFailures > 0) != (fp.Window > 0) {
 		v.Add("failure_policy", "max_failures and window go together")
 	}
+	if p := e.ResponseReferencePointer; p != "" {
+		if msg := ValidJSONPointer(p); msg != "" {
+			v.Add("response_reference_pointer", "%s", msg)
+		} else if len(p) > 200 {
+			v.Add("response_reference_pointer", "must be at most 200 characters")
+		}
+	}
 	if e.Health == "" {
 		e.Health = HealthHealthy
 	}
 	return v.Err()
+}
+
+// normalizeHeaders checks custom headers (valid names, not ones Consign sets, values of
+// one bounded line) and returns them with canonical names.
+func normalizeHeaders(v *Validation, field string, in map[string]string, reserved map[string]bool) map[string]string {
+	out := make(map[string]string, len(in))
+	for name, value := range in {
+		canon := http.CanonicalHeaderKey(name)
+		switch {
+		case !validHeaderName(name):
+			v.Add(field, "%q is not a valid header name", name)
+		case reserved[canon]:
+			v.Add(field, "%q is set by Consign and cannot be overridden", name)
+		case len(value) > MaxHeaderValue || strings.ContainsAny(value, "\r\n\x00"):
+			v.Add(field, "value of %q must be at most %d bytes on one line", name, MaxHeaderValue)
+		default:
+			out[canon] = value
+		}
+	}
+	return out
 }
 
 func validHeaderName(s string) bool {

@@ -298,21 +298,7 @@ func (p *SourcePoll) normalize(v *Validation) {
 	if len(p.Headers) > MaxPollHeaders {
 		v.Add("poll.headers", "at most %d headers", MaxPollHeaders)
 	}
-	headers := make(map[string]string, len(p.Headers))
-	for name, value := range p.Headers {
-		canon := http.CanonicalHeaderKey(name)
-		switch {
-		case !validHeaderName(name):
-			v.Add("poll.headers", "%q is not a valid header name", name)
-		case pollHeadersReserved[canon]:
-			v.Add("poll.headers", "%q is set by Consign and cannot be overridden", name)
-		case len(value) > MaxHeaderValue || strings.ContainsAny(value, "\r\n\x00"):
-			v.Add("poll.headers", "value of %q must be at most %d bytes on one line", name, MaxHeaderValue)
-		default:
-			headers[canon] = value
-		}
-	}
-	p.Headers = headers
+	p.Headers = normalizeHeaders(v, "poll.headers", p.Headers, pollHeadersReserved)
 	if p.ItemsPointer != "" {
 		if msg := ValidJSONPointer(p.ItemsPointer); msg != "" {
 			v.Add("poll.items_pointer", "%s", msg)

@@ -1,7 +1,9 @@
 package dispatch
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/inbound"
 	"github.com/consign-dev/consign/internal/sender"
 	"github.com/consign-dev/consign/internal/signing"
 	"github.com/consign-dev/consign/internal/store"
@@ -53,6 +56,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) *s
 	switch res.Class {
 	case sender.Success:
 		o.Status = consign.StatusSucceeded
+		o.ResponseReference = responseReference(ep.endpoint.ResponseReferencePointer, &res)
 		return o
 	case sender.Gone:
 		reason := fmt.Sprintf("the endpoint answered 410 Gone on %s", o.At.Format(time.RFC3339))
@@ -128,14 +132,6 @@ func envelope(c *store.Claim) []byte {
 	return append(b, '}')
 }
 
-// sensitive names headers whose values are not written to the attempt log.
-func sensitive(name string) bool {
-	n := strings.ToLower(name)
-	return n == "auth" || n == "authorization" || n == "cookie" || n == "proxy-authorization" ||
-		strings.Contains(n, "token") || strings.Contains(n, "secret") || strings.Contains(n, "api-key") ||
-		strings.Contains(n, "apikey") || strings.Contains(n, "password")
-}
-
 func attemptRecord(n int, req sender.Request, res *sender.Outcome, e *consign.Endpoint) *consign.Attempt {
 	a := &consign.Attempt{
 		N: n, StartedAt: res.StartedAt.UTC(), DurationMS: res.Duration.Milliseconds(),
@@ -145,7 +141,7 @@ func attemptRecord(n int, req sender.Request, res *sender.Outcome, e *consign.En
 		if v == nil {
 			continue
 		}
-		if sensitive(k) {
+		if consign.SensitiveHeader(k) {
 			a.Request.Headers[k] = "[redacted]"
 		} else {
 			a.Request.Headers[k] = strings.Join(v, ", ")
@@ -164,6 +160,35 @@ func attemptRecord(n int, req sender.Request, res *sender.Outcome, e *consign.En
 		a.Error = &msg
 	}
 	return a
+}
+
+// responseReference returns the value the endpoint's response_reference_pointer finds in a
+// successful JSON reply: a string as its text, another value as its compact JSON; nil
+// when no pointer is set, the reply is not complete JSON, or it has no value there.
+func responseReference(pointer string, res *sender.Outcome) *string {
+	if pointer == "" || res.Truncated || !json.Valid(res.Body) {
+		return nil
+	}
+	p, err := inbound.ParsePointer(pointer)
+	if err != nil {
+		return nil
+	}
+	v, ok := p.Lookup(res.Body)
+	if !ok {
+		return nil
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		var b bytes.Buffer
+		if json.Compact(&b, v) != nil || b.String() == "null" {
+			return nil
+		}
+		s = b.String()
+	}
+	if len(s) > 1000 {
+		s = s[:1000]
+	}
+	return &s
 }
 
 // exhausted tells the org that a delivery failed for good (consign.delivery.exhausted),
