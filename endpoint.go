@@ -57,11 +57,6 @@ type Endpoint struct {
 	Coalesce       bool              `json:"coalesce"`
 	Retry          RetryPolicy       `json:"retry"`
 	FailurePolicy  FailurePolicy     `json:"failure_policy"`
-	// ResponseReferencePointer, when set, is an RFC 6901 JSON Pointer (such as
-	// "/reference") into the endpoint's JSON reply to a successful attempt; the value found
-	// there is kept on the delivery as response_reference (Onport's
-	// vendorReceivedReference).
-	ResponseReferencePointer string `json:"response_reference_pointer,omitempty"`
 	Active         bool              `json:"active"`
 	Health         string            `json:"health"`
 	DisabledAt     *time.Time        `json:"disabled_at"`
@@ -240,13 +235,6 @@ func (e *Endpoint) Normalize() error {
 	}
 	if (fp.MaxFailures > 0) != (fp.Window > 0) {
 		v.Add("failure_policy", "max_failures and window go together")
-	}
-	if p := e.ResponseReferencePointer; p != "" {
-		if msg := ValidJSONPointer(p); msg != "" {
-			v.Add("response_reference_pointer", "%s", msg)
-		} else if len(p) > 200 {
-			v.Add("response_reference_pointer", "must be at most 200 characters")
-		}
 	}
 	if e.Health == "" {
 		e.Health = HealthHealthy

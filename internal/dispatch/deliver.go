@@ -1,9 +1,7 @@
 package dispatch
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -11,7 +9,6 @@ import (
 	"time"
 
 	"github.com/consign-dev/consign"
-	"github.com/consign-dev/consign/internal/inbound"
 	"github.com/consign-dev/consign/internal/sender"
 	"github.com/consign-dev/consign/internal/signing"
 	"github.com/consign-dev/consign/internal/store"
@@ -56,7 +53,6 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) *s
 	switch res.Class {
 	case sender.Success:
 		o.Status = consign.StatusSucceeded
-		o.ResponseReference = responseReference(ep.endpoint.ResponseReferencePointer, &res)
 		return o
 	case sender.Gone:
 		reason := fmt.Sprintf("the endpoint answered 410 Gone on %s", o.At.Format(time.RFC3339))
@@ -160,35 +156,6 @@ func attemptRecord(n int, req sender.Request, res *sender.Outcome, e *consign.En
 		a.Error = &msg
 	}
 	return a
-}
-
-// responseReference returns the value the endpoint's response_reference_pointer finds in a
-// successful JSON reply: a string as its text, another value as its compact JSON; nil
-// when no pointer is set, the reply is not complete JSON, or it has no value there.
-func responseReference(pointer string, res *sender.Outcome) *string {
-	if pointer == "" || res.Truncated || !json.Valid(res.Body) {
-		return nil
-	}
-	p, err := inbound.ParsePointer(pointer)
-	if err != nil {
-		return nil
-	}
-	v, ok := p.Lookup(res.Body)
-	if !ok {
-		return nil
-	}
-	var s string
-	if json.Unmarshal(v, &s) != nil {
-		var b bytes.Buffer
-		if json.Compact(&b, v) != nil || b.String() == "null" {
-			return nil
-		}
-		s = b.String()
-	}
-	if len(s) > 1000 {
-		s = s[:1000]
-	}
-	return &s
 }
 
 // exhausted tells the org that a delivery failed for good (consign.delivery.exhausted),
