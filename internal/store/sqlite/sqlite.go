@@ -1,11 +1,13 @@
-// Package sqlite is the embedded store: one SQLite database file in WAL mode, written by
-// one connection and read by a small pool.
+// Package sqlite is the embedded store: one SQLite database file in WAL mode, written
+// one transaction at a time and read by a small pool.
 //
-// Every write goes through the single writer connection (SQLite allows one writer at a
-// time anyway; queuing in Go is cheaper than SQLITE_BUSY retries), with synchronous=FULL
-// so a commit that returned is on disk. Callers that need throughput batch their rows
-// (ingest's group commit, the dispatcher's batched outcomes) rather than asking for many
-// small transactions. Reads use a separate pool and never wait behind a write.
+// Write transactions are serialised by a mutex in Go (SQLite allows one writer at a time
+// anyway; queuing in Go is cheaper than SQLITE_BUSY retries). Event writes commit with
+// synchronous=FULL, so a commit that returned is on disk; the dispatcher's bookkeeping
+// commits with synchronous=NORMAL (see lightTx). Callers that need throughput batch their
+// rows (ingest's group commit, the dispatcher's batched outcomes) rather than asking for
+// many small transactions; statements are prepared once per query text. Reads use a
+// separate pool and never wait behind a write.
 package sqlite
 
 import (
