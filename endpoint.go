@@ -42,25 +42,30 @@ const (
 
 // Endpoint is a partner's webhook configuration: where to send which events, and how.
 type Endpoint struct {
-	ID             string            `json:"id"`
-	OrgID          string            `json:"org_id"`
-	URL            string            `json:"url"`
-	Description    string            `json:"description"`
-	Topics         []string          `json:"topics"`
-	Method         string            `json:"method"`
-	Headers        map[string]string `json:"headers"`
-	PayloadFormat  string            `json:"payload_format"`
-	Auth           Auth              `json:"auth"`
-	RateLimit      float64           `json:"rate_limit"`
-	BurstLimit     int               `json:"burst_limit"`
-	Ordering       string            `json:"ordering"`
-	Coalesce       bool              `json:"coalesce"`
-	Retry          RetryPolicy       `json:"retry"`
-	FailurePolicy  FailurePolicy     `json:"failure_policy"`
-	Active         bool              `json:"active"`
-	Health         string            `json:"health"`
-	DisabledAt     *time.Time        `json:"disabled_at"`
-	DisabledReason string            `json:"disabled_reason"`
+	ID            string            `json:"id"`
+	OrgID         string            `json:"org_id"`
+	URL           string            `json:"url"`
+	Description   string            `json:"description"`
+	Topics        []string          `json:"topics"`
+	Method        string            `json:"method"`
+	Headers       map[string]string `json:"headers"`
+	PayloadFormat string            `json:"payload_format"`
+	Auth          Auth              `json:"auth"`
+	RateLimit     float64           `json:"rate_limit"`
+	BurstLimit    int               `json:"burst_limit"`
+	Ordering      string            `json:"ordering"`
+	Coalesce      bool              `json:"coalesce"`
+	Retry         RetryPolicy       `json:"retry"`
+	FailurePolicy FailurePolicy     `json:"failure_policy"`
+	// ResponseReferencePointer, when set, is an RFC 6901 JSON Pointer (such as
+	// "/reference") into the endpoint's JSON reply to a successful attempt; the value found
+	// there is kept on the delivery as response_reference (Onport's
+	// vendorReceivedReference).
+	ResponseReferencePointer string     `json:"response_reference_pointer,omitempty"`
+	Active                   bool       `json:"active"`
+	Health                   string     `json:"health"`
+	DisabledAt               *time.Time `json:"disabled_at"`
+	DisabledReason           string     `json:"disabled_reason"`
 	// FailingSince is when the current run of failed attempts began (nil when the last
 	// attempt succeeded); disable_after counts from it.
 	FailingSince *time.Time `json:"failing_since"`
@@ -235,6 +240,13 @@ func (e *Endpoint) Normalize() error {
 	}
 	if (fp.MaxFailures > 0) != (fp.Window > 0) {
 		v.Add("failure_policy", "max_failures and window go together")
+	}
+	if p := e.ResponseReferencePointer; p != "" {
+		if msg := ValidJSONPointer(p); msg != "" {
+			v.Add("response_reference_pointer", "%s", msg)
+		} else if len(p) > 200 {
+			v.Add("response_reference_pointer", "must be at most 200 characters")
+		}
 	}
 	if e.Health == "" {
 		e.Health = HealthHealthy

@@ -54,9 +54,12 @@ type Delivery struct {
 	Status        string     `json:"status"`
 	AttemptsCount int        `json:"attempts_count"`
 	NextAttemptAt *time.Time `json:"next_attempt_at"`
-	CreatedAt     time.Time  `json:"created_at"`
-	UpdatedAt     time.Time  `json:"updated_at"`
-	Attempts      []Attempt  `json:"attempts,omitempty"`
+	// ResponseReference is the value the endpoint's response_reference_pointer found in the
+	// JSON reply of the successful attempt (such as the vendor's own order reference).
+	ResponseReference *string   `json:"response_reference"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
+	Attempts          []Attempt `json:"attempts,omitempty"`
 }
 
 // Attempt is one HTTP request of a delivery and what came back.

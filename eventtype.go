@@ -30,6 +30,23 @@ const (
 	TypeTest                     = "consign.test"
 )
 
+// Payload schemas of the Modern Dropship topics (seed 001): deliberately loose, so that
+// platforms may add and omit fields: an order or product is a JSON object whose id, when
+// present, is a string or integer and whose lists are arrays of objects; the
+// "unavailable" topics carry only the id(s) of what went away.
+var (
+	orderSchema = json.RawMessage(`{"$schema":"https://json-schema.org/draft/2020-12/schema","title":"Seller order",
+"type":"object","properties":{"id":{"type":["string","integer"]},
+"lineItems":{"type":"array","items":{"type":"object"}},"fulfillments":{"type":"array","items":{"type":"object"}}}}`)
+	productSchema = json.RawMessage(`{"$schema":"https://json-schema.org/draft/2020-12/schema","title":"Buyer product",
+"type":"object","properties":{"id":{"type":["string","integer"]},"title":{"type":"string"},
+"variants":{"type":"array","items":{"type":"object"}}}}`)
+	idSchema = json.RawMessage(`{"$schema":"https://json-schema.org/draft/2020-12/schema","title":"Product deleted (its id only)",
+"type":"object","required":["id"],"properties":{"id":{"type":["string","integer"]}},"additionalProperties":false}`)
+	idsSchema = json.RawMessage(`{"$schema":"https://json-schema.org/draft/2020-12/schema","title":"Variants deleted (their ids only)",
+"type":"object","required":["ids"],"properties":{"ids":{"type":"array","minItems":1,"items":{"type":["string","integer"]}}},"additionalProperties":false}`)
+)
+
 // BuiltinEventTypes returns the commerce topics every installation knows, named exactly
 // as the platforms Consign serves name them (Modern Dropship, Onport, ReadyCloud,
 // DropStream/Deposco), plus Consign's operational events.
@@ -39,12 +56,12 @@ func BuiltinEventTypes() []EventType {
 	return []EventType{
 		{Name: "order.created", Description: "An order was placed."},
 		{Name: "order.updated", Description: "An order changed, including its boxes and items."},
-		{Name: "order.fulfilled", Description: "A fulfillment was added to an order (not when one is updated).", AvailableFor: buyers},
-		{Name: "order.cancelled", Description: "One or more line items of an order were cancelled.", AvailableFor: both},
-		{Name: "product.selected", Description: "A product was selected by a user.", AvailableFor: buyers},
-		{Name: "product.inventoryChanged", Description: "The inventory quantity of a product's variant was updated by the seller.", AvailableFor: buyers},
-		{Name: "product.unavailable", Description: "A product is no longer available from a seller (payload: the product's id).", AvailableFor: buyers},
-		{Name: "variant.unavailable", Description: "Variants are no longer available from a seller (payload: the variants' ids).", AvailableFor: buyers},
+		{Name: "order.fulfilled", Description: "A fulfillment was added to an order (not when one is updated).", AvailableFor: buyers, Schema: orderSchema},
+		{Name: "order.cancelled", Description: "One or more line items of an order were cancelled.", AvailableFor: both, Schema: orderSchema},
+		{Name: "product.selected", Description: "A product was selected by a user.", AvailableFor: buyers, Schema: productSchema},
+		{Name: "product.inventoryChanged", Description: "The inventory quantity of a product's variant was updated by the seller.", AvailableFor: buyers, Schema: productSchema},
+		{Name: "product.unavailable", Description: "A product is no longer available from a seller (payload: the product's id).", AvailableFor: buyers, Schema: idSchema},
+		{Name: "variant.unavailable", Description: "Variants are no longer available from a seller (payload: the variants' ids).", AvailableFor: buyers, Schema: idsSchema},
 		{Name: "inventory.updated", Description: "An inventory level changed at a location."},
 		{Name: "purchase_order.created", Description: "A dropship purchase order was created for a vendor."},
 		{Name: "shipment.created", Description: "An order shipped; a shipment notification was received."},

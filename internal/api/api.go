@@ -21,6 +21,11 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/dispatch"
 	"github.com/consign-dev/consign/internal/inbound"
@@ -43,6 +48,10 @@ type Config struct {
 	Now func() time.Time
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+	// Tracer, if set, gives each request a server span named by its route (never its
+	// path, which for ingest URLs holds a credential), continuing an incoming
+	// traceparent.
+	Tracer trace.Tracer
 }
 
 // Server serves the API.
@@ -55,6 +64,7 @@ type Server struct {
 	inbound  *inbound.Service
 	log      *slog.Logger
 	mux      *http.ServeMux
+	doc      []byte // the OpenAPI document
 }
 
 // access says who may call a route.
@@ -73,6 +83,11 @@ type route struct {
 	access          access
 	summary         string
 	handle          func(w http.ResponseWriter, r *http.Request) error
+	// in is the zero value of the request body's type; nil: no body.
+	in any
+	// out is the zero value of the reply body's type, or created(…)/accepted(…) of it for
+	// those statuses; nil: 204 No Content. The OpenAPI document is built from in and out.
+	out any
 }
 
 // New returns the API server.
@@ -90,9 +105,15 @@ func New(s store.Store, m *manage.Service, in *ingest.Service, d *dispatch.Dispa
 		cfg.Logger = slog.Default()
 	}
 	srv := &Server{cfg: cfg, store: s, manage: m, ingest: in, dispatch: d, inbound: ib, log: cfg.Logger, mux: http.NewServeMux()}
-	for _, rt := range srv.routes() {
+	routes := srv.routes()
+	for _, rt := range routes {
 		srv.mux.Handle(rt.method+" "+rt.pattern, srv.wrap(rt))
 	}
+	doc, err := openAPI(routes)
+	if err != nil {
+		panic(fmt.Sprintf("api: building the OpenAPI document: %v", err)) // a bug in a route's types
+	}
+	srv.doc = doc
 	return srv
 }
 
@@ -140,6 +161,13 @@ func (s *Server) wrap(rt route) http.Handler {
 				s.writeError(w, r, fmt.Errorf("panic: %v", v))
 			}
 		}()
+		if s.cfg.Tracer != nil {
+			ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+			ctx, span := s.cfg.Tracer.Start(ctx, rt.method+" "+rt.pattern, trace.WithSpanKind(trace.SpanKindServer),
+				trace.WithAttributes(attribute.String("http.route", rt.pattern)))
+			defer span.End()
+			r = r.WithContext(ctx)
+		}
 		limit := s.cfg.MaxBody
 		if strings.HasSuffix(rt.pattern, "/events/batch") {
 			limit = s.cfg.MaxBatchBody
@@ -149,7 +177,11 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		if rt.access != public {
-			key, err := s.manage.Authenticate(r.Context(), bearer(r))
+			tok := bearer(r)
+			if tok == "" && isReadyCloud(rt.pattern) {
+				tok = r.URL.Query().Get("bearer_token") // ReadyCloud's documented way
+			}
+			key, err := s.manage.Authenticate(r.Context(), tok)
 			if err != nil {
 				s.writeError(w, r, err)
 				return
@@ -222,12 +254,19 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := consign.ErrorCode(err)
 	status := statusOf[code]
 	if code == consign.EINTERNAL {
-		s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		// The route's pattern, not the path: the path of an ingest URL is its credential.
+		s.log.Error("internal error", "method", r.Method, "route", r.Pattern, "err", err)
 	}
 	p := problem{Type: "urn:consign:error:" + code, Title: http.StatusText(status), Status: status, Detail: consign.ErrorMessage(err)}
 	var e *consign.Error
 	if errors.As(err, &e) {
 		p.Errors = e.Fields
+	}
+	if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+		span.SetAttributes(attribute.Int("http.response.status_code", status))
+		if status >= 500 {
+			span.SetStatus(codes.Error, code)
+		}
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="consign"`)

@@ -13,47 +13,48 @@ import (
 
 func (s *Server) routes() []route {
 	return append([]route{
-		{"GET", "/healthz", public, "liveness", s.healthz},
-		{"GET", "/readyz", public, "readiness: the store answers", s.readyz},
+		{"GET", "/healthz", public, "liveness", s.healthz, nil, statusReply{}},
+		{"GET", "/readyz", public, "readiness: the store answers", s.readyz, nil, statusReply{}},
+		{"GET", "/openapi.json", public, "this OpenAPI 3.1 document", s.openapi, nil, map[string]any{}},
 
-		{"POST", "/v1/orgs", admin, "create an org", s.createOrg},
-		{"GET", "/v1/orgs", admin, "list orgs", s.listOrgs},
-		{"GET", "/v1/orgs/{org}", orgMember, "get an org", s.getOrg},
-		{"PATCH", "/v1/orgs/{org}", admin, "update an org", s.updateOrg},
-		{"DELETE", "/v1/orgs/{org}", admin, "delete an org and everything in it", s.deleteOrg},
+		{"POST", "/v1/orgs", admin, "create an org", s.createOrg, orgInput{}, created(consign.Org{})},
+		{"GET", "/v1/orgs", admin, "list orgs", s.listOrgs, nil, list[*consign.Org]{}},
+		{"GET", "/v1/orgs/{org}", orgMember, "get an org", s.getOrg, nil, consign.Org{}},
+		{"PATCH", "/v1/orgs/{org}", admin, "update an org", s.updateOrg, orgInput{}, consign.Org{}},
+		{"DELETE", "/v1/orgs/{org}", admin, "delete an org and everything in it", s.deleteOrg, nil, nil},
 
-		{"POST", "/v1/orgs/{org}/keys", orgMember, "create an org API key (value shown once)", s.createKey},
-		{"GET", "/v1/orgs/{org}/keys", orgMember, "list org API keys", s.listKeys},
-		{"DELETE", "/v1/orgs/{org}/keys/{id}", orgMember, "delete an org API key", s.deleteKey},
+		{"POST", "/v1/orgs/{org}/keys", orgMember, "create an org API key (value shown once)", s.createKey, keyInput{}, created(consign.APIKey{})},
+		{"GET", "/v1/orgs/{org}/keys", orgMember, "list org API keys", s.listKeys, nil, list[*consign.APIKey]{}},
+		{"DELETE", "/v1/orgs/{org}/keys/{id}", orgMember, "delete an org API key", s.deleteKey, nil, nil},
 
-		{"GET", "/v1/event-types", anyKey, "list the event-type catalog", s.listEventTypes},
-		{"POST", "/v1/event-types", admin, "add a custom event type", s.createEventType},
-		{"GET", "/v1/event-types/{name}", anyKey, "get an event type", s.getEventType},
-		{"PATCH", "/v1/event-types/{name}", admin, "update an event type", s.updateEventType},
+		{"GET", "/v1/event-types", anyKey, "list the event-type catalog", s.listEventTypes, nil, list[*consign.EventType]{}},
+		{"POST", "/v1/event-types", admin, "add a custom event type", s.createEventType, manage.EventTypeInput{}, created(consign.EventType{})},
+		{"GET", "/v1/event-types/{name}", anyKey, "get an event type", s.getEventType, nil, consign.EventType{}},
+		{"PATCH", "/v1/event-types/{name}", admin, "update an event type", s.updateEventType, manage.EventTypeInput{}, consign.EventType{}},
 
-		{"POST", "/v1/orgs/{org}/endpoints", orgMember, "create an endpoint (first secret shown once)", s.createEndpoint},
-		{"GET", "/v1/orgs/{org}/endpoints", orgMember, "list endpoints", s.listEndpoints},
-		{"GET", "/v1/orgs/{org}/endpoints/{id}", orgMember, "get an endpoint", s.getEndpoint},
-		{"PATCH", "/v1/orgs/{org}/endpoints/{id}", orgMember, "update, activate or deactivate an endpoint", s.updateEndpoint},
-		{"DELETE", "/v1/orgs/{org}/endpoints/{id}", orgMember, "delete an endpoint", s.deleteEndpoint},
-		{"POST", "/v1/orgs/{org}/endpoints/{id}/secrets", orgMember, "add a signing secret (value shown once)", s.addSecret},
-		{"GET", "/v1/orgs/{org}/endpoints/{id}/secrets", orgMember, "list signing secrets (no values)", s.listSecrets},
-		{"POST", "/v1/orgs/{org}/endpoints/{id}/secrets/rotate", orgMember, "rotate: new secret now, others expire after the grace period", s.rotateSecret},
-		{"PATCH", "/v1/orgs/{org}/endpoints/{id}/secrets/{sid}", orgMember, "set a secret's expiry", s.updateSecret},
-		{"DELETE", "/v1/orgs/{org}/endpoints/{id}/secrets/{sid}", orgMember, "delete a secret", s.deleteSecret},
-		{"POST", "/v1/orgs/{org}/endpoints/{id}/test", orgMember, "send a test event now and return the attempt", s.testEndpoint},
-		{"POST", "/v1/orgs/{org}/endpoints/{id}/recover", orgMember, "re-queue failed deliveries since a time", s.recoverEndpoint},
-		{"GET", "/v1/orgs/{org}/endpoints/{id}/stats", orgMember, "counts by status, success rate and latency over a window", s.endpointStats},
+		{"POST", "/v1/orgs/{org}/endpoints", orgMember, "create an endpoint (first secret shown once)", s.createEndpoint, manage.EndpointInput{}, created(consign.Endpoint{})},
+		{"GET", "/v1/orgs/{org}/endpoints", orgMember, "list endpoints", s.listEndpoints, nil, list[*consign.Endpoint]{}},
+		{"GET", "/v1/orgs/{org}/endpoints/{id}", orgMember, "get an endpoint", s.getEndpoint, nil, consign.Endpoint{}},
+		{"PATCH", "/v1/orgs/{org}/endpoints/{id}", orgMember, "update, activate or deactivate an endpoint", s.updateEndpoint, manage.EndpointInput{}, consign.Endpoint{}},
+		{"DELETE", "/v1/orgs/{org}/endpoints/{id}", orgMember, "delete an endpoint", s.deleteEndpoint, nil, nil},
+		{"POST", "/v1/orgs/{org}/endpoints/{id}/secrets", orgMember, "add a signing secret (value shown once)", s.addSecret, manage.SecretInput{}, created(consign.Secret{})},
+		{"GET", "/v1/orgs/{org}/endpoints/{id}/secrets", orgMember, "list signing secrets (no values)", s.listSecrets, nil, list[*consign.Secret]{}},
+		{"POST", "/v1/orgs/{org}/endpoints/{id}/secrets/rotate", orgMember, "rotate: new secret now, others expire after the grace period", s.rotateSecret, rotateInput{}, created(consign.Secret{})},
+		{"PATCH", "/v1/orgs/{org}/endpoints/{id}/secrets/{sid}", orgMember, "set a secret's expiry", s.updateSecret, secretExpiryInput{}, consign.Secret{}},
+		{"DELETE", "/v1/orgs/{org}/endpoints/{id}/secrets/{sid}", orgMember, "delete a secret", s.deleteSecret, nil, nil},
+		{"POST", "/v1/orgs/{org}/endpoints/{id}/test", orgMember, "send a test event now and return the attempt", s.testEndpoint, testInput{}, testReply{}},
+		{"POST", "/v1/orgs/{org}/endpoints/{id}/recover", orgMember, "re-queue failed deliveries since a time", s.recoverEndpoint, recoverInput{}, accepted(jobReply{})},
+		{"GET", "/v1/orgs/{org}/endpoints/{id}/stats", orgMember, "counts by status, success rate and latency over a window", s.endpointStats, nil, consign.EndpointStats{}},
 
-		{"POST", "/v1/orgs/{org}/events", orgMember, "publish one event", s.createEvent},
-		{"POST", "/v1/orgs/{org}/events/batch", orgMember, "publish up to 1000 events in one durable write", s.createEventBatch},
-		{"GET", "/v1/orgs/{org}/events", orgMember, "list events", s.listEvents},
-		{"GET", "/v1/orgs/{org}/events/{id}", orgMember, "get an event with its deliveries", s.getEvent},
+		{"POST", "/v1/orgs/{org}/events", orgMember, "publish one event", s.createEvent, ingest.EventInput{}, accepted(event{})},
+		{"POST", "/v1/orgs/{org}/events/batch", orgMember, "publish up to 1000 events in one durable write", s.createEventBatch, batchInput{}, accepted(batchReply{})},
+		{"GET", "/v1/orgs/{org}/events", orgMember, "list events", s.listEvents, nil, list[event]{}},
+		{"GET", "/v1/orgs/{org}/events/{id}", orgMember, "get an event with its deliveries", s.getEvent, nil, event{}},
 
-		{"GET", "/v1/orgs/{org}/deliveries", orgMember, "list deliveries", s.listDeliveries},
-		{"GET", "/v1/orgs/{org}/deliveries/{id}", orgMember, "get a delivery with its attempts", s.getDelivery},
-		{"POST", "/v1/orgs/{org}/deliveries/{id}/retry", orgMember, "send a delivery again now", s.retryDelivery},
-	}, s.sourceRoutes()...)
+		{"GET", "/v1/orgs/{org}/deliveries", orgMember, "list deliveries", s.listDeliveries, nil, list[*consign.Delivery]{}},
+		{"GET", "/v1/orgs/{org}/deliveries/{id}", orgMember, "get a delivery with its attempts", s.getDelivery, nil, consign.Delivery{}},
+		{"POST", "/v1/orgs/{org}/deliveries/{id}/retry", orgMember, "send a delivery again now", s.retryDelivery, nil, accepted(consign.Delivery{})},
+	}, append(s.sourceRoutes(), s.readyCloudRoutes()...)...)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
@@ -134,9 +135,7 @@ func (s *Server) deleteOrg(w http.ResponseWriter, r *http.Request) error {
 // Keys.
 
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		Name string `json:"name"`
-	}
+	var in keyInput
 	if err := decode(r, &in); err != nil {
 		return err
 	}
@@ -281,10 +280,7 @@ func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) error {
-	in := struct {
-		Grace consign.Duration `json:"grace"`
-		Value string           `json:"value,omitempty"`
-	}{Grace: consign.Duration(24 * time.Hour)}
+	in := rotateInput{Grace: consign.Duration(24 * time.Hour)}
 	if r.ContentLength != 0 {
 		if err := decode(r, &in); err != nil {
 			return err
@@ -298,9 +294,7 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) updateSecret(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		ExpiresAt *time.Time `json:"expires_at"`
-	}
+	var in secretExpiryInput
 	if err := decode(r, &in); err != nil {
 		return err
 	}
@@ -320,10 +314,7 @@ func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) testEndpoint(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		Type    string          `json:"type"`
-		Payload json.RawMessage `json:"payload"`
-	}
+	var in testInput
 	if r.ContentLength != 0 {
 		if err := decode(r, &in); err != nil {
 			return err
@@ -346,12 +337,7 @@ func (s *Server) testEndpoint(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) recoverEndpoint(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		Since  *time.Time `json:"since"`
-		Until  *time.Time `json:"until"`
-		Status []string   `json:"status"`
-		Types  []string   `json:"types"`
-	}
+	var in recoverInput
 	if err := decode(r, &in); err != nil {
 		return err
 	}
@@ -429,9 +415,7 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) createEventBatch(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		Events []ingest.EventInput `json:"events"`
-	}
+	var in batchInput
 	if err := decode(r, &in); err != nil {
 		return err
 	}

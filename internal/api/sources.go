@@ -14,15 +14,15 @@ import (
 // public ingest URL, where the token in the path is the credential.
 func (s *Server) sourceRoutes() []route {
 	return []route{
-		{"POST", "/v1/orgs/{org}/sources", orgMember, "create an inbound source (credentials shown once)", s.createSource},
-		{"GET", "/v1/orgs/{org}/sources", orgMember, "list inbound sources", s.listSources},
-		{"GET", "/v1/orgs/{org}/sources/{id}", orgMember, "get an inbound source", s.getSource},
-		{"PATCH", "/v1/orgs/{org}/sources/{id}", orgMember, "update an inbound source", s.updateSource},
-		{"DELETE", "/v1/orgs/{org}/sources/{id}", orgMember, "delete an inbound source and its receipts", s.deleteSource},
-		{"POST", "/v1/orgs/{org}/sources/{id}/rotate-token", orgMember, "give a source a new ingest URL; the old one stops working", s.rotateSourceToken},
-		{"GET", "/v1/orgs/{org}/sources/{id}/receipts", orgMember, "list a source's receipts", s.listReceipts},
-		{"GET", "/v1/orgs/{org}/sources/{id}/receipts/{rid}", orgMember, "get a receipt", s.getReceipt},
-		{"POST", "/in/{token}", public, "receive a provider's webhook (the token is the credential)", s.receive},
+		{"POST", "/v1/orgs/{org}/sources", orgMember, "create an inbound source (credentials shown once)", s.createSource, inbound.SourceInput{}, created(sourceReply{})},
+		{"GET", "/v1/orgs/{org}/sources", orgMember, "list inbound sources", s.listSources, nil, list[sourceReply]{}},
+		{"GET", "/v1/orgs/{org}/sources/{id}", orgMember, "get an inbound source", s.getSource, nil, sourceReply{}},
+		{"PATCH", "/v1/orgs/{org}/sources/{id}", orgMember, "update an inbound source", s.updateSource, inbound.SourceInput{}, sourceReply{}},
+		{"DELETE", "/v1/orgs/{org}/sources/{id}", orgMember, "delete an inbound source and its receipts", s.deleteSource, nil, nil},
+		{"POST", "/v1/orgs/{org}/sources/{id}/rotate-token", orgMember, "give a source a new ingest URL; the old one stops working", s.rotateSourceToken, nil, sourceReply{}},
+		{"GET", "/v1/orgs/{org}/sources/{id}/receipts", orgMember, "list a source's receipts", s.listReceipts, nil, list[receiptReply]{}},
+		{"GET", "/v1/orgs/{org}/sources/{id}/receipts/{rid}", orgMember, "get a receipt", s.getReceipt, nil, receiptReply{}},
+		{"POST", "/in/{token}", public, "receive a provider's webhook (the token is the credential)", s.receive, anyBody{}, receiveReply{}},
 	}
 }
 

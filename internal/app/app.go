@@ -15,15 +15,20 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/api"
 	"github.com/consign-dev/consign/internal/dispatch"
 	"github.com/consign-dev/consign/internal/inbound"
 	"github.com/consign-dev/consign/internal/ingest"
+	"github.com/consign-dev/consign/internal/maint"
 	"github.com/consign-dev/consign/internal/manage"
+	"github.com/consign-dev/consign/internal/metrics"
 	"github.com/consign-dev/consign/internal/secretbox"
 	"github.com/consign-dev/consign/internal/sender"
 	"github.com/consign-dev/consign/internal/store"
+	"github.com/consign-dev/consign/internal/store/postgres"
 	"github.com/consign-dev/consign/internal/store/sqlite"
 	"github.com/consign-dev/consign/internal/web"
 )
@@ -35,6 +40,11 @@ type Config struct {
 	// DataDir holds the embedded database and the encryption key file; default
 	// "./consign-data".
 	DataDir string
+	// Database, when set, is a PostgreSQL address (postgres://user:pass@host/db) used
+	// instead of the embedded store; any number of nodes may share it (CONSIGN_DATABASE).
+	// The encryption key file still lives in DataDir: nodes sharing a database must share
+	// the key too (EncryptionKey).
+	Database string
 	// InsecureTargets allows http:// and non-public endpoint URLs (development, tests).
 	InsecureTargets bool
 	// AdminKey, if set, is accepted as an admin key (CONSIGN_ADMIN_KEY).
@@ -53,6 +63,13 @@ type Config struct {
 	// PublicURL is the base URL partners reach this server at, for sources' ingest URLs
 	// (CONSIGN_PUBLIC_URL); default: the scheme and host of each API request.
 	PublicURL string
+	// Retention is how long attempts and finished events (with their deliveries) are
+	// kept; default 720h (30 days). Every node purges hourly; negative disables it.
+	Retention time.Duration
+	// TracerProvider, if set, traces requests, publishes, fan-outs and attempts; default:
+	// an OTLP/HTTP exporter when the OTEL_* environment asks for one (see
+	// tracerFromEnv), else no tracing.
+	TracerProvider trace.TracerProvider
 	// Now is the clock of every component; default time.Now.
 	Now func() time.Time
 	// Logger; default a text logger on stderr.
@@ -79,6 +96,18 @@ type App struct {
 
 	stopInbound context.CancelFunc
 	inboundDone sync.WaitGroup
+
+	metrics       *metrics.Metrics
+	traceShutdown func(context.Context) error
+}
+
+// OpenStore opens (and migrates) the PostgreSQL store at database when it is set, else
+// the embedded store in dataDir.
+func OpenStore(ctx context.Context, database, dataDir string) (store.Store, error) {
+	if database != "" {
+		return postgres.Open(ctx, database)
+	}
+	return sqlite.Open(ctx, dataDir)
 }
 
 // Start opens the store, applies migrations and starts serving.
@@ -96,7 +125,7 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	log := cfg.Logger
-	st, err := sqlite.Open(ctx, cfg.DataDir)
+	st, err := OpenStore(ctx, cfg.Database, cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +151,10 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 		defer a.done.Done()
 		a.Dispatcher.Run(runCtx)
 	}()
+	if p, ok := st.(store.Purger); ok && cfg.Retention >= 0 {
+		r := maint.NewRetention(p, maint.RetentionConfig{Age: cfg.Retention, Now: cfg.Now, Logger: log})
+		a.done.Go(func() { r.Run(runCtx) })
+	}
 	inboundCtx, stopInbound := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopInbound = stopInbound
 	a.inboundDone.Go(func() { a.Inbound.Run(inboundCtx) })
@@ -131,12 +164,26 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 			log.Error("http server", "err", err)
 		}
 	}()
-	log.Info("consign serving", "addr", ln.Addr().String(), "data", cfg.DataDir, "insecure_targets", cfg.InsecureTargets)
+	log.Info("consign serving", "addr", ln.Addr().String(), "data", cfg.DataDir, "postgres", cfg.Database != "", "insecure_targets", cfg.InsecureTargets)
 	return a, nil
 }
 
 func (a *App) build(ctx context.Context) error {
 	cfg := a.cfg
+	if cfg.TracerProvider == nil {
+		var err error
+		if cfg.TracerProvider, a.traceShutdown, err = tracerFromEnv(ctx); err != nil {
+			return err
+		}
+	}
+	var tracer trace.Tracer
+	if cfg.TracerProvider != nil {
+		tracer = cfg.TracerProvider.Tracer("github.com/consign-dev/consign")
+	}
+	// Every component sees the store through the timing decorator. It hides the
+	// driver's optional interfaces (store.Purger…): assert those on the driver's store.
+	a.metrics = metrics.New()
+	a.Store = a.metrics.Store(a.Store)
 	key, err := encryptionKey(cfg)
 	if err != nil {
 		return err
@@ -157,9 +204,11 @@ func (a *App) build(ctx context.Context) error {
 	a.Manage = manage.New(a.Store, box, manage.Config{InsecureTargets: cfg.InsecureTargets, Now: cfg.Now,
 		ValidateURL: sender.ValidateTargetURL, Emit: emit, Logger: cfg.Logger})
 	dc := cfg.Dispatch
-	dc.Now, dc.Logger = cfg.Now, cfg.Logger
+	dc.Now, dc.Logger, dc.Metrics, dc.Tracer = cfg.Now, cfg.Logger, a.metrics, tracer
 	a.Dispatcher = dispatch.New(a.Store, a.Manage, dispatch.EmitterFunc(emit), a.sender, dc)
-	a.Ingest = ingest.New(a.Store, ingest.Config{Now: cfg.Now, Logger: cfg.Logger, Dispatcher: a.Dispatcher})
+	a.Ingest = ingest.New(a.Store, ingest.Config{Now: cfg.Now, Logger: cfg.Logger, Dispatcher: a.Dispatcher, Metrics: a.metrics, Tracer: tracer})
+	a.metrics.WatchQueue(a.Dispatcher.Load)
+	a.metrics.WatchStore(a.Store, 0)
 	if err := a.Manage.EnsureCatalog(ctx); err != nil {
 		return fmt.Errorf("event-type catalog: %w", err)
 	}
@@ -167,11 +216,15 @@ func (a *App) build(ctx context.Context) error {
 		return fmt.Errorf("admin key: %w", err)
 	}
 	// The embedded store has one process: leases still held are its previous life's,
-	// cut short by a crash or a kill. Send those deliveries again now.
-	if n, err := a.Store.DeliveriesReleaseLeases(ctx, cfg.Now()); err != nil {
-		return fmt.Errorf("release leases: %w", err)
-	} else if n > 0 {
-		cfg.Logger.Info("deliveries in flight at the last stop are due again", "count", n)
+	// cut short by a crash or a kill. Send those deliveries again now. A shared
+	// PostgreSQL database holds other nodes' leases too: those are left alone, and a dead
+	// node's come due again by themselves when they end.
+	if cfg.Database == "" {
+		if n, err := a.Store.DeliveriesReleaseLeases(ctx, cfg.Now()); err != nil {
+			return fmt.Errorf("release leases: %w", err)
+		} else if n > 0 {
+			cfg.Logger.Info("deliveries in flight at the last stop are due again", "count", n)
+		}
 	}
 	// Polls fetch whole lists: a longer timeout (each poll sets its own, at most 5m) and
 	// a larger body than deliveries, behind the same SSRF guard.
@@ -181,15 +234,21 @@ func (a *App) build(ctx context.Context) error {
 	a.pollSender = sender.New(ps)
 	ic := cfg.Inbound
 	ic.InsecureTargets, ic.ValidateURL, ic.Now, ic.Logger = cfg.InsecureTargets, sender.ValidateTargetURL, cfg.Now, cfg.Logger
+	ic.Metrics = a.metrics
 	a.Inbound = inbound.New(a.Store, box, a.Ingest, a.pollSender, ic)
 	ac := cfg.API
-	ac.Now, ac.Logger = cfg.Now, cfg.Logger
+	ac.Now, ac.Logger, ac.Tracer = cfg.Now, cfg.Logger, tracer
 	if ac.PublicURL == "" {
 		ac.PublicURL = cfg.PublicURL
 	}
 	handler := api.New(a.Store, a.Manage, a.Ingest, a.Dispatcher, a.Inbound, ac)
+	// /metrics is public, like /healthz: it shows counts and endpoint IDs, no payloads
+	// or credentials. Restrict it at the proxy if endpoint IDs should stay private.
+	root := http.NewServeMux()
+	root.Handle("GET /metrics", a.metrics.Handler())
+	root.Handle("/", web.Mount(handler, web.New(a.Store, a.Manage, a.Dispatcher, a.Inbound, web.Config{PublicURL: ac.PublicURL, Now: cfg.Now, Logger: cfg.Logger})))
 	a.http = &http.Server{
-		Handler:           web.Mount(handler, web.New(a.Store, a.Manage, a.Dispatcher, a.Inbound, web.Config{PublicURL: ac.PublicURL, Now: cfg.Now, Logger: cfg.Logger})),
+		Handler:           root,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -203,6 +262,10 @@ func (a *App) build(ctx context.Context) error {
 func encryptionKey(cfg Config) ([]byte, error) {
 	if cfg.EncryptionKey != "" {
 		return secretbox.ParseKey(cfg.EncryptionKey)
+	}
+	// With PostgreSQL nothing else has created the data directory.
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	return secretbox.LoadOrCreateKeyFile(filepath.Join(cfg.DataDir, "encryption.key"))
 }
@@ -233,5 +296,8 @@ func (a *App) Close() error {
 	a.done.Wait()
 	a.sender.Close()
 	a.pollSender.Close()
+	if a.traceShutdown != nil {
+		err = errors.Join(err, a.traceShutdown(ctx))
+	}
 	return errors.Join(err, a.Store.Close())
 }

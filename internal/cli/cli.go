@@ -25,6 +25,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var root struct {
 		Serve   serveCmd   `cmd:"" help:"Run the API server and the dispatcher."`
 		Verify  verifyCmd  `cmd:"" help:"Check a received webhook's signature (exit 0 valid, 1 not)."`
+		Migrate migrateCmd `cmd:"" help:"Apply the store's pending migrations and exit."`
 		Bench   benchCmd   `cmd:"" help:"Measure the spec's performance figures on this machine (in-process server, loopback receiver)."`
 		Version versionCmd `cmd:"" help:"Print the version."`
 
@@ -33,7 +34,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	exit := -1
 	parser, err := kong.New(&root, kong.Name("consign"),
 		kong.Description("Consign: webhooks for commerce, in and out."),
-		kong.Writers(stdout, stderr), kong.Exit(func(code int) { exit = code }))
+		kong.Writers(stdout, stderr), kong.Exit(func(code int) { exit = code }),
+		kong.Configuration(configFile))
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
@@ -73,13 +75,18 @@ type codeError struct {
 func (e codeError) Error() string { return e.err.Error() }
 
 type serveCmd struct {
-	Addr            string `default:":8700" env:"CONSIGN_ADDR" help:"Listen address."`
-	Data            string `default:"./consign-data" env:"CONSIGN_DATA" help:"Data directory of the embedded store."`
-	InsecureTargets bool   `env:"CONSIGN_INSECURE_TARGETS" help:"Allow http:// and private/loopback endpoint URLs (development and tests only)."`
-	AdminKey        string `env:"CONSIGN_ADMIN_KEY" help:"Accept this value as an admin API key."`
-	EncryptionKey   string `env:"CONSIGN_ENCRYPTION_KEY" help:"32-byte key (base64 or hex) that seals secrets at rest; default a key file in the data directory."`
-	LogFormat       string `default:"text" enum:"text,json" env:"CONSIGN_LOG_FORMAT" help:"Log format: text or json."`
-	PublicURL       string `env:"CONSIGN_PUBLIC_URL" help:"Base URL the world reaches this server at (for sources' ingest URLs); default: taken from each request."`
+	Addr            string        `default:":8700" env:"CONSIGN_ADDR" help:"Listen address."`
+	Data            string        `default:"./consign-data" env:"CONSIGN_DATA" help:"Data directory of the embedded store (and of the encryption key file)."`
+	Database        string        `env:"CONSIGN_DATABASE" help:"PostgreSQL address (postgres://…) to use instead of the embedded store; several nodes may share it."`
+	Retention       time.Duration `default:"720h" env:"CONSIGN_RETENTION" help:"How long attempts and finished events are kept (purged hourly); negative keeps everything."`
+	InsecureTargets bool          `env:"CONSIGN_INSECURE_TARGETS" help:"Allow http:// and private/loopback endpoint URLs (development and tests only)."`
+	AdminKey        string        `env:"CONSIGN_ADMIN_KEY" help:"Accept this value as an admin API key."`
+	EncryptionKey   string        `env:"CONSIGN_ENCRYPTION_KEY" help:"32-byte key (base64 or hex) that seals secrets at rest; default a key file in the data directory."`
+	LogFormat       string        `default:"text" enum:"text,json" env:"CONSIGN_LOG_FORMAT" help:"Log format: text or json."`
+	PublicURL       string        `env:"CONSIGN_PUBLIC_URL" help:"Base URL the world reaches this server at (for sources' ingest URLs); default: taken from each request."`
+
+	// Config is read by kong (configFile) before the other fields are resolved.
+	Config kong.ConfigFlag `env:"CONSIGN_CONFIG" placeholder:"FILE" help:"JSON file of serve settings, keyed by flag name in snake_case (\"addr\", \"insecure_targets\"); flags and environment variables override it."`
 }
 
 func (c *serveCmd) Run(env *runEnv) error {
@@ -88,7 +95,7 @@ func (c *serveCmd) Run(env *runEnv) error {
 		h = slog.NewJSONHandler(env.stderr, nil)
 	}
 	a, err := app.Start(env.ctx, app.Config{
-		Addr: c.Addr, DataDir: c.Data, InsecureTargets: c.InsecureTargets, AdminKey: c.AdminKey,
+		Addr: c.Addr, DataDir: c.Data, Database: c.Database, Retention: c.Retention, InsecureTargets: c.InsecureTargets, AdminKey: c.AdminKey,
 		EncryptionKey: c.EncryptionKey, PublicURL: c.PublicURL, Logger: slog.New(h),
 	})
 	if err != nil {
@@ -102,6 +109,29 @@ func (c *serveCmd) Run(env *runEnv) error {
 	<-env.ctx.Done()
 	fmt.Fprintln(env.stdout, "shutting down")
 	return a.Close()
+}
+
+type migrateCmd struct {
+	Data     string `default:"./consign-data" env:"CONSIGN_DATA" help:"Data directory of the embedded store."`
+	Database string `env:"CONSIGN_DATABASE" help:"PostgreSQL address (postgres://…); when set, it is migrated instead of the embedded store."`
+}
+
+// Run applies pending migrations (serve does so too; this is for deploys that migrate
+// before starting nodes).
+func (c *migrateCmd) Run(env *runEnv) error {
+	st, err := app.OpenStore(env.ctx, c.Database, c.Data)
+	if err != nil {
+		return err
+	}
+	if err := st.Close(); err != nil {
+		return err
+	}
+	where := c.Data
+	if c.Database != "" {
+		where = "the PostgreSQL database"
+	}
+	fmt.Fprintf(env.stdout, "migrations applied to %s\n", where)
+	return nil
 }
 
 type verifyCmd struct {

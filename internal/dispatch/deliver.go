@@ -1,14 +1,20 @@
 package dispatch
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/inbound"
 	"github.com/consign-dev/consign/internal/sender"
 	"github.com/consign-dev/consign/internal/signing"
 	"github.com/consign-dev/consign/internal/store"
@@ -33,6 +39,10 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) *s
 		return o
 	}
 	req := buildRequest(ep, c, now)
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		// The endpoint may continue the trace; the header shows in the attempt record.
+		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	}
 	var res sender.Outcome
 	if ep.endpoint.Auth.Type != consign.AuthToken && req.Header.Get("Webhook-Signature") == "" {
 		// Never send unsigned: the receiver could not tell it from a forgery.
@@ -53,6 +63,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) *s
 	switch res.Class {
 	case sender.Success:
 		o.Status = consign.StatusSucceeded
+		o.ResponseReference = responseReference(ep.endpoint.ResponseReferencePointer, &res)
 		return o
 	case sender.Gone:
 		reason := fmt.Sprintf("the endpoint answered 410 Gone on %s", o.At.Format(time.RFC3339))
@@ -156,6 +167,35 @@ func attemptRecord(n int, req sender.Request, res *sender.Outcome, e *consign.En
 		a.Error = &msg
 	}
 	return a
+}
+
+// responseReference returns the value the endpoint's response_reference_pointer finds in a
+// successful JSON reply: a string as its text, another value as its compact JSON; nil
+// when no pointer is set, the reply is not complete JSON, or it has no value there.
+func responseReference(pointer string, res *sender.Outcome) *string {
+	if pointer == "" || res.Truncated || !json.Valid(res.Body) {
+		return nil
+	}
+	p, err := inbound.ParsePointer(pointer)
+	if err != nil {
+		return nil
+	}
+	v, ok := p.Lookup(res.Body)
+	if !ok {
+		return nil
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		var b bytes.Buffer
+		if json.Compact(&b, v) != nil || b.String() == "null" {
+			return nil
+		}
+		s = b.String()
+	}
+	if len(s) > 1000 {
+		s = s[:1000]
+	}
+	return &s
 }
 
 // exhausted tells the org that a delivery failed for good (consign.delivery.exhausted),

@@ -31,6 +31,12 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/sender"
 	"github.com/consign-dev/consign/internal/signing"
@@ -63,6 +69,20 @@ type Config struct {
 	PolicySweep time.Duration
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+	// Metrics, if set, observes each attempt.
+	Metrics Metrics
+	// Tracer, if set, gives each attempt a span, a child of the fan-out's when ingest
+	// handed the delivery over in memory, and sends its traceparent to the endpoint.
+	Tracer trace.Tracer
+}
+
+// Metrics observes the dispatcher. It is called on the delivery path, so it must be
+// cheap and must not block.
+type Metrics interface {
+	// Attempted is called after each attempt that made (or refused to make) a request:
+	// the endpoint, the delivery's status after it (succeeded; pending: to be retried;
+	// failed; paused) and how long the request took.
+	Attempted(endpointID, status string, took time.Duration)
 }
 
 // Endpoints is what the dispatcher needs to know about, and do to, endpoints.
@@ -203,6 +223,9 @@ func New(s store.Store, eps Endpoints, em Emitter, snd Sender, cfg Config) *Disp
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	d := &Dispatcher{
 		store: s, endpoints: eps, emitter: em, sender: snd, cfg: cfg, log: cfg.Logger,
@@ -553,8 +576,13 @@ func (d *Dispatcher) start(ctx context.Context, now time.Time) bool {
 // run makes one attempt and reports its end to the loop.
 func (d *Dispatcher) run(ctx context.Context, c *store.Claim) {
 	defer d.wg.Done()
+	ctx, span := d.startSpan(ctx, c)
 	o := d.attempt(ctx, c, false)
+	endSpan(span, o)
 	d.recorder.add(o)
+	if d.cfg.Metrics != nil && o.Attempt != nil {
+		d.cfg.Metrics.Attempted(c.EndpointID, o.Status, time.Duration(o.Attempt.DurationMS)*time.Millisecond)
+	}
 	f := finished{endpointID: c.EndpointID, deliveryID: c.DeliveryID, attempted: o.Attempt != nil}
 	f.ok = f.attempted && o.Status == consign.StatusSucceeded
 	if o.Status == consign.StatusPending {
@@ -565,6 +593,44 @@ func (d *Dispatcher) run(ctx context.Context, c *store.Claim) {
 	case d.signal <- struct{}{}:
 	default:
 	}
+}
+
+// startSpan starts the span of an attempt at c, continuing c's trace when it has one.
+func (d *Dispatcher) startSpan(ctx context.Context, c *store.Claim) (context.Context, trace.Span) {
+	if c.TraceParent != "" {
+		ctx = propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": c.TraceParent})
+	}
+	return d.cfg.Tracer.Start(ctx, "consign.dispatch.attempt", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("consign.delivery_id", c.DeliveryID),
+			attribute.String("consign.endpoint_id", c.EndpointID), attribute.Int("consign.attempt", c.AttemptsCount+1)))
+}
+
+// endSpan records an attempt's outcome on its span and ends it.
+func endSpan(span trace.Span, o *store.Outcome) {
+	if !span.IsRecording() {
+		span.End()
+		return
+	}
+	span.SetAttributes(attribute.String("consign.status", o.Status))
+	if a := o.Attempt; a != nil && a.Response != nil {
+		span.SetAttributes(attribute.Int("http.response.status_code", a.Response.Status))
+	}
+	if o.Status != consign.StatusSucceeded {
+		msg := o.Status
+		if o.Attempt != nil && o.Attempt.Error != nil {
+			msg = *o.Attempt.Error
+		}
+		span.SetStatus(codes.Error, msg)
+	}
+	span.End()
+}
+
+// Load returns how many deliveries are held in memory waiting for their turn (or
+// reserved for ingest's hand-off) and how many attempts are in flight.
+func (d *Dispatcher) Load() (queued, inflight int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.queued, d.inflight
 }
 
 func (d *Dispatcher) drainFinished(now time.Time) {

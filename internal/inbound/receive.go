@@ -22,6 +22,31 @@ const maxTokenLength = 128
 // what to answer: ENOTFOUND (no such URL), ETOOLARGE, EUNAUTHORIZED (verification
 // failed) or EINVALID (not JSON), the last three with the receipt stored as rejected.
 func (s *Service) Receive(ctx context.Context, token string, h http.Header, body []byte) (*consign.Receipt, error) {
+	r, err := s.receive(ctx, token, h, body)
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.Received(receiveResult(r, err))
+	}
+	return r, err
+}
+
+// receiveResult names the result of a Receive for metrics: accepted, duplicate,
+// unverified, rejected (stored but not forwarded), or the error code (not_found,
+// too_large, unavailable, …) when nothing was stored.
+func receiveResult(r *consign.Receipt, err error) string {
+	switch {
+	case err == nil && r.Status == consign.ReceiptDuplicate:
+		return "duplicate"
+	case err == nil:
+		return "accepted"
+	case r != nil && !r.Verified:
+		return "unverified"
+	case r != nil:
+		return "rejected"
+	}
+	return consign.ErrorCode(err)
+}
+
+func (s *Service) receive(ctx context.Context, token string, h http.Header, body []byte) (*consign.Receipt, error) {
 	if token == "" || len(token) > maxTokenLength {
 		return nil, noSource()
 	}

@@ -27,6 +27,8 @@ import (
 
 // Config configures the Service. Zero fields take their defaults.
 type Config struct {
+	// Metrics, if set, counts requests to ingest URLs by result.
+	Metrics Metrics
 	// InsecureTargets allows http:// and non-public poll URLs (development, tests).
 	InsecureTargets bool
 	// ValidateURL checks a poll URL when it is set (no DNS); default
@@ -202,6 +204,13 @@ func (r *Replace[T]) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON implements json.Marshaler.
 func (r Replace[T]) MarshalJSON() ([]byte, error) { return json.Marshal(r.V) }
+
+// Metrics observes inbound sources; it must be cheap and must not block.
+type Metrics interface {
+	// Received is called after each request to an ingest URL with its result (see
+	// Receive).
+	Received(result string)
+}
 
 // SourceInput is what a client may set on a source. A PATCH starts from the stored
 // source's input and decodes the request over it.

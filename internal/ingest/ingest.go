@@ -21,6 +21,11 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/store"
 )
@@ -37,6 +42,18 @@ type Config struct {
 	Dispatcher Dispatcher
 	// Logger receives commit failures; default slog.Default().
 	Logger *slog.Logger
+	// Metrics, if set, counts accepted events.
+	Metrics Metrics
+	// Tracer, if set, traces publishes and fan-outs; the deliveries handed to the
+	// dispatcher carry the fan-out's trace context.
+	Tracer trace.Tracer
+}
+
+// Metrics observes ingest; it must be cheap and must not block.
+type Metrics interface {
+	// Accepted is called after a publish commits: the events written, and those that
+	// were duplicates of earlier ones (by idempotency key).
+	Accepted(events, duplicates int)
 }
 
 // Dispatcher is the delivery engine as ingest sees it. Before a commit, ingest reserves
@@ -79,6 +96,7 @@ type request struct {
 	orgID  string
 	writes []*store.EventWrite
 	err    chan error
+	span   trace.SpanContext // of the publish, when traced
 }
 
 // New starts the committer; Close stops it.
@@ -94,6 +112,9 @@ func New(s store.Store, cfg Config) *Service {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	svc := &Service{store: s, cfg: cfg, queue: make(chan *request, 4096), done: make(chan struct{}), stopped: make(chan struct{})}
 	svc.types = typeCache{store: s, ttl: 2 * time.Second, now: cfg.Now, entries: map[string]*typeEntry{}}
@@ -116,8 +137,11 @@ func (s *Service) Publish(ctx context.Context, orgID string, in []EventInput) ([
 	if len(in) > consign.MaxBatch {
 		return nil, &consign.Error{Code: consign.ETOOLARGE, Message: fmt.Sprintf("at most %d events in one batch", consign.MaxBatch)}
 	}
+	ctx, span := s.cfg.Tracer.Start(ctx, "consign.ingest.publish", trace.WithAttributes(
+		attribute.String("consign.org_id", orgID), attribute.Int("consign.events", len(in))))
+	defer span.End()
 	now := s.cfg.Now().UTC().Truncate(time.Millisecond)
-	req := &request{orgID: orgID, writes: make([]*store.EventWrite, len(in)), err: make(chan error, 1)}
+	req := &request{orgID: orgID, writes: make([]*store.EventWrite, len(in)), err: make(chan error, 1), span: span.SpanContext()}
 	for i := range in {
 		prefix := ""
 		if len(in) > 1 {
@@ -132,11 +156,19 @@ func (s *Service) Publish(ctx context.Context, orgID string, in []EventInput) ([
 		}}
 	}
 	if err := s.enqueue(ctx, req); err != nil {
+		span.SetStatus(codes.Error, consign.ErrorMessage(err))
 		return nil, err
 	}
 	out := make([]Result, len(req.writes))
+	dups := 0
 	for i, w := range req.writes {
 		out[i] = Result{Event: w.Event, Duplicate: w.Duplicate}
+		if w.Duplicate {
+			dups++
+		}
+	}
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.Accepted(len(out)-dups, dups)
 	}
 	return out, nil
 }
@@ -373,6 +405,7 @@ func (s *Service) handoff(writes []*store.EventWrite, leaseEnd time.Time) {
 				claims = append(claims, &store.Claim{
 					DeliveryID: nd.ID, OrgID: ev.OrgID, EndpointID: nd.EndpointID, EndpointVersion: nd.Endpoint.Version,
 					EventID: ev.ID, EventType: ev.Type, Payload: ev.Payload, EventCreatedAt: ev.CreatedAt, Deadline: nd.Deadline,
+					TraceParent: nd.TraceParent,
 				})
 			}
 		}
@@ -412,6 +445,20 @@ func (s *Service) fanOut(ctx context.Context, r *request, orgs map[string]*orgVi
 		orgs[r.orgID] = v
 	}
 	org, eps := v.org, v.endpoints
+	var traceParent string
+	if r.span.IsValid() {
+		var span trace.Span
+		_, span = s.cfg.Tracer.Start(trace.ContextWithSpanContext(ctx, r.span), "consign.ingest.fan_out")
+		defer func() {
+			n := 0
+			for _, w := range r.writes {
+				n += len(w.Deliveries)
+			}
+			span.SetAttributes(attribute.Int("consign.deliveries", n))
+			span.End()
+		}()
+		traceParent = formatTraceParent(span.SpanContext())
+	}
 	for _, w := range r.writes {
 		w.Deliveries = w.Deliveries[:0]
 		t, _ := s.types.get(ctx, w.Event.Type)
@@ -420,10 +467,11 @@ func (s *Service) fanOut(ctx context.Context, r *request, orgs map[string]*orgVi
 				continue
 			}
 			nd := store.NewDelivery{
-				ID:         consign.NewID(consign.PrefixDelivery, w.Event.CreatedAt),
-				EndpointID: ep.ID,
-				Endpoint:   ep,
-				Deadline:   w.Event.CreatedAt.Add(time.Duration(ep.Retry.MaxAge)),
+				ID:          consign.NewID(consign.PrefixDelivery, w.Event.CreatedAt),
+				EndpointID:  ep.ID,
+				Endpoint:    ep,
+				Deadline:    w.Event.CreatedAt.Add(time.Duration(ep.Retry.MaxAge)),
+				TraceParent: traceParent,
 			}
 			if ep.Ordering == consign.OrderingKey || ep.Coalesce {
 				nd.OrderingKey = w.Event.OrderingKey
@@ -434,4 +482,12 @@ func (s *Service) fanOut(ctx context.Context, r *request, orgs map[string]*orgVi
 		}
 	}
 	return nil
+}
+
+// formatTraceParent writes a span context as a W3C traceparent header value.
+func formatTraceParent(sc trace.SpanContext) string {
+	if !sc.IsValid() {
+		return ""
+	}
+	return fmt.Sprintf("00-%s-%s-%02x", sc.TraceID(), sc.SpanID(), byte(sc.TraceFlags()))
 }

@@ -27,6 +27,9 @@ type EndpointInput struct {
 	Retry         consign.RetryPolicy   `json:"retry"`
 	FailurePolicy consign.FailurePolicy `json:"failure_policy"`
 	Active        *bool                 `json:"active,omitempty"`
+	// ResponseReferencePointer is an RFC 6901 pointer into a successful reply's JSON whose
+	// value is kept on the delivery as response_reference.
+	ResponseReferencePointer string `json:"response_reference_pointer,omitempty"`
 	// Secret, on creation only, is the first signing secret (whsec_… or an ed25519
 	// whsk_… key); Consign generates one when it is empty.
 	Secret string `json:"secret,omitempty"`
@@ -41,7 +44,7 @@ func Input(e *consign.Endpoint) EndpointInput {
 		URL: e.URL, Description: e.Description, Topics: append([]string(nil), e.Topics...), Method: e.Method,
 		Headers: e.Headers, PayloadFormat: e.PayloadFormat, Auth: e.Auth, RateLimit: e.RateLimit,
 		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
-		FailurePolicy: e.FailurePolicy, Active: &active,
+		FailurePolicy: e.FailurePolicy, Active: &active, ResponseReferencePointer: e.ResponseReferencePointer,
 	}
 }
 
@@ -49,6 +52,7 @@ func (in *EndpointInput) apply(e *consign.Endpoint) {
 	e.URL, e.Description, e.Topics, e.Method, e.Headers = in.URL, in.Description, in.Topics, in.Method, in.Headers
 	e.PayloadFormat, e.Auth, e.RateLimit, e.BurstLimit = in.PayloadFormat, in.Auth, in.RateLimit, in.BurstLimit
 	e.Ordering, e.Coalesce, e.Retry, e.FailurePolicy = in.Ordering, in.Coalesce, in.Retry, in.FailurePolicy
+	e.ResponseReferencePointer = in.ResponseReferencePointer
 }
 
 // CreatedEndpoint is the reply to a creation: the endpoint and its first secret's value,

@@ -163,6 +163,9 @@ type NewDelivery struct {
 	// LeaseUntil, when set, creates the delivery already claimed (delivering) until then:
 	// the caller sends it itself (test sends).
 	LeaseUntil time.Time
+	// TraceParent is the W3C traceparent of the fan-out that made the delivery; not
+	// stored (ingest hands it to the dispatcher with the delivery).
+	TraceParent string
 }
 
 // EventFilter selects events.
@@ -222,6 +225,9 @@ type Claim struct {
 	EventCreatedAt  time.Time
 	AttemptsCount   int
 	Deadline        time.Time
+	// TraceParent, when set, is the W3C traceparent the attempt's span continues: only
+	// for deliveries handed over in memory by ingest; not stored.
+	TraceParent string
 }
 
 // Outcome is the result of handling a claim: an attempt (nil when none was made, e.g.
@@ -233,6 +239,9 @@ type Outcome struct {
 	Status        string
 	NextAttemptAt time.Time // when Status is pending
 	At            time.Time // when the outcome was decided
+	// ResponseReference, when not nil, is stored on the delivery (deliveries.response_reference):
+	// the value the endpoint's response_reference_pointer found in a successful reply.
+	ResponseReference *string
 }
 
 // RecordParams is a batch of outcomes and what they did to their endpoints' health.

@@ -10,13 +10,17 @@ import (
 	"github.com/consign-dev/consign/internal/store"
 )
 
-const deliveryColumns = `d.id, d.org_id, d.event_id, d.endpoint_id, d.event_type, d.status, d.attempts_count, d.next_attempt_at, d.created_at, d.updated_at`
+const deliveryColumns = `d.id, d.org_id, d.event_id, d.endpoint_id, d.event_type, d.status, d.attempts_count, d.next_attempt_at, d.response_reference, d.created_at, d.updated_at`
 
 func scanDelivery(row interface{ Scan(...any) error }) (*consign.Delivery, error) {
 	var d consign.Delivery
 	var next, created, updated int64
-	if err := row.Scan(&d.ID, &d.OrgID, &d.EventID, &d.EndpointID, &d.EventType, &d.Status, &d.AttemptsCount, &next, &created, &updated); err != nil {
+	var ref sql.NullString
+	if err := row.Scan(&d.ID, &d.OrgID, &d.EventID, &d.EndpointID, &d.EventType, &d.Status, &d.AttemptsCount, &next, &ref, &created, &updated); err != nil {
 		return nil, err
+	}
+	if ref.Valid {
+		d.ResponseReference = &ref.String
 	}
 	if d.Status == consign.StatusPending {
 		t := fromMS(next)
@@ -293,6 +297,15 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 		}
 		if err := attempts.flush(ctx); err != nil {
 			return err
+		}
+		for _, o := range p.Outcomes {
+			if o.ResponseReference == nil {
+				continue
+			}
+			if _, err := db.txExec(ctx, tx, `UPDATE deliveries SET response_reference = ? WHERE id = ?`,
+				*o.ResponseReference, o.DeliveryID); err != nil {
+				return err
+			}
 		}
 		for g, ids := range groups {
 			b, _ := json.Marshal(ids)

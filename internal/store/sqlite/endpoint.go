@@ -25,6 +25,8 @@ type endpointConfig struct {
 	Coalesce      bool                  `json:"coalesce"`
 	Retry         consign.RetryPolicy   `json:"retry"`
 	FailurePolicy consign.FailurePolicy `json:"failure_policy"`
+	// ResponseReferencePointer was added with migration 00003 (no schema change: config is JSON).
+	ResponseReferencePointer string `json:"response_reference_pointer,omitempty"`
 }
 
 func configOf(e *consign.Endpoint) string {
@@ -32,7 +34,7 @@ func configOf(e *consign.Endpoint) string {
 		Description: e.Description, Topics: e.Topics, Method: e.Method, Headers: e.Headers,
 		PayloadFormat: e.PayloadFormat, AuthType: e.Auth.Type, RateLimit: e.RateLimit,
 		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
-		FailurePolicy: e.FailurePolicy,
+		FailurePolicy: e.FailurePolicy, ResponseReferencePointer: e.ResponseReferencePointer,
 	})
 	return string(b)
 }
@@ -55,6 +57,7 @@ func scanEndpoint(row interface{ Scan(...any) error }) (*store.EndpointRow, erro
 	r.Description, r.Topics, r.Method, r.Headers = c.Description, c.Topics, c.Method, c.Headers
 	r.PayloadFormat, r.Auth.Type, r.RateLimit, r.BurstLimit = c.PayloadFormat, c.AuthType, c.RateLimit, c.BurstLimit
 	r.Ordering, r.Coalesce, r.Retry, r.FailurePolicy = c.Ordering, c.Coalesce, c.Retry, c.FailurePolicy
+	r.ResponseReferencePointer = c.ResponseReferencePointer
 	r.DisabledAt, r.FailingSince = fromNullMS(disabled), fromNullMS(failing)
 	r.CreatedAt, r.UpdatedAt = fromMS(created), fromMS(updated)
 	return &r, nil

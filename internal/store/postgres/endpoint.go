@@ -1,0 +1,295 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/store"
+)
+
+// endpointConfig is the part of an endpoint kept as one JSON document (as in the SQLite
+// driver), so adding a setting needs no migration.
+type endpointConfig struct {
+	Description   string                `json:"description"`
+	Topics        []string              `json:"topics"`
+	Method        string                `json:"method"`
+	Headers       map[string]string     `json:"headers"`
+	PayloadFormat string                `json:"payload_format"`
+	AuthType      string                `json:"auth_type"`
+	RateLimit     float64               `json:"rate_limit"`
+	BurstLimit    int                   `json:"burst_limit"`
+	Ordering      string                `json:"ordering"`
+	Coalesce      bool                  `json:"coalesce"`
+	Retry         consign.RetryPolicy   `json:"retry"`
+	FailurePolicy consign.FailurePolicy `json:"failure_policy"`
+	// ResponseReferencePointer came with migration 00003 (no schema change: config is JSON).
+	ResponseReferencePointer string `json:"response_reference_pointer,omitempty"`
+}
+
+func configOf(e *consign.Endpoint) json.RawMessage {
+	b, _ := json.Marshal(endpointConfig{
+		Description: e.Description, Topics: e.Topics, Method: e.Method, Headers: e.Headers,
+		PayloadFormat: e.PayloadFormat, AuthType: e.Auth.Type, RateLimit: e.RateLimit,
+		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
+		FailurePolicy: e.FailurePolicy, ResponseReferencePointer: e.ResponseReferencePointer,
+	})
+	return b
+}
+
+const endpointColumns = `id, org_id, url, config, token_sealed, active, health, disabled_at, disabled_reason, failing_since, version, created_at, updated_at`
+
+func scanEndpoint(row scanner) (*store.EndpointRow, error) {
+	var r store.EndpointRow
+	var cfg []byte
+	if err := row.Scan(&r.ID, &r.OrgID, &r.URL, &cfg, &r.TokenSealed, &r.Active, &r.Health, &r.DisabledAt,
+		&r.DisabledReason, &r.FailingSince, &r.Version, &r.CreatedAt, &r.UpdatedAt); err != nil {
+		return nil, err
+	}
+	var c endpointConfig
+	if err := json.Unmarshal(cfg, &c); err != nil {
+		return nil, fmt.Errorf("endpoint %s config: %w", r.ID, err)
+	}
+	r.Description, r.Topics, r.Method, r.Headers = c.Description, c.Topics, c.Method, c.Headers
+	r.PayloadFormat, r.Auth.Type, r.RateLimit, r.BurstLimit = c.PayloadFormat, c.AuthType, c.RateLimit, c.BurstLimit
+	r.Ordering, r.Coalesce, r.Retry, r.FailurePolicy = c.Ordering, c.Coalesce, c.Retry, c.FailurePolicy
+	r.ResponseReferencePointer = c.ResponseReferencePointer
+	r.DisabledAt, r.FailingSince = utc(r.DisabledAt), utc(r.FailingSince)
+	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	return &r, nil
+}
+
+func endpointConflict(err error, e *store.EndpointRow) error {
+	err = translate(err)
+	if consign.ErrorCode(err) == consign.ECONFLICT {
+		return consign.Errorf(consign.ECONFLICT, "an endpoint for %s exists already in this org", e.URL)
+	}
+	return err
+}
+
+// EndpointInsert stores an endpoint and its first secrets.
+func (db *DB) EndpointInsert(ctx context.Context, e *store.EndpointRow, secrets []*store.SecretRow) error {
+	e.Version = 1
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO endpoints (`+endpointColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			e.ID, e.OrgID, e.URL, configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullTS(e.DisabledAt),
+			e.DisabledReason, nullTS(e.FailingSince), e.Version, ts(e.CreatedAt), ts(e.UpdatedAt))
+		if err != nil {
+			return err
+		}
+		for _, s := range secrets {
+			if err := insertSecretRow(ctx, tx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return endpointConflict(err, e)
+}
+
+// EndpointGet returns one endpoint.
+func (db *DB) EndpointGet(ctx context.Context, orgID, id string) (*store.EndpointRow, error) {
+	var row pgx.Row
+	if orgID == "" {
+		row = db.pool.QueryRow(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE id = $1`, id)
+	} else {
+		row = db.pool.QueryRow(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE id = $1 AND org_id = $2`, id, orgID)
+	}
+	e, err := scanEndpoint(row)
+	if err != nil {
+		return nil, notFound(err, "endpoint", id)
+	}
+	return e, nil
+}
+
+// EndpointList lists an org's endpoints newest first.
+func (db *DB) EndpointList(ctx context.Context, orgID string, p store.Page) ([]*store.EndpointRow, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE org_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
+		orgID, cursor(p), limit(p))
+	return collect(rows, err, scanEndpoint)
+}
+
+// EndpointListActive returns the org's active endpoints.
+func (db *DB) EndpointListActive(ctx context.Context, orgID string) ([]*store.EndpointRow, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE org_id = $1 AND active`, orgID)
+	return collect(rows, err, scanEndpoint)
+}
+
+// EndpointUpdate saves an endpoint, pausing or resuming its deliveries when it is
+// deactivated or activated.
+func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		var wasActive bool
+		// FOR UPDATE: a concurrent update of the same endpoint waits, so the
+		// active → inactive transition is seen by exactly one of them.
+		if err := tx.QueryRow(ctx, `SELECT active FROM endpoints WHERE id = $1 AND org_id = $2 FOR UPDATE`, e.ID, e.OrgID).Scan(&wasActive); err != nil {
+			return notFound(err, "endpoint", e.ID)
+		}
+		err := tx.QueryRow(ctx, `UPDATE endpoints SET url = $1, config = $2, token_sealed = $3, active = $4, health = $5,
+			disabled_at = $6, disabled_reason = $7, failing_since = $8, version = version + 1, updated_at = $9 WHERE id = $10
+			RETURNING version`,
+			e.URL, configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullTS(e.DisabledAt), e.DisabledReason,
+			nullTS(e.FailingSince), ts(e.UpdatedAt), e.ID).Scan(&e.Version)
+		if err != nil {
+			return err
+		}
+		switch {
+		case wasActive && !e.Active:
+			_, err = tx.Exec(ctx, `UPDATE deliveries SET status = 'paused', updated_at = $1
+				WHERE endpoint_id = $2 AND status = 'pending'`, ts(e.UpdatedAt), e.ID)
+		case !wasActive && e.Active:
+			// Due at once, in their original order (claims take equal due times by id).
+			_, err = tx.Exec(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = $1, updated_at = $1
+				WHERE endpoint_id = $2 AND status = 'paused'`, ts(e.UpdatedAt), e.ID)
+		}
+		return err
+	})
+	return endpointConflict(err, e)
+}
+
+// EndpointDelete removes an endpoint; secrets, deliveries and attempts cascade.
+func (db *DB) EndpointDelete(ctx context.Context, orgID, id string) error {
+	return db.retryTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM endpoints WHERE org_id = $1 AND id = $2`, orgID, id)
+		return mustAffect(tag, err, "endpoint", id)
+	})
+}
+
+// insertSecretRow stores a secret without bumping its endpoint's version: a new
+// endpoint's first secrets belong to its version 1.
+func insertSecretRow(ctx context.Context, tx pgx.Tx, s *store.SecretRow) error {
+	_, err := tx.Exec(ctx, `INSERT INTO secrets (id, endpoint_id, sealed, public_key, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		s.ID, s.EndpointID, s.Sealed, s.PublicKey, ts(s.CreatedAt), nullTS(s.ExpiresAt))
+	return err
+}
+
+// bumpVersion marks an endpoint changed so that the dispatcher reloads its signing keys.
+func bumpVersion(ctx context.Context, tx pgx.Tx, endpointID string) error {
+	_, err := tx.Exec(ctx, `UPDATE endpoints SET version = version + 1 WHERE id = $1`, endpointID)
+	return err
+}
+
+// SecretInsert adds a secret to an endpoint.
+func (db *DB) SecretInsert(ctx context.Context, s *store.SecretRow) error {
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		if err := insertSecretRow(ctx, tx, s); err != nil {
+			return err
+		}
+		return bumpVersion(ctx, tx, s.EndpointID)
+	})
+}
+
+func scanSecret(row scanner) (*store.SecretRow, error) {
+	var s store.SecretRow
+	if err := row.Scan(&s.ID, &s.EndpointID, &s.Sealed, &s.PublicKey, &s.CreatedAt, &s.ExpiresAt); err != nil {
+		return nil, err
+	}
+	s.CreatedAt, s.ExpiresAt = s.CreatedAt.UTC(), utc(s.ExpiresAt)
+	return &s, nil
+}
+
+// SecretList returns an endpoint's secrets, oldest first.
+func (db *DB) SecretList(ctx context.Context, endpointID string) ([]*store.SecretRow, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, endpoint_id, sealed, public_key, created_at, expires_at
+		FROM secrets WHERE endpoint_id = $1 ORDER BY id`, endpointID)
+	return collect(rows, err, scanSecret)
+}
+
+// SecretUpdate saves a secret's expiry (its value never changes).
+func (db *DB) SecretUpdate(ctx context.Context, s *store.SecretRow) error {
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE secrets SET expires_at = $1 WHERE endpoint_id = $2 AND id = $3`,
+			nullTS(s.ExpiresAt), s.EndpointID, s.ID)
+		if err := mustAffect(tag, err, "secret", s.ID); err != nil {
+			return err
+		}
+		return bumpVersion(ctx, tx, s.EndpointID)
+	})
+}
+
+// SecretDelete removes a secret.
+func (db *DB) SecretDelete(ctx context.Context, endpointID, id string) error {
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM secrets WHERE endpoint_id = $1 AND id = $2`, endpointID, id)
+		if err := mustAffect(tag, err, "secret", id); err != nil {
+			return err
+		}
+		return bumpVersion(ctx, tx, endpointID)
+	})
+}
+
+// SecretRotate adds s and shortens the others' lives to expireAt.
+func (db *DB) SecretRotate(ctx context.Context, s *store.SecretRow, expireAt time.Time) error {
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE secrets SET expires_at = $1 WHERE endpoint_id = $2 AND (expires_at IS NULL OR expires_at > $1)`,
+			ts(expireAt), s.EndpointID); err != nil {
+			return err
+		}
+		if err := insertSecretRow(ctx, tx, s); err != nil {
+			return err
+		}
+		return bumpVersion(ctx, tx, s.EndpointID)
+	})
+}
+
+// EndpointFailures counts failed attempts of an endpoint since a time.
+func (db *DB) EndpointFailures(ctx context.Context, endpointID string, since time.Time) (int, error) {
+	var n int
+	err := db.pool.QueryRow(ctx, `SELECT count(*) FROM attempts WHERE endpoint_id = $1 AND started_at >= $2 AND NOT ok`,
+		endpointID, ts(since)).Scan(&n)
+	return n, translate(err)
+}
+
+// EndpointListFailing returns active endpoints with a run of failures.
+func (db *DB) EndpointListFailing(ctx context.Context) ([]*store.EndpointRow, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE active AND failing_since IS NOT NULL`)
+	return collect(rows, err, scanEndpoint)
+}
+
+// EndpointStats summarises an endpoint's recent deliveries and attempts.
+func (db *DB) EndpointStats(ctx context.Context, orgID, endpointID string, since time.Time) (*consign.EndpointStats, error) {
+	if _, err := db.EndpointGet(ctx, orgID, endpointID); err != nil {
+		return nil, err
+	}
+	st := &consign.EndpointStats{EndpointID: endpointID, Since: since, Deliveries: map[string]int{}}
+	rows, err := db.pool.Query(ctx, `SELECT status, count(*) FROM deliveries WHERE endpoint_id = $1 AND created_at >= $2 GROUP BY status`,
+		endpointID, ts(since))
+	if err != nil {
+		return nil, translate(err)
+	}
+	var status string
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&status, &n}, func() error { st.Deliveries[status] = n; return nil }); err != nil {
+		return nil, translate(err)
+	}
+	err = db.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE ok) FROM attempts WHERE endpoint_id = $1 AND started_at >= $2`,
+		endpointID, ts(since)).Scan(&st.Attempts, &st.Succeeded)
+	if err != nil {
+		return nil, translate(err)
+	}
+	st.Failed = st.Attempts - st.Succeeded
+	if st.Attempts == 0 {
+		return st, nil
+	}
+	rate := float64(st.Succeeded) / float64(st.Attempts)
+	st.SuccessRate = &rate
+	// The same quantile rule as the embedded store: the value at floor(q·(n-1)).
+	quantile := func(q float64) (*int64, error) {
+		var v int64
+		off := int(q * float64(st.Attempts-1))
+		err := db.pool.QueryRow(ctx, `SELECT duration_ms FROM attempts WHERE endpoint_id = $1 AND started_at >= $2
+			ORDER BY duration_ms LIMIT 1 OFFSET $3`, endpointID, ts(since), off).Scan(&v)
+		return &v, translate(err)
+	}
+	if st.LatencyP50MS, err = quantile(0.50); err != nil {
+		return nil, err
+	}
+	if st.LatencyP99MS, err = quantile(0.99); err != nil {
+		return nil, err
+	}
+	return st, nil
+}

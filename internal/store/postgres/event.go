@@ -1,0 +1,195 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/store"
+)
+
+var (
+	eventCopyColumns    = []string{"id", "org_id", "type", "payload", "idempotency_key", "ordering_key", "created_at"}
+	deliveryCopyColumns = []string{"id", "org_id", "event_id", "endpoint_id", "event_type", "ordering_key", "sequence",
+		"status", "attempts_count", "next_attempt_at", "deadline_at", "created_at", "updated_at"}
+)
+
+// EventsInsert writes events and their deliveries in one transaction. Plain rows are
+// written with COPY, a batch at a time; rows that look at what came before them
+// (idempotency keys, coalescing, sequences) flush the buffer first.
+func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		exists, err := existingEndpoints(ctx, tx, ws)
+		if err != nil {
+			return err
+		}
+		var events, deliveries [][]any
+		flush := func() error {
+			if len(events) > 0 {
+				if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventCopyColumns, pgx.CopyFromRows(events)); err != nil {
+					return err
+				}
+				events = events[:0]
+			}
+			if len(deliveries) > 0 {
+				if _, err := tx.CopyFrom(ctx, pgx.Identifier{"deliveries"}, deliveryCopyColumns, pgx.CopyFromRows(deliveries)); err != nil {
+					return err
+				}
+				deliveries = deliveries[:0]
+			}
+			return nil
+		}
+		for _, w := range ws {
+			ev := w.Event
+			w.Duplicate = false
+			if ev.IdempotencyKey != "" {
+				if err := flush(); err != nil {
+					return err
+				}
+				dup, err := idempotent(ctx, tx, ev)
+				if err != nil {
+					return err
+				}
+				if dup {
+					w.Duplicate = true
+					continue
+				}
+			}
+			created := ts(ev.CreatedAt)
+			events = append(events, []any{ev.ID, ev.OrgID, ev.Type, []byte(ev.Payload), nullString(ev.IdempotencyKey), ev.OrderingKey, created})
+			for _, d := range w.Deliveries {
+				if !exists[d.EndpointID] {
+					continue // deleted since fan-out was computed
+				}
+				status, next := consign.StatusPending, created
+				if !d.LeaseUntil.IsZero() {
+					status, next = consign.StatusDelivering, ts(d.LeaseUntil)
+				}
+				if d.OrderingKey == "" {
+					deliveries = append(deliveries, []any{d.ID, ev.OrgID, ev.ID, d.EndpointID, ev.Type, "", int64(0), status, int32(0),
+						next, ts(d.Deadline), created, created})
+					continue
+				}
+				if err := flush(); err != nil {
+					return err
+				}
+				if err := insertKeyed(ctx, tx, ev, &d, status, next); err != nil {
+					return err
+				}
+			}
+		}
+		return flush()
+	})
+}
+
+// idempotent reports whether ev's idempotency key was used in its org within the window;
+// if so, *ev becomes the first event. A key whose window has passed is released.
+func idempotent(ctx context.Context, tx pgx.Tx, ev *consign.Event) (bool, error) {
+	var prev consign.Event
+	var payload []byte
+	err := tx.QueryRow(ctx, `SELECT id, type, payload, ordering_key, created_at FROM events WHERE org_id = $1 AND idempotency_key = $2`,
+		ev.OrgID, ev.IdempotencyKey).Scan(&prev.ID, &prev.Type, &payload, &prev.OrderingKey, &prev.CreatedAt)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, err
+	case ev.CreatedAt.Sub(prev.CreatedAt) < consign.IdempotencyWindow:
+		prev.OrgID, prev.IdempotencyKey, prev.CreatedAt = ev.OrgID, ev.IdempotencyKey, prev.CreatedAt.UTC()
+		prev.Payload = json.RawMessage(payload)
+		*ev = prev
+		return true, nil
+	default: // the key's window has passed: it may be used again
+		_, err := tx.Exec(ctx, `UPDATE events SET idempotency_key = NULL WHERE id = $1`, prev.ID)
+		return false, err
+	}
+}
+
+// existingEndpoints returns which of the batch's endpoints still exist, and keeps them
+// from being deleted until the transaction ends.
+func existingEndpoints(ctx context.Context, tx pgx.Tx, ws []*store.EventWrite) (map[string]bool, error) {
+	seen := map[string]bool{}
+	var ids []string
+	for _, w := range ws {
+		for _, d := range w.Deliveries {
+			if !seen[d.EndpointID] {
+				seen[d.EndpointID] = true
+				ids = append(ids, d.EndpointID)
+			}
+		}
+	}
+	exists := make(map[string]bool, len(ids))
+	if len(ids) == 0 {
+		return exists, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT id FROM endpoints WHERE id = ANY($1) FOR KEY SHARE`, ids)
+	if err != nil {
+		return nil, err
+	}
+	var id string
+	_, err = pgx.ForEachRow(rows, []any{&id}, func() error { exists[id] = true; return nil })
+	return exists, err
+}
+
+// insertKeyed writes one delivery that has an ordering key, superseding what it
+// coalesces and taking the next sequence number of its key when it is ordered.
+func insertKeyed(ctx context.Context, tx pgx.Tx, ev *consign.Event, d *store.NewDelivery, status string, next any) error {
+	created := ts(ev.CreatedAt)
+	if d.Coalesce {
+		if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'superseded', updated_at = $1
+			WHERE endpoint_id = $2 AND ordering_key = $3 AND event_type = $4 AND status = 'pending' AND attempts_count = 0`,
+			created, d.EndpointID, d.OrderingKey, ev.Type); err != nil {
+			return err
+		}
+	}
+	var seq int64
+	if d.Ordered {
+		// The upsert locks the key's row: concurrent writers of one key take numbers in turn.
+		err := tx.QueryRow(ctx, `INSERT INTO ordering_keys (endpoint_id, ordering_key, last_sequence) VALUES ($1, $2, 1)
+			ON CONFLICT (endpoint_id, ordering_key) DO UPDATE SET last_sequence = ordering_keys.last_sequence + 1
+			RETURNING last_sequence`, d.EndpointID, d.OrderingKey).Scan(&seq)
+		if err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO deliveries (id, org_id, event_id, endpoint_id, event_type, ordering_key, sequence, status,
+		attempts_count, next_attempt_at, deadline_at, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11, $11)`,
+		d.ID, ev.OrgID, ev.ID, d.EndpointID, ev.Type, d.OrderingKey, seq, status, next, ts(d.Deadline), created)
+	return err
+}
+
+const eventColumns = `id, org_id, type, payload, idempotency_key, ordering_key, created_at`
+
+func scanEvent(row scanner) (*consign.Event, error) {
+	var e consign.Event
+	var payload []byte
+	var key *string
+	if err := row.Scan(&e.ID, &e.OrgID, &e.Type, &payload, &key, &e.OrderingKey, &e.CreatedAt); err != nil {
+		return nil, err
+	}
+	e.Payload, e.CreatedAt = json.RawMessage(payload), e.CreatedAt.UTC()
+	if key != nil {
+		e.IdempotencyKey = *key
+	}
+	return &e, nil
+}
+
+// EventGet returns one event.
+func (db *DB) EventGet(ctx context.Context, orgID, id string) (*consign.Event, error) {
+	e, err := scanEvent(db.pool.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE org_id = $1 AND id = $2`, orgID, id))
+	if err != nil {
+		return nil, notFound(err, "event", id)
+	}
+	return e, nil
+}
+
+// EventList lists an org's events newest first.
+func (db *DB) EventList(ctx context.Context, orgID string, f store.EventFilter) ([]*consign.Event, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+eventColumns+` FROM events WHERE org_id = $1 AND id < $2
+		AND ($3 = '' OR type = $3) ORDER BY id DESC LIMIT $4`, orgID, cursor(f.Page), f.Type, limit(f.Page))
+	return collect(rows, err, scanEvent)
+}

@@ -1,0 +1,185 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/store"
+)
+
+// OrgInsert stores a new org.
+func (db *DB) OrgInsert(ctx context.Context, o *consign.Org) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO orgs (id, name, role, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)`,
+		o.ID, o.Name, o.Role, ts(o.CreatedAt), ts(o.UpdatedAt))
+	return translate(err)
+}
+
+const orgColumns = `id, name, role, created_at, updated_at`
+
+func scanOrg(row scanner) (*consign.Org, error) {
+	var o consign.Org
+	if err := row.Scan(&o.ID, &o.Name, &o.Role, &o.CreatedAt, &o.UpdatedAt); err != nil {
+		return nil, err
+	}
+	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
+	return &o, nil
+}
+
+// OrgGet returns one org.
+func (db *DB) OrgGet(ctx context.Context, id string) (*consign.Org, error) {
+	o, err := scanOrg(db.pool.QueryRow(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id = $1`, id))
+	if err != nil {
+		return nil, notFound(err, "org", id)
+	}
+	return o, nil
+}
+
+// OrgList returns orgs newest first.
+func (db *DB) OrgList(ctx context.Context, p store.Page) ([]*consign.Org, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id < $1 ORDER BY id DESC LIMIT $2`, cursor(p), limit(p))
+	return collect(rows, err, scanOrg)
+}
+
+// OrgUpdate saves an org's name and role.
+func (db *DB) OrgUpdate(ctx context.Context, o *consign.Org) error {
+	tag, err := db.pool.Exec(ctx, `UPDATE orgs SET name = $1, role = $2, updated_at = $3 WHERE id = $4`, o.Name, o.Role, ts(o.UpdatedAt), o.ID)
+	return translate(mustAffect(tag, err, "org", o.ID))
+}
+
+// OrgDelete removes an org; foreign keys cascade to everything it owns.
+func (db *DB) OrgDelete(ctx context.Context, id string) error {
+	return db.retryTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM orgs WHERE id = $1`, id)
+		return mustAffect(tag, err, "org", id)
+	})
+}
+
+// KeyInsert stores an API key's hash.
+func (db *DB) KeyInsert(ctx context.Context, k *consign.APIKey, hash []byte) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO api_keys (id, org_id, name, hash, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		k.ID, nullString(k.OrgID), k.Name, hash, ts(k.CreatedAt))
+	return translate(err)
+}
+
+func scanKey(row scanner) (*consign.APIKey, error) {
+	var k consign.APIKey
+	var org *string
+	if err := row.Scan(&k.ID, &org, &k.Name, &k.CreatedAt); err != nil {
+		return nil, err
+	}
+	if org != nil {
+		k.OrgID = *org
+	}
+	k.CreatedAt = k.CreatedAt.UTC()
+	return &k, nil
+}
+
+// KeyByHash finds the key with the given hash.
+func (db *DB) KeyByHash(ctx context.Context, hash []byte) (*consign.APIKey, error) {
+	k, err := scanKey(db.pool.QueryRow(ctx, `SELECT id, org_id, name, created_at FROM api_keys WHERE hash = $1`, hash))
+	if err != nil {
+		return nil, notFound(err, "key", "")
+	}
+	return k, nil
+}
+
+// KeyList lists an org's keys newest first.
+func (db *DB) KeyList(ctx context.Context, orgID string, p store.Page) ([]*consign.APIKey, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, org_id, name, created_at FROM api_keys WHERE org_id = $1 AND id < $2
+		ORDER BY id DESC LIMIT $3`, orgID, cursor(p), limit(p))
+	return collect(rows, err, scanKey)
+}
+
+// KeyDelete removes an org's key.
+func (db *DB) KeyDelete(ctx context.Context, orgID, id string) error {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM api_keys WHERE org_id = $1 AND id = $2`, orgID, id)
+	return translate(mustAffect(tag, err, "key", id))
+}
+
+// AdminKeyExists reports whether an admin key is stored.
+func (db *DB) AdminKeyExists(ctx context.Context) (bool, error) {
+	var ok bool
+	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM api_keys WHERE org_id IS NULL)`).Scan(&ok)
+	return ok, translate(err)
+}
+
+// EventTypeEnsure inserts missing types.
+func (db *DB) EventTypeEnsure(ctx context.Context, types []consign.EventType) error {
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		for i := range types {
+			if err := insertEventType(ctx, tx, &types[i], true); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// EventTypeInsert stores a custom type.
+func (db *DB) EventTypeInsert(ctx context.Context, t *consign.EventType) error {
+	return db.tx(ctx, func(tx pgx.Tx) error { return insertEventType(ctx, tx, t, false) })
+}
+
+func insertEventType(ctx context.Context, tx pgx.Tx, t *consign.EventType, ignoreExisting bool) error {
+	q := `INSERT INTO event_types (name, description, schema, available_for, builtin, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	if ignoreExisting {
+		q += ` ON CONFLICT (name) DO NOTHING`
+	}
+	af, _ := json.Marshal(t.AvailableFor)
+	_, err := tx.Exec(ctx, q, t.Name, t.Description, nullRaw(t.Schema), json.RawMessage(af), t.Builtin, ts(t.CreatedAt), ts(t.UpdatedAt))
+	return err
+}
+
+const eventTypeColumns = `name, description, schema, available_for, builtin, created_at, updated_at`
+
+func scanEventType(row scanner) (*consign.EventType, error) {
+	var t consign.EventType
+	var schema *string
+	var af []byte
+	if err := row.Scan(&t.Name, &t.Description, &schema, &af, &t.Builtin, &t.CreatedAt, &t.UpdatedAt); err != nil {
+		return nil, err
+	}
+	if schema != nil {
+		t.Schema = json.RawMessage(*schema)
+	}
+	if err := json.Unmarshal(af, &t.AvailableFor); err != nil {
+		return nil, err
+	}
+	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
+	return &t, nil
+}
+
+// EventTypeGet returns one type.
+func (db *DB) EventTypeGet(ctx context.Context, name string) (*consign.EventType, error) {
+	t, err := scanEventType(db.pool.QueryRow(ctx, `SELECT `+eventTypeColumns+` FROM event_types WHERE name = $1`, name))
+	if err != nil {
+		return nil, notFound(err, "event type", name)
+	}
+	return t, nil
+}
+
+// EventTypeList returns the whole catalog by name.
+func (db *DB) EventTypeList(ctx context.Context) ([]*consign.EventType, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+eventTypeColumns+` FROM event_types ORDER BY name`)
+	return collect(rows, err, scanEventType)
+}
+
+// EventTypeUpdate saves a type's description, schema and audience.
+func (db *DB) EventTypeUpdate(ctx context.Context, t *consign.EventType) error {
+	af, _ := json.Marshal(t.AvailableFor)
+	tag, err := db.pool.Exec(ctx, `UPDATE event_types SET description = $1, schema = $2, available_for = $3, updated_at = $4
+		WHERE name = $5`, t.Description, nullRaw(t.Schema), json.RawMessage(af), ts(t.UpdatedAt), t.Name)
+	return translate(mustAffect(tag, err, "event type", t.Name))
+}
+
+func nullRaw(b json.RawMessage) *string {
+	if len(b) == 0 {
+		return nil
+	}
+	s := string(b)
+	return &s
+}

@@ -1,0 +1,33 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/consign-dev/consign/internal/store"
+)
+
+var _ store.Purger = (*DB)(nil)
+
+// AttemptsPurge deletes a batch of old attempts. SKIP LOCKED: nodes purging at the same
+// time take different rows instead of waiting on (or deadlocking with) each other.
+func (db *DB) AttemptsPurge(ctx context.Context, before time.Time, limit int) (int, error) {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM attempts WHERE (delivery_id, n) IN (
+		SELECT delivery_id, n FROM attempts WHERE started_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, ts(before), limit)
+	if err != nil {
+		return 0, translate(err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// EventsPurge deletes a batch of old events whose deliveries are all finished; their
+// deliveries and attempts cascade.
+func (db *DB) EventsPurge(ctx context.Context, before time.Time, limit int) (int, error) {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM events WHERE id IN (SELECT e.id FROM events e WHERE e.created_at < $1
+		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status IN ('pending', 'delivering', 'paused'))
+		LIMIT $2 FOR UPDATE OF e SKIP LOCKED)`, ts(before), limit)
+	if err != nil {
+		return 0, translate(err)
+	}
+	return int(tag.RowsAffected()), nil
+}

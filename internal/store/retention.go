@@ -1,0 +1,19 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Purger deletes old history in batches. Both drivers implement it; it stands apart from
+// Store so that wrappers of Store (metrics) need not know it, and retention asks for it
+// where it is used.
+type Purger interface {
+	// AttemptsPurge deletes up to limit attempts that started before before and returns
+	// how many it deleted.
+	AttemptsPurge(ctx context.Context, before time.Time, limit int) (int, error)
+	// EventsPurge deletes up to limit events created before before none of whose
+	// deliveries is still waiting (pending, delivering or paused), with their deliveries
+	// and attempts, and returns how many events it deleted.
+	EventsPurge(ctx context.Context, before time.Time, limit int) (int, error)
+}

@@ -1,0 +1,38 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/consign-dev/consign/internal/store"
+)
+
+var _ store.Purger = (*DB)(nil)
+
+// AttemptsPurge deletes a batch of old attempts.
+func (db *DB) AttemptsPurge(ctx context.Context, before time.Time, limit int) (int, error) {
+	return db.purge(ctx, `DELETE FROM attempts WHERE (delivery_id, n) IN (
+		SELECT delivery_id, n FROM attempts WHERE started_at < ? LIMIT ?)`, ms(before), limit)
+}
+
+// EventsPurge deletes a batch of old events whose deliveries are all finished; their
+// deliveries and attempts cascade.
+func (db *DB) EventsPurge(ctx context.Context, before time.Time, limit int) (int, error) {
+	return db.purge(ctx, `DELETE FROM events WHERE id IN (SELECT e.id FROM events e WHERE e.created_at < ?
+		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status IN ('pending', 'delivering', 'paused'))
+		LIMIT ?)`, ms(before), limit)
+}
+
+func (db *DB) purge(ctx context.Context, q string, args ...any) (int, error) {
+	var n int64
+	err := db.lightTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
