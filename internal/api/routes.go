@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/dispatch"
 	"github.com/consign-dev/consign/internal/ingest"
 	"github.com/consign-dev/consign/internal/manage"
 	"github.com/consign-dev/consign/internal/store"
@@ -341,33 +342,16 @@ func (s *Server) recoverEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	var v consign.Validation
-	if in.Since == nil {
-		v.Add("since", "is required (RFC 3339 time)")
+	var since time.Time
+	if in.Since != nil {
+		since = *in.Since
 	}
-	for _, st := range in.Status {
-		if !consign.ValidStatus(st) {
-			v.Add("status", "%q is not a delivery status", st)
-		}
-	}
-	if err := v.Err(); err != nil {
-		return err
-	}
-	ep, err := s.manage.Endpoint(r.Context(), r.PathValue("org"), r.PathValue("id"))
+	n, err := s.dispatch.Recover(r.Context(), r.PathValue("org"), r.PathValue("id"),
+		dispatch.RecoverInput{Since: since, Until: in.Until, Statuses: in.Status, Types: in.Types})
 	if err != nil {
 		return err
 	}
 	now := s.cfg.Now().UTC()
-	p := store.RecoverParams{OrgID: ep.OrgID, EndpointID: ep.ID, Since: *in.Since, Statuses: in.Status, Types: in.Types,
-		Now: now, Deadline: now.Add(time.Duration(ep.Retry.MaxAge))}
-	if in.Until != nil {
-		p.Until = *in.Until
-	}
-	n, err := s.store.DeliveriesRecover(r.Context(), p)
-	if err != nil {
-		return err
-	}
-	s.dispatch.Wake(ep.ID)
 	return writeJSON(w, http.StatusAccepted, map[string]any{
 		"id": consign.NewID(consign.PrefixJob, now), "status": "queued", "requeued": n,
 	})
@@ -530,26 +514,9 @@ func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request) error {
-	org, id := r.PathValue("org"), r.PathValue("id")
-	d, err := s.store.DeliveryGet(r.Context(), org, id)
+	d, err := s.dispatch.Retry(r.Context(), r.PathValue("org"), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	if d.Status == consign.StatusDelivering || d.Status == consign.StatusPending {
-		return consign.Errorf(consign.ECONFLICT, "delivery %s is %s already; it will be sent without a retry", id, d.Status)
-	}
-	ep, err := s.manage.Endpoint(r.Context(), org, d.EndpointID)
-	if err != nil {
-		return err
-	}
-	if !ep.Active {
-		return consign.Errorf(consign.ECONFLICT, "endpoint %s is inactive; activate it with PATCH {\"active\": true} first", ep.ID)
-	}
-	now := s.cfg.Now().UTC()
-	d, err = s.store.DeliveryRequeue(r.Context(), org, id, now, now.Add(time.Duration(ep.Retry.MaxAge)))
-	if err != nil {
-		return err
-	}
-	s.dispatch.Wake(ep.ID)
 	return writeJSON(w, http.StatusAccepted, d)
 }

@@ -202,7 +202,7 @@ func (s *Service) UpdateEndpoint(ctx context.Context, orgID, id string, decode f
 		if row.Active {
 			row.Health, row.DisabledAt, row.DisabledReason, row.FailingSince = consign.HealthHealthy, nil, "", nil
 		} else {
-			row.DisabledAt, row.DisabledReason = &now, "deactivated through the API"
+			row.DisabledAt, row.DisabledReason = &now, "deactivated by hand"
 		}
 	}
 	row.TokenSealed = nil

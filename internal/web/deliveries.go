@@ -263,29 +263,13 @@ func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request, q *req) e
 	ctx := r.Context()
 	id := r.PathValue("id")
 	back := orgURL(q.org.ID, "deliveries/"+id)
-	d, err := s.store.DeliveryGet(ctx, q.org.ID, id)
-	if err != nil {
-		return err
-	}
-	if d.Status == consign.StatusDelivering || d.Status == consign.StatusPending {
-		q.sess.addFlash("error", "This delivery is "+d.Status+" already: it will be sent without a retry.")
+	if _, err := s.dispatch.Retry(ctx, q.org.ID, id); consign.ErrorCode(err) == consign.ECONFLICT {
+		q.sess.addFlash("error", consign.ErrorMessage(err))
 		redirect(w, r, back)
 		return nil
-	}
-	ep, err := s.manage.Endpoint(ctx, q.org.ID, d.EndpointID)
-	if err != nil {
+	} else if err != nil {
 		return err
 	}
-	if !ep.Active {
-		q.sess.addFlash("error", "The endpoint is inactive: activate it first, then retry.")
-		redirect(w, r, back)
-		return nil
-	}
-	now := s.now()
-	if _, err := s.store.DeliveryRequeue(ctx, q.org.ID, id, now, now.Add(time.Duration(ep.Retry.MaxAge))); err != nil {
-		return err
-	}
-	s.dispatch.Wake(ep.ID)
 	q.sess.addFlash("ok", "Retry queued: the delivery is being sent again now.")
 	redirect(w, r, back)
 	return nil

@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/dispatch"
 	"github.com/consign-dev/consign/internal/inbound"
 	"github.com/consign-dev/consign/internal/store"
 )
 
-// Store is what the dashboard reads from the store: listings and details, plus the
-// writes that the JSON API also makes on the store directly (retry, recover, deleting a
-// key). Every other change goes through internal/manage or internal/inbound.
+// Store is what the dashboard reads from the store: listings and details, plus deleting a
+// key. Every other change goes through internal/manage, internal/dispatch or
+// internal/inbound.
 type Store interface {
 	KeyByHash(ctx context.Context, hash []byte) (*consign.APIKey, error)
 	KeyList(ctx context.Context, orgID string, p store.Page) ([]*consign.APIKey, error)
@@ -24,14 +25,15 @@ type Store interface {
 	EventList(ctx context.Context, orgID string, f store.EventFilter) ([]*consign.Event, error)
 	DeliveryList(ctx context.Context, orgID string, f store.DeliveryFilter) ([]*consign.Delivery, error)
 	DeliveryGet(ctx context.Context, orgID, id string) (*consign.Delivery, error)
-	DeliveryRequeue(ctx context.Context, orgID, id string, now, deadline time.Time) (*consign.Delivery, error)
-	DeliveriesRecover(ctx context.Context, p store.RecoverParams) (int, error)
 	EndpointStats(ctx context.Context, orgID, endpointID string, since time.Time) (*consign.EndpointStats, error)
 }
 
-// Dispatcher sends test events and is told when deliveries become due (dispatch.Dispatcher).
+// Dispatcher sends test events, retries and recovers deliveries, and is told when
+// deliveries become due (dispatch.Dispatcher).
 type Dispatcher interface {
 	SendTest(ctx context.Context, orgID, endpointID, typ string, payload json.RawMessage) (*consign.Delivery, error)
+	Retry(ctx context.Context, orgID, id string) (*consign.Delivery, error)
+	Recover(ctx context.Context, orgID, endpointID string, in dispatch.RecoverInput) (int, error)
 	Wake(endpointIDs ...string)
 }
 

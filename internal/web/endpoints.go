@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/dispatch"
 	"github.com/consign-dev/consign/internal/manage"
 	"github.com/consign-dev/consign/internal/store"
 )
@@ -516,20 +517,14 @@ func (s *Server) recoverEndpoint(w http.ResponseWriter, r *http.Request, q *req)
 		errs, _ := formErrors(err)
 		return s.renderEndpoint(w, r, q, http.StatusUnprocessableEntity, e, endpointExtras{Errors: errs, ErrorsFor: "recover"})
 	}
-	now := s.now()
-	p := store.RecoverParams{OrgID: q.org.ID, EndpointID: e.ID, Since: *since, Types: list(r.PostFormValue("types")),
-		Now: now, Deadline: now.Add(time.Duration(e.Retry.MaxAge))}
+	in := dispatch.RecoverInput{Since: *since, Until: until, Types: list(r.PostFormValue("types"))}
 	if status != "" {
-		p.Statuses = []string{status}
+		in.Statuses = []string{status}
 	}
-	if until != nil {
-		p.Until = *until
-	}
-	n, err := s.store.DeliveriesRecover(ctx, p)
+	n, err := s.dispatch.Recover(ctx, q.org.ID, e.ID, in)
 	if err != nil {
 		return err
 	}
-	s.dispatch.Wake(e.ID)
 	q.sess.addFlash("ok", "Re-queued "+strconv.Itoa(n)+" deliveries; they are sent within the endpoint's limits.")
 	redirect(w, r, backTo(r, orgURL(q.org.ID, "endpoints/"+e.ID)))
 	return nil

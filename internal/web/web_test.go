@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/dispatch"
 	"github.com/consign-dev/consign/internal/manage"
 	"github.com/consign-dev/consign/internal/secretbox"
 	"github.com/consign-dev/consign/internal/sender"
@@ -65,6 +66,14 @@ type stubDispatcher struct {
 
 func (d *stubDispatcher) SendTest(ctx context.Context, orgID, endpointID, typ string, payload json.RawMessage) (*consign.Delivery, error) {
 	return nil, consign.Errorf(consign.EUNAVAILABLE, "no dispatcher in this test")
+}
+
+func (d *stubDispatcher) Retry(ctx context.Context, orgID, id string) (*consign.Delivery, error) {
+	return nil, consign.Errorf(consign.EUNAVAILABLE, "no dispatcher in this test")
+}
+
+func (d *stubDispatcher) Recover(ctx context.Context, orgID, endpointID string, in dispatch.RecoverInput) (int, error) {
+	return 0, consign.Errorf(consign.EUNAVAILABLE, "no dispatcher in this test")
 }
 
 func (d *stubDispatcher) Wake(ids ...string) {
