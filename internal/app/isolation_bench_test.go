@@ -113,11 +113,14 @@ func BenchmarkIsolation(b *testing.B) {
 func queueBacklog(b *testing.B, e *env, orgID, endpointID string, n int) {
 	b.Helper()
 	ctx := context.Background()
-	now := time.Now().UTC().Truncate(time.Millisecond)
+	// Creation times a millisecond apart, in the past: IDs grow as they do in real use
+	// (a backlog written at one instant would insert in random ID order), and all are due.
+	start := time.Now().UTC().Truncate(time.Millisecond).Add(-time.Duration(n) * time.Millisecond)
 	const batch = 5000
 	for done := 0; done < n; done += batch {
 		ws := make([]*store.EventWrite, 0, batch)
-		for range min(batch, n-done) {
+		for i := range min(batch, n-done) {
+			now := start.Add(time.Duration(done+i) * time.Millisecond)
 			ev := &consign.Event{ID: consign.NewID(consign.PrefixEvent, now), OrgID: orgID, Type: "inventory.updated",
 				Payload: []byte(`{"sku":"X","available":1}`), CreatedAt: now}
 			ws = append(ws, &store.EventWrite{Event: ev, Deliveries: []store.NewDelivery{{
