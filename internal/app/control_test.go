@@ -39,7 +39,9 @@ func TestRateLimit(t *testing.T) {
 			inFirstSecond++
 		}
 	}
-	require.LessOrEqual(t, inFirstSecond, 41, "requests in the first second")
+	// 20 at once + 20 refilled = 40; arrival times carry scheduling noise of the
+	// receiver, so allow a few. Without the limit all 60 arrive within milliseconds.
+	require.LessOrEqual(t, inFirstSecond, 44, "requests in the first second")
 }
 
 func TestBurstLimit(t *testing.T) {

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,33 +11,8 @@ import (
 	"github.com/consign-dev/consign/internal/store"
 )
 
-// endpointConfig is the part of an endpoint kept as one JSON document (as in the SQLite
-// driver), so adding a setting needs no migration.
-type endpointConfig struct {
-	Description   string                `json:"description"`
-	Topics        []string              `json:"topics"`
-	Method        string                `json:"method"`
-	Headers       map[string]string     `json:"headers"`
-	PayloadFormat string                `json:"payload_format"`
-	AuthType      string                `json:"auth_type"`
-	RateLimit     float64               `json:"rate_limit"`
-	BurstLimit    int                   `json:"burst_limit"`
-	Ordering      string                `json:"ordering"`
-	Coalesce      bool                  `json:"coalesce"`
-	Retry         consign.RetryPolicy   `json:"retry"`
-	FailurePolicy consign.FailurePolicy `json:"failure_policy"`
-	// ResponseReferencePointer came with migration 00003 (no schema change: config is JSON).
-	ResponseReferencePointer string `json:"response_reference_pointer,omitempty"`
-}
-
 func configOf(e *consign.Endpoint) json.RawMessage {
-	b, _ := json.Marshal(endpointConfig{
-		Description: e.Description, Topics: e.Topics, Method: e.Method, Headers: e.Headers,
-		PayloadFormat: e.PayloadFormat, AuthType: e.Auth.Type, RateLimit: e.RateLimit,
-		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
-		FailurePolicy: e.FailurePolicy, ResponseReferencePointer: e.ResponseReferencePointer,
-	})
-	return b
+	return json.RawMessage(store.EncodeEndpointConfig(e))
 }
 
 const endpointColumns = `id, org_id, url, config, token_sealed, active, health, disabled_at, disabled_reason, failing_since, version, created_at, updated_at`
@@ -50,14 +24,9 @@ func scanEndpoint(row scanner) (*store.EndpointRow, error) {
 		&r.DisabledReason, &r.FailingSince, &r.Version, &r.CreatedAt, &r.UpdatedAt); err != nil {
 		return nil, err
 	}
-	var c endpointConfig
-	if err := json.Unmarshal(cfg, &c); err != nil {
-		return nil, fmt.Errorf("endpoint %s config: %w", r.ID, err)
+	if err := store.DecodeEndpointConfig(cfg, &r.Endpoint); err != nil {
+		return nil, err
 	}
-	r.Description, r.Topics, r.Method, r.Headers = c.Description, c.Topics, c.Method, c.Headers
-	r.PayloadFormat, r.Auth.Type, r.RateLimit, r.BurstLimit = c.PayloadFormat, c.AuthType, c.RateLimit, c.BurstLimit
-	r.Ordering, r.Coalesce, r.Retry, r.FailurePolicy = c.Ordering, c.Coalesce, c.Retry, c.FailurePolicy
-	r.ResponseReferencePointer = c.ResponseReferencePointer
 	r.DisabledAt, r.FailingSince = utc(r.DisabledAt), utc(r.FailingSince)
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
 	return &r, nil

@@ -3,41 +3,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/store"
 )
 
-// endpointConfig is the part of an endpoint kept as one JSON document.
-type endpointConfig struct {
-	Description   string                `json:"description"`
-	Topics        []string              `json:"topics"`
-	Method        string                `json:"method"`
-	Headers       map[string]string     `json:"headers"`
-	PayloadFormat string                `json:"payload_format"`
-	AuthType      string                `json:"auth_type"`
-	RateLimit     float64               `json:"rate_limit"`
-	BurstLimit    int                   `json:"burst_limit"`
-	Ordering      string                `json:"ordering"`
-	Coalesce      bool                  `json:"coalesce"`
-	Retry         consign.RetryPolicy   `json:"retry"`
-	FailurePolicy consign.FailurePolicy `json:"failure_policy"`
-	// ResponseReferencePointer was added with migration 00003 (no schema change: config is JSON).
-	ResponseReferencePointer string `json:"response_reference_pointer,omitempty"`
-}
-
-func configOf(e *consign.Endpoint) string {
-	b, _ := json.Marshal(endpointConfig{
-		Description: e.Description, Topics: e.Topics, Method: e.Method, Headers: e.Headers,
-		PayloadFormat: e.PayloadFormat, AuthType: e.Auth.Type, RateLimit: e.RateLimit,
-		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
-		FailurePolicy: e.FailurePolicy, ResponseReferencePointer: e.ResponseReferencePointer,
-	})
-	return string(b)
-}
+func configOf(e *consign.Endpoint) string { return string(store.EncodeEndpointConfig(e)) }
 
 const endpointColumns = `id, org_id, url, config, token_sealed, active, health, disabled_at, disabled_reason, failing_since, version, created_at, updated_at`
 
@@ -50,14 +22,9 @@ func scanEndpoint(row interface{ Scan(...any) error }) (*store.EndpointRow, erro
 		&r.DisabledReason, &failing, &r.Version, &created, &updated); err != nil {
 		return nil, err
 	}
-	var c endpointConfig
-	if err := json.Unmarshal([]byte(cfg), &c); err != nil {
-		return nil, fmt.Errorf("endpoint %s config: %w", r.ID, err)
+	if err := store.DecodeEndpointConfig([]byte(cfg), &r.Endpoint); err != nil {
+		return nil, err
 	}
-	r.Description, r.Topics, r.Method, r.Headers = c.Description, c.Topics, c.Method, c.Headers
-	r.PayloadFormat, r.Auth.Type, r.RateLimit, r.BurstLimit = c.PayloadFormat, c.AuthType, c.RateLimit, c.BurstLimit
-	r.Ordering, r.Coalesce, r.Retry, r.FailurePolicy = c.Ordering, c.Coalesce, c.Retry, c.FailurePolicy
-	r.ResponseReferencePointer = c.ResponseReferencePointer
 	r.DisabledAt, r.FailingSince = fromNullMS(disabled), fromNullMS(failing)
 	r.CreatedAt, r.UpdatedAt = fromMS(created), fromMS(updated)
 	return &r, nil

@@ -1,0 +1,51 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/consign-dev/consign"
+)
+
+// endpointConfig is the part of an endpoint that every driver keeps as one JSON document:
+// settings no query filters on, so adding one needs no migration. Drivers store what
+// EncodeEndpointConfig returns and read it back with DecodeEndpointConfig.
+type endpointConfig struct {
+	Description              string                `json:"description"`
+	Topics                   []string              `json:"topics"`
+	Method                   string                `json:"method"`
+	Headers                  map[string]string     `json:"headers"`
+	PayloadFormat            string                `json:"payload_format"`
+	AuthType                 string                `json:"auth_type"`
+	RateLimit                float64               `json:"rate_limit"`
+	BurstLimit               int                   `json:"burst_limit"`
+	Ordering                 string                `json:"ordering"`
+	Coalesce                 bool                  `json:"coalesce"`
+	Retry                    consign.RetryPolicy   `json:"retry"`
+	FailurePolicy            consign.FailurePolicy `json:"failure_policy"`
+	ResponseReferencePointer string                `json:"response_reference_pointer,omitempty"`
+}
+
+// EncodeEndpointConfig returns the JSON document of an endpoint's settings.
+func EncodeEndpointConfig(e *consign.Endpoint) []byte {
+	b, _ := json.Marshal(endpointConfig{
+		Description: e.Description, Topics: e.Topics, Method: e.Method, Headers: e.Headers,
+		PayloadFormat: e.PayloadFormat, AuthType: e.Auth.Type, RateLimit: e.RateLimit,
+		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
+		FailurePolicy: e.FailurePolicy, ResponseReferencePointer: e.ResponseReferencePointer,
+	})
+	return b
+}
+
+// DecodeEndpointConfig fills an endpoint's settings from their JSON document.
+func DecodeEndpointConfig(doc []byte, e *consign.Endpoint) error {
+	var c endpointConfig
+	if err := json.Unmarshal(doc, &c); err != nil {
+		return fmt.Errorf("endpoint %s config: %w", e.ID, err)
+	}
+	e.Description, e.Topics, e.Method, e.Headers = c.Description, c.Topics, c.Method, c.Headers
+	e.PayloadFormat, e.Auth.Type, e.RateLimit, e.BurstLimit = c.PayloadFormat, c.AuthType, c.RateLimit, c.BurstLimit
+	e.Ordering, e.Coalesce, e.Retry, e.FailurePolicy = c.Ordering, c.Coalesce, c.Retry, c.FailurePolicy
+	e.ResponseReferencePointer = c.ResponseReferencePointer
+	return nil
+}
