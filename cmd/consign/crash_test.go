@@ -55,7 +55,7 @@ func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
 	hook := httptest.NewServer(rcv)
 	t.Cleanup(hook.Close)
 
-	srv := startServer(t, bin, dataDir)
+	srv := startServer(t, bin, dataDir, nil)
 	api := &apiClient{base: srv.url, http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		Proxy: nil, MaxIdleConns: 64, MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second,
 	}}}
@@ -152,7 +152,7 @@ func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
 	// Restart on the same data directory; the receiver accepts everything now.
 	rcv.failing.Store(false)
 	restart := time.Now()
-	srv2 := startServer(t, bin, dataDir)
+	srv2 := startServer(t, bin, dataDir, nil)
 	api.base = srv2.url
 	t.Logf("restarted in %v", time.Since(restart).Round(time.Millisecond))
 
@@ -543,16 +543,16 @@ type serverProc struct {
 
 var listeningRE = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 
-// startServer starts `consign serve` on a free loopback port and returns once /healthz
-// answers. The process is killed when the test ends; its output is logged if the test
+// startServer starts `consign serve` on a free loopback port, with env added to its
+// environment and args to its flags, and returns once /healthz answers. The process is killed when the test ends; its output is logged if the test
 // failed.
-func startServer(tb testing.TB, bin, dataDir string) *serverProc {
+func startServer(tb testing.TB, bin, dataDir string, env []string, args ...string) *serverProc {
 	tb.Helper()
 	p := &serverProc{out: &capWriter{max: 1 << 20}, done: make(chan struct{})}
 	// Port 0 and the port read from the banner: a port picked in advance could be taken
 	// by another test before the server binds it.
-	p.cmd = exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", dataDir, "--insecure-targets")
-	p.cmd.Env = hermeticEnv("CONSIGN_ADMIN_KEY=" + adminKey)
+	p.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir, "--insecure-targets"}, args...)...)
+	p.cmd.Env = hermeticEnv(append([]string{"CONSIGN_ADMIN_KEY=" + adminKey}, env...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		tb.Fatalf("start consign serve: %v", err)

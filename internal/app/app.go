@@ -152,7 +152,8 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 		a.Dispatcher.Run(runCtx)
 	}()
 	if p, ok := st.(store.Purger); ok && cfg.Retention >= 0 {
-		r := maint.NewRetention(p, maint.RetentionConfig{Age: cfg.Retention, Now: cfg.Now, Logger: log})
+		r := maint.NewRetention(p, maint.RetentionConfig{Age: cfg.Retention, Now: cfg.Now, Logger: log,
+			Turn: a.Dispatcher.Turn("retention", 50*time.Minute)})
 		a.done.Go(func() { r.Run(runCtx) })
 	}
 	inboundCtx, stopInbound := context.WithCancel(context.WithoutCancel(ctx))
@@ -164,7 +165,7 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 			log.Error("http server", "err", err)
 		}
 	}()
-	log.Info("consign serving", "addr", ln.Addr().String(), "data", cfg.DataDir, "postgres", cfg.Database != "", "insecure_targets", cfg.InsecureTargets)
+	log.Info("consign serving", "addr", ln.Addr().String(), "data", cfg.DataDir, "postgres", cfg.Database != "", "node", a.Dispatcher.Node(), "insecure_targets", cfg.InsecureTargets)
 	return a, nil
 }
 
@@ -183,6 +184,7 @@ func (a *App) build(ctx context.Context) error {
 	// Every component sees the store through the timing decorator. It hides the
 	// driver's optional interfaces (store.Purger…): assert those on the driver's store.
 	a.metrics = metrics.New()
+	cluster, _ := a.Store.(store.Cluster)
 	a.Store = a.metrics.Store(a.Store)
 	key, err := encryptionKey(cfg)
 	if err != nil {
@@ -205,6 +207,10 @@ func (a *App) build(ctx context.Context) error {
 		ValidateURL: sender.ValidateTargetURL, Emit: emit, Logger: cfg.Logger})
 	dc := cfg.Dispatch
 	dc.Now, dc.Logger, dc.Metrics, dc.Tracer = cfg.Now, cfg.Logger, a.metrics, tracer
+	if cfg.Database != "" {
+		// Several nodes may share the database: endpoints are divided between them.
+		dc.Cluster = cluster
+	}
 	a.Dispatcher = dispatch.New(a.Store, a.Manage, dispatch.EmitterFunc(emit), a.sender, dc)
 	a.Ingest = ingest.New(a.Store, ingest.Config{Now: cfg.Now, Logger: cfg.Logger, Dispatcher: a.Dispatcher, Metrics: a.metrics, Tracer: tracer})
 	a.metrics.WatchQueue(a.Dispatcher.Load)

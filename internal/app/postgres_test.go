@@ -1,10 +1,14 @@
 package app_test
 
 import (
+	"context"
 	"encoding/base64"
+	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/consign-dev/consign"
@@ -57,4 +61,55 @@ func TestPostgresTwoNodes(t *testing.T) {
 		n1.waitStatus(o, d.ID, consign.StatusSucceeded)
 	}
 	require.Len(t, n2.deliveries(o, "limit=100"), events)
+}
+
+// TestPostgresNodesShareEndpoints: the endpoints with work spread over the nodes when a
+// node joins (the first hands over its surplus once idle), and a node that stops hands its
+// endpoints over at once, without waiting for its ownership to lapse.
+func TestPostgresNodesShareEndpoints(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	shared := func(c *app.Config) {
+		c.Database, c.EncryptionKey = dsn, key
+		c.Dispatch.Resync, c.Dispatch.OwnerTTL = 200*time.Millisecond, time.Minute
+	}
+	n1 := start(t, shared)
+	// Every attempt fails and is retried: each endpoint always has waiting work.
+	rc := newReceiver(t, status(http.StatusServiceUnavailable))
+	o := n1.newOrg("acme")
+	const endpoints = 4
+	for i := range endpoints {
+		n1.createEndpoint(o, map[string]any{"url": fmt.Sprintf("%s/hooks/%d", rc.URL, i), "topics": []string{"order.*"},
+			"retry": fastRetry("1h")})
+	}
+	n1.publish(o, "order.created", map[string]any{"n": 1})
+
+	db, err := pgx.Connect(t.Context(), dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close(context.Background()) })
+	owned := func() map[string]int {
+		rows, err := db.Query(t.Context(), `SELECT node_id, count(*) FROM endpoint_owners WHERE lease_until > now() GROUP BY node_id`)
+		require.NoError(t, err)
+		m := map[string]int{}
+		var node string
+		var n int
+		_, err = pgx.ForEachRow(rows, []any{&node, &n}, func() error { m[node] = n; return nil })
+		require.NoError(t, err)
+		return m
+	}
+	node1 := n1.app.Dispatcher.Node()
+	require.Eventually(t, func() bool { return owned()[node1] == endpoints }, waitFor, tick, "alone, node 1 owns every endpoint: %v", owned())
+
+	n2 := start(t, shared)
+	node2 := n2.app.Dispatcher.Node()
+	require.Eventually(t, func() bool { o := owned(); return o[node1] == endpoints/2 && o[node2] == endpoints/2 }, waitFor, tick,
+		"two nodes share the endpoints: %v", owned())
+
+	// Ownership lasts a minute here: node 2 takes node 1's endpoints this fast only because
+	// node 1 handed them over as it stopped.
+	n1.close()
+	require.Eventually(t, func() bool { return owned()[node2] == endpoints }, waitFor, tick, "node 2 took over: %v", owned())
+	before := len(rc.all())
+	require.Eventually(t, func() bool { return len(rc.all()) > before+endpoints }, waitFor, tick, "node 2 sends")
 }

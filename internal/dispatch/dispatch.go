@@ -74,6 +74,17 @@ type Config struct {
 	// Tracer, if set, gives each attempt a span, a child of the fan-out's when ingest
 	// handed the delivery over in memory, and sends its traceparent to the endpoint.
 	Tracer trace.Tracer
+	// Cluster, when set, divides endpoints between the nodes sharing the store
+	// (cluster.go); unset, this process owns every endpoint.
+	Cluster store.Cluster
+	// Node names this process in the cluster; default a fresh random ID.
+	Node string
+	// OwnerTTL is how long an endpoint's ownership lasts without a heartbeat (one per
+	// Resync), which bounds how long a dead node's endpoints wait: OwnerTTL + Resync.
+	// Default 5 s.
+	OwnerTTL time.Duration
+	// IdleRelease is how long an owned endpoint with no work stays owned; default 30 s.
+	IdleRelease time.Duration
 }
 
 // Metrics observes the dispatcher. It is called on the delivery path, so it must be
@@ -116,6 +127,7 @@ type Sender interface {
 // Dispatcher delivers due deliveries until its context ends.
 type Dispatcher struct {
 	store     store.Store
+	cluster   store.Cluster // nil: one process
 	endpoints Endpoints
 	emitter   Emitter
 	sender    Sender
@@ -124,12 +136,17 @@ type Dispatcher struct {
 	recorder  *recorder
 	cache     endpointCache
 
-	wakeMu    sync.Mutex
-	woken     map[string]bool // endpoints with new due work, since the loop last looked
-	holds     []holdReq       // Retry-After holds, since the loop last looked
-	resyncNow bool
-	signal    chan struct{}
-	done      chan finished
+	wakeMu sync.Mutex
+	woken  map[string]bool // endpoints with new due work, since the loop last looked
+	// Cluster only: endpoints other nodes told of, and endpoints to tell other nodes of.
+	wokenRemote map[string]bool
+	toNotify    map[string]bool
+	notifyReady chan struct{}
+	resyncSoon  bool      // an endpoint nobody is known to own has work: heartbeat soon
+	holds       []holdReq // Retry-After holds, since the loop last looked
+	resyncNow   bool
+	signal      chan struct{}
+	done        chan finished
 
 	policyMu      sync.Mutex
 	policyChecked map[string]time.Time // when each endpoint's policy was last checked
@@ -146,6 +163,10 @@ type Dispatcher struct {
 	inflight int
 	queued   int             // deliveries in all buffers and reservations, against MaxQueued
 	held     map[string]bool // delivery IDs queued or in flight, so a claim never doubles one
+	// Cluster only: sending to owned endpoints stops at fence unless a heartbeat renews
+	// it; foreign are endpoints with work that other nodes owned at the last heartbeat.
+	fence   time.Time
+	foreign map[string]bool
 }
 
 // epState is the loop's view of one endpoint.
@@ -169,6 +190,11 @@ type epState struct {
 	// dead endpoint with a large backlog does not burn the capacity the others need.
 	failures int
 	backoff  time.Duration
+	// Cluster only: whether this node owns the endpoint, gives it up once idle
+	// (draining), and since when it has had no work.
+	owned     bool
+	draining  bool
+	idleSince time.Time
 }
 
 // Circuit breaker settings.
@@ -177,6 +203,9 @@ const (
 	circuitMinBackoff = time.Second
 	circuitMaxBackoff = time.Minute
 )
+
+// minResyncGap is the least time between resyncs asked for by wake-ups.
+const minResyncGap = 100 * time.Millisecond
 
 type queued struct {
 	claim    *store.Claim
@@ -221,6 +250,15 @@ func New(s store.Store, eps Endpoints, em Emitter, snd Sender, cfg Config) *Disp
 	if cfg.PolicySweep <= 0 {
 		cfg.PolicySweep = 30 * time.Second
 	}
+	if cfg.OwnerTTL <= 0 {
+		cfg.OwnerTTL = 5 * time.Second
+	}
+	if cfg.IdleRelease <= 0 {
+		cfg.IdleRelease = 30 * time.Second
+	}
+	if cfg.Node == "" {
+		cfg.Node = consign.NewID("node_", cfg.Now())
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -228,8 +266,9 @@ func New(s store.Store, eps Endpoints, em Emitter, snd Sender, cfg Config) *Disp
 		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	d := &Dispatcher{
-		store: s, endpoints: eps, emitter: em, sender: snd, cfg: cfg, log: cfg.Logger,
-		woken: map[string]bool{}, signal: make(chan struct{}, 1), done: make(chan finished, cfg.Concurrency),
+		store: s, cluster: cfg.Cluster, endpoints: eps, emitter: em, sender: snd, cfg: cfg, log: cfg.Logger,
+		woken: map[string]bool{}, wokenRemote: map[string]bool{}, toNotify: map[string]bool{},
+		notifyReady: make(chan struct{}, 1), foreign: map[string]bool{}, signal: make(chan struct{}, 1), done: make(chan finished, cfg.Concurrency),
 		rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		eps: map[string]*epState{}, held: map[string]bool{}, policyChecked: map[string]time.Time{},
 	}
@@ -242,12 +281,18 @@ func New(s store.Store, eps Endpoints, em Emitter, snd Sender, cfg Config) *Disp
 // endpoints, that anything may have changed (it then reads every due time again). It
 // never blocks.
 func (d *Dispatcher) Wake(endpointIDs ...string) {
+	d.wake(d.woken, endpointIDs)
+}
+
+// wake marks the endpoints in set (woken or wokenRemote), or asks for a resync when there
+// are none, and signals the loop.
+func (d *Dispatcher) wake(set map[string]bool, endpointIDs []string) {
 	d.wakeMu.Lock()
 	if len(endpointIDs) == 0 {
 		d.resyncNow = true
 	}
 	for _, id := range endpointIDs {
-		d.woken[id] = true
+		set[id] = true
 	}
 	d.wakeMu.Unlock()
 	select {
@@ -262,18 +307,31 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	defer func() {
 		d.wg.Wait()
 		d.recorder.close()
+		if d.cluster != nil {
+			d.leave()
+		}
 	}()
 	go d.sweepPolicies(ctx)
-	var nextResync time.Time
+	if d.cluster != nil {
+		go d.listen(ctx)
+		go d.notify(ctx)
+	}
+	var lastResync, nextResync time.Time
 	for ctx.Err() == nil {
 		now := d.cfg.Now()
 		d.mu.Lock()
 		d.drainFinished(now)
-		resync := d.takeWakes(now)
+		resync, soon := d.takeWakes(now)
 		d.mu.Unlock()
+		if soon {
+			// Rate-limited: wake-ups for unowned endpoints come with every event.
+			if t := lastResync.Add(minResyncGap); t.Before(nextResync) {
+				nextResync = t
+			}
+		}
 		if resync || !now.Before(nextResync) {
 			d.resync(ctx, now)
-			nextResync = now.Add(d.cfg.Resync)
+			lastResync, nextResync = now, now.Add(d.cfg.Resync)
 		}
 		if err := d.claim(ctx, now); err != nil && ctx.Err() == nil {
 			d.log.Error("claim deliveries", "err", err)
@@ -299,7 +357,7 @@ func (d *Dispatcher) Reserve(ep *consign.Endpoint, n int, now time.Time) (int, t
 	defer d.mu.Unlock()
 	e := d.ep(ep.ID)
 	d.learn(e, ep)
-	if now.Before(e.holdUntil) || e.failures >= circuitThreshold {
+	if !d.mayClaim(e, now) || now.Before(e.holdUntil) || e.failures >= circuitThreshold {
 		return 0, time.Time{}
 	}
 	_, buffer := d.limits(e)
@@ -347,14 +405,32 @@ func (d *Dispatcher) Handoff(claims []*store.Claim, leaseEnd time.Time) {
 	}
 }
 
-// takeWakes marks woken endpoints due now and reports whether a full resync was asked.
-func (d *Dispatcher) takeWakes(now time.Time) bool {
+// takeWakes marks woken endpoints due now and reports whether a full resync was asked,
+// and whether one is wanted soon (for work on an endpoint no node is known to own).
+func (d *Dispatcher) takeWakes(now time.Time) (resync, soon bool) {
 	d.wakeMu.Lock()
 	defer d.wakeMu.Unlock()
 	for id := range d.woken {
-		d.ep(id).due(now)
+		e := d.ep(id)
+		e.due(now)
+		if d.cluster != nil && !e.owned {
+			d.toNotify[id] = true
+			soon = soon || !d.foreign[id]
+		}
 	}
 	clear(d.woken)
+	for id := range d.wokenRemote {
+		e := d.ep(id)
+		e.due(now)
+		soon = soon || (!e.owned && !d.foreign[id])
+	}
+	clear(d.wokenRemote)
+	if len(d.toNotify) > 0 {
+		select {
+		case d.notifyReady <- struct{}{}:
+		default:
+		}
+	}
 	for _, h := range d.holds {
 		if e := d.ep(h.endpointID); h.until.After(e.holdUntil) {
 			e.holdUntil = h.until
@@ -366,9 +442,9 @@ func (d *Dispatcher) takeWakes(now time.Time) bool {
 			e.holdUntil = time.Time{}
 		}
 	}
-	r := d.resyncNow
+	resync = d.resyncNow
 	d.resyncNow = false
-	return r
+	return resync, soon
 }
 
 func (d *Dispatcher) ep(id string) *epState {
@@ -396,14 +472,19 @@ func (d *Dispatcher) resync(ctx context.Context, now time.Time) {
 		return
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	for id, t := range due {
 		d.ep(id).due(t)
 	}
+	d.mu.Unlock()
+	if d.cluster != nil {
+		d.heartbeat(ctx, now, due)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	// Forget idle endpoints so the map does not grow with every endpoint ever seen.
 	for id, e := range d.eps {
 		if _, ok := due[id]; !ok && e.nextDue.IsZero() && len(e.queue) == 0 && e.inflight == 0 && e.reserved == 0 &&
-			!now.Before(e.holdUntil) && e.failures == 0 {
+			!now.Before(e.holdUntil) && e.failures == 0 && !e.owned {
 			delete(d.eps, id)
 		}
 	}
@@ -416,6 +497,10 @@ func (d *Dispatcher) learn(e *epState, ep *consign.Endpoint) {
 		e.rateLimit, e.limiter = ep.RateLimit, nil
 		if ep.RateLimit > 0 {
 			e.limiter = rate.NewLimiter(rate.Limit(ep.RateLimit), max(1, int(ep.RateLimit)))
+			if d.cluster != nil {
+				// Another node may have sent a burst a moment ago: start empty.
+				emptyBucket(e.limiter, d.cfg.Now())
+			}
 		}
 	}
 }
@@ -472,7 +557,7 @@ func (d *Dispatcher) claim(ctx context.Context, now time.Time) error {
 	var quotas []store.Quota
 	d.mu.Lock()
 	for _, e := range d.eps {
-		if e.nextDue.IsZero() || e.nextDue.After(now) || now.Before(e.holdUntil) {
+		if e.nextDue.IsZero() || e.nextDue.After(now) || now.Before(e.holdUntil) || !d.mayClaim(e, now) {
 			continue
 		}
 		_, buffer := d.limits(e)
@@ -529,7 +614,7 @@ func (d *Dispatcher) start(ctx context.Context, now time.Time) bool {
 	for progress := true; progress && d.inflight < d.cfg.Concurrency; {
 		progress = false
 		for _, e := range d.eps {
-			if len(e.queue) == 0 || d.inflight >= d.cfg.Concurrency || now.Before(e.holdUntil) {
+			if len(e.queue) == 0 || d.inflight >= d.cfg.Concurrency || now.Before(e.holdUntil) || !d.owns(e, now) {
 				continue
 			}
 			if !e.known {
@@ -666,7 +751,10 @@ func (d *Dispatcher) drainFinished(now time.Time) {
 func (d *Dispatcher) sleepUntil(now, nextResync time.Time) time.Time {
 	until := nextResync
 	for _, e := range d.eps {
-		if !e.nextDue.IsZero() {
+		if !d.owns(e, now) {
+			continue // another node's, or sending stopped until a heartbeat
+		}
+		if !e.nextDue.IsZero() && d.mayClaim(e, now) {
 			t := e.nextDue
 			if e.holdUntil.After(t) {
 				t = e.holdUntil

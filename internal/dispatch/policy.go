@@ -51,11 +51,17 @@ func (d *Dispatcher) afterRecord(health []store.HealthChange) {
 func (d *Dispatcher) sweepPolicies(ctx context.Context) {
 	t := time.NewTicker(d.cfg.PolicySweep)
 	defer t.Stop()
+	// With several nodes, one sweeps at a time: a lease that lapses before the holder's
+	// next tick, so a dead holder's turn passes to another node.
+	mine := d.Turn("policy-sweep", d.cfg.PolicySweep*3/4)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if !mine(ctx) {
+			continue
 		}
 		eps, err := d.store.EndpointListFailing(ctx)
 		if err != nil {

@@ -24,6 +24,10 @@ type RetentionConfig struct {
 	Now func() time.Time
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+	// Turn, if set, is asked before each purge, which runs only when it says yes: with
+	// several nodes on one database, it holds a cluster-wide lease so that one node
+	// purges at a time.
+	Turn func(ctx context.Context) bool
 }
 
 func (c RetentionConfig) withDefaults() RetentionConfig {
@@ -45,8 +49,9 @@ func (c RetentionConfig) withDefaults() RetentionConfig {
 	return c
 }
 
-// Retention deletes history older than its Age, batch by batch. Several nodes may run it
-// on one database: the PostgreSQL driver's batches skip rows another node is deleting.
+// Retention deletes history older than its Age, batch by batch. With several nodes on one
+// database, Turn lets one purge at a time; should two overlap, the PostgreSQL driver's
+// batches skip rows the other is deleting.
 type Retention struct {
 	p   store.Purger
 	cfg RetentionConfig
@@ -89,6 +94,14 @@ func (r *Retention) Run(ctx context.Context) {
 	t := time.NewTicker(r.cfg.Every)
 	defer t.Stop()
 	for {
+		if r.cfg.Turn != nil && !r.cfg.Turn(ctx) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				continue
+			}
+		}
 		attempts, events, err := r.Purge(ctx)
 		switch {
 		case ctx.Err() != nil:

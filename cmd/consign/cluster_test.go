@@ -1,0 +1,259 @@
+package main_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/consign-dev/consign/internal/store/postgres/pgtest"
+)
+
+// TestClusterKillOwner runs two, then three `consign serve` processes on one PostgreSQL
+// database (SPEC.md, "Storage and scale-out") and SIGKILLs one of them mid-run:
+//   - the endpoint the dead node was sending to is taken over by another node within
+//     10 s, and every acknowledged event reaches every endpoint;
+//   - an endpoint's rate limit holds for the cluster, not per node: N nodes with
+//     per-node buckets would send it N times as fast;
+//   - per-key ordering holds across nodes and across the takeover.
+//
+// Events are published to every node in turn, so most of each endpoint's work is
+// written by nodes that do not send it.
+func TestClusterKillOwner(t *testing.T) {
+	t.Parallel()
+	for _, nodes := range []int{2, 3} {
+		t.Run(fmt.Sprintf("%d nodes", nodes), func(t *testing.T) {
+			t.Parallel()
+			clusterKillOwner(t, nodes)
+		})
+	}
+}
+
+func clusterKillOwner(t *testing.T, nodes int) {
+	const (
+		events    = 150
+		keys      = clusterKeys
+		rateLimit = 20 // deliveries/s of the limited endpoint
+		killAfter = 2 * time.Second
+		takeover  = 10 * time.Second
+		deliverBy = 60 * time.Second
+	)
+	dsn := pgtest.DSN(t)
+	bin := consignBinary(t)
+	encKey := "CONSIGN_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	var procs []*serverProc
+	var apis []*apiClient
+	for range nodes {
+		p := startServer(t, bin, t.TempDir(), []string{encKey}, "--database", dsn)
+		procs = append(procs, p)
+		apis = append(apis, &apiClient{base: p.url, http: &http.Client{Timeout: 10 * time.Second}})
+	}
+	rcv := &arrivals{byPath: map[string][]arrival{}}
+	hook := httptest.NewServer(rcv)
+	t.Cleanup(hook.Close)
+
+	var org struct{ ID string }
+	apis[0].must(t, "POST", "/v1/orgs", map[string]any{"name": "cluster test"}, http.StatusCreated, &org)
+	endpoints := map[string]map[string]any{
+		"/limited": {"rate_limit": rateLimit},
+		"/ordered": {"ordering": "key"},
+		"/free":    {},
+	}
+	epIDs := map[string]string{}
+	for path, extra := range endpoints {
+		body := map[string]any{"url": hook.URL + path, "topics": []string{"order.*"}}
+		for k, v := range extra {
+			body[k] = v
+		}
+		var ep struct{ ID string }
+		apis[1].must(t, "POST", "/v1/orgs/"+org.ID+"/endpoints", body, http.StatusCreated, &ep)
+		epIDs[path] = ep.ID
+	}
+
+	// Publish on every node in turn, as a load balancer would.
+	acked := map[string]bool{}
+	start := time.Now()
+	for i := range events {
+		var ev struct{ ID string }
+		apis[i%nodes].must(t, "POST", "/v1/orgs/"+org.ID+"/events", map[string]any{"type": "order.updated",
+			"ordering_key": fmt.Sprintf("key-%d", i%keys), "payload": map[string]any{"n": i}}, http.StatusAccepted, &ev)
+		acked[ev.ID] = true
+	}
+
+	// Kill the node that sends to the limited endpoint, while it has work left.
+	time.Sleep(time.Until(start.Add(killAfter)))
+	owner := ownerOf(t, dsn, epIDs["/limited"])
+	victim := -1
+	for i, p := range procs {
+		if nodeName(p) == owner {
+			victim = i
+		}
+	}
+	if victim < 0 {
+		t.Fatalf("owner %q of the limited endpoint is none of the nodes", owner)
+	}
+	sentBefore := len(rcv.get("/limited"))
+	if sentBefore >= events {
+		t.Fatalf("the limited endpoint got all %d events within %s: its rate limit did not hold", events, killAfter)
+	}
+	procs[victim].kill(t)
+	killedAt := time.Now()
+	t.Logf("killed node %d (%s) with %d of %d deliveries of the limited endpoint sent", victim, owner, sentBefore, events)
+
+	deadline := time.Now().Add(deliverBy)
+	for path := range endpoints {
+		for len(distinct(rcv.get(path))) < events {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d of %d events delivered within %s", path, len(distinct(rcv.get(path))), events, deliverBy)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	for path := range endpoints {
+		got := rcv.get(path)
+		seen := distinct(got)
+		for id := range acked {
+			if seen[id] == 0 {
+				t.Errorf("%s: acknowledged event %s never delivered", path, id)
+			}
+		}
+		t.Logf("%s: %d deliveries for %d events (%d duplicates)", path, len(got), events, len(got)-len(seen))
+	}
+
+	// Takeover: the limited endpoint's next delivery after the kill came within 10 s.
+	limited := rcv.get("/limited")
+	var next time.Time
+	for _, a := range limited {
+		if a.at.After(killedAt) {
+			next = a.at
+			break
+		}
+	}
+	if gap := next.Sub(killedAt); gap > takeover {
+		t.Errorf("the limited endpoint's first delivery after the kill came %s later, want ≤ %s", gap, takeover)
+	} else {
+		t.Logf("takeover: first delivery to the dead node's endpoint %s after the kill", gap.Round(time.Millisecond))
+	}
+
+	// Rate limit for the cluster: no one-second window holds more than the limit and a
+	// half (arrival times are noisy; per-node buckets would allow N times the limit). A
+	// new owner starts with an empty bucket, so a takeover adds nothing.
+	for i := range limited {
+		n := 0
+		for j := i; j < len(limited) && limited[j].at.Sub(limited[i].at) < time.Second; j++ {
+			n++
+		}
+		if n > rateLimit*3/2 {
+			t.Fatalf("%d deliveries to the limited endpoint within one second from %s, limit %d/s",
+				n, limited[i].at.Sub(start).Round(time.Millisecond), rateLimit)
+		}
+	}
+	if span := limited[len(limited)-1].at.Sub(limited[0].at); span < time.Duration(events-rateLimit)*time.Second/rateLimit {
+		t.Errorf("%d deliveries at %d/s took %s: the limit did not hold across nodes", events, rateLimit, span)
+	}
+
+	// Ordering: per key, sequences arrive in order (a repeat of the last one is the
+	// duplicate of an attempt in flight at the kill).
+	last := map[string]int{}
+	for _, a := range rcv.get("/ordered") {
+		if a.seq < last[a.key] {
+			t.Errorf("key %s: sequence %d arrived after %d", a.key, a.seq, last[a.key])
+		}
+		last[a.key] = max(last[a.key], a.seq)
+	}
+	for k := range keys {
+		key := fmt.Sprintf("key-%d", k)
+		if want := events / keys; last[key] != want {
+			t.Errorf("key %s: last sequence %d, want %d", key, last[key], want)
+		}
+	}
+}
+
+// clusterKeys is how many ordering keys TestClusterKillOwner's events use, in turn.
+const clusterKeys = 3
+
+var nodeRE = regexp.MustCompile(`consign serving.*\bnode=(node_\w+)`)
+
+// nodeName is the cluster name a server logged at start.
+func nodeName(p *serverProc) string {
+	if m := nodeRE.FindStringSubmatch(p.out.String()); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// ownerOf waits until some node owns the endpoint and returns its name.
+func ownerOf(t *testing.T, dsn, endpointID string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for {
+		var node string
+		err := conn.QueryRow(ctx, `SELECT node_id FROM endpoint_owners WHERE endpoint_id = $1 AND lease_until > now()`, endpointID).Scan(&node)
+		if err == nil {
+			return node
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no node owns endpoint %s: %v", endpointID, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// arrival is one request a receiver got.
+type arrival struct {
+	id, key string
+	seq     int
+	at      time.Time
+}
+
+// arrivals records every request by path, in arrival order, and answers 204.
+type arrivals struct {
+	mu     sync.Mutex
+	byPath map[string][]arrival
+}
+
+func (r *arrivals) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+	var env struct {
+		Data struct{ N int } `json:"data"`
+	}
+	_ = json.Unmarshal(body, &env)
+	seq, _ := strconv.Atoi(req.Header.Get("Webhook-Sequence"))
+	a := arrival{id: req.Header.Get("Webhook-Id"), seq: seq, key: fmt.Sprintf("key-%d", env.Data.N%clusterKeys), at: time.Now()}
+	r.mu.Lock()
+	r.byPath[req.URL.Path] = append(r.byPath[req.URL.Path], a)
+	r.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (r *arrivals) get(path string) []arrival {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]arrival(nil), r.byPath[path]...)
+}
+
+// distinct counts arrivals by event.
+func distinct(as []arrival) map[string]int {
+	m := map[string]int{}
+	for _, a := range as {
+		m[a.id]++
+	}
+	return m
+}
