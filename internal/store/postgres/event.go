@@ -19,9 +19,11 @@ var (
 
 // EventsInsert writes events and their deliveries in one transaction. Plain rows are
 // written with COPY, a batch at a time; rows that look at what came before them
-// (idempotency keys, coalescing, sequences) flush the buffer first.
+// (idempotency keys, coalescing, sequences) flush the buffer first. Two nodes inserting
+// one idempotency key at once: the second waits for the first, fails on the unique index
+// and runs again, finding the first's event.
 func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
-	return db.tx(ctx, func(tx pgx.Tx) error {
+	return db.retryTx(ctx, func(tx pgx.Tx) error {
 		exists, err := existingEndpoints(ctx, tx, ws)
 		if err != nil {
 			return err

@@ -107,15 +107,17 @@ func (db *DB) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 }
 
 // retryTx runs fn in a transaction like tx, and runs it again (up to three times in all)
-// when PostgreSQL aborted it to break a deadlock or a serialization conflict: cascading
-// deletes of an org or endpoint can cross the dispatchers' updates of the same rows.
-// fn must be safe to run again.
+// when PostgreSQL aborted it to break a deadlock or a serialization conflict (cascading
+// deletes of an org or endpoint can cross the dispatchers' updates of the same rows), or
+// because another node's event with the same idempotency key committed first (run again,
+// fn finds that event). fn must be safe to run again.
 func (db *DB) retryTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	var err error
 	for range 3 {
 		err = pgx.BeginFunc(ctx, db.pool, fn)
 		var pe *pgconn.PgError
-		if !errors.As(err, &pe) || (pe.Code != "40P01" && pe.Code != "40001") {
+		if !errors.As(err, &pe) || !(pe.Code == "40P01" || pe.Code == "40001" ||
+			(pe.Code == "23505" && pe.ConstraintName == "events_idempotency")) {
 			break
 		}
 	}
