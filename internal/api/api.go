@@ -286,7 +286,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // decode reads a JSON body strictly: one object, no unknown fields, types as declared.
 // Its errors name the field and say what was expected.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	return decodeFrom(r.Body, v)
+}
+
+// decodeFrom is decode for a body given as a reader.
+func decodeFrom(body io.Reader, v any) error {
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err)

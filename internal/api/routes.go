@@ -378,7 +378,7 @@ func (s *Server) endpointStats(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) error {
 	var in ingest.EventInput
-	if err := decode(r, &in); err != nil {
+	if err := decodeEvent(r, s.cfg.MaxBody, &in); err != nil {
 		return err
 	}
 	if key := r.Header.Get("Idempotency-Key"); key != "" {
@@ -395,23 +395,23 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) error {
 	if res[0].Duplicate {
 		status = http.StatusOK
 	}
-	return writeJSON(w, status, eventView(res[0].Event))
+	return writeEvent(w, status, res[0].Event)
 }
 
 func (s *Server) createEventBatch(w http.ResponseWriter, r *http.Request) error {
 	var in batchInput
-	if err := decode(r, &in); err != nil {
+	if err := decodeBatch(r, s.cfg.MaxBatchBody, &in); err != nil {
 		return err
 	}
 	res, err := s.ingest.Publish(r.Context(), r.PathValue("org"), in.Events)
 	if err != nil {
 		return err
 	}
-	out := make([]event, len(res))
+	events := make([]*consign.Event, len(res))
 	for i, x := range res {
-		out[i] = eventView(x.Event)
+		events[i] = x.Event
 	}
-	return writeJSON(w, http.StatusAccepted, map[string]any{"data": out})
+	return writeEvents(w, http.StatusAccepted, events)
 }
 
 // event is an event as the API shows it.

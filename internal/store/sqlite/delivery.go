@@ -199,8 +199,7 @@ func (db *DB) DeliveriesClaim(ctx context.Context, p store.ClaimParams) (*store.
 				for i, c := range claims {
 					ids[i] = c.DeliveryID
 				}
-				b, _ := json.Marshal(ids)
-				if _, err := lease.ExecContext(ctx, ms(p.LeaseUntil), ms(p.Now), string(b)); err != nil {
+				if _, err := lease.ExecContext(ctx, ms(p.LeaseUntil), ms(p.Now), string(appendStrings(nil, ids))); err != nil {
 					return err
 				}
 			}
@@ -256,19 +255,21 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 		}
 		groups := map[group][]string{}
 		var last int64
+		var buf []byte // scratch for the JSON of attempts
 		for _, o := range p.Outcomes {
 			n, now := 0, ms(o.At)
 			if a := o.Attempt; a != nil {
 				n = a.N
-				req, _ := json.Marshal(a.Request)
+				buf = appendRequest(buf[:0], &a.Request)
+				req := string(buf)
 				var status sql.NullInt64
 				var headers sql.NullString
 				var body []byte
 				truncated, ok := false, false
 				if r := a.Response; r != nil {
 					status = sql.NullInt64{Int64: int64(r.Status), Valid: true}
-					h, _ := json.Marshal(r.Headers)
-					headers = sql.NullString{String: string(h), Valid: true}
+					buf = appendStringMap(buf[:0], r.Headers)
+					headers = sql.NullString{String: string(buf), Valid: true}
 					body, truncated = []byte(r.Body), r.Truncated
 					ok = r.Status >= 200 && r.Status < 300
 				}
@@ -276,7 +277,7 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 				if a.Error != nil {
 					errText = sql.NullString{String: *a.Error, Valid: true}
 				}
-				if err := attempts.add(ctx, o.DeliveryID, a.N, o.EndpointID, ok, ms(a.StartedAt), a.DurationMS, string(req),
+				if err := attempts.add(ctx, o.DeliveryID, a.N, o.EndpointID, ok, ms(a.StartedAt), a.DurationMS, req,
 					status, headers, body, truncated, errText); err != nil {
 					return err
 				}
@@ -309,8 +310,8 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 			}
 		}
 		for g, ids := range groups {
-			b, _ := json.Marshal(ids)
-			if _, err := finished.ExecContext(ctx, g.status, g.n, last, string(b)); err != nil {
+			buf = appendStrings(buf[:0], ids)
+			if _, err := finished.ExecContext(ctx, g.status, g.n, last, string(buf)); err != nil {
 				return err
 			}
 		}

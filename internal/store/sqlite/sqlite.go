@@ -43,6 +43,9 @@ type DB struct {
 	r   *sql.DB    // readers
 	ws  *stmts     // prepared statements of the writer
 	rs  *stmts     // prepared statements of the readers
+	// modes holds the synchronous setting each writer connection (its driver.Conn) was
+	// last given, so that a transaction changes it only when it differs; guarded by wmu.
+	modes map[any]string
 }
 
 var _ store.Store = (*DB)(nil)
@@ -82,7 +85,7 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	db := &DB{w: w, r: r, ws: newStmts(w), rs: newStmts(r)}
+	db := &DB{w: w, r: r, ws: newStmts(w), rs: newStmts(r), modes: map[any]string{}}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -136,8 +139,15 @@ func (db *DB) txMode(ctx context.Context, mode string, fn func(*sql.Tx) error) e
 		return translate(err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = "+mode); err != nil {
+	var dc any
+	if err := conn.Raw(func(c any) error { dc = c; return nil }); err != nil {
 		return translate(err)
+	}
+	if db.modes[dc] != mode {
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = "+mode); err != nil {
+			return translate(err)
+		}
+		db.modes[dc] = mode
 	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {

@@ -1,0 +1,489 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"time"
+	"unicode/utf8"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/ingest"
+)
+
+// Publishing is the hot path of the API: a batch is up to a thousand events, each with its
+// payload. encoding/json scans every payload twice on the way in (once to find the end of
+// the body, once to decode it) and once more on the way out (it compacts and re-validates
+// every json.RawMessage). This file reads and writes the publishing bodies in one pass,
+// for the bodies clients actually send; anything unusual (escapes in strings, unknown or
+// repeated fields, invalid JSON) goes through encoding/json, so the result and every error
+// message stay those of decode and writeJSON.
+
+// decodeEvent reads the body of a single-event publish as decode would; limit is the
+// largest body the route accepts.
+func decodeEvent(r *http.Request, limit int64, in *ingest.EventInput) error {
+	body, err := readBody(r, limit)
+	if err != nil {
+		return decodeError(err)
+	}
+	p := jsonParser{b: body}
+	p.space()
+	if p.event(in) && p.end() {
+		return nil
+	}
+	*in = ingest.EventInput{}
+	return decodeFrom(bytes.NewReader(body), in)
+}
+
+// decodeBatch reads the body of a batch publish as decode would; limit is the largest
+// body the route accepts.
+func decodeBatch(r *http.Request, limit int64, in *batchInput) error {
+	body, err := readBody(r, limit)
+	if err != nil {
+		return decodeError(err)
+	}
+	p := jsonParser{b: body}
+	if p.batch(in) && p.end() {
+		return nil
+	}
+	*in = batchInput{}
+	return decodeFrom(bytes.NewReader(body), in)
+}
+
+// readBody reads the whole request body into a buffer sized by its Content-Length, up
+// to limit (the body's reader enforces the limit itself).
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if n := min(r.ContentLength, limit); n > 0 {
+		buf.Grow(int(n) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(r.Body)
+	return buf.Bytes(), err
+}
+
+// jsonParser reads the publishing bodies. Each method reports whether the input had the
+// expected, plain form; on false the caller starts over with encoding/json.
+type jsonParser struct {
+	b []byte
+	i int
+}
+
+// batch reads {"events": [event, ...]}.
+func (p *jsonParser) batch(in *batchInput) bool {
+	p.space()
+	if !p.byte('{') {
+		return false
+	}
+	p.space()
+	if key, ok := p.key(); !ok || key != "events" || !p.byte('[') {
+		return false
+	}
+	// Room for the events the body seems to hold, within the most a batch may have.
+	in.Events = make([]ingest.EventInput, 0, min(bytes.Count(p.b[p.i:], []byte(`"payload"`)), consign.MaxBatch))
+	p.space()
+	if !p.byte(']') {
+		for {
+			in.Events = append(in.Events, ingest.EventInput{})
+			if !p.event(&in.Events[len(in.Events)-1]) {
+				return false
+			}
+			p.space()
+			if p.byte(']') {
+				break
+			}
+			if !p.byte(',') {
+				return false
+			}
+			p.space()
+		}
+	}
+	p.space()
+	return p.byte('}')
+}
+
+// event reads one event object with fields of EventInput, each at most once.
+func (p *jsonParser) event(in *ingest.EventInput) bool {
+	if !p.byte('{') {
+		return false
+	}
+	p.space()
+	if p.byte('}') {
+		return true
+	}
+	var seen [4]bool
+	for {
+		key, ok := p.key()
+		if !ok {
+			return false
+		}
+		var field int
+		switch key {
+		case "type":
+			field = 0
+			in.Type, ok = p.string()
+		case "payload":
+			field = 1
+			start := p.i
+			if ok = p.value(0); ok {
+				// A copy: a payload outlives the request (the dispatcher may hold it while
+				// its delivery waits) and must not keep the whole body alive.
+				in.Payload = bytes.Clone(p.b[start:p.i])
+			}
+		case "idempotency_key":
+			field = 2
+			in.IdempotencyKey, ok = p.string()
+		case "ordering_key":
+			field = 3
+			in.OrderingKey, ok = p.string()
+		default:
+			return false
+		}
+		if !ok || seen[field] {
+			return false
+		}
+		seen[field] = true
+		p.space()
+		if p.byte('}') {
+			return true
+		}
+		if !p.byte(',') {
+			return false
+		}
+		p.space()
+	}
+}
+
+// end reports whether only white space is left.
+func (p *jsonParser) end() bool {
+	p.space()
+	return p.i == len(p.b)
+}
+
+func (p *jsonParser) space() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// byte consumes c if it comes next.
+func (p *jsonParser) byte(c byte) bool {
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// key reads an object key and its colon.
+func (p *jsonParser) key() (string, bool) {
+	k, ok := p.string()
+	if !ok {
+		return "", false
+	}
+	p.space()
+	if !p.byte(':') {
+		return "", false
+	}
+	p.space()
+	return k, true
+}
+
+// string reads a string without escapes or control characters, in valid UTF-8: then its
+// value is its bytes, as encoding/json would decode it.
+func (p *jsonParser) string() (string, bool) {
+	if !p.byte('"') {
+		return "", false
+	}
+	start := p.i
+	for ; p.i < len(p.b); p.i++ {
+		switch c := p.b[p.i]; {
+		case c == '"':
+			s := p.b[start:p.i]
+			p.i++
+			return string(s), utf8.Valid(s)
+		case c == '\\' || c < 0x20:
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// maxDepth bounds the nesting of a payload read here; deeper ones go to encoding/json.
+const maxDepth = 100
+
+// value skips one valid JSON value. It accepts no more than encoding/json does.
+func (p *jsonParser) value(depth int) bool {
+	if p.i >= len(p.b) || depth > maxDepth {
+		return false
+	}
+	switch c := p.b[p.i]; {
+	case c == '{':
+		p.i++
+		p.space()
+		if p.byte('}') {
+			return true
+		}
+		for {
+			if !p.skipString() {
+				return false
+			}
+			p.space()
+			if !p.byte(':') {
+				return false
+			}
+			p.space()
+			if !p.value(depth + 1) {
+				return false
+			}
+			p.space()
+			if p.byte('}') {
+				return true
+			}
+			if !p.byte(',') {
+				return false
+			}
+			p.space()
+		}
+	case c == '[':
+		p.i++
+		p.space()
+		if p.byte(']') {
+			return true
+		}
+		for {
+			if !p.value(depth + 1) {
+				return false
+			}
+			p.space()
+			if p.byte(']') {
+				return true
+			}
+			if !p.byte(',') {
+				return false
+			}
+			p.space()
+		}
+	case c == '"':
+		return p.skipString()
+	case c == '-' || c >= '0' && c <= '9':
+		return p.number()
+	case c == 't':
+		return p.literal("true")
+	case c == 'f':
+		return p.literal("false")
+	case c == 'n':
+		return p.literal("null")
+	}
+	return false
+}
+
+// skipString skips a valid JSON string, escapes included.
+func (p *jsonParser) skipString() bool {
+	if !p.byte('"') {
+		return false
+	}
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		p.i++
+		switch {
+		case c == '"':
+			return true
+		case c < 0x20:
+			return false
+		case c == '\\':
+			if p.i >= len(p.b) {
+				return false
+			}
+			e := p.b[p.i]
+			p.i++
+			switch e {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if p.i+4 > len(p.b) {
+					return false
+				}
+				for _, h := range p.b[p.i : p.i+4] {
+					if !isHex(h) {
+						return false
+					}
+				}
+				p.i += 4
+			default:
+				return false
+			}
+		}
+	}
+	return false
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// number skips a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (p *jsonParser) number() bool {
+	p.byte('-')
+	switch {
+	case p.byte('0'):
+	case p.i < len(p.b) && p.b[p.i] >= '1' && p.b[p.i] <= '9':
+		p.digits()
+	default:
+		return false
+	}
+	if p.byte('.') && !p.digits() {
+		return false
+	}
+	if p.byte('e') || p.byte('E') {
+		if !p.byte('+') {
+			p.byte('-')
+		}
+		if !p.digits() {
+			return false
+		}
+	}
+	return true
+}
+
+// digits skips one or more digits.
+func (p *jsonParser) digits() bool {
+	start := p.i
+	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+		p.i++
+	}
+	return p.i > start
+}
+
+func (p *jsonParser) literal(s string) bool {
+	if !bytes.HasPrefix(p.b[p.i:], []byte(s)) {
+		return false
+	}
+	p.i += len(s)
+	return true
+}
+
+// writeEvent writes one event as writeJSON(w, status, eventView(e)) would.
+func writeEvent(w http.ResponseWriter, status int, e *consign.Event) error {
+	b := appendEvent(make([]byte, 0, len(e.Payload)+256), e)
+	return writeBytes(w, status, append(b, '\n'))
+}
+
+// writeEvents writes events as writeJSON(w, status, map[string]any{"data": views})
+// would, views being their eventView.
+func writeEvents(w http.ResponseWriter, status int, events []*consign.Event) error {
+	n := 16
+	for _, e := range events {
+		n += len(e.Payload) + 256
+	}
+	b := append(make([]byte, 0, n), `{"data":[`...)
+	for i, e := range events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendEvent(b, e)
+	}
+	return writeBytes(w, status, append(b, "]}\n"...))
+}
+
+func writeBytes(w http.ResponseWriter, status int, b []byte) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, err := w.Write(b)
+	return err
+}
+
+// appendEvent appends the JSON of eventView(e) as encoding/json writes it.
+func appendEvent(b []byte, e *consign.Event) []byte {
+	b = append(b, `{"id":`...)
+	b = appendString(b, e.ID)
+	b = append(b, `,"type":`...)
+	b = appendString(b, e.Type)
+	b = append(b, `,"payload":`...)
+	b = appendRaw(b, e.Payload)
+	b = append(b, `,"idempotency_key":`...)
+	b = appendOptional(b, e.IdempotencyKey)
+	b = append(b, `,"ordering_key":`...)
+	b = appendOptional(b, e.OrderingKey)
+	b = append(b, `,"created_at":"`...)
+	b = e.CreatedAt.AppendFormat(b, time.RFC3339Nano)
+	return append(b, `"}`...)
+}
+
+// appendOptional appends s, or null when it is empty.
+func appendOptional(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, "null"...)
+	}
+	return appendString(b, s)
+}
+
+// appendString appends s quoted. Plain printable ASCII is copied; anything else is
+// quoted by encoding/json, which escapes <, > and & and repairs invalid UTF-8.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if !plain(s[i]) {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// plain reports whether encoding/json copies c unchanged inside a string.
+func plain(c byte) bool {
+	return c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+}
+
+// appendRaw appends a JSON value as encoding/json writes a json.RawMessage: compacted,
+// with <, >, &, U+2028 and U+2029 escaped. A value that needs neither is copied.
+func appendRaw(b []byte, raw json.RawMessage) []byte {
+	if len(raw) == 0 {
+		return append(b, "null"...)
+	}
+	if !compactSafe(raw) {
+		q, err := json.Marshal(raw)
+		if err != nil {
+			return append(b, raw...) // payloads are validated on the way in
+		}
+		return append(b, q...)
+	}
+	return append(b, raw...)
+}
+
+// compactSafe reports whether encoding/json would copy the valid JSON value raw
+// unchanged: no white space outside strings, and none of <, >, & or the first byte of
+// U+2028 and U+2029 anywhere.
+func compactSafe(raw []byte) bool {
+	for _, c := range []byte("<>&\xe2") {
+		if bytes.IndexByte(raw, c) >= 0 {
+			return false
+		}
+	}
+	spaced := false
+	for _, c := range []byte(" \t\r\n") {
+		spaced = spaced || bytes.IndexByte(raw, c) >= 0
+	}
+	if !spaced {
+		return true
+	}
+	in := false
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case '"':
+			in = !in
+		case '\\':
+			i++ // an escape, inside a string: the next byte is not a quote that ends it
+		case ' ', '\t', '\r', '\n':
+			if !in {
+				return false
+			}
+		}
+	}
+	return true
+}

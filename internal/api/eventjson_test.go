@@ -1,0 +1,199 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/ingest"
+)
+
+var payloads = []string{
+	`{"order_id":1001,"tracking":"1Z999"}`,
+	`{ "order_id" : 1001, "note": "two words" }`,
+	"{\n\t\"a\": [1, 2.5e-3, -0, true, false, null]\r\n}",
+	`{"html":"<b>&amp;</b>"}`,
+	`{"sep":"a` + "\u2028" + `b` + "\u2029" + `","euro":"€","é":"ü"}`,
+	`{"esc":"quote \" backslash \\ slash \/ \u00e9 \ud83d\ude00 \n"}`,
+	`"just a string"`,
+	`[]`,
+	`12345678901234567890`,
+	`{"nested":{"a":{"b":{"c":[{"d":[]}]}}}}`,
+}
+
+func TestWriteEventsMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	created := time.Date(2026, time.November, 23, 13, 45, 1, 123_000_000, time.UTC)
+	var events []*consign.Event
+	for i, p := range payloads {
+		e := &consign.Event{ID: consign.NewID(consign.PrefixEvent, created), OrgID: "org_1", Type: "order.created",
+			Payload: json.RawMessage(p), CreatedAt: created.Add(time.Duration(i) * time.Millisecond)}
+		switch i % 3 {
+		case 1:
+			e.IdempotencyKey, e.OrderingKey = "order-1001", "sku/<42>&co"
+		case 2:
+			e.IdempotencyKey, e.OrderingKey = "ключ \"quoted\"\t\x7f", "bad utf-8 \xff"
+		}
+		events = append(events, e)
+	}
+	for _, e := range events {
+		want, got := httptest.NewRecorder(), httptest.NewRecorder()
+		require.NoError(t, writeJSON(want, http.StatusAccepted, eventView(e)))
+		require.NoError(t, writeEvent(got, http.StatusAccepted, e))
+		requireSameReply(t, want, got)
+	}
+	views := make([]event, len(events))
+	for i, e := range events {
+		views[i] = eventView(e)
+	}
+	want, got := httptest.NewRecorder(), httptest.NewRecorder()
+	require.NoError(t, writeJSON(want, http.StatusAccepted, map[string]any{"data": views}))
+	require.NoError(t, writeEvents(got, http.StatusAccepted, events))
+	requireSameReply(t, want, got)
+}
+
+func FuzzWriteEvent(f *testing.F) {
+	for _, p := range payloads {
+		f.Add(p, "order-1001", "sku/<42>&co")
+	}
+	f.Fuzz(func(t *testing.T, payload, idempotencyKey, orderingKey string) {
+		if !json.Valid([]byte(payload)) {
+			return // payloads are validated on the way in
+		}
+		e := &consign.Event{ID: consign.NewID(consign.PrefixEvent, time.Now()), Type: "order.created", Payload: json.RawMessage(payload),
+			IdempotencyKey: idempotencyKey, OrderingKey: orderingKey, CreatedAt: time.Now().UTC()}
+		want, got := httptest.NewRecorder(), httptest.NewRecorder()
+		require.NoError(t, writeJSON(want, http.StatusOK, eventView(e)))
+		require.NoError(t, writeEvent(got, http.StatusOK, e))
+		requireSameReply(t, want, got)
+	})
+}
+
+func requireSameReply(t *testing.T, want, got *httptest.ResponseRecorder) {
+	t.Helper()
+	require.Equal(t, want.Code, got.Code)
+	require.Equal(t, want.Header(), got.Header())
+	require.Equal(t, want.Body.String(), got.Body.String())
+}
+
+// decodeBodies are publish bodies, plain and unusual, valid and not.
+func decodeBodies() []string {
+	var bodies []string
+	for _, p := range payloads {
+		one := fmt.Sprintf(`{"type":"order.created","payload":%s,"idempotency_key":"k1","ordering_key":"o1"}`, p)
+		bodies = append(bodies, one, `{"events":[`+one+`,`+one+`]}`)
+	}
+	return append(bodies,
+		``, ` `, `{}`, `{"events":[]}`, `{"events":null}`, `{"events":[null]}`, `{"events":[{}]}`, `[]`, `null`,
+		` {"type" : "a.b" , "payload" : {} } `, `{"events": [ {"type":"a.b","payload":{}} ] }`+"\n",
+		`{"Type":"a.b","payload":{}}`, `{"type":"a.b","type":"c.d","payload":{}}`, `{"type":"a.b","payload":{},"extra":1}`,
+		`{"type":"a\u002eb","payload":{}}`, `{"type":"a.b","payload":null}`, `{"type":null,"payload":{}}`, `{"type":1,"payload":{}}`,
+		`{"type":"a.b","payload":{}} {}`, `{"type":"a.b","payload":{}}x`, `{"type":"a.b","payload":{"a":01}}`,
+		`{"type":"a.b","payload":{"a":1.}}`, `{"type":"a.b","payload":{"a":-}}`, `{"type":"a.b","payload":{"a":1e}}`,
+		`{"type":"a.b","payload":{"a":"\x"}}`, `{"type":"a.b","payload":{"a":"\u12"}}`, `{"type":"a.b","payload":{"a":tru}}`,
+		`{"type":"a.b","payload":[1,]}`, `{"type":"a.b","payload":{"a":1,}}`, `{"type":"a.b","payload":{"a" 1}}`,
+		"{\"type\":\"a\tb\",\"payload\":{}}", "{\"type\":\"bad \xff utf-8\",\"payload\":{}}", `{"type":"a.b","payload":"\u0000"}`,
+		`{"type":"a.b","payload":`+strings.Repeat("[", 200)+strings.Repeat("]", 200)+`}`,
+		`{"type":"a.b","payload":{"a":"x"`, `{"events":[{"type":"a.b","payload":{}}`, `{"events":{"type":"a.b"}}`,
+		`{"events":[{"type":"a.b","payload":{}}],"events":[]}`, "\ufeff{}",
+	)
+}
+
+func TestDecodeEventMatchesDecode(t *testing.T) {
+	t.Parallel()
+	for _, body := range decodeBodies() {
+		requireSameDecode(t, body)
+	}
+}
+
+func FuzzDecodeEvent(f *testing.F) {
+	for _, body := range decodeBodies() {
+		f.Add(body)
+	}
+	f.Fuzz(requireSameDecode)
+}
+
+// requireSameDecode checks that decodeEvent and decodeBatch read body as decode does.
+func requireSameDecode(t *testing.T, body string) {
+	request := func() *http.Request {
+		return httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+	}
+	var want, got ingest.EventInput
+	wantErr, gotErr := decode(request(), &want), decodeEvent(request(), 1<<20, &got)
+	require.Equal(t, fmt.Sprint(wantErr), fmt.Sprint(gotErr), "body %q", body)
+	require.Equal(t, want, got, "body %q", body)
+
+	var wantBatch, gotBatch batchInput
+	wantErr, gotErr = decode(request(), &wantBatch), decodeBatch(request(), 1<<20, &gotBatch)
+	require.Equal(t, fmt.Sprint(wantErr), fmt.Sprint(gotErr), "body %q", body)
+	require.Equal(t, len(wantBatch.Events), len(gotBatch.Events), "body %q", body)
+	for i := range wantBatch.Events {
+		require.Equal(t, wantBatch.Events[i], gotBatch.Events[i], "body %q", body)
+	}
+}
+
+func BenchmarkPublishJSON(b *testing.B) {
+	payload := `{"order_id":1001,"note":"` + strings.Repeat("x", 1000) + `"}`
+	var body bytes.Buffer
+	body.WriteString(`{"events":[`)
+	for i := range 500 {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		fmt.Fprintf(&body, `{"type":"order.created","payload":%s}`, payload)
+	}
+	body.WriteString(`]}`)
+	created := time.Now().UTC()
+	events := make([]*consign.Event, 500)
+	for i := range events {
+		events[i] = &consign.Event{ID: consign.NewID(consign.PrefixEvent, created), Type: "order.created",
+			Payload: json.RawMessage(payload), CreatedAt: created}
+	}
+	views := make([]event, len(events))
+	for i, e := range events {
+		views[i] = eventView(e)
+	}
+	request := func() *http.Request {
+		return httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body.Bytes()))
+	}
+	b.Run("decode/encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			var in batchInput
+			require.NoError(b, decode(request(), &in))
+		}
+	})
+	b.Run("decode/batch", func(b *testing.B) {
+		for b.Loop() {
+			var in batchInput
+			require.NoError(b, decodeBatch(request(), 1<<20, &in))
+		}
+	})
+	b.Run("reply/encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			require.NoError(b, writeJSON(httptest.NewRecorder(), http.StatusAccepted, map[string]any{"data": views}))
+		}
+	})
+	b.Run("reply/events", func(b *testing.B) {
+		for b.Loop() {
+			require.NoError(b, writeEvents(httptest.NewRecorder(), http.StatusAccepted, events))
+		}
+	})
+}
+
+func TestDecodeEventTooLarge(t *testing.T) {
+	t.Parallel()
+	body := `{"type":"order.created","payload":{"note":"` + strings.Repeat("x", 100) + `"}}`
+	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+	r.Body = http.MaxBytesReader(httptest.NewRecorder(), r.Body, 64)
+	var in ingest.EventInput
+	var mbe *http.MaxBytesError
+	require.ErrorAs(t, decodeEvent(r, 64, &in), &mbe)
+}

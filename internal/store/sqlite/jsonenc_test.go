@@ -1,0 +1,54 @@
+package sqlite
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/consign-dev/consign"
+)
+
+var attemptRequest = consign.AttemptRequest{Method: "POST", URL: "https://erp.example.com/hooks?tenant=acme&x=<1>", Headers: map[string]string{
+	"Content-Type": "application/json", "User-Agent": consign.UserAgent, "Webhook-Id": "evt_01KAQ3M8Y6X1T9V2B4N5C7D8E9",
+	"Webhook-Timestamp": "1763905123", "Webhook-Signature": "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
+	"X-Tenant": "ünïcode \"quoted\" \\ \t\n", "Bad-Utf8": "\xff\xfe", "Auth": "[redacted]",
+}}
+
+func TestAttemptJSONRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, r := range []consign.AttemptRequest{attemptRequest, {Method: "POST", URL: "https://a.example"}, {Headers: map[string]string{}}} {
+		want, err := json.Marshal(r)
+		require.NoError(t, err)
+		var fromStd, fromAppend consign.AttemptRequest
+		require.NoError(t, json.Unmarshal(want, &fromStd))
+		require.NoError(t, json.Unmarshal(appendRequest(nil, &r), &fromAppend))
+		require.Equal(t, fromStd, fromAppend)
+	}
+	var headers map[string]string
+	require.NoError(t, json.Unmarshal(appendStringMap(nil, nil), &headers))
+	require.Nil(t, headers)
+	ids := []string{"dlv_1", "dlv_\"2\""}
+	var got []string
+	require.NoError(t, json.Unmarshal(appendStrings(nil, ids), &got))
+	require.Equal(t, ids, got)
+}
+
+func BenchmarkAttemptJSON(b *testing.B) {
+	r := attemptRequest
+	delete(r.Headers, "X-Tenant")
+	delete(r.Headers, "Bad-Utf8")
+	b.Run("encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			req, _ := json.Marshal(r)
+			_ = string(req)
+		}
+	})
+	b.Run("append", func(b *testing.B) {
+		var buf []byte
+		for b.Loop() {
+			buf = appendRequest(buf[:0], &r)
+			_ = string(buf)
+		}
+	})
+}
