@@ -214,6 +214,9 @@ func (a *App) build(ctx context.Context) error {
 	a.Dispatcher = dispatch.New(a.Store, a.Manage, dispatch.EmitterFunc(emit), a.sender, dc)
 	a.Ingest = ingest.New(a.Store, ingest.Config{Now: cfg.Now, Logger: cfg.Logger, Dispatcher: a.Dispatcher, Metrics: a.metrics, Tracer: tracer})
 	a.metrics.WatchQueue(a.Dispatcher.Load)
+	if dc.Cluster != nil {
+		a.metrics.WatchOwned(a.Dispatcher.Owned)
+	}
 	a.metrics.WatchStore(a.Store, 0)
 	if err := a.Manage.EnsureCatalog(ctx); err != nil {
 		return fmt.Errorf("event-type catalog: %w", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,6 +106,10 @@ func TestPostgresNodesShareEndpoints(t *testing.T) {
 	node2 := n2.app.Dispatcher.Node()
 	require.Eventually(t, func() bool { o := owned(); return o[node1] == endpoints/2 && o[node2] == endpoints/2 }, waitFor, tick,
 		"two nodes share the endpoints: %v", owned())
+	require.Eventually(t, func() bool {
+		metrics := n2.c.raw("GET", "/metrics", nil, "", nil)
+		return strings.Contains(string(metrics.body), fmt.Sprintf("consign_cluster_endpoints_owned %d\n", endpoints/2))
+	}, waitFor, tick, "node 2's metrics show what it owns")
 
 	// Ownership lasts a minute here: node 2 takes node 1's endpoints this fast only because
 	// node 1 handed them over as it stopped.

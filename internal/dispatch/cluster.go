@@ -34,6 +34,20 @@ import (
 // Node returns this process's name in the cluster.
 func (d *Dispatcher) Node() string { return d.cfg.Node }
 
+// Owned returns how many endpoints this node owns (with no cluster: 0, ownership is
+// not tracked).
+func (d *Dispatcher) Owned() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, e := range d.eps {
+		if e.owned {
+			n++
+		}
+	}
+	return n
+}
+
 // owns reports whether this node may send to e now.
 func (d *Dispatcher) owns(e *epState, now time.Time) bool {
 	return d.cluster == nil || (e.owned && now.Before(d.fence))

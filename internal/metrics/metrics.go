@@ -119,6 +119,15 @@ func (m *Metrics) WatchQueue(load func() (queued, inflight int)) {
 	)
 }
 
+// WatchOwned adds a gauge of the endpoints this node owns, for nodes that share a
+// database: it shows how the cluster divides the sending.
+func (m *Metrics) WatchOwned(owned func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "consign_cluster_endpoints_owned",
+		Help: "Endpoints this node owns, and so alone sends to (several nodes on one PostgreSQL database).",
+	}, func() float64 { return float64(owned()) }))
+}
+
 // WatchStore adds gauges read from the store at scrape, at most once per ttl (default
 // 15 s), so frequent scrapes cost the store nothing more: endpoints with due work, and
 // active endpoints by health (failing, failed; the rest are healthy).
