@@ -4,14 +4,15 @@
 // # Method
 //
 // One process holds everything, all on loopback: a Consign server started in-process
-// (app.Start on 127.0.0.1:0, embedded store in a temporary directory, insecure targets
-// allowed) — or an existing server given by --url and --key —, a receiver (a plain
-// net/http server that answers 204, counts requests per webhook-id and endpoint, and
-// records when each delivery arrived), and the clients. All traffic to the server goes
-// through the public HTTP API with one http.Transport whose keep-alive pool holds every
-// client's connection; bodies are built once per scenario and every response body is
-// drained. Setup (an event type, one org with its own key per scenario, endpoints
-// pointing at the receiver) goes through the same API.
+// (app.Start on 127.0.0.1:0, insecure targets allowed; embedded store in a temporary
+// directory, or the PostgreSQL database given by --database) — or an existing server
+// given by --url and --key —, a receiver (a plain net/http server that answers 204,
+// counts requests per webhook-id and endpoint, and records when each delivery arrived),
+// and the clients. All traffic to the server goes through the public HTTP API with one
+// http.Transport whose keep-alive pool holds every client's connection; bodies are built
+// once per scenario and every response body is drained. Setup (an event type, one org
+// with its own key per scenario, endpoints pointing at the receiver) goes through the
+// same API.
 //
 // The scenarios, in the order they run (names for --only in brackets):
 //
@@ -34,7 +35,8 @@
 //     summary), and minus the moment its 202 was read (ack → receipt; it can be negative
 //     when the delivery overtakes the reply); p50 and p99, nearest rank.
 //  7. the process's memory (VmRSS now, VmHWM peak, from /proc/self/status) after the
-//     runs: with an in-process server it is the whole of server, receiver and clients.
+//     runs: with an in-process server it is the whole of server, receiver and clients
+//     (with --database, not PostgreSQL's own processes).
 //
 // Every scenario stops at Duration, whatever it has done by then (the figure then counts
 // what was done in that time and says it was cut short); a delivery scenario cut short
@@ -64,6 +66,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/consign-dev/consign/internal/app"
 )
@@ -113,12 +117,15 @@ type Config struct {
 	URL string `json:"url,omitempty"`
 	// Key is the admin API key of the server at URL.
 	Key string `json:"-"`
-	// DataDir keeps the in-process server's store in this directory instead of a
-	// temporary one that is removed afterwards.
+	// DataDir keeps the in-process server's store (with Database, only its encryption
+	// key file) in this directory instead of a temporary one that is removed afterwards.
 	DataDir string `json:"data_dir,omitempty"`
-	// Store is the in-process server's store: "embedded" (the default; the only one for
-	// now).
-	Store string `json:"store"`
+	// Database, when set, is a PostgreSQL address (postgres://user:pass@host/db) the
+	// in-process server uses instead of the embedded store, as `consign serve --database`
+	// does. It is migrated first; the bench adds its orgs to what the database holds, so
+	// a fresh database gives figures that do not depend on earlier runs. Not in the JSON
+	// report, which may be shared: Report.Database names it without a password.
+	Database string `json:"-"`
 	// CPUProfile, if set, is a file that receives a CPU profile (pprof) of the
 	// scenarios: with an in-process server it shows where the server spends its time.
 	CPUProfile string `json:"cpu_profile,omitempty"`
@@ -153,9 +160,6 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Rate == 0 {
 		c.Rate = 1000
-	}
-	if c.Store == "" {
-		c.Store = "embedded"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -201,12 +205,10 @@ func (c Config) validate() error {
 			bad("--only: unknown scenario %q; choose from %s", s, strings.Join(Scenarios, ", "))
 		}
 	}
-	switch {
-	case c.Store == "embedded":
-	case strings.HasPrefix(c.Store, "postgres://"), strings.HasPrefix(c.Store, "postgresql://"):
-		bad("--store: the PostgreSQL store cannot be benchmarked yet; only --store embedded is supported for now")
-	default:
-		bad("--store %q: only \"embedded\" is supported for now", c.Store)
+	if c.Database != "" {
+		if _, err := pgxpool.ParseConfig(c.Database); err != nil {
+			bad("--database: %v", err)
+		}
 	}
 	if c.URL != "" {
 		if err := loopbackURL(c.URL); err != nil {
@@ -217,6 +219,9 @@ func (c Config) validate() error {
 		}
 		if c.DataDir != "" {
 			bad("--data is for the in-process server; it cannot be combined with --url")
+		}
+		if c.Database != "" {
+			bad("--database is for the in-process server; it cannot be combined with --url")
 		}
 	} else if c.Key != "" {
 		bad("--key is for an existing server given with --url")
@@ -275,15 +280,20 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 		return nil, err
 	}
 	defer srv.stop()
-	rep.Server, rep.InProcess, rep.Store, rep.DataDir = srv.url, srv.inProcess, cfg.Store, srv.dataDir
-	if cfg.URL != "" {
-		rep.Store = "its own"
+	rep.Server, rep.InProcess, rep.DataDir = srv.url, srv.inProcess, srv.dataDir
+	switch {
+	case cfg.URL != "":
+		rep.Store = StoreExternal
+	case cfg.Database != "":
+		rep.Store, rep.Database = StorePostgres, databaseName(cfg.Database)
+	default:
+		rep.Store = StoreEmbedded
 	}
 
 	rep.LoadBefore = loadAverage()
 	r := &runner{cfg: cfg, api: &client{hc: newHTTPClient(tr), base: srv.url}, rcv: rcv, admin: srv.key, p: p, rep: rep}
-	p.printf("consign bench: %s server at %s (%s store%s), receiver at %s, %d CPUs, load average %.2f before the run, %s\n",
-		srv.describe, srv.url, rep.Store, srv.dataNote, rcv.url, rep.CPUs, rep.LoadBefore, rep.GoVersion)
+	p.printf("consign bench: %s server at %s (%s), receiver at %s, %d CPUs, load average %.2f before the run, %s\n",
+		srv.describe, srv.url, rep.storeText(srv.dataNote), rcv.url, rep.CPUs, rep.LoadBefore, rep.GoVersion)
 	if rep.LoadBefore > 0.5*float64(rep.CPUs) {
 		p.printf("note: this machine is already busy (load %.2f on %d CPUs); the figures share it with whatever else runs\n", rep.LoadBefore, rep.CPUs)
 	}
@@ -305,7 +315,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 	}
 	rep.Memory = srv.memory()
 	if rep.Memory != nil {
-		p.printf("%s\n", rep.Memory.line())
+		p.printf("%s\n", rep.Memory.line(rep.Store))
 	}
 	if cfg.JSON {
 		enc := json.NewEncoder(out)
@@ -349,7 +359,7 @@ func startServer(ctx context.Context, cfg Config) (*server, error) {
 	s.dataDir = dir
 	s.key = randomKey()
 	a, err := app.Start(ctx, app.Config{
-		Addr: "127.0.0.1:0", DataDir: dir, InsecureTargets: true, AdminKey: s.key, Logger: cfg.Logger,
+		Addr: "127.0.0.1:0", DataDir: dir, Database: cfg.Database, InsecureTargets: true, AdminKey: s.key, Logger: cfg.Logger,
 	})
 	if err != nil {
 		removeDir()
@@ -395,6 +405,17 @@ func startProfile(path string) (func() error, error) {
 		pprof.StopCPUProfile()
 		return f.Close()
 	}, nil
+}
+
+// databaseName describes the PostgreSQL database at dsn without its password:
+// user@host:port/database.
+func databaseName(dsn string) string {
+	c, err := pgxpool.ParseConfig(dsn)
+	if err != nil { // validate parsed it already
+		return "?"
+	}
+	cc := c.ConnConfig
+	return fmt.Sprintf("%s@%s/%s", cc.User, net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))), cc.Database)
 }
 
 // loadAverage is the 1-minute load average of the machine (0 when unknown).

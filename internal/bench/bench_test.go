@@ -2,9 +2,12 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +16,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/consign-dev/consign/internal/store/postgres/pgtest"
 )
 
 // tiny is a benchmark small enough for a test: every scenario, a few hundred units.
@@ -107,8 +112,9 @@ func TestConfigValidate(t *testing.T) {
 		want string // in the error; "" for none
 	}{
 		{"defaults", func(*Config) {}, ""},
-		{"postgres store", func(c *Config) { c.Store = "postgres://u@localhost/db" }, "only --store embedded"},
-		{"unknown store", func(c *Config) { c.Store = "mysql" }, `only "embedded"`},
+		{"database", func(c *Config) { c.Database = "postgres://u@localhost/db" }, ""},
+		{"bad database", func(c *Config) { c.Database = "postgres://u@localhost:port/db" }, "--database"},
+		{"url and database", func(c *Config) { c.URL, c.Key, c.Database = "http://localhost:8700", "k", "postgres://localhost/db" }, "--database is for"},
 		{"remote url", func(c *Config) { c.URL, c.Key = "http://10.1.2.3:8700", "k" }, "loopback only"},
 		{"url without key", func(c *Config) { c.URL = "http://127.0.0.1:8700" }, "--url needs --key"},
 		{"url and data", func(c *Config) { c.URL, c.Key, c.DataDir = "http://localhost:8700", "k", "/tmp/x" }, "--data"},
@@ -138,9 +144,58 @@ func TestConfigValidate(t *testing.T) {
 func TestRunRefusesBeforeStarting(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	_, err := Run(context.Background(), Config{Store: "postgres://localhost/consign"}, &out)
-	require.ErrorContains(t, err, "PostgreSQL")
+	_, err := Run(context.Background(), Config{Database: "postgres://localhost:port/consign"}, &out)
+	require.ErrorContains(t, err, "--database")
 	require.Empty(t, out.String())
+}
+
+// TestRunPostgres runs the delivery scenarios and single ingest on a fresh PostgreSQL
+// database: the report names the store and the database, never its password.
+func TestRunPostgres(t *testing.T) {
+	t.Parallel()
+	cfg := tiny(t)
+	u, err := url.Parse(pgtest.DSN(t))
+	require.NoError(t, err)
+	secret, ok := u.User.Password()
+	if !ok {
+		secret = "not-shown" // trust or peer authentication ignores it
+		u.User = url.UserPassword(u.User.Username(), secret)
+	}
+	port := cmp.Or(u.Port(), "5432")
+	cfg.Database, cfg.Only = u.String(), []string{ScenarioDeliver, ScenarioFanout, ScenarioSingle}
+	var out bytes.Buffer
+	rep, err := Run(context.Background(), cfg, &out)
+	t.Log("\n" + out.String())
+	require.NoError(t, err)
+
+	require.Equal(t, StorePostgres, rep.Store)
+	require.Equal(t, u.User.Username()+"@"+net.JoinHostPort(u.Hostname(), port)+u.Path, rep.Database)
+	for name, th := range map[string]*Throughput{"d11": rep.Deliver, "fanout": rep.FanoutDeliver, "single": rep.Single} {
+		require.NotNil(t, th, name)
+		require.Equal(t, th.Want, th.Done, "%s: all units done", name)
+		require.Zero(t, th.Errors, "%s: %s", name, th.FirstError)
+		require.Zero(t, th.Duplicates, name)
+	}
+	require.Equal(t, 600, rep.FanoutDeliver.Want, "200 events × 3 endpoints")
+	text := out.String()
+	require.Contains(t, text, "(postgresql store, database "+rep.Database+"; ")
+	require.Contains(t, text, "not PostgreSQL's own processes")
+	require.NotContains(t, text, ":"+secret+"@")
+
+	cfg.JSON, cfg.Only = true, []string{ScenarioSingle}
+	out.Reset()
+	_, err = Run(context.Background(), cfg, &out)
+	require.NoError(t, err, "a second run on the same database")
+	var doc struct {
+		Store    string         `json:"store"`
+		Database string         `json:"database"`
+		Config   map[string]any `json:"config"`
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &doc), out.String())
+	require.Equal(t, StorePostgres, doc.Store)
+	require.Equal(t, rep.Database, doc.Database)
+	require.NotContains(t, doc.Config, "database", "the address stays out of the report's config")
+	require.NotContains(t, out.String(), ":"+secret+"@")
 }
 
 func TestPercentile(t *testing.T) {

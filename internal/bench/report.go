@@ -13,7 +13,14 @@ type Report struct {
 	// Server is the URL of the server measured; InProcess says it ran in this process.
 	Server    string `json:"server"`
 	InProcess bool   `json:"in_process"`
-	Store     string `json:"store"`
+	// Store is the store the server ran on: StoreEmbedded, StorePostgres or, for a
+	// server given by --url, StoreExternal.
+	Store string `json:"store"`
+	// Database names the PostgreSQL database (user@host:port/name, no password) when
+	// Store is StorePostgres.
+	Database string `json:"database,omitempty"`
+	// DataDir is the in-process server's data directory (with PostgreSQL, it holds only
+	// the encryption key file).
 	DataDir   string `json:"data_dir,omitempty"`
 	CPUs      int    `json:"cpus"`
 	GoVersion string `json:"go_version"`
@@ -39,6 +46,26 @@ type Report struct {
 	Memory *Memory `json:"memory,omitempty"`
 	// Problems are scenarios that could not run.
 	Problems []string `json:"problems,omitempty"`
+}
+
+// The values of Report.Store.
+const (
+	StoreEmbedded = "embedded"
+	StorePostgres = "postgresql"
+	StoreExternal = "the server's own" // --url: the bench cannot see which
+)
+
+// storeText names the store in the header line; dataNote says where the data directory
+// is and whether it is kept.
+func (r *Report) storeText(dataNote string) string {
+	switch r.Store {
+	case StorePostgres:
+		return fmt.Sprintf("postgresql store, database %s; encryption key file%s", r.Database, dataNote)
+	case StoreEmbedded:
+		return "embedded store" + dataNote
+	default:
+		return r.Store + " store"
+	}
 }
 
 // Throughput is a rate figure: units (requests, deliveries or events) per second.
@@ -218,12 +245,17 @@ func (l *Latency) lines(cfg Config) []string {
 	return []string{first, second, pace}
 }
 
-func (m *Memory) line() string {
+// line is the memory figure's text line; store is Report.Store.
+func (m *Memory) line(store string) string {
 	if m.Error != "" {
 		return "memory after the runs: unknown (" + m.Error + ")"
 	}
-	return fmt.Sprintf("memory after the runs: RSS %s MB, peak %s MB (VmRSS, VmHWM of the whole process: server, receiver and clients; the spec's ≤ 300 MB target is for 1,000,000 deliveries queued for a down endpoint, not run here)",
-		commas(m.RSSBytes>>20), commas(m.HWMBytes>>20))
+	what := "server, receiver and clients"
+	if store == StorePostgres {
+		what += "; not PostgreSQL's own processes"
+	}
+	return fmt.Sprintf("memory after the runs: RSS %s MB, peak %s MB (VmRSS, VmHWM of the whole process: %s; the spec's ≤ 300 MB target is for 1,000,000 deliveries queued for a down endpoint, not run here)",
+		commas(m.RSSBytes>>20), commas(m.HWMBytes>>20), what)
 }
 
 // Summary is the one-line summary of every figure measured, the last line of the text

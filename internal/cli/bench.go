@@ -8,9 +8,9 @@ import (
 )
 
 // benchCmd is `consign bench`: it maps flags to bench.Config; the method is in package
-// bench. Its flags deliberately read no CONSIGN_* variable: CONSIGN_URL, CONSIGN_KEY and
-// CONSIGN_DATA are set for client commands and `serve`, and must never point a benchmark
-// at a real server or store.
+// bench. Its flags deliberately read no CONSIGN_* variable: CONSIGN_URL, CONSIGN_KEY,
+// CONSIGN_DATA and CONSIGN_DATABASE are set for client commands and `serve`, and must
+// never point a benchmark at a real server or store.
 type benchCmd struct {
 	Events       int           `default:"20000" help:"Events per scenario (the loopback ceiling sends 5× as many requests, the batch-ingest run 5× as many events)."`
 	Duration     time.Duration `default:"30s" help:"Cap on each scenario: it stops there and reports what it did."`
@@ -23,8 +23,8 @@ type benchCmd struct {
 	Only         []string      `sep:"," help:"Run only these scenarios: loopback, d11, fanout, single, batch, latency (default all)."`
 	URL          string        `name:"url" placeholder:"http://127.0.0.1:8700" help:"Measure an existing Consign server on this machine (run with --insecure-targets) instead of an in-process one."`
 	Key          string        `help:"Admin API key of the server at --url."`
-	Data         string        `placeholder:"DIR" help:"Keep the in-process server's store in this directory (default: a temporary one, removed afterwards)."`
-	Store        string        `default:"embedded" help:"Store of the in-process server: embedded (PostgreSQL: not yet)."`
+	Data         string        `placeholder:"DIR" help:"Keep the in-process server's store (with --database, its encryption key file) in this directory (default: a temporary one, removed afterwards)."`
+	Database     string        `placeholder:"postgres://…" help:"Run the in-process server on this PostgreSQL database instead of the embedded store, as serve --database does (use a fresh database: the bench adds to what it holds)."`
 	JSON         bool          `name:"json" help:"Print the report as JSON."`
 	CPUProfile   string        `name:"cpuprofile" placeholder:"FILE" help:"Write a CPU profile (pprof) of the scenarios to FILE; with the in-process server it shows the server's time."`
 }
@@ -33,7 +33,7 @@ func (c *benchCmd) Run(env *runEnv) error {
 	_, err := bench.Run(env.ctx, bench.Config{
 		Events: c.Events, Duration: c.Duration, Concurrency: c.Concurrency, Fanout: c.Fanout,
 		PayloadSize: c.PayloadSize, BatchSize: c.BatchSize, BatchClients: c.BatchClients, Rate: c.Rate,
-		Only: c.Only, URL: c.URL, Key: c.Key, DataDir: c.Data, Store: c.Store, JSON: c.JSON, CPUProfile: c.CPUProfile,
+		Only: c.Only, URL: c.URL, Key: c.Key, DataDir: c.Data, Database: c.Database, JSON: c.JSON, CPUProfile: c.CPUProfile,
 		Logger: slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}, env.stdout)
 	return err
