@@ -231,6 +231,14 @@ func (s *Service) enqueue(ctx context.Context, req *request) error {
 	select {
 	case err := <-req.err:
 		return err
+	case <-s.stopped:
+		// The queue may have taken req after the commit loop's last look at it.
+		select {
+		case err := <-req.err:
+			return err
+		default:
+			return consign.Errorf(consign.EUNAVAILABLE, "shutting down; retry on another node or later")
+		}
 	case <-ctx.Done():
 		return ctx.Err()
 	}
