@@ -27,8 +27,9 @@ import (
 //     per-node buckets would send it N times as fast;
 //   - per-key ordering holds across nodes and across the takeover.
 //
-// Events are published to every node in turn, so most of each endpoint's work is
-// written by nodes that do not send it.
+// Events are published to every node in turn, a burst and then a trickle that goes on
+// past the kill, so most of each endpoint's work is written by nodes that do not send it
+// and some requests are cut by the kill (those are not acknowledged, and not counted).
 func TestClusterKillOwner(t *testing.T) {
 	t.Parallel()
 	for _, nodes := range []int{2, 3} {
@@ -80,15 +81,46 @@ func clusterKillOwner(t *testing.T, nodes int) {
 		epIDs[path] = ep.ID
 	}
 
-	// Publish on every node in turn, as a load balancer would.
+	// Publish on every node in turn, as a load balancer would: a burst, then a trickle
+	// that goes on past the kill. Only events answered 202 count as acknowledged.
+	var mu sync.Mutex
 	acked := map[string]bool{}
+	ackedByKey := map[string]int{}
+	publish := func(i int) (int, error) {
+		key := fmt.Sprintf("key-%d", i%keys)
+		status, body, err := apis[i%nodes].raw("POST", "/v1/orgs/"+org.ID+"/events", map[string]any{"type": "order.updated",
+			"ordering_key": key, "payload": map[string]any{"n": i}})
+		if err != nil || status != http.StatusAccepted {
+			return status, err
+		}
+		var ev struct{ ID string }
+		if err := json.Unmarshal(body, &ev); err != nil {
+			return status, err
+		}
+		mu.Lock()
+		acked[ev.ID] = true
+		ackedByKey[key]++
+		mu.Unlock()
+		return status, nil
+	}
 	start := time.Now()
 	for i := range events {
-		var ev struct{ ID string }
-		apis[i%nodes].must(t, "POST", "/v1/orgs/"+org.ID+"/events", map[string]any{"type": "order.updated",
-			"ordering_key": fmt.Sprintf("key-%d", i%keys), "payload": map[string]any{"n": i}}, http.StatusAccepted, &ev)
-		acked[ev.ID] = true
+		if status, err := publish(i); status != http.StatusAccepted {
+			t.Fatalf("publish event %d: %d %v", i, status, err)
+		}
 	}
+	stopTrickle := make(chan struct{})
+	var trickle sync.WaitGroup
+	trickle.Go(func() {
+		for i := events; ; i++ {
+			select {
+			case <-stopTrickle:
+				return
+			case <-time.After(40 * time.Millisecond):
+			}
+			_, _ = publish(i) // the dead node's requests fail: not acknowledged
+		}
+	})
 
 	// Kill the node that sends to the limited endpoint, while it has work left.
 	time.Sleep(time.Until(start.Add(killAfter)))
@@ -109,26 +141,30 @@ func clusterKillOwner(t *testing.T, nodes int) {
 	procs[victim].kill(t)
 	killedAt := time.Now()
 	t.Logf("killed node %d (%s) with %d of %d deliveries of the limited endpoint sent", victim, owner, sentBefore, events)
+	time.Sleep(time.Second)
+	close(stopTrickle)
+	trickle.Wait()
 
+	undelivered := func(path string) []string {
+		seen := distinct(rcv.get(path))
+		var missing []string
+		for id := range acked {
+			if seen[id] == 0 {
+				missing = append(missing, id)
+			}
+		}
+		return missing
+	}
 	deadline := time.Now().Add(deliverBy)
 	for path := range endpoints {
-		for len(distinct(rcv.get(path))) < events {
+		for missing := undelivered(path); len(missing) > 0; missing = undelivered(path) {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d of %d events delivered within %s", path, len(distinct(rcv.get(path))), events, deliverBy)
+				t.Fatalf("%s: %d of %d acknowledged events not delivered within %s, e.g. %s", path, len(missing), len(acked), deliverBy, missing[0])
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-	}
-
-	for path := range endpoints {
 		got := rcv.get(path)
-		seen := distinct(got)
-		for id := range acked {
-			if seen[id] == 0 {
-				t.Errorf("%s: acknowledged event %s never delivered", path, id)
-			}
-		}
-		t.Logf("%s: %d deliveries for %d events (%d duplicates)", path, len(got), events, len(got)-len(seen))
+		t.Logf("%s: %d deliveries for %d acknowledged events (%d duplicates)", path, len(got), len(acked), len(got)-len(distinct(got)))
 	}
 
 	// Takeover: the limited endpoint's next delivery after the kill came within 10 s.
@@ -159,8 +195,8 @@ func clusterKillOwner(t *testing.T, nodes int) {
 				n, limited[i].at.Sub(start).Round(time.Millisecond), rateLimit)
 		}
 	}
-	if span := limited[len(limited)-1].at.Sub(limited[0].at); span < time.Duration(events-rateLimit)*time.Second/rateLimit {
-		t.Errorf("%d deliveries at %d/s took %s: the limit did not hold across nodes", events, rateLimit, span)
+	if span := limited[len(limited)-1].at.Sub(limited[0].at); span < time.Duration(len(limited)-rateLimit)*time.Second/rateLimit {
+		t.Errorf("%d deliveries at %d/s took %s: the limit did not hold across nodes", len(limited), rateLimit, span)
 	}
 
 	// Ordering: per key, sequences arrive in order (a repeat of the last one is the
@@ -173,9 +209,10 @@ func clusterKillOwner(t *testing.T, nodes int) {
 		last[a.key] = max(last[a.key], a.seq)
 	}
 	for k := range keys {
+		// A request cut by the kill may have stored its event without acknowledging it.
 		key := fmt.Sprintf("key-%d", k)
-		if want := events / keys; last[key] != want {
-			t.Errorf("key %s: last sequence %d, want %d", key, last[key], want)
+		if last[key] < ackedByKey[key] {
+			t.Errorf("key %s: last sequence %d, want at least %d", key, last[key], ackedByKey[key])
 		}
 	}
 }
