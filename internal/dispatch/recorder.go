@@ -30,23 +30,51 @@ func (r *recorder) close() {
 	<-r.done
 }
 
+// When outcomes come fast (the last batch held at least busyBatch), the recorder waits up
+// to recordLinger for more before it writes: fewer, larger transactions, in which the hot
+// pages of the deliveries' indexes reach the log once. When they come slowly (an ordered
+// key waits for each outcome before its next delivery can be claimed) it writes at once.
+const (
+	recordLinger = 2 * time.Millisecond
+	busyBatch    = 32
+)
+
 func (r *recorder) run() {
 	defer close(r.done)
 	const maxBatch = 1000
+	busy := false // the last batch was large: outcomes are coming fast
 	for first := range r.in {
 		batch := []*store.Outcome{first}
+		var linger *time.Timer
+		if busy {
+			linger = time.NewTimer(recordLinger)
+		}
 	drain:
 		for len(batch) < maxBatch {
-			select {
-			case o, ok := <-r.in:
-				if !ok {
+			var o *store.Outcome
+			var ok bool
+			if linger == nil {
+				select {
+				case o, ok = <-r.in:
+				default:
 					break drain
 				}
-				batch = append(batch, o)
-			default:
+			} else {
+				select {
+				case o, ok = <-r.in:
+				case <-linger.C:
+					break drain
+				}
+			}
+			if !ok {
 				break drain
 			}
+			batch = append(batch, o)
 		}
+		if linger != nil {
+			linger.Stop()
+		}
+		busy = len(batch) >= busyBatch
 		health := healthOf(batch)
 		if r.write(store.RecordParams{Outcomes: batch, Health: health}) && r.after != nil {
 			r.after(health)
