@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/consign-dev/consign/internal/app"
+	"github.com/consign-dev/consign/internal/testlog"
 )
 
 // adminKey is the admin key every test app accepts (CONSIGN_ADMIN_KEY); 40 characters.
@@ -52,7 +52,7 @@ func start(tb testing.TB, mods ...func(*app.Config)) *env {
 		DataDir:         tb.TempDir(),
 		InsecureTargets: true,
 		AdminKey:        adminKey,
-		Logger:          testLogger(tb),
+		Logger:          testlog.New(tb, "app"),
 	}
 	for _, m := range mods {
 		m(&cfg)
@@ -72,35 +72,6 @@ func startWith(tb testing.TB, cfg app.Config) *env {
 // close stops the app (once); later calls do nothing.
 func (e *env) close() {
 	e.once.Do(func() { require.NoError(e.tb, e.app.Close()) })
-}
-
-// testLogger sends warnings and errors of the app to the test log, and nothing once the
-// test has finished (a late line would panic).
-func testLogger(tb testing.TB) *slog.Logger {
-	w := &tbWriter{tb: tb}
-	tb.Cleanup(w.stop) // registered before the app's Close, so it runs after it
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type tbWriter struct {
-	mu   sync.Mutex
-	tb   testing.TB
-	done bool
-}
-
-func (w *tbWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.tb.Log("app: " + strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-func (w *tbWriter) stop() {
-	w.mu.Lock()
-	w.done = true
-	w.mu.Unlock()
 }
 
 // client calls the API with plain net/http.

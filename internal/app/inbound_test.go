@@ -25,6 +25,7 @@ import (
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/app"
 	"github.com/consign-dev/consign/internal/signing"
+	"github.com/consign-dev/consign/internal/testlog"
 )
 
 // source is a source's reply as the API shows it.
@@ -418,7 +419,7 @@ func TestInboundPollFillsGaps(t *testing.T) {
 	// Restart on the same data directory: receipts intact, nothing emitted again.
 	before := e.receipts(o, src.ID, "")
 	e.close()
-	e2 := startWith(t, app.Config{Addr: "127.0.0.1:0", DataDir: e.dir, InsecureTargets: true, AdminKey: adminKey, Logger: testLogger(t)})
+	e2 := startWith(t, app.Config{Addr: "127.0.0.1:0", DataDir: e.dir, InsecureTargets: true, AdminKey: adminKey, Logger: testlog.New(t, "app")})
 	require.Equal(t, before, e2.receipts(o, src.ID, ""), "receipts survive a restart as they were")
 	seen = api.hits.Load()
 	require.Eventually(t, func() bool { return api.hits.Load() >= seen+2 }, waitFor, tick)

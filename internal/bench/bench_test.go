@@ -5,19 +5,18 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/consign-dev/consign/internal/store/postgres/pgtest"
+	"github.com/consign-dev/consign/internal/testlog"
 )
 
 // tiny is a benchmark small enough for a test: every scenario, a few hundred units.
@@ -25,7 +24,7 @@ func tiny(tb testing.TB) Config {
 	tb.Helper()
 	return Config{
 		Events: 200, Duration: 30 * time.Second, Concurrency: 8, Fanout: 3, BatchSize: 50, BatchClients: 2,
-		Rate: 400, Logger: testLogger(tb),
+		Rate: 400, Logger: testlog.New(tb, "server"),
 	}
 }
 
@@ -322,32 +321,4 @@ func TestSummary(t *testing.T) {
 	}
 	require.Equal(t, "summary: loopback=46100/s d11=21400/s d110=26000/s single=11000/s batch=120000/s "+
 		"p50=2.10ms p99=9.80ms ack_p50=1.23ms ack_p99=12.3ms rss=180MB hwm=210MB incomplete=d110", rep.Summary())
-}
-
-// testLogger sends the in-process server's warnings to the test log until the test ends.
-func testLogger(tb testing.TB) *slog.Logger {
-	w := &tbWriter{tb: tb}
-	tb.Cleanup(w.stop)
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type tbWriter struct {
-	mu   sync.Mutex
-	tb   testing.TB
-	done bool
-}
-
-func (w *tbWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.tb.Log("server: " + strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-func (w *tbWriter) stop() {
-	w.mu.Lock()
-	w.done = true
-	w.mu.Unlock()
 }
