@@ -30,6 +30,20 @@ func scanDelivery(row interface{ Scan(...any) error }) (*consign.Delivery, error
 	return &d, nil
 }
 
+// unsent is the condition of the partial index deliveries_unsent, on the rare states that
+// are looked up per endpoint; a query repeats it to have the index used.
+const unsent = `status IN ('paused', 'failed')`
+
+// isUnsent reports whether every status is one that deliveries_unsent holds.
+func isUnsent(statuses ...string) bool {
+	for _, s := range statuses {
+		if s != consign.StatusPaused && s != consign.StatusFailed {
+			return false
+		}
+	}
+	return len(statuses) > 0
+}
+
 // DeliveryList lists an org's deliveries newest first.
 func (db *DB) DeliveryList(ctx context.Context, orgID string, f store.DeliveryFilter) ([]*consign.Delivery, error) {
 	q := `SELECT ` + deliveryColumns + ` FROM deliveries d WHERE d.org_id = ? AND d.id < ?`
@@ -45,6 +59,9 @@ func (db *DB) DeliveryList(ctx context.Context, orgID string, f store.DeliveryFi
 	if f.Status != "" {
 		q += ` AND d.status = ?`
 		args = append(args, f.Status)
+		if f.EndpointID != "" && isUnsent(f.Status) {
+			q += ` AND d.` + unsent
+		}
 	}
 	rows, err := db.query(ctx, q+` ORDER BY d.id DESC LIMIT ?`, append(args, limit(f.Page))...)
 	if err != nil {
@@ -130,6 +147,9 @@ func (db *DB) DeliveriesRecover(ctx context.Context, p store.RecoverParams) (int
 	args := []any{ms(p.Now), ms(p.Deadline), ms(p.Now), p.OrgID, p.EndpointID, ms(p.Since), ms(until)}
 	for _, s := range statuses {
 		args = append(args, s)
+	}
+	if isUnsent(statuses...) {
+		q += ` AND ` + unsent
 	}
 	if len(p.Types) > 0 {
 		q += ` AND event_type IN (` + inList(len(p.Types)) + `)`

@@ -106,12 +106,12 @@ func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
 		e.Version = version
 		switch {
 		case wasActive && !e.Active:
-			_, err = db.txExec(ctx, tx, `UPDATE deliveries SET status = 'paused', updated_at = ?
-				WHERE endpoint_id = ? AND status = 'pending'`, ms(e.UpdatedAt), e.ID)
+			_, err = db.txExec(ctx, tx, `UPDATE deliveries INDEXED BY deliveries_due SET status = 'paused', updated_at = ?
+				WHERE endpoint_id = ? AND status IN ('pending', 'delivering') AND status = 'pending'`, ms(e.UpdatedAt), e.ID)
 		case !wasActive && e.Active:
 			// Due at once, in their original order (claims take equal due times by id).
-			_, err = db.txExec(ctx, tx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?
-				WHERE endpoint_id = ? AND status = 'paused'`, ms(e.UpdatedAt), ms(e.UpdatedAt), e.ID)
+			_, err = db.txExec(ctx, tx, `UPDATE deliveries INDEXED BY deliveries_unsent SET status = 'pending', next_attempt_at = ?,
+				updated_at = ? WHERE endpoint_id = ? AND `+unsent+` AND status = 'paused'`, ms(e.UpdatedAt), ms(e.UpdatedAt), e.ID)
 		}
 		return err
 	})
