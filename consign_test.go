@@ -2,7 +2,9 @@ package consign_test
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,6 +75,25 @@ func TestNewIDSortsByTime(t *testing.T) {
 	require.Less(t, a, b)
 	require.NotEqual(t, a, consign.NewID(consign.PrefixEvent, t0), "random part")
 	require.Regexp(t, `^evt_[0-9A-HJKMNP-TV-Z]{26}$`, a)
+
+	// In one millisecond, from any number of goroutines, IDs increase in the order made
+	// (a millisecond later than any other test's, which is the case the rule covers).
+	t1 := time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	var ids []string
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				mu.Lock()
+				ids = append(ids, consign.NewID(consign.PrefixEvent, t1))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	require.True(t, slices.IsSorted(ids), "IDs made in one millisecond sort in the order they were made")
+	require.Len(t, slices.Compact(slices.Clone(ids)), len(ids), "no ID twice")
 }
 
 func TestEndpointNormalize(t *testing.T) {

@@ -46,6 +46,7 @@ type DB struct {
 	// modes holds the synchronous setting each writer connection (its driver.Conn) was
 	// last given, so that a transaction changes it only when it differs; guarded by wmu.
 	modes map[any]string
+	ck    *checkpointer
 }
 
 var _ store.Store = (*DB)(nil)
@@ -69,7 +70,8 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	}
 	// Page caches: 32 MB for the writer, 8 MB for each reader; with a million queued
 	// deliveries these, not the queue, are most of the memory.
-	w, err := sql.Open("sqlite", dsn("cache_size(-32000)"))
+	// The writer never checkpoints: the checkpointer does (checkpoint.go).
+	w, err := sql.Open("sqlite", dsn("cache_size(-32000)", "wal_autocheckpoint(0)"))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -85,7 +87,14 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
+	ck, err := sql.Open("sqlite", dsn("synchronous(NORMAL)"))
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	db := &DB{w: w, r: r, ws: newStmts(w), rs: newStmts(r), modes: map[any]string{}}
+	db.ck = newCheckpointer(ck, &db.wmu)
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -108,7 +117,7 @@ func (db *DB) migrate(ctx context.Context) error {
 func (db *DB) Close() error {
 	db.rs.close()
 	db.ws.close()
-	return errors.Join(db.r.Close(), db.w.Close())
+	return errors.Join(db.ck.close(), db.r.Close(), db.w.Close())
 }
 
 // Ping checks that the database answers.
@@ -157,7 +166,11 @@ func (db *DB) txMode(ctx context.Context, mode string, fn func(*sql.Tx) error) e
 		_ = tx.Rollback()
 		return translate(err)
 	}
-	return translate(tx.Commit())
+	err = tx.Commit()
+	if err == nil {
+		db.ck.committed()
+	}
+	return translate(err)
 }
 
 // translate turns SQLite errors into *consign.Error where a client can act on them.

@@ -2,6 +2,9 @@ package sqlite_test
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,4 +139,31 @@ func TestMigrateTwice(t *testing.T) {
 		require.Equal(t, org, got)
 		require.NoError(t, db.Close())
 	}
+}
+
+// TestWALStaysBounded writes about 100 MB through the store in durable transactions and
+// checks that the write-ahead log was restarted along the way instead of growing with
+// everything written (checkpoints run in the background, see checkpoint.go).
+func TestWALStaysBounded(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	db := open(t, dir)
+	defer db.Close()
+	org := &consign.Org{ID: consign.NewID(consign.PrefixOrg, now), Name: "Acme", Role: consign.RoleSeller, CreatedAt: now, UpdatedAt: now}
+	require.NoError(t, db.OrgInsert(ctx, org))
+	payload := json.RawMessage(`{"note":"` + strings.Repeat("x", 8<<10) + `"}`)
+	const batches, perBatch = 24, 500
+	for b := range batches {
+		ws := make([]*store.EventWrite, perBatch)
+		for i := range ws {
+			at := now.Add(time.Duration(b*perBatch+i) * time.Millisecond)
+			ws[i] = &store.EventWrite{Event: &consign.Event{ID: consign.NewID(consign.PrefixEvent, at), OrgID: org.ID,
+				Type: "order.created", Payload: payload, CreatedAt: at}}
+		}
+		require.NoError(t, db.EventsInsert(ctx, ws))
+	}
+	fi, err := os.Stat(filepath.Join(dir, sqlite.FileName+"-wal"))
+	require.NoError(t, err)
+	require.Less(t, fi.Size(), int64(64<<20), "the log holds %d MB after %d MB written", fi.Size()>>20, batches*perBatch*8>>10)
 }
