@@ -7,10 +7,11 @@
 // bucket for rate_limit, and a hold time set by Retry-After.
 //
 // One loop goroutine owns that state. Each turn it
-//  1. claims, in one transaction, due deliveries for every endpoint that has due work and
-//     room in its buffer (claims are per endpoint, so a backlog of a million deliveries
-//     for one endpoint costs the others nothing; a lease makes work claimed by a process
-//     that died come due again by itself);
+//  1. claims, in one transaction run in the background (the loop does not wait for the
+//     store's writer), due deliveries for every endpoint that has due work and room in
+//     its buffer (claims are per endpoint, so a backlog of a million deliveries for one
+//     endpoint costs the others nothing; a lease makes work claimed by a process that
+//     died come due again by itself);
 //  2. starts attempts round-robin across endpoints while the global Concurrency, the
 //     endpoint's burst_limit (default EndpointConcurrency) and its rate limit allow — a
 //     slow or failing endpoint holds only its own slots;
@@ -163,6 +164,7 @@ type Dispatcher struct {
 	inflight int
 	queued   int             // deliveries in all buffers and reservations, against MaxQueued
 	held     map[string]bool // delivery IDs queued or in flight, so a claim never doubles one
+	claiming bool            // a claim runs in the background
 	// Cluster only: sending to owned endpoints stops at fence unless a heartbeat renews
 	// it; foreign are endpoints with work that other nodes owned at the last heartbeat.
 	fence   time.Time
@@ -175,7 +177,11 @@ type epState struct {
 	nextDue  time.Time // earliest due work in the store; zero: none known
 	queue    []queued
 	inflight int
-	reserved int // buffer room promised to ingest for deliveries it is writing
+	reserved int // buffer room promised to ingest for deliveries it is writing, or to a claim
+	// claiming is set while a claim for the endpoint runs; dueSince is the earliest due
+	// time learnt meanwhile, which the claim's answer must not hide.
+	claiming bool
+	dueSince time.Time
 	// Delivery settings, once known (from ingest's fan-out, a claim, or a load).
 	known      bool
 	loading    bool
@@ -333,10 +339,8 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			d.resync(ctx, now)
 			lastResync, nextResync = now, now.Add(d.cfg.Resync)
 		}
-		if err := d.claim(ctx, now); err != nil && ctx.Err() == nil {
-			d.log.Error("claim deliveries", "err", err)
-		}
 		d.mu.Lock()
+		d.claim(ctx, now)
 		started := d.start(ctx, now)
 		var until time.Time
 		if !started {
@@ -461,6 +465,9 @@ func (e *epState) due(t time.Time) {
 	if e.nextDue.IsZero() || t.Before(e.nextDue) {
 		e.nextDue = t
 	}
+	if e.claiming && (e.dueSince.IsZero() || t.Before(e.dueSince)) {
+		e.dueSince = t
+	}
 }
 
 func (d *Dispatcher) resync(ctx context.Context, now time.Time) {
@@ -552,10 +559,16 @@ func (d *Dispatcher) load(ctx context.Context, e *epState) {
 	}()
 }
 
-// claim leases due work for every endpoint that has some and room to buffer it.
-func (d *Dispatcher) claim(ctx context.Context, now time.Time) error {
+// claim leases due work for every endpoint that has some and room to buffer it. The
+// store's transaction runs in the background: the loop goes on starting attempts from
+// the buffers meanwhile instead of waiting for the writer, which a large ingest batch may
+// hold for tens of milliseconds. One claim runs at a time; the room it asked for is
+// reserved until it returns. Called with d.mu held.
+func (d *Dispatcher) claim(ctx context.Context, now time.Time) {
+	if d.claiming {
+		return
+	}
 	var quotas []store.Quota
-	d.mu.Lock()
 	for _, e := range d.eps {
 		if e.nextDue.IsZero() || e.nextDue.After(now) || now.Before(e.holdUntil) || !d.mayClaim(e, now) {
 			continue
@@ -567,19 +580,66 @@ func (d *Dispatcher) claim(ctx context.Context, now time.Time) error {
 			continue
 		}
 		quotas = append(quotas, store.Quota{EndpointID: e.id, Limit: room})
+		e.reserved += room
+		d.queued += room
+		e.claiming, e.dueSince = true, time.Time{}
 	}
-	d.mu.Unlock()
 	if len(quotas) == 0 {
-		return nil
+		return
 	}
+	d.claiming = true
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		claims, nextDue, err := d.lease(ctx, now, quotas)
+		if err != nil && ctx.Err() == nil {
+			d.log.Error("claim deliveries", "err", err)
+		}
+		d.mu.Lock()
+		d.claiming = false
+		for _, q := range quotas {
+			e := d.ep(q.EndpointID)
+			e.reserved -= q.Limit
+			d.queued -= q.Limit
+			e.claiming = false
+			if err == nil {
+				// Due times learnt while the claim ran (a wake-up, a retry) still count.
+				e.nextDue = nextDue[q.EndpointID]
+				if !e.dueSince.IsZero() {
+					e.due(e.dueSince)
+				}
+			}
+		}
+		for _, c := range claims {
+			e := d.ep(c.EndpointID)
+			if d.held[c.DeliveryID] || (d.cluster != nil && !e.owned) {
+				continue // lost to another node while the claim ran: its lease lapses
+			}
+			d.held[c.DeliveryID] = true
+			e.queue = append(e.queue, queued{claim: c, leaseEnd: now.Add(d.cfg.Lease)})
+			d.queued++
+		}
+		d.mu.Unlock()
+		select {
+		case d.signal <- struct{}{}:
+		default:
+		}
+	}()
+}
+
+// lease runs a claim in the store and learns the settings of the endpoints it leased
+// work for, before that work is queued, so that each endpoint's own limits apply from
+// its first attempt (a store read only for endpoints not cached yet).
+func (d *Dispatcher) lease(ctx context.Context, now time.Time, quotas []store.Quota) ([]*store.Claim, map[string]time.Time, error) {
 	res, err := d.store.DeliveriesClaim(ctx, store.ClaimParams{Now: now, LeaseUntil: now.Add(d.cfg.Lease), Quotas: quotas})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	// Load settings before queuing, so each endpoint's own limits apply from its first
-	// attempt (a store read only for endpoints not cached yet).
 	learned := map[string]*consign.Endpoint{}
 	for _, c := range res.Claims {
+		if _, ok := learned[c.EndpointID]; ok {
+			continue
+		}
 		ent, err := d.cache.get(ctx, c, now)
 		if err != nil && consign.ErrorCode(err) != consign.ENOTFOUND {
 			d.log.Error("load endpoint", "endpoint", c.EndpointID, "err", err)
@@ -588,23 +648,11 @@ func (d *Dispatcher) claim(ctx context.Context, now time.Time) error {
 		}
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	for id, ep := range learned {
 		d.learn(d.ep(id), ep)
 	}
-	for _, q := range quotas {
-		d.ep(q.EndpointID).nextDue = res.NextDue[q.EndpointID]
-	}
-	for _, c := range res.Claims {
-		if d.held[c.DeliveryID] {
-			continue
-		}
-		d.held[c.DeliveryID] = true
-		e := d.ep(c.EndpointID)
-		e.queue = append(e.queue, queued{claim: c, leaseEnd: now.Add(d.cfg.Lease)})
-		d.queued++
-	}
-	return nil
+	d.mu.Unlock()
+	return res.Claims, res.NextDue, nil
 }
 
 // start begins attempts round-robin across endpoints while limits allow. It reports
