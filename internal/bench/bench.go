@@ -129,6 +129,9 @@ type Config struct {
 	// CPUProfile, if set, is a file that receives a CPU profile (pprof) of the
 	// scenarios: with an in-process server it shows where the server spends its time.
 	CPUProfile string `json:"cpu_profile,omitempty"`
+	// MemProfile, if set, is a file that receives an allocation profile (pprof "allocs":
+	// every sampled allocation since the process started) written after the scenarios.
+	MemProfile string `json:"mem_profile,omitempty"`
 	// JSON prints the report as one JSON document instead of lines of text.
 	JSON bool `json:"-"`
 	// Logger receives the in-process server's log; default: nothing.
@@ -309,7 +312,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 		return rep, err
 	}
 	err = r.run(ctx)
-	err = errors.Join(err, stopProfile())
+	err = errors.Join(err, stopProfile(), writeAllocs(cfg.MemProfile))
 	if cfg.URL != "" {
 		r.cleanup()
 	}
@@ -405,6 +408,22 @@ func startProfile(path string) (func() error, error) {
 		pprof.StopCPUProfile()
 		return f.Close()
 	}, nil
+}
+
+// writeAllocs writes the allocation profile into path ("" for none).
+func writeAllocs(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	return f.Close()
 }
 
 // databaseName describes the PostgreSQL database at dsn without its password:

@@ -322,3 +322,21 @@ func TestSummary(t *testing.T) {
 	require.Equal(t, "summary: loopback=46100/s d11=21400/s d110=26000/s single=11000/s batch=120000/s "+
 		"p50=2.10ms p99=9.80ms ack_p50=1.23ms ack_p99=12.3ms rss=180MB hwm=210MB incomplete=d110", rep.Summary())
 }
+
+// TestProfiles checks that --cpuprofile and --memprofile leave pprof files (gzip'd
+// protocol buffers) behind.
+func TestProfiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := tiny(t)
+	cfg.Only = []string{"d11"}
+	cfg.CPUProfile, cfg.MemProfile = filepath.Join(dir, "cpu.pprof"), filepath.Join(dir, "allocs.pprof")
+	_, err := Run(context.Background(), cfg, &bytes.Buffer{})
+	require.NoError(t, err)
+	for _, path := range []string{cfg.CPUProfile, cfg.MemProfile} {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		require.Greater(t, len(b), 100, path)
+		require.Equal(t, []byte{0x1f, 0x8b}, b[:2], "%s is gzip'd as pprof writes it", path)
+	}
+}

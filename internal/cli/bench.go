@@ -27,13 +27,14 @@ type benchCmd struct {
 	Database     string        `placeholder:"postgres://…" help:"Run the in-process server on this PostgreSQL database instead of the embedded store, as serve --database does (use a fresh database: the bench adds to what it holds)."`
 	JSON         bool          `name:"json" help:"Print the report as JSON."`
 	CPUProfile   string        `name:"cpuprofile" placeholder:"FILE" help:"Write a CPU profile (pprof) of the scenarios to FILE; with the in-process server it shows the server's time."`
+	MemProfile   string        `name:"memprofile" placeholder:"FILE" help:"Write an allocation profile (pprof allocs) to FILE after the scenarios."`
 }
 
 func (c *benchCmd) Run(env *runEnv) error {
 	_, err := bench.Run(env.ctx, bench.Config{
 		Events: c.Events, Duration: c.Duration, Concurrency: c.Concurrency, Fanout: c.Fanout,
 		PayloadSize: c.PayloadSize, BatchSize: c.BatchSize, BatchClients: c.BatchClients, Rate: c.Rate,
-		Only: c.Only, URL: c.URL, Key: c.Key, DataDir: c.Data, Database: c.Database, JSON: c.JSON, CPUProfile: c.CPUProfile,
+		Only: c.Only, URL: c.URL, Key: c.Key, DataDir: c.Data, Database: c.Database, JSON: c.JSON, CPUProfile: c.CPUProfile, MemProfile: c.MemProfile,
 		Logger: slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}, env.stdout)
 	return err
