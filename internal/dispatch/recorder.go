@@ -19,7 +19,8 @@ type recorder struct {
 }
 
 func newRecorder(s store.Store, log *slog.Logger, after func([]store.HealthChange)) *recorder {
-	return &recorder{store: s, log: log, in: make(chan *store.Outcome, 4096), done: make(chan struct{}), after: after}
+	// Room for two full batches: one being written, the next gathering.
+	return &recorder{store: s, log: log, in: make(chan *store.Outcome, 8192), done: make(chan struct{}), after: after}
 }
 
 func (r *recorder) add(o *store.Outcome) { r.in <- o }
@@ -41,7 +42,9 @@ const (
 
 func (r *recorder) run() {
 	defer close(r.done)
-	const maxBatch = 1000
+	// Up to 4,000 outcomes a transaction (about 70 ms of the writer's time under a
+	// fan-out): with 1,000, the recorder fell behind and d 1→10 was 8–10 % slower.
+	const maxBatch = 4000
 	busy := false // the last batch was large: outcomes are coming fast
 	for first := range r.in {
 		batch := []*store.Outcome{first}
