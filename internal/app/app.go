@@ -63,8 +63,9 @@ type Config struct {
 	// PublicURL is the base URL partners reach this server at, for sources' ingest URLs
 	// (CONSIGN_PUBLIC_URL); default: the scheme and host of each API request.
 	PublicURL string
-	// Retention is how long attempts and finished events (with their deliveries) are
-	// kept; default 720h (30 days). Every node purges hourly; negative disables it.
+	// Retention is how long attempts, finished events (with their deliveries) and
+	// settled inbound receipts are kept; default 720h (30 days). Every node purges
+	// hourly; negative disables it.
 	Retention time.Duration
 	// TracerProvider, if set, traces requests, publishes, fan-outs and attempts; default:
 	// an OTLP/HTTP exporter when the OTEL_* environment asks for one (see

@@ -78,7 +78,7 @@ type serveCmd struct {
 	Addr            string        `default:":8700" env:"CONSIGN_ADDR" help:"Listen address."`
 	Data            string        `default:"./consign-data" env:"CONSIGN_DATA" help:"Data directory of the embedded store (and of the encryption key file)."`
 	Database        string        `env:"CONSIGN_DATABASE" help:"PostgreSQL address (postgres://…) to use instead of the embedded store; several nodes may share it."`
-	Retention       time.Duration `default:"720h" env:"CONSIGN_RETENTION" help:"How long attempts and finished events are kept (purged hourly); negative keeps everything."`
+	Retention       time.Duration `default:"720h" env:"CONSIGN_RETENTION" help:"How long attempts, finished events and settled inbound receipts are kept (purged hourly); negative keeps everything."`
 	InsecureTargets bool          `env:"CONSIGN_INSECURE_TARGETS" help:"Allow http:// and private/loopback endpoint URLs (development and tests only)."`
 	AdminKey        string        `env:"CONSIGN_ADMIN_KEY" help:"Accept this value as an admin API key."`
 	EncryptionKey   string        `env:"CONSIGN_ENCRYPTION_KEY" help:"32-byte key (base64 or hex) that seals secrets at rest; default a key file in the data directory."`

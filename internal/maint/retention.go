@@ -1,5 +1,5 @@
 // Package maint holds the background housekeeping of a Consign node: for now, retention
-// (deleting old attempts and finished events).
+// (deleting old attempts, finished events and settled inbound receipts).
 package maint
 
 import (
@@ -12,8 +12,8 @@ import (
 
 // RetentionConfig configures Retention.
 type RetentionConfig struct {
-	// Age is how long attempts and finished events (with their deliveries) are kept;
-	// default 720h (30 days).
+	// Age is how long attempts, finished events (with their deliveries) and inbound
+	// receipts no longer pending are kept; default 720h (30 days).
 	Age time.Duration
 	// Every is how often a purge runs; default 1h.
 	Every time.Duration
@@ -62,31 +62,36 @@ func NewRetention(p store.Purger, cfg RetentionConfig) *Retention {
 	return &Retention{p: p, cfg: cfg.withDefaults()}
 }
 
-// Purge deletes everything older than Age now, a batch at a time, and returns how many
-// attempts and events it deleted.
-func (r *Retention) Purge(ctx context.Context) (attempts, events int, err error) {
+// Purged counts what one purge deleted.
+type Purged struct {
+	Attempts, Events, Receipts int
+}
+
+// Purge deletes everything older than Age now, a batch at a time, and returns how much
+// of each kind it deleted.
+func (r *Retention) Purge(ctx context.Context) (Purged, error) {
 	before := r.cfg.Now().Add(-r.cfg.Age)
-	for {
-		n, err := r.p.AttemptsPurge(ctx, before, r.cfg.Batch)
-		attempts += n
-		if err != nil {
-			return attempts, events, err
-		}
-		if n < r.cfg.Batch {
-			break
+	var p Purged
+	for _, step := range []struct {
+		purge func(context.Context, time.Time, int) (int, error)
+		count *int
+	}{
+		{r.p.AttemptsPurge, &p.Attempts},
+		{r.p.EventsPurge, &p.Events},
+		{r.p.ReceiptsPurge, &p.Receipts},
+	} {
+		for {
+			n, err := step.purge(ctx, before, r.cfg.Batch)
+			*step.count += n
+			if err != nil {
+				return p, err
+			}
+			if n < r.cfg.Batch {
+				break
+			}
 		}
 	}
-	for {
-		n, err := r.p.EventsPurge(ctx, before, r.cfg.Batch)
-		events += n
-		if err != nil {
-			return attempts, events, err
-		}
-		if n < r.cfg.Batch {
-			break
-		}
-	}
-	return attempts, events, nil
+	return p, nil
 }
 
 // Run purges once at start and then every Every, until ctx ends.
@@ -102,14 +107,14 @@ func (r *Retention) Run(ctx context.Context) {
 				continue
 			}
 		}
-		attempts, events, err := r.Purge(ctx)
+		p, err := r.Purge(ctx)
 		switch {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
 			r.cfg.Logger.Error("retention purge", "err", err)
-		case attempts+events > 0:
-			r.cfg.Logger.Info("retention purge", "attempts", attempts, "events", events, "age", r.cfg.Age)
+		case p.Attempts+p.Events+p.Receipts > 0:
+			r.cfg.Logger.Info("retention purge", "attempts", p.Attempts, "events", p.Events, "receipts", p.Receipts, "age", r.cfg.Age)
 		}
 		select {
 		case <-ctx.Done():

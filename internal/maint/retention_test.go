@@ -13,9 +13,9 @@ import (
 
 // fakePurger has rows of given ages and deletes them as the drivers do, limit at a time.
 type fakePurger struct {
-	attempts, events []time.Time
-	calls            int
-	fail             error
+	attempts, events, receipts []time.Time
+	calls                      int
+	fail                       error
 }
 
 func take(rows *[]time.Time, before time.Time, limit int) int {
@@ -42,6 +42,11 @@ func (f *fakePurger) EventsPurge(_ context.Context, before time.Time, limit int)
 	return take(&f.events, before, limit), f.fail
 }
 
+func (f *fakePurger) ReceiptsPurge(_ context.Context, before time.Time, limit int) (int, error) {
+	f.calls++
+	return take(&f.receipts, before, limit), f.fail
+}
+
 func TestRetentionPurge(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2025, 3, 14, 0, 0, 0, 0, time.UTC)
@@ -49,19 +54,21 @@ func TestRetentionPurge(t *testing.T) {
 	for i := range 5 {
 		f.attempts = append(f.attempts, now.Add(-31*24*time.Hour-time.Duration(i)))
 		f.events = append(f.events, now.Add(-31*24*time.Hour-time.Duration(i)))
+		f.receipts = append(f.receipts, now.Add(-31*24*time.Hour-time.Duration(i)))
 	}
+	f.receipts = append(f.receipts, now.Add(-time.Hour))
 	f.attempts = append(f.attempts, now.Add(-29*24*time.Hour))
 	f.events = append(f.events, now)
 	r := maint.NewRetention(&f, maint.RetentionConfig{Batch: 2, Now: func() time.Time { return now }})
-	attempts, events, err := r.Purge(t.Context())
+	p, err := r.Purge(t.Context())
 	require.NoError(t, err)
-	require.Equal(t, 5, attempts)
-	require.Equal(t, 5, events)
+	require.Equal(t, maint.Purged{Attempts: 5, Events: 5, Receipts: 5}, p)
 	require.Len(t, f.attempts, 1, "the default age is 30 days")
 	require.Len(t, f.events, 1)
-	require.Equal(t, 6, f.calls, "batches of 2 until one comes back short")
+	require.Len(t, f.receipts, 1)
+	require.Equal(t, 9, f.calls, "batches of 2 until one comes back short")
 
 	f.fail = errors.New("database gone")
-	_, _, err = r.Purge(t.Context())
+	_, err = r.Purge(t.Context())
 	require.ErrorIs(t, err, f.fail)
 }

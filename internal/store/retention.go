@@ -16,4 +16,8 @@ type Purger interface {
 	// deliveries is still waiting (pending, delivering or paused), with their deliveries
 	// and attempts, and returns how many events it deleted.
 	EventsPurge(ctx context.Context, before time.Time, limit int) (int, error)
+	// ReceiptsPurge deletes up to limit inbound receipts received before before that are
+	// no longer pending (processed, rejected or duplicates), and returns how many it
+	// deleted.
+	ReceiptsPurge(ctx context.Context, before time.Time, limit int) (int, error)
 }

@@ -31,3 +31,14 @@ func (db *DB) EventsPurge(ctx context.Context, before time.Time, limit int) (int
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// ReceiptsPurge deletes a batch of old receipts that are no longer pending, oldest first
+// (IDs sort by time).
+func (db *DB) ReceiptsPurge(ctx context.Context, before time.Time, limit int) (int, error) {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM receipts WHERE id IN (SELECT id FROM receipts
+		WHERE received_at < $1 AND status <> 'pending' ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)`, ts(before), limit)
+	if err != nil {
+		return 0, translate(err)
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -24,6 +24,13 @@ func (db *DB) EventsPurge(ctx context.Context, before time.Time, limit int) (int
 		LIMIT ?)`, ms(before), limit)
 }
 
+// ReceiptsPurge deletes a batch of old receipts that are no longer pending, oldest first
+// (IDs sort by time).
+func (db *DB) ReceiptsPurge(ctx context.Context, before time.Time, limit int) (int, error) {
+	return db.purge(ctx, `DELETE FROM receipts WHERE id IN (SELECT id FROM receipts
+		WHERE received_at < ? AND status <> 'pending' ORDER BY id LIMIT ?)`, ms(before), limit)
+}
+
 func (db *DB) purge(ctx context.Context, q string, args ...any) (int, error) {
 	var n int64
 	err := db.lightTx(ctx, func(tx *sql.Tx) error {

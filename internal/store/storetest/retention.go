@@ -10,8 +10,9 @@ import (
 	"github.com/consign-dev/consign/internal/store"
 )
 
-// testRetention checks the purges of old history: attempts by age, and events (with
-// their deliveries) only once none of their deliveries is waiting, a batch at a time.
+// testRetention checks the purges of old history: attempts by age, events (with their
+// deliveries) only once none of their deliveries is waiting, and inbound receipts once
+// settled, a batch at a time.
 func testRetention(t *testing.T, open opener) {
 	ctx := t.Context()
 	s := open(t)
@@ -74,4 +75,31 @@ func testRetention(t *testing.T, open opener) {
 		require.NoError(t, err)
 	}
 	require.Equal(t, consign.StatusPending, getDelivery(t, s, o.ID, waitingDlv).Status)
+
+	// Inbound receipts: old ones go once settled (processed, rejected, duplicate); a
+	// pending one stays, however old, and so do new ones.
+	src := insertSource(t, s, o.ID, old)
+	processed, rejected, dup := newReceipt(src, "k1", old), newReceipt(src, "k2", old.Add(time.Second)), newReceipt(src, "k1", old.Add(2*time.Second))
+	pending, recent := newReceipt(src, "k3", old.Add(3*time.Second)), newReceipt(src, "k4", now)
+	insertReceipts(t, s, false, processed, rejected, dup, pending, recent)
+	require.Equal(t, consign.ReceiptDuplicate, dup.Status)
+	require.NoError(t, s.ReceiptsSettle(ctx, []store.ReceiptSettlement{
+		{ID: processed.ID, EventID: "evt_1"}, {ID: rejected.ID, Reason: "schema"}, {ID: recent.ID, EventID: "evt_2"}}))
+	n, err = p.ReceiptsPurge(ctx, cutoff, 2)
+	require.NoError(t, err)
+	require.Equal(t, 2, n, "a batch is at most limit rows")
+	n, err = p.ReceiptsPurge(ctx, cutoff, 2)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "the old settled receipt left")
+	n, err = p.ReceiptsPurge(ctx, cutoff, 2)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	for _, r := range []*consign.Receipt{processed, rejected, dup} {
+		_, err := s.ReceiptGet(ctx, o.ID, src.ID, r.ID)
+		requireCode(t, consign.ENOTFOUND, err)
+	}
+	for _, r := range []*consign.Receipt{pending, recent} {
+		_, err := s.ReceiptGet(ctx, o.ID, src.ID, r.ID)
+		require.NoError(t, err, "a pending or recent receipt is kept")
+	}
 }
