@@ -31,7 +31,6 @@ type benchCmd struct {
 }
 
 func (c *benchCmd) Run(env *runEnv) error {
-	tuneGC() // the in-process server runs as serve runs it
 	_, err := bench.Run(env.ctx, bench.Config{
 		Events: c.Events, Duration: c.Duration, Concurrency: c.Concurrency, Fanout: c.Fanout,
 		PayloadSize: c.PayloadSize, BatchSize: c.BatchSize, BatchClients: c.BatchClients, Rate: c.Rate,

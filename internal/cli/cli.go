@@ -10,8 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -92,7 +90,6 @@ type serveCmd struct {
 }
 
 func (c *serveCmd) Run(env *runEnv) error {
-	tuneGC()
 	var h slog.Handler = slog.NewTextHandler(env.stderr, nil)
 	if c.LogFormat == "json" {
 		h = slog.NewJSONHandler(env.stderr, nil)
@@ -172,15 +169,4 @@ type versionCmd struct{}
 func (versionCmd) Run(env *runEnv) error {
 	_, err := fmt.Fprintf(env.stdout, "consign %s\n", consign.Version)
 	return err
-}
-
-// gcPercent is the garbage collector's GOGC in a server process, unless the environment
-// sets GOGC: it runs half as often as with Go's default of 100, for about a fifth more
-// memory (docs/performance.md: 5–6 % more deliveries/s).
-const gcPercent = 200
-
-func tuneGC() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(gcPercent)
-	}
 }
