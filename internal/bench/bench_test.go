@@ -44,6 +44,7 @@ func TestRunEndToEnd(t *testing.T) {
 		require.Positive(t, th.Seconds, name)
 		require.Equal(t, th.Want, th.Done, "%s: all units done", name)
 		require.Zero(t, th.Errors, "%s: %s", name, th.FirstError)
+		require.Positive(t, th.CPUPerUnit, "%s: CPU per unit (this test runs on Linux)", name)
 	}
 	require.Equal(t, 1000, rep.Loopback.Want, "loopback sends 5×events requests")
 	require.Equal(t, 200, rep.Deliver.Want)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"time"
 )
 
 // Report holds the figures of one run; a figure is nil when its scenario did not run.
@@ -96,6 +97,28 @@ type Throughput struct {
 	// Target is the spec's target (0: none); Met says PerSecond reached it.
 	Target float64 `json:"target,omitempty"`
 	Met    bool    `json:"met"`
+	// CPUPerUnit is the CPU time this process used over the run, in microseconds per
+	// unit done: with the in-process server, server, receiver and clients together. It
+	// varies less from run to run than the rate on a machine shared with other work.
+	CPUPerUnit float64 `json:"cpu_us_per_unit,omitempty"`
+}
+
+// cpuMeter measures the CPU time of a run; its zero value measures nothing.
+type cpuMeter struct {
+	start time.Duration
+	ok    bool
+}
+
+func startCPU() cpuMeter {
+	d, ok := processCPU()
+	return cpuMeter{start: d, ok: ok}
+}
+
+// stop sets t's CPU per unit done.
+func (m cpuMeter) stop(t *Throughput) {
+	if d, ok := processCPU(); ok && m.ok && t.Done > 0 {
+		t.CPUPerUnit = float64((d - m.start).Microseconds()) / float64(t.Done)
+	}
 }
 
 func (t *Throughput) finish() {
@@ -190,6 +213,9 @@ func (t *Throughput) line(f figure, cfg Config) string {
 	}
 	if t.ShareOfLoopback > 0 {
 		target += fmt.Sprintf("; %.0f %% of loopback", 100*t.ShareOfLoopback)
+	}
+	if t.CPUPerUnit > 0 {
+		target += fmt.Sprintf("; %.0f µs of CPU each", t.CPUPerUnit)
 	}
 	s := fmt.Sprintf("%s: %s /s (%s)", title, commas(int64(math.Round(t.PerSecond))), target)
 	switch {

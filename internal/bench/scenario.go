@@ -160,12 +160,13 @@ func (r *runner) loopback(ctx context.Context) error {
 	target := r.rcv.url + "/ceiling"
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
-	start := time.Now()
+	start, cpu := time.Now(), startCPU()
 	t := drive(ctx, r.cfg.Concurrency, n, func(ctx context.Context, _ int) (int, error) {
 		_, err := post(ctx, r.api.hc, target, "", body, http.StatusNoContent, false)
 		return 1, err
 	})
 	th := t.throughput(start, n, ctx)
+	cpu.stop(th)
 	r.rep.Loopback = th
 	r.p.printf("%s\n", th.line(figLoopback, r.cfg))
 	return nil
@@ -193,7 +194,7 @@ func (r *runner) deliveries(ctx context.Context, fanout int) error {
 
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
-	start := time.Now()
+	start, cpu := time.Now(), startCPU()
 	t := drive(ctx, r.cfg.BatchClients, bodies.count, func(ctx context.Context, i int) (int, error) {
 		body, size := bodies.get(i)
 		_, err := post(ctx, r.api.hc, url, key, body, http.StatusAccepted, false)
@@ -215,6 +216,7 @@ func (r *runner) deliveries(ctx context.Context, fanout int) error {
 		th.Capped, th.Interrupted = ended(ctx)
 		th.Seconds = time.Since(start).Seconds()
 	}
+	cpu.stop(th)
 	if got < want && !th.Interrupted {
 		r.deactivate(org, key, eps)
 	}
@@ -240,12 +242,13 @@ func (r *runner) ingestSingle(ctx context.Context) error {
 	url := r.api.base + "/v1/orgs/" + org + "/events"
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
-	start := time.Now()
+	start, cpu := time.Now(), startCPU()
 	t := drive(ctx, r.cfg.Concurrency, n, func(ctx context.Context, _ int) (int, error) {
 		_, err := post(ctx, r.api.hc, url, key, body, http.StatusAccepted, false)
 		return 1, err
 	})
 	th := t.throughput(start, n, ctx)
+	cpu.stop(th)
 	th.Target = figSingle.target
 	th.finish()
 	r.share(th)
@@ -265,13 +268,14 @@ func (r *runner) ingestBatch(ctx context.Context) error {
 	url := r.api.base + "/v1/orgs/" + org + "/events/batch"
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
-	start := time.Now()
+	start, cpu := time.Now(), startCPU()
 	t := drive(ctx, r.cfg.BatchClients, bodies.count, func(ctx context.Context, i int) (int, error) {
 		body, size := bodies.get(i)
 		_, err := post(ctx, r.api.hc, url, key, body, http.StatusAccepted, false)
 		return size, err
 	})
 	th := t.throughput(start, n, ctx)
+	cpu.stop(th)
 	th.Target = figBatch.target
 	th.finish()
 	r.rep.Batch = th
