@@ -7,8 +7,10 @@ import (
 )
 
 // rows collects the rows of one multi-row INSERT and writes them in statements of up to
-// max rows: one statement per fifty rows instead of fifty, which is most of the cost of
-// writing small rows through database/sql.
+// max rows: one statement per 200 rows instead of 200, which is most of the cost of
+// writing small rows through database/sql (200 rather than 50: 2 % less CPU per delivery
+// in the benchmark; each row count is its own prepared statement, so at most 200 of them
+// per table stay cached).
 type rows struct {
 	db      *DB
 	tx      *sql.Tx
@@ -23,7 +25,7 @@ type rows struct {
 }
 
 func (db *DB) newRows(tx *sql.Tx, head, tuple string, perRow int) *rows {
-	return &rows{db: db, tx: tx, head: head, tuple: tuple, perRow: perRow, max: 50, queries: map[int]string{}}
+	return &rows{db: db, tx: tx, head: head, tuple: tuple, perRow: perRow, max: 200, queries: map[int]string{}}
 }
 
 // add appends a row, writing the batch when it is full.
