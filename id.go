@@ -42,7 +42,8 @@ func NewID(prefix string, now time.Time) string {
 	default:
 		binary.BigEndian.PutUint64(b[:8], ts<<16)
 		_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails on supported platforms
-		if ts > idSeq.ms {      // not for a time before the latest: that one goes on
+		// A time before the latest one asked for leaves the sequence where it is.
+		if ts > idSeq.ms {
 			idSeq.ms, idSeq.hi, idSeq.lo = ts, binary.BigEndian.Uint16(b[6:8]), binary.BigEndian.Uint64(b[8:])
 		}
 	}
