@@ -99,6 +99,7 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	db.ck.committed() // migrations write outside txMode: copy what they logged
 	return db, nil
 }
 
