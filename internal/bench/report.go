@@ -6,6 +6,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/consign-dev/consign/internal/cputime"
 )
 
 // Report holds the figures of one run; a figure is nil when its scenario did not run.
@@ -110,13 +112,13 @@ type cpuMeter struct {
 }
 
 func startCPU() cpuMeter {
-	d, ok := processCPU()
+	d, ok := cputime.Process()
 	return cpuMeter{start: d, ok: ok}
 }
 
 // stop sets t's CPU per unit done.
 func (m cpuMeter) stop(t *Throughput) {
-	if d, ok := processCPU(); ok && m.ok && t.Done > 0 {
+	if d, ok := cputime.Process(); ok && m.ok && t.Done > 0 {
 		t.CPUPerUnit = float64((d - m.start).Microseconds()) / float64(t.Done)
 	}
 }
