@@ -170,34 +170,58 @@ func (db *DB) DeliveriesRecover(ctx context.Context, p store.RecoverParams) (int
 }
 
 // headOnly restricts a claim to the head of each ordering key: no unfinished delivery of
-// the same endpoint and key with a lower sequence may exist.
+// the same endpoint and key with a lower sequence may exist. Only keyed deliveries have a
+// sequence; saying so (a non-empty ordering_key) lets the lookup use the partial index
+// deliveries_key instead of reading the endpoint's every row.
 const headOnly = `(d.sequence = 0 OR NOT EXISTS (SELECT 1 FROM deliveries p
-	WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key AND p.sequence < d.sequence
-	AND p.status IN ('pending', 'delivering', 'paused')))`
+	WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key AND p.ordering_key <> ''
+	AND p.sequence < d.sequence AND p.status IN ('pending', 'delivering', 'paused')))`
+
+// The statements of the dispatcher's hot path; TestQueryPlans checks how SQLite runs them.
+const (
+	claimSQL = `SELECT d.id, d.org_id, d.endpoint_id, ep.version, d.event_id, d.event_type, e.payload,
+		d.ordering_key, d.sequence, e.created_at, d.attempts_count, d.deadline_at
+		FROM deliveries d JOIN events e ON e.id = d.event_id JOIN endpoints ep ON ep.id = d.endpoint_id
+		WHERE d.endpoint_id = ? AND d.status IN ('pending', 'delivering') AND d.next_attempt_at <= ? AND ` + headOnly + `
+		ORDER BY d.next_attempt_at, d.id LIMIT ?`
+	leaseSQL = `UPDATE deliveries SET status = 'delivering', next_attempt_at = ?, updated_at = ?
+		WHERE id IN (SELECT value FROM json_each(?))`
+	nextDueSQL = `SELECT d.next_attempt_at FROM deliveries d
+		WHERE d.endpoint_id = ? AND d.status IN ('pending', 'delivering') AND ` + headOnly + `
+		ORDER BY d.next_attempt_at LIMIT 1`
+	// outcomeSQL writes one outcome. A delivery is paused only while its endpoint is
+	// inactive: if the endpoint was activated again since the outcome was decided, it is
+	// pending instead.
+	outcomeSQL = `UPDATE deliveries SET status = CASE WHEN ?1 = 'paused'
+		AND (SELECT active FROM endpoints WHERE id = deliveries.endpoint_id) = 1 THEN 'pending' ELSE ?1 END,
+		attempts_count = max(attempts_count, ?2), next_attempt_at = ?3, updated_at = ?4 WHERE id = ?5`
+	// finishedSQL writes the outcomes of deliveries that end in the same state after the
+	// same number of attempts (most outcomes) in one statement.
+	finishedSQL = `UPDATE deliveries SET status = ?1, attempts_count = max(attempts_count, ?2),
+		next_attempt_at = ?3, updated_at = ?3 WHERE id IN (SELECT value FROM json_each(?4))`
+	// supersedeSQL marks an endpoint's not-yet-attempted deliveries of a key and type
+	// superseded (coalescing), through the key's index rather than the endpoint's rows.
+	supersedeSQL = `UPDATE deliveries INDEXED BY deliveries_key SET status = 'superseded', updated_at = ?
+		WHERE endpoint_id = ? AND ordering_key = ? AND ordering_key <> '' AND event_type = ? AND status = 'pending'
+		AND attempts_count = 0`
+)
 
 // DeliveriesClaim leases due deliveries endpoint by endpoint: they become delivering and
 // due again only when the lease ends, so a crash hands them back by itself.
 func (db *DB) DeliveriesClaim(ctx context.Context, p store.ClaimParams) (*store.ClaimResult, error) {
 	res := &store.ClaimResult{NextDue: map[string]time.Time{}}
 	err := db.lightTx(ctx, func(tx *sql.Tx) error {
-		sel, err := db.txPrepare(ctx, tx, `SELECT d.id, d.org_id, d.endpoint_id, ep.version, d.event_id, d.event_type, e.payload,
-			d.ordering_key, d.sequence, e.created_at, d.attempts_count, d.deadline_at
-			FROM deliveries d JOIN events e ON e.id = d.event_id JOIN endpoints ep ON ep.id = d.endpoint_id
-			WHERE d.endpoint_id = ? AND d.status IN ('pending', 'delivering') AND d.next_attempt_at <= ? AND `+headOnly+`
-			ORDER BY d.next_attempt_at, d.id LIMIT ?`)
+		sel, err := db.txPrepare(ctx, tx, claimSQL)
 		if err != nil {
 			return err
 		}
 		defer sel.Close()
-		lease, err := db.txPrepare(ctx, tx, `UPDATE deliveries SET status = 'delivering', next_attempt_at = ?, updated_at = ?
-			WHERE id IN (SELECT value FROM json_each(?))`)
+		lease, err := db.txPrepare(ctx, tx, leaseSQL)
 		if err != nil {
 			return err
 		}
 		defer lease.Close()
-		next, err := db.txPrepare(ctx, tx, `SELECT d.next_attempt_at FROM deliveries d
-			WHERE d.endpoint_id = ? AND d.status IN ('pending', 'delivering') AND `+headOnly+`
-			ORDER BY d.next_attempt_at LIMIT 1`)
+		next, err := db.txPrepare(ctx, tx, nextDueSQL)
 		if err != nil {
 			return err
 		}
@@ -252,19 +276,12 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 		attempts := db.newRows(tx, `INSERT OR REPLACE INTO attempts (delivery_id, n, endpoint_id, ok, started_at, duration_ms,
 			request, response_status, response_headers, response_body, response_truncated, error) VALUES `,
 			`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, 12)
-		// A delivery is paused only while its endpoint is inactive: if the endpoint was
-		// activated again since the outcome was decided, it is pending instead.
-		upd, err := db.txPrepare(ctx, tx, `UPDATE deliveries SET status = CASE WHEN ?1 = 'paused'
-			AND (SELECT active FROM endpoints WHERE id = deliveries.endpoint_id) = 1 THEN 'pending' ELSE ?1 END,
-			attempts_count = max(attempts_count, ?2), next_attempt_at = ?3, updated_at = ?4 WHERE id = ?5`)
+		upd, err := db.txPrepare(ctx, tx, outcomeSQL)
 		if err != nil {
 			return err
 		}
 		defer upd.Close()
-		// Finished deliveries (most outcomes) share their new state: they are updated in
-		// groups, one statement per state and attempt count.
-		finished, err := db.txPrepare(ctx, tx, `UPDATE deliveries SET status = ?1, attempts_count = max(attempts_count, ?2),
-			next_attempt_at = ?3, updated_at = ?3 WHERE id IN (SELECT value FROM json_each(?4))`)
+		finished, err := db.txPrepare(ctx, tx, finishedSQL)
 		if err != nil {
 			return err
 		}

@@ -139,9 +139,7 @@ func (db *DB) insertDelivery(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, ev 
 		status, next = consign.StatusDelivering, d.LeaseUntil
 	}
 	if d.Coalesce && d.OrderingKey != "" {
-		if _, err := db.txExec(ctx, tx, `UPDATE deliveries SET status = 'superseded', updated_at = ?
-			WHERE endpoint_id = ? AND ordering_key = ? AND event_type = ? AND status = 'pending' AND attempts_count = 0`,
-			ms(ev.CreatedAt), d.EndpointID, d.OrderingKey, ev.Type); err != nil {
+		if _, err := db.txExec(ctx, tx, supersedeSQL, ms(ev.CreatedAt), d.EndpointID, d.OrderingKey, ev.Type); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,56 @@
+package sqlite
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestQueryPlans checks how SQLite runs the dispatcher's hot statements: each finds its
+// rows through the index named, never by reading an endpoint's every delivery (which,
+// with a backlog of a million, is what a wrong plan costs on every claim or insert).
+func TestQueryPlans(t *testing.T) {
+	t.Parallel()
+	db, err := Open(t.Context(), t.TempDir())
+	require.NoError(t, err)
+	defer db.Close()
+	for _, c := range []struct {
+		name, sql string
+		args      int
+		want      []string // in the plan, in order
+	}{
+		{"claim", claimSQL, 3, []string{"USING INDEX deliveries_due (endpoint_id=? AND next_attempt_at<?)",
+			"USING INDEX deliveries_key (endpoint_id=? AND ordering_key=? AND sequence<?)"}},
+		{"next due", nextDueSQL, 1, []string{"USING INDEX deliveries_due (endpoint_id=?)",
+			"USING INDEX deliveries_key (endpoint_id=? AND ordering_key=? AND sequence<?)"}},
+		{"lease", leaseSQL, 3, []string{"INDEX sqlite_autoindex_deliveries_1 (id=?)"}},
+		{"outcome", outcomeSQL, 5, []string{"INDEX sqlite_autoindex_deliveries_1 (id=?)"}},
+		{"finished", finishedSQL, 4, []string{"INDEX sqlite_autoindex_deliveries_1 (id=?)"}},
+		{"supersede", supersedeSQL, 4, []string{"USING INDEX deliveries_key (endpoint_id=? AND ordering_key=?)"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rows, err := db.w.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+c.sql, make([]any, c.args)...)
+			require.NoError(t, err)
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
+				plan = append(plan, detail)
+			}
+			require.NoError(t, rows.Err())
+			text := strings.Join(plan, "\n")
+			at := 0
+			for _, w := range c.want {
+				i := strings.Index(text[at:], w)
+				require.GreaterOrEqual(t, i, 0, "the plan lacks %q after position %d:\n%s", w, at, text)
+				at += i + len(w)
+			}
+			for _, l := range plan {
+				require.False(t, strings.HasSuffix(l, "(endpoint_id=?)") && !strings.Contains(l, "deliveries_due"),
+					"reads an endpoint's every row:\n%s", text)
+			}
+		})
+	}
+}
