@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"strings"
 
 	"github.com/consign-dev/consign"
@@ -13,7 +14,7 @@ import (
 // EventsInsert writes events and their deliveries in one transaction (one fsync).
 func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		exists, err := db.existingEndpoints(ctx, tx, ws)
+		rowids, err := db.deliveryRowids(ctx, tx, ws)
 		if err != nil {
 			return err
 		}
@@ -22,18 +23,18 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 			return err
 		}
 		defer findKey.Close()
-		insDelivery, err := db.txPrepare(ctx, tx, `INSERT INTO deliveries (id, org_id, event_id, endpoint_id, event_type,
+		insDelivery, err := db.txPrepare(ctx, tx, `INSERT INTO deliveries (rowid, id, org_id, event_id, endpoint_id, event_type,
 			ordering_key, sequence, status, attempts_count, next_attempt_at, deadline_at, created_at, updated_at)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, ?11)`)
+			VALUES (?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, ?11)`)
 		if err != nil {
 			return err
 		}
 		defer insDelivery.Close()
 		events := db.newRows(tx, `INSERT INTO events (id, org_id, type, payload, idempotency_key, ordering_key, created_at) VALUES `,
 			`(?, ?, ?, ?, ?, ?, ?)`, 7)
-		deliveries := db.newRows(tx, `INSERT INTO deliveries (id, org_id, event_id, endpoint_id, event_type, ordering_key, sequence,
-			status, attempts_count, next_attempt_at, deadline_at, created_at, updated_at) VALUES `,
-			`(?, ?, ?, ?, ?, '', 0, ?, 0, ?, ?, ?, ?)`, 10)
+		deliveries := db.newRows(tx, `INSERT INTO deliveries (rowid, id, org_id, event_id, endpoint_id, event_type, ordering_key,
+			sequence, status, attempts_count, next_attempt_at, deadline_at, created_at, updated_at) VALUES `,
+			`(?, ?, ?, ?, ?, ?, '', 0, ?, 0, ?, ?, ?, ?)`, 11)
 		deliveries.after = events
 		// flush writes what is buffered, events first: deliveries refer to them, and the
 		// rows that follow may look at them (idempotency keys, coalescing, sequences).
@@ -73,16 +74,20 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 				return err
 			}
 			for _, d := range w.Deliveries {
-				if !exists[d.EndpointID] {
+				rowid, err := rowids.next(d.EndpointID)
+				switch {
+				case errors.Is(err, errGone):
 					continue // deleted since fan-out was computed
+				case err != nil:
+					return err
 				}
 				if d.OrderingKey == "" {
 					status, next := consign.StatusPending, ev.CreatedAt
 					if !d.LeaseUntil.IsZero() {
 						status, next = consign.StatusDelivering, d.LeaseUntil
 					}
-					if err := deliveries.add(ctx, d.ID, ev.OrgID, ev.ID, d.EndpointID, ev.Type, status, ms(next), ms(d.Deadline),
-						ms(ev.CreatedAt), ms(ev.CreatedAt)); err != nil {
+					if err := deliveries.add(ctx, rowid, d.ID, ev.OrgID, ev.ID, d.EndpointID, ev.Type, status, ms(next),
+						ms(d.Deadline), ms(ev.CreatedAt), ms(ev.CreatedAt)); err != nil {
 						return err
 					}
 					continue
@@ -90,7 +95,7 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 				if err := flush(); err != nil {
 					return err
 				}
-				if err := db.insertDelivery(ctx, tx, insDelivery, ev, &d); err != nil {
+				if err := db.insertDelivery(ctx, tx, insDelivery, ev, &d, rowid); err != nil {
 					return err
 				}
 			}
@@ -99,41 +104,9 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 	})
 }
 
-// existingEndpoints returns which of the batch's endpoints still exist.
-func (db *DB) existingEndpoints(ctx context.Context, tx *sql.Tx, ws []*store.EventWrite) (map[string]bool, error) {
-	seen := map[string]bool{}
-	var ids []string
-	for _, w := range ws {
-		for _, d := range w.Deliveries {
-			if !seen[d.EndpointID] {
-				seen[d.EndpointID] = true
-				ids = append(ids, d.EndpointID)
-			}
-		}
-	}
-	exists := make(map[string]bool, len(ids))
-	if len(ids) == 0 {
-		return exists, nil
-	}
-	b, _ := json.Marshal(ids)
-	rows, err := db.txQuery(ctx, tx, `SELECT id FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`, string(b))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		exists[id] = true
-	}
-	return exists, rows.Err()
-}
-
 // insertDelivery writes one new delivery, superseding what it coalesces and taking the
 // next sequence number of its key when it is ordered.
-func (db *DB) insertDelivery(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, ev *consign.Event, d *store.NewDelivery) error {
+func (db *DB) insertDelivery(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, ev *consign.Event, d *store.NewDelivery, rowid int64) error {
 	status, next := consign.StatusPending, ev.CreatedAt
 	if !d.LeaseUntil.IsZero() {
 		status, next = consign.StatusDelivering, d.LeaseUntil
@@ -153,7 +126,7 @@ func (db *DB) insertDelivery(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, ev 
 		}
 	}
 	_, err := ins.ExecContext(ctx, d.ID, ev.OrgID, ev.ID, d.EndpointID, ev.Type, d.OrderingKey, seq, status, ms(next),
-		ms(d.Deadline), ms(ev.CreatedAt))
+		ms(d.Deadline), ms(ev.CreatedAt), rowid)
 	return err
 }
 
