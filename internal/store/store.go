@@ -144,6 +144,21 @@ type EventWrite struct {
 	Duplicate  bool // set by EventsInsert
 }
 
+// EndpointIDs returns the endpoints that a batch's deliveries go to, each once.
+func EndpointIDs(ws []*EventWrite) []string {
+	seen := map[string]bool{}
+	var ids []string
+	for _, w := range ws {
+		for _, d := range w.Deliveries {
+			if !seen[d.EndpointID] {
+				seen[d.EndpointID] = true
+				ids = append(ids, d.EndpointID)
+			}
+		}
+	}
+	return ids
+}
+
 // NewDelivery is a delivery created with its event.
 type NewDelivery struct {
 	ID         string

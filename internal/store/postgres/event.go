@@ -113,16 +113,7 @@ func idempotent(ctx context.Context, tx pgx.Tx, ev *consign.Event) (bool, error)
 // existingEndpoints returns which of the batch's endpoints still exist, and keeps them
 // from being deleted until the transaction ends.
 func existingEndpoints(ctx context.Context, tx pgx.Tx, ws []*store.EventWrite) (map[string]bool, error) {
-	seen := map[string]bool{}
-	var ids []string
-	for _, w := range ws {
-		for _, d := range w.Deliveries {
-			if !seen[d.EndpointID] {
-				seen[d.EndpointID] = true
-				ids = append(ids, d.EndpointID)
-			}
-		}
-	}
+	ids := store.EndpointIDs(ws)
 	exists := make(map[string]bool, len(ids))
 	if len(ids) == 0 {
 		return exists, nil

@@ -50,16 +50,7 @@ type rowidAllocator struct {
 // deliveries go to; endpoints deleted since fan-out was computed have none.
 func (db *DB) deliveryRowids(ctx context.Context, tx *sql.Tx, ws []*store.EventWrite) (*rowidAllocator, error) {
 	a := &rowidAllocator{ctx: ctx, db: db, tx: tx, slots: map[string]int64{}, count: map[int64]int64{}}
-	seen := map[string]bool{}
-	var ids []string
-	for _, w := range ws {
-		for _, d := range w.Deliveries {
-			if !seen[d.EndpointID] {
-				seen[d.EndpointID] = true
-				ids = append(ids, d.EndpointID)
-			}
-		}
-	}
+	ids := store.EndpointIDs(ws)
 	if len(ids) == 0 {
 		return a, nil
 	}
