@@ -22,7 +22,7 @@ func scanDelivery(row interface{ Scan(...any) error }) (*consign.Delivery, error
 	if ref.Valid {
 		d.ResponseReference = &ref.String
 	}
-	if d.Status == consign.StatusPending {
+	if d.Status == consign.StatusPending && next < waiting {
 		t := fromMS(next)
 		d.NextAttemptAt = &t
 	}
@@ -177,6 +177,15 @@ const headOnly = `(d.sequence = 0 OR NOT EXISTS (SELECT 1 FROM deliveries p
 	WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key AND p.ordering_key <> ''
 	AND p.sequence < d.sequence AND p.status IN ('pending', 'delivering', 'paused')))`
 
+// waiting is the next_attempt_at of a keyed delivery queued behind an unfinished one of
+// its key: beyond any due time, so claims never step over it. When its key's head
+// finishes, the trigger deliveries_next_of_key (migration 6) makes it due; waitingSQL is
+// the same number in SQL.
+const (
+	waiting    = int64(1) << 62
+	waitingSQL = `4611686018427387904`
+)
+
 // The statements of the dispatcher's hot path; TestQueryPlans checks how SQLite runs them.
 const (
 	claimSQL = `SELECT d.id, d.org_id, d.endpoint_id, ep.version, d.event_id, d.event_type, e.payload,
@@ -187,8 +196,8 @@ const (
 	leaseSQL = `UPDATE deliveries SET status = 'delivering', next_attempt_at = ?, updated_at = ?
 		WHERE id IN (SELECT value FROM json_each(?))`
 	nextDueSQL = `SELECT d.next_attempt_at FROM deliveries d
-		WHERE d.endpoint_id = ? AND d.status IN ('pending', 'delivering') AND ` + headOnly + `
-		ORDER BY d.next_attempt_at LIMIT 1`
+		WHERE d.endpoint_id = ? AND d.status IN ('pending', 'delivering') AND d.next_attempt_at < ` + waitingSQL + `
+		AND ` + headOnly + ` ORDER BY d.next_attempt_at LIMIT 1`
 	// outcomeSQL writes one outcome. A delivery is paused only while its endpoint is
 	// inactive: if the endpoint was activated again since the outcome was decided, it is
 	// pending instead.
@@ -200,10 +209,14 @@ const (
 	finishedSQL = `UPDATE deliveries SET status = ?1, attempts_count = max(attempts_count, ?2),
 		next_attempt_at = ?3, updated_at = ?3 WHERE id IN (SELECT value FROM json_each(?4))`
 	// supersedeSQL marks an endpoint's not-yet-attempted deliveries of a key and type
-	// superseded (coalescing), through the key's index rather than the endpoint's rows.
+	// superseded (coalescing), through the index of the keys' unfinished deliveries
+	// (whose condition the query repeats) rather than the endpoint's rows.
 	supersedeSQL = `UPDATE deliveries INDEXED BY deliveries_key SET status = 'superseded', updated_at = ?
-		WHERE endpoint_id = ? AND ordering_key = ? AND ordering_key <> '' AND event_type = ? AND status = 'pending'
-		AND attempts_count = 0`
+		WHERE endpoint_id = ? AND ordering_key = ? AND ordering_key <> '' AND status IN ('pending', 'delivering', 'paused')
+		AND event_type = ? AND status = 'pending' AND attempts_count = 0`
+	// behindSQL says whether a new keyed delivery has an unfinished one of its key before it.
+	behindSQL = `SELECT EXISTS (SELECT 1 FROM deliveries INDEXED BY deliveries_key WHERE endpoint_id = ? AND ordering_key = ?
+		AND ordering_key <> '' AND status IN ('pending', 'delivering', 'paused') AND sequence < ?)`
 )
 
 // DeliveriesClaim leases due deliveries endpoint by endpoint: they become delivering and
@@ -389,7 +402,8 @@ func (db *DB) DeliveriesDue(ctx context.Context) (map[string]time.Time, error) {
 	// One index seek per endpoint: grouping the deliveries instead would read every
 	// waiting row, a million for an endpoint with a large backlog.
 	rows, err := db.query(ctx, `SELECT e.id, (SELECT d.next_attempt_at FROM deliveries d
-		WHERE d.endpoint_id = e.id AND d.status IN ('pending', 'delivering') ORDER BY d.next_attempt_at LIMIT 1) FROM endpoints e`)
+		WHERE d.endpoint_id = e.id AND d.status IN ('pending', 'delivering') AND d.next_attempt_at < `+waitingSQL+`
+		ORDER BY d.next_attempt_at LIMIT 1) FROM endpoints e`)
 	if err != nil {
 		return nil, translate(err)
 	}

@@ -109,8 +109,10 @@ func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
 			_, err = db.txExec(ctx, tx, `UPDATE deliveries INDEXED BY deliveries_due SET status = 'paused', updated_at = ?
 				WHERE endpoint_id = ? AND status IN ('pending', 'delivering') AND status = 'pending'`, ms(e.UpdatedAt), e.ID)
 		case !wasActive && e.Active:
-			// Due at once, in their original order (claims take equal due times by id).
-			_, err = db.txExec(ctx, tx, `UPDATE deliveries INDEXED BY deliveries_unsent SET status = 'pending', next_attempt_at = ?,
+			// Due at once, in their original order (claims take equal due times by id);
+			// those waiting behind their key's head keep waiting.
+			_, err = db.txExec(ctx, tx, `UPDATE deliveries INDEXED BY deliveries_unsent SET status = 'pending',
+				next_attempt_at = CASE WHEN next_attempt_at = `+waitingSQL+` THEN next_attempt_at ELSE ? END,
 				updated_at = ? WHERE endpoint_id = ? AND `+unsent+` AND status = 'paused'`, ms(e.UpdatedAt), ms(e.UpdatedAt), e.ID)
 		}
 		return err

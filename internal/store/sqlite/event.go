@@ -124,6 +124,13 @@ func (db *DB) insertDelivery(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, ev 
 		if err != nil {
 			return err
 		}
+		var behind bool
+		if err := db.txQueryRow(ctx, tx, behindSQL, d.EndpointID, d.OrderingKey, seq).Scan(&behind); err != nil {
+			return err
+		}
+		if behind {
+			next = fromMS(waiting)
+		}
 	}
 	_, err := ins.ExecContext(ctx, d.ID, ev.OrgID, ev.ID, d.EndpointID, ev.Type, d.OrderingKey, seq, status, ms(next),
 		ms(d.Deadline), ms(ev.CreatedAt), rowid)

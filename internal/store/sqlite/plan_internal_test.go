@@ -22,12 +22,17 @@ func TestQueryPlans(t *testing.T) {
 	}{
 		{"claim", claimSQL, 3, []string{"USING INDEX deliveries_due (endpoint_id=? AND next_attempt_at<?)",
 			"USING INDEX deliveries_key (endpoint_id=? AND ordering_key=? AND sequence<?)"}},
-		{"next due", nextDueSQL, 1, []string{"USING INDEX deliveries_due (endpoint_id=?)",
+		{"next due", nextDueSQL, 1, []string{"USING INDEX deliveries_due (endpoint_id=? AND next_attempt_at<?)",
 			"USING INDEX deliveries_key (endpoint_id=? AND ordering_key=? AND sequence<?)"}},
 		{"lease", leaseSQL, 3, []string{"INDEX sqlite_autoindex_deliveries_1 (id=?)"}},
 		{"outcome", outcomeSQL, 5, []string{"INDEX sqlite_autoindex_deliveries_1 (id=?)"}},
 		{"finished", finishedSQL, 4, []string{"INDEX sqlite_autoindex_deliveries_1 (id=?)"}},
 		{"supersede", supersedeSQL, 4, []string{"USING INDEX deliveries_key (endpoint_id=? AND ordering_key=?)"}},
+		{"behind", behindSQL, 3, []string{"INDEX deliveries_key (endpoint_id=? AND ordering_key=? AND sequence<?)"}},
+		// The head lookup of the trigger deliveries_next_of_key (migration 6).
+		{"head of key", `SELECT h.rowid FROM deliveries h WHERE h.endpoint_id = ? AND h.ordering_key = ? AND h.ordering_key <> ''
+			AND h.status IN ('pending', 'delivering', 'paused') ORDER BY h.sequence LIMIT 1`, 2,
+			[]string{"INDEX deliveries_key (endpoint_id=? AND ordering_key=?)"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rows, err := db.w.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+c.sql, make([]any, c.args)...)

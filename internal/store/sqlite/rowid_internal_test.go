@@ -18,21 +18,13 @@ func TestDeliveryRowids(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	dir := t.TempDir()
-	db, err := Open(ctx, dir)
-	require.NoError(t, err)
-	at := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	org := &consign.Org{ID: consign.NewID(consign.PrefixOrg, at), Name: "Acme", Role: consign.RoleBoth, CreatedAt: at, UpdatedAt: at}
-	require.NoError(t, db.OrgInsert(ctx, org))
+	db, org, at := openWithOrg(t, dir)
 	var eps []*store.EndpointRow
 	for i := range 3 {
-		ep := &store.EndpointRow{Endpoint: consign.Endpoint{ID: consign.NewID(consign.PrefixEndpoint, at), OrgID: org.ID,
-			URL: "https://example.com/hooks/" + strconv.Itoa(i), Topics: []string{"order.*"}, Active: true, CreatedAt: at, UpdatedAt: at}}
-		require.NoError(t, ep.Normalize())
-		require.NoError(t, db.EndpointInsert(ctx, ep, nil))
-		eps = append(eps, ep)
+		eps = append(eps, addEndpoint(t, db, org, at, "https://example.com/hooks/"+strconv.Itoa(i)))
 	}
 	// The third endpoint shares the first one's range.
-	_, err = db.w.ExecContext(ctx, `UPDATE endpoints SET rowid = ? WHERE id = ?`, rowidRanges+1, eps[2].ID)
+	_, err := db.w.ExecContext(ctx, `UPDATE endpoints SET rowid = ? WHERE id = ?`, rowidRanges+1, eps[2].ID)
 	require.NoError(t, err)
 
 	var created []string // delivery IDs in creation order
@@ -93,4 +85,29 @@ func TestDeliveryRowids(t *testing.T) {
 		}
 	}
 	require.Equal(t, wantSorted, stored)
+}
+
+// openWithOrg opens a store in dir with one org, and closes it when the test ends unless
+// the test closed it.
+func openWithOrg(t *testing.T, dir string) (*DB, *consign.Org, time.Time) {
+	t.Helper()
+	db, err := Open(t.Context(), dir)
+	require.NoError(t, err)
+	at := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	org := &consign.Org{ID: consign.NewID(consign.PrefixOrg, at), Name: "Acme", Role: consign.RoleBoth, CreatedAt: at, UpdatedAt: at}
+	require.NoError(t, db.OrgInsert(t.Context(), org))
+	return db, org, at
+}
+
+// addEndpoint adds an active endpoint for url.
+func addEndpoint(t *testing.T, db *DB, org *consign.Org, at time.Time, url string, mods ...func(*consign.Endpoint)) *store.EndpointRow {
+	t.Helper()
+	ep := &store.EndpointRow{Endpoint: consign.Endpoint{ID: consign.NewID(consign.PrefixEndpoint, at), OrgID: org.ID,
+		URL: url, Topics: []string{"order.*"}, Active: true, CreatedAt: at, UpdatedAt: at}}
+	for _, m := range mods {
+		m(&ep.Endpoint)
+	}
+	require.NoError(t, ep.Normalize())
+	require.NoError(t, db.EndpointInsert(t.Context(), ep, nil))
+	return ep
 }

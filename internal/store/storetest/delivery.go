@@ -251,6 +251,50 @@ func testDelivery(t *testing.T, open opener) {
 		require.Equal(t, map[string]int64{k1[2]: 3}, sequences(claim(t, s, retry, ep.ID)), "so does a final failure")
 	})
 
+	t.Run("OrderedThroughPauseCancelAndCoalescing", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		org := insertOrg(t, s, now)
+		ep := insertEndpoint(t, s, org.ID, now, func(e *store.EndpointRow) { e.Ordering, e.Coalesce = consign.OrderingKey, true })
+		n := 0
+		write := func(typ string) string {
+			t.Helper()
+			n++
+			ev := newEvent(org.ID, typ, now.Add(time.Duration(n)*time.Millisecond))
+			ev.OrderingKey = "order-7"
+			return insertKeyed(t, s, ev, true, true, ep.ID)[0]
+		}
+		at := now.Add(time.Second)
+		head := write("order.created")
+		shipped := write("order.shipped")
+		noted := write("order.noted")
+		require.Equal(t, []string{head}, claimIDs(claim(t, s, at, ep.ID)))
+		require.Equal(t, consign.StatusPending, getDelivery(t, s, org.ID, shipped).Status)
+
+		setStatus(t, s, ep.ID, head, consign.StatusFailed, at)
+		require.Equal(t, []string{shipped}, claimIDs(claim(t, s, at, ep.ID)), "a final failure lets the next go")
+		setStatus(t, s, ep.ID, shipped, consign.StatusCancelled, at)
+
+		// Paused and resumed: the head is due again, the one behind it still waits.
+		latest := write("order.created")
+		ep.Active = false
+		ep.UpdatedAt = at
+		require.NoError(t, s.EndpointUpdate(t.Context(), ep))
+		ep.Active = true
+		require.NoError(t, s.EndpointUpdate(t.Context(), ep))
+		require.Equal(t, []string{noted}, claimIDs(claim(t, s, at, ep.ID)), "a cancelled one lets the next go")
+		require.Empty(t, claim(t, s, at.Add(30*time.Second), ep.ID), "the last waits for the one in flight")
+		setStatus(t, s, ep.ID, noted, consign.StatusSucceeded, at)
+
+		// Coalescing replaces a head that was never tried; what waited behind it goes.
+		behind := write("order.noted")
+		replacing := write("order.created")
+		require.Equal(t, consign.StatusSuperseded, getDelivery(t, s, org.ID, latest).Status)
+		require.Equal(t, []string{behind}, claimIDs(claim(t, s, at.Add(time.Hour), ep.ID)))
+		setStatus(t, s, ep.ID, behind, consign.StatusSucceeded, at.Add(time.Hour))
+		require.Equal(t, []string{replacing}, claimIDs(claim(t, s, at.Add(time.Hour), ep.ID)))
+	})
+
 	t.Run("Coalesce", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
