@@ -132,11 +132,12 @@ func existingEndpoints(ctx context.Context, tx pgx.Tx, ws []*store.EventWrite) (
 func insertKeyed(ctx context.Context, tx pgx.Tx, ev *consign.Event, d *store.NewDelivery, status string, next any) error {
 	created := ts(ev.CreatedAt)
 	if d.Coalesce {
-		// A keyed delivery's key is never empty; saying so lets even a generic plan use
-		// the partial index deliveries_key rather than the endpoint's every row.
+		// The conditions of the partial index deliveries_key (a keyed delivery's key is
+		// never empty; superseded ones are unfinished), spelled out so that even a generic
+		// plan uses it rather than the endpoint's every row.
 		if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'superseded', updated_at = $1
-			WHERE endpoint_id = $2 AND ordering_key = $3 AND ordering_key <> '' AND event_type = $4 AND status = 'pending'
-			AND attempts_count = 0`,
+			WHERE endpoint_id = $2 AND ordering_key = $3 AND ordering_key <> '' AND status IN ('pending', 'delivering', 'paused')
+			AND event_type = $4 AND status = 'pending' AND attempts_count = 0`,
 			created, d.EndpointID, d.OrderingKey, ev.Type); err != nil {
 			return err
 		}
