@@ -132,6 +132,9 @@ type Config struct {
 	// MemProfile, if set, is a file that receives an allocation profile (pprof "allocs":
 	// every sampled allocation since the process started) written after the scenarios.
 	MemProfile string `json:"mem_profile,omitempty"`
+	// Repeat runs the scenarios this many times, each round on a fresh in-process
+	// embedded store, and ends with each figure's median and range; default 1.
+	Repeat int `json:"repeat,omitempty"`
 	// JSON prints the report as one JSON document instead of lines of text.
 	JSON bool `json:"-"`
 	// Logger receives the in-process server's log; default: nothing.
@@ -163,6 +166,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Rate == 0 {
 		c.Rate = 1000
+	}
+	if c.Repeat == 0 {
+		c.Repeat = 1
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -202,6 +208,17 @@ func (c Config) validate() error {
 	}
 	if c.Rate < 1 || c.Rate > 100_000 {
 		bad("--rate must be from 1 to 100,000 events/s, not %d", c.Rate)
+	}
+	if c.Repeat < 1 || c.Repeat > 50 {
+		bad("--repeat must be from 1 to 50, not %d", c.Repeat)
+	}
+	if c.Repeat > 1 {
+		for flag, set := range map[string]bool{"--url": c.URL != "", "--data": c.DataDir != "", "--database": c.Database != "",
+			"--cpuprofile": c.CPUProfile != "", "--memprofile": c.MemProfile != ""} {
+			if set {
+				bad("--repeat runs every round on a fresh in-process embedded store; it cannot be combined with %s", flag)
+			}
+		}
 	}
 	for _, s := range c.Only {
 		if !slices.Contains(Scenarios, s) {
@@ -260,12 +277,21 @@ func (c Config) selected(name string) bool {
 // Run runs the selected scenarios and writes each figure to out as soon as it is
 // measured (or, with cfg.JSON, the whole report at the end). It returns an error when
 // the run could not be set up or a scenario could not start; figures already measured
-// are in the report.
+// are in the report. With cfg.Repeat above 1 it runs that many rounds and returns the
+// median report (see repeat.go).
 func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Repeat > 1 {
+		return runRounds(ctx, cfg, out)
+	}
+	return runOnce(ctx, cfg, out)
+}
+
+// runOnce is one round: a server, a receiver, the scenarios.
+func runOnce(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 	rep := &Report{Config: cfg, CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Fanout: cfg.Fanout}
 	p := &printer{w: out, quiet: cfg.JSON}
 

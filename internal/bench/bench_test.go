@@ -125,6 +125,11 @@ func TestConfigValidate(t *testing.T) {
 		{"batch too big", func(c *Config) { c.BatchSize = 1001 }, "--batch-size"},
 		{"payload too small", func(c *Config) { c.PayloadSize = 8 }, "--payload-size"},
 		{"negative events", func(c *Config) { c.Events = -1 }, "--events"},
+		{"repeat", func(c *Config) { c.Repeat = 5 }, ""},
+		{"repeat too often", func(c *Config) { c.Repeat = 51 }, "--repeat must be"},
+		{"repeat with data", func(c *Config) { c.Repeat, c.DataDir = 2, "/tmp/x" }, "cannot be combined with --data"},
+		{"repeat with database", func(c *Config) { c.Repeat, c.Database = 2, "postgres://localhost/db" }, "cannot be combined with --database"},
+		{"repeat with profile", func(c *Config) { c.Repeat, c.CPUProfile = 2, "/tmp/cpu" }, "cannot be combined with --cpuprofile"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -340,4 +345,87 @@ func TestProfiles(t *testing.T) {
 		require.Greater(t, len(b), 100, path)
 		require.Equal(t, []byte{0x1f, 0x8b}, b[:2], "%s is gzip'd as pprof writes it", path)
 	}
+}
+
+// TestRunRepeated runs two rounds: each prints its own figures and summary, then the
+// median of each figure with its range, and a last summary line that says so.
+func TestRunRepeated(t *testing.T) {
+	t.Parallel()
+	cfg := tiny(t)
+	cfg.Only, cfg.Repeat = []string{ScenarioLoopback, ScenarioDeliver, ScenarioLatency}, 2
+	var out bytes.Buffer
+	rep, err := Run(context.Background(), cfg, &out)
+	t.Log("\n" + out.String())
+	require.NoError(t, err)
+	require.NotNil(t, rep.Deliver)
+	require.NotNil(t, rep.Latency)
+	require.Equal(t, rep.Deliver.Want, rep.Deliver.Done)
+	text := strings.TrimRight(out.String(), "\n")
+	require.Equal(t, 1, strings.Count(text, "round 1 of 2\n"))
+	require.Equal(t, 1, strings.Count(text, "round 2 of 2\n"))
+	require.Equal(t, 3, strings.Count(text, "summary: "), "each round's, then the median's")
+	require.Contains(t, text, "median of 2 rounds, with the range over them:\n")
+	require.Regexp(t, `deliveries/s 1→1 \(batch-fed\): [\d,]+ /s .*\[2 rounds: [\d,]+–[\d,]+ /s, \d+–\d+ µs of CPU each\]`, text)
+	lines := strings.Split(text, "\n")
+	last := lines[len(lines)-1]
+	require.Equal(t, rep.Summary(), last)
+	require.Regexp(t, `^summary: loopback=\d+/s d11=\d+/s p50=\S+ms p99=\S+ms ack_p50=\S+ms ack_p99=\S+ms rss=\d+MB hwm=\d+MB rounds=2$`, last)
+}
+
+// TestMedianReport checks which round each figure of the median report comes from: the
+// middle one, and of two the less favourable (lower rate, higher CPU, higher latency).
+func TestMedianReport(t *testing.T) {
+	t.Parallel()
+	round := func(loopback, d11, cpu, p99 float64) *Report {
+		return &Report{
+			Loopback: &Throughput{PerSecond: loopback, Done: 1, Want: 1},
+			Deliver:  &Throughput{PerSecond: d11, CPUPerUnit: cpu, Done: 1, Want: 1},
+			Latency:  &Latency{SendP99: p99},
+		}
+	}
+	tests := []struct {
+		name               string
+		rounds             []*Report
+		loopback, d11, cpu float64
+		p99                float64
+	}{
+		{"one", []*Report{round(40_000, 12_000, 130, 4)}, 40_000, 12_000, 130, 4},
+		{"three", []*Report{round(40_000, 12_000, 130, 4), round(30_000, 15_000, 110, 9), round(50_000, 9_000, 170, 2)},
+			40_000, 12_000, 130, 4},
+		{"two", []*Report{round(40_000, 12_000, 130, 4), round(30_000, 15_000, 110, 9)}, 30_000, 12_000, 130, 9},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m := medianReport(tt.rounds)
+			require.Equal(t, tt.loopback, m.Loopback.PerSecond)
+			require.Equal(t, tt.d11, m.Deliver.PerSecond)
+			require.Equal(t, tt.cpu, m.Deliver.CPUPerUnit)
+			require.Equal(t, tt.p99, m.Latency.SendP99)
+			require.InDelta(t, tt.d11/tt.loopback, m.Deliver.ShareOfLoopback, 1e-9)
+			require.Nil(t, m.FanoutDeliver, "a figure no round measured")
+		})
+	}
+}
+
+// TestRunRepeatedJSON checks the --json document of several rounds: each round's
+// report, the median report and its summary.
+func TestRunRepeatedJSON(t *testing.T) {
+	t.Parallel()
+	cfg := tiny(t)
+	cfg.Only, cfg.Repeat, cfg.JSON = []string{ScenarioLoopback}, 2, true
+	var out bytes.Buffer
+	rep, err := Run(context.Background(), cfg, &out)
+	require.NoError(t, err)
+	var doc struct {
+		Rounds  []Report `json:"rounds"`
+		Median  Report   `json:"median"`
+		Summary string   `json:"summary"`
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &doc), "the output is one JSON document: %s", out.String())
+	require.Len(t, doc.Rounds, 2)
+	require.NotNil(t, doc.Median.Loopback)
+	require.Equal(t, rep.Loopback.PerSecond, doc.Median.Loopback.PerSecond)
+	require.Equal(t, rep.Summary(), doc.Summary)
+	require.True(t, strings.HasSuffix(doc.Summary, " rounds=2"), doc.Summary)
 }

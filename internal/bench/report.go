@@ -289,7 +289,8 @@ func (m *Memory) line(store string) string {
 // Summary is the one-line summary of every figure measured, the last line of the text
 // output: `summary: loopback=46100/s d11=21400/s d110=26000/s single=11000/s
 // batch=120000/s p50=2.1ms p99=9.8ms ack_p50=1.2ms ack_p99=8.1ms rss=180MB hwm=210MB`,
-// then `incomplete=…` naming figures that did not get all their units done.
+// then `incomplete=…` naming figures that did not get all their units done, and with
+// --repeat `rounds=N` (the figures are then the median round's).
 func (r *Report) Summary() string {
 	var b strings.Builder
 	b.WriteString("summary:")
@@ -319,6 +320,9 @@ func (r *Report) Summary() string {
 	}
 	if len(capped) > 0 {
 		b.WriteString(" incomplete=" + strings.Join(capped, ","))
+	}
+	if r.Config.Repeat > 1 {
+		fmt.Fprintf(&b, " rounds=%d", r.Config.Repeat)
 	}
 	return b.String()
 }

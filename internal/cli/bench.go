@@ -25,6 +25,7 @@ type benchCmd struct {
 	Key          string        `help:"Admin API key of the server at --url."`
 	Data         string        `placeholder:"DIR" help:"Keep the in-process server's store (with --database, its encryption key file) in this directory (default: a temporary one, removed afterwards)."`
 	Database     string        `placeholder:"postgres://…" help:"Run the in-process server on this PostgreSQL database instead of the embedded store, as serve --database does (use a fresh database: the bench adds to what it holds)."`
+	Repeat       int           `default:"1" help:"Run the scenarios this many times, each round on a fresh in-process embedded store, and end with each figure's median and range."`
 	JSON         bool          `name:"json" help:"Print the report as JSON."`
 	CPUProfile   string        `name:"cpuprofile" placeholder:"FILE" help:"Write a CPU profile (pprof) of the scenarios to FILE; with the in-process server it shows the server's time."`
 	MemProfile   string        `name:"memprofile" placeholder:"FILE" help:"Write an allocation profile (pprof allocs) to FILE after the scenarios."`
@@ -34,7 +35,7 @@ func (c *benchCmd) Run(env *runEnv) error {
 	_, err := bench.Run(env.ctx, bench.Config{
 		Events: c.Events, Duration: c.Duration, Concurrency: c.Concurrency, Fanout: c.Fanout,
 		PayloadSize: c.PayloadSize, BatchSize: c.BatchSize, BatchClients: c.BatchClients, Rate: c.Rate,
-		Only: c.Only, URL: c.URL, Key: c.Key, DataDir: c.Data, Database: c.Database, JSON: c.JSON, CPUProfile: c.CPUProfile, MemProfile: c.MemProfile,
+		Only: c.Only, URL: c.URL, Key: c.Key, DataDir: c.Data, Database: c.Database, Repeat: c.Repeat, JSON: c.JSON, CPUProfile: c.CPUProfile, MemProfile: c.MemProfile,
 		Logger: slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}, env.stdout)
 	return err
