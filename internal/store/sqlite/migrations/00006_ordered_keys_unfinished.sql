@@ -7,7 +7,9 @@
 -- A keyed delivery created behind an unfinished one of its key waits with next_attempt_at
 -- at waiting (2^62 ms, see delivery.go), out of reach of the claims' due range, so that a
 -- claim does not step over every delivery queued behind its key's head. When a keyed
--- delivery finishes, the trigger makes its key's next unfinished delivery due.
+-- delivery finishes (ordered, or keyed for coalescing only: an endpoint may have changed
+-- from one to the other with deliveries unfinished), the trigger makes its key's first
+-- unfinished delivery due if it was waiting.
 
 -- +goose Up
 DROP INDEX deliveries_key;
@@ -16,7 +18,7 @@ CREATE INDEX deliveries_key ON deliveries (endpoint_id, ordering_key, sequence)
 
 -- +goose StatementBegin
 CREATE TRIGGER deliveries_next_of_key AFTER UPDATE OF status ON deliveries
-WHEN OLD.sequence > 0 AND OLD.status IN ('pending', 'delivering', 'paused')
+WHEN OLD.ordering_key <> '' AND OLD.status IN ('pending', 'delivering', 'paused')
     AND NEW.status NOT IN ('pending', 'delivering', 'paused')
 BEGIN
     UPDATE deliveries SET next_attempt_at = NEW.updated_at
