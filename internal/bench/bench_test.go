@@ -429,3 +429,40 @@ func TestRunRepeatedJSON(t *testing.T) {
 	require.Equal(t, rep.Summary(), doc.Summary)
 	require.True(t, strings.HasSuffix(doc.Summary, " rounds=2"), doc.Summary)
 }
+
+func TestParsePressureFull(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, text string
+		want       time.Duration
+		ok         bool
+	}{
+		{"kernel format", "some avg10=4.36 avg60=15.58 avg300=14.36 total=406186953\nfull avg10=3.44 avg60=13.34 avg300=11.28 total=286172231\n",
+			286172231 * time.Microsecond, true},
+		{"no full line", "some avg10=0.00 avg60=0.00 avg300=0.00 total=12\n", 0, false},
+		{"bad total", "full avg10=0.00 avg60=0.00 avg300=0.00 total=-5\n", 0, false},
+		{"not a number", "full avg10=0.00 total=lots\n", 0, false},
+		{"empty", "", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, ok := parsePressureFull(tt.text)
+			require.Equal(t, tt.ok, ok)
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
+
+// TestIOStallInLines checks that a figure whose run stalled on I/O says so, and one that
+// did not stays as it was.
+func TestIOStallInLines(t *testing.T) {
+	t.Parallel()
+	cfg := Config{}.WithDefaults()
+	th := &Throughput{PerSecond: 12_000, Done: 10, Want: 10, Target: 10_000, Met: true, IOStall: 0.13}
+	require.Contains(t, th.line(figSingle, cfg), "; all work waited for I/O 13 % of the time)")
+	th.IOStall = 0.004
+	require.NotContains(t, th.line(figSingle, cfg), "waited for I/O")
+	l := &Latency{Rate: 1000, Want: 10, Sent: 10, Accepted: 10, Received: 10, SendP50: 1, SendP99: 120, IOStall: 0.2}
+	require.Contains(t, l.lines(cfg)[0], "[all work waited for I/O 20 % of the time: every event's 202 waits for an fsync]")
+}

@@ -103,24 +103,31 @@ type Throughput struct {
 	// unit done: with the in-process server, server, receiver and clients together. It
 	// varies less from run to run than the rate on a machine shared with other work.
 	CPUPerUnit float64 `json:"cpu_us_per_unit,omitempty"`
+	// IOStall is the share of the run's wall time in which every task of the machine
+	// waited for I/O (Linux pressure stall information; 0 when unknown): a disk that
+	// stalls slows every acknowledged write.
+	IOStall float64 `json:"io_stall_share,omitempty"`
 }
 
-// cpuMeter measures the CPU time of a run; its zero value measures nothing.
-type cpuMeter struct {
+// meter measures the CPU time and the I/O stalls of a run; its zero value measures
+// nothing.
+type meter struct {
 	start time.Duration
 	ok    bool
+	io    ioMeter
 }
 
-func startCPU() cpuMeter {
+func startMeter() meter {
 	d, ok := cputime.Process()
-	return cpuMeter{start: d, ok: ok}
+	return meter{start: d, ok: ok, io: startIO()}
 }
 
-// stop sets t's CPU per unit done.
-func (m cpuMeter) stop(t *Throughput) {
+// stop sets t's CPU per unit done and its I/O stall share.
+func (m meter) stop(t *Throughput) {
 	if d, ok := cputime.Process(); ok && m.ok && t.Done > 0 {
 		t.CPUPerUnit = float64((d - m.start).Microseconds()) / float64(t.Done)
 	}
+	t.IOStall = m.io.share()
 }
 
 func (t *Throughput) finish() {
@@ -156,6 +163,9 @@ type Latency struct {
 	AckNegative int     `json:"ack_negative"`
 	Errors      int     `json:"errors"`
 	FirstError  string  `json:"first_error,omitempty"`
+	// IOStall is the share of the run in which every task waited for I/O (see
+	// Throughput.IOStall); each event's acknowledgement waits for an fsync.
+	IOStall float64 `json:"io_stall_share,omitempty"`
 	// Met says send → receipt p50 and p99 are within the spec's targets.
 	Met bool `json:"met"`
 }
@@ -219,6 +229,9 @@ func (t *Throughput) line(f figure, cfg Config) string {
 	if t.CPUPerUnit > 0 {
 		target += fmt.Sprintf("; %.0f µs of CPU each", t.CPUPerUnit)
 	}
+	if t.IOStall >= ioStallNotable {
+		target += fmt.Sprintf("; all work waited for I/O %.0f %% of the time", 100*t.IOStall)
+	}
 	s := fmt.Sprintf("%s: %s /s (%s)", title, commas(int64(math.Round(t.PerSecond))), target)
 	switch {
 	case t.Capped:
@@ -264,6 +277,9 @@ func (l *Latency) lines(cfg Config) []string {
 	}
 	if l.Duplicates > 0 {
 		first += fmt.Sprintf(" [%s duplicate deliveries]", commas(int64(l.Duplicates)))
+	}
+	if l.IOStall >= ioStallNotable {
+		first += fmt.Sprintf(" [all work waited for I/O %.0f %% of the time: every event's 202 waits for an fsync]", 100*l.IOStall)
 	}
 	ackMet := l.Received > 0 && l.AckP50 <= targetP50 && l.AckP99 <= targetP99
 	second := fmt.Sprintf("latency ack → receipt (from the 202) at %s events/s: p50 %s ms, p99 %s ms (%s: %s; %s of %s arrived before their 202 was read)",

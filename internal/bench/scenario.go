@@ -160,13 +160,13 @@ func (r *runner) loopback(ctx context.Context) error {
 	target := r.rcv.url + "/ceiling"
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
-	start, cpu := time.Now(), startCPU()
+	start, m := time.Now(), startMeter()
 	t := drive(ctx, r.cfg.Concurrency, n, func(ctx context.Context, _ int) (int, error) {
 		_, err := post(ctx, r.api.hc, target, "", body, http.StatusNoContent, false)
 		return 1, err
 	})
 	th := t.throughput(start, n, ctx)
-	cpu.stop(th)
+	m.stop(th)
 	r.rep.Loopback = th
 	r.p.printf("%s\n", th.line(figLoopback, r.cfg))
 	return nil
@@ -194,7 +194,7 @@ func (r *runner) deliveries(ctx context.Context, fanout int) error {
 
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
-	start, cpu := time.Now(), startCPU()
+	start, m := time.Now(), startMeter()
 	t := drive(ctx, r.cfg.BatchClients, bodies.count, func(ctx context.Context, i int) (int, error) {
 		body, size := bodies.get(i)
 		_, err := post(ctx, r.api.hc, url, key, body, http.StatusAccepted, false)
@@ -216,7 +216,7 @@ func (r *runner) deliveries(ctx context.Context, fanout int) error {
 		th.Capped, th.Interrupted = ended(ctx)
 		th.Seconds = time.Since(start).Seconds()
 	}
-	cpu.stop(th)
+	m.stop(th)
 	if got < want && !th.Interrupted {
 		r.deactivate(org, key, eps)
 	}
@@ -242,13 +242,13 @@ func (r *runner) ingestSingle(ctx context.Context) error {
 	url := r.api.base + "/v1/orgs/" + org + "/events"
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
-	start, cpu := time.Now(), startCPU()
+	start, m := time.Now(), startMeter()
 	t := drive(ctx, r.cfg.Concurrency, n, func(ctx context.Context, _ int) (int, error) {
 		_, err := post(ctx, r.api.hc, url, key, body, http.StatusAccepted, false)
 		return 1, err
 	})
 	th := t.throughput(start, n, ctx)
-	cpu.stop(th)
+	m.stop(th)
 	th.Target = figSingle.target
 	th.finish()
 	r.share(th)
@@ -268,14 +268,14 @@ func (r *runner) ingestBatch(ctx context.Context) error {
 	url := r.api.base + "/v1/orgs/" + org + "/events/batch"
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
-	start, cpu := time.Now(), startCPU()
+	start, m := time.Now(), startMeter()
 	t := drive(ctx, r.cfg.BatchClients, bodies.count, func(ctx context.Context, i int) (int, error) {
 		body, size := bodies.get(i)
 		_, err := post(ctx, r.api.hc, url, key, body, http.StatusAccepted, false)
 		return size, err
 	})
 	th := t.throughput(start, n, ctx)
-	cpu.stop(th)
+	m.stop(th)
 	th.Target = figBatch.target
 	th.finish()
 	r.rep.Batch = th
@@ -309,6 +309,7 @@ func (r *runner) latency(ctx context.Context) error {
 	jobs := make(chan int)
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
+	io := startIO()
 	var wg sync.WaitGroup
 	for range min(r.cfg.latencyWorkers(), n) {
 		wg.Go(func() {
@@ -398,7 +399,7 @@ pace:
 	l := &Latency{
 		Rate: r.cfg.Rate, Want: n, Sent: sent, Accepted: t.done, Received: len(fromSend), Duplicates: dups,
 		Errors: t.errs, FirstError: t.firstErr, AckNegative: negative,
-		AchievedRate: rate(sent, paced), MaxLagMS: ms(maxLag),
+		AchievedRate: rate(sent, paced), MaxLagMS: ms(maxLag), IOStall: io.share(),
 	}
 	l.SendP50, l.SendP99, l.SendMax = percentiles(fromSend)
 	l.AckP50, l.AckP99, _ = percentiles(fromAck)
