@@ -712,7 +712,7 @@ func (d *Dispatcher) run(ctx context.Context, c *store.Claim) {
 	ctx, span := d.startSpan(ctx, c)
 	o := d.attempt(ctx, c, false)
 	endSpan(span, o)
-	d.recorder.add(o)
+	d.recorder.add(o, c.OrderingKey != "" && ended(o.Status))
 	if d.cfg.Metrics != nil && o.Attempt != nil {
 		d.cfg.Metrics.Attempted(c.EndpointID, o.Status, time.Duration(o.Attempt.DurationMS)*time.Millisecond)
 	}
@@ -726,6 +726,15 @@ func (d *Dispatcher) run(ctx context.Context, c *store.Claim) {
 	case d.signal <- struct{}{}:
 	default:
 	}
+}
+
+// ended says whether a delivery in status is done with: it will not be sent again.
+func ended(status string) bool {
+	switch status {
+	case consign.StatusSucceeded, consign.StatusFailed, consign.StatusCancelled:
+		return true
+	}
+	return false
 }
 
 // startSpan starts the span of an attempt at c, continuing c's trace when it has one.

@@ -25,9 +25,13 @@ func Tripped(e *consign.Endpoint, failuresInWindow int, now time.Time) string {
 	return ""
 }
 
-// afterRecord runs after a batch of outcomes is written: endpoints whose attempts failed
-// are checked against their failure policy, each at most once a second.
-func (d *Dispatcher) afterRecord(health []store.HealthChange) {
+// afterRecord runs after a batch of outcomes is written: endpoints whose keyed deliveries
+// ended are woken, for the next delivery of the key is claimable now, and endpoints whose
+// attempts failed are checked against their failure policy, each at most once a second.
+func (d *Dispatcher) afterRecord(health []store.HealthChange, wake []string) {
+	if len(wake) > 0 {
+		d.Wake(wake...)
+	}
 	now := d.cfg.Now()
 	for _, h := range health {
 		if h.OK {

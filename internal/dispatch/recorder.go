@@ -13,17 +13,27 @@ import (
 type recorder struct {
 	store store.Store
 	log   *slog.Logger
-	in    chan *store.Outcome
+	in    chan outcome
 	done  chan struct{}
-	after func(health []store.HealthChange) // called after each written batch
+	// after is called after each written batch with what the batch's attempts say of
+	// health and the endpoints to wake (see outcome.wake).
+	after func(health []store.HealthChange, wake []string)
 }
 
-func newRecorder(s store.Store, log *slog.Logger, after func([]store.HealthChange)) *recorder {
+// outcome is an outcome on its way to the store. wake asks for its endpoint to be woken
+// once it is written: it ends a delivery with an ordering key, and the next of that key
+// can be claimed only after the commit.
+type outcome struct {
+	*store.Outcome
+	wake bool
+}
+
+func newRecorder(s store.Store, log *slog.Logger, after func([]store.HealthChange, []string)) *recorder {
 	// Room for two full batches: one being written, the next gathering.
-	return &recorder{store: s, log: log, in: make(chan *store.Outcome, 8192), done: make(chan struct{}), after: after}
+	return &recorder{store: s, log: log, in: make(chan outcome, 8192), done: make(chan struct{}), after: after}
 }
 
-func (r *recorder) add(o *store.Outcome) { r.in <- o }
+func (r *recorder) add(o *store.Outcome, wake bool) { r.in <- outcome{o, wake} }
 
 // close writes what is queued and stops.
 func (r *recorder) close() {
@@ -47,14 +57,18 @@ func (r *recorder) run() {
 	const maxBatch = 4000
 	busy := false // the last batch was large: outcomes are coming fast
 	for first := range r.in {
-		batch := []*store.Outcome{first}
+		batch := []*store.Outcome{first.Outcome}
+		var wake []string
+		if first.wake {
+			wake = append(wake, first.EndpointID)
+		}
 		var linger *time.Timer
 		if busy {
 			linger = time.NewTimer(recordLinger)
 		}
 	drain:
 		for len(batch) < maxBatch {
-			var o *store.Outcome
+			var o outcome
 			var ok bool
 			if linger == nil {
 				select {
@@ -72,7 +86,10 @@ func (r *recorder) run() {
 			if !ok {
 				break drain
 			}
-			batch = append(batch, o)
+			batch = append(batch, o.Outcome)
+			if o.wake {
+				wake = append(wake, o.EndpointID)
+			}
 		}
 		if linger != nil {
 			linger.Stop()
@@ -80,7 +97,7 @@ func (r *recorder) run() {
 		busy = len(batch) >= busyBatch
 		health := healthOf(batch)
 		if r.write(store.RecordParams{Outcomes: batch, Health: health}) && r.after != nil {
-			r.after(health)
+			r.after(health, wake)
 		}
 	}
 }
