@@ -1,0 +1,51 @@
+package app_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// BenchmarkOrdered measures deliveries/s to an endpoint that orders by key, with events
+// spread over 50 keys and published in batches of 500: each key's deliveries go one at a
+// time, so what is measured is how fast the next of a key follows the one before it
+// (claim, send, record, wake) across the keys.
+//
+//	go test -run '^$' -bench Ordered -benchtime 5x ./internal/app/
+func BenchmarkOrdered(b *testing.B) {
+	e := start(b)
+	o := e.newOrg("ordered")
+	var got atomic.Int64
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		got.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	b.Cleanup(rc.Close)
+	e.createEndpoint(o, map[string]any{"url": rc.URL, "topics": []string{"product.*"}, "ordering": "key"})
+	const perRound, keys = 2000, 50
+	events := make([]map[string]any, 500)
+	for i := range events {
+		events[i] = map[string]any{"type": "product.inventoryChanged", "ordering_key": "sku-" + strconv.Itoa(i%keys),
+			"payload": map[string]any{"i": i, "pad": strings.Repeat("x", 900)}}
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		want := got.Load() + perRound
+		for range perRound / len(events) {
+			e.c.must(http.StatusAccepted, "POST", "/v1/orgs/"+o.id+"/events/batch", map[string]any{"events": events}, o.key)
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for got.Load() < want && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		require.GreaterOrEqual(b, got.Load(), want, "the endpoint did not get every delivery in time")
+	}
+	b.ReportMetric(float64(b.N*perRound)/time.Since(start).Seconds(), "deliveries/s")
+}
