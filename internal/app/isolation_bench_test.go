@@ -90,20 +90,7 @@ func BenchmarkIsolation(b *testing.B) {
 			for i := range events {
 				events[i] = map[string]any{"type": "order.updated", "payload": map[string]any{"i": i, "pad": strings.Repeat("x", 900)}}
 			}
-			b.ResetTimer()
-			start := time.Now()
-			for range b.N {
-				want := got.Load() + perRound
-				for range perRound / len(events) {
-					e.c.must(http.StatusAccepted, "POST", "/v1/orgs/"+o.id+"/events/batch", map[string]any{"events": events}, o.key)
-				}
-				deadline := time.Now().Add(2 * time.Minute)
-				for got.Load() < want && time.Now().Before(deadline) {
-					time.Sleep(time.Millisecond)
-				}
-				require.GreaterOrEqual(b, got.Load(), want, "the healthy endpoint did not get every delivery in time")
-			}
-			b.ReportMetric(float64(b.N*perRound)/time.Since(start).Seconds(), "deliveries/s")
+			measureDeliveries(b, e, o, events, perRound, &got)
 		})
 	}
 }
@@ -129,4 +116,24 @@ func queueBacklog(b *testing.B, e *env, orgID, endpointID string, n int) {
 		require.NoError(b, e.app.Store.EventsInsert(ctx, ws))
 	}
 	e.app.Dispatcher.Wake(endpointID)
+}
+
+// measureDeliveries publishes perRound events a round, in batches of events, until the
+// receiver has counted them all in got, b.N rounds, and reports deliveries/s.
+func measureDeliveries(b *testing.B, e *env, o org, events []map[string]any, perRound int, got *atomic.Int64) {
+	b.Helper()
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		want := got.Load() + int64(perRound)
+		for range perRound / len(events) {
+			e.c.must(http.StatusAccepted, "POST", "/v1/orgs/"+o.id+"/events/batch", map[string]any{"events": events}, o.key)
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for got.Load() < want && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		require.GreaterOrEqual(b, got.Load(), want, "the endpoint did not get every delivery in time")
+	}
+	b.ReportMetric(float64(b.N*perRound)/time.Since(start).Seconds(), "deliveries/s")
 }

@@ -7,9 +7,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkOrdered measures deliveries/s to an endpoint that orders by key, with events
@@ -34,18 +31,5 @@ func BenchmarkOrdered(b *testing.B) {
 		events[i] = map[string]any{"type": "product.inventoryChanged", "ordering_key": "sku-" + strconv.Itoa(i%keys),
 			"payload": map[string]any{"i": i, "pad": strings.Repeat("x", 900)}}
 	}
-	b.ResetTimer()
-	start := time.Now()
-	for range b.N {
-		want := got.Load() + perRound
-		for range perRound / len(events) {
-			e.c.must(http.StatusAccepted, "POST", "/v1/orgs/"+o.id+"/events/batch", map[string]any{"events": events}, o.key)
-		}
-		deadline := time.Now().Add(2 * time.Minute)
-		for got.Load() < want && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
-		require.GreaterOrEqual(b, got.Load(), want, "the endpoint did not get every delivery in time")
-	}
-	b.ReportMetric(float64(b.N*perRound)/time.Since(start).Seconds(), "deliveries/s")
+	measureDeliveries(b, e, o, events, perRound, &got)
 }
