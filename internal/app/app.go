@@ -166,7 +166,11 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 			log.Error("http server", "err", err)
 		}
 	}()
-	log.Info("consign serving", "addr", ln.Addr().String(), "data", cfg.DataDir, "postgres", cfg.Database != "", "node", a.Dispatcher.Node(), "insecure_targets", cfg.InsecureTargets)
+	storeAttr := slog.String("store", "postgres")
+	if db, ok := st.(*sqlite.DB); ok {
+		storeAttr = slog.String("store", "sqlite ("+string(db.Engine())+" engine) in "+cfg.DataDir)
+	}
+	log.Info("consign serving", "addr", ln.Addr().String(), storeAttr, "node", a.Dispatcher.Node(), "insecure_targets", cfg.InsecureTargets)
 	return a, nil
 }
 

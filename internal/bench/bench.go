@@ -70,6 +70,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/consign-dev/consign/internal/app"
+	"github.com/consign-dev/consign/internal/store/sqlite"
 )
 
 // Scenario names, for Config.Only.
@@ -316,7 +317,7 @@ func runOnce(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 	case cfg.Database != "":
 		rep.Store, rep.Database = StorePostgres, databaseName(cfg.Database)
 	default:
-		rep.Store = StoreEmbedded
+		rep.Store, rep.Engine = StoreEmbedded, string(sqlite.DefaultEngine)
 	}
 
 	rep.LoadBefore = loadAverage()

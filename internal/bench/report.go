@@ -22,6 +22,8 @@ type Report struct {
 	// Database names the PostgreSQL database (user@host:port/name, no password) when
 	// Store is StorePostgres.
 	Database string `json:"database,omitempty"`
+	// Engine is the SQLite engine (sqlite.Engine) of the embedded store.
+	Engine string `json:"sqlite_engine,omitempty"`
 	// DataDir is the in-process server's data directory (with PostgreSQL, it holds only
 	// the encryption key file).
 	DataDir   string `json:"data_dir,omitempty"`
@@ -65,7 +67,7 @@ func (r *Report) storeText(dataNote string) string {
 	case StorePostgres:
 		return fmt.Sprintf("postgresql store, database %s; encryption key file%s", r.Database, dataNote)
 	case StoreEmbedded:
-		return "embedded store" + dataNote
+		return "embedded store, SQLite engine " + r.Engine + dataNote
 	default:
 		return r.Store + " store"
 	}

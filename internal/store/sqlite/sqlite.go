@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
-	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/consign-dev/consign"
@@ -45,63 +44,60 @@ type DB struct {
 	rs  *stmts     // prepared statements of the readers
 	// modes holds the synchronous setting each writer connection (its driver.Conn) was
 	// last given, so that a transaction changes it only when it differs; guarded by wmu.
-	modes map[any]string
-	ck    *checkpointer
+	modes  map[any]string
+	ck     *checkpointer
+	engine Engine
 }
 
 var _ store.Store = (*DB)(nil)
 
-// Open opens (creating if needed) the database in dir and applies pending migrations.
+// Open opens (creating if needed) the database in dir with DefaultEngine and applies
+// pending migrations.
 func Open(ctx context.Context, dir string) (*DB, error) {
+	return OpenEngine(ctx, dir, DefaultEngine)
+}
+
+// OpenEngine is Open with a chosen engine (one of Engines()).
+func OpenEngine(ctx context.Context, dir string, e Engine) (*DB, error) {
+	eng, ok := engines[e]
+	if !ok {
+		return nil, fmt.Errorf("SQLite engine %q is not in this build (it has %v)", e, Engines())
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	dsn := func(extra ...string) string {
-		q := url.Values{}
-		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "temp_store(MEMORY)"} {
-			q.Add("_pragma", p)
-		}
-		for _, p := range extra {
-			q.Add("_pragma", p)
-		}
-		q.Set("_txlock", "immediate")
-		return "file:" + path + "?" + q.Encode()
+	dsn := "file:" + path + "?" + url.Values{"_txlock": {"immediate"}}.Encode()
+	open := func(extra ...string) *sql.DB {
+		pragmas := append([]string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)",
+			"temp_store(MEMORY)"}, extra...)
+		return sql.OpenDB(connector{driver: eng.driver, dsn: dsn, pragmas: pragmas})
 	}
 	// Page caches: 32 MB for the writer, 8 MB for each reader; with a million queued
 	// deliveries these, not the queue, are most of the memory.
 	// The writer never checkpoints: the checkpointer does (checkpoint.go).
-	w, err := sql.Open("sqlite", dsn("cache_size(-32000)", "wal_autocheckpoint(0)"))
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
+	w := open("cache_size(-32000)", "wal_autocheckpoint(0)")
 	// Writes are serialised by wmu; the second connection only prepares statements (a
 	// prepare on the pool must not wait for the connection a transaction holds).
 	w.SetMaxOpenConns(2)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
-	r, err := sql.Open("sqlite", dsn("query_only(1)", "cache_size(-8000)"))
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
+	r := open("query_only(1)", "cache_size(-8000)")
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	ck, err := sql.Open("sqlite", dsn("synchronous(NORMAL)"))
-	if err != nil {
-		w.Close()
-		r.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	db := &DB{w: w, r: r, ws: newStmts(w), rs: newStmts(r), modes: map[any]string{}}
+	ck := open("synchronous(NORMAL)")
+	db := &DB{w: w, r: r, ws: newStmts(w), rs: newStmts(r), modes: map[any]string{}, engine: e}
 	db.ck = newCheckpointer(ck, &db.wmu)
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db.ck.committed() // migrations write outside txMode: copy what they logged
 	return db, nil
 }
+
+// Engine reports the SQLite build the store runs on.
+func (db *DB) Engine() Engine { return db.engine }
 
 func (db *DB) migrate(ctx context.Context) error {
 	p, err := goose.NewProvider(goose.DialectSQLite3, db.w, mustSub(migrations, "migrations"))
@@ -182,9 +178,12 @@ func translate(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return consign.Errorf(consign.ENOTFOUND, "not found")
 	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() {
+	for _, e := range engines { // each recognises only its own driver's errors
+		code, ok := e.code(err)
+		if !ok {
+			continue
+		}
+		switch code {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 			return &consign.Error{Code: consign.ECONFLICT, Message: "already exists"}
 		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:

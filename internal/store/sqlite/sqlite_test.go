@@ -16,13 +16,21 @@ import (
 	"github.com/consign-dev/consign/internal/store/storetest"
 )
 
+// TestConformance runs the store contract's tests on every engine in this build (with
+// cgo, which the race detector needs, both).
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) store.Store {
-		db, err := sqlite.Open(t.Context(), t.TempDir())
-		require.NoError(t, err)
-		return db
-	})
+	for _, e := range sqlite.Engines() {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			storetest.Run(t, func(t *testing.T) store.Store {
+				db, err := sqlite.OpenEngine(t.Context(), t.TempDir(), e)
+				require.NoError(t, err)
+				require.Equal(t, e, db.Engine())
+				return db
+			})
+		})
+	}
 }
 
 var now = time.Date(2025, time.March, 14, 15, 9, 26, 535_000_000, time.UTC)
@@ -35,12 +43,28 @@ func open(tb testing.TB, dir string) *sqlite.DB {
 }
 
 // TestReopen checks that everything written is still there after the database is closed
-// and opened again, as after a restart.
+// and opened again, as after a restart, also by a binary built with the other engine.
 func TestReopen(t *testing.T) {
 	t.Parallel()
+	engines := sqlite.Engines()
+	if len(engines) < 2 && os.Getenv("CI") != "" {
+		t.Fatalf("this test binary has only the %v engine: CI builds with cgo (go test -race) and must test both", engines)
+	}
+	for _, w := range engines {
+		for _, r := range engines {
+			t.Run(string(w)+"→"+string(r), func(t *testing.T) {
+				t.Parallel()
+				testReopen(t, w, r)
+			})
+		}
+	}
+}
+
+func testReopen(t *testing.T, writer, reader sqlite.Engine) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	db := open(t, dir)
+	db, err := sqlite.OpenEngine(ctx, dir, writer)
+	require.NoError(t, err)
 
 	org := &consign.Org{ID: consign.NewID(consign.PrefixOrg, now), Name: "Acme", Role: consign.RoleSeller, CreatedAt: now, UpdatedAt: now}
 	require.NoError(t, db.OrgInsert(ctx, org))
@@ -79,7 +103,8 @@ func TestReopen(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
 
-	db = open(t, dir)
+	db, err = sqlite.OpenEngine(ctx, dir, reader)
+	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, db.Close()) })
 
 	gotOrg, err := db.OrgGet(ctx, org.ID)
