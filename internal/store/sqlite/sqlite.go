@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,7 +68,9 @@ func OpenEngine(ctx context.Context, dir string, e Engine) (*DB, error) {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	dsn := "file:" + path + "?" + url.Values{"_txlock": {"immediate"}}.Encode()
+	// A URI filename: '?' and '#' in a directory's name would end its path, so they and
+	// '%' are escaped (SQLite decodes %HH in the path).
+	dsn := "file:" + uriPathEscaper.Replace(path) + "?" + url.Values{"_txlock": {"immediate"}}.Encode()
 	open := func(extra ...string) *sql.DB {
 		pragmas := append([]string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)",
 			"temp_store(MEMORY)"}, extra...)
@@ -95,6 +98,8 @@ func OpenEngine(ctx context.Context, dir string, e Engine) (*DB, error) {
 	db.ck.committed() // migrations write outside txMode: copy what they logged
 	return db, nil
 }
+
+var uriPathEscaper = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 
 // Engine reports the SQLite build the store runs on.
 func (db *DB) Engine() Engine { return db.engine }

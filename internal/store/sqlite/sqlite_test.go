@@ -192,3 +192,30 @@ func TestWALStaysBounded(t *testing.T) {
 	require.NoError(t, err)
 	require.Less(t, fi.Size(), int64(64<<20), "the log holds %d MB after %d MB written", fi.Size()>>20, batches*perBatch*8>>10)
 }
+
+// TestDataDirName checks that the database goes inside a data directory whose name holds
+// characters that end or escape the path of a URI filename.
+func TestDataDirName(t *testing.T) {
+	t.Parallel()
+	for _, e := range sqlite.Engines() {
+		for _, name := range []string{"a b", "hooks#1", "what?now", "100%", "x%3fy"} {
+			t.Run(string(e)+"/"+name, func(t *testing.T) {
+				t.Parallel()
+				parent := t.TempDir()
+				dir := filepath.Join(parent, name)
+				db, err := sqlite.OpenEngine(t.Context(), dir, e)
+				require.NoError(t, err)
+				org := &consign.Org{ID: consign.NewID(consign.PrefixOrg, now), Name: "Acme", Role: consign.RoleBoth, CreatedAt: now, UpdatedAt: now}
+				require.NoError(t, db.OrgInsert(t.Context(), org))
+				require.NoError(t, db.Close())
+
+				st, err := os.Stat(filepath.Join(dir, sqlite.FileName))
+				require.NoError(t, err, "the database is not in the data directory")
+				require.True(t, st.Mode().IsRegular())
+				entries, err := os.ReadDir(parent)
+				require.NoError(t, err)
+				require.Len(t, entries, 1, "files written next to the data directory: %v", entries)
+			})
+		}
+	}
+}
