@@ -13,8 +13,9 @@
 //     endpoint costs the others nothing; a lease makes work claimed by a process that
 //     died come due again by itself);
 //  2. starts attempts round-robin across endpoints while the global Concurrency, the
-//     endpoint's burst_limit (default EndpointConcurrency) and its rate limit allow — a
-//     slow or failing endpoint holds only its own slots;
+//     endpoint's burst_limit (default EndpointConcurrency), its window (window.go: as
+//     many as it answers without queueing) and its rate limit allow — a slow or failing
+//     endpoint holds only its own slots;
 //  3. sleeps until the next due time, a rate-limit token, a finished attempt, or a wake-up
 //     from ingest or the API (a new event is claimed at once, not on a polling tick).
 //
@@ -196,6 +197,8 @@ type epState struct {
 	// dead endpoint with a large backlog does not burn the capacity the others need.
 	failures int
 	backoff  time.Duration
+	// win adapts the endpoint's attempts in flight to its round-trip times (window.go).
+	win window
 	// Cluster only: whether this node owns the endpoint, gives it up once idle
 	// (draining), and since when it has had no work.
 	owned     bool
@@ -226,8 +229,9 @@ type holdReq struct {
 // finished reports an attempt's end to the loop.
 type finished struct {
 	endpointID, deliveryID string
-	nextDue                time.Time // when the delivery is due again; zero if finished
-	attempted, ok          bool      // whether an attempt was made, and succeeded
+	nextDue                time.Time     // when the delivery is due again; zero if finished
+	attempted, ok          bool          // whether an attempt was made, and succeeded
+	took                   time.Duration // the attempt's round trip
 }
 
 // New returns a Dispatcher; Run starts it.
@@ -673,7 +677,7 @@ func (d *Dispatcher) start(ctx context.Context, now time.Time) bool {
 			if e.failures >= circuitThreshold {
 				burst = 1 // one probe at a time until an attempt succeeds
 			}
-			if e.inflight >= burst {
+			if e.inflight >= e.win.limit(burst) {
 				continue
 			}
 			q := e.queue[0]
@@ -710,13 +714,15 @@ func (d *Dispatcher) start(ctx context.Context, now time.Time) bool {
 func (d *Dispatcher) run(ctx context.Context, c *store.Claim) {
 	defer d.wg.Done()
 	ctx, span := d.startSpan(ctx, c)
+	began := time.Now()
 	o := d.attempt(ctx, c, false)
+	took := time.Since(began)
 	endSpan(span, o)
 	d.recorder.add(o, c.OrderingKey != "" && ended(o.Status))
 	if d.cfg.Metrics != nil && o.Attempt != nil {
 		d.cfg.Metrics.Attempted(c.EndpointID, o.Status, time.Duration(o.Attempt.DurationMS)*time.Millisecond)
 	}
-	f := finished{endpointID: c.EndpointID, deliveryID: c.DeliveryID, attempted: o.Attempt != nil}
+	f := finished{endpointID: c.EndpointID, deliveryID: c.DeliveryID, attempted: o.Attempt != nil, took: took}
 	f.ok = f.attempted && o.Status == consign.StatusSucceeded
 	if o.Status == consign.StatusPending {
 		f.nextDue = o.NextAttemptAt
@@ -785,6 +791,10 @@ func (d *Dispatcher) drainFinished(now time.Time) {
 			e.inflight--
 			if !f.nextDue.IsZero() {
 				e.due(f.nextDue)
+			}
+			if f.attempted {
+				burst, _ := d.limits(e)
+				e.win.sample(f.took, now, burst)
 			}
 			switch {
 			case f.ok:
