@@ -1,0 +1,94 @@
+package app_test
+
+import (
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// peakCounter tracks requests in flight at a receiver and the most seen, from the n-th
+// request on.
+type peakCounter struct {
+	from           int
+	inFlight, peak atomic.Int32
+}
+
+func (p *peakCounter) enter(n int) {
+	in := p.inFlight.Add(1)
+	if n < p.from {
+		return
+	}
+	for {
+		old := p.peak.Load()
+		if in <= old || p.peak.CompareAndSwap(old, in) {
+			return
+		}
+	}
+}
+
+func (p *peakCounter) leave() { p.inFlight.Add(-1) }
+
+// publishMany publishes n events to o in batches of 1,000.
+func (e *env) publishMany(o org, n int) {
+	for sent := 0; sent < n; sent += 1000 {
+		events := make([]map[string]any, min(1000, n-sent))
+		for i := range events {
+			events[i] = map[string]any{"type": "order.updated", "payload": map[string]any{"i": sent + i}}
+		}
+		e.c.must(http.StatusAccepted, "POST", "/v1/orgs/"+o.id+"/events/batch", map[string]any{"events": events}, o.key)
+	}
+}
+
+// TestWindowKeepsSlowEndpointsBurst checks that an endpoint whose answers are slow but
+// steady (no queueing) gets its whole burst limit in flight: the adaptive window must
+// not take parallelism from slow partners.
+func TestWindowKeepsSlowEndpointsBurst(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	o := e.newOrg("slow-steady")
+	pc := peakCounter{from: 120} // the second half, after 120 answers had their say
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		pc.enter(n)
+		defer pc.leave()
+		time.Sleep(200 * time.Millisecond)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	e.createEndpoint(o, map[string]any{"url": rc.URL, "topics": []string{"order.*"}, "burst_limit": 24})
+	e.publishMany(o, 240)
+	require.Eventually(t, func() bool { return len(rc.all()) >= 240 }, 3*waitFor, tick)
+	require.Equal(t, int32(24), pc.peak.Load(), "requests in flight to a slow, steady endpoint, late in the run")
+}
+
+// TestWindowNarrowsForQueueingEndpoint checks that an endpoint that serves two requests
+// at a time and queues the rest ends up with only a few more than that in flight instead
+// of its whole burst limit of 64 waiting in its queue. The window shrinks by one per
+// window's worth of answers, so from 64 it takes about two thousand; it then settles
+// around 12 (16–18 under the race detector, whose overhead blurs the round trips).
+func TestWindowNarrowsForQueueingEndpoint(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	o := e.newOrg("queueing")
+	const events = 5000
+	pc := peakCounter{from: events - 1000} // the last thousand requests
+	var first atomic.Int32                  // the most in flight among the first requests
+	served := make(chan struct{}, 2)
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		pc.enter(n)
+		defer pc.leave()
+		if in := pc.inFlight.Load(); n <= 200 && in > first.Load() {
+			first.Store(in) // racy maximum: enough to show the start was wide
+		}
+		served <- struct{}{}
+		time.Sleep(time.Millisecond)
+		<-served
+		w.WriteHeader(http.StatusNoContent)
+	})
+	e.createEndpoint(o, map[string]any{"url": rc.URL, "topics": []string{"order.*"}})
+	e.publishMany(o, events)
+	require.Eventually(t, func() bool { return len(rc.all()) >= events }, 6*waitFor, tick)
+	require.Greater(t, first.Load(), int32(32), "a fresh window is the whole burst limit")
+	require.LessOrEqual(t, pc.peak.Load(), int32(24), "requests in flight at the end")
+}
