@@ -793,8 +793,10 @@ func (d *Dispatcher) drainFinished(now time.Time) {
 				e.due(f.nextDue)
 			}
 			if f.attempted {
+				// Round trips are wall-clock time, and so is the window's own clock:
+				// a test's Now may stand still.
 				burst, _ := d.limits(e)
-				e.win.sample(f.took, now, burst)
+				e.win.sample(f.took, time.Now(), burst)
 			}
 			switch {
 			case f.ok:
