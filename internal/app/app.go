@@ -219,6 +219,7 @@ func (a *App) build(ctx context.Context) error {
 	a.Dispatcher = dispatch.New(a.Store, a.Manage, dispatch.EmitterFunc(emit), a.sender, dc)
 	a.Ingest = ingest.New(a.Store, ingest.Config{Now: cfg.Now, Logger: cfg.Logger, Dispatcher: a.Dispatcher, Metrics: a.metrics, Tracer: tracer})
 	a.metrics.WatchQueue(a.Dispatcher.Load)
+	a.metrics.WatchNarrowed(a.Dispatcher.Narrowed)
 	if dc.Cluster != nil {
 		a.metrics.WatchOwned(a.Dispatcher.Owned)
 	}

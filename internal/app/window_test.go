@@ -60,6 +60,7 @@ func TestWindowKeepsSlowEndpointsBurst(t *testing.T) {
 	e.publishMany(o, 240)
 	require.Eventually(t, func() bool { return len(rc.all()) >= 240 }, 3*waitFor, tick)
 	require.Equal(t, int32(24), pc.peak.Load(), "requests in flight to a slow, steady endpoint, late in the run")
+	require.Contains(t, e.scrape(), "\nconsign_dispatch_endpoints_narrowed 0\n")
 }
 
 // TestWindowNarrowsForQueueingEndpoint checks that an endpoint that serves two requests
@@ -73,7 +74,7 @@ func TestWindowNarrowsForQueueingEndpoint(t *testing.T) {
 	o := e.newOrg("queueing")
 	const events = 5000
 	pc := peakCounter{from: events - 1000} // the last thousand requests
-	var first atomic.Int32                  // the most in flight among the first requests
+	var first atomic.Int32                 // the most in flight among the first requests
 	served := make(chan struct{}, 2)
 	rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
 		pc.enter(n)
@@ -91,4 +92,5 @@ func TestWindowNarrowsForQueueingEndpoint(t *testing.T) {
 	require.Eventually(t, func() bool { return len(rc.all()) >= events }, 6*waitFor, tick)
 	require.Greater(t, first.Load(), int32(32), "a fresh window is the whole burst limit")
 	require.LessOrEqual(t, pc.peak.Load(), int32(24), "requests in flight at the end")
+	require.Contains(t, e.scrape(), "\nconsign_dispatch_endpoints_narrowed 1\n")
 }

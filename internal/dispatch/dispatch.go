@@ -773,6 +773,20 @@ func endSpan(span trace.Span, o *store.Outcome) {
 	span.End()
 }
 
+// Narrowed returns how many endpoints have a window below their burst limit: their
+// answers queue, so fewer of their attempts run at once (window.go).
+func (d *Dispatcher) Narrowed() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, e := range d.eps {
+		if burst, _ := d.limits(e); e.win.narrowed(burst) {
+			n++
+		}
+	}
+	return n
+}
+
 // Load returns how many deliveries are held in memory waiting for their turn (or
 // reserved for ingest's hand-off) and how many attempts are in flight.
 func (d *Dispatcher) Load() (queued, inflight int) {

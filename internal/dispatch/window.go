@@ -50,6 +50,9 @@ func (w *window) limit(burst int) int {
 	return min(burst, int(w.size))
 }
 
+// narrowed says whether the window holds the endpoint below its burst limit.
+func (w *window) narrowed(burst int) bool { return w.limit(burst) < burst }
+
 // sample adjusts the window to an attempt that took rtt and ended at now.
 func (w *window) sample(rtt time.Duration, now time.Time, burst int) {
 	if rtt <= 0 {

@@ -119,6 +119,15 @@ func (m *Metrics) WatchQueue(load func() (queued, inflight int)) {
 	)
 }
 
+// WatchNarrowed adds a gauge of the endpoints whose in-flight window is below their
+// burst limit because their answers queue.
+func (m *Metrics) WatchNarrowed(narrowed func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "consign_dispatch_endpoints_narrowed",
+		Help: "Endpoints sent fewer attempts at once than their burst limit allows, because their answers take longer than their quickest of late (requests queue there).",
+	}, func() float64 { return float64(narrowed()) }))
+}
+
 // WatchOwned adds a gauge of the endpoints this node owns, for nodes that share a
 // database: it shows how the cluster divides the sending.
 func (m *Metrics) WatchOwned(owned func() int) {
