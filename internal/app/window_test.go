@@ -65,9 +65,9 @@ func TestWindowKeepsSlowEndpointsBurst(t *testing.T) {
 
 // TestWindowNarrowsForQueueingEndpoint checks that an endpoint that serves two requests
 // at a time and queues the rest ends up with only a few more than that in flight instead
-// of its whole burst limit of 64 waiting in its queue. The window shrinks by one per
-// window's worth of answers, so from 64 it takes about two thousand; it then settles
-// around 12 (16–18 under the race detector, whose overhead blurs the round trips).
+// of its whole burst limit of 64 waiting in its queue. The window gets there within a few
+// hundred answers and settles around 12 (up to 18 under the race detector, whose
+// overhead blurs the round trips).
 func TestWindowNarrowsForQueueingEndpoint(t *testing.T) {
 	t.Parallel()
 	e := start(t)

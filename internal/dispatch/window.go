@@ -8,9 +8,10 @@ import "time"
 // The shortest round trip seen lately (minRTT) is the endpoint's time without queueing.
 // An answer that takes longer means requests wait somewhere — at the partner, on the
 // network, or on this machine's own CPUs — and size × (1 − minRTT/rtt) estimates how many
-// of the window wait. Above windowBeta the window shrinks by one per window's worth of
-// answers, below windowAlpha it grows by as much, never past the endpoint's burst limit
-// and never under windowMin. A slow endpoint whose answers always take long keeps the
+// of the window wait. Below windowAlpha the window grows by one per window's worth of
+// answers; above windowBeta it shrinks in proportion to the excess (nearly one per
+// answer when most of the window waits), never past the endpoint's burst limit and
+// never under windowMin. A slow endpoint whose answers always take long keeps the
 // whole burst limit (nothing queues: every round trip is the minimum), while a fast one
 // gets only what it turns over: more requests at once would only wait, holding
 // connections and scheduling work, which on a busy machine is CPU taken from the rest.
@@ -84,6 +85,8 @@ func (w *window) sample(rtt time.Duration, now time.Time, burst int) {
 	case queued < windowAlpha:
 		w.size = min(float64(burst), w.size+1/w.size)
 	case queued > windowBeta:
-		w.size = max(windowMin, w.size-1/w.size)
+		// In proportion to the excess: one per window's worth of answers near the
+		// threshold, nearly one per answer when most of the window waits.
+		w.size = max(windowMin, w.size-max(1, queued-windowBeta)/w.size)
 	}
 }
