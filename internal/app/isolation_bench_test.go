@@ -75,13 +75,8 @@ func BenchmarkIsolation(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			e := start(b)
 			o := e.newOrg("isolation")
-			var got atomic.Int64
-			healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-				got.Add(1)
-				w.WriteHeader(http.StatusNoContent)
-			}))
-			b.Cleanup(healthy.Close)
-			e.createEndpoint(o, map[string]any{"url": healthy.URL, "topics": []string{"order.*"}})
+			healthy, got := countingSink(b)
+			e.createEndpoint(o, map[string]any{"url": healthy, "topics": []string{"order.*"}})
 			if tc.noisy != nil {
 				tc.noisy(b, e, o)
 			}
@@ -90,7 +85,7 @@ func BenchmarkIsolation(b *testing.B) {
 			for i := range events {
 				events[i] = map[string]any{"type": "order.updated", "payload": map[string]any{"i": i, "pad": strings.Repeat("x", 900)}}
 			}
-			measureDeliveries(b, e, o, events, perRound, &got)
+			measureDeliveries(b, e, o, events, perRound, got)
 		})
 	}
 }
@@ -136,4 +131,15 @@ func measureDeliveries(b *testing.B, e *env, o org, events []map[string]any, per
 		require.GreaterOrEqual(b, got.Load(), want, "the endpoint did not get every delivery in time")
 	}
 	b.ReportMetric(float64(b.N*perRound)/time.Since(start).Seconds(), "deliveries/s")
+}
+
+// countingSink is a receiver that answers 204 and counts the requests it gets.
+func countingSink(b *testing.B) (url string, got *atomic.Int64) {
+	got = new(atomic.Int64)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		got.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	b.Cleanup(srv.Close)
+	return srv.URL, got
 }

@@ -1,11 +1,8 @@
 package app_test
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 )
 
@@ -18,18 +15,13 @@ import (
 func BenchmarkOrdered(b *testing.B) {
 	e := start(b)
 	o := e.newOrg("ordered")
-	var got atomic.Int64
-	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		got.Add(1)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	b.Cleanup(rc.Close)
-	e.createEndpoint(o, map[string]any{"url": rc.URL, "topics": []string{"product.*"}, "ordering": "key"})
+	sink, got := countingSink(b)
+	e.createEndpoint(o, map[string]any{"url": sink, "topics": []string{"product.*"}, "ordering": "key"})
 	const perRound, keys = 2000, 50
 	events := make([]map[string]any, 500)
 	for i := range events {
 		events[i] = map[string]any{"type": "product.inventoryChanged", "ordering_key": "sku-" + strconv.Itoa(i%keys),
 			"payload": map[string]any{"i": i, "pad": strings.Repeat("x", 900)}}
 	}
-	measureDeliveries(b, e, o, events, perRound, &got)
+	measureDeliveries(b, e, o, events, perRound, got)
 }
