@@ -25,7 +25,7 @@ func scanDelivery(row scanner) (*consign.Delivery, error) {
 		&d.ResponseReference, &d.CreatedAt, &d.UpdatedAt); err != nil {
 		return nil, err
 	}
-	if d.Status == consign.StatusPending {
+	if d.Status == consign.StatusPending && next.Before(waitingAt) {
 		next = next.UTC()
 		d.NextAttemptAt = &next
 	}
@@ -124,6 +124,14 @@ const headOnly = `(d.sequence = 0 OR NOT EXISTS (SELECT 1 FROM deliveries p
 	WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key AND p.ordering_key <> ''
 	AND p.sequence < d.sequence AND p.status IN ('pending', 'delivering', 'paused')))`
 
+// waitingAt is the next_attempt_at of a delivery of an ordered key queued behind an
+// unfinished one of its key: beyond any due time, so claims never step over it. When its
+// key's head finishes, the trigger deliveries_next_of_key (migration 6) makes it due;
+// waitingSQL is the same time in SQL.
+var waitingAt = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
+const waitingSQL = `'9999-12-31 00:00:00+00'::timestamptz`
+
 // claimQuery leases up to $3 due deliveries of endpoint $1. SKIP LOCKED passes over rows
 // another node is claiming this instant; the RETURNING gives what is needed to send, and
 // the old due time (due) to put the claims in order again.
@@ -139,7 +147,8 @@ RETURNING d.id, d.org_id, d.endpoint_id, ep.version, d.event_id, d.event_type, e
 	d.ordering_key, d.sequence, e.created_at, d.attempts_count, d.deadline_at, c.due`
 
 const nextDueQuery = `SELECT min(d.next_attempt_at) FROM deliveries d
-	WHERE d.endpoint_id = $1 AND d.status IN ('pending', 'delivering') AND ` + headOnly
+	WHERE d.endpoint_id = $1 AND d.status IN ('pending', 'delivering') AND d.next_attempt_at < ` + waitingSQL + `
+	AND ` + headOnly
 
 // DeliveriesClaim leases due deliveries endpoint by endpoint: they become delivering and
 // due again only when the lease ends, so the work of a node that died comes back by
@@ -410,7 +419,8 @@ func (db *DB) DeliveriesDue(ctx context.Context) (map[string]time.Time, error) {
 	// One index probe per endpoint: grouping the deliveries instead would read every
 	// waiting row, a million for an endpoint with a large backlog.
 	rows, err := db.pool.Query(ctx, `SELECT e.id, (SELECT d.next_attempt_at FROM deliveries d
-		WHERE d.endpoint_id = e.id AND d.status IN ('pending', 'delivering') ORDER BY d.next_attempt_at LIMIT 1) FROM endpoints e`)
+		WHERE d.endpoint_id = e.id AND d.status IN ('pending', 'delivering') AND d.next_attempt_at < `+waitingSQL+`
+		ORDER BY d.next_attempt_at LIMIT 1) FROM endpoints e`)
 	if err != nil {
 		return nil, translate(err)
 	}

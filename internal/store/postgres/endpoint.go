@@ -111,8 +111,10 @@ func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
 			_, err = tx.Exec(ctx, `UPDATE deliveries SET status = 'paused', updated_at = $1
 				WHERE endpoint_id = $2 AND status = 'pending'`, ts(e.UpdatedAt), e.ID)
 		case !wasActive && e.Active:
-			// Due at once, in their original order (claims take equal due times by id).
-			_, err = tx.Exec(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = $1, updated_at = $1
+			// Due at once, in their original order (claims take equal due times by id);
+			// those waiting behind their key's head keep waiting.
+			_, err = tx.Exec(ctx, `UPDATE deliveries SET status = 'pending', updated_at = $1,
+				next_attempt_at = CASE WHEN next_attempt_at = `+waitingSQL+` THEN next_attempt_at ELSE $1 END
 				WHERE endpoint_id = $2 AND status = 'paused'`, ts(e.UpdatedAt), e.ID)
 		}
 		return err

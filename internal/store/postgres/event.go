@@ -144,7 +144,9 @@ func insertKeyed(ctx context.Context, tx pgx.Tx, ev *consign.Event, d *store.New
 	}
 	var seq int64
 	if d.Ordered {
-		// The upsert locks the key's row: concurrent writers of one key take numbers in turn.
+		// The upsert locks the key's row until the transaction ends: concurrent writers of
+		// one key take numbers in turn, and the trigger that makes a key's next delivery
+		// due waits for them (migration 6).
 		err := tx.QueryRow(ctx, `INSERT INTO ordering_keys (endpoint_id, ordering_key, last_sequence) VALUES ($1, $2, 1)
 			ON CONFLICT (endpoint_id, ordering_key) DO UPDATE SET last_sequence = ordering_keys.last_sequence + 1
 			RETURNING last_sequence`, d.EndpointID, d.OrderingKey).Scan(&seq)
@@ -152,9 +154,15 @@ func insertKeyed(ctx context.Context, tx pgx.Tx, ev *consign.Event, d *store.New
 			return err
 		}
 	}
+	// A delivery behind an unfinished one of its key waits (no due time) until the
+	// trigger makes it due. The check runs after the upsert took the key's row (a later
+	// statement, with a snapshot of its own), so it sees a head that finished meanwhile.
 	_, err := tx.Exec(ctx, `INSERT INTO deliveries (id, org_id, event_id, endpoint_id, event_type, ordering_key, sequence, status,
 		attempts_count, next_attempt_at, deadline_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11, $11)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7::bigint, $8, 0, CASE WHEN $7::bigint > 0 AND EXISTS (SELECT 1 FROM deliveries p
+			WHERE p.endpoint_id = $4 AND p.ordering_key = $6 AND p.ordering_key <> ''
+			AND p.status IN ('pending', 'delivering', 'paused') AND p.sequence < $7::bigint)
+		THEN `+waitingSQL+` ELSE $9::timestamptz END, $10, $11, $11)`,
 		d.ID, ev.OrgID, ev.ID, d.EndpointID, ev.Type, d.OrderingKey, seq, status, next, ts(d.Deadline), created)
 	return err
 }

@@ -14,10 +14,10 @@ import (
 	"github.com/consign-dev/consign/internal/store/storetest"
 )
 
-func open(t *testing.T, dsn string) *postgres.DB {
-	t.Helper()
-	db, err := postgres.Open(t.Context(), dsn)
-	require.NoError(t, err)
+func open(tb testing.TB, dsn string) *postgres.DB {
+	tb.Helper()
+	db, err := postgres.Open(tb.Context(), dsn)
+	require.NoError(tb, err)
 	return db
 }
 

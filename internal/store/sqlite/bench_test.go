@@ -13,6 +13,7 @@ import (
 	"github.com/consign-dev/consign/internal/cputime"
 	"github.com/consign-dev/consign/internal/store"
 	"github.com/consign-dev/consign/internal/store/sqlite"
+	"github.com/consign-dev/consign/internal/store/storetest"
 )
 
 // BenchmarkDeliveryCycle measures the writer's share of one delivery as the dispatcher
@@ -143,36 +144,9 @@ func reportCPU(b *testing.B) func() {
 	}
 }
 
-// BenchmarkClaimOrderedBacklog measures a claim on an ordered endpoint whose 50,000
-// queued deliveries wait behind the heads of their 500 keys, all in flight: what the
-// dispatcher pays each time it looks for more work there. ns/op is per claim.
+// BenchmarkClaimOrderedBacklog: see storetest.BenchClaimOrderedBacklog.
 func BenchmarkClaimOrderedBacklog(b *testing.B) {
-	ctx := b.Context()
-	db, org, eps, start := benchStore(b, 1)
-	ep := eps[0]
-	const backlog, keys, batch = 50_000, 500, 1000
-	for done := 0; done < backlog; done += batch {
-		ws := make([]*store.EventWrite, batch)
-		for i := range ws {
-			at := start.Add(time.Duration(done+i) * time.Millisecond)
-			key := "order-" + strconv.Itoa((done+i)%keys)
-			ev := &consign.Event{ID: consign.NewID(consign.PrefixEvent, at), OrgID: org.ID, Type: "order.updated",
-				Payload: benchPayload, OrderingKey: key, CreatedAt: at}
-			ws[i] = &store.EventWrite{Event: ev, Deliveries: []store.NewDelivery{{ID: consign.NewID(consign.PrefixDelivery, at),
-				EndpointID: ep.ID, Endpoint: ep, OrderingKey: key, Ordered: true, Deadline: at.Add(72 * time.Hour)}}}
-		}
-		require.NoError(b, db.EventsInsert(ctx, ws))
-	}
-	now := start.Add(time.Hour)
-	claim := func(limit int) int {
-		res, err := db.DeliveriesClaim(ctx, store.ClaimParams{Now: now, LeaseUntil: now.Add(time.Hour),
-			Quotas: []store.Quota{{EndpointID: ep.ID, Limit: limit}}})
-		require.NoError(b, err)
-		return len(res.Claims)
-	}
-	require.Equal(b, keys, claim(2*keys), "the head of every key")
-	b.ResetTimer()
-	for b.Loop() {
-		require.Zero(b, claim(64))
-	}
+	db := open(b, b.TempDir())
+	b.Cleanup(func() { require.NoError(b, db.Close()) })
+	storetest.BenchClaimOrderedBacklog(b, db)
 }

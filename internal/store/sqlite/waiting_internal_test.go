@@ -11,9 +11,10 @@ import (
 	"github.com/consign-dev/consign/internal/store"
 )
 
-// TestWaitingBehindKey checks the stored side of ordered deliveries: one created behind
-// an unfinished delivery of its key is stored waiting (no due time, in the API either),
-// keeps waiting through a pause and a resume, and is due when its key's head finishes.
+// TestWaitingBehindKey checks the stored side of ordered deliveries (the conformance
+// suite checks what callers see): one created behind an unfinished delivery of its key is
+// stored with next_attempt_at at waiting, keeps it through a pause and a resume, and is
+// due when its key's head finishes.
 func TestWaitingBehindKey(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -60,34 +61,4 @@ func TestWaitingBehindKey(t *testing.T) {
 		{DeliveryID: ids[0], EndpointID: ep.ID, Status: consign.StatusSucceeded, At: done}}}))
 	require.Equal(t, ms(done), next(ids[1]), "due when the head has finished")
 	require.Equal(t, waiting, next(ids[2]))
-}
-
-// TestWaitingBehindUnorderedKey: an endpoint that coalesced by key and now orders by it
-// may hold unfinished keyed deliveries without a sequence; an ordered one created behind
-// them waits, and is due when they have finished.
-func TestWaitingBehindUnorderedKey(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	db, org, at := openWithOrg(t, t.TempDir())
-	defer db.Close()
-	ep := addEndpoint(t, db, org, at, "https://example.com/hooks")
-	insert := func(ordered bool) string {
-		ev := &consign.Event{ID: consign.NewID(consign.PrefixEvent, at), OrgID: org.ID, Type: "inventory.updated",
-			Payload: []byte(`{}`), OrderingKey: "sku-1", CreatedAt: at}
-		d := store.NewDelivery{ID: consign.NewID(consign.PrefixDelivery, at), EndpointID: ep.ID, Endpoint: ep,
-			OrderingKey: "sku-1", Ordered: ordered, Coalesce: !ordered, Deadline: at.Add(time.Hour)}
-		require.NoError(t, db.EventsInsert(ctx, []*store.EventWrite{{Event: ev, Deliveries: []store.NewDelivery{d}}}))
-		return d.ID
-	}
-	first, second := insert(false), insert(true)
-	d, err := db.DeliveryGet(ctx, org.ID, second)
-	require.NoError(t, err)
-	require.Nil(t, d.NextAttemptAt, "waits behind the unfinished one of its key")
-	done := at.Add(time.Second)
-	require.NoError(t, db.DeliveriesRecord(ctx, store.RecordParams{Outcomes: []*store.Outcome{
-		{DeliveryID: first, EndpointID: ep.ID, Status: consign.StatusSucceeded, At: done}}}))
-	d, err = db.DeliveryGet(ctx, org.ID, second)
-	require.NoError(t, err)
-	require.NotNil(t, d.NextAttemptAt, "due once the one before it has finished")
-	require.Equal(t, done, d.NextAttemptAt.UTC())
 }

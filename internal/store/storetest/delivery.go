@@ -295,6 +295,65 @@ func testDelivery(t *testing.T, open opener) {
 		require.Equal(t, []string{replacing}, claimIDs(claim(t, s, at.Add(time.Hour), ep.ID)))
 	})
 
+	// A delivery queued behind an unfinished one of its key has no due time (in the API,
+	// and for the dispatcher's wake-ups) until the one before it finishes; then it is due
+	// from that moment. Through a pause and a resume it keeps waiting.
+	t.Run("OrderedWaitingHasNoDueTime", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		org := insertOrg(t, s, now)
+		ep := insertEndpoint(t, s, org.ID, now, func(e *store.EndpointRow) { e.Ordering = consign.OrderingKey })
+		var ids []string
+		for i := range 3 {
+			ev := newEvent(org.ID, "order.updated", now.Add(time.Duration(i)*time.Millisecond))
+			ev.OrderingKey = "order-1"
+			ids = append(ids, insertKeyed(t, s, ev, true, false, ep.ID)[0])
+		}
+		require.NotNil(t, getDelivery(t, s, org.ID, ids[0]).NextAttemptAt)
+		require.Nil(t, getDelivery(t, s, org.ID, ids[1]).NextAttemptAt, "waits for its key")
+		require.Nil(t, getDelivery(t, s, org.ID, ids[2]).NextAttemptAt, "waits for its key")
+		requireDue(t, s, map[string]time.Time{ep.ID: now})
+
+		later := now.Add(time.Minute)
+		ep.Active, ep.UpdatedAt = false, later
+		require.NoError(t, s.EndpointUpdate(t.Context(), ep))
+		ep.Active = true
+		require.NoError(t, s.EndpointUpdate(t.Context(), ep))
+		requireTime(t, later, *getDelivery(t, s, org.ID, ids[0]).NextAttemptAt, "resumed: due now")
+		require.Nil(t, getDelivery(t, s, org.ID, ids[1]).NextAttemptAt, "resumed, and still waiting for its key")
+
+		done := later.Add(time.Second)
+		setStatus(t, s, ep.ID, ids[0], consign.StatusSucceeded, done)
+		next := getDelivery(t, s, org.ID, ids[1]).NextAttemptAt
+		require.NotNil(t, next, "due once the head has finished")
+		requireTime(t, done, *next)
+		require.Nil(t, getDelivery(t, s, org.ID, ids[2]).NextAttemptAt)
+		requireDue(t, s, map[string]time.Time{ep.ID: done})
+		require.Equal(t, []string{ids[1]}, claimIDs(claim(t, s, done, ep.ID)))
+	})
+
+	// An endpoint that coalesced by key and now orders by it may hold unfinished keyed
+	// deliveries without a sequence; an ordered one created behind them waits, and is due
+	// when they have finished.
+	t.Run("OrderedWaitingBehindUnorderedKey", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		org := insertOrg(t, s, now)
+		ep := insertEndpoint(t, s, org.ID, now)
+		insert := func(ordered bool) string {
+			ev := newEvent(org.ID, "inventory.updated", now)
+			ev.OrderingKey = "sku-1"
+			return insertKeyed(t, s, ev, ordered, !ordered, ep.ID)[0]
+		}
+		first, second := insert(false), insert(true)
+		require.Nil(t, getDelivery(t, s, org.ID, second).NextAttemptAt, "waits behind the unfinished one of its key")
+		done := now.Add(time.Second)
+		setStatus(t, s, ep.ID, first, consign.StatusSucceeded, done)
+		next := getDelivery(t, s, org.ID, second).NextAttemptAt
+		require.NotNil(t, next, "due once the one before it has finished")
+		requireTime(t, done, *next)
+	})
+
 	t.Run("Coalesce", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
