@@ -34,7 +34,16 @@
 //     minus the moment just before its POST was sent (send → receipt, the figure in the
 //     summary), and minus the moment its 202 was read (ack → receipt; it can be negative
 //     when the delivery overtakes the reply); p50 and p99, nearest rank.
-//  7. the process's memory (VmRSS now, VmHWM peak, from /proc/self/status) after the
+//  7. [backlog] isolation and memory: a healthy endpoint's deliveries/s (Events events,
+//     batch-fed, in an org of its own) alone, after a warm-up run of the same size; then
+//     Backlog events published through the batch API to another org whose one endpoint
+//     refuses every connection (each a delivery to it, attempted and retried as the
+//     server's policies say), and the healthy figure again next to that backlog (after a
+//     run of the same size in which the store settles from the queueing's writes); the
+//     share of its rate it kept, and (in-process server) the process's peak RSS from the
+//     start of the queueing to the end (VmHWM, reset through /proc/self/clear_refs).
+//     Queueing is capped at 4×Duration.
+//  8. the process's memory (VmRSS now, VmHWM peak, from /proc/self/status) after the
 //     runs: with an in-process server it is the whole of server, receiver and clients
 //     (with --database, not PostgreSQL's own processes).
 //
@@ -81,10 +90,12 @@ const (
 	ScenarioSingle   = "single"
 	ScenarioBatch    = "batch"
 	ScenarioLatency  = "latency"
+	ScenarioBacklog  = "backlog"
 )
 
 // Scenarios are all scenario names in the order they run.
-var Scenarios = []string{ScenarioLoopback, ScenarioDeliver, ScenarioFanout, ScenarioSingle, ScenarioBatch, ScenarioLatency}
+var Scenarios = []string{ScenarioLoopback, ScenarioDeliver, ScenarioFanout, ScenarioSingle, ScenarioBatch, ScenarioLatency,
+	ScenarioBacklog}
 
 // Config is what a benchmark run is told. Zero values mean the default.
 type Config struct {
@@ -110,6 +121,9 @@ type Config struct {
 	BatchClients int `json:"batch_clients"`
 	// Rate is the pace of the latency run in events per second; default 1,000.
 	Rate int `json:"rate"`
+	// Backlog is the number of deliveries the backlog scenario queues for an endpoint
+	// that is down; default 1,000,000.
+	Backlog int `json:"backlog"`
 	// Only lists the scenarios to run (see Scenarios; the fan-out figure's summary key,
 	// such as "d110", names it too); default all. The memory figure is always read.
 	Only []string `json:"only,omitempty"`
@@ -168,6 +182,9 @@ func (c Config) WithDefaults() Config {
 	if c.Rate == 0 {
 		c.Rate = 1000
 	}
+	if c.Backlog == 0 {
+		c.Backlog = 1_000_000
+	}
 	if c.Repeat == 0 {
 		c.Repeat = 1
 	}
@@ -209,6 +226,9 @@ func (c Config) validate() error {
 	}
 	if c.Rate < 1 || c.Rate > 100_000 {
 		bad("--rate must be from 1 to 100,000 events/s, not %d", c.Rate)
+	}
+	if c.Backlog < 1 || c.Backlog > 10_000_000 {
+		bad("--backlog must be from 1 to 10,000,000, not %d", c.Backlog)
 	}
 	if c.Repeat < 1 || c.Repeat > 50 {
 		bad("--repeat must be from 1 to 50, not %d", c.Repeat)
@@ -345,7 +365,7 @@ func runOnce(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 	}
 	rep.Memory = srv.memory()
 	if rep.Memory != nil {
-		p.printf("%s\n", rep.Memory.line(rep.Store))
+		p.printf("%s\n", rep.Memory.line(rep.Store, rep.Backlog != nil))
 	}
 	if cfg.JSON {
 		enc := json.NewEncoder(out)

@@ -24,7 +24,7 @@ func tiny(tb testing.TB) Config {
 	tb.Helper()
 	return Config{
 		Events: 200, Duration: 30 * time.Second, Concurrency: 8, Fanout: 3, BatchSize: 50, BatchClients: 2,
-		Rate: 400, Logger: testlog.New(tb, "server"),
+		Rate: 400, Backlog: 3000, Logger: testlog.New(tb, "server"),
 	}
 }
 
@@ -62,6 +62,19 @@ func TestRunEndToEnd(t *testing.T) {
 	require.GreaterOrEqual(t, l.AckP99, l.AckP50)
 	require.Positive(t, l.AchievedRate)
 
+	bl := rep.Backlog
+	require.NotNil(t, bl)
+	require.Equal(t, 3000, bl.Queued, "every delivery of the backlog queued: %s", bl.FirstError)
+	require.Zero(t, bl.Errors)
+	for _, th := range []*Throughput{bl.Alone, bl.Beside} {
+		require.Equal(t, 200, th.Want)
+		require.Equal(t, th.Want, th.Done, "the healthy endpoint got every delivery")
+		require.Positive(t, th.PerSecond)
+	}
+	require.InDelta(t, bl.Beside.PerSecond/bl.Alone.PerSecond, bl.Share, 1e-9)
+	require.Positive(t, bl.PeakRSSBytes, "in-process: the peak is measured")
+	require.Empty(t, bl.RSSError)
+
 	require.NotNil(t, rep.Memory)
 	require.Empty(t, rep.Memory.Error)
 	require.Positive(t, rep.Memory.RSSBytes)
@@ -71,14 +84,15 @@ func TestRunEndToEnd(t *testing.T) {
 	for _, want := range []string{
 		"loopback ceiling", "deliveries/s 1→1 (batch-fed): ", "deliveries/s 1→3 (batch-fed): ",
 		"events accepted/s, single-event POSTs", "events accepted/s, batch API", "latency send → receipt",
-		"latency ack → receipt", "memory after the runs: RSS ",
+		"latency ack → receipt", "3,000 deliveries queued for a down endpoint: a healthy endpoint keeps ",
+		"the spec's ≤ 300 MB target is the backlog figure's", "memory after the runs: RSS ",
 	} {
 		require.Contains(t, text, want)
 	}
 	lines := strings.Split(text, "\n")
 	last := lines[len(lines)-1]
 	require.Equal(t, rep.Summary(), last, "the summary is the last line")
-	for _, key := range []string{"loopback=", "d11=", "d13=", "single=", "batch=", "p50=", "p99=", "ack_p50=", "ack_p99=", "rss=", "hwm="} {
+	for _, key := range []string{"loopback=", "d11=", "d13=", "single=", "batch=", "p50=", "p99=", "ack_p50=", "ack_p99=", "backlog=", "backlog_hwm=", "rss=", "hwm="} {
 		require.Contains(t, last, " "+key)
 	}
 	require.NotContains(t, last, "incomplete=")
@@ -125,6 +139,7 @@ func TestConfigValidate(t *testing.T) {
 		{"batch too big", func(c *Config) { c.BatchSize = 1001 }, "--batch-size"},
 		{"payload too small", func(c *Config) { c.PayloadSize = 8 }, "--payload-size"},
 		{"negative events", func(c *Config) { c.Events = -1 }, "--events"},
+		{"backlog too big", func(c *Config) { c.Backlog = 10_000_001 }, "--backlog must be"},
 		{"repeat", func(c *Config) { c.Repeat = 5 }, ""},
 		{"repeat too often", func(c *Config) { c.Repeat = 51 }, "--repeat must be"},
 		{"repeat with data", func(c *Config) { c.Repeat, c.DataDir = 2, "/tmp/x" }, "cannot be combined with --data"},
@@ -323,10 +338,14 @@ func TestSummary(t *testing.T) {
 		Single:        &Throughput{PerSecond: 11_000, Done: 1, Want: 1},
 		Batch:         &Throughput{PerSecond: 120_000, Done: 1, Want: 1},
 		Latency:       &Latency{Want: 3, Received: 3, SendP50: 2.1, SendP99: 9.8, AckP50: 1.234, AckP99: 12.34},
+		Backlog:       &Backlog{Queued: 1_000_000, Want: 1_000_000, Share: 0.954, PeakRSSBytes: 140 << 20},
 		Memory:        &Memory{RSSBytes: 180 << 20, HWMBytes: 210 << 20},
 	}
 	require.Equal(t, "summary: loopback=46100/s d11=21400/s d110=26000/s single=11000/s batch=120000/s "+
-		"p50=2.10ms p99=9.80ms ack_p50=1.23ms ack_p99=12.3ms rss=180MB hwm=210MB incomplete=d110", rep.Summary())
+		"p50=2.10ms p99=9.80ms ack_p50=1.23ms ack_p99=12.3ms backlog=95% backlog_hwm=140MB rss=180MB hwm=210MB incomplete=d110",
+		rep.Summary())
+	rep.Backlog = &Backlog{Queued: 10, Want: 20, Share: 1.01}
+	require.Contains(t, rep.Summary(), " backlog=101% rss=180MB hwm=210MB incomplete=d110,backlog")
 }
 
 // TestProfiles checks that --cpuprofile and --memprofile leave pprof files (gzip'd
@@ -404,8 +423,15 @@ func TestMedianReport(t *testing.T) {
 			require.Equal(t, tt.p99, m.Latency.SendP99)
 			require.InDelta(t, tt.d11/tt.loopback, m.Deliver.ShareOfLoopback, 1e-9)
 			require.Nil(t, m.FanoutDeliver, "a figure no round measured")
+			require.Nil(t, m.Backlog, "a figure no round measured")
 		})
 	}
+	t.Run("backlog", func(t *testing.T) {
+		t.Parallel()
+		share := func(v float64) *Report { return &Report{Backlog: &Backlog{Share: v}} }
+		require.Equal(t, 0.97, medianReport([]*Report{share(0.97), share(0.91), {}, share(0.99)}).Backlog.Share)
+		require.Equal(t, 0.91, medianReport([]*Report{share(0.97), share(0.91)}).Backlog.Share, "of two, the lower")
+	})
 }
 
 // TestRunRepeatedJSON checks the --json document of several rounds: each round's
@@ -465,4 +491,44 @@ func TestIOStallInLines(t *testing.T) {
 	require.NotContains(t, th.line(figSingle, cfg), "waited for I/O")
 	l := &Latency{Rate: 1000, Want: 10, Sent: 10, Accepted: 10, Received: 10, SendP50: 1, SendP99: 120, IOStall: 0.2}
 	require.Contains(t, l.lines(cfg)[0], "[all work waited for I/O 20 % of the time: every event's 202 waits for an fsync]")
+}
+
+// TestBacklogLine checks the backlog figure's verdict and what its line says when memory
+// could not be measured or the queueing was cut short.
+func TestBacklogLine(t *testing.T) {
+	t.Parallel()
+	cfg := Config{}.WithDefaults()
+	run := func(rate float64) *Throughput { return &Throughput{PerSecond: rate, Done: 100, Want: 100} }
+	timed := func(rate, cpu float64) *Throughput { t := run(rate); t.CPUPerUnit = cpu; return t }
+	tests := []struct {
+		name string
+		bl   Backlog
+		met  bool
+		want []string
+	}{
+		{"met", Backlog{Queued: 1_000_000, Want: 1_000_000, Alone: timed(10_000, 120), Beside: timed(9_500, 130), PeakRSSBytes: 140 << 20}, true,
+			[]string{"1,000,000 deliveries queued for a down endpoint: a healthy endpoint keeps 95 % of its rate (9,500 /s at 130 µs of CPU each, against 10,000 /s at 120 µs of CPU each alone; target ≥ 90 %), peak RSS 140 MB", ": met"}},
+		{"slowed", Backlog{Queued: 1_000_000, Want: 1_000_000, Alone: run(10_000), Beside: run(8_000), PeakRSSBytes: 140 << 20}, false,
+			[]string{"keeps 80 % of its rate", ": missed"}},
+		{"too much memory", Backlog{Queued: 1_000_000, Want: 1_000_000, Alone: run(10_000), Beside: run(9_900), PeakRSSBytes: 301 << 20}, false,
+			[]string{"peak RSS 301 MB", ": missed"}},
+		{"external server", Backlog{Queued: 5, Want: 5, Alone: run(10_000), Beside: run(9_900)}, true,
+			[]string{"peak RSS not measured (the server runs in another process): met"}},
+		{"no clear_refs", Backlog{Queued: 5, Want: 5, Alone: run(10_000), Beside: run(9_900), RSSError: "reset the peak RSS: permission denied"}, true,
+			[]string{"peak RSS unknown (reset the peak RSS: permission denied)"}},
+		{"cut short", Backlog{Queued: 400_000, Want: 1_000_000, Capped: true, Alone: run(10_000), Beside: run(9_900), PeakRSSBytes: 90 << 20}, false,
+			[]string{": missed [queueing cut short at the 2m0s cap: 400,000 of 1,000,000 queued]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			bl := tt.bl
+			bl.finish()
+			require.Equal(t, tt.met, bl.Met)
+			line := bl.line(cfg)
+			for _, w := range tt.want {
+				require.Contains(t, line, w)
+			}
+		})
+	}
 }

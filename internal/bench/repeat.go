@@ -18,7 +18,9 @@ import (
 // embedded store. Then, for each figure, the round in the middle: the median of an odd
 // number of rounds, and of an even number the less favourable of the two middle ones
 // (the lower rate, the higher latency). CPU per unit is the middle value of the rounds'
-// own (the higher of two). Memory is the last round's: the process only grows.
+// own (the higher of two). The backlog figure is the round whose healthy endpoint kept
+// the median share of its rate (the lower of two). Memory is the last round's: the
+// process only grows.
 
 // runRounds runs cfg.Repeat rounds and returns the median report.
 func runRounds(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
@@ -85,8 +87,11 @@ func runRounds(ctx context.Context, cfg Config, out io.Writer) (*Report, error) 
 			p.printf("%s\n", line)
 		}
 	}
+	if m.Backlog != nil {
+		p.printf("%s\n", m.Backlog.line(cfg))
+	}
 	if m.Memory != nil {
-		p.printf("%s\n", m.Memory.line(m.Store))
+		p.printf("%s\n", m.Memory.line(m.Store, m.Backlog != nil))
 	}
 	p.printf("%s\n", m.Summary())
 	return m, errors.Join(errs...)
@@ -138,6 +143,18 @@ func medianReport(reps []*Report) *Report {
 		slices.SortStableFunc(ls, func(a, b *Latency) int { return cmp.Compare(a.SendP99, b.SendP99) })
 		l := *ls[len(ls)/2]
 		m.Latency = &l
+	}
+	var bs []*Backlog
+	for _, r := range reps {
+		if r.Backlog != nil {
+			bs = append(bs, r.Backlog)
+		}
+	}
+	m.Backlog = nil
+	if len(bs) > 0 {
+		slices.SortStableFunc(bs, func(a, b *Backlog) int { return cmp.Compare(a.Share, b.Share) })
+		b := *bs[(len(bs)-1)/2]
+		m.Backlog = &b
 	}
 	m.Problems = nil
 	for _, r := range reps {

@@ -47,6 +47,8 @@ type Report struct {
 	Batch *Throughput `json:"accepted_batch,omitempty"`
 	// Latency is publish → receipt at a steady rate.
 	Latency *Latency `json:"latency,omitempty"`
+	// Backlog is the isolation figure: a backlog queued for a down endpoint.
+	Backlog *Backlog `json:"backlog,omitempty"`
 	// Memory is the process's memory after the runs (in-process server only).
 	Memory *Memory `json:"memory,omitempty"`
 	// Problems are scenarios that could not run.
@@ -291,8 +293,9 @@ func (l *Latency) lines(cfg Config) []string {
 	return []string{first, second, pace}
 }
 
-// line is the memory figure's text line; store is Report.Store.
-func (m *Memory) line(store string) string {
+// line is the memory figure's text line; store is Report.Store, backlog says whether the
+// backlog scenario ran (it has the spec's memory figure).
+func (m *Memory) line(store string, backlog bool) string {
 	if m.Error != "" {
 		return "memory after the runs: unknown (" + m.Error + ")"
 	}
@@ -300,8 +303,12 @@ func (m *Memory) line(store string) string {
 	if store == StorePostgres {
 		what += "; not PostgreSQL's own processes"
 	}
-	return fmt.Sprintf("memory after the runs: RSS %s MB, peak %s MB (VmRSS, VmHWM of the whole process: %s; the spec's ≤ 300 MB target is for 1,000,000 deliveries queued for a down endpoint, not run here)",
-		commas(m.RSSBytes>>20), commas(m.HWMBytes>>20), what)
+	spec := "the spec's ≤ 300 MB target is for 1,000,000 deliveries queued for a down endpoint, not run here"
+	if backlog {
+		spec = "the spec's ≤ 300 MB target is the backlog figure's"
+	}
+	return fmt.Sprintf("memory after the runs: RSS %s MB, peak %s MB (VmRSS, VmHWM of the whole process: %s; %s)",
+		commas(m.RSSBytes>>20), commas(m.HWMBytes>>20), what, spec)
 }
 
 // Summary is the one-line summary of every figure measured, the last line of the text
@@ -331,6 +338,15 @@ func (r *Report) Summary() string {
 		fmt.Fprintf(&b, " p50=%sms p99=%sms ack_p50=%sms ack_p99=%sms", msText(l.SendP50), msText(l.SendP99), msText(l.AckP50), msText(l.AckP99))
 		if l.Received < l.Want {
 			capped = append(capped, "latency")
+		}
+	}
+	if bl := r.Backlog; bl != nil {
+		fmt.Fprintf(&b, " backlog=%.0f%%", 100*bl.Share)
+		if bl.PeakRSSBytes > 0 {
+			fmt.Fprintf(&b, " backlog_hwm=%dMB", bl.PeakRSSBytes>>20)
+		}
+		if bl.Queued < bl.Want {
+			capped = append(capped, "backlog")
 		}
 	}
 	if m := r.Memory; m != nil && m.Error == "" {

@@ -42,6 +42,7 @@ func (r *runner) run(ctx context.Context) error {
 		{ScenarioSingle, r.ingestSingle},
 		{ScenarioBatch, r.ingestBatch},
 		{ScenarioLatency, r.latency},
+		{ScenarioBacklog, r.backlog},
 	}
 	var errs []error
 	for _, s := range steps {
@@ -187,7 +188,21 @@ func (r *runner) deliveries(ctx context.Context, fanout int) error {
 	if err != nil {
 		return err
 	}
-	b := r.rcv.bucket(name, false)
+	th := r.deliver(ctx, org, key, name, eps, fig)
+	if fanout > 1 {
+		r.rep.FanoutDeliver = th
+	} else {
+		r.rep.Deliver = th
+	}
+	r.p.printf("%s\n", th.line(fig, r.cfg))
+	return nil
+}
+
+// deliver publishes Events events to org through the batch API and measures how fast
+// they reach its endpoints eps, which deliver to the receiver's bucket.
+func (r *runner) deliver(ctx context.Context, org, key, bucket string, eps []string, fig figure) *Throughput {
+	fanout := len(eps)
+	b := r.rcv.bucket(bucket, false)
 	n := r.cfg.Events
 	bodies := newBatches(r.cfg.PayloadSize, r.cfg.BatchSize, n)
 	url := r.api.base + "/v1/orgs/" + org + "/events/batch"
@@ -222,13 +237,7 @@ func (r *runner) deliveries(ctx context.Context, fanout int) error {
 	}
 	th.finish()
 	r.share(th)
-	if fanout > 1 {
-		r.rep.FanoutDeliver = th
-	} else {
-		r.rep.Deliver = th
-	}
-	r.p.printf("%s\n", th.line(fig, r.cfg))
-	return nil
+	return th
 }
 
 // ingestSingle measures single-event POSTs from Concurrency clients, no endpoints.

@@ -20,7 +20,8 @@ type benchCmd struct {
 	BatchSize    int           `default:"500" help:"Events per batch request (at most 1000)."`
 	BatchClients int           `default:"4" help:"Concurrent clients posting batches."`
 	Rate         int           `default:"1000" help:"Events per second of the latency run."`
-	Only         []string      `sep:"," help:"Run only these scenarios: loopback, d11, fanout, single, batch, latency (default all)."`
+	Backlog      int           `default:"1000000" help:"Deliveries the backlog scenario queues for an endpoint that is down."`
+	Only         []string      `sep:"," help:"Run only these scenarios: loopback, d11, fanout, single, batch, latency, backlog (default all)."`
 	URL          string        `name:"url" placeholder:"http://127.0.0.1:8700" help:"Measure an existing Consign server on this machine (run with --insecure-targets) instead of an in-process one."`
 	Key          string        `help:"Admin API key of the server at --url."`
 	Data         string        `placeholder:"DIR" help:"Keep the in-process server's store (with --database, its encryption key file) in this directory (default: a temporary one, removed afterwards)."`
@@ -35,7 +36,7 @@ func (c *benchCmd) Run(env *runEnv) error {
 	_, err := bench.Run(env.ctx, bench.Config{
 		Events: c.Events, Duration: c.Duration, Concurrency: c.Concurrency, Fanout: c.Fanout,
 		PayloadSize: c.PayloadSize, BatchSize: c.BatchSize, BatchClients: c.BatchClients, Rate: c.Rate,
-		Only: c.Only, URL: c.URL, Key: c.Key, DataDir: c.Data, Database: c.Database, Repeat: c.Repeat, JSON: c.JSON, CPUProfile: c.CPUProfile, MemProfile: c.MemProfile,
+		Backlog: c.Backlog, Only: c.Only, URL: c.URL, Key: c.Key, DataDir: c.Data, Database: c.Database, Repeat: c.Repeat, JSON: c.JSON, CPUProfile: c.CPUProfile, MemProfile: c.MemProfile,
 		Logger: slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}, env.stdout)
 	return err
