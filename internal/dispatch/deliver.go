@@ -21,22 +21,24 @@ import (
 )
 
 // attempt sends c once and decides the delivery's next state. final makes any failure
-// final (test sends).
-func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) *store.Outcome {
+// final (test sends). rtt is the request's round trip as the sender measured it (0 when
+// nothing was sent): the partner's answer and the network, without this process's own
+// work before and after (endpoint lookups, signing, the attempt record).
+func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o *store.Outcome, rtt time.Duration) {
 	now := d.cfg.Now()
-	o := &store.Outcome{DeliveryID: c.DeliveryID, EndpointID: c.EndpointID, At: now}
+	o = &store.Outcome{DeliveryID: c.DeliveryID, EndpointID: c.EndpointID, At: now}
 	ep, err := d.cache.get(ctx, c, now)
 	switch {
 	case consign.ErrorCode(err) == consign.ENOTFOUND:
 		o.Status = consign.StatusCancelled
-		return o
+		return o, rtt
 	case err != nil:
 		d.log.Error("load endpoint", "endpoint", c.EndpointID, "err", err)
 		o.Status, o.NextAttemptAt = consign.StatusPending, now.Add(5*time.Second)
-		return o
+		return o, rtt
 	case !ep.endpoint.Active:
 		o.Status = consign.StatusPaused
-		return o
+		return o, rtt
 	}
 	req := buildRequest(ep, c, now)
 	if trace.SpanContextFromContext(ctx).IsValid() {
@@ -50,12 +52,13 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) *s
 			Err: "not sent: the endpoint has no active signing secret; add one with POST …/endpoints/" + c.EndpointID + "/secrets"}
 	} else {
 		res = d.sender.Send(ctx, req)
+		rtt = res.Duration
 	}
 	if ctx.Err() != nil && res.Class != sender.Success {
 		// Shutting down mid-attempt: the outcome says nothing about the endpoint. Leave the
 		// lease to expire so the delivery is sent again after restart.
 		o.Status, o.NextAttemptAt = consign.StatusPending, now
-		return o
+		return o, rtt
 	}
 	n := c.AttemptsCount + 1
 	o.Attempt = attemptRecord(n, req, &res, ep.endpoint)
@@ -64,7 +67,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) *s
 	case sender.Success:
 		o.Status = consign.StatusSucceeded
 		o.ResponseReference = responseReference(ep.endpoint.ResponseReferencePointer, &res)
-		return o
+		return o, rtt
 	case sender.Gone:
 		reason := fmt.Sprintf("the endpoint answered 410 Gone on %s", o.At.Format(time.RFC3339))
 		if err := d.endpoints.Deactivate(ctx, c.OrgID, c.EndpointID, reason); err != nil {
@@ -72,13 +75,13 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) *s
 		}
 		d.cache.forget(c.EndpointID)
 		o.Status = consign.StatusPaused
-		return o
+		return o, rtt
 	case sender.Throttled:
 		d.hold(c.EndpointID, res.RetryAt)
 	}
 	if final {
 		o.Status = consign.StatusFailed
-		return o
+		return o, rtt
 	}
 	next := o.At.Add(d.jitteredDelay(ep.endpoint.Retry, n))
 	if res.Class == sender.Throttled && res.RetryAt.After(next) {
@@ -87,10 +90,10 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) *s
 	if next.After(c.Deadline) {
 		o.Status = consign.StatusFailed
 		d.exhausted(c, n, o.Attempt)
-		return o
+		return o, rtt
 	}
 	o.Status, o.NextAttemptAt = consign.StatusPending, next
-	return o
+	return o, rtt
 }
 
 // buildRequest makes the HTTP request of an attempt. The body is the same bytes on every

@@ -231,7 +231,7 @@ type finished struct {
 	endpointID, deliveryID string
 	nextDue                time.Time     // when the delivery is due again; zero if finished
 	attempted, ok          bool          // whether an attempt was made, and succeeded
-	took                   time.Duration // the attempt's round trip
+	took                   time.Duration // the request's round trip (0: nothing was sent)
 }
 
 // New returns a Dispatcher; Run starts it.
@@ -714,9 +714,7 @@ func (d *Dispatcher) start(ctx context.Context, now time.Time) bool {
 func (d *Dispatcher) run(ctx context.Context, c *store.Claim) {
 	defer d.wg.Done()
 	ctx, span := d.startSpan(ctx, c)
-	began := time.Now()
-	o := d.attempt(ctx, c, false)
-	took := time.Since(began)
+	o, took := d.attempt(ctx, c, false)
 	endSpan(span, o)
 	d.recorder.add(o, c.OrderingKey != "" && ended(o.Status))
 	if d.cfg.Metrics != nil && o.Attempt != nil {
