@@ -100,4 +100,27 @@ type EndpointStats struct {
 	SuccessRate  *float64 `json:"success_rate"`
 	LatencyP50MS *int64   `json:"latency_p50_ms"`
 	LatencyP99MS *int64   `json:"latency_p99_ms"`
+	// Dispatch is how the node that answered is sending to the endpoint now; null when
+	// it holds nothing for it (no recent work, or in a cluster another node sends to it).
+	Dispatch *EndpointDispatch `json:"dispatch"`
+}
+
+// EndpointDispatch is one node's live sending state for an endpoint.
+type EndpointDispatch struct {
+	// Queued is deliveries held in memory for their turn; InFlight attempts running.
+	Queued   int `json:"queued"`
+	InFlight int `json:"in_flight"`
+	// Concurrency is how many attempts may run at once now: BurstLimit, or fewer while
+	// the endpoint's answers show requests queueing at the partner (the adaptive window).
+	Concurrency int `json:"concurrency"`
+	BurstLimit  int `json:"burst_limit"`
+	// RoundTripMinMS is the quickest answer lately, the endpoint's time without
+	// queueing; null before its first answer.
+	RoundTripMinMS *float64 `json:"round_trip_min_ms"`
+	// ConsecutiveFailures counts attempts failed in a row; from five on, the endpoint
+	// gets single probes with a growing pause between them.
+	ConsecutiveFailures int `json:"consecutive_failures"`
+	// HeldUntil is when attempts may start again after a Retry-After or that pause;
+	// null when not held.
+	HeldUntil *time.Time `json:"held_until"`
 }

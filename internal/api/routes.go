@@ -371,6 +371,7 @@ func (s *Server) endpointStats(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	st.Window = consign.Duration(window)
+	st.Dispatch = s.dispatch.EndpointState(st.EndpointID)
 	return writeJSON(w, http.StatusOK, st)
 }
 

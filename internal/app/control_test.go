@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/app"
 )
 
@@ -396,4 +397,59 @@ func waitOp(tb testing.TB, rc *receiver, typ string) map[string]any {
 		return false
 	}, waitFor, tick, "no %s event arrived", typ)
 	return data
+}
+
+// TestDispatchStateInStats: an endpoint's stats carry how this node sends to it now —
+// attempts in flight and queued under its burst limit, its quickest round trip, and the
+// pause it gets after failing in a row — and null for an endpoint it holds nothing for.
+func TestDispatchStateInStats(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	o := e.newOrg("dispatch-state")
+	state := func(epID string) *consign.EndpointDispatch {
+		var st struct {
+			Dispatch *consign.EndpointDispatch `json:"dispatch"`
+		}
+		e.c.get("/v1/orgs/"+o.id+"/endpoints/"+epID+"/stats", o.key, &st)
+		return st.Dispatch
+	}
+
+	idle := e.createEndpoint(o, map[string]any{"url": "https://idle.example.com/hooks", "topics": []string{"variant.unavailable"}})
+	require.Nil(t, state(idle["id"].(string)), "no work: nothing held for it")
+
+	slow := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	slowID := e.createEndpoint(o, map[string]any{"url": slow.URL, "topics": []string{"order.updated"}, "burst_limit": 4})["id"].(string)
+	events := make([]map[string]any, 40)
+	for i := range events {
+		events[i] = map[string]any{"type": "order.updated", "payload": map[string]any{"i": i}}
+	}
+	e.c.must(http.StatusAccepted, "POST", "/v1/orgs/"+o.id+"/events/batch", map[string]any{"events": events}, o.key)
+	var busy *consign.EndpointDispatch
+	require.Eventually(t, func() bool {
+		busy = state(slowID)
+		return busy != nil && busy.InFlight == 4 && busy.Queued > 0 && busy.RoundTripMinMS != nil
+	}, waitFor, tick, "four in flight, the rest queued, round trips known: %+v", busy)
+	require.Equal(t, 4, busy.BurstLimit)
+	require.Equal(t, 4, busy.Concurrency, "a slow endpoint that does not queue keeps its whole burst")
+	require.GreaterOrEqual(t, *busy.RoundTripMinMS, 300.0)
+	require.Zero(t, busy.ConsecutiveFailures)
+	require.Nil(t, busy.HeldUntil)
+
+	failing := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	})
+	failingID := e.createEndpoint(o, map[string]any{"url": failing.URL, "topics": []string{"order.created"},
+		"retry": map[string]any{"schedule": []string{"10ms"}, "max_age": "1h"}})["id"].(string)
+	for i := range 6 {
+		e.publish(o, "order.created", map[string]any{"i": i})
+	}
+	var held *consign.EndpointDispatch
+	require.Eventually(t, func() bool {
+		held = state(failingID)
+		return held != nil && held.ConsecutiveFailures >= 5 && held.HeldUntil != nil
+	}, waitFor, tick, "failing in a row: held between probes: %+v", held)
+	require.True(t, held.HeldUntil.After(time.Now().Add(-time.Second)), "held until a time to come: %s", held.HeldUntil)
 }

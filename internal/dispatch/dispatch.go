@@ -785,6 +785,29 @@ func (d *Dispatcher) Narrowed() int {
 	return n
 }
 
+// EndpointState returns how this node is sending to an endpoint now, or nil when it holds
+// nothing for it.
+func (d *Dispatcher) EndpointState(endpointID string) *consign.EndpointDispatch {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.eps[endpointID]
+	if !ok {
+		return nil
+	}
+	burst, _ := d.limits(e)
+	st := &consign.EndpointDispatch{Queued: len(e.queue), InFlight: e.inflight, Concurrency: e.win.limit(burst),
+		BurstLimit: burst, ConsecutiveFailures: e.failures}
+	if e.win.minRTT > 0 {
+		ms := float64(e.win.minRTT.Microseconds()) / 1000
+		st.RoundTripMinMS = &ms
+	}
+	if now := d.cfg.Now(); now.Before(e.holdUntil) {
+		t := e.holdUntil.UTC()
+		st.HeldUntil = &t
+	}
+	return st
+}
+
 // Load returns how many deliveries are held in memory waiting for their turn (or
 // reserved for ingest's hand-off) and how many attempts are in flight.
 func (d *Dispatcher) Load() (queued, inflight int) {
