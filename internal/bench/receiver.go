@@ -78,6 +78,13 @@ func (r *receiver) bucket(name string, firsts bool) *bucket {
 	return b
 }
 
+// forget drops every bucket: what arrives for them from now on counts as stray.
+func (r *receiver) forget() {
+	r.mu.Lock()
+	clear(r.buckets)
+	r.mu.Unlock()
+}
+
 // URL is where endpoint ep of bucket name delivers.
 func (r *receiver) endpointURL(name string, ep int) string {
 	return fmt.Sprintf("%s/d/%s/%d", r.url, name, ep)

@@ -28,9 +28,10 @@ type Store interface {
 	EndpointStats(ctx context.Context, orgID, endpointID string, since time.Time) (*consign.EndpointStats, error)
 }
 
-// Dispatcher sends test events, retries and recovers deliveries, and is told when
-// deliveries become due (dispatch.Dispatcher).
+// Dispatcher sends test events, retries and recovers deliveries, is told when
+// deliveries become due, and says how it sends to an endpoint now (dispatch.Dispatcher).
 type Dispatcher interface {
+	EndpointState(endpointID string) *consign.EndpointDispatch
 	SendTest(ctx context.Context, orgID, endpointID, typ string, payload json.RawMessage) (*consign.Delivery, error)
 	Retry(ctx context.Context, orgID, id string) (*consign.Delivery, error)
 	Recover(ctx context.Context, orgID, endpointID string, in dispatch.RecoverInput) (int, error)

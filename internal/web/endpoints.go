@@ -375,6 +375,7 @@ type endpointPage struct {
 	endpointExtras
 	E         *consign.Endpoint
 	Stats     *consign.EndpointStats
+	Sending   *consign.EndpointDispatch // this node's live state; nil when it holds none
 	Chart     template.HTML
 	Secrets   []secretRow
 	TestTypes []string
@@ -402,6 +403,7 @@ func (s *Server) renderEndpoint(w http.ResponseWriter, r *http.Request, q *req, 
 	if p.Chart, err = s.volumeChart(ctx, q.org.ID, e.ID, now, false); err != nil {
 		return err
 	}
+	p.Sending = s.dispatch.EndpointState(e.ID)
 	secs, err := s.manage.Secrets(ctx, q.org.ID, e.ID)
 	if err != nil {
 		return err

@@ -124,6 +124,12 @@ func TestPages(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, b.get(o+"nothing-here").status)
 	require.Equal(t, http.StatusNotFound, b.get(o+"deliveries/dlv_01M8000000000000000000000").status)
 
+	// The failing endpoint's page shows how this node sends to it now.
+	sending := b.get(o + "endpoints/" + bad.ID)
+	require.Contains(t, sending.body, `id="sending-h">Sending now`)
+	require.Contains(t, sending.body, `<span class="big">1</span> failures in a row`)
+	require.Regexp(t, `<span class="big">\d+\.\d ms</span> quickest round trip lately`, sending.body)
+
 	// The overview lists the failing endpoint; the endpoints page shows its health.
 	require.Eventually(t, func() bool {
 		return strings.Contains(b.get(o).body, sink.URL+"/fail")

@@ -162,6 +162,12 @@ var funcs = template.FuncMap{
 		}
 		return strconv.FormatInt(*v, 10) + " ms"
 	},
+	"msf": func(v *float64) string {
+		if v == nil {
+			return "—"
+		}
+		return strconv.FormatFloat(*v, 'f', 1, 64) + " ms"
+	},
 	"dur": func(d consign.Duration) string { return durText(time.Duration(d)) },
 	"sorted": func(m map[string]string) []kv {
 		out := make([]kv, 0, len(m))

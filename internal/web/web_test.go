@@ -76,6 +76,8 @@ func (d *stubDispatcher) Recover(ctx context.Context, orgID, endpointID string, 
 	return 0, consign.Errorf(consign.EUNAVAILABLE, "no dispatcher in this test")
 }
 
+func (d *stubDispatcher) EndpointState(string) *consign.EndpointDispatch { return nil }
+
 func (d *stubDispatcher) Wake(ids ...string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
