@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,7 +45,7 @@ func clusterKillOwner(t *testing.T, nodes int) {
 	const (
 		events    = 150
 		keys      = clusterKeys
-		rateLimit = 20 // deliveries/s of the limited endpoint
+		rateLimit = 10 // deliveries/s of the limited endpoint: its 150 outlast the burst's publishing on a loaded machine
 		killAfter = 2 * time.Second
 		takeover  = 10 * time.Second
 		deliverBy = 60 * time.Second
@@ -103,11 +104,25 @@ func clusterKillOwner(t *testing.T, nodes int) {
 		mu.Unlock()
 		return status, nil
 	}
+	// The burst goes out from several clients at once, as a busy platform's would, so
+	// that a loaded machine still publishes it well before the limited endpoint drains it.
 	start := time.Now()
-	for i := range events {
-		if status, err := publish(i); status != http.StatusAccepted {
-			t.Fatalf("publish event %d: %d %v", i, status, err)
-		}
+	var burst sync.WaitGroup
+	var nextEvent atomic.Int64
+	failed := make(chan string, events)
+	for range 8 {
+		burst.Go(func() {
+			for i := int(nextEvent.Add(1) - 1); i < events; i = int(nextEvent.Add(1) - 1) {
+				if status, err := publish(i); status != http.StatusAccepted {
+					failed <- fmt.Sprintf("publish event %d: %d %v", i, status, err)
+				}
+			}
+		})
+	}
+	burst.Wait()
+	close(failed)
+	for msg := range failed {
+		t.Fatal(msg)
 	}
 	stopTrickle := make(chan struct{})
 	var trickle sync.WaitGroup
@@ -122,8 +137,13 @@ func clusterKillOwner(t *testing.T, nodes int) {
 		}
 	})
 
-	// Kill the node that sends to the limited endpoint, while it has work left.
+	// Kill the node that sends to the limited endpoint, while it has work left: after
+	// killAfter, and once a third of its deliveries arrived (on a loaded machine the
+	// burst alone can take longer than killAfter to publish).
 	time.Sleep(time.Until(start.Add(killAfter)))
+	for len(rcv.get("/limited")) < events/3 && time.Since(start) < deliverBy {
+		time.Sleep(20 * time.Millisecond)
+	}
 	owner := ownerOf(t, dsn, epIDs["/limited"])
 	victim := -1
 	for i, p := range procs {
@@ -136,7 +156,10 @@ func clusterKillOwner(t *testing.T, nodes int) {
 	}
 	sentBefore := len(rcv.get("/limited"))
 	if sentBefore >= events {
-		t.Fatalf("the limited endpoint got all %d events within %s: its rate limit did not hold", events, killAfter)
+		// At the limit they take (events-rateLimit)/rateLimit at least; the span check
+		// below fails if they took less. Here, only the kill has nothing left to test.
+		t.Fatalf("the limited endpoint got all %d events in %s, before the kill: nothing left to take over",
+			events, time.Since(start).Round(time.Millisecond))
 	}
 	procs[victim].kill(t)
 	killedAt := time.Now()
@@ -182,15 +205,17 @@ func clusterKillOwner(t *testing.T, nodes int) {
 		t.Logf("takeover: first delivery to the dead node's endpoint %s after the kill", gap.Round(time.Millisecond))
 	}
 
-	// Rate limit for the cluster: no one-second window holds more than the limit and a
-	// half (arrival times are noisy; per-node buckets would allow N times the limit). A
-	// new owner starts with an empty bucket, so a takeover adds nothing.
+	// Rate limit for the cluster: no one-second window holds more than twice the limit.
+	// The bucket holds one second's worth, so after the sender stalls for a second
+	// (a loaded machine) it may send that at once on top of the rate; arrival times are
+	// noisy too. A new owner starts with an empty bucket, so a takeover adds nothing;
+	// per-node buckets would show in the span check below.
 	for i := range limited {
 		n := 0
 		for j := i; j < len(limited) && limited[j].at.Sub(limited[i].at) < time.Second; j++ {
 			n++
 		}
-		if n > rateLimit*3/2 {
+		if n > rateLimit*2 {
 			t.Fatalf("%d deliveries to the limited endpoint within one second from %s, limit %d/s",
 				n, limited[i].at.Sub(start).Round(time.Millisecond), rateLimit)
 		}
