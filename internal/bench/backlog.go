@@ -110,15 +110,9 @@ func (r *runner) backlog(ctx context.Context) error {
 			bl.RSSError = err.Error()
 		}
 	}
-	bodies := newBatches(r.cfg.PayloadSize, r.cfg.BatchSize, bl.Want)
-	url := r.api.base + "/v1/orgs/" + downOrg + "/events/batch"
 	qctx, cancel := context.WithTimeout(ctx, 4*r.cfg.Duration)
 	start := time.Now()
-	t := drive(qctx, r.cfg.BatchClients, bodies.count, func(ctx context.Context, i int) (int, error) {
-		body, size := bodies.get(i)
-		_, err := post(ctx, r.api.hc, url, downKey, body, http.StatusAccepted, false)
-		return size, err
-	})
+	t := r.publishBatches(qctx, downOrg, downKey, bl.Want)
 	bl.QueueSeconds = time.Since(start).Seconds()
 	if t.done < bl.Want {
 		bl.Capped, bl.Interrupted = ended(qctx)

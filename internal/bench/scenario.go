@@ -204,17 +204,10 @@ func (r *runner) deliver(ctx context.Context, org, key, bucket string, eps []str
 	fanout := len(eps)
 	b := r.rcv.bucket(bucket, false)
 	n := r.cfg.Events
-	bodies := newBatches(r.cfg.PayloadSize, r.cfg.BatchSize, n)
-	url := r.api.base + "/v1/orgs/" + org + "/events/batch"
-
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
 	start, m := time.Now(), startMeter()
-	t := drive(ctx, r.cfg.BatchClients, bodies.count, func(ctx context.Context, i int) (int, error) {
-		body, size := bodies.get(i)
-		_, err := post(ctx, r.api.hc, url, key, body, http.StatusAccepted, false)
-		return size, err
-	})
+	t := r.publishBatches(ctx, org, key, n)
 	published := time.Since(start)
 	want := t.done * fanout
 	b.expect(want)
@@ -238,6 +231,18 @@ func (r *runner) deliver(ctx context.Context, org, key, bucket string, eps []str
 	th.finish()
 	r.share(th)
 	return th
+}
+
+// publishBatches publishes n events to org through the batch API, in batches of
+// BatchSize from BatchClients clients, until done or ctx ends.
+func (r *runner) publishBatches(ctx context.Context, org, key string, n int) tally {
+	bodies := newBatches(r.cfg.PayloadSize, r.cfg.BatchSize, n)
+	url := r.api.base + "/v1/orgs/" + org + "/events/batch"
+	return drive(ctx, r.cfg.BatchClients, bodies.count, func(ctx context.Context, i int) (int, error) {
+		body, size := bodies.get(i)
+		_, err := post(ctx, r.api.hc, url, key, body, http.StatusAccepted, false)
+		return size, err
+	})
 }
 
 // ingestSingle measures single-event POSTs from Concurrency clients, no endpoints.
@@ -273,16 +278,10 @@ func (r *runner) ingestBatch(ctx context.Context) error {
 		return err
 	}
 	n := 5 * r.cfg.Events
-	bodies := newBatches(r.cfg.PayloadSize, r.cfg.BatchSize, n)
-	url := r.api.base + "/v1/orgs/" + org + "/events/batch"
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
 	start, m := time.Now(), startMeter()
-	t := drive(ctx, r.cfg.BatchClients, bodies.count, func(ctx context.Context, i int) (int, error) {
-		body, size := bodies.get(i)
-		_, err := post(ctx, r.api.hc, url, key, body, http.StatusAccepted, false)
-		return size, err
-	})
+	t := r.publishBatches(ctx, org, key, n)
 	th := t.throughput(start, n, ctx)
 	m.stop(th)
 	th.Target = figBatch.target
