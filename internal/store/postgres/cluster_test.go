@@ -92,10 +92,12 @@ func TestHeartbeatTakeover(t *testing.T) {
 	}
 	require.True(t, due()[eps[0]].After(at.Add(59*time.Minute)), "leased: not due")
 
-	// a owns the first endpoint with a short lease, and stops renewing it.
-	require.Equal(t, eps[:1], heartbeat(t, a, "node-a", 300*time.Millisecond, eps[0]).Owned)
+	// a owns the first endpoint; its last renewal is short, and it stops renewing. (The
+	// lease is long while b checks it, so a slow machine cannot let it lapse early.)
+	require.Equal(t, eps[:1], heartbeat(t, a, "node-a", time.Minute, eps[0]).Owned)
 	require.Empty(t, heartbeat(t, b, "node-b", time.Minute, eps[0]).Owned, "a's lease is still running")
-	time.Sleep(400 * time.Millisecond)
+	require.Equal(t, eps[:1], heartbeat(t, a, "node-a", time.Millisecond, eps[0]).Owned)
+	time.Sleep(50 * time.Millisecond)
 	rb := heartbeat(t, b, "node-b", time.Minute, eps[0])
 	require.Equal(t, eps[:1], rb.Taken, "a's lease ended: b takes the endpoint")
 	require.False(t, due()[eps[0]].After(time.Now()), "what a leased is due now")
@@ -129,13 +131,13 @@ func TestLeaseTake(t *testing.T) {
 		require.NoError(t, err)
 		return ok
 	}
-	require.True(t, take("node-a", 300*time.Millisecond))
+	require.True(t, take("node-a", time.Minute))
 	require.False(t, take("node-b", time.Minute))
-	require.True(t, take("node-a", 300*time.Millisecond), "the holder renews")
+	require.True(t, take("node-a", time.Millisecond), "the holder renews (here for the last time, briefly)")
 	ok, err := db.LeaseTake(t.Context(), "policy-sweep", "node-b", time.Minute)
 	require.NoError(t, err)
 	require.True(t, ok, "leases are per name")
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
 	require.True(t, take("node-b", time.Minute), "an ended lease is free")
 	require.False(t, take("node-a", time.Minute))
 }
