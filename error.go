@@ -55,10 +55,9 @@ func Invalid(field, format string, args ...any) *Error {
 
 // ErrorCode returns the code of the first *Error in err's chain, or EINTERNAL.
 func ErrorCode(err error) string {
-	var e *Error
 	if err == nil {
 		return ""
-	} else if errors.As(err, &e) {
+	} else if e, ok := errors.AsType[*Error](err); ok {
 		return e.Code
 	}
 	return EINTERNAL
@@ -67,10 +66,9 @@ func ErrorCode(err error) string {
 // ErrorMessage returns the message of the first *Error in err's chain, or a generic
 // message for internal errors (their details go to the log, not to clients).
 func ErrorMessage(err error) string {
-	var e *Error
 	if err == nil {
 		return ""
-	} else if errors.As(err, &e) {
+	} else if e, ok := errors.AsType[*Error](err); ok {
 		return e.Message
 	}
 	return "internal error"

@@ -327,6 +327,10 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		go d.notify(ctx)
 	}
 	var lastResync, nextResync time.Time
+	// One timer for the loop's waits, reset each time: the loop waits a few times per
+	// delivery under load, and a timer each time was a tenth of its allocations.
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for ctx.Err() == nil {
 		now := d.cfg.Now()
 		d.mu.Lock()
@@ -352,7 +356,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		}
 		d.mu.Unlock()
 		if !started {
-			d.sleep(ctx, now, until)
+			d.sleep(ctx, timer, until.Sub(now))
 		}
 	}
 }
@@ -884,14 +888,12 @@ func (d *Dispatcher) sleepUntil(now, nextResync time.Time) time.Time {
 	return until
 }
 
-// sleep waits until the given time, a finished attempt or a wake-up.
-func (d *Dispatcher) sleep(ctx context.Context, now, until time.Time) {
-	wait := until.Sub(now)
+// sleep waits for wait, a finished attempt or a wake-up, on the loop's timer t.
+func (d *Dispatcher) sleep(ctx context.Context, t *time.Timer, wait time.Duration) {
 	if wait <= 0 {
 		wait = time.Millisecond // limits full: wait for a finished attempt or this
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
+	t.Reset(wait) // since Go 1.23 a reset timer never delivers a stale tick
 	select {
 	case <-ctx.Done():
 	case <-d.signal:

