@@ -112,7 +112,7 @@ func (r *runner) backlog(ctx context.Context) error {
 	}
 	qctx, cancel := context.WithTimeout(ctx, 4*r.cfg.Duration)
 	start := time.Now()
-	t := r.publishBatches(qctx, downOrg, downKey, bl.Want)
+	t := r.publishBatches(qctx, downOrg, downKey, bl.Want, nil)
 	bl.QueueSeconds = time.Since(start).Seconds()
 	if t.done < bl.Want {
 		bl.Capped, bl.Interrupted = ended(qctx)

@@ -118,6 +118,57 @@ func TestRunJSONAndOnly(t *testing.T) {
 	require.Regexp(t, `^summary: loopback=\d+/s single=\d+/s rss=\d+MB hwm=\d+MB$`, doc["summary"])
 }
 
+// TestDeliveriesPaced: the delivery scenarios' publisher stays within Ahead batches
+// (and the batches its other clients hold) of the deliveries that arrived; flat out, it
+// does not wait and says so.
+func TestDeliveriesPaced(t *testing.T) {
+	t.Parallel()
+	for _, flat := range []bool{false, true} {
+		cfg := tiny(t)
+		cfg.Events, cfg.Only, cfg.FlatOut = 1000, []string{ScenarioDeliver}, flat
+		var out bytes.Buffer
+		rep, err := Run(context.Background(), cfg, &out)
+		require.NoError(t, err)
+		th := rep.Deliver
+		require.Equal(t, th.Want, th.Done, out.String())
+		if flat {
+			require.Zero(t, th.MostAhead)
+			require.Contains(t, out.String(), "/s, flat out)")
+			continue
+		}
+		// 20 batches of 50; Ahead 2 and two clients: at most 4 batches out at once.
+		require.Positive(t, th.MostAhead)
+		require.LessOrEqual(t, th.MostAhead, (cfg.WithDefaults().Ahead+cfg.BatchClients)*cfg.BatchSize, out.String())
+		require.Contains(t, out.String(), "deliveries ahead of the arrivals)")
+	}
+}
+
+func TestBucketAwait(t *testing.T) {
+	t.Parallel()
+	b := &bucket{seen: map[deliveryKey]struct{}{}, done: make(chan struct{})}
+	require.NoError(t, b.await(t.Context(), 0), "nothing to wait for")
+	got := make(chan int, 2)
+	for _, n := range []int{2, 3} {
+		go func() {
+			if b.await(t.Context(), n) == nil {
+				got <- n
+			}
+		}()
+	}
+	require.Eventually(t, func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.waiters) == 2 }, 5*time.Second, time.Millisecond)
+	b.record("evt_1", 1, time.Now())
+	b.record("evt_1", 1, time.Now()) // a duplicate does not count
+	require.Never(t, func() bool { return len(got) > 0 }, 50*time.Millisecond, time.Millisecond)
+	b.record("evt_2", 1, time.Now())
+	require.Equal(t, 2, <-got)
+	b.record("evt_3", 1, time.Now())
+	require.Equal(t, 3, <-got)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	require.ErrorIs(t, b.await(ctx, 10), context.Canceled)
+}
+
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -140,6 +191,8 @@ func TestConfigValidate(t *testing.T) {
 		{"payload too small", func(c *Config) { c.PayloadSize = 8 }, "--payload-size"},
 		{"negative events", func(c *Config) { c.Events = -1 }, "--events"},
 		{"backlog too big", func(c *Config) { c.Backlog = 10_000_001 }, "--backlog must be"},
+		{"ahead negative", func(c *Config) { c.Ahead = -1 }, "--ahead must be"},
+		{"flat out", func(c *Config) { c.FlatOut = true }, ""},
 		{"repeat", func(c *Config) { c.Repeat = 5 }, ""},
 		{"repeat too often", func(c *Config) { c.Repeat = 51 }, "--repeat must be"},
 		{"repeat with data", func(c *Config) { c.Repeat, c.DataDir = 2, "/tmp/x" }, "cannot be combined with --data"},

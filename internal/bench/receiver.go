@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -108,6 +109,13 @@ type bucket struct {
 	wantSet bool
 	done    chan struct{} // closed when want new deliveries have arrived
 	closed  bool
+	waiters []waiter // see await
+}
+
+// waiter is a publisher waiting for n new deliveries to have arrived.
+type waiter struct {
+	n  int
+	ch chan struct{}
 }
 
 func (b *bucket) record(id string, ep int, at time.Time) {
@@ -141,6 +149,33 @@ func (b *bucket) check() {
 	if b.wantSet && !b.closed && b.unique >= b.want {
 		b.closed = true
 		close(b.done)
+	}
+	kept := b.waiters[:0]
+	for _, w := range b.waiters {
+		if b.unique >= w.n {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	b.waiters = kept
+}
+
+// await returns once n new deliveries have arrived, or with ctx's error.
+func (b *bucket) await(ctx context.Context, n int) error {
+	b.mu.Lock()
+	if b.unique >= n {
+		b.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	b.waiters = append(b.waiters, waiter{n, ch})
+	b.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

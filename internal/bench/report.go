@@ -97,6 +97,9 @@ type Throughput struct {
 	// PublishedEvents and PublishSeconds describe the publishing of a delivery run.
 	PublishedEvents int     `json:"published_events,omitempty"`
 	PublishSeconds  float64 `json:"publish_seconds,omitempty"`
+	// MostAhead is, in a paced delivery run, the most deliveries published and not yet
+	// arrived when a batch went out (0: published flat out).
+	MostAhead int `json:"most_ahead,omitempty"`
 	// ShareOfLoopback is PerSecond / the loopback ceiling (0: not meaningful or not
 	// measured).
 	ShareOfLoopback float64 `json:"share_of_loopback,omitempty"`
@@ -256,8 +259,12 @@ func (t *Throughput) line(f figure, cfg Config) string {
 		s += fmt.Sprintf(" [%s duplicate deliveries]", commas(int64(t.Duplicates)))
 	}
 	if t.PublishedEvents > 0 {
-		s += fmt.Sprintf("\n  (%s events published in %.2f s, %s /s, while delivering)", commas(int64(t.PublishedEvents)),
-			t.PublishSeconds, commas(int64(math.Round(float64(t.PublishedEvents)/max(t.PublishSeconds, 1e-9)))))
+		pace := "flat out"
+		if t.MostAhead > 0 {
+			pace = "at most " + commas(int64(t.MostAhead)) + " deliveries ahead of the arrivals"
+		}
+		s += fmt.Sprintf("\n  (%s events published in %.2f s, %s /s, %s)", commas(int64(t.PublishedEvents)),
+			t.PublishSeconds, commas(int64(math.Round(float64(t.PublishedEvents)/max(t.PublishSeconds, 1e-9)))), pace)
 	}
 	return s
 }

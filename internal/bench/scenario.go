@@ -207,7 +207,25 @@ func (r *runner) deliver(ctx context.Context, org, key, bucket string, eps []str
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
 	start, m := time.Now(), startMeter()
-	t := r.publishBatches(ctx, org, key, n)
+	var t tally
+	var sent, mostAhead atomic.Int64
+	if r.cfg.FlatOut {
+		t = r.publishBatches(ctx, org, key, n, nil)
+	} else {
+		// Sustained: batch i goes out once the deliveries of all but the last Ahead
+		// batches before it have arrived, so arrivals keep pace with sending.
+		perBatch := r.cfg.BatchSize * fanout
+		t = r.publishBatches(ctx, org, key, n, func(ctx context.Context, i int) error {
+			if err := b.await(ctx, (i-r.cfg.Ahead)*perBatch); err != nil {
+				return err
+			}
+			got, _, _ := b.counts()
+			ahead := sent.Add(int64(perBatch)) - int64(got)
+			for m := mostAhead.Load(); ahead > m && !mostAhead.CompareAndSwap(m, ahead); m = mostAhead.Load() {
+			}
+			return nil
+		})
+	}
 	published := time.Since(start)
 	want := t.done * fanout
 	b.expect(want)
@@ -217,7 +235,7 @@ func (r *runner) deliver(ctx context.Context, org, key, bucket string, eps []str
 	}
 	got, dups, last := b.counts()
 	th := &Throughput{Done: got, Want: n * fanout, Duplicates: dups, Errors: t.errs, FirstError: t.firstErr,
-		PublishedEvents: t.done, PublishSeconds: published.Seconds(), Target: fig.target, GaveUp: t.stopped}
+		PublishedEvents: t.done, PublishSeconds: published.Seconds(), MostAhead: int(mostAhead.Load()), Target: fig.target, GaveUp: t.stopped}
 	if got >= want && !last.IsZero() {
 		th.Seconds = last.Sub(start).Seconds()
 	} else {
@@ -234,11 +252,17 @@ func (r *runner) deliver(ctx context.Context, org, key, bucket string, eps []str
 }
 
 // publishBatches publishes n events to org through the batch API, in batches of
-// BatchSize from BatchClients clients, until done or ctx ends.
-func (r *runner) publishBatches(ctx context.Context, org, key string, n int) tally {
+// BatchSize from BatchClients clients, until done or ctx ends. gate, when not nil, is
+// called before batch i is sent and holds it back until it returns.
+func (r *runner) publishBatches(ctx context.Context, org, key string, n int, gate func(ctx context.Context, i int) error) tally {
 	bodies := newBatches(r.cfg.PayloadSize, r.cfg.BatchSize, n)
 	url := r.api.base + "/v1/orgs/" + org + "/events/batch"
 	return drive(ctx, r.cfg.BatchClients, bodies.count, func(ctx context.Context, i int) (int, error) {
+		if gate != nil {
+			if err := gate(ctx, i); err != nil {
+				return 0, err
+			}
+		}
 		body, size := bodies.get(i)
 		_, err := post(ctx, r.api.hc, url, key, body, http.StatusAccepted, false)
 		return size, err
@@ -281,7 +305,7 @@ func (r *runner) ingestBatch(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
 	start, m := time.Now(), startMeter()
-	t := r.publishBatches(ctx, org, key, n)
+	t := r.publishBatches(ctx, org, key, n, nil)
 	th := t.throughput(start, n, ctx)
 	m.stop(th)
 	th.Target = figBatch.target

@@ -19,6 +19,8 @@ type benchCmd struct {
 	PayloadSize  int           `default:"1024" help:"Size of each event's JSON payload in bytes."`
 	BatchSize    int           `default:"500" help:"Events per batch request (at most 1000)."`
 	BatchClients int           `default:"4" help:"Concurrent clients posting batches."`
+	Ahead        int           `default:"2" help:"Batches the delivery scenarios' publisher may be ahead of the deliveries that arrived: the figures are sustained rates."`
+	FlatOut      bool          `name:"flat-out" help:"Publish the delivery scenarios' events as fast as the API takes them instead: the figure is then how fast the backlog this builds in the store drains."`
 	Rate         int           `default:"1000" help:"Events per second of the latency run."`
 	Backlog      int           `default:"1000000" help:"Deliveries the backlog scenario queues for an endpoint that is down."`
 	Only         []string      `sep:"," help:"Run only these scenarios: loopback, d11, fanout, single, batch, latency, backlog (default all)."`
@@ -35,7 +37,7 @@ type benchCmd struct {
 func (c *benchCmd) Run(env *runEnv) error {
 	_, err := bench.Run(env.ctx, bench.Config{
 		Events: c.Events, Duration: c.Duration, Concurrency: c.Concurrency, Fanout: c.Fanout,
-		PayloadSize: c.PayloadSize, BatchSize: c.BatchSize, BatchClients: c.BatchClients, Rate: c.Rate,
+		PayloadSize: c.PayloadSize, BatchSize: c.BatchSize, BatchClients: c.BatchClients, Ahead: c.Ahead, FlatOut: c.FlatOut, Rate: c.Rate,
 		Backlog: c.Backlog, Only: c.Only, URL: c.URL, Key: c.Key, DataDir: c.Data, Database: c.Database, Repeat: c.Repeat, JSON: c.JSON, CPUProfile: c.CPUProfile, MemProfile: c.MemProfile,
 		Logger: slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}, env.stdout)
