@@ -102,10 +102,12 @@ func (r *runner) backlog(ctx context.Context) error {
 	if inProcess {
 		// The peak is the server's and this scenario's: the garbage earlier scenarios left
 		// in the process is given back first, the receiver's per-delivery records of
-		// those scenarios included. What the server holds stays: its page caches are full
-		// by now, as in a server that has been running.
+		// those scenarios included, and what the C allocator keeps of earlier rounds'
+		// stores (--repeat). What the server holds stays: its page caches are full by
+		// now, as in a server that has been running.
 		r.rcv.forget()
 		debug.FreeOSMemory()
+		freeCMemory()
 		if err := resetPeakRSS(); err != nil {
 			bl.RSSError = err.Error()
 		}
