@@ -123,3 +123,32 @@ func TestEndpointNormalize(t *testing.T) {
 	}
 	require.Subset(t, fields, []string{"topics", "method", "headers", "payload_format", "ordering", "rate_limit", "failure_policy"})
 }
+
+func TestSensitiveHeader(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want bool
+	}{
+		{"Authorization", true},
+		{"authorization", true},
+		{"Auth", true},
+		{"Cookie", true},
+		{"Proxy-Authorization", true},
+		{"X-Access-Token", true},
+		{"X-SECRET-Key", true},
+		{"X-Api-Key", true},
+		{"Apikey", true},
+		{"X-Shopify-Password", true},
+		{"Content-Type", false},
+		{"Author", false},
+		{"Webhook-Signature", false},
+		{"X-Tok", false},
+		{"", false},
+		{"X-" + strings.Repeat("A", 200) + "-Token", true},
+		{"X-" + strings.Repeat("A", 200), false},
+	} {
+		require.Equal(t, tc.want, consign.SensitiveHeader(tc.name), tc.name)
+	}
+	// It runs for every header of every attempt.
+	require.Zero(t, testing.AllocsPerRun(100, func() { consign.SensitiveHeader("X-Webhook-Timestamp") }))
+}

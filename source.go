@@ -1,6 +1,7 @@
 package consign
 
 import (
+	"bytes"
 	"net/http"
 	"strings"
 	"time"
@@ -358,8 +359,29 @@ func ValidJSONPointer(p string) string {
 // SensitiveHeader reports whether a header's value is a credential, never to be shown
 // or stored in clear.
 func SensitiveHeader(name string) bool {
-	n := strings.ToLower(name)
-	return n == "auth" || n == "authorization" || n == "cookie" || n == "proxy-authorization" ||
-		strings.Contains(n, "token") || strings.Contains(n, "secret") || strings.Contains(n, "api-key") ||
-		strings.Contains(n, "apikey") || strings.Contains(n, "password")
+	// It runs for every header of every attempt: lower-case into the stack, not the heap.
+	// Header names are ASCII tokens.
+	var buf [128]byte
+	n := buf[:0]
+	if len(name) > len(buf) {
+		n = make([]byte, 0, len(name))
+	}
+	for i := range len(name) {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		n = append(n, c)
+	}
+	return sensitiveLower(n)
+}
+
+func sensitiveLower(n []byte) bool {
+	switch string(n) {
+	case "auth", "authorization", "cookie", "proxy-authorization":
+		return true
+	}
+	return bytes.Contains(n, []byte("token")) || bytes.Contains(n, []byte("secret")) ||
+		bytes.Contains(n, []byte("api-key")) || bytes.Contains(n, []byte("apikey")) ||
+		bytes.Contains(n, []byte("password"))
 }

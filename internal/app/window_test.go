@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"net/http"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -99,4 +101,41 @@ func TestWindowNarrowsForQueueingEndpoint(t *testing.T) {
 	require.Greater(t, first.Load(), int32(32), "a fresh window is the whole burst limit")
 	require.LessOrEqual(t, pc.peak.Load(), int32(24), "requests in flight at the end")
 	require.Contains(t, e.scrape(), "\nconsign_dispatch_endpoints_narrowed 1\n")
+}
+
+// TestAttemptWorkersEndWithTheApp checks that the goroutines attempts run on (long-lived
+// workers, reused from one attempt to the next) are all gone once the app is closed, and
+// that they were reused: a few hundred attempts, at most 24 at a time, ran on far fewer
+// goroutines than attempts. Not parallel: it counts every goroutine of the process.
+func TestAttemptWorkersEndWithTheApp(t *testing.T) {
+	e := start(t)
+	o := e.newOrg("workers")
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(2 * time.Millisecond)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	e.createEndpoint(o, map[string]any{"url": rc.URL, "topics": []string{"order.*"}, "burst_limit": 24})
+	e.publishMany(o, 400)
+	require.Eventually(t, func() bool { return len(rc.all()) >= 400 }, 3*waitFor, tick)
+	workers := goroutinesIn("internal/dispatch.(*Dispatcher).work")
+	require.Positive(t, workers, "attempt workers wait for the next attempt while the app runs")
+	require.LessOrEqual(t, workers, 2*24, "workers: at most the attempts in flight at the busiest moment, and those between two")
+	e.close()
+	require.Zero(t, goroutinesIn("internal/dispatch."), "dispatcher goroutines left after Close:\n%s", goroutineDump())
+}
+
+// goroutinesIn counts the goroutines whose stack has a frame whose name contains fn.
+func goroutinesIn(fn string) int {
+	n := 0
+	for _, g := range strings.Split(goroutineDump(), "\n\n") {
+		if strings.Contains(g, fn) {
+			n++
+		}
+	}
+	return n
+}
+
+func goroutineDump() string {
+	buf := make([]byte, 1<<22)
+	return string(buf[:runtime.Stack(buf, true)])
 }

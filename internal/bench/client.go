@@ -13,16 +13,17 @@ import (
 )
 
 // newTransport is the one transport of every client in a run: keep-alive on, an idle
-// pool per host large enough for every concurrent client, no compression, no proxy.
+// pool per host large enough for every concurrent client, no compression, no proxy. It
+// arms no timer of its own per request (the client's Timeout and the scenarios'
+// contexts bound each one), so the loopback ceiling is a bare client's.
 func newTransport(clients int) *http.Transport {
 	return &http.Transport{
-		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          0, // no overall limit; the per-host one applies
-		MaxIdleConnsPerHost:   clients + 16,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: 60 * time.Second,
-		DisableCompression:    true,
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        0, // no overall limit; the per-host one applies
+		MaxIdleConnsPerHost: clients + 16,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
 	}
 }
 

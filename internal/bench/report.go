@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime/metrics"
 	"strings"
 	"time"
 
@@ -110,6 +111,12 @@ type Throughput struct {
 	// unit done: with the in-process server, server, receiver and clients together. It
 	// varies less from run to run than the rate on a machine shared with other work.
 	CPUPerUnit float64 `json:"cpu_us_per_unit,omitempty"`
+	// AllocsPerUnit and AllocBytesPerUnit are the Go heap allocations of this process
+	// over the run per unit done (SQLite's C allocations not included). Unlike CPU time
+	// they do not depend on what else the machine runs: the figure to compare two builds
+	// by when the rates move with the machine.
+	AllocsPerUnit     float64 `json:"allocs_per_unit,omitempty"`
+	AllocBytesPerUnit float64 `json:"alloc_bytes_per_unit,omitempty"`
 	// IOStall is the share of the run's wall time in which every task of the machine
 	// waited for I/O (Linux pressure stall information; 0 when unknown): a disk that
 	// stalls slows every acknowledged write.
@@ -119,20 +126,25 @@ type Throughput struct {
 // meter measures the CPU time and the I/O stalls of a run; its zero value measures
 // nothing.
 type meter struct {
-	start time.Duration
-	ok    bool
-	io    ioMeter
+	start  time.Duration
+	ok     bool
+	allocs heapAllocs
+	io     ioMeter
 }
 
 func startMeter() meter {
 	d, ok := cputime.Process()
-	return meter{start: d, ok: ok, io: startIO()}
+	return meter{start: d, ok: ok, allocs: readHeapAllocs(), io: startIO()}
 }
 
 // stop sets t's CPU per unit done and its I/O stall share.
 func (m meter) stop(t *Throughput) {
 	if d, ok := cputime.Process(); ok && m.ok && t.Done > 0 {
 		t.CPUPerUnit = float64((d - m.start).Microseconds()) / float64(t.Done)
+	}
+	if a := readHeapAllocs(); t.Done > 0 {
+		t.AllocsPerUnit = float64(a.objects-m.allocs.objects) / float64(t.Done)
+		t.AllocBytesPerUnit = float64(a.bytes-m.allocs.bytes) / float64(t.Done)
 	}
 	t.IOStall = m.io.share()
 }
@@ -235,6 +247,9 @@ func (t *Throughput) line(f figure, cfg Config) string {
 	}
 	if t.CPUPerUnit > 0 {
 		target += fmt.Sprintf("; %.0f µs of CPU each", t.CPUPerUnit)
+	}
+	if t.AllocsPerUnit > 0 {
+		target += fmt.Sprintf(", %.0f allocations (%s bytes)", t.AllocsPerUnit, commas(int64(math.Round(t.AllocBytesPerUnit))))
 	}
 	if t.IOStall >= ioStallNotable {
 		target += fmt.Sprintf("; all work waited for I/O %.0f %% of the time", 100*t.IOStall)
@@ -399,4 +414,13 @@ func (p *printer) printf(format string, a ...any) {
 	if !p.quiet {
 		fmt.Fprintf(p.w, format, a...)
 	}
+}
+
+// heapAllocs is what the Go heap has allocated since the process started.
+type heapAllocs struct{ objects, bytes uint64 }
+
+func readHeapAllocs() heapAllocs {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	return heapAllocs{objects: s[0].Value.Uint64(), bytes: s[1].Value.Uint64()}
 }

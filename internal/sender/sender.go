@@ -230,8 +230,9 @@ func New(cfg Config) *Sender {
 			RootCAs:            cfg.RootCAs,
 			ClientSessionCache: tls.NewLRUClientSessionCache(1024),
 		},
-		TLSHandshakeTimeout:    cfg.ConnectTimeout,
-		ResponseHeaderTimeout:  cfg.Timeout,
+		TLSHandshakeTimeout: cfg.ConnectTimeout,
+		// No ResponseHeaderTimeout: the attempt's context already ends at
+		// Timeout, and the transport would arm a second timer per request.
 		MaxIdleConns:           8 * cfg.MaxIdleConnsPerHost,
 		MaxIdleConnsPerHost:    cfg.MaxIdleConnsPerHost,
 		IdleConnTimeout:        90 * time.Second,
