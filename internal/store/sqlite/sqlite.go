@@ -90,7 +90,7 @@ func OpenEngine(ctx context.Context, dir string, e Engine) (*DB, error) {
 	r.SetMaxIdleConns(4)
 	ck := open("synchronous(NORMAL)")
 	db := &DB{w: w, r: r, ws: newStmts(w), rs: newStmts(r), modes: map[any]string{}, engine: e}
-	db.ck = newCheckpointer(ck, &db.wmu)
+	db.ck = newCheckpointer(ck, &db.wmu, path)
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
