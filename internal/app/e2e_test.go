@@ -1163,3 +1163,42 @@ func TestNeverUnsigned(t *testing.T) {
 	require.Len(t, reqs, 1)
 	require.NoError(t, signing.VerifyRequest(added["value"].(string), reqs[0].Header, reqs[0].Body, time.Now(), 0))
 }
+
+// TestFanOutSharesOneEnvelope checks the deliveries of one event to several endpoints:
+// the envelope endpoints get the same bytes (built once for the event), each signed with
+// its own endpoint's secret, and a raw endpoint among them gets the payload alone.
+func TestFanOutSharesOneEnvelope(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	o := e.newOrg("fan-envelope")
+	var rcs []*receiver
+	var secrets []string
+	for i := range 4 {
+		rc := newReceiver(t, nil)
+		body := map[string]any{"url": rc.URL, "topics": []string{"order.*"}}
+		if i == 3 {
+			body["payload_format"] = "raw"
+		}
+		ep := e.createEndpoint(o, body)
+		rcs, secrets = append(rcs, rc), append(secrets, ep["secret"].(string))
+	}
+	payload := map[string]any{"order_id": "ord_9", "total": 3}
+	evID := e.publish(o, "order.created", payload)
+	var first []byte
+	for i, rc := range rcs {
+		got := rc.next(t)
+		require.NoError(t, signing.VerifyRequest(secrets[i], got.Header, got.Body, time.Now(), 0), "endpoint %d", i)
+		if i == 3 {
+			want, _ := json.Marshal(payload)
+			require.JSONEq(t, string(want), string(got.Body), "the raw endpoint gets the payload alone")
+			continue
+		}
+		var env map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal(got.Body, &env), "body: %s", got.Body)
+		require.JSONEq(t, strconv.Quote(evID), string(env["id"]))
+		if first == nil {
+			first = got.Body
+		}
+		require.Equal(t, string(first), string(got.Body), "endpoint %d: every envelope endpoint gets the same bytes", i)
+	}
+}

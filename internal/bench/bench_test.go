@@ -145,7 +145,7 @@ func TestDeliveriesPaced(t *testing.T) {
 
 func TestBucketAwait(t *testing.T) {
 	t.Parallel()
-	b := &bucket{seen: map[deliveryKey]struct{}{}, done: make(chan struct{})}
+	b := newBucket(0)
 	require.NoError(t, b.await(t.Context(), 0), "nothing to wait for")
 	got := make(chan int, 2)
 	for _, n := range []int{2, 3} {
@@ -583,5 +583,30 @@ func TestBacklogLine(t *testing.T) {
 				require.Contains(t, line, w)
 			}
 		})
+	}
+}
+
+func TestBucketFirstSeen(t *testing.T) {
+	t.Parallel()
+	long := "evt_" + strings.Repeat("x", 60)
+	b := newBucket(4)
+	for _, tc := range []struct {
+		id    string
+		ep    int
+		first bool
+	}{
+		{"evt_01", 1, true},
+		{"evt_01", 1, false}, // a repeat
+		{"evt_01", 2, true},  // the same event at another endpoint
+		{"evt_01\x00", 1, true},
+		{"evt_0", 1, true},
+		{long, 1, true},
+		{long, 1, false},
+		{long + "y", 1, true},
+		{"evt_01", 1 << 40, true}, // past the key's int32: kept apart from ep 0
+		{"evt_01", 0, true},
+		{"evt_01", 1 << 40, false},
+	} {
+		require.Equal(t, tc.first, b.firstSeen(tc.id, tc.ep), "%q at %d", tc.id, tc.ep)
 	}
 }

@@ -117,6 +117,9 @@ type Throughput struct {
 	// by when the rates move with the machine.
 	AllocsPerUnit     float64 `json:"allocs_per_unit,omitempty"`
 	AllocBytesPerUnit float64 `json:"alloc_bytes_per_unit,omitempty"`
+	// GCPerUnit is the part of CPUPerUnit the Go garbage collector spent (the runtime's
+	// estimate), in microseconds.
+	GCPerUnit float64 `json:"gc_us_per_unit,omitempty"`
 	// IOStall is the share of the run's wall time in which every task of the machine
 	// waited for I/O (Linux pressure stall information; 0 when unknown): a disk that
 	// stalls slows every acknowledged write.
@@ -145,6 +148,7 @@ func (m meter) stop(t *Throughput) {
 	if a := readHeapAllocs(); t.Done > 0 {
 		t.AllocsPerUnit = float64(a.objects-m.allocs.objects) / float64(t.Done)
 		t.AllocBytesPerUnit = float64(a.bytes-m.allocs.bytes) / float64(t.Done)
+		t.GCPerUnit = 1e6 * (a.gcSeconds - m.allocs.gcSeconds) / float64(t.Done)
 	}
 	t.IOStall = m.io.share()
 }
@@ -247,6 +251,9 @@ func (t *Throughput) line(f figure, cfg Config) string {
 	}
 	if t.CPUPerUnit > 0 {
 		target += fmt.Sprintf("; %.0f µs of CPU each", t.CPUPerUnit)
+		if t.GCPerUnit >= 0.5 {
+			target += fmt.Sprintf(" (%.0f in the GC)", t.GCPerUnit)
+		}
 	}
 	if t.AllocsPerUnit > 0 {
 		target += fmt.Sprintf(", %.0f allocations (%s bytes)", t.AllocsPerUnit, commas(int64(math.Round(t.AllocBytesPerUnit))))
@@ -416,11 +423,16 @@ func (p *printer) printf(format string, a ...any) {
 	}
 }
 
-// heapAllocs is what the Go heap has allocated since the process started.
-type heapAllocs struct{ objects, bytes uint64 }
+// heapAllocs is what the Go heap has allocated since the process started, and the CPU
+// time its collector has spent.
+type heapAllocs struct {
+	objects, bytes uint64
+	gcSeconds      float64
+}
 
 func readHeapAllocs() heapAllocs {
-	s := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/allocs:bytes"}}
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/allocs:bytes"},
+		{Name: "/cpu/classes/gc/total:cpu-seconds"}}
 	metrics.Read(s)
-	return heapAllocs{objects: s[0].Value.Uint64(), bytes: s[1].Value.Uint64()}
+	return heapAllocs{objects: s[0].Value.Uint64(), bytes: s[1].Value.Uint64(), gcSeconds: s[2].Value.Float64()}
 }

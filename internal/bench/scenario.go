@@ -202,8 +202,8 @@ func (r *runner) deliveries(ctx context.Context, fanout int) error {
 // they reach its endpoints eps, which deliver to the receiver's bucket.
 func (r *runner) deliver(ctx context.Context, org, key, bucket string, eps []string, fig figure) *Throughput {
 	fanout := len(eps)
-	b := r.rcv.bucket(bucket, false)
 	n := r.cfg.Events
+	b := r.rcv.bucket(bucket, false, n*fanout)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
 	start, m := time.Now(), startMeter()
@@ -326,8 +326,8 @@ func (r *runner) latency(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b := r.rcv.bucket(ScenarioLatency, true)
 	n := r.cfg.Events
+	b := r.rcv.bucket(ScenarioLatency, true, n)
 	body := singleBody(payload(r.cfg.PayloadSize))
 	url := r.api.base + "/v1/orgs/" + org + "/events"
 

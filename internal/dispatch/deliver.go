@@ -101,7 +101,11 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o
 func buildRequest(ep *endpointEntry, c *store.Claim, now time.Time) sender.Request {
 	e := ep.endpoint
 	body := c.Payload
-	if e.PayloadFormat != consign.FormatRaw {
+	switch {
+	case e.PayloadFormat == consign.FormatRaw:
+	case c.Shared != nil:
+		body = c.Shared.Envelope(func() []byte { return envelope(c) })
+	default:
 		body = envelope(c)
 	}
 	h := make(http.Header, 6+len(e.Headers))

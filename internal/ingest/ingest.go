@@ -400,6 +400,10 @@ func (s *Service) handoff(writes []*store.EventWrite, leaseEnd time.Time) {
 	var pending []string
 	released := map[string]int{}
 	for _, w := range writes {
+		var shared *store.EventShared
+		if len(w.Deliveries) > 1 {
+			shared = &store.EventShared{} // a fan-out: its deliveries send one body
+		}
 		for _, nd := range w.Deliveries {
 			switch {
 			case nd.LeaseUntil.IsZero():
@@ -413,7 +417,7 @@ func (s *Service) handoff(writes []*store.EventWrite, leaseEnd time.Time) {
 				claims = append(claims, &store.Claim{
 					DeliveryID: nd.ID, OrgID: ev.OrgID, EndpointID: nd.EndpointID, EndpointVersion: nd.Endpoint.Version,
 					EventID: ev.ID, EventType: ev.Type, Payload: ev.Payload, EventCreatedAt: ev.CreatedAt, Deadline: nd.Deadline,
-					TraceParent: nd.TraceParent,
+					TraceParent: nd.TraceParent, Shared: shared,
 				})
 			}
 		}

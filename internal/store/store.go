@@ -15,6 +15,7 @@ package store
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/consign-dev/consign"
@@ -243,6 +244,22 @@ type Claim struct {
 	// TraceParent, when set, is the W3C traceparent the attempt's span continues: only
 	// for deliveries handed over in memory by ingest; not stored.
 	TraceParent string
+	// Shared, when set, is common to the claims of one event handed over together by
+	// ingest: what every delivery of the event sends alike is built once. Not stored.
+	Shared *EventShared
+}
+
+// EventShared holds what the deliveries of one event in memory share.
+type EventShared struct {
+	once     sync.Once
+	envelope []byte
+}
+
+// Envelope returns the event's body in the envelope format, made by build the first
+// time it is asked for. The result is shared: treat it as read-only.
+func (s *EventShared) Envelope(build func() []byte) []byte {
+	s.once.Do(func() { s.envelope = build() })
+	return s.envelope
 }
 
 // Outcome is the result of handling a claim: an attempt (nil when none was made, e.g.

@@ -69,8 +69,11 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 					}
 				}
 			}
-			if err := events.add(ctx, ev.ID, ev.OrgID, ev.Type, []byte(ev.Payload), nullString(ev.IdempotencyKey),
-				ev.OrderingKey, ms(ev.CreatedAt)); err != nil {
+			// The event's values go into its row and each of its deliveries' rows: made
+			// into interface values once, not once per row.
+			evID, orgID, typ, created := any(ev.ID), any(ev.OrgID), any(ev.Type), any(ms(ev.CreatedAt))
+			if err := events.add(ctx, evID, orgID, typ, []byte(ev.Payload), nullString(ev.IdempotencyKey),
+				ev.OrderingKey, created); err != nil {
 				return err
 			}
 			for _, d := range w.Deliveries {
@@ -86,8 +89,8 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 					if !d.LeaseUntil.IsZero() {
 						status, next = consign.StatusDelivering, d.LeaseUntil
 					}
-					if err := deliveries.add(ctx, rowid, d.ID, ev.OrgID, ev.ID, d.EndpointID, ev.Type, status, ms(next),
-						ms(d.Deadline), ms(ev.CreatedAt), ms(ev.CreatedAt)); err != nil {
+					if err := deliveries.add(ctx, rowid, d.ID, orgID, evID, d.EndpointID, typ, status, ms(next),
+						ms(d.Deadline), created, created); err != nil {
 						return err
 					}
 					continue
