@@ -136,6 +136,7 @@ type Dispatcher struct {
 	emitter   Emitter
 	sender    Sender
 	cfg       Config
+	traced    bool // cfg.Tracer is set
 	log       *slog.Logger
 	recorder  *recorder
 	cache     endpointCache
@@ -275,10 +276,10 @@ func New(s store.Store, eps Endpoints, em Emitter, snd Sender, cfg Config) *Disp
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Tracer == nil {
-		cfg.Tracer = noop.NewTracerProvider().Tracer("")
-	}
-	d := &Dispatcher{
+	// Without a tracer, attempts make no span at all (a no-op tracer's Start still costs
+	// its options: five allocations an attempt).
+	traced := cfg.Tracer != nil
+	d := &Dispatcher{traced: traced,
 		store: s, cluster: cfg.Cluster, endpoints: eps, emitter: em, sender: snd, cfg: cfg, log: cfg.Logger,
 		woken: map[string]bool{}, wokenRemote: map[string]bool{}, toNotify: map[string]bool{},
 		notifyReady: make(chan struct{}, 1), foreign: map[string]bool{}, signal: make(chan struct{}, 1), done: make(chan finished, cfg.Concurrency),
@@ -774,6 +775,9 @@ func ended(status string) bool {
 
 // startSpan starts the span of an attempt at c, continuing c's trace when it has one.
 func (d *Dispatcher) startSpan(ctx context.Context, c *store.Claim) (context.Context, trace.Span) {
+	if !d.traced {
+		return ctx, noop.Span{}
+	}
 	if c.TraceParent != "" {
 		ctx = propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": c.TraceParent})
 	}
