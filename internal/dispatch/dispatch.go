@@ -19,7 +19,7 @@
 //  3. sleeps until the next due time, a rate-limit token, a finished attempt, or a wake-up
 //     from ingest or the API (a new event is claimed at once, not on a polling tick).
 //
-// Attempts run on long-lived worker goroutines (at most about Concurrency), not one new
+// Attempts run on long-lived worker goroutines (fewer than twice Concurrency), not one new
 // goroutine each: a new goroutine starts on the runtime's smallest stack and copies it
 // as an HTTP request grows it, every time (3 µs an attempt in profiles). Outcomes go to one
 // recorder that writes whatever has queued in one transaction (attempt rows, new states,
@@ -278,8 +278,7 @@ func New(s store.Store, eps Endpoints, em Emitter, snd Sender, cfg Config) *Disp
 	}
 	// Without a tracer, attempts make no span at all (a no-op tracer's Start still costs
 	// its options: five allocations an attempt).
-	traced := cfg.Tracer != nil
-	d := &Dispatcher{traced: traced,
+	d := &Dispatcher{traced: cfg.Tracer != nil,
 		store: s, cluster: cfg.Cluster, endpoints: eps, emitter: em, sender: snd, cfg: cfg, log: cfg.Logger,
 		woken: map[string]bool{}, wokenRemote: map[string]bool{}, toNotify: map[string]bool{},
 		notifyReady: make(chan struct{}, 1), foreign: map[string]bool{}, signal: make(chan struct{}, 1), done: make(chan finished, cfg.Concurrency),
