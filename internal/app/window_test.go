@@ -105,8 +105,8 @@ func TestWindowNarrowsForQueueingEndpoint(t *testing.T) {
 
 // TestAttemptWorkersEndWithTheApp checks that the goroutines attempts run on (long-lived
 // workers, reused from one attempt to the next) are all gone once the app is closed, and
-// that they were reused: a few hundred attempts, at most 24 at a time, ran on far fewer
-// goroutines than attempts. Not parallel: it counts every goroutine of the process.
+// that they were reused: 400 attempts, at most 24 at a time, ran on far fewer goroutines
+// than attempts. Not parallel: it counts every goroutine of the process.
 func TestAttemptWorkersEndWithTheApp(t *testing.T) {
 	e := start(t)
 	o := e.newOrg("workers")
@@ -119,7 +119,9 @@ func TestAttemptWorkersEndWithTheApp(t *testing.T) {
 	require.Eventually(t, func() bool { return len(rc.all()) >= 400 }, 3*waitFor, tick)
 	workers := goroutinesIn("internal/dispatch.(*Dispatcher).work")
 	require.Positive(t, workers, "attempt workers wait for the next attempt while the app runs")
-	require.LessOrEqual(t, workers, 2*24, "workers: at most the attempts in flight at the busiest moment, and those between two")
+	// At most the 24 in flight and those caught between two attempts when one started
+	// (a handful, more on a loaded machine): far fewer than the attempts made.
+	require.Less(t, workers, 100, "workers are reused: fewer than a quarter of the 400 attempts")
 	e.close()
 	require.Zero(t, goroutinesIn("internal/dispatch."), "dispatcher goroutines left after Close:\n%s", goroutineDump())
 }
