@@ -7,6 +7,7 @@ package app_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/consign-dev/consign"
@@ -1200,5 +1202,54 @@ func TestFanOutSharesOneEnvelope(t *testing.T) {
 			first = got.Body
 		}
 		require.Equal(t, string(first), string(got.Body), "endpoint %d: every envelope endpoint gets the same bytes", i)
+	}
+}
+
+// TestConcurrentBatchesKeepTheirPayloads publishes batches from several clients at once:
+// every event keeps its own payload, in the reply and in the store (request bodies are
+// read into recycled buffers, which nothing decoded from them may share).
+func TestConcurrentBatchesKeepTheirPayloads(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	o := e.newOrg("batches")
+	const clients, batches, perBatch = 6, 5, 40
+	var wg sync.WaitGroup
+	ids := make([][]string, clients)
+	for c := range clients {
+		wg.Go(func() {
+			for b := range batches {
+				events := make([]map[string]any, perBatch)
+				for i := range events {
+					// Sizes differ from batch to batch, so a recycled buffer is reused shorter and longer.
+					events[i] = map[string]any{"type": "order.created",
+						"payload": map[string]any{"who": fmt.Sprintf("%d/%d/%d", c, b, i), "pad": strings.Repeat("x", (c*7+b*13+i)%300)}}
+				}
+				st, got := e.c.do("POST", "/v1/orgs/"+o.id+"/events/batch", map[string]any{"events": events}, o.key)
+				if !assert.Equal(t, http.StatusAccepted, st, "%v", got) {
+					return
+				}
+				data, _ := got["data"].([]any)
+				if !assert.Len(t, data, perBatch) {
+					return
+				}
+				for i, d := range data {
+					ev := d.(map[string]any)
+					assert.Equal(t, events[i]["payload"], ev["payload"], "client %d batch %d event %d", c, b, i)
+					ids[c] = append(ids[c], ev["id"].(string))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for c := range clients {
+		require.Len(t, ids[c], batches*perBatch)
+		for _, k := range []int{0, perBatch + 3, len(ids[c]) - 1} {
+			var ev struct {
+				Payload map[string]any `json:"payload"`
+			}
+			e.c.get("/v1/orgs/"+o.id+"/events/"+ids[c][k], o.key, &ev)
+			b, i := k/perBatch, k%perBatch
+			require.Equal(t, fmt.Sprintf("%d/%d/%d", c, b, i), ev.Payload["who"], "stored event %s", ids[c][k])
+		}
 	}
 }
