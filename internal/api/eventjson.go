@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -23,8 +24,8 @@ import (
 // decodeEvent reads the body of a single-event publish as decode would; limit is the
 // largest body the route accepts.
 func decodeEvent(r *http.Request, limit int64, in *ingest.EventInput) error {
-	buf := bodies.get()
-	defer bodies.put(buf)
+	buf := buffers.get()
+	defer buffers.put(buf)
 	body, err := readBody(r, limit, buf)
 	if err != nil {
 		return decodeError(err)
@@ -41,8 +42,8 @@ func decodeEvent(r *http.Request, limit int64, in *ingest.EventInput) error {
 // decodeBatch reads the body of a batch publish as decode would; limit is the largest
 // body the route accepts.
 func decodeBatch(r *http.Request, limit int64, in *batchInput) error {
-	buf := bodies.get()
-	defer bodies.put(buf)
+	buf := buffers.get()
+	defer buffers.put(buf)
 	body, err := readBody(r, limit, buf)
 	if err != nil {
 		return decodeError(err)
@@ -57,7 +58,7 @@ func decodeBatch(r *http.Request, limit int64, in *batchInput) error {
 
 // readBody reads the whole request body into *into, grown to its Content-Length, up to
 // limit (the body's reader enforces the limit itself). The result is valid until *into is
-// given back to bodies.
+// given back to buffers.
 func readBody(r *http.Request, limit int64, into *[]byte) ([]byte, error) {
 	buf := bytes.NewBuffer((*into)[:0])
 	if n := min(r.ContentLength, limit); n > 0 {
@@ -68,25 +69,26 @@ func readBody(r *http.Request, limit int64, into *[]byte) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-// bodyPool recycles the buffers request bodies are read into: nothing decoded from a
-// body refers to it (payloads are cloned, strings copied, and encoding/json copies what
-// it decodes), and a batch's body was a quarter of what a publish allocated. Buffers
-// larger than maxPooledBody are left to the collector.
-type bodyPool struct{ pool sync.Pool }
+// bufferPool recycles the buffers publish bodies are read into and replies are built in:
+// nothing decoded from a body refers to it (payloads are cloned, strings copied, and
+// encoding/json copies what it decodes), and a Write does not keep what it is given. A
+// batch's body and its reply were half of what a publish allocated. Buffers larger than
+// maxPooledBuffer are left to the collector.
+type bufferPool struct{ pool sync.Pool }
 
-const maxPooledBody = 4 << 20
+const maxPooledBuffer = 4 << 20
 
-var bodies bodyPool
+var buffers bufferPool
 
-func (p *bodyPool) get() *[]byte {
+func (p *bufferPool) get() *[]byte {
 	if b, ok := p.pool.Get().(*[]byte); ok {
 		return b
 	}
 	return new([]byte)
 }
 
-func (p *bodyPool) put(b *[]byte) {
-	if cap(*b) <= maxPooledBody {
+func (p *bufferPool) put(b *[]byte) {
+	if cap(*b) <= maxPooledBuffer {
 		*b = (*b)[:0]
 		p.pool.Put(b)
 	}
@@ -410,14 +412,18 @@ func writeEvents(w http.ResponseWriter, status int, events []*consign.Event) err
 	for _, e := range events {
 		n += len(e.Payload) + 256
 	}
-	b := append(make([]byte, 0, n), `{"data":[`...)
+	buf := buffers.get()
+	defer buffers.put(buf)
+	b := append(slices.Grow((*buf)[:0], n), `{"data":[`...)
 	for i, e := range events {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = appendEvent(b, e)
 	}
-	return writeBytes(w, status, append(b, "]}\n"...))
+	b = append(b, "]}\n"...)
+	*buf = b
+	return writeBytes(w, status, b)
 }
 
 func writeBytes(w http.ResponseWriter, status int, b []byte) error {
