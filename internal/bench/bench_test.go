@@ -45,7 +45,10 @@ func TestRunEndToEnd(t *testing.T) {
 		require.Equal(t, th.Want, th.Done, "%s: all units done", name)
 		require.Zero(t, th.Errors, "%s: %s", name, th.FirstError)
 		require.Positive(t, th.CPUPerUnit, "%s: CPU per unit (this test runs on Linux)", name)
+		require.Positive(t, th.AllocsPerUnit, "%s: allocations per unit", name)
+		require.GreaterOrEqual(t, th.AllocBytesPerUnit, th.AllocsPerUnit, "%s: bytes allocated per unit", name)
 	}
+	require.Regexp(t, `deliveries/s 1→1 \(batch-fed\): [\d,]+ /s \(.*µs of CPU each.*, \d+ allocations \([\d,]+ bytes\)`, out.String())
 	require.Equal(t, 1000, rep.Loopback.Want, "loopback sends 5×events requests")
 	require.Equal(t, 200, rep.Deliver.Want)
 	require.Equal(t, 600, rep.FanoutDeliver.Want, "200 events × 3 endpoints")
@@ -544,6 +547,21 @@ func TestIOStallInLines(t *testing.T) {
 	require.NotContains(t, th.line(figSingle, cfg), "waited for I/O")
 	l := &Latency{Rate: 1000, Want: 10, Sent: 10, Accepted: 10, Received: 10, SendP50: 1, SendP99: 120, IOStall: 0.2}
 	require.Contains(t, l.lines(cfg)[0], "[all work waited for I/O 20 % of the time: every event's 202 waits for an fsync]")
+}
+
+// TestCostInLines checks how a figure's line gives its cost per unit: CPU with the
+// collector's part when it is worth saying, then the Go allocations.
+func TestCostInLines(t *testing.T) {
+	t.Parallel()
+	cfg := Config{}.WithDefaults()
+	th := &Throughput{PerSecond: 15_000, Done: 10, Want: 10, Target: 20_000, CPUPerUnit: 110, GCPerUnit: 9.6,
+		AllocsPerUnit: 137.2, AllocBytesPerUnit: 15_773.4}
+	require.Contains(t, th.line(figDeliver, cfg), "; 110 µs of CPU each (10 in the GC), 137 allocations (15,773 bytes))")
+	th.GCPerUnit, th.AllocsPerUnit = 0.2, 0
+	line := th.line(figDeliver, cfg)
+	require.Contains(t, line, "; 110 µs of CPU each)")
+	require.NotContains(t, line, "in the GC")
+	require.NotContains(t, line, "allocations")
 }
 
 // TestBacklogLine checks the backlog figure's verdict and what its line says when memory
