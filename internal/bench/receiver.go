@@ -68,7 +68,11 @@ func (r *receiver) deliver(w http.ResponseWriter, req *http.Request) {
 	if b == nil || err != nil {
 		r.stray.Add(1)
 	} else {
-		b.record(req.Header.Get("webhook-id"), ep, now)
+		var id string // req.Header.Get would canonicalize the name into a new string each time
+		if v := req.Header["Webhook-Id"]; len(v) > 0 {
+			id = v[0]
+		}
+		b.record(id, ep, now)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -108,25 +108,31 @@ func buildRequest(ep *endpointEntry, c *store.Claim, now time.Time) sender.Reque
 	default:
 		body = envelope(c)
 	}
-	h := make(http.Header, 6+len(e.Headers))
+	h := make(http.Header, 7+len(e.Headers))
+	// Every value is a one-element slice of vals: one allocation, not one per header.
+	vals := make([]string, 0, 6+len(e.Headers))
+	set := func(k, v string) {
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
 	for k, v := range e.Headers {
-		h[k] = []string{v}
+		set(k, v)
 	}
 	// A nil Idempotency-Key is not sent; it tells net/http that the POST may be replayed
 	// on a fresh connection when a pooled one turns out closed (see internal/sender).
 	h["Idempotency-Key"] = nil
-	h["Content-Type"] = []string{"application/json"}
-	h["User-Agent"] = []string{consign.UserAgent}
-	h["Webhook-Id"] = []string{c.EventID}
+	set("Content-Type", "application/json")
+	set("User-Agent", consign.UserAgent)
+	set("Webhook-Id", c.EventID)
 	ts := now.Unix()
-	h["Webhook-Timestamp"] = []string{strconv.FormatInt(ts, 10)}
+	set("Webhook-Timestamp", strconv.FormatInt(ts, 10))
 	if c.Sequence > 0 {
-		h["Webhook-Sequence"] = []string{strconv.FormatInt(c.Sequence, 10)}
+		set("Webhook-Sequence", strconv.FormatInt(c.Sequence, 10))
 	}
 	if e.Auth.Type == consign.AuthToken {
-		h["Auth"] = []string{e.Auth.Token}
+		set("Auth", e.Auth.Token)
 	} else if keys := ep.keysAt(now); len(keys) > 0 {
-		h["Webhook-Signature"] = []string{signing.Header(keys, c.EventID, ts, body)}
+		set("Webhook-Signature", signing.Header(keys, c.EventID, ts, body))
 	}
 	return sender.Request{Method: e.Method, URL: e.URL, Header: h, Body: body}
 }
