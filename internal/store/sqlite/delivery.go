@@ -312,20 +312,20 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 				n = a.N
 				buf = appendRequest(buf[:0], &a.Request)
 				req := string(buf)
-				var status sql.NullInt64
-				var headers sql.NullString
+				// NULLs as nil, values as themselves: a sql.Null* in an interface value is
+				// an allocation, a nil or a status code (below 256) is none.
+				var status, headers, errText any
 				var body []byte
 				truncated, ok := false, false
 				if r := a.Response; r != nil {
-					status = sql.NullInt64{Int64: int64(r.Status), Valid: true}
+					status = int64(r.Status)
 					buf = appendStringMap(buf[:0], r.Headers)
-					headers = sql.NullString{String: string(buf), Valid: true}
+					headers = string(buf)
 					body, truncated = []byte(r.Body), r.Truncated
 					ok = r.Status >= 200 && r.Status < 300
 				}
-				var errText sql.NullString
 				if a.Error != nil {
-					errText = sql.NullString{String: *a.Error, Valid: true}
+					errText = *a.Error
 				}
 				if err := attempts.add(ctx, o.DeliveryID, a.N, o.EndpointID, ok, ms(a.StartedAt), a.DurationMS, req,
 					status, headers, body, truncated, errText); err != nil {
