@@ -613,9 +613,15 @@ func TestPollFillsGaps(t *testing.T) {
 	}
 	require.ElementsMatch(t, []string{"3", "5"}, keys, "only the items never received")
 
-	row, err := h.st.SourceGet(ctx, h.org, src.ID)
-	require.NoError(t, err)
-	require.Contains(t, row.PollStatus.LastError, "1 of 6 items have no id at /id")
+	// The run records its status after the receipts it wrote.
+	var lastError string
+	require.Eventually(t, func() bool {
+		row, err := h.st.SourceGet(ctx, h.org, src.ID)
+		require.NoError(t, err)
+		lastError = row.PollStatus.LastError
+		return lastError != ""
+	}, waitFor, tick)
+	require.Contains(t, lastError, "1 of 6 items have no id at /id")
 
 	// Later runs find nothing new.
 	seen := prov.hits.Load()
