@@ -108,7 +108,7 @@ func buildRequest(ep *endpointEntry, c *store.Claim, now time.Time) sender.Reque
 	default:
 		body = envelope(c)
 	}
-	h := make(http.Header, 7+len(e.Headers))
+	h := make(http.Header, 6+len(e.Headers))
 	// Every value is a one-element slice of vals: one allocation, not one per header.
 	vals := make([]string, 0, 6+len(e.Headers))
 	set := func(k, v string) {
@@ -118,9 +118,6 @@ func buildRequest(ep *endpointEntry, c *store.Claim, now time.Time) sender.Reque
 	for k, v := range e.Headers {
 		set(k, v)
 	}
-	// A nil Idempotency-Key is not sent; it tells net/http that the POST may be replayed
-	// on a fresh connection when a pooled one turns out closed (see internal/sender).
-	h["Idempotency-Key"] = nil
 	set("Content-Type", "application/json")
 	set("User-Agent", consign.UserAgent)
 	set("Webhook-Id", c.EventID)

@@ -7,8 +7,10 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // blockedError is returned by the dial guard. It reaches Send wrapped in a
@@ -35,10 +37,10 @@ func (s *Sender) control(network, address string, c syscall.RawConn) error {
 	return nil
 }
 
-// describe turns a transport or body-read error into a class and a text a
-// person can act on. ctx is the caller's context and tctx the per-attempt
-// context derived from it.
-func (s *Sender) describe(ctx, tctx context.Context, err error) (Class, string) {
+// describe turns a connection or body-read error into a class and a text a
+// person can act on. ctx is the caller's context and deadline the end of
+// the attempt.
+func (s *Sender) describe(ctx context.Context, deadline time.Time, err error) (Class, string) {
 	var be *blockedError
 	if errors.As(err, &be) {
 		return Blocked, be.Error()
@@ -46,8 +48,7 @@ func (s *Sender) describe(ctx, tctx context.Context, err error) (Class, string) 
 	if ctx.Err() != nil {
 		return Failure, "canceled: " + context.Cause(ctx).Error()
 	}
-	if errors.Is(context.Cause(tctx), timeoutCause{}) ||
-		strings.Contains(err.Error(), "timeout awaiting response headers") {
+	if errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(deadline) {
 		return Failure, "timeout after " + s.timeout.String()
 	}
 	return Failure, s.describeNet(err)
@@ -83,7 +84,7 @@ func (s *Sender) describeNet(err error) string {
 		return "TLS handshake: the server did not answer with TLS (is it plain http?)"
 	}
 	msg := err.Error()
-	if strings.Contains(msg, "TLS handshake timeout") {
+	if errors.Is(err, errHandshakeTimeout) {
 		return "TLS handshake: timeout after " + s.connectTimeout.String()
 	}
 	if i := strings.Index(msg, "tls: "); i >= 0 {
@@ -113,7 +114,7 @@ func (s *Sender) describeNet(err error) string {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return "connection closed by the server before a complete response"
 	}
-	if strings.Contains(msg, "server response headers exceeded") {
+	if errors.Is(err, errHeaderTooLarge) {
 		return "response headers larger than 64 KiB"
 	}
 	if i := strings.Index(msg, "malformed HTTP "); i >= 0 {

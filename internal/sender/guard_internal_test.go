@@ -190,14 +190,3 @@ func TestNoAllocPolicyChecks(t *testing.T) {
 	require.Zero(t, testing.AllocsPerRun(100, func() { _ = nonPublicReason(ip) }))
 	require.Zero(t, testing.AllocsPerRun(100, func() { _ = numericHostProblem("hooks.example.com") }))
 }
-
-func TestHeaderNoCopyWhenComplete(t *testing.T) {
-	s := New(Config{})
-	t.Cleanup(s.Close)
-	h := map[string][]string{"User-Agent": {"x"}, "Idempotency-Key": nil, "Content-Type": {"application/json"}}
-	require.Zero(t, testing.AllocsPerRun(100, func() { _ = s.header(h) }))
-	c := s.header(map[string][]string{"Content-Type": {"application/json"}})
-	require.Equal(t, []string{DefaultUserAgent}, c["User-Agent"])
-	require.Contains(t, c, "Idempotency-Key")
-	require.Nil(t, c["Idempotency-Key"])
-}

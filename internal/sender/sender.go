@@ -1,7 +1,7 @@
 package sender
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -41,6 +41,11 @@ const (
 	maxDrain = 1 << 20
 	// maxResponseHeaderBytes caps the response header block.
 	maxResponseHeaderBytes = 64 << 10
+	// connBufferSize is the size of the read and write buffers lent to a
+	// connection for one exchange.
+	connBufferSize = 4 << 10
+	// idleConnTimeout is how long an unused connection is kept.
+	idleConnTimeout = 90 * time.Second
 	// minScratch is the smallest pooled read buffer, so draining stays
 	// efficient even with a tiny capture limit.
 	minScratch = 16 << 10
@@ -78,23 +83,17 @@ type Config struct {
 }
 
 // Request is one delivery attempt to make. The Sender neither copies nor
-// modifies Header or Body. Treat both as read-only once Send is called.
-// When a receiver answers before reading the whole request, net/http can
-// still be writing the body for a few milliseconds after Send returns.
-// Passing a payload loaded for this attempt, and not recycling its buffer,
-// is enough.
+// modifies Header or Body, and keeps neither once Send returns.
 type Request struct {
 	// Method is the HTTP method. Empty means POST.
 	Method string
 	// URL is the absolute target URL.
 	URL string
 	// Header holds every request header (Content-Type, webhook-*, ...).
-	// If it lacks User-Agent, Config.UserAgent is added. If it lacks both
-	// Idempotency-Key and X-Idempotency-Key, an Idempotency-Key with a nil
-	// value is added. net/http does not send a nil value, but it then
-	// replays the request on a fresh connection if a pooled one was found
-	// dead. Adding either header costs a copy of the map. Setting both
-	// yourself (e.g. "Idempotency-Key": nil) avoids the copy.
+	// If it lacks User-Agent, Config.UserAgent is sent; an empty
+	// User-Agent sends none. Host, Content-Length, Transfer-Encoding,
+	// Trailer and Connection are the Sender's own and are ignored here. A
+	// nil value is not sent.
 	Header http.Header
 	// Body is sent as is, with a Content-Length.
 	Body []byte
@@ -167,10 +166,12 @@ type Outcome struct {
 	RetryAt time.Time
 }
 
-// Sender sends webhook attempts over one shared http.Transport. It is safe
-// for concurrent use. Create it with New.
+// Sender sends webhook attempts over its own pool of kept-alive
+// connections (client.go). It is safe for concurrent use. Create it with New.
 type Sender struct {
-	transport      *http.Transport
+	pool           *connPool
+	dialer         *net.Dialer
+	tlsConfig      *tls.Config
 	guard          *ssrf.Guardian // nil when InsecureTargets
 	now            func() time.Time
 	timeout        time.Duration
@@ -178,6 +179,8 @@ type Sender struct {
 	maxBody        int
 	userAgent      []string // shared, read-only
 	bufs           sync.Pool
+	readers        sync.Pool // *bufio.Reader, lent to a connection for one exchange
+	writers        sync.Pool // *bufio.Writer
 }
 
 // New returns a Sender configured by cfg.
@@ -205,40 +208,30 @@ func New(cfg Config) *Sender {
 	}
 
 	s := &Sender{
+		pool:           newConnPool(cfg.MaxIdleConnsPerHost, 8*cfg.MaxIdleConnsPerHost, idleConnTimeout),
 		now:            cfg.Now,
 		timeout:        cfg.Timeout,
 		connectTimeout: cfg.ConnectTimeout,
 		maxBody:        cfg.MaxResponseBody,
 		userAgent:      []string{cfg.UserAgent},
+		tlsConfig: &tls.Config{
+			MinVersion:         tls.VersionTLS12,
+			RootCAs:            cfg.RootCAs,
+			ClientSessionCache: tls.NewLRUClientSessionCache(1024),
+		},
 	}
 	scratch := max(cfg.MaxResponseBody, minScratch)
 	s.bufs.New = func() any {
 		b := make([]byte, scratch)
 		return &b
 	}
+	s.readers.New = func() any { return bufio.NewReaderSize(nil, connBufferSize) }
+	s.writers.New = func() any { return bufio.NewWriterSize(nil, connBufferSize) }
 
-	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
+	s.dialer = &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
 	if !cfg.InsecureTargets {
 		s.guard = ssrf.New(ssrf.WithAnyPort())
-		dialer.Control = s.control
-	}
-	s.transport = &http.Transport{
-		Proxy:       nil, // a proxy would make the guard check the proxy, not the target
-		DialContext: dialer.DialContext,
-		TLSClientConfig: &tls.Config{
-			MinVersion:         tls.VersionTLS12,
-			RootCAs:            cfg.RootCAs,
-			ClientSessionCache: tls.NewLRUClientSessionCache(1024),
-		},
-		TLSHandshakeTimeout: cfg.ConnectTimeout,
-		// No ResponseHeaderTimeout: the attempt's context already ends at
-		// Timeout, and the transport would arm a second timer per request.
-		MaxIdleConns:           8 * cfg.MaxIdleConnsPerHost,
-		MaxIdleConnsPerHost:    cfg.MaxIdleConnsPerHost,
-		IdleConnTimeout:        90 * time.Second,
-		MaxResponseHeaderBytes: maxResponseHeaderBytes,
-		// Capture exactly what the receiver sent, and spare the gzip work.
-		DisableCompression: true,
+		s.dialer.Control = s.control
 	}
 	return s
 }
@@ -246,13 +239,8 @@ func New(cfg Config) *Sender {
 // Close closes idle keep-alive connections. In-flight sends are not
 // interrupted, and the Sender can still be used afterwards.
 func (s *Sender) Close() {
-	s.transport.CloseIdleConnections()
+	s.pool.closeIdle()
 }
-
-// timeoutCause marks the expiry of the per-attempt timeout.
-type timeoutCause struct{}
-
-func (timeoutCause) Error() string { return "attempt timeout" }
 
 // Send makes one attempt and reports its Outcome. It never returns an
 // error: everything, including a canceled ctx, is described in the
@@ -268,23 +256,12 @@ func (s *Sender) Send(ctx context.Context, r Request) (out Outcome) {
 	if method == "" {
 		method = http.MethodPost
 	}
-	tctx, cancel := context.WithTimeoutCause(ctx, s.timeout, timeoutCause{})
-	defer cancel()
-
-	// A *bytes.Reader lets net/http set Content-Length and GetBody (to
-	// replay the body when a pooled connection turns out to be dead) and
-	// write headers and a small body in one segment. Any other reader type
-	// would make it flush the headers separately.
-	var body io.Reader
-	if len(r.Body) > 0 {
-		body = bytes.NewReader(r.Body)
-	}
-	req, err := http.NewRequestWithContext(tctx, method, r.URL, body)
-	if err != nil {
-		out.Err = "invalid request: " + unwrapURLError(err).Error()
+	u, t, msg := parseTarget(method, r.URL)
+	if msg != "" {
+		out.Err = msg
 		return out
 	}
-	if msg, blocked := s.preflight(req.URL); msg != "" {
+	if msg, blocked := s.preflight(u); msg != "" {
 		if blocked {
 			out.Class = Blocked
 			out.Err = "blocked: " + msg + insecureHint
@@ -293,20 +270,28 @@ func (s *Sender) Send(ctx context.Context, r Request) (out Outcome) {
 		}
 		return out
 	}
-
-	req.Header = s.header(r.Header)
-
-	resp, err := s.transport.RoundTrip(req)
-	if err != nil {
-		out.Class, out.Err = s.describe(ctx, tctx, err)
+	msg = t.locate(u)
+	if msg == "" {
+		msg = headerProblem(r.Header)
+	}
+	if msg != "" {
+		out.Err = msg
 		return out
 	}
+
+	deadline := began.Add(s.timeout)
+	x, err := s.roundTrip(ctx, &t, &r, deadline)
+	if err != nil {
+		out.Class, out.Err = s.describe(ctx, deadline, err)
+		return out
+	}
+	resp := x.resp
 	respAt := s.now()
 	out.Status = resp.StatusCode
 	out.Header = resp.Header
-	var bodyErr error
-	out.Body, out.Truncated, bodyErr = s.readBody(resp.Body)
-	resp.Body.Close()
+	body, eof := s.readBody(resp.Body)
+	out.Body, out.Truncated = body.captured, body.truncated
+	s.release(x, eof && !resp.Close)
 
 	code := resp.StatusCode
 	switch {
@@ -330,8 +315,8 @@ func (s *Sender) Send(ctx context.Context, r Request) (out Outcome) {
 	default:
 		out.Err = statusText(code)
 	}
-	if bodyErr != nil {
-		_, msg := s.describe(ctx, tctx, bodyErr)
+	if body.err != nil {
+		_, msg := s.describe(ctx, deadline, body.err)
 		if out.Err != "" {
 			out.Err += "; "
 		}
@@ -367,74 +352,54 @@ func (s *Sender) preflight(u *url.URL) (msg string, blocked bool) {
 	return "", false
 }
 
-// header returns the request header to send: h itself when it already has
-// a User-Agent and an idempotency marker, else a copy with them added.
-//
-// The marker makes net/http replay the request on a fresh connection when a
-// reused keep-alive connection turns out to be closed by the receiver before
-// any response byte arrived (by default it replays only GET-like requests).
-// Webhooks are delivered at least once and carry their own id, so a replay
-// is no worse than the later retry that would otherwise follow. A nil value
-// is not sent on the wire.
-func (s *Sender) header(h http.Header) http.Header {
-	_, hasUA := h["User-Agent"]
-	_, hasKey := h["Idempotency-Key"]
-	if !hasKey {
-		_, hasKey = h["X-Idempotency-Key"]
-	}
-	if hasUA && hasKey {
-		return h
-	}
-	c := h.Clone()
-	if c == nil {
-		c = make(http.Header, 2)
-	}
-	if !hasUA {
-		c["User-Agent"] = s.userAgent
-	}
-	if !hasKey {
-		c["Idempotency-Key"] = nil
-	}
-	return c
+// bodyRead is what readBody got of a response body.
+type bodyRead struct {
+	captured  []byte // nil if empty
+	truncated bool   // shorter than what the receiver sent
+	err       error  // why the read stopped early
 }
 
 // readBody captures up to s.maxBody bytes of body, then drains at most
-// maxDrain more so the connection can be reused.
-func (s *Sender) readBody(body io.Reader) (captured []byte, truncated bool, err error) {
+// maxDrain more so the connection can be reused. eof reports that the body
+// was read to its end.
+func (s *Sender) readBody(body io.Reader) (r bodyRead, eof bool) {
 	bufp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bufp)
 	buf := *bufp
 
 	n := 0
+	var err error
 	for n < s.maxBody && err == nil {
 		var m int
 		m, err = body.Read(buf[n:s.maxBody])
 		n += m
 	}
 	if n > 0 {
-		captured = make([]byte, n)
-		copy(captured, buf[:n])
+		r.captured = make([]byte, n)
+		copy(r.captured, buf[:n])
 	}
 	if err == io.EOF {
-		return captured, false, nil
+		return r, true
 	}
 	if err != nil {
-		return captured, true, err
+		r.truncated, r.err = true, err
+		return r, false
 	}
 
 	// The capture limit was reached: drain the rest, within bounds.
-	drained := 0
-	for drained <= maxDrain {
-		m, rerr := body.Read(buf)
+	for drained := 0; drained <= maxDrain; {
+		m, err := body.Read(buf)
 		drained += m
-		if rerr == io.EOF {
-			break
+		r.truncated = r.truncated || m > 0
+		if err == io.EOF {
+			return r, true
 		}
-		if rerr != nil {
-			return captured, true, rerr
+		if err != nil {
+			r.truncated, r.err = true, err
+			return r, false
 		}
 	}
-	return captured, drained > 0, nil
+	return r, false
 }
 
 // statusText formats a status for Outcome.Err, e.g. "HTTP 503 Service

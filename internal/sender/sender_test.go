@@ -485,9 +485,8 @@ func TestSendKeepAlive(t *testing.T) {
 
 // TestSendReplaysOnDeadKeepAlive: the receiver hangs up every connection
 // as soon as it goes idle, so each send after the first finds a dead pooled
-// connection. net/http must replay the POST on a new connection (the
-// Idempotency-Key marker plus GetBody allow it), so every send succeeds
-// and every request arrives whole.
+// connection. The Sender must send the POST again on a new connection, so
+// every send succeeds and every request arrives whole.
 func TestSendReplaysOnDeadKeepAlive(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
@@ -531,7 +530,7 @@ func TestSendInvalidRequest(t *testing.T) {
 	}{
 		{sender.Request{URL: "http://exa mple.com/"}, "invalid request: invalid character \" \" in host name"},
 		{sender.Request{URL: "ftp://example.com/"}, "url must use http or https"},
-		{sender.Request{URL: "http://127.0.0.1:1/", Method: "BAD METHOD"}, `invalid request: net/http: invalid method "BAD METHOD"`},
+		{sender.Request{URL: "http://127.0.0.1:1/", Method: "BAD METHOD"}, `invalid request: invalid method "BAD METHOD"`},
 	}
 	for _, tc := range cases {
 		out := s.Send(t.Context(), tc.req)
@@ -552,9 +551,10 @@ func TestClassString(t *testing.T) {
 	require.Equal(t, sender.Failure, zero.Class)
 }
 
-// rawReceiver reads one request per connection and answers with raw bytes
-// (possibly not HTTP at all), then hangs up.
-func rawReceiver(t *testing.T, answer []byte) string {
+// serveRaw accepts connections on a loopback listener and hands each to
+// handle on its own goroutine, closing it afterwards. It returns the
+// listener's address.
+func serveRaw(t *testing.T, handle func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -567,14 +567,23 @@ func rawReceiver(t *testing.T, answer []byte) string {
 			}
 			go func() {
 				defer c.Close()
-				if req, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
-					_, _ = io.Copy(io.Discard, req.Body)
-					_, _ = c.Write(answer)
-				}
+				handle(c)
 			}()
 		}
 	}()
-	return "http://" + ln.Addr().String() + "/hook"
+	return ln.Addr().String()
+}
+
+// rawReceiver reads one request per connection and answers with raw bytes
+// (possibly not HTTP at all), then hangs up.
+func rawReceiver(t *testing.T, answer []byte) string {
+	t.Helper()
+	return "http://" + serveRaw(t, func(c net.Conn) {
+		if req, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			_, _ = io.Copy(io.Discard, req.Body)
+			_, _ = c.Write(answer)
+		}
+	}) + "/hook"
 }
 
 func TestSendBrokenResponses(t *testing.T) {
@@ -637,4 +646,102 @@ func TestSendTLSHandshakeTimeout(t *testing.T) {
 	out := s.Send(t.Context(), post("https://"+ln.Addr().String()+"/hook"))
 	require.Equal(t, sender.Failure, out.Class)
 	require.Equal(t, "TLS handshake: timeout after 200ms", out.Err)
+}
+
+// TestSendConnectionReuse: a connection goes back to the pool only when its
+// exchange ended cleanly; every other case costs the next send a new one.
+func TestSendConnectionReuse(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		handler http.HandlerFunc
+		conns   int64 // after three sends
+	}{
+		{"clean responses", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }, 1},
+		{"receiver asks to close", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Connection", "close")
+		}, 3},
+		{"body past the drain limit", func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write(make([]byte, 2<<20))
+		}, 3},
+		{"interim response first", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Link", "</style.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+			w.WriteHeader(http.StatusNoContent)
+		}, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rc := newReceiver(t, tc.handler)
+			s := newSender(t, sender.Config{InsecureTargets: true, MaxResponseBody: 16})
+			for range 3 {
+				out := s.Send(t.Context(), post(rc.URL))
+				require.Equal(t, sender.Success, out.Class, out.Err)
+			}
+			require.Equal(t, tc.conns, rc.conns.Load())
+		})
+	}
+}
+
+// TestSendEarlyAnswer: a receiver that refuses a large body without reading
+// it (here a 413 and a hang-up) gets its answer recorded, not a write error.
+func TestSendEarlyAnswer(t *testing.T) {
+	t.Parallel()
+	addr := serveRaw(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!")
+		// Read a little more so the close is orderly, then hang up.
+		_, _ = io.CopyN(io.Discard, br, 64<<10)
+	})
+	req := post("http://" + addr + "/hook")
+	req.Body = bytes.Repeat([]byte("x"), 8<<20)
+	out := newSender(t, sender.Config{InsecureTargets: true, Timeout: 5 * time.Second}).Send(t.Context(), req)
+	require.Equal(t, sender.Failure, out.Class)
+	require.Equal(t, 413, out.Status, out.Err)
+	require.Equal(t, "too big!", string(out.Body))
+	require.Equal(t, "HTTP 413 Request Entity Too Large", out.Err)
+}
+
+// TestSendCanceledWhileReadingBody: cancellation ends the body read at once,
+// and the half-read connection is not reused.
+func TestSendCanceledWhileReadingBody(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int64
+	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) > 1 {
+			return
+		}
+		_, _ = io.WriteString(w, "partial")
+		w.(http.Flusher).Flush()
+		blockUntilGone(r)
+	})
+	s := newSender(t, sender.Config{InsecureTargets: true})
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	out := s.Send(ctx, post(rc.URL))
+	require.Equal(t, 200, out.Status)
+	require.Equal(t, "reading response body: canceled: context canceled", out.Err)
+	require.Less(t, out.Duration, 5*time.Second)
+
+	out = s.Send(t.Context(), post(rc.URL))
+	require.Equal(t, sender.Success, out.Class, out.Err)
+	require.EqualValues(t, 2, rc.conns.Load())
+}
+
+// TestSendRejectsHeaderInjection: a header value that would end the header
+// block early is refused before anything is sent.
+func TestSendRejectsHeaderInjection(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t, func(http.ResponseWriter, *http.Request) {})
+	req := post(rc.URL)
+	req.Header = http.Header{"X-Tenant": {"a\r\n\r\nPOST /admin HTTP/1.1"}}
+	out := newSender(t, sender.Config{InsecureTargets: true}).Send(t.Context(), req)
+	require.Equal(t, sender.Failure, out.Class)
+	require.Equal(t, "invalid request: invalid value for header X-Tenant", out.Err)
+	require.Zero(t, rc.hits.Load())
+	require.Zero(t, rc.conns.Load(), "nothing is dialed for a request that cannot be written")
 }

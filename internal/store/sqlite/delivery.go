@@ -121,7 +121,7 @@ func scanAttempt(row interface{ Scan(...any) error }) (*consign.Attempt, error) 
 
 // DeliveryRequeue makes one delivery due now.
 func (db *DB) DeliveryRequeue(ctx context.Context, orgID, id string, now, deadline time.Time) (*consign.Delivery, error) {
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := db.txExec(ctx, tx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, deadline_at = ?, updated_at = ?
 			WHERE org_id = ? AND id = ?`, ms(now), ms(deadline), ms(now), orgID, id)
 		return mustAffect(res, err, "delivery", id)
@@ -158,7 +158,7 @@ func (db *DB) DeliveriesRecover(ctx context.Context, p store.RecoverParams) (int
 		}
 	}
 	var n int64
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := db.txExec(ctx, tx, q, args...)
 		if err != nil {
 			return err
@@ -223,7 +223,7 @@ const (
 // due again only when the lease ends, so a crash hands them back by itself.
 func (db *DB) DeliveriesClaim(ctx context.Context, p store.ClaimParams) (*store.ClaimResult, error) {
 	res := &store.ClaimResult{NextDue: map[string]time.Time{}}
-	err := db.lightTx(ctx, func(tx *sql.Tx) error {
+	err := db.lightTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		sel, err := db.txPrepare(ctx, tx, claimSQL)
 		if err != nil {
 			return err
@@ -285,7 +285,7 @@ func scanClaim(row interface{ Scan(...any) error }) (*store.Claim, error) {
 
 // DeliveriesRecord writes outcomes, attempts and health changes in one transaction.
 func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error {
-	return db.lightTx(ctx, func(tx *sql.Tx) error {
+	return db.lightTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		attempts := db.newRows(tx, `INSERT OR REPLACE INTO attempts (delivery_id, n, endpoint_id, ok, started_at, duration_ms,
 			request, response_status, response_headers, response_body, response_truncated, error) VALUES `,
 			`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, 12)
@@ -385,7 +385,7 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 // DeliveriesReleaseLeases makes leased deliveries due now.
 func (db *DB) DeliveriesReleaseLeases(ctx context.Context, now time.Time) (int, error) {
 	var n int64
-	err := db.lightTx(ctx, func(tx *sql.Tx) error {
+	err := db.lightTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := db.txExec(ctx, tx, `UPDATE deliveries SET next_attempt_at = ? WHERE status = 'delivering' AND next_attempt_at > ?`,
 			ms(now), ms(now))
 		if err != nil {

@@ -33,7 +33,7 @@ func scanEndpoint(row interface{ Scan(...any) error }) (*store.EndpointRow, erro
 // EndpointInsert stores an endpoint and its first secrets.
 func (db *DB) EndpointInsert(ctx context.Context, e *store.EndpointRow, secrets []*store.SecretRow) error {
 	e.Version = 1
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := db.txExec(ctx, tx, `INSERT INTO endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.ID, e.OrgID, e.URL, configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullMS(e.DisabledAt),
 			e.DisabledReason, nullMS(e.FailingSince), e.Version, ms(e.CreatedAt), ms(e.UpdatedAt))
@@ -90,7 +90,7 @@ func (db *DB) EndpointListActive(ctx context.Context, orgID string) ([]*store.En
 // EndpointUpdate saves an endpoint, pausing or resuming its deliveries when it is
 // deactivated or activated.
 func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var wasActive bool
 		if err := db.txQueryRow(ctx, tx, `SELECT active FROM endpoints WHERE id = ? AND org_id = ?`, e.ID, e.OrgID).Scan(&wasActive); err != nil {
 			return notFound(err, "endpoint", e.ID)
@@ -125,7 +125,7 @@ func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
 
 // EndpointDelete removes an endpoint; secrets, deliveries and attempts cascade.
 func (db *DB) EndpointDelete(ctx context.Context, orgID, id string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := db.txExec(ctx, tx, `DELETE FROM endpoints WHERE org_id = ? AND id = ?`, orgID, id)
 		return mustAffect(res, err, "endpoint", id)
 	})
@@ -154,7 +154,7 @@ func (db *DB) bumpVersion(ctx context.Context, tx *sql.Tx, endpointID string) er
 
 // SecretInsert adds a secret to an endpoint.
 func (db *DB) SecretInsert(ctx context.Context, s *store.SecretRow) error {
-	return db.tx(ctx, func(tx *sql.Tx) error { return db.insertSecret(ctx, tx, s) })
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.insertSecret(ctx, tx, s) })
 }
 
 func scanSecret(row interface{ Scan(...any) error }) (*store.SecretRow, error) {
@@ -180,7 +180,7 @@ func (db *DB) SecretList(ctx context.Context, endpointID string) ([]*store.Secre
 
 // SecretUpdate saves a secret's expiry (its value never changes).
 func (db *DB) SecretUpdate(ctx context.Context, s *store.SecretRow) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := db.txExec(ctx, tx, `UPDATE secrets SET expires_at = ? WHERE endpoint_id = ? AND id = ?`,
 			nullMS(s.ExpiresAt), s.EndpointID, s.ID)
 		if err := mustAffect(res, err, "secret", s.ID); err != nil {
@@ -192,7 +192,7 @@ func (db *DB) SecretUpdate(ctx context.Context, s *store.SecretRow) error {
 
 // SecretDelete removes a secret.
 func (db *DB) SecretDelete(ctx context.Context, endpointID, id string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := db.txExec(ctx, tx, `DELETE FROM secrets WHERE endpoint_id = ? AND id = ?`, endpointID, id)
 		if err := mustAffect(res, err, "secret", id); err != nil {
 			return err
@@ -203,7 +203,7 @@ func (db *DB) SecretDelete(ctx context.Context, endpointID, id string) error {
 
 // SecretRotate adds s and shortens the others' lives to expireAt.
 func (db *DB) SecretRotate(ctx context.Context, s *store.SecretRow, expireAt time.Time) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := db.txExec(ctx, tx, `UPDATE secrets SET expires_at = ? WHERE endpoint_id = ? AND (expires_at IS NULL OR expires_at > ?)`,
 			ms(expireAt), s.EndpointID, ms(expireAt)); err != nil {
 			return err

@@ -13,7 +13,7 @@ import (
 
 // EventsInsert writes events and their deliveries in one transaction (one fsync).
 func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		rowids, err := db.deliveryRowids(ctx, tx, ws)
 		if err != nil {
 			return err

@@ -11,7 +11,7 @@ import (
 
 // OrgInsert stores a new org.
 func (db *DB) OrgInsert(ctx context.Context, o *consign.Org) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := db.txExec(ctx, tx, `INSERT INTO orgs (id, name, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
 			o.ID, o.Name, o.Role, ms(o.CreatedAt), ms(o.UpdatedAt))
 		return err
@@ -50,7 +50,7 @@ func (db *DB) OrgList(ctx context.Context, p store.Page) ([]*consign.Org, error)
 
 // OrgUpdate saves an org's name and role.
 func (db *DB) OrgUpdate(ctx context.Context, o *consign.Org) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := db.txExec(ctx, tx, `UPDATE orgs SET name = ?, role = ?, updated_at = ? WHERE id = ?`, o.Name, o.Role, ms(o.UpdatedAt), o.ID)
 		return mustAffect(res, err, "org", o.ID)
 	})
@@ -58,7 +58,7 @@ func (db *DB) OrgUpdate(ctx context.Context, o *consign.Org) error {
 
 // OrgDelete removes an org; foreign keys cascade to everything it owns.
 func (db *DB) OrgDelete(ctx context.Context, id string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := db.txExec(ctx, tx, `DELETE FROM orgs WHERE id = ?`, id)
 		return mustAffect(res, err, "org", id)
 	})
@@ -66,7 +66,7 @@ func (db *DB) OrgDelete(ctx context.Context, id string) error {
 
 // KeyInsert stores an API key's hash.
 func (db *DB) KeyInsert(ctx context.Context, k *consign.APIKey, hash []byte) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := db.txExec(ctx, tx, `INSERT INTO api_keys (id, org_id, name, hash, created_at) VALUES (?, ?, ?, ?, ?)`,
 			k.ID, nullString(k.OrgID), k.Name, hash, ms(k.CreatedAt))
 		return err
@@ -105,7 +105,7 @@ func (db *DB) KeyList(ctx context.Context, orgID string, p store.Page) ([]*consi
 
 // KeyDelete removes an org's key.
 func (db *DB) KeyDelete(ctx context.Context, orgID, id string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := db.txExec(ctx, tx, `DELETE FROM api_keys WHERE org_id = ? AND id = ?`, orgID, id)
 		return mustAffect(res, err, "key", id)
 	})
@@ -120,7 +120,7 @@ func (db *DB) AdminKeyExists(ctx context.Context) (bool, error) {
 
 // EventTypeEnsure inserts missing types.
 func (db *DB) EventTypeEnsure(ctx context.Context, ts []consign.EventType) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for i := range ts {
 			if err := db.insertEventType(ctx, tx, &ts[i], true); err != nil {
 				return err
@@ -132,7 +132,7 @@ func (db *DB) EventTypeEnsure(ctx context.Context, ts []consign.EventType) error
 
 // EventTypeInsert stores a custom type.
 func (db *DB) EventTypeInsert(ctx context.Context, t *consign.EventType) error {
-	return db.tx(ctx, func(tx *sql.Tx) error { return db.insertEventType(ctx, tx, t, false) })
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.insertEventType(ctx, tx, t, false) })
 }
 
 func (db *DB) insertEventType(ctx context.Context, tx *sql.Tx, t *consign.EventType, ignoreExisting bool) error {
@@ -186,7 +186,7 @@ func (db *DB) EventTypeList(ctx context.Context) ([]*consign.EventType, error) {
 // EventTypeUpdate saves a type's description, schema and audience.
 func (db *DB) EventTypeUpdate(ctx context.Context, t *consign.EventType) error {
 	af, _ := json.Marshal(t.AvailableFor)
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := db.txExec(ctx, tx, `UPDATE event_types SET description = ?, schema = ?, available_for = ?, updated_at = ? WHERE name = ?`,
 			t.Description, nullRaw(t.Schema), string(af), ms(t.UpdatedAt), t.Name)
 		return mustAffect(res, err, "event type", t.Name)

@@ -33,7 +33,7 @@ func (db *DB) ReceiptsPurge(ctx context.Context, before time.Time, limit int) (i
 
 func (db *DB) purge(ctx context.Context, q string, args ...any) (int, error) {
 	var n int64
-	err := db.lightTx(ctx, func(tx *sql.Tx) error {
+	err := db.lightTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, q, args...)
 		if err != nil {
 			return err

@@ -70,7 +70,7 @@ func nullTime(t time.Time) sql.NullInt64 {
 // SourceInsert stores a new source.
 func (db *DB) SourceInsert(ctx context.Context, s *store.SourceRow) error {
 	s.Version = 1
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sources (id, org_id, name, topic, config, token_hash, token_sealed, sealed,
 			version, poll_next_at, poll_last_error, poll_last_new, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, ?, ?)`,
@@ -110,7 +110,7 @@ func (db *DB) SourceList(ctx context.Context, orgID string, p store.Page) ([]*st
 
 // SourceUpdate saves a source and bumps its version.
 func (db *DB) SourceUpdate(ctx context.Context, s *store.SourceRow) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `UPDATE sources SET name = ?, topic = ?, config = ?, token_hash = ?, token_sealed = ?,
 			sealed = ?, poll_next_at = ?, version = version + 1, updated_at = ? WHERE id = ? AND org_id = ? RETURNING version`,
 			s.Name, s.Topic, sourceConfigOf(&s.Source), s.TokenHash, s.TokenSealed, s.Sealed, nullTime(s.NextPollAt),
@@ -121,7 +121,7 @@ func (db *DB) SourceUpdate(ctx context.Context, s *store.SourceRow) error {
 
 // SourceDelete removes a source; its receipts cascade.
 func (db *DB) SourceDelete(ctx context.Context, orgID, id string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM sources WHERE org_id = ? AND id = ?`, orgID, id)
 		return mustAffect(res, err, "source", id)
 	})
@@ -129,7 +129,7 @@ func (db *DB) SourceDelete(ctx context.Context, orgID, id string) error {
 
 // ReceiptsInsert stores receipts, marking (or dropping) duplicates.
 func (db *DB) ReceiptsInsert(ctx context.Context, rs []*consign.Receipt, dropDuplicates bool) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		seen, err := tx.PrepareContext(ctx, `SELECT 1 FROM receipts WHERE source_id = ? AND dedupe_key = ? AND status IN ('pending', 'processed')`)
 		if err != nil {
 			return err
@@ -238,7 +238,7 @@ func (db *DB) ReceiptsPending(ctx context.Context, after string, n int) ([]*cons
 
 // ReceiptsSettle records what became of pending receipts.
 func (db *DB) ReceiptsSettle(ctx context.Context, ss []store.ReceiptSettlement) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, s := range ss {
 			var err error
 			if s.EventID != "" {
@@ -257,7 +257,7 @@ func (db *DB) ReceiptsSettle(ctx context.Context, ss []store.ReceiptSettlement) 
 // SourcePollsClaim leases due polls.
 func (db *DB) SourcePollsClaim(ctx context.Context, now, leaseUntil time.Time, n int) ([]*store.SourceRow, error) {
 	var out []*store.SourceRow
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE sources SET poll_lease_until = ?1 WHERE id IN (
 			SELECT id FROM sources WHERE poll_next_at IS NOT NULL AND poll_next_at <= ?2
 				AND (poll_lease_until IS NULL OR poll_lease_until <= ?2)
@@ -273,7 +273,7 @@ func (db *DB) SourcePollsClaim(ctx context.Context, now, leaseUntil time.Time, n
 
 // SourcePollFinish ends a poll's lease and records its outcome.
 func (db *DB) SourcePollFinish(ctx context.Context, r store.PollResult) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE sources SET poll_lease_until = NULL, poll_last_at = ?, poll_last_error = ?,
 			poll_last_new = ?, poll_next_at = CASE WHEN version = ? AND poll_next_at IS NOT NULL THEN ? ELSE poll_next_at END
 			WHERE id = ?`, ms(r.RanAt), r.Error, r.NewItems, r.Version, ms(r.NextAt), r.SourceID)

@@ -129,7 +129,7 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 // tx runs fn in a durable write transaction: when it returns nil, the data is on disk.
-func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+func (db *DB) tx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	return db.txMode(ctx, "FULL", fn)
 }
 
@@ -138,11 +138,18 @@ func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 // bookkeeping (leases, attempt records, states), where losing the last instants in a power
 // cut means only that some deliveries are sent once more, never that an event is lost.
 // In WAL mode a durable commit syncs the whole log, these frames included.
-func (db *DB) lightTx(ctx context.Context, fn func(*sql.Tx) error) error {
+func (db *DB) lightTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	return db.txMode(ctx, "NORMAL", fn)
 }
 
-func (db *DB) txMode(ctx context.Context, mode string, fn func(*sql.Tx) error) error {
+// txMode runs fn in a write transaction committed with the given synchronous mode. fn's
+// statements get a context that cannot be canceled: a write transaction runs to its commit
+// or rollback (a canceled caller still ends it between statements, as database/sql rolls
+// back a transaction whose context ends), and the C engine's driver runs a statement under
+// a cancelable context on a goroutine of its own, a goroutine and two hand-offs per
+// statement.
+func (db *DB) txMode(ctx context.Context, mode string, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	sctx := context.WithoutCancel(ctx)
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
 	conn, err := db.w.Conn(ctx)
@@ -155,7 +162,7 @@ func (db *DB) txMode(ctx context.Context, mode string, fn func(*sql.Tx) error) e
 		return translate(err)
 	}
 	if db.modes[dc] != mode {
-		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = "+mode); err != nil {
+		if _, err := conn.ExecContext(sctx, "PRAGMA synchronous = "+mode); err != nil {
 			return translate(err)
 		}
 		db.modes[dc] = mode
@@ -164,7 +171,7 @@ func (db *DB) txMode(ctx context.Context, mode string, fn func(*sql.Tx) error) e
 	if err != nil {
 		return translate(err)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(sctx, tx); err != nil {
 		_ = tx.Rollback()
 		return translate(err)
 	}

@@ -1,0 +1,123 @@
+package sender
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func mustTarget(t testing.TB, method, raw string) *target {
+	t.Helper()
+	u, tg, msg := parseTarget(method, raw)
+	require.Empty(t, msg)
+	require.Empty(t, tg.locate(u))
+	return &tg
+}
+
+func TestTargetLocate(t *testing.T) {
+	cases := []struct {
+		url                  string
+		tls                  bool
+		host, hostname, port string
+		uri                  string
+	}{
+		{"https://hooks.example.com/in?a=1", true, "hooks.example.com", "hooks.example.com", "443", "/in?a=1"},
+		{"http://127.0.0.1:8080", false, "127.0.0.1:8080", "127.0.0.1", "8080", "/"},
+		{"https://[2001:db8::1]/x", true, "[2001:db8::1]", "2001:db8::1", "443", "/x"},
+		{"https://[2001:db8::1]:8443/x%2Fy", true, "[2001:db8::1]:8443", "2001:db8::1", "8443", "/x%2Fy"},
+		{"https://bücher.example/", true, "xn--bcher-kva.example", "xn--bcher-kva.example", "443", "/"},
+	}
+	for _, tc := range cases {
+		tg := mustTarget(t, http.MethodPost, tc.url)
+		require.Equal(t, poolKey{tls: tc.tls, host: tc.host}, tg.key, tc.url)
+		require.Equal(t, tc.hostname, tg.hostname, tc.url)
+		require.Equal(t, tc.port, tg.port, tc.url)
+		require.Equal(t, tc.uri, tg.uri, tc.url)
+	}
+	u, _ := url.Parse("https:///nohost")
+	var tg target
+	require.Equal(t, "invalid request: the URL has no host", tg.locate(u))
+}
+
+func TestWriteRequest(t *testing.T) {
+	s := New(Config{})
+	t.Cleanup(s.Close)
+	var out bytes.Buffer
+	bw := bufio.NewWriter(&out)
+	write := func(method, raw string, h http.Header, body string) (string, error) {
+		out.Reset()
+		bw.Reset(&out)
+		err := s.writeRequest(bw, mustTarget(t, method, raw), &Request{Header: h, Body: []byte(body)})
+		_ = bw.Flush()
+		return out.String(), err
+	}
+
+	got, err := write("POST", "https://h.example/p?q=1", http.Header{"Webhook-Id": {"msg_1"}, "Idempotency-Key": nil}, "{}")
+	require.NoError(t, err)
+	require.Equal(t, "POST /p?q=1 HTTP/1.1\r\nHost: h.example\r\nUser-Agent: "+DefaultUserAgent+"\r\n"+
+		"Webhook-Id: msg_1\r\nContent-Length: 2\r\n\r\n{}", got, "a nil value is not sent")
+
+	got, err = write("PUT", "https://h.example/", http.Header{"User-Agent": {"Acme/2"}, "Host": {"evil.example"},
+		"Content-Length": {"99"}, "Transfer-Encoding": {"chunked"}}, "")
+	require.NoError(t, err)
+	require.Equal(t, "PUT / HTTP/1.1\r\nHost: h.example\r\nUser-Agent: Acme/2\r\nContent-Length: 0\r\n\r\n", got,
+		"the framing headers are the client's, not the caller's")
+
+	got, err = write("GET", "https://h.example/", http.Header{"User-Agent": {""}}, "")
+	require.NoError(t, err)
+	require.Equal(t, "GET / HTTP/1.1\r\nHost: h.example\r\n\r\n", got, "an empty User-Agent is not sent")
+
+	for _, tc := range []struct {
+		h    http.Header
+		want string
+	}{
+		{http.Header{"X-Evil": {"a\r\nInjected: 1"}}, "invalid request: invalid value for header X-Evil"},
+		{http.Header{"X-Evil": {"a\nb"}}, "invalid request: invalid value for header X-Evil"},
+		{http.Header{"Bad Name": {"v"}}, `invalid request: invalid header name "Bad Name"`},
+		{http.Header{"X-Nul": {"a\x00b"}}, "invalid request: invalid value for header X-Nul"},
+		{http.Header{"X-Ok": {"a b\tc"}, "Content-Type": {"application/json"}}, ""},
+	} {
+		require.Equal(t, tc.want, headerProblem(tc.h))
+	}
+
+	tg := mustTarget(t, "POST", "https://h.example/p")
+	req := &Request{Header: http.Header{"Content-Type": {"application/json"}, "Webhook-Id": {"msg_1"}}, Body: make([]byte, 1024)}
+	bw.Reset(io.Discard)
+	require.Zero(t, testing.AllocsPerRun(100, func() { _ = s.writeRequest(bw, tg, req) }))
+}
+
+// FuzzReadResponse feeds a receiver's answer, any bytes, to the response
+// reader: it must not panic, must keep to its limits, and must report either
+// a response with a real status or an error.
+func FuzzReadResponse(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	f.Add([]byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"))
+	f.Add([]byte("HTTP/1.0 500 Oops\r\n\r\nbody until close"))
+	f.Add([]byte("SSH-2.0-OpenSSH_9.6\r\n"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", 70<<10) + "\r\n\r\n"))
+	s := New(Config{MaxResponseBody: 16})
+	f.Fuzz(func(t *testing.T, answer []byte) {
+		c := &conn{}
+		c.limit.R = bytes.NewReader(answer)
+		c.br = bufio.NewReaderSize(&c.limit, connBufferSize)
+		resp, _, err := readResponse(c, postRequest)
+		if err != nil {
+			require.Nil(t, resp)
+			return
+		}
+		require.GreaterOrEqual(t, resp.StatusCode, 100)
+		require.LessOrEqual(t, resp.StatusCode, 999)
+		body, eof := s.readBody(resp.Body)
+		require.LessOrEqual(t, len(body.captured), 16)
+		if eof {
+			require.NoError(t, body.err)
+		}
+	})
+}
