@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -321,6 +322,14 @@ func (p *jsonParser) skipString() bool {
 		return false
 	}
 	for p.i < len(p.b) {
+		// Eight bytes at a time while none of them ends the string, starts an
+		// escape or is a control character: payloads are mostly long plain strings.
+		for p.i+8 <= len(p.b) && plain8(binary.LittleEndian.Uint64(p.b[p.i:])) {
+			p.i += 8
+		}
+		if p.i >= len(p.b) {
+			break
+		}
 		c := p.b[p.i]
 		p.i++
 		switch {
@@ -352,6 +361,20 @@ func (p *jsonParser) skipString() bool {
 		}
 	}
 	return false
+}
+
+// plain8 reports that none of the eight bytes of x is '"', '\\' or below 0x20. Each test is
+// the classic "has a zero byte" bit trick, exact as to whether any byte matches:
+// (v - 0x01…01) &^ v & 0x80…80 is non-zero exactly when some byte of v is zero, and
+// (x - 0x20…20) &^ x & 0x80…80 exactly when some byte of x is below 0x20.
+func plain8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote := x ^ (ones * '"')
+	backslash := x ^ (ones * '\\')
+	found := (quote - ones) &^ quote
+	found |= (backslash - ones) &^ backslash
+	found |= (x - ones*0x20) &^ x
+	return found&highs == 0
 }
 
 func isHex(c byte) bool {

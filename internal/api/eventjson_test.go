@@ -2,8 +2,10 @@ package api
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -91,7 +93,7 @@ func decodeBodies() []string {
 		one := fmt.Sprintf(`{"type":"order.created","payload":%s,"idempotency_key":"k1","ordering_key":"o1"}`, p)
 		bodies = append(bodies, one, `{"events":[`+one+`,`+one+`]}`)
 	}
-	return append(bodies,
+	bodies = append(bodies,
 		``, ` `, `{}`, `{"events":[]}`, `{"events":null}`, `{"events":[null]}`, `{"events":[{}]}`, `[]`, `null`,
 		` {"type" : "a.b" , "payload" : {} } `, `{"events": [ {"type":"a.b","payload":{}} ] }`+"\n",
 		`{"Type":"a.b","payload":{}}`, `{"type":"a.b","type":"c.d","payload":{}}`, `{"type":"a.b","payload":{},"extra":1}`,
@@ -105,6 +107,15 @@ func decodeBodies() []string {
 		`{"type":"a.b","payload":{"a":"x"`, `{"events":[{"type":"a.b","payload":{}}`, `{"events":{"type":"a.b"}}`,
 		`{"events":[{"type":"a.b","payload":{}}],"events":[]}`, "\ufeff{}",
 	)
+	// Long strings, read eight bytes at a time, with what ends that at every offset.
+	for i := range 17 {
+		pad := strings.Repeat("x", i)
+		for _, tail := range []string{`\"y`, `\\`, `\u00e9`, "\x01", `\q`, "\xff", ""} {
+			bodies = append(bodies, `{"type":"a.b","payload":{"note":"`+pad+tail+strings.Repeat("z", 20)+`"}}`)
+		}
+		bodies = append(bodies, `{"type":"a.b","payload":{"note":"`+pad)
+	}
+	return bodies
 }
 
 func TestDecodeEventMatchesDecode(t *testing.T) {
@@ -196,4 +207,36 @@ func TestDecodeEventTooLarge(t *testing.T) {
 	var in ingest.EventInput
 	var mbe *http.MaxBytesError
 	require.ErrorAs(t, decodeEvent(r, 64, &in), &mbe)
+}
+
+// TestPlain8 checks the eight-byte test against its byte-by-byte definition, for every
+// byte value in every position and for random words.
+func TestPlain8(t *testing.T) {
+	t.Parallel()
+	want := func(b []byte) bool {
+		for _, c := range b {
+			if c == '"' || c == '\\' || c < 0x20 {
+				return false
+			}
+		}
+		return true
+	}
+	check := func(b []byte) {
+		require.Equal(t, want(b), plain8(binary.LittleEndian.Uint64(b)), "%q", b)
+	}
+	for pos := range 8 {
+		for c := range 256 {
+			b := []byte("abcdefgh")
+			b[pos] = byte(c)
+			check(b)
+			b[(pos+3)%8] = 0xff // a high byte next to it must not hide or fake a match
+			check(b)
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	b := make([]byte, 8)
+	for range 100000 {
+		binary.LittleEndian.PutUint64(b, r.Uint64())
+		check(b)
+	}
 }
