@@ -33,6 +33,16 @@ type Metrics struct {
 	latency    *prometheus.HistogramVec
 	receipts   *prometheus.CounterVec
 	storeOps   map[string]prometheus.Observer
+	// attempts caches the series of each (outcome, endpoint) an attempt counts in: a
+	// vector's WithLabelValues hashes the values and takes a lock, twice an attempt.
+	attempts sync.Map // attemptSeriesKey → attemptSeries
+}
+
+type attemptSeriesKey struct{ outcome, endpointID string }
+
+type attemptSeries struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
 }
 
 // New returns Metrics registered on a new registry, with the Go runtime and process
@@ -96,8 +106,17 @@ func (m *Metrics) Attempted(endpointID, status string, took time.Duration) {
 	if status == consign.StatusPending {
 		outcome = "retry"
 	}
-	m.deliveries.WithLabelValues(outcome, endpointID).Inc()
-	m.latency.WithLabelValues(outcome).Observe(took.Seconds())
+	k := attemptSeriesKey{outcome, endpointID}
+	v, ok := m.attempts.Load(k)
+	if !ok {
+		v, _ = m.attempts.LoadOrStore(k, attemptSeries{
+			count:   m.deliveries.WithLabelValues(outcome, endpointID),
+			latency: m.latency.WithLabelValues(outcome),
+		})
+	}
+	series := v.(attemptSeries)
+	series.count.Inc()
+	series.latency.Observe(took.Seconds())
 }
 
 // Received implements inbound.Metrics.
