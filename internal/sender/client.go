@@ -208,6 +208,9 @@ func (t *target) locate(u *url.URL) string {
 	if u.Host == "" {
 		return "invalid request: the URL has no host"
 	}
+	if u.User != nil {
+		return "invalid request: the URL must not contain credentials (user:pass@); send them in a header"
+	}
 	host := u.Host
 	if !ascii(host) {
 		var err error

@@ -43,6 +43,8 @@ func TestTargetLocate(t *testing.T) {
 	u, _ := url.Parse("https:///nohost")
 	var tg target
 	require.Equal(t, "invalid request: the URL has no host", tg.locate(u))
+	u, _ = url.Parse("https://user:pass@h.example/")
+	require.Contains(t, tg.locate(u), "must not contain credentials")
 }
 
 func TestWriteRequest(t *testing.T) {
