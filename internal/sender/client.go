@@ -246,7 +246,7 @@ func ascii(s string) bool {
 }
 
 // exchange is a request whose response headers have arrived. Its body is
-// read from resp.Body; finish gives the connection back or closes it.
+// read from resp.Body; release gives the connection back or closes it.
 type exchange struct {
 	c    *conn
 	resp *http.Response
@@ -281,23 +281,23 @@ func (s *Sender) roundTrip(ctx context.Context, t *target, r *Request, deadline 
 		if ctx.Done() != nil {
 			x.stop = context.AfterFunc(ctx, c.expire)
 		}
-		resp, sentNothing, err := s.send(c, t, r)
+		resp, stale, err := s.send(c, t, r)
 		if err == nil {
 			x.resp = resp
 			return x, nil
 		}
 		s.release(x, false)
-		if !reused || !sentNothing || ctx.Err() != nil || !time.Now().Before(deadline) {
+		if !reused || !stale || ctx.Err() != nil || !time.Now().Before(deadline) {
 			return exchange{}, err
 		}
 		// The receiver closed the idle connection: try the next one.
 	}
 }
 
-// send writes the request on c and reads the response headers. sentNothing
-// reports that no byte of a response arrived and the failure looks like a
+// send writes the request on c and reads the response headers. stale reports
+// a failure before any byte of a response arrived that looks like a
 // connection the receiver had already closed.
-func (s *Sender) send(c *conn, t *target, r *Request) (resp *http.Response, sentNothing bool, err error) {
+func (s *Sender) send(c *conn, t *target, r *Request) (resp *http.Response, stale bool, err error) {
 	bw := s.writers.Get().(*bufio.Writer)
 	bw.Reset(c.nc)
 	werr := s.writeRequest(bw, t, r)
