@@ -3,11 +3,14 @@ package sender
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -122,4 +125,54 @@ func FuzzReadResponse(f *testing.F) {
 			require.NoError(t, body.err)
 		}
 	})
+}
+
+// TestConnPool: connections come back most recent first, per key; the caps close what
+// does not fit; a connection idle past the timeout is closed instead of reused, by get
+// and by the sweep.
+func TestConnPool(t *testing.T) {
+	newConn := func(key poolKey) (*conn, net.Conn) {
+		a, b := net.Pipe()
+		t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
+		return &conn{nc: a, key: key}, b
+	}
+	closed := func(peer net.Conn) bool {
+		_ = peer.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		_, err := peer.Read(make([]byte, 1))
+		return errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe)
+	}
+	k1, k2 := poolKey{tls: true, host: "a.example"}, poolKey{tls: true, host: "b.example"}
+
+	p := newConnPool(2, 3, time.Hour)
+	c1, _ := newConn(k1)
+	c2, _ := newConn(k1)
+	c3, peer3 := newConn(k1)
+	c4, _ := newConn(k2)
+	c5, peer5 := newConn(k2)
+	p.put(c1)
+	p.put(c2)
+	p.put(c3) // over the per-host cap
+	require.True(t, closed(peer3))
+	p.put(c4)
+	p.put(c5) // over the total cap
+	require.True(t, closed(peer5))
+	require.Same(t, c2, p.get(k1))
+	require.Same(t, c1, p.get(k1))
+	require.Nil(t, p.get(k1))
+	require.Same(t, c4, p.get(k2))
+
+	p = newConnPool(4, 8, 50*time.Millisecond)
+	old, peerOld := newConn(k1)
+	p.put(old)
+	p.mu.Lock() // the sweep reads it
+	old.idleAt = time.Now().Add(-time.Minute)
+	p.mu.Unlock()
+	require.Nil(t, p.get(k1), "an expired connection is not reused")
+	require.True(t, closed(peerOld))
+
+	idle, peerIdle := newConn(k2)
+	p.put(idle)
+	require.Eventually(t, func() bool { return closed(peerIdle) }, 5*time.Second, 10*time.Millisecond,
+		"the sweep closes a connection left idle past the timeout")
+	require.Nil(t, p.get(k2))
 }

@@ -470,17 +470,30 @@ func TestSendRequestAsGiven(t *testing.T) {
 
 func TestSendKeepAlive(t *testing.T) {
 	t.Parallel()
-	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		_, _ = io.WriteString(w, `{"ok":true}`)
-	})
-	s := newSender(t, sender.Config{InsecureTargets: true})
-	for range 20 {
-		out := s.Send(t.Context(), post(rc.URL))
-		require.Equal(t, sender.Success, out.Class, out.Err)
+	for _, tls := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http", true: "https"}[tls], func(t *testing.T) {
+			t.Parallel()
+			h := func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				_, _ = io.WriteString(w, `{"ok":true}`)
+			}
+			cfg := sender.Config{InsecureTargets: true}
+			rc := newReceiver(t, h)
+			if tls {
+				rc = newTLSReceiver(t, h)
+				cfg.RootCAs = x509.NewCertPool()
+				cfg.RootCAs.AddCert(rc.Certificate())
+			}
+			s := newSender(t, cfg)
+			for range 20 {
+				out := s.Send(t.Context(), post(rc.URL))
+				require.Equal(t, sender.Success, out.Class, out.Err)
+				require.Equal(t, `{"ok":true}`, string(out.Body))
+			}
+			require.EqualValues(t, 20, rc.hits.Load())
+			require.EqualValues(t, 1, rc.conns.Load())
+		})
 	}
-	require.EqualValues(t, 20, rc.hits.Load())
-	require.EqualValues(t, 1, rc.conns.Load())
 }
 
 // TestSendReplaysOnDeadKeepAlive: the receiver hangs up every connection
