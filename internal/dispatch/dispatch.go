@@ -57,7 +57,8 @@ type Config struct {
 	// burst_limit; default 64.
 	EndpointConcurrency int
 	// ClaimBatch is the most deliveries leased for one endpoint per claim, and the size
-	// of its buffer in memory; default 1024.
+	// of its buffer in memory; default 2048, so that an endpoint a few batches behind is
+	// still served from memory (MaxQueued bounds the total).
 	ClaimBatch int
 	// MaxQueued caps the deliveries held in memory across all endpoints, waiting for
 	// their turn; default 20,000 (about 25 MB with 1 KiB payloads).
@@ -250,7 +251,7 @@ func New(s store.Store, eps Endpoints, em Emitter, snd Sender, cfg Config) *Disp
 		cfg.EndpointConcurrency = 64
 	}
 	if cfg.ClaimBatch <= 0 {
-		cfg.ClaimBatch = 1024
+		cfg.ClaimBatch = 2048
 	}
 	if cfg.MaxQueued <= 0 {
 		cfg.MaxQueued = 20000
