@@ -675,47 +675,57 @@ func (d *Dispatcher) start(ctx context.Context, now time.Time) bool {
 	for progress := true; progress && d.inflight < d.cfg.Concurrency; {
 		progress = false
 		for _, e := range d.eps {
-			if len(e.queue) == 0 || d.inflight >= d.cfg.Concurrency || now.Before(e.holdUntil) || !d.owns(e, now) {
-				continue
+			if c := d.take(ctx, e, now); c != nil {
+				progress, startedAny = true, true
+				d.dispatch(ctx, c)
 			}
-			if !e.known {
-				d.load(ctx, e)
-				continue
-			}
-			burst, _ := d.limits(e)
-			if e.failures >= circuitThreshold {
-				burst = 1 // one probe at a time until an attempt succeeds
-			}
-			if e.inflight >= e.win.limit(burst) {
-				continue
-			}
-			q := e.queue[0]
-			if !now.Before(q.leaseEnd.Add(-d.cfg.Lease / 4)) {
-				// Waited too long: the lease may lapse mid-attempt. Drop it; a later
-				// claim takes it again.
-				e.queue = e.queue[1:]
-				d.queued--
-				delete(d.held, q.claim.DeliveryID)
-				e.due(q.leaseEnd)
-				continue
-			}
-			if e.limiter != nil {
-				r := e.limiter.ReserveN(now, 1)
-				if delay := r.DelayFrom(now); delay > 0 {
-					r.CancelAt(now)
-					e.notBefore = now.Add(delay)
-					continue
-				}
-			}
-			e.queue = e.queue[1:]
-			d.queued--
-			e.inflight++
-			d.inflight++
-			progress, startedAny = true, true
-			d.dispatch(ctx, q.claim)
 		}
 	}
 	return startedAny
+}
+
+// take removes the next delivery of e that may start now from its buffer and counts it
+// in flight; nil when e may not start one now (nothing buffered, no room in the
+// dispatcher or in e's window, a hold, a rate limit, another node's endpoint, settings
+// still loading, or a head whose lease ran short, which it drops). Called with d.mu held.
+func (d *Dispatcher) take(ctx context.Context, e *epState, now time.Time) *store.Claim {
+	if len(e.queue) == 0 || d.inflight >= d.cfg.Concurrency || now.Before(e.holdUntil) || !d.owns(e, now) {
+		return nil
+	}
+	if !e.known {
+		d.load(ctx, e)
+		return nil
+	}
+	burst, _ := d.limits(e)
+	if e.failures >= circuitThreshold {
+		burst = 1 // one probe at a time until an attempt succeeds
+	}
+	if e.inflight >= e.win.limit(burst) {
+		return nil
+	}
+	q := e.queue[0]
+	if !now.Before(q.leaseEnd.Add(-d.cfg.Lease / 4)) {
+		// Waited too long: the lease may lapse mid-attempt. Drop it; a later
+		// claim takes it again.
+		e.queue = e.queue[1:]
+		d.queued--
+		delete(d.held, q.claim.DeliveryID)
+		e.due(q.leaseEnd)
+		return nil
+	}
+	if e.limiter != nil {
+		r := e.limiter.ReserveN(now, 1)
+		if delay := r.DelayFrom(now); delay > 0 {
+			r.CancelAt(now)
+			e.notBefore = now.Add(delay)
+			return nil
+		}
+	}
+	e.queue = e.queue[1:]
+	d.queued--
+	e.inflight++
+	d.inflight++
+	return q.claim
 }
 
 // dispatch hands c to an idle worker, or to a new one when none is idle. Workers are
@@ -730,11 +740,14 @@ func (d *Dispatcher) dispatch(ctx context.Context, c *store.Claim) {
 	}
 }
 
-// work runs attempts: c, then whatever dispatch hands it, until ctx ends.
+// work runs attempts: c, the deliveries of the same endpoint it may go on with, then
+// whatever dispatch hands it, until ctx ends.
 func (d *Dispatcher) work(ctx context.Context, c *store.Claim) {
 	defer d.wg.Done()
 	for {
-		d.run(ctx, c)
+		for c != nil {
+			c = d.run(ctx, c)
+		}
 		select {
 		case c = <-d.jobs:
 		case <-ctx.Done():
@@ -743,8 +756,9 @@ func (d *Dispatcher) work(ctx context.Context, c *store.Claim) {
 	}
 }
 
-// run makes one attempt and reports its end to the loop.
-func (d *Dispatcher) run(ctx context.Context, c *store.Claim) {
+// run makes one attempt and reports its end, to the loop or, after a success, by itself
+// (goOn); it returns the delivery to attempt next on this goroutine, if any.
+func (d *Dispatcher) run(ctx context.Context, c *store.Claim) *store.Claim {
 	ctx, span := d.startSpan(ctx, c)
 	o, took := d.attempt(ctx, c, false)
 	endSpan(span, o)
@@ -757,11 +771,46 @@ func (d *Dispatcher) run(ctx context.Context, c *store.Claim) {
 	if o.Status == consign.StatusPending {
 		f.nextDue = o.NextAttemptAt
 	}
-	d.done <- f
-	select {
-	case d.signal <- struct{}{}:
-	default:
+	next, reported, wake := d.goOn(ctx, f)
+	if !reported {
+		d.done <- f
 	}
+	if wake {
+		select {
+		case d.signal <- struct{}{}:
+		default:
+		}
+	}
+	return next
+}
+
+// goOn lets a worker whose attempt succeeded go on with the next buffered delivery of
+// the same endpoint without a turn of the dispatcher's loop, which costs a wake-up and a
+// look at every endpoint. It takes that path only when nothing else waits for the
+// worker's slot (the dispatcher is below Concurrency), and reports f itself when it
+// does (reported). Failures, holds and everything else go to the loop as before. wake
+// says whether the loop must still look: always when f goes to it, and when the
+// endpoint has work in the store to claim or the worker found nothing to go on with.
+func (d *Dispatcher) goOn(ctx context.Context, f finished) (next *store.Claim, reported, wake bool) {
+	if !f.ok || ctx.Err() != nil {
+		return nil, false, true
+	}
+	now := d.cfg.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.eps[f.endpointID]
+	if !ok || len(e.queue) == 0 || d.inflight >= d.cfg.Concurrency {
+		return nil, false, true
+	}
+	d.finish(f, now)
+	next = d.take(ctx, e, now)
+	if next == nil {
+		return nil, true, true
+	}
+	_, buffer := d.limits(e)
+	wake = !e.nextDue.IsZero() && !e.nextDue.After(now) && !e.claiming &&
+		buffer-len(e.queue)-e.inflight-e.reserved >= buffer/2
+	return next, true, wake
 }
 
 // ended says whether a delivery in status is done with: it will not be sent again.
@@ -855,32 +904,37 @@ func (d *Dispatcher) drainFinished(now time.Time) {
 	for {
 		select {
 		case f := <-d.done:
-			d.inflight--
-			delete(d.held, f.deliveryID)
-			e := d.ep(f.endpointID)
-			e.inflight--
-			if !f.nextDue.IsZero() {
-				e.due(f.nextDue)
-			}
-			if f.attempted {
-				// Round trips are wall-clock time, and so is the window's own clock:
-				// a test's Now may stand still.
-				burst, _ := d.limits(e)
-				e.win.sample(f.took, time.Now(), burst)
-			}
-			switch {
-			case f.ok:
-				e.failures, e.backoff = 0, 0
-			case f.attempted:
-				if e.failures++; e.failures >= circuitThreshold {
-					e.backoff = min(max(2*e.backoff, circuitMinBackoff), circuitMaxBackoff)
-					if t := now.Add(e.backoff); t.After(e.holdUntil) {
-						e.holdUntil = t
-					}
-				}
-			}
+			d.finish(f, now)
 		default:
 			return
+		}
+	}
+}
+
+// finish takes an attempt's end into the state of its endpoint. Called with d.mu held.
+func (d *Dispatcher) finish(f finished, now time.Time) {
+	d.inflight--
+	delete(d.held, f.deliveryID)
+	e := d.ep(f.endpointID)
+	e.inflight--
+	if !f.nextDue.IsZero() {
+		e.due(f.nextDue)
+	}
+	if f.attempted {
+		// Round trips are wall-clock time, and so is the window's own clock:
+		// a test's Now may stand still.
+		burst, _ := d.limits(e)
+		e.win.sample(f.took, time.Now(), burst)
+	}
+	switch {
+	case f.ok:
+		e.failures, e.backoff = 0, 0
+	case f.attempted:
+		if e.failures++; e.failures >= circuitThreshold {
+			e.backoff = min(max(2*e.backoff, circuitMinBackoff), circuitMaxBackoff)
+			if t := now.Add(e.backoff); t.After(e.holdUntil) {
+				e.holdUntil = t
+			}
 		}
 	}
 }
