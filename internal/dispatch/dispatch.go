@@ -575,6 +575,22 @@ func (d *Dispatcher) load(ctx context.Context, e *epState) {
 	}()
 }
 
+// claimRoom returns how many deliveries a claim should lease for e now; 0 when e has no
+// due work, is held, is not this node's to claim, or has too little room in its buffer.
+// Called with d.mu held.
+func (d *Dispatcher) claimRoom(e *epState, now time.Time) int {
+	if e.nextDue.IsZero() || e.nextDue.After(now) || now.Before(e.holdUntil) || !d.mayClaim(e, now) {
+		return 0
+	}
+	_, buffer := d.limits(e)
+	room := min(buffer-len(e.queue)-e.inflight-e.reserved, d.cfg.MaxQueued-d.queued)
+	// Claim in batches: wait until half the buffer is free, unless it is empty.
+	if room <= 0 || (room < buffer/2 && len(e.queue) > 0) {
+		return 0
+	}
+	return room
+}
+
 // claim leases due work for every endpoint that has some and room to buffer it. The
 // store's transaction runs in the background: the loop goes on starting attempts from
 // the buffers meanwhile instead of waiting for the writer, which a large ingest batch may
@@ -586,13 +602,8 @@ func (d *Dispatcher) claim(ctx context.Context, now time.Time) {
 	}
 	var quotas []store.Quota
 	for _, e := range d.eps {
-		if e.nextDue.IsZero() || e.nextDue.After(now) || now.Before(e.holdUntil) || !d.mayClaim(e, now) {
-			continue
-		}
-		_, buffer := d.limits(e)
-		room := min(buffer-len(e.queue)-e.inflight-e.reserved, d.cfg.MaxQueued-d.queued)
-		// Claim in batches: wait until half the buffer is free, unless it is empty.
-		if room <= 0 || (room < buffer/2 && len(e.queue) > 0) {
+		room := d.claimRoom(e, now)
+		if room == 0 {
 			continue
 		}
 		quotas = append(quotas, store.Quota{EndpointID: e.id, Limit: room})
@@ -810,10 +821,7 @@ func (d *Dispatcher) goOn(ctx context.Context, f finished) (next *store.Claim, r
 	if next == nil {
 		return nil, true, true
 	}
-	_, buffer := d.limits(e)
-	wake = !e.nextDue.IsZero() && !e.nextDue.After(now) && !e.claiming &&
-		buffer-len(e.queue)-e.inflight-e.reserved >= buffer/2
-	return next, true, wake
+	return next, true, !e.claiming && d.claimRoom(e, now) > 0
 }
 
 // ended says whether a delivery in status is done with: it will not be sent again.
