@@ -2,6 +2,8 @@ package ingest_test
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/ingest"
+	"github.com/consign-dev/consign/internal/store"
 	"github.com/consign-dev/consign/internal/store/sqlite"
 )
 
@@ -33,4 +36,62 @@ func TestEmitAfterClose(t *testing.T) {
 			t.Fatal("Emit after Close is still waiting after 5 s")
 		}
 	}
+}
+
+// TestCloseAnswersEveryPublish: with several group commits in flight, Close leaves no
+// caller waiting, and exactly the events that were acknowledged are in the store.
+func TestCloseAnswersEveryPublish(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	now := time.Now().UTC()
+	org := &consign.Org{ID: consign.NewID(consign.PrefixOrg, now), Name: "Acme", Role: consign.RoleSeller, CreatedAt: now, UpdatedAt: now}
+	require.NoError(t, st.OrgInsert(ctx, org))
+	svc := ingest.New(st, ingest.Config{})
+
+	const publishers, each = 32, 25
+	var acked atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, publishers*each)
+	for range publishers {
+		wg.Go(func() {
+			for range each {
+				err := svc.Emit(context.Background(), org.ID, "consign.endpoint.disabled", map[string]any{"n": 1})
+				switch consign.ErrorCode(err) {
+				case "":
+					acked.Add(1)
+				case consign.EUNAVAILABLE:
+				default:
+					errs <- err
+				}
+			}
+		})
+	}
+	time.Sleep(20 * time.Millisecond)
+	svc.Close()
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("publishers still waiting 10 s after Close")
+	}
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.Positive(t, acked.Load(), "some events were acknowledged before Close")
+	stored := 0
+	for cursor := ""; ; {
+		page, err := st.EventList(ctx, org.ID, store.EventFilter{Page: store.Page{Limit: 1000, Cursor: cursor}})
+		require.NoError(t, err)
+		stored += len(page)
+		if len(page) < 1000 {
+			break
+		}
+		cursor = page[len(page)-1].ID
+	}
+	require.EqualValues(t, acked.Load(), stored, "events in the store against events acknowledged")
 }

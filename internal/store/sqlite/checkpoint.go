@@ -15,27 +15,28 @@ import (
 // its time on transactions only. A passive checkpoint copies what is committed without
 // holding up the writer. It cannot catch up while the writer keeps appending, and the log
 // restarts from its beginning only once everything in it is copied, so when the log has
-// grown past walRestartFrames the checkpointer takes the write lock for one more pass,
+// grown past walRestartBytes the checkpointer takes the write lock for one more pass,
 // which then finishes what the previous one left; the next write transaction restarts
 // the log. That keeps the log file within a few tens of megabytes under sustained load.
 //
 // Between two passes the checkpointer waits checkpointGap, unless the log reaches
-// walRestartFrames first: a writer faster than the gap allows for (300 MB/s of large
+// walRestartBytes first: a writer faster than the gap allows for (300 MB/s of large
 // payloads into the page cache) would otherwise grow the file by its rate times the gap.
 // It reads the log's size after each commit from the wal-index header in the -shm file
-// (mxFrame, a 32-bit count at byte 16 in the machine's byte order: SQLite's documented
-// WAL file format), without a query.
+// (szPage, a 16-bit page size at byte 14 where 1 means 65,536, and mxFrame, a 32-bit
+// count of pages at byte 16, both in the machine's byte order: SQLite's documented WAL
+// file format), without a query.
 
 const (
-	// walRestartFrames is the log size, in pages, from which a checkpoint completes
-	// under the write lock (16 MB with 4 KiB pages).
-	walRestartFrames = 4096
+	// walRestartBytes is the log size from which a checkpoint completes under the write
+	// lock.
+	walRestartBytes = 16 << 20
 	// checkpointGap is the time between two checkpoints while the log stays below
-	// walRestartFrames. A checkpoint copies each page once however many transactions
+	// walRestartBytes. A checkpoint copies each page once however many transactions
 	// rewrote it since the last one (the queue's index pages, a delivery's row claimed
 	// and then finished), so a longer gap copies less: 200 ms against 20 ms wrote 14 %
 	// fewer bytes to disk per delivery under a fan-out. Cutting the gap short at
-	// walRestartFrames changed nothing measurable there (1.00–1.05 GB written by 200,000
+	// walRestartBytes changed nothing measurable there (1.00–1.05 GB written by 200,000
 	// fan-out deliveries, with and without).
 	checkpointGap = 200 * time.Millisecond
 )
@@ -82,12 +83,12 @@ func (c *checkpointer) run() {
 			return
 		case <-c.wake:
 		}
-		if frames, err := c.checkpoint(); err == nil && frames >= walRestartFrames {
+		if frames, err := c.checkpoint(); err == nil && frames*c.pageSize() >= walRestartBytes {
 			c.wmu.Lock()
 			_, _ = c.checkpoint()
 			c.wmu.Unlock()
 		}
-		// The gap, cut short when the log reaches walRestartFrames. A commit seen during
+		// The gap, cut short when the log reaches walRestartBytes. A commit seen during
 		// it leaves a wake-up for the next pass.
 		gap.Reset(checkpointGap)
 		for waiting, woken := true, false; waiting; {
@@ -98,7 +99,7 @@ func (c *checkpointer) run() {
 				waiting = false
 			case <-c.wake:
 				woken = true
-				if c.logFrames() >= walRestartFrames {
+				if c.logBytes() >= walRestartBytes {
 					gap.Stop()
 					waiting = false
 				}
@@ -110,21 +111,40 @@ func (c *checkpointer) run() {
 	}
 }
 
-// logFrames returns how many frames the log holds, from the wal-index header (0 when it
-// cannot tell: the pass then waits for its gap).
-func (c *checkpointer) logFrames() int {
+// logBytes returns the log's size from the wal-index header (0 when it cannot tell: the
+// pass then waits for its gap).
+func (c *checkpointer) logBytes() int {
+	size, frames := c.header()
+	return size * frames
+}
+
+// pageSize returns the database's page size from the wal-index header (4,096, SQLite's
+// default, when it cannot tell).
+func (c *checkpointer) pageSize() int {
+	if size, _ := c.header(); size > 0 {
+		return size
+	}
+	return 4096
+}
+
+// header reads szPage and mxFrame from the wal-index header.
+func (c *checkpointer) header() (pageSize, frames int) {
 	if c.shm == nil {
 		f, err := os.Open(c.shmPath)
 		if err != nil {
-			return 0
+			return 0, 0
 		}
 		c.shm = f
 	}
-	var b [4]byte
-	if _, err := c.shm.ReadAt(b[:], 16); err != nil {
-		return 0
+	var b [6]byte
+	if _, err := c.shm.ReadAt(b[:], 14); err != nil {
+		return 0, 0
 	}
-	return int(binary.NativeEndian.Uint32(b[:]))
+	pageSize = int(binary.NativeEndian.Uint16(b[:2]))
+	if pageSize == 1 {
+		pageSize = 65536
+	}
+	return pageSize, int(binary.NativeEndian.Uint32(b[2:]))
 }
 
 // checkpoint copies what it can and returns the log's size in pages. Errors are left to

@@ -7,9 +7,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestLogFrames checks the checkpointer's reading of the log's size against SQLite's own
-// answer, on every engine linked in.
-func TestLogFrames(t *testing.T) {
+// TestLogHeader checks the checkpointer's reading of the log's page size and length
+// against SQLite's own answers, on every engine linked in.
+func TestLogHeader(t *testing.T) {
 	t.Parallel()
 	for _, e := range Engines() {
 		t.Run(string(e), func(t *testing.T) {
@@ -31,7 +31,16 @@ func TestLogFrames(t *testing.T) {
 				return frames >= 0
 			}, 5*time.Second, time.Millisecond)
 			require.Positive(t, frames)
-			require.Equal(t, frames, db.ck.logFrames())
+			var size int
+			require.NoError(t, db.w.QueryRowContext(ctx, "PRAGMA page_size").Scan(&size))
+			require.Equal(t, pageSize, size, "a new database's page size")
+			// A reader of its own: the checkpointer's goroutine uses db.ck's file.
+			ck := &checkpointer{shmPath: db.ck.shmPath}
+			defer func() { ck.shm.Close() }()
+			gotSize, gotFrames := ck.header()
+			require.Equal(t, size, gotSize)
+			require.Equal(t, frames, gotFrames)
+			require.Equal(t, size*frames, ck.logBytes())
 		})
 	}
 }

@@ -2,12 +2,12 @@
 // one transaction at a time and read by a small pool.
 //
 // Write transactions are serialised by a mutex in Go (SQLite allows one writer at a time
-// anyway; queuing in Go is cheaper than SQLITE_BUSY retries). Event writes commit with
-// synchronous=FULL, so a commit that returned is on disk; the dispatcher's bookkeeping
-// commits with synchronous=NORMAL (see lightTx). Callers that need throughput batch their
-// rows (ingest's group commit, the dispatcher's batched outcomes) rather than asking for
-// many small transactions; statements are prepared once per query text. Reads use a
-// separate pool and never wait behind a write.
+// anyway; queuing in Go is cheaper than SQLITE_BUSY retries). A durable write (tx)
+// returns once it is on disk, synced by a group fsync of the log after the write lock is
+// released (logsync.go); the dispatcher's bookkeeping does not wait for it (lightTx).
+// Callers that need throughput batch their rows (ingest's group commit, the dispatcher's
+// batched outcomes) rather than asking for many small transactions; statements are
+// prepared once per query text. Reads use a separate pool and never wait behind a write.
 package sqlite
 
 import (
@@ -36,16 +36,22 @@ var migrations embed.FS
 // FileName is the database file's name inside the data directory.
 const FileName = "consign.db"
 
+// pageSize is the page size of a new database (an existing one keeps its own: in WAL
+// mode it cannot change). 16 KiB rather than SQLite's 4 KiB: an event row is mostly its
+// payload, a kilobyte, and each page costs a log frame, two write system calls and
+// the kernel's work per page, then the checkpoint's copy; batch ingest took 20 % more
+// events a second, the delivery scenarios the same or a little less CPU a delivery
+// (docs/performance.md, tenth round).
+const pageSize = 16 << 10
+
 // DB is the SQLite store.
 type DB struct {
-	wmu sync.Mutex // one write transaction at a time
-	w   *sql.DB    // the writer connections
-	r   *sql.DB    // readers
-	ws  *stmts     // prepared statements of the writer
-	rs  *stmts     // prepared statements of the readers
-	// modes holds the synchronous setting each writer connection (its driver.Conn) was
-	// last given, so that a transaction changes it only when it differs; guarded by wmu.
-	modes  map[any]string
+	wmu    sync.Mutex // one write transaction at a time
+	w      *sql.DB    // the writer connections
+	r      *sql.DB    // readers
+	ws     *stmts     // prepared statements of the writer
+	rs     *stmts     // prepared statements of the readers
+	log    *logSync
 	ck     *checkpointer
 	engine Engine
 }
@@ -69,11 +75,14 @@ func OpenEngine(ctx context.Context, dir string, e Engine) (*DB, error) {
 	}
 	path := filepath.Join(dir, FileName)
 	// A URI filename: '?' and '#' in a directory's name would end its path, so they and
-	// '%' are escaped (SQLite decodes %HH in the path).
-	dsn := "file:" + uriPathEscaper.Replace(path) + "?" + url.Values{"_txlock": {"immediate"}}.Encode()
+	// '%' are escaped (SQLite decodes %HH in the path). _mutex=no opens the C engine's
+	// connections without SQLite's per-connection mutex, which every bind, step and reset
+	// took (3 % of batch ingest's CPU): database/sql hands a connection to one goroutine
+	// at a time, and sqlite3_interrupt, the one call made from another, needs no mutex.
+	dsn := "file:" + uriPathEscaper.Replace(path) + "?" + url.Values{"_txlock": {"immediate"}, "_mutex": {"no"}}.Encode()
 	open := func(extra ...string) *sql.DB {
-		pragmas := append([]string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)",
-			"temp_store(MEMORY)"}, extra...)
+		pragmas := append([]string{fmt.Sprintf("page_size(%d)", pageSize), "busy_timeout(10000)", "journal_mode(WAL)",
+			"synchronous(NORMAL)", "foreign_keys(1)", "temp_store(MEMORY)"}, extra...)
 		return sql.OpenDB(connector{driver: eng.driver, dsn: dsn, pragmas: pragmas})
 	}
 	// Page caches: 32 MB for the writer, 8 MB for each reader; with a million queued
@@ -88,14 +97,19 @@ func OpenEngine(ctx context.Context, dir string, e Engine) (*DB, error) {
 	r := open("query_only(1)", "cache_size(-8000)")
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	ck := open("synchronous(NORMAL)")
-	db := &DB{w: w, r: r, ws: newStmts(w), rs: newStmts(r), modes: map[any]string{}, engine: e}
+	ck := open()
+	db := &DB{w: w, r: r, ws: newStmts(w), rs: newStmts(r), log: newLogSync(path), engine: e}
 	db.ck = newCheckpointer(ck, &db.wmu, path)
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	db.ck.committed() // migrations write outside txMode: copy what they logged
+	// Migrations write outside DB.write: sync and copy what they logged.
+	if err := db.log.wait(db.log.commit(true)); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.ck.committed()
 	return db, nil
 }
 
@@ -130,56 +144,51 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // tx runs fn in a durable write transaction: when it returns nil, the data is on disk.
 func (db *DB) tx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	return db.txMode(ctx, "FULL", fn)
+	n, err := db.write(ctx, true, fn)
+	if err != nil {
+		return err
+	}
+	return db.log.wait(n)
 }
 
-// lightTx runs fn in a write transaction that is atomic but not fsync'd on commit: it
-// reaches the disk with the next durable commit or checkpoint. It is for the dispatcher's
-// bookkeeping (leases, attempt records, states), where losing the last instants in a power
-// cut means only that some deliveries are sent once more, never that an event is lost.
-// In WAL mode a durable commit syncs the whole log, these frames included.
+// lightTx runs fn in a write transaction that is atomic but not waited for: it reaches
+// the disk with the next durable commit's fsync or the next checkpoint. It is for the
+// dispatcher's bookkeeping (leases, attempt records, states), where losing the last
+// instants in a power cut means only that some deliveries are sent once more, never that
+// an event is lost.
 func (db *DB) lightTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	return db.txMode(ctx, "NORMAL", fn)
+	_, err := db.write(ctx, false, fn)
+	return err
 }
 
-// txMode runs fn in a write transaction committed with the given synchronous mode. fn's
+// write runs fn in a write transaction and returns its commit's number in db.log. fn's
 // statements get a context that cannot be canceled: a write transaction runs to its commit
 // or rollback (a canceled caller still ends it between statements, as database/sql rolls
 // back a transaction whose context ends), and the C engine's driver runs a statement under
 // a cancelable context on a goroutine of its own, a goroutine and two hand-offs per
 // statement.
-func (db *DB) txMode(ctx context.Context, mode string, fn func(ctx context.Context, tx *sql.Tx) error) error {
+func (db *DB) write(ctx context.Context, durable bool, fn func(ctx context.Context, tx *sql.Tx) error) (uint64, error) {
 	sctx := context.WithoutCancel(ctx)
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
 	conn, err := db.w.Conn(ctx)
 	if err != nil {
-		return translate(err)
+		return 0, translate(err)
 	}
 	defer conn.Close()
-	var dc any
-	if err := conn.Raw(func(c any) error { dc = c; return nil }); err != nil {
-		return translate(err)
-	}
-	if db.modes[dc] != mode {
-		if _, err := conn.ExecContext(sctx, "PRAGMA synchronous = "+mode); err != nil {
-			return translate(err)
-		}
-		db.modes[dc] = mode
-	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
-		return translate(err)
+		return 0, translate(err)
 	}
 	if err := fn(sctx, tx); err != nil {
 		_ = tx.Rollback()
-		return translate(err)
+		return 0, translate(err)
 	}
-	err = tx.Commit()
-	if err == nil {
-		db.ck.committed()
+	if err := tx.Commit(); err != nil {
+		return 0, translate(err)
 	}
-	return translate(err)
+	db.ck.committed()
+	return db.log.commit(durable), nil
 }
 
 // translate turns SQLite errors into *consign.Error where a client can act on them.
