@@ -3,10 +3,9 @@
 //
 // Design: request goroutines validate in parallel (type, schema, sizes) and hand their
 // events to one committer goroutine through a channel. The committer takes whatever has
-// queued up while the previous transactions were committing — up to MaxBatchEvents — and
+// queued up while the previous transaction was committing — up to MaxBatchEvents — and
 // writes it all in one transaction, so one fsync serves many requests; then it wakes each
-// waiting request and the dispatcher. Up to commitsInFlight such transactions run at
-// once, so one batch is written while the disk syncs the one before. Under light load a batch is one request and the
+// waiting request and the dispatcher. Under light load a batch is one request and the
 // latency is one commit; under heavy load batches grow and throughput follows, with no
 // timer adding delay. A request is acknowledged only after its commit returned.
 package ingest
@@ -92,11 +91,6 @@ type Result struct {
 	Event     *consign.Event
 	Duplicate bool
 }
-
-// commitsInFlight is how many batches may be committing at once. A store whose commit
-// waits for the disk after releasing its write lock (both do: SQLite's group fsync of the
-// log, PostgreSQL's commit) writes the next batch while the disk syncs the last one.
-const commitsInFlight = 2
 
 type request struct {
 	orgID  string
@@ -251,10 +245,7 @@ func (s *Service) enqueue(ctx context.Context, req *request) error {
 }
 
 func (s *Service) commitLoop() {
-	var running sync.WaitGroup
 	defer close(s.stopped)
-	defer running.Wait()
-	slots := make(chan struct{}, commitsInFlight)
 	for {
 		var first *request
 		select {
@@ -270,7 +261,6 @@ func (s *Service) commitLoop() {
 				}
 			}
 		}
-		slots <- struct{}{} // while the slots are taken, the queue fills the next batch
 		batch, n := []*request{first}, len(first.writes)
 	drain:
 		for n < s.cfg.MaxBatchEvents {
@@ -282,12 +272,7 @@ func (s *Service) commitLoop() {
 				break drain
 			}
 		}
-		running.Add(1)
-		go func() {
-			defer running.Done()
-			s.commit(batch)
-			<-slots
-		}()
+		s.commit(batch)
 	}
 }
 

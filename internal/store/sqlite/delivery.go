@@ -220,9 +220,7 @@ const (
 )
 
 // DeliveriesClaim leases due deliveries endpoint by endpoint: they become delivering and
-// due again only when the lease ends, so a crash hands them back by itself. It returns
-// once the durable writes before it are on disk (logSync.settle): the deliveries it
-// leased are sent next, and their events must not be ones a crash could take back.
+// due again only when the lease ends, so a crash hands them back by itself.
 func (db *DB) DeliveriesClaim(ctx context.Context, p store.ClaimParams) (*store.ClaimResult, error) {
 	res := &store.ClaimResult{NextDue: map[string]time.Time{}}
 	err := db.lightTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -273,10 +271,7 @@ func (db *DB) DeliveriesClaim(ctx context.Context, p store.ClaimParams) (*store.
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return res, db.log.settle()
+	return res, err
 }
 
 func scanClaim(row interface{ Scan(...any) error }) (*store.Claim, error) {
