@@ -37,15 +37,15 @@ func (r *rows) add(ctx context.Context, args ...any) error {
 	return nil
 }
 
-// flush writes the rows collected so far.
+// flush writes the rows collected so far, after those of r.after.
 func (r *rows) flush(ctx context.Context) error {
-	if r.n == 0 {
-		return nil
-	}
 	if r.after != nil {
 		if err := r.after.flush(ctx); err != nil {
 			return err
 		}
+	}
+	if r.n == 0 {
+		return nil
 	}
 	q, ok := r.queries[r.n]
 	if !ok {

@@ -162,6 +162,44 @@ func testEvent(t *testing.T, open opener) {
 		require.ElementsMatch(t, []string{ws[0].Deliveries[0].ID, ws[2].Deliveries[0].ID}, claimIDs(claim(t, s, now.Add(time.Second), ep.ID)))
 	})
 
+	t.Run("BatchMixingKeys", func(t *testing.T) {
+		// Events with and without keys in one batch, each with a delivery: every event
+		// keeps its own keys and payload, and every delivery its event.
+		t.Parallel()
+		s := open(t)
+		ctx := t.Context()
+		org := insertOrg(t, s, now)
+		ep := insertEndpoint(t, s, org.ID, now)
+		ws := make([]*store.EventWrite, 12)
+		for i := range ws {
+			at := now.Add(time.Duration(i) * time.Millisecond)
+			ev := newEvent(org.ID, "order.created", at)
+			ev.Payload = []byte(fmt.Sprintf(`{"n":%d}`, i))
+			switch i % 4 {
+			case 1:
+				ev.IdempotencyKey = fmt.Sprintf("key-%d", i)
+			case 2:
+				ev.OrderingKey = fmt.Sprintf("order-%d", i)
+			case 3:
+				ev.IdempotencyKey, ev.OrderingKey = fmt.Sprintf("key-%d", i), fmt.Sprintf("order-%d", i)
+			}
+			ws[i] = &store.EventWrite{Event: ev, Deliveries: newDeliveries(at, ep.ID)}
+		}
+		want := make([]consign.Event, len(ws))
+		for i, w := range ws {
+			want[i] = *w.Event
+		}
+		require.NoError(t, s.EventsInsert(ctx, ws))
+		for i, w := range ws {
+			require.False(t, w.Duplicate)
+			got, err := s.EventGet(ctx, org.ID, want[i].ID)
+			require.NoError(t, err)
+			require.Equal(t, &want[i], got)
+			d := getDelivery(t, s, org.ID, w.Deliveries[0].ID)
+			require.Equal(t, want[i].ID, d.EventID)
+		}
+	})
+
 	t.Run("DeliveryToDeletedEndpointSkipped", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
