@@ -38,8 +38,8 @@ func TestEmitAfterClose(t *testing.T) {
 	}
 }
 
-// TestCloseAnswersEveryPublish: with several group commits in flight, Close leaves no
-// caller waiting, and exactly the events that were acknowledged are in the store.
+// TestCloseAnswersEveryPublish: with publishers in flight, Close leaves no caller
+// waiting, and exactly the events that were acknowledged are in the store.
 func TestCloseAnswersEveryPublish(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()

@@ -128,7 +128,7 @@ func (c *checkpointer) pageSize() int {
 }
 
 // header reads szPage and mxFrame from the wal-index header.
-func (c *checkpointer) header() (pageSize, frames int) {
+func (c *checkpointer) header() (size, frames int) {
 	if c.shm == nil {
 		f, err := os.Open(c.shmPath)
 		if err != nil {
@@ -140,11 +140,11 @@ func (c *checkpointer) header() (pageSize, frames int) {
 	if _, err := c.shm.ReadAt(b[:], 14); err != nil {
 		return 0, 0
 	}
-	pageSize = int(binary.NativeEndian.Uint16(b[:2]))
-	if pageSize == 1 {
-		pageSize = 65536
+	size = int(binary.NativeEndian.Uint16(b[:2]))
+	if size == 1 {
+		size = 65536
 	}
-	return pageSize, int(binary.NativeEndian.Uint32(b[2:]))
+	return size, int(binary.NativeEndian.Uint32(b[2:]))
 }
 
 // checkpoint copies what it can and returns the log's size in pages. Errors are left to
