@@ -41,14 +41,10 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 			sequence, status, attempts_count, next_attempt_at, deadline_at, created_at, updated_at) VALUES `,
 			`(?, ?, ?, ?, ?, ?, '', 0, ?, 0, ?, ?, ?, ?)`, 11)
 		deliveries.after = plain
-		// flush writes what is buffered, events first: deliveries refer to them, and the
-		// rows that follow may look at them (idempotency keys, coalescing, sequences).
-		flush := func() error {
-			if err := plain.flush(ctx); err != nil { // and keyed before it
-				return err
-			}
-			return deliveries.flush(ctx)
-		}
+		// flush writes what is buffered, events first (keyed, plain, then deliveries, by
+		// their after links): deliveries refer to events, and the rows that follow may look
+		// at them (idempotency keys, coalescing, sequences).
+		flush := func() error { return deliveries.flush(ctx) }
 		for _, w := range ws {
 			ev := w.Event
 			w.Duplicate = false
