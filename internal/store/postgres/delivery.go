@@ -253,31 +253,36 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 	for _, o := range latestAttempts(p.Outcomes) {
 		att.add(o)
 	}
-	b := &pgx.Batch{}
-	if len(att.deliveryID) > 0 {
-		b.Queue(recordAttempts, att.deliveryID, att.n, att.endpointID, att.ok, att.startedAt, att.durationMS, att.request,
-			att.responseStatus, att.responseHeaders, att.responseBody, att.responseTruncated, att.error)
-	}
-	if len(out.id) > 0 {
-		b.Queue(recordOutcomes, out.id, out.status, out.n, out.next, out.at, out.ref)
-	}
 	// Endpoints in a fixed order, so that two nodes' batches never wait on each other in a
 	// cycle.
 	health := slices.Clone(p.Health)
 	slices.SortFunc(health, func(a, b store.HealthChange) int { return strings.Compare(a.EndpointID, b.EndpointID) })
-	for _, h := range health {
-		if h.OK {
-			b.Queue(`UPDATE endpoints SET health = 'healthy', failing_since = NULL
-				WHERE id = $1 AND active AND (health <> 'healthy' OR failing_since IS NOT NULL)`, h.EndpointID)
-		} else {
-			b.Queue(`UPDATE endpoints SET health = 'failing', failing_since = coalesce(failing_since, $1)
-				WHERE id = $2 AND active`, ts(h.FailingSince), h.EndpointID)
-		}
-	}
-	if b.Len() == 0 {
+	if len(att.deliveryID) == 0 && len(out.id) == 0 && len(health) == 0 {
 		return nil
 	}
-	return db.retryTx(ctx, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
+	// A new batch for every try: pgx keeps in each queued query the prepared statement it
+	// ran as, and a failed try's statements are deallocated before the next begins, so
+	// sending the same batch again would name statements the server no longer has.
+	return db.retryTx(ctx, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		if len(att.deliveryID) > 0 {
+			b.Queue(recordAttempts, att.deliveryID, att.n, att.endpointID, att.ok, att.startedAt, att.durationMS, att.request,
+				att.responseStatus, att.responseHeaders, att.responseBody, att.responseTruncated, att.error)
+		}
+		if len(out.id) > 0 {
+			b.Queue(recordOutcomes, out.id, out.status, out.n, out.next, out.at, out.ref)
+		}
+		for _, h := range health {
+			if h.OK {
+				b.Queue(`UPDATE endpoints SET health = 'healthy', failing_since = NULL
+					WHERE id = $1 AND active AND (health <> 'healthy' OR failing_since IS NOT NULL)`, h.EndpointID)
+			} else {
+				b.Queue(`UPDATE endpoints SET health = 'failing', failing_since = coalesce(failing_since, $1)
+					WHERE id = $2 AND active`, ts(h.FailingSince), h.EndpointID)
+			}
+		}
+		return tx.SendBatch(ctx, b).Close()
+	})
 }
 
 // finished reports whether a delivery in this status is done for good.

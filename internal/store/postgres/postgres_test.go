@@ -63,12 +63,7 @@ func TestClaimAcrossNodes(t *testing.T) {
 	a, b := open(t, dsn), open(t, dsn)
 	t.Cleanup(func() { a.Close(); b.Close() })
 
-	org := &consign.Org{ID: consign.NewID(consign.PrefixOrg, now), Name: "Acme", Role: consign.RoleBoth, CreatedAt: now, UpdatedAt: now}
-	require.NoError(t, a.OrgInsert(ctx, org))
-	ep := &store.EndpointRow{Endpoint: consign.Endpoint{ID: consign.NewID(consign.PrefixEndpoint, now), OrgID: org.ID,
-		URL: "https://erp.example.com/hooks", Topics: []string{"*"}, Active: true, CreatedAt: now, UpdatedAt: now}}
-	require.NoError(t, ep.Normalize())
-	require.NoError(t, a.EndpointInsert(ctx, ep, nil))
+	org, ep := orgEndpoint(t, a, now)
 
 	const plain, ordered = 300, 20
 	var ws []*store.EventWrite

@@ -1,10 +1,12 @@
 package postgres_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/consign-dev/consign"
@@ -22,26 +24,8 @@ func TestRecordBatch(t *testing.T) {
 	db := open(t, pgtest.DSN(t))
 	t.Cleanup(func() { db.Close() })
 
-	org := &consign.Org{ID: consign.NewID(consign.PrefixOrg, now), Name: "Acme", Role: consign.RoleBoth, CreatedAt: now, UpdatedAt: now}
-	require.NoError(t, db.OrgInsert(ctx, org))
-	ep := &store.EndpointRow{Endpoint: consign.Endpoint{ID: consign.NewID(consign.PrefixEndpoint, now), OrgID: org.ID,
-		URL: "https://erp.example.com/hooks", Topics: []string{"*"}, Active: true, CreatedAt: now, UpdatedAt: now}}
-	require.NoError(t, ep.Normalize())
-	require.NoError(t, db.EndpointInsert(ctx, ep, nil))
-
 	const n = 5
-	ids := make([]string, n)
-	var ws []*store.EventWrite
-	for i := range n {
-		at := now.Add(time.Duration(i) * time.Millisecond)
-		ids[i] = consign.NewID(consign.PrefixDelivery, at)
-		ws = append(ws, &store.EventWrite{
-			Event: &consign.Event{ID: consign.NewID(consign.PrefixEvent, at), OrgID: org.ID, Type: "order.created",
-				Payload: []byte(`{}`), CreatedAt: at},
-			Deliveries: []store.NewDelivery{{ID: ids[i], EndpointID: ep.ID, Deadline: at.Add(time.Hour)}},
-		})
-	}
-	require.NoError(t, db.EventsInsert(ctx, ws))
+	org, ep, ids := pendingDeliveries(t, db, n)
 
 	at := now.Add(time.Second)
 	attempt := func(n, status int) *consign.Attempt {
@@ -120,6 +104,101 @@ func TestRecordBatch(t *testing.T) {
 	require.Equal(t, at.Add(time.Minute), d.NextAttemptAt.UTC())
 }
 
+// orgEndpoint stores an org and an active endpoint of it that takes every topic.
+func orgEndpoint(tb testing.TB, db *postgres.DB, at time.Time) (*consign.Org, *store.EndpointRow) {
+	tb.Helper()
+	ctx := tb.Context()
+	org := &consign.Org{ID: consign.NewID(consign.PrefixOrg, at), Name: "Acme", Role: consign.RoleBoth, CreatedAt: at, UpdatedAt: at}
+	require.NoError(tb, db.OrgInsert(ctx, org))
+	ep := &store.EndpointRow{Endpoint: consign.Endpoint{ID: consign.NewID(consign.PrefixEndpoint, at), OrgID: org.ID,
+		URL: "https://erp.example.com/hooks", Topics: []string{"*"}, Active: true, CreatedAt: at, UpdatedAt: at}}
+	require.NoError(tb, ep.Normalize())
+	require.NoError(tb, db.EndpointInsert(ctx, ep, nil))
+	return org, ep
+}
+
+// pendingDeliveries stores an org, an endpoint and n events with one pending delivery
+// each, and returns the deliveries' IDs.
+func pendingDeliveries(t *testing.T, db *postgres.DB, n int) (*consign.Org, *store.EndpointRow, []string) {
+	t.Helper()
+	ctx := t.Context()
+	org, ep := orgEndpoint(t, db, now)
+	ids := make([]string, n)
+	var ws []*store.EventWrite
+	for i := range n {
+		at := now.Add(time.Duration(i) * time.Millisecond)
+		ids[i] = consign.NewID(consign.PrefixDelivery, at)
+		ws = append(ws, &store.EventWrite{
+			Event: &consign.Event{ID: consign.NewID(consign.PrefixEvent, at), OrgID: org.ID, Type: "order.created",
+				Payload: []byte(`{}`), CreatedAt: at},
+			Deliveries: []store.NewDelivery{{ID: ids[i], EndpointID: ep.ID, Deadline: at.Add(time.Hour)}},
+		})
+	}
+	require.NoError(t, db.EventsInsert(ctx, ws))
+	return org, ep, ids
+}
+
+// TestRecordAfterDeadlock makes PostgreSQL abort a batch of outcomes to break a deadlock
+// (another transaction holds the endpoint's row and then wants the delivery's): the
+// store runs the batch again, and it is written. A batch sent again as it was named
+// prepared statements that pgx had deallocated after the abort ("prepared statement
+// does not exist"), and the outcomes were lost until the lease ran out.
+func TestRecordAfterDeadlock(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn := pgtest.DSN(t)
+	db := open(t, dsn)
+	t.Cleanup(func() { db.Close() })
+	org, ep, ids := pendingDeliveries(t, db, 1)
+
+	other, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { other.Close(context.Background()) })
+	// The store's transaction waits first and so finds the deadlock first (after its
+	// deadlock_timeout, 1 s by default): it is the one aborted.
+	_, err = other.Exec(ctx, `SET deadlock_timeout = '1min'`)
+	require.NoError(t, err)
+	tx, err := other.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `UPDATE endpoints SET updated_at = updated_at WHERE id = $1`, ep.ID)
+	require.NoError(t, err)
+
+	at := now.Add(time.Second)
+	recorded := make(chan error, 1)
+	go func() {
+		recorded <- db.DeliveriesRecord(ctx, store.RecordParams{
+			Outcomes: []*store.Outcome{{DeliveryID: ids[0], EndpointID: ep.ID, Status: consign.StatusSucceeded, At: at,
+				Attempt: &consign.Attempt{N: 1, StartedAt: at, DurationMS: 3, Request: consign.AttemptRequest{Method: "POST", URL: ep.URL},
+					Response: &consign.AttemptResponse{Status: 200}}}},
+			Health: []store.HealthChange{{EndpointID: ep.ID, FailingSince: at}},
+		})
+	}()
+	// Once the store's batch has the delivery's row and waits for the endpoint's, take
+	// the delivery's row too: a cycle.
+	require.Eventually(t, func() bool {
+		var waiting int
+		err := other.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		return err == nil && waiting > 0
+	}, 10*time.Second, 10*time.Millisecond, "the store's batch never waited for the endpoint's row")
+	_, err = tx.Exec(ctx, `UPDATE deliveries SET updated_at = updated_at WHERE id = $1`, ids[0])
+	require.NoError(t, err, "this transaction should outlive the deadlock")
+	require.NoError(t, tx.Rollback(ctx))
+
+	select {
+	case err := <-recorded:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the outcomes were not written within 30 s")
+	}
+	d, err := db.DeliveryGet(ctx, org.ID, ids[0])
+	require.NoError(t, err)
+	require.Equal(t, consign.StatusSucceeded, d.Status)
+	require.Len(t, d.Attempts, 1)
+	got, err := db.EndpointGet(ctx, org.ID, ep.ID)
+	require.NoError(t, err)
+	require.Equal(t, consign.HealthFailing, got.Health)
+}
+
 // BenchmarkDeliveriesRecord writes outcomes in batches of 500 as the dispatcher's
 // recorder does: one op is one batch (the deliveries' insert is not timed). "succeeded":
 // first-try successes; "retry": failed attempts (HTTP 500) to be tried again.
@@ -129,12 +208,7 @@ func BenchmarkDeliveriesRecord(b *testing.B) {
 	require.NoError(b, err)
 	b.Cleanup(func() { db.Close() })
 	at := time.Now().UTC()
-	org := &consign.Org{ID: consign.NewID(consign.PrefixOrg, at), Name: "Acme", Role: consign.RoleBoth, CreatedAt: at, UpdatedAt: at}
-	require.NoError(b, db.OrgInsert(ctx, org))
-	ep := &store.EndpointRow{Endpoint: consign.Endpoint{ID: consign.NewID(consign.PrefixEndpoint, at), OrgID: org.ID,
-		URL: "https://erp.example.com/hooks", Topics: []string{"*"}, Active: true, CreatedAt: at, UpdatedAt: at}}
-	require.NoError(b, ep.Normalize())
-	require.NoError(b, db.EndpointInsert(ctx, ep, nil))
+	org, ep := orgEndpoint(b, db, at)
 	payload := []byte(`{"order_id":1001,"note":"` + strings.Repeat("x", 1000) + `"}`)
 
 	const batch = 500
