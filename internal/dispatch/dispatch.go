@@ -321,7 +321,7 @@ func (d *Dispatcher) wake(set map[string]bool, endpointIDs []string) {
 
 // Run delivers until ctx ends, then waits for attempts in flight and their records.
 func (d *Dispatcher) Run(ctx context.Context) {
-	go d.recorder.run()
+	go d.recorder.run(ctx.Done())
 	defer func() {
 		d.wg.Wait()
 		d.recorder.close()

@@ -15,6 +15,10 @@ type recorder struct {
 	log   *slog.Logger
 	in    chan outcome
 	done  chan struct{}
+	// stopping is closed when the dispatcher stops (its context's Done): a batch that
+	// cannot be written is then given up after a few tries rather than retried until
+	// it is, so that workers waiting to add their outcomes can end.
+	stopping <-chan struct{}
 	// after is called after each written batch with what the batch's attempts say of
 	// health and the endpoints to wake (see outcome.wake).
 	after func(health []store.HealthChange, wake []string)
@@ -50,8 +54,10 @@ const (
 	busyBatch    = 32
 )
 
-func (r *recorder) run() {
+// run writes outcomes until close; stopping is closed when the dispatcher stops.
+func (r *recorder) run(stopping <-chan struct{}) {
 	defer close(r.done)
+	r.stopping = stopping
 	// Up to 4,000 outcomes a transaction (about 70 ms of the writer's time under a
 	// fan-out): with 1,000, the recorder fell behind and d 1→10 was 8–10 % slower.
 	const maxBatch = 4000
@@ -130,20 +136,59 @@ func healthOf(batch []*store.Outcome) []store.HealthChange {
 	return out
 }
 
-// write retries a failed batch a few times: losing an outcome would only mean a
-// duplicate send after the lease ends, but the attempt log should be complete.
+// Backoff between tries of a batch that could not be written.
+const (
+	recordRetryMin = 50 * time.Millisecond
+	recordRetryMax = 5 * time.Second
+	// recordTriesAtClose bounds the tries of a batch once the dispatcher is stopping.
+	recordTriesAtClose = 5
+)
+
+// write writes a batch, trying again until it is written: the store may be away for a
+// while (a PostgreSQL failover, a full disk). Giving up would lose the attempt log and
+// send the deliveries again once their leases end, and an ordered key would wait that
+// long for its head. Meanwhile outcomes queue in r.in, and once it is full the workers
+// wait to add theirs: nothing more is sent than can be recorded. Once the dispatcher is
+// stopping, a batch gets recordTriesAtClose tries in all and is then given up, with
+// an error in the log.
 func (r *recorder) write(p store.RecordParams) bool {
-	for try := 0; ; try++ {
+	delay := recordRetryMin
+	for try := 1; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err := r.store.DeliveriesRecord(ctx, p)
 		cancel()
 		if err == nil {
+			if try > 1 {
+				r.log.Info("recorded delivery outcomes after the store failed", "count", len(p.Outcomes), "tries", try)
+			}
 			return true
 		}
-		if try == 4 {
-			r.log.Error("record delivery outcomes; leases will expire and the deliveries be sent again", "count", len(p.Outcomes), "err", err)
+		stopping := r.isStopping()
+		if stopping && try >= recordTriesAtClose {
+			r.log.Error("record delivery outcomes; giving up as the dispatcher stops: leases will expire and the deliveries be sent again",
+				"count", len(p.Outcomes), "tries", try, "err", err)
 			return false
 		}
-		time.Sleep(time.Duration(50<<try) * time.Millisecond)
+		if try == 1 || try%10 == 0 {
+			r.log.Warn("record delivery outcomes; trying again", "count", len(p.Outcomes), "tries", try, "err", err)
+		}
+		if stopping {
+			time.Sleep(recordRetryMin)
+			continue
+		}
+		select {
+		case <-time.After(delay):
+		case <-r.stopping:
+		}
+		delay = min(2*delay, recordRetryMax)
+	}
+}
+
+func (r *recorder) isStopping() bool {
+	select {
+	case <-r.stopping:
+		return true
+	default:
+		return false
 	}
 }
