@@ -29,6 +29,9 @@ type engine struct {
 	driver driver.Driver
 	// code returns SQLite's extended result code carried by err, if it carries one.
 	code func(err error) (int, bool)
+	// vfs, if set, registers the VFS the engine opens files through (walbuf.c) and
+	// returns its name.
+	vfs func() (string, error)
 }
 
 // engines holds the engines linked into this binary; engine_cgo.go adds EngineC.

@@ -84,7 +84,15 @@ func OpenEngine(ctx context.Context, dir string, e Engine) (*DB, error) {
 	// connections without SQLite's per-connection mutex, which every bind, step and reset
 	// took (3 % of batch ingest's CPU): database/sql hands a connection to one goroutine
 	// at a time, and sqlite3_interrupt, the one call made from another, needs no mutex.
-	dsn := "file:" + uriPathEscaper.Replace(path) + "?" + url.Values{"_txlock": {"immediate"}, "_mutex": {"no"}}.Encode()
+	params := url.Values{"_txlock": {"immediate"}, "_mutex": {"no"}}
+	if eng.vfs != nil {
+		vfs, err := eng.vfs()
+		if err != nil {
+			return nil, err
+		}
+		params.Set("vfs", vfs)
+	}
+	dsn := "file:" + uriPathEscaper.Replace(path) + "?" + params.Encode()
 	open := func(extra ...string) *sql.DB {
 		pragmas := append([]string{fmt.Sprintf("page_size(%d)", pageSize), "busy_timeout(10000)", "journal_mode(WAL)",
 			"synchronous(FULL)", "foreign_keys(1)", "temp_store(MEMORY)"}, extra...)

@@ -1,0 +1,326 @@
+//go:build cgo
+
+// walbuf: a SQLite VFS that gathers the writes of the write-ahead log into large writes.
+//
+// SQLite writes each frame of the log with two pwrite calls (its 24-byte header, then
+// the page), and on this store's workloads most of a commit's CPU outside the B-trees
+// was those calls: each pays the kernel's per-call cost (locking the file, updating its
+// times) for 4 KiB of data. This VFS wraps the default one and, for log files only,
+// keeps consecutive writes in a buffer and hands them to the real file in one write.
+//
+// What makes that safe is when the buffer is written out:
+//   - before a sync, a read, a size query, a truncation or a close of the log;
+//   - before a write that does not continue the buffer (SQLite rewrites frames in
+//     place when a transaction writes a page twice, and rewrites their checksums);
+//   - right after the page of a commit frame (a frame header with a database size,
+//     bytes 4-7, not zero). SQLite publishes a commit in the shared wal-index only
+//     after writing its frames, so every reader finds every committed frame in the
+//     file, whatever the transaction's synchronous setting; with synchronous=FULL the
+//     sync that follows writes out anything left before it returns. A commit frame's
+//     header rewritten in place (new checksums) is not buffered at all.
+// Uncommitted frames may wait in the buffer: nothing reads them but the writer itself,
+// whose reads write the buffer out first. A crash loses the buffer, which is what a
+// crash before those writes would have lost.
+//
+// The declarations below are SQLite's VFS interface (sqlite3.h, "OS Interface"), which
+// SQLite keeps binary-compatible; the functions come from the SQLite that
+// mattn/go-sqlite3 links into the binary.
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef long long walbuf_i64;
+typedef struct sqlite3_file sqlite3_file;
+typedef struct sqlite3_io_methods sqlite3_io_methods;
+typedef struct sqlite3_vfs sqlite3_vfs;
+
+struct sqlite3_file {
+	const sqlite3_io_methods *pMethods;
+};
+
+struct sqlite3_io_methods {
+	int iVersion;
+	int (*xClose)(sqlite3_file *);
+	int (*xRead)(sqlite3_file *, void *, int, walbuf_i64);
+	int (*xWrite)(sqlite3_file *, const void *, int, walbuf_i64);
+	int (*xTruncate)(sqlite3_file *, walbuf_i64);
+	int (*xSync)(sqlite3_file *, int);
+	int (*xFileSize)(sqlite3_file *, walbuf_i64 *);
+	int (*xLock)(sqlite3_file *, int);
+	int (*xUnlock)(sqlite3_file *, int);
+	int (*xCheckReservedLock)(sqlite3_file *, int *);
+	int (*xFileControl)(sqlite3_file *, int, void *);
+	int (*xSectorSize)(sqlite3_file *);
+	int (*xDeviceCharacteristics)(sqlite3_file *);
+	int (*xShmMap)(sqlite3_file *, int, int, int, void volatile **);
+	int (*xShmLock)(sqlite3_file *, int, int, int);
+	void (*xShmBarrier)(sqlite3_file *);
+	int (*xShmUnmap)(sqlite3_file *, int);
+	int (*xFetch)(sqlite3_file *, walbuf_i64, int, void **);
+	int (*xUnfetch)(sqlite3_file *, walbuf_i64, void *);
+};
+
+struct sqlite3_vfs {
+	int iVersion;
+	int szOsFile;
+	int mxPathname;
+	sqlite3_vfs *pNext;
+	const char *zName;
+	void *pAppData;
+	int (*xOpen)(sqlite3_vfs *, const char *, sqlite3_file *, int, int *);
+	/* The remaining members are copied from the default VFS, not called here. */
+	void *xDelete, *xAccess, *xFullPathname, *xDlOpen, *xDlError, *xDlSym, *xDlClose,
+		*xRandomness, *xSleep, *xCurrentTime, *xGetLastError, *xCurrentTimeInt64,
+		*xSetSystemCall, *xGetSystemCall, *xNextSystemCall;
+};
+
+extern sqlite3_vfs *sqlite3_vfs_find(const char *);
+extern int sqlite3_vfs_register(sqlite3_vfs *, int);
+
+#define WALBUF_OK 0
+#define WALBUF_ERROR 1
+#define WALBUF_NOMEM 7
+#define WALBUF_OPEN_WAL 0x00080000
+#define WALBUF_FRAME_HEADER 24
+/* Under 128 KiB: SQLite's unix VFS writes at most 128 KiB - 1 bytes per call and
+   reports a longer write as a full disk. */
+#define WALBUF_CAPACITY (120 * 1024)
+
+typedef struct {
+	sqlite3_file base;  /* pMethods: walbuf_methods, or NULL when the open failed */
+	sqlite3_file *real; /* the default VFS's file, allocated right after this struct */
+	int wal;            /* this is a log file: writes are gathered */
+	char *buf;
+	int len;
+	walbuf_i64 start;   /* file offset of buf[0] */
+	walbuf_i64 commit_page; /* after a commit frame's header: where its page goes; else 0 */
+	walbuf_i64 end;         /* end of the furthest write through this handle since the log began */
+} walbuf_file;
+
+static sqlite3_vfs *walbuf_real;
+static sqlite3_vfs walbuf_vfs;
+static sqlite3_io_methods walbuf_methods;
+
+/* walbuf_flush hands the buffer to the real file. */
+static int walbuf_flush(walbuf_file *f) {
+	int rc;
+	if (f->len == 0) {
+		return WALBUF_OK;
+	}
+	rc = f->real->pMethods->xWrite(f->real, f->buf, f->len, f->start);
+	f->len = 0;
+	return rc;
+}
+
+static int walbuf_close(sqlite3_file *p) {
+	walbuf_file *f = (walbuf_file *)p;
+	int rc = walbuf_flush(f);
+	int rc2 = f->real->pMethods->xClose(f->real);
+	free(f->buf);
+	f->buf = 0;
+	return rc != WALBUF_OK ? rc : rc2;
+}
+
+static int walbuf_read(sqlite3_file *p, void *out, int n, walbuf_i64 off) {
+	walbuf_file *f = (walbuf_file *)p;
+	int rc = walbuf_flush(f);
+	if (rc != WALBUF_OK) {
+		return rc;
+	}
+	return f->real->pMethods->xRead(f->real, out, n, off);
+}
+
+static int walbuf_write(sqlite3_file *p, const void *data, int n, walbuf_i64 off) {
+	walbuf_file *f = (walbuf_file *)p;
+	int rc, commit, page;
+	if (!f->wal) {
+		return f->real->pMethods->xWrite(f->real, data, n, off);
+	}
+	commit = n == WALBUF_FRAME_HEADER && memcmp((const char *)data + 4, "\0\0\0\0", 4) != 0;
+	page = f->commit_page != 0 && off == f->commit_page; /* the page of the commit frame */
+	f->commit_page = commit ? off + n : 0;
+	if (off == 0) {
+		f->end = 0; /* the log's header: SQLite starts the log again */
+	}
+	if (off + n > f->end) {
+		f->end = off + n;
+	}
+	if (f->len > 0 && (off != f->start + f->len || f->len + n > WALBUF_CAPACITY)) {
+		rc = walbuf_flush(f);
+		if (rc != WALBUF_OK) {
+			return rc;
+		}
+	}
+	/* A commit frame's header written before the end is SQLite rewriting the checksums
+	   of frames already written, and no page follows: it is written now. So is a write
+	   larger than the buffer. */
+	if (n > WALBUF_CAPACITY || (commit && off + n < f->end)) {
+		return f->real->pMethods->xWrite(f->real, data, n, off);
+	}
+	if (f->buf == 0) {
+		f->buf = malloc(WALBUF_CAPACITY);
+		if (f->buf == 0) {
+			return f->real->pMethods->xWrite(f->real, data, n, off);
+		}
+	}
+	if (f->len == 0) {
+		f->start = off;
+	}
+	memcpy(f->buf + f->len, data, n);
+	f->len += n;
+	if (page) {
+		return walbuf_flush(f);
+	}
+	return WALBUF_OK;
+}
+
+static int walbuf_truncate(sqlite3_file *p, walbuf_i64 size) {
+	walbuf_file *f = (walbuf_file *)p;
+	int rc = walbuf_flush(f);
+	if (rc != WALBUF_OK) {
+		return rc;
+	}
+	if (f->end > size) {
+		f->end = size;
+	}
+	return f->real->pMethods->xTruncate(f->real, size);
+}
+
+static int walbuf_sync(sqlite3_file *p, int flags) {
+	walbuf_file *f = (walbuf_file *)p;
+	int rc = walbuf_flush(f);
+	if (rc != WALBUF_OK) {
+		return rc;
+	}
+	return f->real->pMethods->xSync(f->real, flags);
+}
+
+static int walbuf_file_size(sqlite3_file *p, walbuf_i64 *size) {
+	walbuf_file *f = (walbuf_file *)p;
+	int rc = walbuf_flush(f);
+	if (rc != WALBUF_OK) {
+		return rc;
+	}
+	return f->real->pMethods->xFileSize(f->real, size);
+}
+
+/* The rest is the real file's, unchanged. */
+
+static int walbuf_lock(sqlite3_file *p, int lock) {
+	sqlite3_file *r = ((walbuf_file *)p)->real;
+	return r->pMethods->xLock(r, lock);
+}
+
+static int walbuf_unlock(sqlite3_file *p, int lock) {
+	sqlite3_file *r = ((walbuf_file *)p)->real;
+	return r->pMethods->xUnlock(r, lock);
+}
+
+static int walbuf_check_reserved_lock(sqlite3_file *p, int *out) {
+	sqlite3_file *r = ((walbuf_file *)p)->real;
+	return r->pMethods->xCheckReservedLock(r, out);
+}
+
+static int walbuf_file_control(sqlite3_file *p, int op, void *arg) {
+	sqlite3_file *r = ((walbuf_file *)p)->real;
+	return r->pMethods->xFileControl(r, op, arg);
+}
+
+static int walbuf_sector_size(sqlite3_file *p) {
+	sqlite3_file *r = ((walbuf_file *)p)->real;
+	return r->pMethods->xSectorSize(r);
+}
+
+static int walbuf_device_characteristics(sqlite3_file *p) {
+	sqlite3_file *r = ((walbuf_file *)p)->real;
+	return r->pMethods->xDeviceCharacteristics(r);
+}
+
+static int walbuf_shm_map(sqlite3_file *p, int pg, int size, int extend, void volatile **out) {
+	sqlite3_file *r = ((walbuf_file *)p)->real;
+	return r->pMethods->xShmMap(r, pg, size, extend, out);
+}
+
+static int walbuf_shm_lock(sqlite3_file *p, int offset, int n, int flags) {
+	sqlite3_file *r = ((walbuf_file *)p)->real;
+	return r->pMethods->xShmLock(r, offset, n, flags);
+}
+
+static void walbuf_shm_barrier(sqlite3_file *p) {
+	sqlite3_file *r = ((walbuf_file *)p)->real;
+	r->pMethods->xShmBarrier(r);
+}
+
+static int walbuf_shm_unmap(sqlite3_file *p, int del) {
+	sqlite3_file *r = ((walbuf_file *)p)->real;
+	return r->pMethods->xShmUnmap(r, del);
+}
+
+/* Memory-mapped reads, where the real file has them (version 3 of its methods): with
+   none, SQLite reads through xRead. */
+static int walbuf_fetch(sqlite3_file *p, walbuf_i64 off, int n, void **out) {
+	sqlite3_file *r = ((walbuf_file *)p)->real;
+	if (r->pMethods->iVersion < 3) {
+		*out = 0;
+		return WALBUF_OK;
+	}
+	return r->pMethods->xFetch(r, off, n, out);
+}
+
+static int walbuf_unfetch(sqlite3_file *p, walbuf_i64 off, void *ptr) {
+	sqlite3_file *r = ((walbuf_file *)p)->real;
+	if (r->pMethods->iVersion < 3) {
+		return WALBUF_OK;
+	}
+	return r->pMethods->xUnfetch(r, off, ptr);
+}
+
+static int walbuf_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *p, int flags, int *out) {
+	walbuf_file *f = (walbuf_file *)p;
+	int rc;
+	memset(f, 0, sizeof(*f));
+	f->real = (sqlite3_file *)&f[1];
+	rc = walbuf_real->xOpen(walbuf_real, name, f->real, flags, out);
+	if (f->real->pMethods == 0) {
+		return rc; /* nothing to close */
+	}
+	f->wal = (flags & WALBUF_OPEN_WAL) != 0;
+	f->base.pMethods = &walbuf_methods;
+	return rc;
+}
+
+/* walbuf_register registers the VFS under name (not as the default); it returns 0, or
+   SQLite's error code. The default VFS's files must have the shared-memory methods
+   (version 2 of sqlite3_io_methods) that WAL mode needs, as the unix and win32 VFSes'
+   do. */
+int walbuf_register(const char *name) {
+	walbuf_real = sqlite3_vfs_find(0);
+	if (walbuf_real == 0) {
+		return WALBUF_ERROR;
+	}
+	walbuf_vfs = *walbuf_real;
+	walbuf_vfs.pNext = 0;
+	walbuf_vfs.zName = name;
+	walbuf_vfs.szOsFile = (int)sizeof(walbuf_file) + walbuf_real->szOsFile;
+	walbuf_vfs.xOpen = walbuf_open;
+	walbuf_methods.iVersion = 3;
+	walbuf_methods.xClose = walbuf_close;
+	walbuf_methods.xRead = walbuf_read;
+	walbuf_methods.xWrite = walbuf_write;
+	walbuf_methods.xTruncate = walbuf_truncate;
+	walbuf_methods.xSync = walbuf_sync;
+	walbuf_methods.xFileSize = walbuf_file_size;
+	walbuf_methods.xLock = walbuf_lock;
+	walbuf_methods.xUnlock = walbuf_unlock;
+	walbuf_methods.xCheckReservedLock = walbuf_check_reserved_lock;
+	walbuf_methods.xFileControl = walbuf_file_control;
+	walbuf_methods.xSectorSize = walbuf_sector_size;
+	walbuf_methods.xDeviceCharacteristics = walbuf_device_characteristics;
+	walbuf_methods.xShmMap = walbuf_shm_map;
+	walbuf_methods.xShmLock = walbuf_shm_lock;
+	walbuf_methods.xShmBarrier = walbuf_shm_barrier;
+	walbuf_methods.xShmUnmap = walbuf_shm_unmap;
+	walbuf_methods.xFetch = walbuf_fetch;
+	walbuf_methods.xUnfetch = walbuf_unfetch;
+	return sqlite3_vfs_register(&walbuf_vfs, 0);
+}

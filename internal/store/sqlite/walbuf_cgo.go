@@ -1,0 +1,24 @@
+//go:build cgo
+
+package sqlite
+
+// int walbuf_register(const char *name);
+import "C"
+
+import (
+	"fmt"
+	"sync"
+)
+
+// walBufferVFS names the VFS of walbuf.c: SQLite's default one, with the log's writes
+// gathered into large writes. The C engine opens the store's files through it.
+const walBufferVFS = "consign-walbuf"
+
+// registerWALBuffer registers the VFS, once, and returns its name.
+var registerWALBuffer = sync.OnceValues(func() (string, error) {
+	name := C.CString(walBufferVFS) // SQLite keeps the name: never freed
+	if rc := C.walbuf_register(name); rc != 0 {
+		return "", fmt.Errorf("register the %s SQLite VFS: error %d", walBufferVFS, int(rc))
+	}
+	return walBufferVFS, nil
+})
