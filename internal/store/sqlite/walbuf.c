@@ -18,14 +18,26 @@
 //     file, whatever the transaction's synchronous setting; with synchronous=FULL the
 //     sync that follows writes out anything left before it returns. A commit frame's
 //     header rewritten in place (new checksums) is not buffered at all.
-// Uncommitted frames may wait in the buffer: nothing reads them but the writer itself,
-// whose reads write the buffer out first. A crash loses the buffer, which is what a
-// crash before those writes would have lost.
+//   - when the connection releases the log's write lock (an unlock of the wal-index's
+//     first lock, on the database file), so that frames of a transaction that rolled
+//     back never wait in the buffer while another connection, or another process,
+//     writes the log; written out while the lock is still held, they lie beyond the
+//     log's last commit, as SQLite's own spilled frames do.
+// Uncommitted frames may wait in the buffer until then: nothing reads them but the
+// writer itself, whose reads write the buffer out first. A crash loses the buffer,
+// which is what a crash before those writes would have lost.
+//
+// A log file learns its connection's database file (for the unlock) from the thread:
+// SQLite opens a log inside a call on its connection, after using the database file on
+// that thread in the same call. Database files are registered by a serial number; the
+// log takes the last one its thread used when its name is that file's name and "-wal".
+// A log that finds none is written through unbuffered.
 //
 // The declarations below are SQLite's VFS interface (sqlite3.h, "OS Interface"), which
 // SQLite keeps binary-compatible; the functions come from the SQLite that
 // mattn/go-sqlite3 links into the binary.
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,22 +92,54 @@ extern int sqlite3_vfs_register(sqlite3_vfs *, int);
 #define WALBUF_OK 0
 #define WALBUF_ERROR 1
 #define WALBUF_NOMEM 7
+#define WALBUF_OPEN_MAIN_DB 0x00000100
 #define WALBUF_OPEN_WAL 0x00080000
+#define WALBUF_SHM_UNLOCK 1
+#define WALBUF_WRITE_LOCK 0 /* the wal-index lock a writer holds */
 #define WALBUF_FRAME_HEADER 24
 /* Under 128 KiB: SQLite's unix VFS writes at most 128 KiB - 1 bytes per call and
    reports a longer write as a full disk. */
 #define WALBUF_CAPACITY (120 * 1024)
 
-typedef struct {
+typedef struct walbuf_file walbuf_file;
+
+struct walbuf_file {
 	sqlite3_file base;  /* pMethods: walbuf_methods, or NULL when the open failed */
 	sqlite3_file *real; /* the default VFS's file, allocated right after this struct */
-	int wal;            /* this is a log file: writes are gathered */
+	/* A database file: its name, serial number, place in walbuf_dbs, and its log. */
+	const char *name;
+	unsigned long long serial;
+	walbuf_file *next;
+	walbuf_file *log;
+	/* A log file: its database file (NULL: unbuffered), and the buffer. */
+	walbuf_file *db;
+	int wal;            /* writes are gathered */
 	char *buf;
 	int len;
 	walbuf_i64 start;   /* file offset of buf[0] */
 	walbuf_i64 commit_page; /* after a commit frame's header: where its page goes; else 0 */
 	walbuf_i64 end;         /* end of the furthest write through this handle since the log began */
-} walbuf_file;
+};
+
+static pthread_mutex_t walbuf_mu = PTHREAD_MUTEX_INITIALIZER;
+static walbuf_file *walbuf_dbs;                 /* open database files, under walbuf_mu */
+static unsigned long long walbuf_serials;       /* under walbuf_mu */
+static __thread unsigned long long walbuf_used; /* the database file this thread used last */
+static unsigned long long walbuf_gathered;      /* writes that went into a buffer (atomic) */
+
+/* walbuf_gathered_writes reports how many writes went into a buffer so far. */
+unsigned long long walbuf_gathered_writes(void) {
+	return __atomic_load_n(&walbuf_gathered, __ATOMIC_RELAXED);
+}
+
+/* walbuf_use notes that this thread uses p, if it is a database file, and returns p. */
+static walbuf_file *walbuf_use(sqlite3_file *p) {
+	walbuf_file *f = (walbuf_file *)p;
+	if (f->serial != 0) {
+		walbuf_used = f->serial;
+	}
+	return f;
+}
 
 static sqlite3_vfs *walbuf_real;
 static sqlite3_vfs walbuf_vfs;
@@ -114,15 +158,32 @@ static int walbuf_flush(walbuf_file *f) {
 
 static int walbuf_close(sqlite3_file *p) {
 	walbuf_file *f = (walbuf_file *)p;
+	walbuf_file **pp;
 	int rc = walbuf_flush(f);
 	int rc2 = f->real->pMethods->xClose(f->real);
+	pthread_mutex_lock(&walbuf_mu);
+	if (f->db != 0) {
+		f->db->log = 0;
+	}
+	if (f->serial != 0) {
+		for (pp = &walbuf_dbs; *pp != 0; pp = &(*pp)->next) {
+			if (*pp == f) {
+				*pp = f->next;
+				break;
+			}
+		}
+		if (f->log != 0) {
+			f->log->db = 0;
+		}
+	}
+	pthread_mutex_unlock(&walbuf_mu);
 	free(f->buf);
 	f->buf = 0;
 	return rc != WALBUF_OK ? rc : rc2;
 }
 
 static int walbuf_read(sqlite3_file *p, void *out, int n, walbuf_i64 off) {
-	walbuf_file *f = (walbuf_file *)p;
+	walbuf_file *f = walbuf_use(p);
 	int rc = walbuf_flush(f);
 	if (rc != WALBUF_OK) {
 		return rc;
@@ -131,7 +192,7 @@ static int walbuf_read(sqlite3_file *p, void *out, int n, walbuf_i64 off) {
 }
 
 static int walbuf_write(sqlite3_file *p, const void *data, int n, walbuf_i64 off) {
-	walbuf_file *f = (walbuf_file *)p;
+	walbuf_file *f = walbuf_use(p);
 	int rc, commit, page;
 	if (!f->wal) {
 		return f->real->pMethods->xWrite(f->real, data, n, off);
@@ -168,6 +229,7 @@ static int walbuf_write(sqlite3_file *p, const void *data, int n, walbuf_i64 off
 	}
 	memcpy(f->buf + f->len, data, n);
 	f->len += n;
+	__atomic_add_fetch(&walbuf_gathered, 1, __ATOMIC_RELAXED);
 	if (page) {
 		return walbuf_flush(f);
 	}
@@ -175,7 +237,7 @@ static int walbuf_write(sqlite3_file *p, const void *data, int n, walbuf_i64 off
 }
 
 static int walbuf_truncate(sqlite3_file *p, walbuf_i64 size) {
-	walbuf_file *f = (walbuf_file *)p;
+	walbuf_file *f = walbuf_use(p);
 	int rc = walbuf_flush(f);
 	if (rc != WALBUF_OK) {
 		return rc;
@@ -187,7 +249,7 @@ static int walbuf_truncate(sqlite3_file *p, walbuf_i64 size) {
 }
 
 static int walbuf_sync(sqlite3_file *p, int flags) {
-	walbuf_file *f = (walbuf_file *)p;
+	walbuf_file *f = walbuf_use(p);
 	int rc = walbuf_flush(f);
 	if (rc != WALBUF_OK) {
 		return rc;
@@ -196,7 +258,7 @@ static int walbuf_sync(sqlite3_file *p, int flags) {
 }
 
 static int walbuf_file_size(sqlite3_file *p, walbuf_i64 *size) {
-	walbuf_file *f = (walbuf_file *)p;
+	walbuf_file *f = walbuf_use(p);
 	int rc = walbuf_flush(f);
 	if (rc != WALBUF_OK) {
 		return rc;
@@ -207,22 +269,22 @@ static int walbuf_file_size(sqlite3_file *p, walbuf_i64 *size) {
 /* The rest is the real file's, unchanged. */
 
 static int walbuf_lock(sqlite3_file *p, int lock) {
-	sqlite3_file *r = ((walbuf_file *)p)->real;
+	sqlite3_file *r = walbuf_use(p)->real;
 	return r->pMethods->xLock(r, lock);
 }
 
 static int walbuf_unlock(sqlite3_file *p, int lock) {
-	sqlite3_file *r = ((walbuf_file *)p)->real;
+	sqlite3_file *r = walbuf_use(p)->real;
 	return r->pMethods->xUnlock(r, lock);
 }
 
 static int walbuf_check_reserved_lock(sqlite3_file *p, int *out) {
-	sqlite3_file *r = ((walbuf_file *)p)->real;
+	sqlite3_file *r = walbuf_use(p)->real;
 	return r->pMethods->xCheckReservedLock(r, out);
 }
 
 static int walbuf_file_control(sqlite3_file *p, int op, void *arg) {
-	sqlite3_file *r = ((walbuf_file *)p)->real;
+	sqlite3_file *r = walbuf_use(p)->real;
 	return r->pMethods->xFileControl(r, op, arg);
 }
 
@@ -237,13 +299,17 @@ static int walbuf_device_characteristics(sqlite3_file *p) {
 }
 
 static int walbuf_shm_map(sqlite3_file *p, int pg, int size, int extend, void volatile **out) {
-	sqlite3_file *r = ((walbuf_file *)p)->real;
+	sqlite3_file *r = walbuf_use(p)->real;
 	return r->pMethods->xShmMap(r, pg, size, extend, out);
 }
 
 static int walbuf_shm_lock(sqlite3_file *p, int offset, int n, int flags) {
-	sqlite3_file *r = ((walbuf_file *)p)->real;
-	return r->pMethods->xShmLock(r, offset, n, flags);
+	walbuf_file *f = walbuf_use(p);
+	if ((flags & WALBUF_SHM_UNLOCK) != 0 && offset <= WALBUF_WRITE_LOCK && WALBUF_WRITE_LOCK < offset + n &&
+		f->log != 0) {
+		walbuf_flush(f->log); /* a failure loses only frames past the last commit */
+	}
+	return f->real->pMethods->xShmLock(f->real, offset, n, flags);
 }
 
 static void walbuf_shm_barrier(sqlite3_file *p) {
@@ -284,8 +350,31 @@ static int walbuf_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *p, int 
 	if (f->real->pMethods == 0) {
 		return rc; /* nothing to close */
 	}
-	f->wal = (flags & WALBUF_OPEN_WAL) != 0;
 	f->base.pMethods = &walbuf_methods;
+	if ((flags & WALBUF_OPEN_MAIN_DB) != 0 && name != 0) {
+		pthread_mutex_lock(&walbuf_mu);
+		f->name = name; /* SQLite keeps it until the file is closed */
+		f->serial = ++walbuf_serials;
+		f->next = walbuf_dbs;
+		walbuf_dbs = f;
+		pthread_mutex_unlock(&walbuf_mu);
+		walbuf_used = f->serial;
+	}
+	if ((flags & WALBUF_OPEN_WAL) != 0 && name != 0) {
+		walbuf_file *db;
+		pthread_mutex_lock(&walbuf_mu);
+		for (db = walbuf_dbs; db != 0 && db->serial != walbuf_used; db = db->next) {
+		}
+		if (db != 0 && db->log == 0) {
+			size_t n = strlen(db->name);
+			if (strncmp(name, db->name, n) == 0 && strcmp(name + n, "-wal") == 0) {
+				db->log = f;
+				f->db = db;
+				f->wal = 1;
+			}
+		}
+		pthread_mutex_unlock(&walbuf_mu);
+	}
 	return rc;
 }
 

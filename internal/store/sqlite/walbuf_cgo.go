@@ -3,6 +3,7 @@
 package sqlite
 
 // int walbuf_register(const char *name);
+// unsigned long long walbuf_gathered_writes(void);
 import "C"
 
 import (
@@ -22,3 +23,6 @@ var registerWALBuffer = sync.OnceValues(func() (string, error) {
 	}
 	return walBufferVFS, nil
 })
+
+// walBufferGathered reports how many log writes went into a buffer so far (tests).
+func walBufferGathered() uint64 { return uint64(C.walbuf_gathered_writes()) }
