@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -75,20 +76,36 @@ func TestWindowKeepsSlowEndpointsBurst(t *testing.T) {
 // at a time and queues the rest ends up with only a few more than that in flight instead
 // of its whole burst limit of 64 waiting in its queue. The window gets there within a few
 // hundred answers and settles around 12 (up to 18 under the race detector, whose
-// overhead blurs the round trips).
+// overhead blurs the round trips). A fresh window is the whole burst limit: the first
+// requests get no answer until 64 are in flight (or 10 s pass), so that how fast a
+// loaded machine opens connections does not decide how many start before the first
+// answers shrink the window.
 func TestWindowNarrowsForQueueingEndpoint(t *testing.T) {
 	t.Parallel()
 	e := start(t)
 	o := e.newOrg("queueing")
-	const events = 5000
+	const events, burst = 5000, 64
 	pc := peakCounter{from: events - 1000} // the last thousand requests
-	var first atomic.Int32                 // the most in flight among the first requests
+	var first atomic.Int32                 // the most in flight before the first answer
+	opened := make(chan struct{})
+	var openOnce sync.Once
+	open := func() { openOnce.Do(func() { close(opened) }) }
+	timer := time.AfterFunc(10*time.Second, open)
+	t.Cleanup(func() { timer.Stop() })
 	served := make(chan struct{}, 2)
 	rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
 		pc.enter(n)
 		defer pc.leave()
-		if in := pc.inFlight.Load(); n <= 200 && in > first.Load() {
-			first.Store(in) // racy maximum: enough to show the start was wide
+		select {
+		case <-opened:
+		default:
+			in := pc.inFlight.Load()
+			for old := first.Load(); in > old && !first.CompareAndSwap(old, in); old = first.Load() {
+			}
+			if in >= burst {
+				open()
+			}
+			<-opened
 		}
 		served <- struct{}{}
 		time.Sleep(time.Millisecond)
@@ -98,7 +115,7 @@ func TestWindowNarrowsForQueueingEndpoint(t *testing.T) {
 	e.createEndpoint(o, map[string]any{"url": rc.URL, "topics": []string{"order.*"}})
 	e.publishMany(o, events)
 	require.Eventually(t, func() bool { return len(rc.all()) >= events }, 6*waitFor, tick)
-	require.Greater(t, first.Load(), int32(32), "a fresh window is the whole burst limit")
+	require.Equal(t, int32(burst), first.Load(), "in flight before the first answer: a fresh window is the whole burst limit")
 	require.LessOrEqual(t, pc.peak.Load(), int32(24), "requests in flight at the end")
 	require.Contains(t, e.scrape(), "\nconsign_dispatch_endpoints_narrowed 1\n")
 }
