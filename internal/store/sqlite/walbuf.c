@@ -3,9 +3,9 @@
 // walbuf: a SQLite VFS that gathers the writes of the write-ahead log into large writes.
 //
 // SQLite writes each frame of the log with two pwrite calls (its 24-byte header, then
-// the page), and on this store's workloads most of a commit's CPU outside the B-trees
-// was those calls: each pays the kernel's per-call cost (locking the file, updating its
-// times) for 4 KiB of data. This VFS wraps the default one and, for log files only,
+// the page). In batch ingest, pwrite was 17 % of the process's CPU, two thirds of the
+// calls the log's, on the committer's path: each pays the kernel's per-call cost
+// (locking the file, updating its times) for 4 KiB of data. This VFS wraps the default one and, for log files only,
 // keeps consecutive writes in a buffer and hands them to the real file in one write.
 //
 // What makes that safe is when the buffer is written out:
