@@ -1,14 +1,17 @@
 //go:build cgo
 
-// walbuf: a SQLite VFS that gathers the writes of the write-ahead log into large writes.
+// walbuf: a SQLite VFS that gathers the writes of the write-ahead log, and of the
+// checkpoints into the database file, into large writes.
 //
 // SQLite writes each frame of the log with two pwrite calls (its 24-byte header, then
-// the page). In batch ingest, pwrite was 17 % of the process's CPU, two thirds of the
-// calls the log's, on the committer's path: each pays the kernel's per-call cost
-// (locking the file, updating its times) for 4 KiB of data. This VFS wraps the default one and, for log files only,
-// keeps consecutive writes in a buffer and hands them to the real file in one write.
+// the page), and a checkpoint copies each page into the database file with one more.
+// In batch ingest, pwrite was 17 % of the process's CPU (two thirds of the calls the
+// log's, on the committer's path, the rest the checkpoint's): each pays the kernel's
+// per-call cost (locking the file, updating its times) for 4 KiB of data. This VFS
+// wraps the default one and keeps consecutive writes to a log or a database file in a
+// buffer, handed to the real file in one write.
 //
-// What makes that safe is when the buffer is written out:
+// What makes that safe for a log is when its buffer is written out:
 //   - before a sync, a read, a size query, a truncation or a close of the log;
 //   - before a write that does not continue the buffer (SQLite rewrites frames in
 //     place when a transaction writes a page twice, and rewrites their checksums);
@@ -27,6 +30,15 @@
 // writer itself, whose reads write the buffer out first. A crash loses the buffer,
 // which is what a crash before those writes would have lost.
 //
+// A database file's buffer (in WAL mode only checkpoints write it) is written out before
+// any read, sync, size query, truncation, close, file control or lock change of that
+// file, before a write that does not continue it, and when its connection releases the
+// write lock or the checkpoint lock. Other connections read a page from the database
+// file only once the log no longer holds it for them, which a checkpoint publishes
+// after syncing the database file. A connection set to synchronous=OFF skips that sync
+// and would publish before its unlock: its database file's writes are not gathered
+// (the VFS sees the PRAGMA as a file control).
+//
 // A log file learns its connection's database file (for the unlock) from the thread:
 // SQLite opens a log inside a call on its connection, after using the database file on
 // that thread in the same call. Database files are registered by a serial number; the
@@ -40,6 +52,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef long long walbuf_i64;
 typedef struct sqlite3_file sqlite3_file;
@@ -95,7 +108,9 @@ extern int sqlite3_vfs_register(sqlite3_vfs *, int);
 #define WALBUF_OPEN_MAIN_DB 0x00000100
 #define WALBUF_OPEN_WAL 0x00080000
 #define WALBUF_SHM_UNLOCK 1
-#define WALBUF_WRITE_LOCK 0 /* the wal-index lock a writer holds */
+#define WALBUF_FCNTL_PRAGMA 14
+#define WALBUF_WRITE_LOCK 0      /* the wal-index lock a writer holds */
+#define WALBUF_CHECKPOINT_LOCK 1 /* the wal-index lock a checkpoint holds */
 #define WALBUF_FRAME_HEADER 24
 /* Under 128 KiB: SQLite's unix VFS writes at most 128 KiB - 1 bytes per call and
    reports a longer write as a full disk. */
@@ -114,6 +129,7 @@ struct walbuf_file {
 	/* A log file: its database file (NULL: unbuffered), and the buffer. */
 	walbuf_file *db;
 	int wal;            /* writes are gathered */
+	int unsynced;       /* a database file whose connection is synchronous=OFF: not gathered */
 	char *buf;
 	int len;
 	walbuf_i64 start;   /* file offset of buf[0] */
@@ -193,18 +209,20 @@ static int walbuf_read(sqlite3_file *p, void *out, int n, walbuf_i64 off) {
 
 static int walbuf_write(sqlite3_file *p, const void *data, int n, walbuf_i64 off) {
 	walbuf_file *f = walbuf_use(p);
-	int rc, commit, page;
-	if (!f->wal) {
-		return f->real->pMethods->xWrite(f->real, data, n, off);
+	int rc, commit = 0, page = 0;
+	if (!f->wal && (f->serial == 0 || f->unsynced)) {
+		return f->real->pMethods->xWrite(f->real, data, n, off); /* a journal, an unlinked log */
 	}
-	commit = n == WALBUF_FRAME_HEADER && memcmp((const char *)data + 4, "\0\0\0\0", 4) != 0;
-	page = f->commit_page != 0 && off == f->commit_page; /* the page of the commit frame */
-	f->commit_page = commit ? off + n : 0;
-	if (off == 0) {
-		f->end = 0; /* the log's header: SQLite starts the log again */
-	}
-	if (off + n > f->end) {
-		f->end = off + n;
+	if (f->wal) {
+		commit = n == WALBUF_FRAME_HEADER && memcmp((const char *)data + 4, "\0\0\0\0", 4) != 0;
+		page = f->commit_page != 0 && off == f->commit_page; /* the page of the commit frame */
+		f->commit_page = commit ? off + n : 0;
+		if (off == 0) {
+			f->end = 0; /* the log's header: SQLite starts the log again */
+		}
+		if (off + n > f->end) {
+			f->end = off + n;
+		}
 	}
 	if (f->len > 0 && (off != f->start + f->len || f->len + n > WALBUF_CAPACITY)) {
 		rc = walbuf_flush(f);
@@ -269,13 +287,18 @@ static int walbuf_file_size(sqlite3_file *p, walbuf_i64 *size) {
 /* The rest is the real file's, unchanged. */
 
 static int walbuf_lock(sqlite3_file *p, int lock) {
-	sqlite3_file *r = walbuf_use(p)->real;
-	return r->pMethods->xLock(r, lock);
+	walbuf_file *f = walbuf_use(p);
+	int rc = walbuf_flush(f);
+	if (rc != WALBUF_OK) {
+		return rc;
+	}
+	return f->real->pMethods->xLock(f->real, lock);
 }
 
 static int walbuf_unlock(sqlite3_file *p, int lock) {
-	sqlite3_file *r = walbuf_use(p)->real;
-	return r->pMethods->xUnlock(r, lock);
+	walbuf_file *f = walbuf_use(p);
+	walbuf_flush(f); /* an unlock cannot fail; a lost write shows as an I/O error later */
+	return f->real->pMethods->xUnlock(f->real, lock);
 }
 
 static int walbuf_check_reserved_lock(sqlite3_file *p, int *out) {
@@ -283,9 +306,25 @@ static int walbuf_check_reserved_lock(sqlite3_file *p, int *out) {
 	return r->pMethods->xCheckReservedLock(r, out);
 }
 
+/* walbuf_off reports whether a PRAGMA synchronous value turns syncs off. */
+static int walbuf_off(const char *v) {
+	return v != 0 && (strcmp(v, "0") == 0 || strcasecmp(v, "off") == 0 || strcasecmp(v, "no") == 0 ||
+		strcasecmp(v, "false") == 0);
+}
+
 static int walbuf_file_control(sqlite3_file *p, int op, void *arg) {
-	sqlite3_file *r = walbuf_use(p)->real;
-	return r->pMethods->xFileControl(r, op, arg);
+	walbuf_file *f = walbuf_use(p);
+	int rc = walbuf_flush(f);
+	if (rc != WALBUF_OK) {
+		return rc;
+	}
+	if (op == WALBUF_FCNTL_PRAGMA && f->serial != 0) {
+		char **a = (char **)arg; /* a[1] the pragma's name, a[2] its value or NULL */
+		if (a[1] != 0 && strcasecmp(a[1], "synchronous") == 0 && a[2] != 0) {
+			f->unsynced = walbuf_off(a[2]);
+		}
+	}
+	return f->real->pMethods->xFileControl(f->real, op, arg);
 }
 
 static int walbuf_sector_size(sqlite3_file *p) {
@@ -305,9 +344,13 @@ static int walbuf_shm_map(sqlite3_file *p, int pg, int size, int extend, void vo
 
 static int walbuf_shm_lock(sqlite3_file *p, int offset, int n, int flags) {
 	walbuf_file *f = walbuf_use(p);
-	if ((flags & WALBUF_SHM_UNLOCK) != 0 && offset <= WALBUF_WRITE_LOCK && WALBUF_WRITE_LOCK < offset + n &&
-		f->log != 0) {
-		walbuf_flush(f->log); /* a failure loses only frames past the last commit */
+	if ((flags & WALBUF_SHM_UNLOCK) != 0 && offset <= WALBUF_CHECKPOINT_LOCK) {
+		/* The write lock or the checkpoint lock: what was written under it goes out
+		   before anyone else may write, or read what a checkpoint copied. */
+		if (f->log != 0) {
+			walbuf_flush(f->log); /* a failure loses only frames past the last commit */
+		}
+		walbuf_flush(f);
 	}
 	return f->real->pMethods->xShmLock(f->real, offset, n, flags);
 }

@@ -214,3 +214,53 @@ func TestWALBufferRollbackThenAnotherWriter(t *testing.T) {
 		})
 	}
 }
+
+// TestWALBufferCheckpointReachesTheFile: a checkpoint's copies into the database file
+// are gathered too; once it has returned, the database file alone (the log truncated)
+// holds everything, whether the checkpoint synced (synchronous=NORMAL, as the store's
+// checkpointer) or not (OFF: written out when it releases the checkpoint lock).
+func TestWALBufferCheckpointReachesTheFile(t *testing.T) {
+	t.Parallel()
+	vfs, err := registerWALBuffer()
+	require.NoError(t, err)
+	for _, sync := range []string{"NORMAL", "OFF"} {
+		t.Run(sync, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "ck.db")
+			dsn := "file:" + path + "?" + url.Values{"_txlock": {"immediate"}, "vfs": {vfs}}.Encode()
+			open := func(synchronous string) *sql.DB {
+				db := sql.OpenDB(connector{driver: &sqlite3.SQLiteDriver{}, dsn: dsn,
+					pragmas: []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(" + synchronous + ")", "wal_autocheckpoint(0)"}})
+				db.SetMaxOpenConns(1)
+				t.Cleanup(func() { db.Close() })
+				return db
+			}
+			w, ck := open("FULL"), open(sync)
+			_, err := w.Exec(`CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)`)
+			require.NoError(t, err)
+			const rows = 600
+			for i := range rows {
+				_, err := w.Exec(`INSERT INTO t (body) VALUES (?)`, strings.Repeat(strconv.Itoa(i%10), 1000))
+				require.NoError(t, err)
+			}
+			var busy, logged, copied int
+			require.NoError(t, ck.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logged, &copied))
+			require.Equal(t, []int{0, 0, 0}, []int{busy, logged, copied}, "a complete checkpoint, the log truncated")
+
+			src, err := os.ReadFile(path)
+			require.NoError(t, err)
+			copyPath := filepath.Join(t.TempDir(), "copy.db")
+			require.NoError(t, os.WriteFile(copyPath, src, 0o600))
+			c, err := sql.Open("sqlite3", "file:"+copyPath)
+			require.NoError(t, err)
+			t.Cleanup(func() { c.Close() })
+			var check string
+			require.NoError(t, c.QueryRow(`PRAGMA integrity_check`).Scan(&check))
+			require.Equal(t, "ok", check)
+			var n, total int
+			require.NoError(t, c.QueryRow(`SELECT count(*), sum(length(body)) FROM t`).Scan(&n, &total))
+			require.Equal(t, rows, n)
+			require.Equal(t, rows*1000, total)
+		})
+	}
+}
