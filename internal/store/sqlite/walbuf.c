@@ -104,7 +104,6 @@ extern int sqlite3_vfs_register(sqlite3_vfs *, int);
 
 #define WALBUF_OK 0
 #define WALBUF_ERROR 1
-#define WALBUF_NOMEM 7
 #define WALBUF_OPEN_MAIN_DB 0x00000100
 #define WALBUF_OPEN_WAL 0x00080000
 #define WALBUF_SHM_UNLOCK 1
@@ -126,10 +125,11 @@ struct walbuf_file {
 	unsigned long long serial;
 	walbuf_file *next;
 	walbuf_file *log;
-	/* A log file: its database file (NULL: unbuffered), and the buffer. */
+	int unsynced;       /* its connection is synchronous=OFF: writes not gathered */
+	/* A log file: its database file (NULL: not found, writes not gathered). */
 	walbuf_file *db;
-	int wal;            /* writes are gathered */
-	int unsynced;       /* a database file whose connection is synchronous=OFF: not gathered */
+	int wal;            /* a log whose writes are gathered, by the log's rules */
+	/* The buffer, of a log or a database file. */
 	char *buf;
 	int len;
 	walbuf_i64 start;   /* file offset of buf[0] */
