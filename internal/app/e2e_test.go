@@ -1253,3 +1253,37 @@ func TestConcurrentBatchesKeepTheirPayloads(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteEndpointWithAttemptInFlight: an endpoint deleted while Consign waits for its
+// answer. The answer's outcome belongs to a delivery that no longer exists; it must not
+// stop the attempt log of the others: another endpoint's later deliveries are still
+// recorded as succeeded, and nothing of the deleted endpoint comes back.
+func TestDeleteEndpointWithAttemptInFlight(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	o := e.newOrg("deletes-mid-flight")
+	release := make(chan struct{})
+	slow := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		<-release
+		w.WriteHeader(http.StatusInternalServerError) // to be retried, were the endpoint still here
+	})
+	fine := newReceiver(t, nil)
+	gone := e.createEndpoint(o, map[string]any{"url": slow.URL, "topics": []string{"order.*"}})["id"].(string)
+	kept := e.createEndpoint(o, map[string]any{"url": fine.URL, "topics": []string{"order.*"}})["id"].(string)
+
+	first := e.publish(o, "order.created", map[string]any{"n": 1})
+	slow.next(t)
+	e.c.must(http.StatusNoContent, "DELETE", "/v1/orgs/"+o.id+"/endpoints/"+gone, nil, o.key)
+	close(release)
+
+	second := e.publish(o, "order.created", map[string]any{"n": 2})
+	for _, ev := range []string{first, second} {
+		d := e.onlyDelivery(o, ev)
+		require.Equal(t, kept, d.EndpointID)
+		d = e.waitStatus(o, d.ID, consign.StatusSucceeded)
+		require.Len(t, d.Attempts, 1)
+	}
+	require.Len(t, slow.all(), 1, "nothing more is sent to the deleted endpoint")
+	r := e.c.raw("GET", "/v1/orgs/"+o.id+"/endpoints/"+gone, nil, o.key, nil)
+	require.Equal(t, http.StatusNotFound, r.status)
+}

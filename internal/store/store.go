@@ -15,6 +15,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -98,7 +99,9 @@ type Store interface {
 	DeliveriesClaim(ctx context.Context, p ClaimParams) (*ClaimResult, error)
 	// DeliveriesRecord writes a batch of outcomes (attempt rows and new states) and
 	// endpoint health changes in one transaction. An outcome of paused for an endpoint that
-	// is active (again) by then makes the delivery pending and due instead.
+	// is active (again) by then makes the delivery pending and due instead. Outcomes and
+	// health changes of endpoints deleted meanwhile (with their deliveries) are left out,
+	// so that they never fail the rest of the batch.
 	DeliveriesRecord(ctx context.Context, p RecordParams) error
 	// DeliveriesReleaseLeases makes every leased (delivering) delivery due at now. Only a
 	// process that knows no other process dispatches from the store may call it: the
@@ -280,6 +283,45 @@ type Outcome struct {
 type RecordParams struct {
 	Outcomes []*Outcome
 	Health   []HealthChange
+}
+
+// Endpoints returns the distinct endpoints of the batch's outcomes and health changes.
+func (p RecordParams) Endpoints() []string {
+	var ids []string
+	seen := map[string]bool{}
+	add := func(id string) {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	for _, o := range p.Outcomes {
+		add(o.EndpointID)
+	}
+	for _, h := range p.Health {
+		add(h.EndpointID)
+	}
+	return ids
+}
+
+// Without returns the batch less the outcomes and health changes of the given endpoints
+// (p itself when there are none).
+func (p RecordParams) Without(endpointIDs []string) RecordParams {
+	if len(endpointIDs) == 0 {
+		return p
+	}
+	q := RecordParams{}
+	for _, o := range p.Outcomes {
+		if !slices.Contains(endpointIDs, o.EndpointID) {
+			q.Outcomes = append(q.Outcomes, o)
+		}
+	}
+	for _, h := range p.Health {
+		if !slices.Contains(endpointIDs, h.EndpointID) {
+			q.Health = append(q.Health, h)
+		}
+	}
+	return q
 }
 
 // HealthChange is the net effect of a batch's attempts on one endpoint: after a success

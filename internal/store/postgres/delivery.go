@@ -215,7 +215,10 @@ func (db *DB) DeliveriesClaim(ctx context.Context, p store.ClaimParams) (*store.
 	return res, nil
 }
 
-// recordAttempts writes a batch's attempts in one statement, one array per column.
+// recordAttempts writes a batch's attempts in one statement, one array per column, except
+// those of deliveries deleted meanwhile with their endpoint. (A deletion that commits
+// while the statement runs still fails the foreign key, and the recorder's next try
+// leaves the attempt out.)
 const recordAttempts = `INSERT INTO attempts (delivery_id, n, endpoint_id, ok, started_at, duration_ms, request,
 	response_status, response_headers, response_body, response_truncated, error)
 SELECT a.delivery_id, a.n, a.endpoint_id, a.ok, a.started_at, a.duration_ms, a.request::jsonb,
@@ -224,6 +227,7 @@ FROM unnest($1::text[], $2::int4[], $3::text[], $4::bool[], $5::timestamptz[], $
 	$8::int4[], $9::text[], $10::bytea[], $11::bool[], $12::text[])
 	AS a(delivery_id, n, endpoint_id, ok, started_at, duration_ms, request,
 	response_status, response_headers, response_body, response_truncated, error)
+WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = a.delivery_id)
 ON CONFLICT (delivery_id, n) DO UPDATE SET endpoint_id = excluded.endpoint_id, ok = excluded.ok,
 	started_at = excluded.started_at, duration_ms = excluded.duration_ms, request = excluded.request,
 	response_status = excluded.response_status, response_headers = excluded.response_headers,

@@ -286,6 +286,13 @@ func scanClaim(row interface{ Scan(...any) error }) (*store.Claim, error) {
 // DeliveriesRecord writes outcomes, attempts and health changes in one transaction.
 func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error {
 	return db.lightTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		// Deliveries go only with their endpoint (or org, whose endpoints go with it), so an
+		// endpoint that is still here still has the deliveries in flight to it.
+		gone, err := db.goneEndpoints(ctx, tx, p.Endpoints())
+		if err != nil {
+			return err
+		}
+		p := p.Without(gone)
 		attempts := db.newRows(tx, `INSERT OR REPLACE INTO attempts (delivery_id, n, endpoint_id, ok, started_at, duration_ms,
 			request, response_status, response_headers, response_body, response_truncated, error) VALUES `,
 			`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, 12)
@@ -379,6 +386,22 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 			}
 		}
 		return nil
+	})
+}
+
+// goneEndpoints returns those of ids that no longer exist.
+func (db *DB) goneEndpoints(ctx context.Context, tx *sql.Tx, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := db.txQuery(ctx, tx, `SELECT value FROM json_each(?) WHERE NOT EXISTS (SELECT 1 FROM endpoints WHERE id = value)`,
+		string(appendStrings(nil, ids)))
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(r interface{ Scan(...any) error }) (string, error) {
+		var id string
+		return id, r.Scan(&id)
 	})
 }
 

@@ -566,6 +566,39 @@ func testDelivery(t *testing.T, open opener) {
 		}
 	})
 
+	// An endpoint deleted while its attempts are in flight: their outcomes arrive for
+	// deliveries that no longer exist. The batch they share with other endpoints'
+	// outcomes must still be written (the recorder retries a failed batch until it is),
+	// and nothing of the deleted endpoint comes back.
+	t.Run("RecordAfterEndpointDeleted", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		org := insertOrg(t, s, now)
+		gone, kept := insertEndpoint(t, s, org.ID, now), insertEndpoint(t, s, org.ID, now)
+		ids := insertEvent(t, s, newEvent(org.ID, "order.created", now), gone.ID, kept.ID)
+		require.Len(t, claim(t, s, now, gone.ID, kept.ID), 2)
+		require.NoError(t, s.EndpointDelete(t.Context(), org.ID, gone.ID))
+
+		// The deleted endpoint's attempt failed and is to be retried; the other's succeeded.
+		os := []*store.Outcome{
+			{DeliveryID: ids[0], EndpointID: gone.ID, Status: consign.StatusPending, NextAttemptAt: now.Add(time.Minute), At: now,
+				Attempt: &consign.Attempt{N: 1, StartedAt: now, Request: consign.AttemptRequest{Method: "POST", URL: gone.URL}, Response: &consign.AttemptResponse{Status: 500}}},
+			{DeliveryID: ids[1], EndpointID: kept.ID, Status: consign.StatusSucceeded, At: now,
+				Attempt: &consign.Attempt{N: 1, StartedAt: now, Request: consign.AttemptRequest{Method: "POST", URL: kept.URL}, Response: &consign.AttemptResponse{Status: 204}}},
+		}
+		require.NoError(t, s.DeliveriesRecord(t.Context(), store.RecordParams{
+			Outcomes: os, Health: []store.HealthChange{{EndpointID: gone.ID, FailingSince: now}, {EndpointID: kept.ID, OK: true}}}))
+
+		d := getDelivery(t, s, org.ID, ids[1])
+		require.Equal(t, consign.StatusSucceeded, d.Status)
+		require.Len(t, d.Attempts, 1)
+		_, err := s.DeliveryGet(t.Context(), org.ID, ids[0])
+		requireCode(t, consign.ENOTFOUND, err)
+		n, err := s.EndpointFailures(t.Context(), gone.ID, now.Add(-time.Hour))
+		require.NoError(t, err)
+		require.Zero(t, n, "no attempt row is left for the deleted endpoint")
+	})
+
 	t.Run("Due", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
