@@ -3,8 +3,10 @@ package dispatch
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"time"
 
+	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/store"
 )
 
@@ -151,7 +153,17 @@ const (
 // wait to add theirs: nothing more is sent than can be recorded. Once the dispatcher is
 // stopping, a batch gets recordTriesAtClose tries in all and is then given up, with
 // an error in the log.
+//
+// A batch the store refuses (store.Refused: a value it cannot hold, a constraint) is not
+// tried again as it is, which would stop the attempt log of every endpoint for one
+// outcome: isolate writes it in parts. write reports whether anything was written.
 func (r *recorder) write(p store.RecordParams) bool {
+	return r.writeOr(p, r.isolate)
+}
+
+// writeOr is write with refused called, instead of trying again, when the store refuses
+// the batch; its result is writeOr's.
+func (r *recorder) writeOr(p store.RecordParams, refused func(p store.RecordParams, err error) bool) bool {
 	delay := recordRetryMin
 	for try := 1; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -162,6 +174,9 @@ func (r *recorder) write(p store.RecordParams) bool {
 				r.log.Info("recorded delivery outcomes after the store failed", "count", len(p.Outcomes), "tries", try)
 			}
 			return true
+		}
+		if store.Refused(err) {
+			return refused(p, err)
 		}
 		stopping := r.isStopping()
 		if stopping && try >= recordTriesAtClose {
@@ -182,6 +197,58 @@ func (r *recorder) write(p store.RecordParams) bool {
 		}
 		delay = min(2*delay, recordRetryMax)
 	}
+}
+
+// isolate writes a refused batch in halves, down to the outcomes the store refuses alone.
+// Such an outcome is written again with a bare attempt (what Consign itself sent and when,
+// the response's status, and why the rest is missing: the response's headers and body or
+// the error text held what the store refused), then without its attempt; failing that it
+// is given up with an error in the log, and its lease ends as after a crash.
+func (r *recorder) isolate(p store.RecordParams, err error) bool {
+	if n := len(p.Outcomes); n > 1 {
+		first := r.write(store.RecordParams{Outcomes: p.Outcomes[:n/2], Health: healthOf(p.Outcomes[:n/2])})
+		second := r.write(store.RecordParams{Outcomes: p.Outcomes[n/2:], Health: healthOf(p.Outcomes[n/2:])})
+		return first || second
+	}
+	o := p.Outcomes[0]
+	r.log.Error("the store refused a delivery's outcome; recording it without the attempt's details",
+		"delivery", o.DeliveryID, "endpoint", o.EndpointID, "err", err)
+	giveUp := func(_ store.RecordParams, e error) bool { err = e; return false }
+	for _, reduced := range []*store.Outcome{bareAttempt(o, err), noAttempt(o)} {
+		if reduced != nil && r.writeOr(store.RecordParams{Outcomes: []*store.Outcome{reduced}, Health: healthOf([]*store.Outcome{reduced})}, giveUp) {
+			return true
+		}
+	}
+	r.log.Error("the store refused a delivery's outcome; giving it up: the delivery will be sent again once its lease ends",
+		"delivery", o.DeliveryID, "endpoint", o.EndpointID, "err", err)
+	return false
+}
+
+// bareAttempt returns o with its attempt reduced to what Consign chose itself, and a note
+// of why; nil when o has no attempt.
+func bareAttempt(o *store.Outcome, err error) *store.Outcome {
+	a := o.Attempt
+	if a == nil {
+		return nil
+	}
+	bare := &consign.Attempt{N: a.N, StartedAt: a.StartedAt, DurationMS: a.DurationMS,
+		Request: consign.AttemptRequest{Method: a.Request.Method, URL: a.Request.URL}}
+	if a.Response != nil {
+		bare.Response = &consign.AttemptResponse{Status: a.Response.Status}
+	}
+	note := "the attempt's record could not be stored: " + strconv.QuoteToASCII(err.Error())
+	bare.Error = &note
+	c := *o
+	c.Attempt = bare
+	return &c
+}
+
+// noAttempt returns o without its attempt and response reference (which comes from the
+// response too): the delivery's new state alone.
+func noAttempt(o *store.Outcome) *store.Outcome {
+	c := *o
+	c.Attempt, c.ResponseReference = nil, nil
+	return &c
 }
 
 func (r *recorder) isStopping() bool {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/store"
+	"github.com/consign-dev/consign/internal/store/postgres"
+	"github.com/consign-dev/consign/internal/store/postgres/pgtest"
 	"github.com/consign-dev/consign/internal/store/sqlite"
 )
 
@@ -55,10 +58,18 @@ func (b *syncBuffer) String() string {
 // returns the store wrapped to fail on demand, its org and the delivery's outcome.
 func recordSetup(t *testing.T) (*failingRecords, string, *store.Outcome) {
 	t.Helper()
-	ctx := t.Context()
-	db, err := sqlite.Open(ctx, t.TempDir())
+	db, err := sqlite.Open(t.Context(), t.TempDir())
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
+	orgID, os := seedOutcomes(t, db, 1)
+	return &failingRecords{Store: db}, orgID, os[0]
+}
+
+// seedOutcomes stores n pending deliveries of one endpoint, with ordering keys, and
+// returns their org and their outcomes: a first attempt that succeeded.
+func seedOutcomes(t *testing.T, db store.Store, n int) (string, []*store.Outcome) {
+	t.Helper()
+	ctx := t.Context()
 	now := time.Now().UTC()
 	org := &consign.Org{ID: consign.NewID(consign.PrefixOrg, now), Name: "Acme", Role: consign.RoleSeller, CreatedAt: now, UpdatedAt: now}
 	require.NoError(t, db.OrgInsert(ctx, org))
@@ -67,16 +78,19 @@ func recordSetup(t *testing.T) (*failingRecords, string, *store.Outcome) {
 		CreatedAt: now, UpdatedAt: now}}
 	require.NoError(t, ep.Normalize())
 	require.NoError(t, db.EndpointInsert(ctx, ep, nil))
-	ev := &consign.Event{ID: consign.NewID(consign.PrefixEvent, now), OrgID: org.ID, Type: "order.created",
-		Payload: []byte(`{}`), OrderingKey: "order-1001", CreatedAt: now}
-	d := store.NewDelivery{ID: consign.NewID(consign.PrefixDelivery, now), EndpointID: ep.ID, OrderingKey: ev.OrderingKey,
-		Deadline: now.Add(time.Hour)}
-	require.NoError(t, db.EventsInsert(ctx, []*store.EventWrite{{Event: ev, Deliveries: []store.NewDelivery{d}}}))
-	at := now.Add(time.Millisecond)
-	o := &store.Outcome{DeliveryID: d.ID, EndpointID: ep.ID, Status: consign.StatusSucceeded, At: at,
-		Attempt: &consign.Attempt{N: 1, StartedAt: at, DurationMS: 2, Request: consign.AttemptRequest{Method: "POST", URL: ep.URL},
-			Response: &consign.AttemptResponse{Status: 200}}}
-	return &failingRecords{Store: db}, org.ID, o
+	var os []*store.Outcome
+	for i := range n {
+		ev := &consign.Event{ID: consign.NewID(consign.PrefixEvent, now), OrgID: org.ID, Type: "order.created",
+			Payload: []byte(`{}`), OrderingKey: fmt.Sprintf("order-%d", 1001+i), CreatedAt: now}
+		d := store.NewDelivery{ID: consign.NewID(consign.PrefixDelivery, now), EndpointID: ep.ID, OrderingKey: ev.OrderingKey,
+			Deadline: now.Add(time.Hour)}
+		require.NoError(t, db.EventsInsert(ctx, []*store.EventWrite{{Event: ev, Deliveries: []store.NewDelivery{d}}}))
+		at := now.Add(time.Millisecond)
+		os = append(os, &store.Outcome{DeliveryID: d.ID, EndpointID: ep.ID, Status: consign.StatusSucceeded, At: at,
+			Attempt: &consign.Attempt{N: 1, StartedAt: at, DurationMS: 2, Request: consign.AttemptRequest{Method: "POST", URL: ep.URL},
+				Response: &consign.AttemptResponse{Status: 200, Headers: map[string]string{"Content-Type": "text/plain"}, Body: "ok"}}})
+	}
+	return org.ID, os
 }
 
 // TestRecorderOutlastsStoreOutage: while the store cannot write, the recorder keeps the
@@ -138,4 +152,90 @@ func TestRecorderGivesUpWhenStopping(t *testing.T) {
 	}
 	require.Equal(t, int64(recordTriesAtClose), st.tries.Load(), "tries in all")
 	require.Contains(t, log.String(), "giving up as the dispatcher stops")
+}
+
+// TestRecorderWritesAroundRefusedOutcome: one outcome the store refuses (here, of a
+// delivery that does not exist: its attempt row fails the foreign key) does not stop the
+// attempt log. The outcomes that shared its batch are written, the refused one is left
+// without its attempt (its state alone changes nothing here) with an error in the log,
+// and the batch's keys are woken.
+func TestRecorderWritesAroundRefusedOutcome(t *testing.T) {
+	t.Parallel()
+	st, orgID, o := recordSetup(t)
+	missing := *o
+	missing.DeliveryID = consign.NewID(consign.PrefixDelivery, time.Now())
+	other := *o // a second outcome of the same delivery: its retry, say
+	other.Attempt = &consign.Attempt{N: 2, StartedAt: o.At, DurationMS: 1, Request: o.Attempt.Request, Response: &consign.AttemptResponse{Status: 204}}
+
+	var log syncBuffer
+	woken := make(chan []string, 1)
+	r := newRecorder(st, slog.New(slog.NewTextHandler(&log, nil)), func(_ []store.HealthChange, wake []string) { woken <- wake })
+	// The three are queued before the recorder runs, so that they form one batch.
+	r.add(o, true)
+	r.add(&missing, false)
+	r.add(&other, false)
+	stopping := make(chan struct{})
+	go r.run(stopping)
+	t.Cleanup(func() { close(stopping); r.close() })
+
+	select {
+	case wake := <-woken:
+		require.Equal(t, []string{o.EndpointID}, wake)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the batch was not reported written within 10 s; log:\n%s", log.String())
+	}
+	d, err := st.DeliveryGet(t.Context(), orgID, o.DeliveryID)
+	require.NoError(t, err)
+	require.Equal(t, consign.StatusSucceeded, d.Status)
+	require.Len(t, d.Attempts, 2, "both attempts of the delivery that exists")
+	require.Equal(t, 204, d.Attempts[1].Response.Status)
+	require.Contains(t, log.String(), "the store refused a delivery's outcome")
+	require.Contains(t, log.String(), missing.DeliveryID)
+	_, err = st.DeliveryGet(t.Context(), orgID, missing.DeliveryID)
+	require.Error(t, err, "nothing is stored for the delivery that does not exist")
+	require.Less(t, st.tries.Load(), int64(10), "store calls: the batch, its halves, and the refused outcome in three forms")
+}
+
+// TestRecorderKeepsStateOfRefusedAttempt: PostgreSQL cannot hold a NUL character in
+// text, and here the response's headers carry one. The delivery's new state is recorded
+// all the same, with an attempt that keeps what Consign sent, the response's status, and
+// a note of why the rest is missing; the batch's other outcome is recorded in full.
+func TestRecorderKeepsStateOfRefusedAttempt(t *testing.T) {
+	t.Parallel()
+	db, err := postgres.Open(t.Context(), pgtest.DSN(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	orgID, os := seedOutcomes(t, db, 2)
+	os[0].Attempt.Response.Headers["X-Trace"] = "a\x00b"
+	ref := "PO-1001"
+	os[0].ResponseReference = &ref
+
+	r := newRecorder(db, slog.New(slog.DiscardHandler), nil)
+	for _, o := range os {
+		r.add(o, false)
+	}
+	stopping := make(chan struct{})
+	go r.run(stopping)
+	close(stopping) // close writes what is queued; the refused outcome is not a store that is away
+	r.close()
+
+	d, err := db.DeliveryGet(t.Context(), orgID, os[0].DeliveryID)
+	require.NoError(t, err)
+	require.Equal(t, consign.StatusSucceeded, d.Status)
+	require.Len(t, d.Attempts, 1)
+	a := d.Attempts[0]
+	require.Equal(t, os[0].Attempt.Request.URL, a.Request.URL)
+	require.Equal(t, 200, a.Response.Status)
+	require.Empty(t, a.Response.Headers)
+	require.Empty(t, a.Response.Body)
+	require.NotNil(t, a.Error)
+	require.Contains(t, *a.Error, "the attempt's record could not be stored")
+	require.NotNil(t, d.ResponseReference)
+	require.Equal(t, ref, *d.ResponseReference)
+
+	d, err = db.DeliveryGet(t.Context(), orgID, os[1].DeliveryID)
+	require.NoError(t, err)
+	require.Equal(t, consign.StatusSucceeded, d.Status)
+	require.Len(t, d.Attempts, 1)
+	require.Equal(t, "ok", d.Attempts[0].Response.Body)
 }

@@ -15,6 +15,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -146,6 +147,21 @@ type EventWrite struct {
 	Event      *consign.Event
 	Deliveries []NewDelivery
 	Duplicate  bool // set by EventsInsert
+}
+
+// Refused reports whether err is a store refusing what it was asked to write (a
+// constraint, a value it cannot hold) rather than failing to write anything at the
+// moment: trying the same write again will not help.
+func Refused(err error) bool {
+	var ce *consign.Error
+	if !errors.As(err, &ce) {
+		return false
+	}
+	switch ce.Code {
+	case consign.EINVALID, consign.ENOTFOUND, consign.ECONFLICT, consign.ETOOLARGE:
+		return true
+	}
+	return false
 }
 
 // EndpointIDs returns the endpoints that a batch's deliveries go to, each once.

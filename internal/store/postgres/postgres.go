@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -144,6 +145,11 @@ func translate(err error) error {
 			return &consign.Error{Code: consign.ECONFLICT, Message: "already exists"}
 		case "23503": // foreign_key_violation
 			return &consign.Error{Code: consign.ENOTFOUND, Message: "a referenced object does not exist"}
+		}
+		// Other integrity violations, and data exceptions such as text PostgreSQL cannot
+		// hold (a NUL byte, invalid UTF-8).
+		if strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23") {
+			return &consign.Error{Code: consign.EINVALID, Message: "the database refused a value: " + pe.Message}
 		}
 	}
 	return err

@@ -223,6 +223,9 @@ func translate(err error) error {
 		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
 			return &consign.Error{Code: consign.ENOTFOUND, Message: "a referenced object does not exist"}
 		}
+		if code&0xff == sqlite3.SQLITE_CONSTRAINT || code == sqlite3.SQLITE_TOOBIG || code == sqlite3.SQLITE_MISMATCH {
+			return &consign.Error{Code: consign.EINVALID, Message: "the database refused a value: " + err.Error()}
+		}
 	}
 	return err
 }
