@@ -86,6 +86,7 @@ func TestRunEndToEnd(t *testing.T) {
 	text := strings.TrimRight(out.String(), "\n")
 	for _, want := range []string{
 		"loopback ceiling", "deliveries/s 1→1 (batch-fed): ", "deliveries/s 1→3 (batch-fed): ",
+		"% of loopback, the target being 43 % of the reference ceiling",
 		"events accepted/s, single-event POSTs", "events accepted/s, batch API", "latency send → receipt",
 		"latency ack → receipt", "3,000 deliveries queued for a down endpoint: a healthy endpoint keeps ",
 		"the spec's ≤ 300 MB target is the backlog figure's", "memory after the runs: RSS ",
