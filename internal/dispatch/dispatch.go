@@ -168,8 +168,14 @@ type Dispatcher struct {
 	// mu guards the per-endpoint state. The loop holds it while it decides, never while
 	// it waits for the store; ingest takes it briefly to reserve buffer room and to hand
 	// over deliveries it has just written.
-	mu       sync.Mutex
-	eps      map[string]*epState
+	mu  sync.Mutex
+	eps map[string]*epState
+	// watch is what the loop's scans visit: every endpoint with buffered work, known due
+	// work or a hold, and maybe some that have none left. Each turn's first scan drops
+	// those (see idle); whatever gives an endpoint work again goes through ep, which adds
+	// it back. A turn then costs the endpoints that have something going on, not every
+	// endpoint with recent activity (thousands, for a marketplace of vendors).
+	watch    map[*epState]struct{}
 	inflight int
 	queued   int             // deliveries in all buffers and reservations, against MaxQueued
 	held     map[string]bool // delivery IDs queued or in flight, so a claim never doubles one
@@ -183,6 +189,7 @@ type Dispatcher struct {
 // epState is the loop's view of one endpoint.
 type epState struct {
 	id       string
+	watched  bool      // in the dispatcher's watch
 	nextDue  time.Time // earliest due work in the store; zero: none known
 	queue    []queued
 	inflight int
@@ -288,7 +295,7 @@ func New(s store.Store, eps Endpoints, em Emitter, snd Sender, cfg Config) *Disp
 		notifyReady: make(chan struct{}, 1), foreign: map[string]bool{}, signal: make(chan struct{}, 1), done: make(chan finished, cfg.Concurrency),
 		jobs: make(chan *store.Claim),
 		rnd:  rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		eps:  map[string]*epState{}, held: map[string]bool{}, policyChecked: map[string]time.Time{},
+		eps:  map[string]*epState{}, watch: map[*epState]struct{}{}, held: map[string]bool{}, policyChecked: map[string]time.Time{},
 	}
 	d.cache = endpointCache{eps: eps, entries: map[string]*endpointEntry{}}
 	d.recorder = newRecorder(s, cfg.Logger, d.afterRecord)
@@ -457,9 +464,13 @@ func (d *Dispatcher) takeWakes(now time.Time) (resync, soon bool) {
 		}
 	}
 	d.holds = d.holds[:0]
-	for _, e := range d.eps {
+	for e := range d.watch {
 		if !e.holdUntil.IsZero() && !now.Before(e.holdUntil) {
 			e.holdUntil = time.Time{}
+		}
+		if e.idle() {
+			delete(d.watch, e)
+			e.watched = false
 		}
 	}
 	resync = d.resyncNow
@@ -467,13 +478,26 @@ func (d *Dispatcher) takeWakes(now time.Time) (resync, soon bool) {
 	return resync, soon
 }
 
+// ep returns the state of an endpoint, creating it if need be, and puts it in the
+// loop's watch. Called with d.mu held.
 func (d *Dispatcher) ep(id string) *epState {
 	e, ok := d.eps[id]
 	if !ok {
 		e = &epState{id: id}
 		d.eps[id] = e
 	}
+	if !e.watched {
+		e.watched = true
+		d.watch[e] = struct{}{}
+	}
 	return e
+}
+
+// idle says whether the loop's scans have nothing to do for e: nothing buffered, no
+// known due work, no hold. (Attempts in flight come back through finish, claims
+// through their answer, ingest's deliveries through Handoff, all by way of ep.)
+func (e *epState) idle() bool {
+	return len(e.queue) == 0 && e.nextDue.IsZero() && e.holdUntil.IsZero()
 }
 
 // due lowers the endpoint's next due time to t.
@@ -509,6 +533,7 @@ func (d *Dispatcher) resync(ctx context.Context, now time.Time) {
 		if _, ok := due[id]; !ok && e.nextDue.IsZero() && len(e.queue) == 0 && e.inflight == 0 && e.reserved == 0 &&
 			!now.Before(e.holdUntil) && e.failures == 0 && !e.owned {
 			delete(d.eps, id)
+			delete(d.watch, e)
 		}
 	}
 }
@@ -601,7 +626,7 @@ func (d *Dispatcher) claim(ctx context.Context, now time.Time) {
 		return
 	}
 	var quotas []store.Quota
-	for _, e := range d.eps {
+	for e := range d.watch {
 		room := d.claimRoom(e, now)
 		if room == 0 {
 			continue
@@ -688,7 +713,10 @@ func (d *Dispatcher) start(ctx context.Context, now time.Time) bool {
 	startedAny := false
 	for progress := true; progress && d.inflight < d.cfg.Concurrency; {
 		progress = false
-		for _, e := range d.eps {
+		for e := range d.watch {
+			if d.inflight >= d.cfg.Concurrency {
+				break
+			}
 			if c := d.take(ctx, e, now); c != nil {
 				progress, startedAny = true, true
 				d.dispatch(ctx, c)
@@ -954,7 +982,7 @@ func (d *Dispatcher) finish(f finished, now time.Time) {
 // end of a hold, and the next resync.
 func (d *Dispatcher) sleepUntil(now, nextResync time.Time) time.Time {
 	until := nextResync
-	for _, e := range d.eps {
+	for e := range d.watch {
 		if !d.owns(e, now) {
 			continue // another node's, or sending stopped until a heartbeat
 		}

@@ -76,6 +76,8 @@ type Service struct {
 	stopped chan struct{}
 	once    sync.Once
 	types   typeCache
+	// endpoints is fan-out's view of each org's endpoints (fanout.go); commit loop only.
+	endpoints endpointCache
 }
 
 // EventInput is an event as a client sends it.
@@ -117,6 +119,7 @@ func New(s store.Store, cfg Config) *Service {
 		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	svc := &Service{store: s, cfg: cfg, queue: make(chan *request, 4096), done: make(chan struct{}), stopped: make(chan struct{})}
+	svc.endpoints = endpointCache{store: s, orgs: map[string]*orgEndpoints{}}
 	svc.types = typeCache{store: s, ttl: 2 * time.Second, now: cfg.Now, entries: map[string]*typeEntry{}}
 	go svc.commitLoop()
 	return svc
@@ -433,12 +436,6 @@ func (s *Service) handoff(writes []*store.EventWrite, leaseEnd time.Time) {
 	}
 }
 
-// orgView is what fan-out needs of an org.
-type orgView struct {
-	org       *consign.Org
-	endpoints []*store.EndpointRow
-}
-
 // fanOut attaches to each event of r one delivery per active endpoint of the org that
 // subscribes to its type and may receive it.
 func (s *Service) fanOut(ctx context.Context, r *request, orgs map[string]*orgView) error {
@@ -449,7 +446,7 @@ func (s *Service) fanOut(ctx context.Context, r *request, orgs map[string]*orgVi
 		if err != nil {
 			return err
 		}
-		eps, err := s.store.EndpointListActive(ctx, r.orgID)
+		eps, err := s.endpoints.get(ctx, r.orgID)
 		if err != nil {
 			return err
 		}
@@ -473,11 +470,10 @@ func (s *Service) fanOut(ctx context.Context, r *request, orgs map[string]*orgVi
 	}
 	for _, w := range r.writes {
 		w.Deliveries = w.Deliveries[:0]
-		t, _ := s.types.get(ctx, w.Event.Type)
-		for _, ep := range eps {
-			if !ep.Subscribes(w.Event.Type) || (t != nil && !org.Role.May(t.availableFor)) {
-				continue
-			}
+		if t, _ := s.types.get(ctx, w.Event.Type); t != nil && !org.Role.May(t.availableFor) {
+			continue
+		}
+		for _, ep := range eps.subscribers(w.Event.Type) {
 			nd := store.NewDelivery{
 				ID:          consign.NewID(consign.PrefixDelivery, w.Event.CreatedAt),
 				EndpointID:  ep.ID,

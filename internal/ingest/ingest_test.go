@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,12 +44,7 @@ func TestEmitAfterClose(t *testing.T) {
 func TestCloseAnswersEveryPublish(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
-	now := time.Now().UTC()
-	org := &consign.Org{ID: consign.NewID(consign.PrefixOrg, now), Name: "Acme", Role: consign.RoleSeller, CreatedAt: now, UpdatedAt: now}
-	require.NoError(t, st.OrgInsert(ctx, org))
+	st, org, _ := storeWithOrg(t)
 	svc := ingest.New(st, ingest.Config{})
 
 	const publishers, each = 32, 25
@@ -94,4 +90,69 @@ func TestCloseAnswersEveryPublish(t *testing.T) {
 		cursor = page[len(page)-1].ID
 	}
 	require.EqualValues(t, acked.Load(), stored, "events in the store against events acknowledged")
+}
+
+// TestFanOutFollowsEndpointChanges: fan-out keeps an org's endpoints between commits,
+// yet every change to them counts for the next event at once: a topic added, an endpoint
+// deactivated, created, activated again, deleted.
+func TestFanOutFollowsEndpointChanges(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st, org, now := storeWithOrg(t)
+	require.NoError(t, st.EventTypeInsert(ctx, &consign.EventType{Name: "order.created", CreatedAt: now, UpdatedAt: now}))
+	newEndpoint := func(topic string) *store.EndpointRow {
+		ep := &store.EndpointRow{Endpoint: consign.Endpoint{ID: consign.NewID(consign.PrefixEndpoint, now), OrgID: org.ID,
+			URL: "https://erp.example.com/hooks/" + topic, Topics: []string{topic}, Active: true, CreatedAt: now, UpdatedAt: now}}
+		require.NoError(t, ep.Normalize())
+		require.NoError(t, st.EndpointInsert(ctx, ep, nil))
+		return ep
+	}
+	update := func(ep *store.EndpointRow, change func(*store.EndpointRow)) {
+		got, err := st.EndpointGet(ctx, org.ID, ep.ID)
+		require.NoError(t, err)
+		change(got)
+		require.NoError(t, st.EndpointUpdate(ctx, got))
+	}
+	svc := ingest.New(st, ingest.Config{})
+	t.Cleanup(svc.Close)
+	fannedOut := func() []string {
+		t.Helper()
+		res, err := svc.Publish(ctx, org.ID, []ingest.EventInput{{Type: "order.created", Payload: []byte(`{}`)}})
+		require.NoError(t, err)
+		ds, err := st.DeliveryList(ctx, org.ID, store.DeliveryFilter{EventID: res[0].Event.ID, Page: store.Page{Limit: 10}})
+		require.NoError(t, err)
+		var ids []string
+		for _, d := range ds {
+			ids = append(ids, d.EndpointID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	sorted := func(ids ...string) []string { slices.Sort(ids); return ids }
+
+	a, b := newEndpoint("order.*"), newEndpoint("inventory.*")
+	require.Equal(t, []string{a.ID}, fannedOut())
+	require.Equal(t, []string{a.ID}, fannedOut(), "the same again, from what fan-out kept")
+	update(b, func(e *store.EndpointRow) { e.Topics = []string{"inventory.*", "order.created"} })
+	require.Equal(t, sorted(a.ID, b.ID), fannedOut(), "a topic added")
+	update(a, func(e *store.EndpointRow) { e.Active = false })
+	require.Equal(t, []string{b.ID}, fannedOut(), "an endpoint deactivated")
+	c := newEndpoint("*")
+	require.Equal(t, sorted(b.ID, c.ID), fannedOut(), "an endpoint created")
+	update(a, func(e *store.EndpointRow) { e.Active = true })
+	require.Equal(t, sorted(a.ID, b.ID, c.ID), fannedOut(), "an endpoint activated again")
+	require.NoError(t, st.EndpointDelete(ctx, org.ID, b.ID))
+	require.Equal(t, sorted(a.ID, c.ID), fannedOut(), "an endpoint deleted")
+}
+
+// storeWithOrg opens a real store in a temporary directory with one org.
+func storeWithOrg(t *testing.T) (*sqlite.DB, *consign.Org, time.Time) {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	now := time.Now().UTC()
+	org := &consign.Org{ID: consign.NewID(consign.PrefixOrg, now), Name: "Acme", Role: consign.RoleSeller, CreatedAt: now, UpdatedAt: now}
+	require.NoError(t, st.OrgInsert(t.Context(), org))
+	return st, org, now
 }

@@ -84,8 +84,17 @@ func (db *DB) EndpointList(ctx context.Context, orgID string, p store.Page) ([]*
 
 // EndpointListActive returns the org's active endpoints.
 func (db *DB) EndpointListActive(ctx context.Context, orgID string) ([]*store.EndpointRow, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE org_id = $1 AND active`, orgID)
+	rows, err := db.pool.Query(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE org_id = $1 AND active ORDER BY id`, orgID)
 	return collect(rows, err, scanEndpoint)
+}
+
+// EndpointActiveVersions returns the ID and version of the org's active endpoints.
+func (db *DB) EndpointActiveVersions(ctx context.Context, orgID string) ([]store.EndpointVersion, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, version FROM endpoints WHERE org_id = $1 AND active ORDER BY id`, orgID)
+	return collect(rows, err, func(r scanner) (store.EndpointVersion, error) {
+		var v store.EndpointVersion
+		return v, r.Scan(&v.ID, &v.Version)
+	})
 }
 
 // EndpointUpdate saves an endpoint, pausing or resuming its deliveries when it is

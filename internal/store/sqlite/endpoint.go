@@ -80,11 +80,23 @@ func (db *DB) EndpointList(ctx context.Context, orgID string, p store.Page) ([]*
 
 // EndpointListActive returns the org's active endpoints.
 func (db *DB) EndpointListActive(ctx context.Context, orgID string) ([]*store.EndpointRow, error) {
-	rows, err := db.query(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE org_id = ? AND active = 1`, orgID)
+	rows, err := db.query(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE org_id = ? AND active = 1 ORDER BY id`, orgID)
 	if err != nil {
 		return nil, translate(err)
 	}
 	return collect(rows, scanEndpoint)
+}
+
+// EndpointActiveVersions returns the ID and version of the org's active endpoints.
+func (db *DB) EndpointActiveVersions(ctx context.Context, orgID string) ([]store.EndpointVersion, error) {
+	rows, err := db.query(ctx, `SELECT id, version FROM endpoints WHERE org_id = ? AND active = 1 ORDER BY id`, orgID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, func(r interface{ Scan(...any) error }) (store.EndpointVersion, error) {
+		var v store.EndpointVersion
+		return v, r.Scan(&v.ID, &v.Version)
+	})
 }
 
 // EndpointUpdate saves an endpoint, pausing or resuming its deliveries when it is

@@ -183,10 +183,32 @@ func testEndpoint(t *testing.T, open opener) {
 
 		es, err := s.EndpointListActive(t.Context(), org.ID)
 		require.NoError(t, err)
-		require.ElementsMatch(t, []string{on1.ID, on2.ID}, endpointIDs(es))
+		want := []string{on1.ID, on2.ID}
+		slices.Sort(want)
+		require.Equal(t, want, endpointIDs(es), "the active ones, in ID order")
 		for _, e := range es {
 			require.Equal(t, getEndpoint(t, s, e.ID), e, "a fan-out row is the whole endpoint")
 		}
+
+		// Their versions, which move with every update, a secret's included.
+		versions := func() []store.EndpointVersion {
+			vs, err := s.EndpointActiveVersions(t.Context(), org.ID)
+			require.NoError(t, err)
+			return vs
+		}
+		before := versions()
+		require.Equal(t, []store.EndpointVersion{{ID: es[0].ID, Version: es[0].Version}, {ID: es[1].ID, Version: es[1].Version}}, before)
+		require.NoError(t, s.SecretInsert(t.Context(), newSecretRow(es[1].ID, now.Add(time.Minute))))
+		after := versions()
+		require.Equal(t, before[0], after[0])
+		require.Equal(t, before[1].Version+1, after[1].Version, "a new secret is an update")
+		first := getEndpoint(t, s, es[0].ID)
+		first.Active, first.UpdatedAt = false, now.Add(time.Minute)
+		require.NoError(t, s.EndpointUpdate(t.Context(), first))
+		require.Equal(t, after[1:], versions(), "a deactivated endpoint drops out")
+		none, err := s.EndpointActiveVersions(t.Context(), "org_none")
+		require.NoError(t, err)
+		require.Empty(t, none)
 	})
 
 	t.Run("Update", func(t *testing.T) {

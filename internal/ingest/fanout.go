@@ -1,0 +1,81 @@
+package ingest
+
+import (
+	"context"
+	"slices"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/store"
+)
+
+// Fan-out keeps each org's active endpoints between commits. Reading and decoding them
+// for every commit cost in proportion to the org's endpoints (with 3,000 endpoints,
+// three quarters of a commit's time), and matching every event against every endpoint's
+// topics in proportion to both. Instead a commit reads only the endpoints' IDs and
+// versions (every update, a secret's included, raises the version; a deactivated one
+// drops out), reads the endpoints again only when those changed, and keeps, per event
+// type, the endpoints that take it. Reading the versions from the store, not hearing of
+// changes, keeps this right when another node changes an endpoint.
+
+// maxCachedOrgs bounds the orgs whose endpoints are kept: past it the cache starts over.
+const maxCachedOrgs = 1024
+
+// orgEndpoints is an org's active endpoints as of a commit, in ID order.
+type orgEndpoints struct {
+	versions []store.EndpointVersion
+	all      []*store.EndpointRow
+	byType   map[string][]*store.EndpointRow // the endpoints subscribed to a type, in ID order
+}
+
+// subscribers returns the endpoints that take events of type typ. The result is shared:
+// treat it as read-only.
+func (o *orgEndpoints) subscribers(typ string) []*store.EndpointRow {
+	eps, ok := o.byType[typ]
+	if !ok {
+		for _, ep := range o.all {
+			if ep.Subscribes(typ) {
+				eps = append(eps, ep)
+			}
+		}
+		o.byType[typ] = eps
+	}
+	return eps
+}
+
+// endpointCache holds orgEndpoints by org. Only the commit loop uses it.
+type endpointCache struct {
+	store store.Store
+	orgs  map[string]*orgEndpoints
+}
+
+// get returns the org's active endpoints, current as of this call.
+func (c *endpointCache) get(ctx context.Context, orgID string) (*orgEndpoints, error) {
+	vs, err := c.store.EndpointActiveVersions(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	if o := c.orgs[orgID]; o != nil && slices.Equal(o.versions, vs) {
+		return o, nil
+	}
+	all, err := c.store.EndpointListActive(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	// The versions of what was read, which a change since the first query makes
+	// differ from the store's at the next commit.
+	o := &orgEndpoints{all: all, byType: map[string][]*store.EndpointRow{}}
+	for _, ep := range all {
+		o.versions = append(o.versions, store.EndpointVersion{ID: ep.ID, Version: ep.Version})
+	}
+	if len(c.orgs) >= maxCachedOrgs {
+		clear(c.orgs)
+	}
+	c.orgs[orgID] = o
+	return o, nil
+}
+
+// orgView is what fan-out needs of an org, read once per commit.
+type orgView struct {
+	org       *consign.Org
+	endpoints *orgEndpoints
+}
