@@ -17,8 +17,12 @@ import (
 // type, the endpoints that take it. Reading the versions from the store, not hearing of
 // changes, keeps this right when another node changes an endpoint.
 
-// maxCachedOrgs bounds the orgs whose endpoints are kept: past it the cache starts over.
-const maxCachedOrgs = 1024
+// The cache starts over when it would hold more orgs or endpoints than these (about
+// 50 MB of endpoints at most).
+const (
+	maxCachedOrgs      = 1024
+	maxCachedEndpoints = 50_000
+)
 
 // orgEndpoints is an org's active endpoints as of a commit, in ID order.
 type orgEndpoints struct {
@@ -44,8 +48,15 @@ func (o *orgEndpoints) subscribers(typ string) []*store.EndpointRow {
 
 // endpointCache holds orgEndpoints by org. Only the commit loop uses it.
 type endpointCache struct {
-	store store.Store
-	orgs  map[string]*orgEndpoints
+	store     store.Store
+	orgs      map[string]*orgEndpoints
+	endpoints int // in orgs
+	// The bounds: maxCachedOrgs and maxCachedEndpoints.
+	maxOrgs, maxEndpoints int
+}
+
+func newEndpointCache(s store.Store) endpointCache {
+	return endpointCache{store: s, orgs: map[string]*orgEndpoints{}, maxOrgs: maxCachedOrgs, maxEndpoints: maxCachedEndpoints}
 }
 
 // get returns the org's active endpoints, current as of this call.
@@ -67,10 +78,15 @@ func (c *endpointCache) get(ctx context.Context, orgID string) (*orgEndpoints, e
 	for _, ep := range all {
 		o.versions = append(o.versions, store.EndpointVersion{ID: ep.ID, Version: ep.Version})
 	}
-	if len(c.orgs) >= maxCachedOrgs {
+	if old := c.orgs[orgID]; old != nil {
+		c.endpoints -= len(old.all)
+	}
+	if len(c.orgs) >= c.maxOrgs || c.endpoints+len(all) > c.maxEndpoints {
 		clear(c.orgs)
+		c.endpoints = 0
 	}
 	c.orgs[orgID] = o
+	c.endpoints += len(all)
 	return o, nil
 }
 

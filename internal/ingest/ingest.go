@@ -119,7 +119,7 @@ func New(s store.Store, cfg Config) *Service {
 		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	svc := &Service{store: s, cfg: cfg, queue: make(chan *request, 4096), done: make(chan struct{}), stopped: make(chan struct{})}
-	svc.endpoints = endpointCache{store: s, orgs: map[string]*orgEndpoints{}}
+	svc.endpoints = newEndpointCache(s)
 	svc.types = typeCache{store: s, ttl: 2 * time.Second, now: cfg.Now, entries: map[string]*typeEntry{}}
 	go svc.commitLoop()
 	return svc
