@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"slices"
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/store"
@@ -11,11 +10,10 @@ import (
 // Fan-out keeps each org's active endpoints between commits. Reading and decoding them
 // for every commit cost in proportion to the org's endpoints (with 3,000 endpoints,
 // three quarters of a commit's time), and matching every event against every endpoint's
-// topics in proportion to both. Instead a commit reads only the endpoints' IDs and
-// versions (every update, a secret's included, raises the version; a deactivated one
-// drops out), reads the endpoints again only when those changed, and keeps, per event
-// type, the endpoints that take it. Reading the versions from the store, not hearing of
-// changes, keeps this right when another node changes an endpoint.
+// topics in proportion to both. Instead a commit reads one number, the org's endpoints
+// version (store.OrgEndpointsVersion: any change to an endpoint of the org, on any node,
+// changes it), reads the endpoints again only when it changed, and keeps, per event type,
+// the endpoints that take it.
 
 // The cache starts over when it would hold more orgs or endpoints than these (about
 // 50 MB of endpoints at most).
@@ -26,9 +24,9 @@ const (
 
 // orgEndpoints is an org's active endpoints as of a commit, in ID order.
 type orgEndpoints struct {
-	versions []store.EndpointVersion
-	all      []*store.EndpointRow
-	byType   map[string][]*store.EndpointRow // the endpoints subscribed to a type, in ID order
+	version int64 // the org's endpoints version, read before all was
+	all     []*store.EndpointRow
+	byType  map[string][]*store.EndpointRow // the endpoints subscribed to a type, in ID order
 }
 
 // subscribers returns the endpoints that take events of type typ. The result is shared:
@@ -61,23 +59,20 @@ func newEndpointCache(s store.Store) endpointCache {
 
 // get returns the org's active endpoints, current as of this call.
 func (c *endpointCache) get(ctx context.Context, orgID string) (*orgEndpoints, error) {
-	vs, err := c.store.EndpointActiveVersions(ctx, orgID)
+	v, err := c.store.OrgEndpointsVersion(ctx, orgID)
 	if err != nil {
 		return nil, err
 	}
-	if o := c.orgs[orgID]; o != nil && slices.Equal(o.versions, vs) {
+	if o := c.orgs[orgID]; o != nil && o.version == v {
 		return o, nil
 	}
 	all, err := c.store.EndpointListActive(ctx, orgID)
 	if err != nil {
 		return nil, err
 	}
-	// The versions of what was read, which a change since the first query makes
-	// differ from the store's at the next commit.
-	o := &orgEndpoints{all: all, byType: map[string][]*store.EndpointRow{}}
-	for _, ep := range all {
-		o.versions = append(o.versions, store.EndpointVersion{ID: ep.ID, Version: ep.Version})
-	}
+	// Kept with the version read before them: a change in between makes the next
+	// commit read them again, never keeps a stale list as current.
+	o := &orgEndpoints{version: v, all: all, byType: map[string][]*store.EndpointRow{}}
 	if old := c.orgs[orgID]; old != nil {
 		c.endpoints -= len(old.all)
 	}

@@ -180,9 +180,9 @@ func (st *Store) EndpointListActive(ctx context.Context, orgID string) ([]*store
 	return st.Store.EndpointListActive(ctx, orgID)
 }
 
-func (st *Store) EndpointActiveVersions(ctx context.Context, orgID string) ([]store.EndpointVersion, error) {
-	defer st.observe("EndpointActiveVersions", time.Now())
-	return st.Store.EndpointActiveVersions(ctx, orgID)
+func (st *Store) OrgEndpointsVersion(ctx context.Context, orgID string) (int64, error) {
+	defer st.observe("OrgEndpointsVersion", time.Now())
+	return st.Store.OrgEndpointsVersion(ctx, orgID)
 }
 
 func (st *Store) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
@@ -291,6 +291,6 @@ func (st *Store) EndpointStats(ctx context.Context, orgID string, endpointID str
 }
 
 // storeMethods are the methods Store times.
-var storeMethods = []string{"SourceInsert", "SourceGet", "SourceByTokenHash", "SourceList", "SourceUpdate", "SourceDelete", "ReceiptsInsert", "ReceiptGet", "ReceiptList", "ReceiptsPending", "ReceiptsSettle", "SourcePollsClaim", "SourcePollFinish", "SourcePollNextDue", "Ping", "OrgInsert", "OrgGet", "OrgList", "OrgUpdate", "OrgDelete", "KeyInsert", "KeyByHash", "KeyList", "KeyDelete", "AdminKeyExists", "EventTypeEnsure", "EventTypeInsert", "EventTypeGet", "EventTypeList", "EventTypeUpdate", "EndpointInsert", "EndpointGet", "EndpointList", "EndpointListActive", "EndpointActiveVersions", "EndpointUpdate", "EndpointDelete", "SecretInsert", "SecretList", "SecretUpdate", "SecretDelete", "SecretRotate", "EventsInsert", "EventGet", "EventList", "DeliveryList", "DeliveryGet", "DeliveryRequeue", "DeliveriesRecover", "DeliveriesClaim", "DeliveriesRecord", "DeliveriesReleaseLeases", "DeliveriesDue", "EndpointFailures", "EndpointListFailing", "EndpointStats"}
+var storeMethods = []string{"SourceInsert", "SourceGet", "SourceByTokenHash", "SourceList", "SourceUpdate", "SourceDelete", "ReceiptsInsert", "ReceiptGet", "ReceiptList", "ReceiptsPending", "ReceiptsSettle", "SourcePollsClaim", "SourcePollFinish", "SourcePollNextDue", "Ping", "OrgInsert", "OrgGet", "OrgList", "OrgUpdate", "OrgDelete", "KeyInsert", "KeyByHash", "KeyList", "KeyDelete", "AdminKeyExists", "EventTypeEnsure", "EventTypeInsert", "EventTypeGet", "EventTypeList", "EventTypeUpdate", "EndpointInsert", "EndpointGet", "EndpointList", "EndpointListActive", "OrgEndpointsVersion", "EndpointUpdate", "EndpointDelete", "SecretInsert", "SecretList", "SecretUpdate", "SecretDelete", "SecretRotate", "EventsInsert", "EventGet", "EventList", "DeliveryList", "DeliveryGet", "DeliveryRequeue", "DeliveriesRecover", "DeliveriesClaim", "DeliveriesRecord", "DeliveriesReleaseLeases", "DeliveriesDue", "EndpointFailures", "EndpointListFailing", "EndpointStats"}
 
 var _ = consign.Org{}

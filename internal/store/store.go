@@ -60,10 +60,10 @@ type Store interface {
 	EndpointList(ctx context.Context, orgID string, p Page) ([]*EndpointRow, error)
 	// EndpointListActive returns the org's active endpoints in ID order, for fan-out.
 	EndpointListActive(ctx context.Context, orgID string) ([]*EndpointRow, error)
-	// EndpointActiveVersions returns the ID and version of each of the org's active
-	// endpoints, in ID order: fan-out compares them with the endpoints it holds to tell
-	// whether those are still current, without reading them again.
-	EndpointActiveVersions(ctx context.Context, orgID string) ([]EndpointVersion, error)
+	// OrgEndpointsVersion returns a number that changes whenever any endpoint of the org
+	// is created, changed (health aside; a secret's change included) or deleted: fan-out
+	// reads it to tell whether the endpoints it holds are still current.
+	OrgEndpointsVersion(ctx context.Context, orgID string) (int64, error)
 	// EndpointUpdate saves every field and bumps the version. When the endpoint goes from
 	// active to inactive its waiting deliveries become paused; from inactive to active
 	// they become pending and due at once.
@@ -138,13 +138,6 @@ type EndpointRow struct {
 	consign.Endpoint
 	TokenSealed []byte
 	Version     int64
-}
-
-// EndpointVersion names an endpoint as of an update: Version counts the endpoint's
-// updates (its secrets' included).
-type EndpointVersion struct {
-	ID      string
-	Version int64
 }
 
 // SecretRow is a secret as stored: Value is empty and Sealed holds it encrypted.

@@ -88,13 +88,11 @@ func (db *DB) EndpointListActive(ctx context.Context, orgID string) ([]*store.En
 	return collect(rows, err, scanEndpoint)
 }
 
-// EndpointActiveVersions returns the ID and version of the org's active endpoints.
-func (db *DB) EndpointActiveVersions(ctx context.Context, orgID string) ([]store.EndpointVersion, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id, version FROM endpoints WHERE org_id = $1 AND active ORDER BY id`, orgID)
-	return collect(rows, err, func(r scanner) (store.EndpointVersion, error) {
-		var v store.EndpointVersion
-		return v, r.Scan(&v.ID, &v.Version)
-	})
+// OrgEndpointsVersion returns the org's endpoints_version (migration 7).
+func (db *DB) OrgEndpointsVersion(ctx context.Context, orgID string) (int64, error) {
+	var v int64
+	err := db.pool.QueryRow(ctx, `SELECT endpoints_version FROM orgs WHERE id = $1`, orgID).Scan(&v)
+	return v, notFound(err, "org", orgID)
 }
 
 // EndpointUpdate saves an endpoint, pausing or resuming its deliveries when it is

@@ -190,25 +190,42 @@ func testEndpoint(t *testing.T, open opener) {
 			require.Equal(t, getEndpoint(t, s, e.ID), e, "a fan-out row is the whole endpoint")
 		}
 
-		// Their versions, which move with every update, a secret's included.
-		versions := func() []store.EndpointVersion {
-			vs, err := s.EndpointActiveVersions(t.Context(), org.ID)
+	})
+
+	t.Run("OrgEndpointsVersion", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ctx := t.Context()
+		org, other := insertOrg(t, s, now), insertOrg(t, s, now)
+		last := int64(-1)
+		moved := func(want bool, what string) {
+			t.Helper()
+			v, err := s.OrgEndpointsVersion(ctx, org.ID)
 			require.NoError(t, err)
-			return vs
+			if want {
+				require.NotEqual(t, last, v, "the version changes when %s", what)
+			} else {
+				require.Equal(t, last, v, "the version stays when %s", what)
+			}
+			last = v
 		}
-		before := versions()
-		require.Equal(t, []store.EndpointVersion{{ID: es[0].ID, Version: es[0].Version}, {ID: es[1].ID, Version: es[1].Version}}, before)
-		require.NoError(t, s.SecretInsert(t.Context(), newSecretRow(es[1].ID, now.Add(time.Minute))))
-		after := versions()
-		require.Equal(t, before[0], after[0])
-		require.Equal(t, before[1].Version+1, after[1].Version, "a new secret is an update")
-		first := getEndpoint(t, s, es[0].ID)
-		first.Active, first.UpdatedAt = false, now.Add(time.Minute)
-		require.NoError(t, s.EndpointUpdate(t.Context(), first))
-		require.Equal(t, after[1:], versions(), "a deactivated endpoint drops out")
-		none, err := s.EndpointActiveVersions(t.Context(), "org_none")
-		require.NoError(t, err)
-		require.Empty(t, none)
+		moved(true, "first read")
+		e := insertEndpoint(t, s, org.ID, now)
+		moved(true, "an endpoint is created")
+		insertEndpoint(t, s, other.ID, now)
+		moved(false, "another org's endpoint is created")
+		e.Topics, e.UpdatedAt = []string{"inventory.*"}, now.Add(time.Second)
+		require.NoError(t, s.EndpointUpdate(ctx, e))
+		moved(true, "an endpoint is updated")
+		require.NoError(t, s.SecretInsert(ctx, newSecretRow(e.ID, now.Add(time.Minute))))
+		moved(true, "a secret is added")
+		require.NoError(t, s.DeliveriesRecord(ctx, store.RecordParams{Health: []store.HealthChange{{EndpointID: e.ID, FailingSince: now}}}))
+		require.Equal(t, consign.HealthFailing, getEndpoint(t, s, e.ID).Health)
+		moved(false, "only the endpoint's health changes")
+		require.NoError(t, s.EndpointDelete(ctx, org.ID, e.ID))
+		moved(true, "an endpoint is deleted")
+		_, err := s.OrgEndpointsVersion(ctx, "org_none")
+		requireCode(t, consign.ENOTFOUND, err)
 	})
 
 	t.Run("Update", func(t *testing.T) {
