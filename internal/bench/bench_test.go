@@ -23,7 +23,7 @@ import (
 func tiny(tb testing.TB) Config {
 	tb.Helper()
 	return Config{
-		Events: 200, Duration: 30 * time.Second, Concurrency: 8, Fanout: 3, BatchSize: 50, BatchClients: 2,
+		Events: 200, Duration: 30 * time.Second, Concurrency: 8, Fanout: 3, BatchSize: 50, BatchClients: 2, Warmup: 100,
 		Rate: 400, Backlog: 3000, Logger: testlog.New(tb, "server"),
 	}
 }
@@ -53,6 +53,20 @@ func TestRunEndToEnd(t *testing.T) {
 	require.Equal(t, 200, rep.Deliver.Want)
 	require.Equal(t, 600, rep.FanoutDeliver.Want, "200 events × 3 endpoints")
 	require.Equal(t, 1000, rep.Batch.Want, "batch ingest sends 5×events events")
+	// The delivery runs are measured after their warm-up: whole events' worth of at
+	// least 100 deliveries, published first in the same stream.
+	require.Equal(t, 100, rep.Deliver.Warmup)
+	require.Equal(t, 300, rep.Deliver.PublishedEvents)
+	require.Equal(t, 102, rep.FanoutDeliver.Warmup, "34 events × 3 endpoints")
+	require.Equal(t, 234, rep.FanoutDeliver.PublishedEvents)
+	for _, th := range []*Throughput{rep.Deliver, rep.FanoutDeliver} {
+		require.Positive(t, th.StreamPerSecond)
+		// The measured part is the stream's tail: fewer deliveries than the whole, in less
+		// time than the whole took.
+		whole := float64(th.Done+th.Warmup) / th.StreamPerSecond
+		require.Less(t, th.Seconds, whole)
+	}
+	require.Contains(t, out.String(), "measured after the first 100 deliveries, the whole stream ")
 	require.Positive(t, rep.Deliver.ShareOfLoopback)
 
 	l := rep.Latency
@@ -130,12 +144,19 @@ func TestDeliveriesPaced(t *testing.T) {
 	for _, flat := range []bool{false, true} {
 		cfg := tiny(t)
 		cfg.Events, cfg.Only, cfg.FlatOut = 1000, []string{ScenarioDeliver}, flat
+		if flat {
+			cfg.Warmup = -1 // none: the whole stream is measured
+		}
 		var out bytes.Buffer
 		rep, err := Run(context.Background(), cfg, &out)
 		require.NoError(t, err)
 		th := rep.Deliver
 		require.Equal(t, th.Want, th.Done, out.String())
 		if flat {
+			require.Zero(t, th.Warmup)
+			require.Zero(t, th.StreamPerSecond)
+			require.Equal(t, 1000, th.PublishedEvents)
+			require.NotContains(t, out.String(), "measured after")
 			require.Zero(t, th.MostAhead)
 			require.Contains(t, out.String(), "/s, flat out)")
 			continue
@@ -143,7 +164,7 @@ func TestDeliveriesPaced(t *testing.T) {
 		// 20 batches of 50; Ahead 2 and two clients: at most 4 batches out at once.
 		require.Positive(t, th.MostAhead)
 		require.LessOrEqual(t, th.MostAhead, (cfg.WithDefaults().Ahead+cfg.BatchClients)*cfg.BatchSize, out.String())
-		require.Contains(t, out.String(), "deliveries ahead of the arrivals)")
+		require.Contains(t, out.String(), "deliveries ahead of the arrivals; measured after the first 100 deliveries")
 	}
 }
 
@@ -173,6 +194,21 @@ func TestBucketAwait(t *testing.T) {
 	require.ErrorIs(t, b.await(ctx, 10), context.Canceled)
 }
 
+// TestBucketMark: the mark is the arrival of the n-th new delivery, duplicates aside.
+func TestBucketMark(t *testing.T) {
+	t.Parallel()
+	b := newBucket(0)
+	b.markAfter(2)
+	t0 := time.Now()
+	b.record("evt_1", 1, t0)
+	b.record("evt_1", 1, t0.Add(time.Millisecond)) // a duplicate
+	require.True(t, b.marked().IsZero())
+	b.record("evt_1", 2, t0.Add(2*time.Millisecond)) // the same event at another endpoint
+	require.Equal(t, t0.Add(2*time.Millisecond), b.marked())
+	b.record("evt_2", 1, t0.Add(3*time.Millisecond))
+	require.Equal(t, t0.Add(2*time.Millisecond), b.marked(), "later arrivals leave it")
+}
+
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -196,6 +232,8 @@ func TestConfigValidate(t *testing.T) {
 		{"negative events", func(c *Config) { c.Events = -1 }, "--events"},
 		{"backlog too big", func(c *Config) { c.Backlog = 10_000_001 }, "--backlog must be"},
 		{"ahead negative", func(c *Config) { c.Ahead = -1 }, "--ahead must be"},
+		{"no warm-up", func(c *Config) { c.Warmup = -1 }, ""},
+		{"warm-up too long", func(c *Config) { c.Warmup = 10_000_001 }, "--warmup must be"},
 		{"flat out", func(c *Config) { c.FlatOut = true }, ""},
 		{"repeat", func(c *Config) { c.Repeat = 5 }, ""},
 		{"repeat too often", func(c *Config) { c.Repeat = 51 }, "--repeat must be"},

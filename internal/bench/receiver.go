@@ -126,6 +126,8 @@ type bucket struct {
 	total    int
 	unique   int
 	last     time.Time // arrival of the latest new delivery
+	markN    int       // see markAfter
+	markAt   time.Time
 	want     int
 	wantSet  bool
 	done     chan struct{} // closed when want new deliveries have arrived
@@ -148,6 +150,9 @@ func (b *bucket) record(id string, ep int, at time.Time) {
 	}
 	b.unique++
 	b.last = at
+	if b.unique == b.markN {
+		b.markAt = at
+	}
 	if b.first != nil {
 		if _, ok := b.first[id]; !ok {
 			b.first[id] = at
@@ -215,6 +220,21 @@ func (b *bucket) await(ctx context.Context, n int) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// markAfter asks the bucket, before its deliveries start, to note when the n-th new
+// delivery arrives (n > 0), for marked.
+func (b *bucket) markAfter(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.markN = n
+}
+
+// marked returns the arrival of the delivery markAfter asked for; zero: not yet.
+func (b *bucket) marked() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.markAt
 }
 
 // counts returns the new deliveries, the duplicates and the last new arrival.

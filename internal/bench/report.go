@@ -98,6 +98,12 @@ type Throughput struct {
 	// PublishedEvents and PublishSeconds describe the publishing of a delivery run.
 	PublishedEvents int     `json:"published_events,omitempty"`
 	PublishSeconds  float64 `json:"publish_seconds,omitempty"`
+	// Warmup is, in a delivery run, the deliveries that came before the measured part
+	// (Done, Want and Seconds count from the arrival of the last of them).
+	Warmup int `json:"warmup,omitempty"`
+	// StreamPerSecond is, after a warm-up, the rate of the whole stream, warm-up
+	// included: from the start of the first publish to the last arrival.
+	StreamPerSecond float64 `json:"stream_per_second,omitempty"`
 	// MostAhead is, in a paced delivery run, the most deliveries published and not yet
 	// arrived when a batch went out (0: published flat out).
 	MostAhead int `json:"most_ahead,omitempty"`
@@ -288,8 +294,15 @@ func (t *Throughput) line(f figure, cfg Config) string {
 		if t.MostAhead > 0 {
 			pace = "at most " + commas(int64(t.MostAhead)) + " deliveries ahead of the arrivals"
 		}
-		s += fmt.Sprintf("\n  (%s events published in %.2f s, %s /s, %s)", commas(int64(t.PublishedEvents)),
-			t.PublishSeconds, commas(int64(math.Round(float64(t.PublishedEvents)/max(t.PublishSeconds, 1e-9)))), pace)
+		warm := ""
+		if t.Warmup > 0 {
+			warm = "; measured after the first " + commas(int64(t.Warmup)) + " deliveries"
+			if t.StreamPerSecond > 0 {
+				warm += ", the whole stream " + commas(int64(math.Round(t.StreamPerSecond))) + " /s"
+			}
+		}
+		s += fmt.Sprintf("\n  (%s events published in %.2f s, %s /s, %s%s)", commas(int64(t.PublishedEvents)),
+			t.PublishSeconds, commas(int64(math.Round(float64(t.PublishedEvents)/max(t.PublishSeconds, 1e-9)))), pace, warm)
 	}
 	return s
 }

@@ -199,14 +199,30 @@ func (r *runner) deliveries(ctx context.Context, fanout int) error {
 }
 
 // deliver publishes Events events to org through the batch API and measures how fast
-// they reach its endpoints eps, which deliver to the receiver's bucket.
+// they reach its endpoints eps, which deliver to the receiver's bucket. The stream
+// starts with the warm-up's events (Warmup deliveries, rounded up to whole events); the
+// figure is over the deliveries after them, from the arrival of the warm-up's last.
 func (r *runner) deliver(ctx context.Context, org, key, bucket string, eps []string, fig figure) *Throughput {
 	fanout := len(eps)
-	n := r.cfg.Events
+	warm := 0 // warm-up events
+	if r.cfg.Warmup > 0 {
+		warm = (r.cfg.Warmup + fanout - 1) / fanout
+	}
+	n := warm + r.cfg.Events
 	b := r.rcv.bucket(bucket, false, n*fanout)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
 	start, m := time.Now(), startMeter()
+	// The meter restarts when the warm-up's deliveries have arrived.
+	warmed := make(chan meter, 1)
+	if warm > 0 {
+		b.markAfter(warm * fanout)
+		go func() {
+			if b.await(ctx, warm*fanout) == nil {
+				warmed <- startMeter()
+			}
+		}()
+	}
 	var t tally
 	var sent, mostAhead atomic.Int64
 	if r.cfg.FlatOut {
@@ -236,6 +252,18 @@ func (r *runner) deliver(ctx context.Context, org, key, bucket string, eps []str
 	got, dups, last := b.counts()
 	th := &Throughput{Done: got, Want: n * fanout, Duplicates: dups, Errors: t.errs, FirstError: t.firstErr,
 		PublishedEvents: t.done, PublishSeconds: published.Seconds(), MostAhead: int(mostAhead.Load()), Target: fig.target, GaveUp: t.stopped}
+	if mark := b.marked(); warm > 0 && !mark.IsZero() {
+		// Measured from the warm-up's end; a run that did not get past it counts whole.
+		th.Warmup, th.Done, th.Want = warm*fanout, got-warm*fanout, r.cfg.Events*fanout
+		if got >= want && !last.IsZero() {
+			th.StreamPerSecond = float64(got) / last.Sub(start).Seconds()
+		}
+		start = mark
+		select {
+		case m = <-warmed:
+		case <-time.After(time.Second): // the meter's goroutine is late: keep the whole run's
+		}
+	}
 	if got >= want && !last.IsZero() {
 		th.Seconds = last.Sub(start).Seconds()
 	} else {

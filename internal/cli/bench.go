@@ -20,6 +20,7 @@ type benchCmd struct {
 	BatchSize    int           `default:"500" help:"Events per batch request (at most 1000)."`
 	BatchClients int           `default:"4" help:"Concurrent clients posting batches."`
 	Ahead        int           `default:"2" help:"Batches the delivery scenarios' publisher may be ahead of the deliveries that arrived: the figures are sustained rates."`
+	Warmup       int           `default:"20000" help:"Deliveries each delivery scenario sends before the part it measures, in the same stream (0: none): a fresh server's first second goes partly to one-time work."`
 	FlatOut      bool          `name:"flat-out" help:"Publish the delivery scenarios' events as fast as the API takes them instead: the figure is then how fast the backlog this builds in the store drains."`
 	Rate         int           `default:"1000" help:"Events per second of the latency run."`
 	Backlog      int           `default:"1000000" help:"Deliveries the backlog scenario queues for an endpoint that is down."`
@@ -37,9 +38,17 @@ type benchCmd struct {
 func (c *benchCmd) Run(env *runEnv) error {
 	_, err := bench.Run(env.ctx, bench.Config{
 		Events: c.Events, Duration: c.Duration, Concurrency: c.Concurrency, Fanout: c.Fanout,
-		PayloadSize: c.PayloadSize, BatchSize: c.BatchSize, BatchClients: c.BatchClients, Ahead: c.Ahead, FlatOut: c.FlatOut, Rate: c.Rate,
+		PayloadSize: c.PayloadSize, BatchSize: c.BatchSize, BatchClients: c.BatchClients, Ahead: c.Ahead, Warmup: warmup(c.Warmup), FlatOut: c.FlatOut, Rate: c.Rate,
 		Backlog: c.Backlog, Only: c.Only, URL: c.URL, Key: c.Key, DataDir: c.Data, Database: c.Database, Repeat: c.Repeat, JSON: c.JSON, CPUProfile: c.CPUProfile, MemProfile: c.MemProfile,
 		Logger: slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}, env.stdout)
 	return err
+}
+
+// warmup maps the flag's 0 (none) to bench.Config's negative: there zero is the default.
+func warmup(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
