@@ -244,6 +244,19 @@ FROM unnest($1::text[], $2::text[], $3::int4[], $4::timestamptz[], $5::timestamp
 	AS o(id, status, n, next, at, ref)
 WHERE d.id = o.id`
 
+// lockFinishingKeys locks, in key order, the ordering_keys rows of the deliveries among
+// $1 that have a key and whose new state in $2 ends them: the trigger of migration 6
+// takes those rows one by one as the outcomes' UPDATE reaches each delivery, in the
+// order of the deliveries, while ingest takes them in key order (lockOrderingKeys).
+// Taken first and in key order here too, two transactions never wait on each other in a
+// cycle over them.
+const lockFinishingKeys = `SELECT 1 FROM ordering_keys k
+WHERE (k.endpoint_id, k.ordering_key) IN (SELECT d.endpoint_id, d.ordering_key
+	FROM unnest($1::text[], $2::text[]) AS o(id, status) JOIN deliveries d ON d.id = o.id
+	WHERE d.ordering_key <> '' AND o.status NOT IN ('pending', 'delivering', 'paused'))
+ORDER BY k.endpoint_id, k.ordering_key
+FOR UPDATE OF k`
+
 // DeliveriesRecord writes outcomes, attempts and health changes in one transaction, sent
 // as one batch: one statement for all attempts, one for all outcomes, one per endpoint
 // whose health changed. Rows go in ID order, so that two nodes' batches lock them in the
@@ -274,6 +287,7 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 				att.responseStatus, att.responseHeaders, att.responseBody, att.responseTruncated, att.error)
 		}
 		if len(out.id) > 0 {
+			b.Queue(lockFinishingKeys, out.id, out.status)
 			b.Queue(recordOutcomes, out.id, out.status, out.n, out.next, out.at, out.ref)
 		}
 		for _, h := range health {

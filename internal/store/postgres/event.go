@@ -28,6 +28,9 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 		if err != nil {
 			return err
 		}
+		if err := lockOrderingKeys(ctx, tx, ws, exists); err != nil {
+			return err
+		}
 		var events, deliveries [][]any
 		flush := func() error {
 			if len(events) > 0 {
@@ -125,6 +128,36 @@ func existingEndpoints(ctx context.Context, tx pgx.Tx, ws []*store.EventWrite) (
 	var id string
 	_, err = pgx.ForEachRow(rows, []any{&id}, func() error { exists[id] = true; return nil })
 	return exists, err
+}
+
+// lockOrderingKeys takes the ordering_keys rows of the batch's ordered deliveries, in
+// key order, creating those that are new (their first delivery then takes sequence 1).
+// The batch's deliveries take them again in event order, as their sequence numbers must
+// follow the events; taken in that order first, two nodes' batches (or a batch and the
+// outcomes that finish deliveries of the same keys, see lockFinishingKeys) would wait on
+// each other in a cycle, which PostgreSQL breaks only after deadlock_timeout (a second)
+// by aborting one of them.
+func lockOrderingKeys(ctx context.Context, tx pgx.Tx, ws []*store.EventWrite, exists map[string]bool) error {
+	type key struct{ endpoint, key string }
+	seen := map[key]bool{}
+	var endpoints, keys []string
+	for _, w := range ws {
+		for _, d := range w.Deliveries {
+			k := key{d.EndpointID, d.OrderingKey}
+			if !d.Ordered || d.OrderingKey == "" || !exists[d.EndpointID] || seen[k] {
+				continue
+			}
+			seen[k] = true
+			endpoints, keys = append(endpoints, k.endpoint), append(keys, k.key)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO ordering_keys (endpoint_id, ordering_key, last_sequence)
+		SELECT e, k, 0 FROM unnest($1::text[], $2::text[]) AS u(e, k) ORDER BY e, k
+		ON CONFLICT (endpoint_id, ordering_key) DO UPDATE SET last_sequence = ordering_keys.last_sequence`, endpoints, keys)
+	return err
 }
 
 // insertKeyed writes one delivery that has an ordering key, superseding what it
