@@ -249,9 +249,12 @@ WHERE d.id = o.id`
 // takes those rows one by one as the outcomes' UPDATE reaches each delivery, in the
 // order of the deliveries, while ingest takes them in key order (lockOrderingKeys).
 // Taken first and in key order here too, two transactions never wait on each other in a
-// cycle over them.
+// cycle over them. $3 are the endpoints of those deliveries: unless one of them orders
+// by key, the first condition (a one-time filter) ends the statement before it looks up
+// any delivery.
 const lockFinishingKeys = `SELECT 1 FROM ordering_keys k
-WHERE (k.endpoint_id, k.ordering_key) IN (SELECT d.endpoint_id, d.ordering_key
+WHERE EXISTS (SELECT 1 FROM ordering_keys WHERE endpoint_id = ANY($3::text[]))
+AND (k.endpoint_id, k.ordering_key) IN (SELECT d.endpoint_id, d.ordering_key
 	FROM unnest($1::text[], $2::text[]) AS o(id, status) JOIN deliveries d ON d.id = o.id
 	WHERE d.ordering_key <> '' AND o.status NOT IN ('pending', 'delivering', 'paused'))
 ORDER BY k.endpoint_id, k.ordering_key
@@ -272,6 +275,12 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 	}
 	// Endpoints in a fixed order, so that two nodes' batches never wait on each other in a
 	// cycle.
+	var finishing []string // endpoints of deliveries this batch ends
+	for i, status := range out.status {
+		if !unfinished(status) && !slices.Contains(finishing, out.endpoint[i]) {
+			finishing = append(finishing, out.endpoint[i])
+		}
+	}
 	health := slices.Clone(p.Health)
 	slices.SortFunc(health, func(a, b store.HealthChange) int { return strings.Compare(a.EndpointID, b.EndpointID) })
 	if len(att.deliveryID) == 0 && len(out.id) == 0 && len(health) == 0 {
@@ -286,8 +295,10 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 			b.Queue(recordAttempts, att.deliveryID, att.n, att.endpointID, att.ok, att.startedAt, att.durationMS, att.request,
 				att.responseStatus, att.responseHeaders, att.responseBody, att.responseTruncated, att.error)
 		}
+		if len(finishing) > 0 {
+			b.Queue(lockFinishingKeys, out.id, out.status, finishing)
+		}
 		if len(out.id) > 0 {
-			b.Queue(lockFinishingKeys, out.id, out.status)
 			b.Queue(recordOutcomes, out.id, out.status, out.n, out.next, out.at, out.ref)
 		}
 		for _, h := range health {
@@ -301,6 +312,12 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})
+}
+
+// unfinished reports whether a delivery in this status is still to be sent (the states
+// that the trigger of migration 6 watches a keyed delivery leave).
+func unfinished(status string) bool {
+	return status == consign.StatusPending || status == consign.StatusDelivering || status == consign.StatusPaused
 }
 
 // finished reports whether a delivery in this status is done for good.
@@ -402,6 +419,7 @@ func (r *attemptRows) add(o *store.Outcome) {
 // outcomeRows are outcomes as the columns of recordOutcomes.
 type outcomeRows struct {
 	id, status []string
+	endpoint   []string // not written: see lockFinishingKeys
 	n          []int32
 	next, at   []time.Time
 	ref        []*string
@@ -421,6 +439,7 @@ func (r *outcomeRows) add(o *store.Outcome) {
 	}
 	r.id = append(r.id, o.DeliveryID)
 	r.status = append(r.status, o.Status)
+	r.endpoint = append(r.endpoint, o.EndpointID)
 	r.n = append(r.n, int32(n))
 	r.next = append(r.next, next)
 	r.at = append(r.at, at)
