@@ -131,9 +131,9 @@ type Config struct {
 	Ahead int `json:"ahead"`
 	// Warmup is how many deliveries a delivery scenario sends before the part it
 	// measures, in the same stream; default 20,000, negative for none. A fresh server
-	// spends its first second or so on one-time work (compiling statements, growing the
-	// write-ahead log and the heap, opening connections): about 15 % more CPU a delivery
-	// over a one-second run than later. The spec's delivery figures are sustained rates.
+	// spends part of its first second on one-time work (compiling statements, growing
+	// the write-ahead log and the heap, opening connections, the first batch's trip
+	// through the pipeline); the spec's delivery figures are sustained rates.
 	Warmup int `json:"warmup"`
 	// FlatOut publishes the delivery scenarios' events as fast as the API takes them
 	// instead, as the first rounds of measurements did: most of them then wait in the
