@@ -24,9 +24,10 @@
 //     BatchSize by BatchClients clients, after Warmup deliveries' worth of events in the
 //     same stream; the rate is deliveries / (arrival of the last delivery − arrival of
 //     the warm-up's last). The spec's figure is a sustained rate, so the warm-up's
-//     one-time work stays out of it, and the publisher keeps pace with the deliveries: a batch goes out once all but Ahead
-//     batches' worth of deliveries before it have arrived (a closed loop, as a
-//     load generator finds the highest rate a system keeps up with). With FlatOut it
+//     one-time work stays out of it, and the publisher keeps pace with the deliveries:
+//     a batch goes out once all but Ahead batches' worth of deliveries before it have
+//     arrived (a closed loop, as a load generator finds the highest rate a system keeps
+//     up with). With FlatOut it
 //     publishes as fast as the API accepts instead; the events then mostly wait in the
 //     store, and the figure is the rate at which that backlog drains.
 //  3. [fanout] deliveries/s, 1 event → Fanout endpoints, likewise (Events × Fanout

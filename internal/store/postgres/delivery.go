@@ -273,14 +273,14 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 	for _, o := range latestAttempts(p.Outcomes) {
 		att.add(o)
 	}
-	// Endpoints in a fixed order, so that two nodes' batches never wait on each other in a
-	// cycle.
 	var finishing []string // endpoints of deliveries this batch ends
 	for i, status := range out.status {
 		if !unfinished(status) && !slices.Contains(finishing, out.endpoint[i]) {
 			finishing = append(finishing, out.endpoint[i])
 		}
 	}
+	// Endpoints in a fixed order, so that two nodes' batches never wait on each other in a
+	// cycle.
 	health := slices.Clone(p.Health)
 	slices.SortFunc(health, func(a, b store.HealthChange) int { return strings.Compare(a.EndpointID, b.EndpointID) })
 	if len(att.deliveryID) == 0 && len(out.id) == 0 && len(health) == 0 {
