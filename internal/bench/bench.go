@@ -27,9 +27,9 @@
 //     one-time work stays out of it, and the publisher keeps pace with the deliveries:
 //     a batch goes out once all but Ahead batches' worth of deliveries before it have
 //     arrived (a closed loop, as a load generator finds the highest rate a system keeps
-//     up with). With FlatOut it
-//     publishes as fast as the API accepts instead; the events then mostly wait in the
-//     store, and the figure is the rate at which that backlog drains.
+//     up with). With FlatOut it publishes as fast as the API accepts instead; the
+//     events then mostly wait in the store, and the figure is the rate at which that
+//     backlog drains.
 //  3. [fanout] deliveries/s, 1 event → Fanout endpoints, likewise (Events × Fanout
 //     deliveries).
 //  4. [single] events accepted/s: Events single-event POSTs from Concurrency clients to
