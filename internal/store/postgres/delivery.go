@@ -273,12 +273,14 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 	for _, o := range latestAttempts(p.Outcomes) {
 		att.add(o)
 	}
-	var finishing []string // endpoints of deliveries this batch ends
+	var finishing []string // endpoints of deliveries this batch ends, each once
 	for i, status := range out.status {
-		if !unfinished(status) && !slices.Contains(finishing, out.endpoint[i]) {
+		if !unfinished(status) {
 			finishing = append(finishing, out.endpoint[i])
 		}
 	}
+	slices.Sort(finishing)
+	finishing = slices.Compact(finishing)
 	// Endpoints in a fixed order, so that two nodes' batches never wait on each other in a
 	// cycle.
 	health := slices.Clone(p.Health)

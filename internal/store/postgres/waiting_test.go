@@ -24,14 +24,8 @@ func TestNextOfKeyWaitsForWriter(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	db := open(t, dsn)
 	t.Cleanup(func() { db.Close() })
-	at := time.Now().UTC().Truncate(time.Millisecond)
-	org := &consign.Org{ID: consign.NewID(consign.PrefixOrg, at), Name: "Acme", Role: consign.RoleBoth, CreatedAt: at, UpdatedAt: at}
-	require.NoError(t, db.OrgInsert(ctx, org))
-	ep := &store.EndpointRow{Endpoint: consign.Endpoint{ID: consign.NewID(consign.PrefixEndpoint, at), OrgID: org.ID,
-		URL: "https://erp.example.com/hooks", Topics: []string{"*"}, Active: true, Ordering: consign.OrderingKey,
-		CreatedAt: at, UpdatedAt: at}}
-	require.NoError(t, ep.Normalize())
-	require.NoError(t, db.EndpointInsert(ctx, ep, nil))
+	f := newKeyFixture(t, db)
+	at, org, ep := f.at, f.org, f.ep
 
 	head := &consign.Event{ID: consign.NewID(consign.PrefixEvent, at), OrgID: org.ID, Type: "order.updated",
 		Payload: []byte(`{}`), OrderingKey: "order-1", CreatedAt: at}
