@@ -68,6 +68,11 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 	require.Contains(t, out.String(), "measured after the first 100 deliveries, the whole stream ")
 	require.Positive(t, rep.Deliver.ShareOfLoopback)
+	require.InDelta(t, rep.Deliver.ShareOfLoopback*referenceCeiling, rep.Deliver.AtReference, 1e-6)
+	require.NotNil(t, rep.Deliver.MetAtReference)
+	require.Equal(t, rep.Deliver.AtReference >= 20_000, *rep.Deliver.MetAtReference)
+	require.Zero(t, rep.FanoutDeliver.Target, "the spec's fan-out target is for 1 → 10, not 1 → 3")
+	require.Nil(t, rep.FanoutDeliver.MetAtReference)
 
 	l := rep.Latency
 	require.NotNil(t, l)
@@ -100,7 +105,7 @@ func TestRunEndToEnd(t *testing.T) {
 	text := strings.TrimRight(out.String(), "\n")
 	for _, want := range []string{
 		"loopback ceiling", "deliveries/s 1→1 (batch-fed): ", "deliveries/s 1→3 (batch-fed): ",
-		"% of loopback, the target being 43 % of the reference ceiling",
+		" /s at the reference ceiling (the target is 43 % of it): ",
 		"events accepted/s, single-event POSTs", "events accepted/s, batch API", "latency send → receipt",
 		"latency ack → receipt", "3,000 deliveries queued for a down endpoint: a healthy endpoint keeps ",
 		"the spec's ≤ 300 MB target is the backlog figure's", "memory after the runs: RSS ",
@@ -110,9 +115,10 @@ func TestRunEndToEnd(t *testing.T) {
 	lines := strings.Split(text, "\n")
 	last := lines[len(lines)-1]
 	require.Equal(t, rep.Summary(), last, "the summary is the last line")
-	for _, key := range []string{"loopback=", "d11=", "d13=", "single=", "batch=", "p50=", "p99=", "ack_p50=", "ack_p99=", "backlog=", "backlog_hwm=", "rss=", "hwm="} {
+	for _, key := range []string{"loopback=", "d11=", "d13=", "single=", "batch=", "p50=", "p99=", "ack_p50=", "ack_p99=", "backlog=", "backlog_hwm=", "rss=", "hwm=", "missed=", "missed_at_reference="} {
 		require.Contains(t, last, " "+key)
 	}
+	require.NotRegexp(t, `missed\S*=\S*d13`, last, "1 → 3 has no target to miss")
 	require.NotContains(t, last, "incomplete=")
 }
 
@@ -133,7 +139,10 @@ func TestRunJSONAndOnly(t *testing.T) {
 	require.NotContains(t, doc, "deliveries_1_1")
 	require.Contains(t, doc, "memory")
 	require.Equal(t, rep.Summary(), doc["summary"])
-	require.Regexp(t, `^summary: loopback=\d+/s single=\d+/s rss=\d+MB hwm=\d+MB$`, doc["summary"])
+	require.Regexp(t, `^summary: loopback=\d+/s single=\d+/s rss=\d+MB hwm=\d+MB missed=(none|single) missed_at_reference=(none|single)$`, doc["summary"])
+	single := doc["accepted_single"].(map[string]any)
+	require.Contains(t, single, "at_reference_per_second")
+	require.Contains(t, single, "met_at_reference")
 }
 
 // TestDeliveriesPaced: the delivery scenarios' publisher stays within Ahead batches
@@ -437,10 +446,58 @@ func TestSummary(t *testing.T) {
 		Memory:        &Memory{RSSBytes: 180 << 20, HWMBytes: 210 << 20},
 	}
 	require.Equal(t, "summary: loopback=46100/s d11=21400/s d110=26000/s single=11000/s batch=120000/s "+
-		"p50=2.10ms p99=9.80ms ack_p50=1.23ms ack_p99=12.3ms backlog=95% backlog_hwm=140MB rss=180MB hwm=210MB incomplete=d110",
+		"p50=2.10ms p99=9.80ms ack_p50=1.23ms ack_p99=12.3ms backlog=95% backlog_hwm=140MB rss=180MB hwm=210MB "+
+		"missed=latency,backlog missed_at_reference=latency,backlog incomplete=d110",
 		rep.Summary())
 	rep.Backlog = &Backlog{Queued: 10, Want: 20, Share: 1.01}
-	require.Contains(t, rep.Summary(), " backlog=101% rss=180MB hwm=210MB incomplete=d110,backlog")
+	require.Contains(t, rep.Summary(), " backlog=101% rss=180MB hwm=210MB missed=latency,backlog missed_at_reference=latency,backlog incomplete=d110,backlog")
+
+	rep.Latency, rep.Backlog = nil, nil
+	require.Equal(t, "summary: loopback=46100/s d11=21400/s d110=26000/s single=11000/s batch=120000/s "+
+		"rss=180MB hwm=210MB incomplete=d110", rep.Summary(), "no figure with a target: nothing to miss")
+}
+
+// TestMissed: the summary names the targets missed as measured and with the rates read
+// at the reference ceiling, as the spec states them.
+func TestMissed(t *testing.T) {
+	t.Parallel()
+	// rate is a rate figure of target at perSecond beside a loopback ceiling (0: none).
+	rate := func(perSecond, target, ceiling float64) *Throughput {
+		th := &Throughput{PerSecond: perSecond, Target: target, Done: 1, Want: 1}
+		th.Met = perSecond >= target
+		th.scale(ceiling)
+		return th
+	}
+	tests := []struct {
+		name        string
+		rep         Report
+		missed, ref string
+	}{
+		{"all met", Report{Fanout: 10, Deliver: rate(21_000, 20_000, 40_000), FanoutDeliver: rate(26_000, 25_000, 40_000)},
+			"none", "none"},
+		// 23,000 of 31,000 is 74 %, ≈ 34,129 /s at 46,000: above the target's 54 %.
+		{"missed on a slow machine", Report{Fanout: 10, Deliver: rate(21_000, 20_000, 31_000), FanoutDeliver: rate(23_000, 25_000, 31_000)},
+			"d110", "none"},
+		// 26,000 of 52,000 is 50 %, ≈ 23,000 /s at 46,000.
+		{"met only on a fast machine", Report{Fanout: 10, FanoutDeliver: rate(26_000, 25_000, 52_000)},
+			"none", "d110"},
+		{"no share: as measured", Report{Single: rate(9_000, 10_000, 0), Batch: rate(120_000, 100_000, 0)},
+			"single", "single"},
+		{"no target: not counted", Report{Fanout: 3, Deliver: rate(15_000, 20_000, 31_000), FanoutDeliver: rate(9_000, 0, 31_000)},
+			"d11", "none"},
+		{"latency and backlog as measured", Report{Latency: &Latency{Met: false}, Backlog: &Backlog{Met: true}},
+			"latency", "latency"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			missed, ref, targets := tt.rep.missed()
+			require.True(t, targets)
+			require.Equal(t, tt.missed, missed)
+			require.Equal(t, tt.ref, ref)
+			require.Contains(t, tt.rep.Summary(), " missed="+tt.missed+" missed_at_reference="+tt.ref)
+		})
+	}
 }
 
 // TestProfiles checks that --cpuprofile and --memprofile leave pprof files (gzip'd
@@ -483,7 +540,7 @@ func TestRunRepeated(t *testing.T) {
 	lines := strings.Split(text, "\n")
 	last := lines[len(lines)-1]
 	require.Equal(t, rep.Summary(), last)
-	require.Regexp(t, `^summary: loopback=\d+/s d11=\d+/s p50=\S+ms p99=\S+ms ack_p50=\S+ms ack_p99=\S+ms rss=\d+MB hwm=\d+MB rounds=2$`, last)
+	require.Regexp(t, `^summary: loopback=\d+/s d11=\d+/s p50=\S+ms p99=\S+ms ack_p50=\S+ms ack_p99=\S+ms rss=\d+MB hwm=\d+MB missed=\S+ missed_at_reference=\S+ rounds=2$`, last)
 }
 
 // TestMedianReport checks which round each figure of the median report comes from: the

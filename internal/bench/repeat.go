@@ -125,10 +125,10 @@ func medianReport(reps []*Report) *Report {
 	m.FanoutDeliver = rate(func(r *Report) *Throughput { return r.FanoutDeliver })
 	m.Single = rate(func(r *Report) *Throughput { return r.Single })
 	m.Batch = rate(func(r *Report) *Throughput { return r.Batch })
-	if m.Loopback != nil && m.Loopback.PerSecond > 0 {
+	if m.Loopback != nil {
 		for _, t := range []*Throughput{m.Deliver, m.FanoutDeliver, m.Single} {
 			if t != nil {
-				t.ShareOfLoopback = t.PerSecond / m.Loopback.PerSecond
+				t.scale(m.Loopback.PerSecond)
 			}
 		}
 	}
