@@ -424,8 +424,11 @@ func (p *jsonParser) literal(s string) bool {
 
 // writeEvent writes one event as writeJSON(w, status, eventView(e)) would.
 func writeEvent(w http.ResponseWriter, status int, e *consign.Event) error {
-	b := appendEvent(make([]byte, 0, len(e.Payload)+256), e)
-	return writeBytes(w, status, append(b, '\n'))
+	buf := buffers.get()
+	defer buffers.put(buf)
+	b := append(appendEvent(slices.Grow((*buf)[:0], len(e.Payload)+256), e), '\n')
+	*buf = b
+	return writeBytes(w, status, b)
 }
 
 // writeEvents writes events as writeJSON(w, status, map[string]any{"data": views})
