@@ -301,7 +301,16 @@ func TestRunPostgres(t *testing.T) {
 		require.Zero(t, th.Duplicates, name)
 	}
 	require.Equal(t, 600, rep.FanoutDeliver.Want, "200 events × 3 endpoints")
+	// The spec's one PostgreSQL row: deliveries/s on one node, whatever the fan-out.
+	require.Equal(t, float64(targetPostgres), rep.Deliver.Target)
+	require.Equal(t, float64(targetPostgres), rep.FanoutDeliver.Target)
+	require.Zero(t, rep.Single.Target, "the ingest targets are the embedded store's")
 	text := out.String()
+	require.Contains(t, text, "deliveries/s 1→1 (batch-fed): ")
+	require.Contains(t, text, "(target ≥ 5,000 on PostgreSQL, one node: ")
+	require.Contains(t, text, "no endpoints: ")
+	require.Contains(t, text, "(the spec's ingest targets are for the embedded store; ")
+	require.NotRegexp(t, `missed\S*=\S*single`, text)
 	require.Contains(t, text, "(postgresql store, database "+rep.Database+"; ")
 	require.Contains(t, text, "not PostgreSQL's own processes")
 	require.NotContains(t, text, ":"+secret+"@")

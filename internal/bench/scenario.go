@@ -147,6 +147,19 @@ func (r *runner) cleanup() {
 	}
 }
 
+// target is the spec's target for a rate figure of this run: the embedded store's table
+// (whose fan-out row is for 1 → 10), or on PostgreSQL its one row, deliveries/s on one
+// node (it has no ingest row).
+func (r *runner) target(f figure) float64 {
+	switch {
+	case r.rep.Store == StorePostgres && (f == figDeliver || f == figFanout):
+		return targetPostgres
+	case r.rep.Store == StorePostgres, f == figFanout && r.cfg.Fanout != 10:
+		return 0
+	}
+	return f.target
+}
+
 // share sets t's share of the loopback ceiling, if that was measured.
 func (r *runner) share(t *Throughput) {
 	if l := r.rep.Loopback; l != nil {
@@ -274,9 +287,7 @@ func (r *runner) deliver(ctx context.Context, org, key, bucket string, eps []str
 	if got < want && !th.Interrupted {
 		r.deactivate(org, key, eps)
 	}
-	if fig != figFanout || fanout == 10 { // the spec's fan-out target is for 1 → 10
-		th.Target = fig.target
-	}
+	th.Target = r.target(fig)
 	th.finish()
 	r.share(th)
 	return th
@@ -318,7 +329,7 @@ func (r *runner) ingestSingle(ctx context.Context) error {
 	})
 	th := t.throughput(start, n, ctx)
 	m.stop(th)
-	th.Target = figSingle.target
+	th.Target = r.target(figSingle)
 	th.finish()
 	r.share(th)
 	r.rep.Single = th
@@ -339,7 +350,7 @@ func (r *runner) ingestBatch(ctx context.Context) error {
 	t := r.publishBatches(ctx, org, key, n, nil)
 	th := t.throughput(start, n, ctx)
 	m.stop(th)
-	th.Target = figBatch.target
+	th.Target = r.target(figBatch)
 	th.finish()
 	r.rep.Batch = th
 	r.p.printf("%s\n", th.line(figBatch, r.cfg))
