@@ -402,7 +402,11 @@ func (r *Report) missed() (missed, atReference string, targets bool) {
 		if !t.Met {
 			abs = append(abs, key)
 		}
-		if t.MetAtReference != nil && !*t.MetAtReference || t.MetAtReference == nil && !t.Met {
+		met := t.Met
+		if t.MetAtReference != nil {
+			met = *t.MetAtReference
+		}
+		if !met {
 			ref = append(ref, key)
 		}
 	}
