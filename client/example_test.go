@@ -13,12 +13,13 @@ import (
 	"github.com/consign-dev/consign/client"
 )
 
-// A seller's platform sets up a partner's endpoint and publishes an event to it.
+// A platform sets up an endpoint for a buyer (a retailer) and tells it an order shipped;
+// order.fulfilled is a buyers' topic, which a seller org's endpoints would not get.
 func Example() {
 	ctx := context.Background()
 	c := client.New("https://consign.example.com", os.Getenv("CONSIGN_KEY"))
 
-	org, err := c.Orgs.Create(ctx, client.OrgInput{Name: "Acme Outdoor", Role: client.RoleSeller})
+	org, err := c.Orgs.Create(ctx, client.OrgInput{Name: "Acme Outdoor", Role: client.RoleBuyer})
 	if err != nil {
 		log.Fatal(err)
 	}
