@@ -132,6 +132,15 @@ func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
 
 // EndpointDelete removes an endpoint; secrets, deliveries and attempts cascade.
 func (db *DB) EndpointDelete(ctx context.Context, orgID, id string) error {
+	// The org's own endpoint only: the steps below go by the endpoint's id.
+	var one int
+	if err := db.queryRow(ctx, `SELECT 1 FROM endpoints WHERE org_id = ? AND id = ?`, orgID, id).Scan(&one); err != nil {
+		return notFound(err, "endpoint", id)
+	}
+	// Its deliveries (with their attempts) in steps (bulkdelete.go), then the endpoint.
+	if err := db.deleteInChunks(ctx, id, deleteEndpointDeliveries); err != nil {
+		return err
+	}
 	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := db.txExec(ctx, tx, `DELETE FROM endpoints WHERE org_id = ? AND id = ?`, orgID, id)
 		return mustAffect(res, err, "endpoint", id)

@@ -58,6 +58,14 @@ func (db *DB) OrgUpdate(ctx context.Context, o *consign.Org) error {
 
 // OrgDelete removes an org; foreign keys cascade to everything it owns.
 func (db *DB) OrgDelete(ctx context.Context, id string) error {
+	if _, err := db.OrgGet(ctx, id); err != nil {
+		return err
+	}
+	// The bulk in steps (bulkdelete.go): deliveries (with their attempts), the events
+	// left without deliveries, the receipts of the org's sources.
+	if err := db.deleteInChunks(ctx, id, deleteOrgDeliveries, deleteOrgEvents, deleteOrgReceipts); err != nil {
+		return err
+	}
 	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := db.txExec(ctx, tx, `DELETE FROM orgs WHERE id = ?`, id)
 		return mustAffect(res, err, "org", id)

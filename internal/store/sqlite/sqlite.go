@@ -59,6 +59,7 @@ type DB struct {
 	modes  map[any]string
 	ck     *checkpointer
 	engine Engine
+	chunk  int // rows a step of a large delete takes (deleteChunk; tests lower it)
 }
 
 var _ store.Store = (*DB)(nil)
@@ -95,23 +96,27 @@ func OpenEngine(ctx context.Context, dir string, e Engine) (*DB, error) {
 	dsn := "file:" + uriPathEscaper.Replace(path) + "?" + params.Encode()
 	open := func(extra ...string) *sql.DB {
 		pragmas := append([]string{fmt.Sprintf("page_size(%d)", pageSize), "busy_timeout(10000)", "journal_mode(WAL)",
-			"synchronous(FULL)", "foreign_keys(1)", "temp_store(MEMORY)"}, extra...)
+			"synchronous(FULL)", "foreign_keys(1)"}, extra...)
 		return sql.OpenDB(connector{driver: eng.driver, dsn: dsn, pragmas: pragmas})
 	}
 	// Page caches: 32 MB for the writer, 8 MB for each reader; with a million queued
 	// deliveries these, not the queue, are most of the memory.
-	// The writer never checkpoints: the checkpointer does (checkpoint.go).
-	w := open("cache_size(-32000)", "wal_autocheckpoint(0)")
+	// The writer never checkpoints: the checkpointer does (checkpoint.go). Its temporary
+	// storage is a file: a statement that changes many rows journals the pages it
+	// touches, and in memory that journal grew by the gigabyte (bulkdelete.go); SQLite
+	// keeps it in memory up to 64 KiB and spills to the file past that. Readers sort
+	// and group in memory.
+	w := open("cache_size(-32000)", "wal_autocheckpoint(0)", "temp_store(FILE)")
 	// Writes are serialised by wmu; the second connection only prepares statements (a
 	// prepare on the pool must not wait for the connection a transaction holds).
 	w.SetMaxOpenConns(2)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
-	r := open("query_only(1)", "cache_size(-8000)")
+	r := open("query_only(1)", "cache_size(-8000)", "temp_store(MEMORY)")
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
 	ck := open("synchronous(NORMAL)")
-	db := &DB{w: w, r: r, ws: newStmts(w), rs: newStmts(r), modes: map[any]string{}, engine: e}
+	db := &DB{w: w, r: r, ws: newStmts(w), rs: newStmts(r), modes: map[any]string{}, engine: e, chunk: deleteChunk}
 	db.ck = newCheckpointer(ck, &db.wmu, path)
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
