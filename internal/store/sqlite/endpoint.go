@@ -138,7 +138,7 @@ func (db *DB) EndpointDelete(ctx context.Context, orgID, id string) error {
 		return notFound(err, "endpoint", id)
 	}
 	// Its deliveries (with their attempts) in steps (bulkdelete.go), then the endpoint.
-	if err := db.deleteInChunks(ctx, id, deleteEndpointDeliveries); err != nil {
+	if err := db.deleteInSteps(ctx, id, endpointDeliveries); err != nil {
 		return err
 	}
 	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {

@@ -63,7 +63,7 @@ func (db *DB) OrgDelete(ctx context.Context, id string) error {
 	}
 	// The bulk in steps (bulkdelete.go): deliveries (with their attempts), the events
 	// left without deliveries, the receipts of the org's sources.
-	if err := db.deleteInChunks(ctx, id, deleteOrgDeliveries, deleteOrgEvents, deleteOrgReceipts); err != nil {
+	if err := db.deleteOrgInSteps(ctx, id); err != nil {
 		return err
 	}
 	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
