@@ -157,7 +157,8 @@ func TestOrgDeleteInSteps(t *testing.T) {
 }
 
 // TestWritesGoOnDuringLargeDelete: a publish made while a large endpoint is being
-// deleted is written before the delete ends. Deleted in one statement, the endpoint's
+// deleted is written before the delete ends, and a delivery it adds to that endpoint
+// is deleted with it. Deleted in one statement, the endpoint's
 // deliveries held the write lock until the end (about 28 s for a million).
 func TestWritesGoOnDuringLargeDelete(t *testing.T) {
 	t.Parallel()
@@ -182,7 +183,7 @@ func TestWritesGoOnDuringLargeDelete(t *testing.T) {
 		case <-time.After(time.Millisecond):
 		}
 	}
-	f.publish(t, f.org, 1, nil, f.kept)
+	f.publish(t, f.org, 1, nil, f.kept, f.gone) // the endpoint's new delivery goes with it
 	select {
 	case err := <-done:
 		require.Failf(t, "the publish waited for the whole delete", "err: %v", err)
