@@ -25,8 +25,10 @@ import (
 // only what the deleted object would have taken with it; the object is still there, and
 // deleting it again finishes the work.
 
-// deleteChunk is the most rows a step deletes: about 25–30 ms of the write lock on the
-// project's machine (deliveries with their attempts).
+// deleteChunk is the most rows a step deletes: a few milliseconds of the write lock on
+// the project's machine, where an org's 300,000 queued deliveries and their events went
+// in 2.5 s, writes meanwhile taking at most 35 ms (13.9 s, all writes held, in one
+// statement).
 const deleteChunk = 1000
 
 // steps deletes one kind of row of one owner (an endpoint or an org) in steps.
