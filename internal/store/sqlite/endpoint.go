@@ -95,10 +95,11 @@ func (db *DB) OrgEndpointsVersion(ctx context.Context, orgID string) (int64, err
 }
 
 // EndpointUpdate saves an endpoint, pausing or resuming its deliveries when it is
-// deactivated or activated.
+// deactivated or activated. The endpoint's row changes first; its deliveries follow in
+// steps (flipBacklog), since an endpoint that failed for days may hold millions.
 func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
+	var wasActive bool
 	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var wasActive bool
 		if err := db.txQueryRow(ctx, tx, `SELECT active FROM endpoints WHERE id = ? AND org_id = ?`, e.ID, e.OrgID).Scan(&wasActive); err != nil {
 			return notFound(err, "endpoint", e.ID)
 		}
@@ -111,23 +112,15 @@ func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
 			return err
 		}
 		e.Version = version
-		switch {
-		case wasActive && !e.Active:
-			_, err = db.txExec(ctx, tx, `UPDATE deliveries INDEXED BY deliveries_due SET status = 'paused', updated_at = ?
-				WHERE endpoint_id = ? AND status IN ('pending', 'delivering') AND status = 'pending'`, ms(e.UpdatedAt), e.ID)
-		case !wasActive && e.Active:
-			// Due at once, in their original order (claims take equal due times by id);
-			// those waiting behind their key's head keep waiting.
-			_, err = db.txExec(ctx, tx, `UPDATE deliveries INDEXED BY deliveries_unsent SET status = 'pending',
-				next_attempt_at = CASE WHEN next_attempt_at = `+waitingSQL+` THEN next_attempt_at ELSE ? END,
-				updated_at = ? WHERE endpoint_id = ? AND `+unsent+` AND status = 'paused'`, ms(e.UpdatedAt), ms(e.UpdatedAt), e.ID)
-		}
-		return err
+		return nil
 	})
 	if consign.ErrorCode(err) == consign.ECONFLICT {
 		return consign.Errorf(consign.ECONFLICT, "an endpoint for %s exists already in this org", e.URL)
 	}
-	return err
+	if err != nil || wasActive == e.Active {
+		return err
+	}
+	return db.flipBacklog(ctx, e.ID, e.Active, e.UpdatedAt)
 }
 
 // EndpointDelete removes an endpoint; secrets, deliveries and attempts cascade.
@@ -137,7 +130,7 @@ func (db *DB) EndpointDelete(ctx context.Context, orgID, id string) error {
 	if err := db.queryRow(ctx, `SELECT 1 FROM endpoints WHERE org_id = ? AND id = ?`, orgID, id).Scan(&one); err != nil {
 		return notFound(err, "endpoint", id)
 	}
-	// Its deliveries (with their attempts) in steps (bulkdelete.go), then the endpoint.
+	// Its deliveries (with their attempts) in steps (bulk.go), then the endpoint.
 	if err := db.deleteInSteps(ctx, id, endpointDeliveries); err != nil {
 		return err
 	}

@@ -61,7 +61,7 @@ func (db *DB) OrgDelete(ctx context.Context, id string) error {
 	if _, err := db.OrgGet(ctx, id); err != nil {
 		return err
 	}
-	// The bulk in steps (bulkdelete.go): deliveries (with their attempts), the events
+	// The bulk in steps (bulk.go): deliveries (with their attempts), the events
 	// left without deliveries, the receipts of the org's sources.
 	if err := db.deleteOrgInSteps(ctx, id); err != nil {
 		return err

@@ -103,7 +103,7 @@ func OpenEngine(ctx context.Context, dir string, e Engine) (*DB, error) {
 	// deliveries these, not the queue, are most of the memory.
 	// The writer never checkpoints: the checkpointer does (checkpoint.go). Its temporary
 	// storage is a file: a statement that changes many rows journals the pages it
-	// touches, and in memory that journal grew by the gigabyte (bulkdelete.go); SQLite
+	// touches, and in memory that journal grew by the gigabyte (bulk.go); SQLite
 	// keeps it in memory up to 64 KiB and spills to the file past that. Readers sort
 	// and group in memory.
 	w := open("cache_size(-32000)", "wal_autocheckpoint(0)", "temp_store(FILE)")
@@ -123,6 +123,10 @@ func OpenEngine(ctx context.Context, dir string, e Engine) (*DB, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db.ck.committed() // migrations write outside txMode: copy what they logged
+	if err := db.finishFlips(ctx, time.Now()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: finish pausing or resuming endpoints' deliveries: %w", path, err)
+	}
 	return db, nil
 }
 

@@ -3,8 +3,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"time"
 )
 
+// Changes that reach an endpoint's or org's whole backlog go in steps, so that no one of
+// them holds the write lock for long: deleting (below) and pausing or resuming
+// (flipBacklog).
+//
 // Deleting an endpoint or an org takes everything under it: deliveries, their attempts,
 // events, receipts. One of them may hold a million queued deliveries, and a single
 // cascading DELETE of those held the write lock — every publish, every recorded
@@ -126,6 +131,93 @@ func (db *DB) deleteOrgInSteps(ctx context.Context, orgID string) error {
 	}
 	for _, id := range sources {
 		if err := db.deleteInSteps(ctx, id, sourceReceipts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Pausing and resuming. Deactivating an endpoint pauses its pending deliveries and
+// activating it makes its paused ones due at once; an endpoint deactivated by its failure
+// policy has been failing for days and may hold millions, which one UPDATE flipped under
+// the write lock (300,000 in 0.9 s, every write waiting). The endpoint's row changes
+// first (EndpointUpdate); its deliveries then follow in steps (300,000 paused in 1.2 s
+// and resumed in 1.4 s, writes meanwhile taking at most 36 ms), each step changing
+// nothing once the endpoint's state is no longer the one it works for, so that a pause
+// and a resume made one after the other end in the state of the later one. A delivery
+// still pending on an inactive endpoint meanwhile is paused when an attempt finds the
+// endpoint inactive; one still paused on an active endpoint would wait for nothing. A
+// pause or resume cut short by a crash is finished when the store opens (finishFlips).
+
+const (
+	// pauseStep pauses up to ?2 pending deliveries of endpoint ?1 while it is inactive
+	// (?3: now). Paused rows leave deliveries_due, so each step starts at the first
+	// pending row left.
+	pauseStep = `UPDATE deliveries SET status = 'paused', updated_at = ?3 WHERE rowid IN (
+		SELECT rowid FROM deliveries INDEXED BY deliveries_due
+		WHERE endpoint_id = ?1 AND status IN ('pending', 'delivering') AND status = 'pending' LIMIT ?2)
+		AND (SELECT active FROM endpoints WHERE id = ?1) = 0`
+	// resumeStep makes up to ?2 paused deliveries of endpoint ?1 due at ?3 while it is
+	// active; those waiting behind their key's head keep waiting. The search goes through
+	// deliveries_unsent (endpoint_id, status, id), so a step takes the oldest paused ones
+	// (an ORDER BY would sort every paused row each step: 300,000 resumed in 7.2 s
+	// instead of 1.4), and resumed rows leave that part of the index.
+	resumeStep = `UPDATE deliveries SET status = 'pending',
+		next_attempt_at = CASE WHEN next_attempt_at = ` + waitingSQL + ` THEN next_attempt_at ELSE ?3 END, updated_at = ?3
+		WHERE rowid IN (SELECT rowid FROM deliveries INDEXED BY deliveries_unsent
+			WHERE endpoint_id = ?1 AND ` + unsent + ` AND status = 'paused' LIMIT ?2)
+		AND (SELECT active FROM endpoints WHERE id = ?1) = 1`
+)
+
+// flipBacklog pauses (active false) or resumes the deliveries of endpoint id in steps.
+func (db *DB) flipBacklog(ctx context.Context, id string, active bool, at time.Time) error {
+	q := pauseStep
+	if active {
+		q = resumeStep
+	}
+	for {
+		var n int64
+		err := db.lightTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			res, err := db.txExec(ctx, tx, q, id, db.chunk, ms(at))
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil || n < int64(db.chunk) {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// finishFlips finishes the pauses and resumes that a crash cut short: paused deliveries
+// of active endpoints become due now, pending ones of inactive endpoints are paused.
+func (db *DB) finishFlips(ctx context.Context, now time.Time) error {
+	rows, err := db.w.QueryContext(ctx, `SELECT id, active FROM endpoints e WHERE
+		(active = 1 AND EXISTS (SELECT 1 FROM deliveries INDEXED BY deliveries_unsent
+			WHERE endpoint_id = e.id AND `+unsent+` AND status = 'paused'))
+		OR (active = 0 AND EXISTS (SELECT 1 FROM deliveries INDEXED BY deliveries_due
+			WHERE endpoint_id = e.id AND status IN ('pending', 'delivering') AND status = 'pending'))`)
+	if err != nil {
+		return translate(err)
+	}
+	type flip struct {
+		id     string
+		active bool
+	}
+	flips, err := collect(rows, func(r interface{ Scan(...any) error }) (flip, error) {
+		var f flip
+		return f, r.Scan(&f.id, &f.active)
+	})
+	if err != nil {
+		return err
+	}
+	for _, f := range flips {
+		if err := db.flipBacklog(ctx, f.id, f.active, now); err != nil {
 			return err
 		}
 	}

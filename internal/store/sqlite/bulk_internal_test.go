@@ -193,3 +193,95 @@ func TestWritesGoOnDuringLargeDelete(t *testing.T) {
 	require.Zero(t, f.deliveriesOf(t, f.gone))
 	require.Equal(t, 1, f.deliveriesOf(t, f.kept))
 }
+
+// statuses returns how many deliveries of ep are in each status.
+func (f *bulkFixture) statuses(t *testing.T, ep *store.EndpointRow) map[string]int {
+	t.Helper()
+	rows, err := f.db.w.QueryContext(t.Context(), `SELECT status, count(*) FROM deliveries WHERE endpoint_id = ? GROUP BY status`, ep.ID)
+	require.NoError(t, err)
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		require.NoError(t, rows.Scan(&s, &n))
+		out[s] = n
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// setActive deactivates or activates ep through EndpointUpdate, as the API does.
+func (f *bulkFixture) setActive(t *testing.T, ep *store.EndpointRow, active bool, at time.Time) error {
+	t.Helper()
+	e := *ep
+	e.Active, e.UpdatedAt = active, at
+	return f.db.EndpointUpdate(t.Context(), &e)
+}
+
+// TestPauseResumeInSteps: deactivating pauses every pending delivery (not those being
+// delivered), activating makes every paused one due at once, in steps.
+func TestPauseResumeInSteps(t *testing.T) {
+	t.Parallel()
+	f := newBulkFixture(t)
+	f.db.chunk = 7
+	f.publish(t, f.org, 40, nil, f.gone, f.kept)
+	f.publish(t, f.org, 3, f.gone, f.gone)
+
+	off := f.at.Add(time.Minute)
+	require.NoError(t, f.setActive(t, f.gone, false, off))
+	require.Equal(t, map[string]int{"paused": 40, "delivering": 3}, f.statuses(t, f.gone))
+	require.Equal(t, map[string]int{"pending": 40}, f.statuses(t, f.kept), "another endpoint's deliveries stay")
+
+	on := off.Add(time.Minute)
+	require.NoError(t, f.setActive(t, f.gone, true, on))
+	require.Equal(t, map[string]int{"pending": 40, "delivering": 3}, f.statuses(t, f.gone))
+	require.Equal(t, 40, f.count(t, `SELECT count(*) FROM deliveries WHERE endpoint_id = ? AND status = 'pending' AND next_attempt_at = ?`,
+		f.gone.ID, ms(on)), "due at once")
+}
+
+// TestStaleFlipChangesNothing: the steps of a pause that a resume overtook (or of a
+// resume that a pause overtook) change nothing, so the later of the two decides.
+func TestStaleFlipChangesNothing(t *testing.T) {
+	t.Parallel()
+	f := newBulkFixture(t)
+	f.db.chunk = 7
+	f.publish(t, f.org, 30, nil, f.gone)
+	ctx := t.Context()
+
+	// Active: a step of an earlier pause pauses nothing.
+	require.NoError(t, f.db.flipBacklog(ctx, f.gone.ID, false, f.at))
+	require.Equal(t, map[string]int{"pending": 30}, f.statuses(t, f.gone))
+
+	// Inactive: a step of an earlier resume resumes nothing.
+	require.NoError(t, f.setActive(t, f.gone, false, f.at.Add(time.Minute)))
+	require.NoError(t, f.db.flipBacklog(ctx, f.gone.ID, true, f.at))
+	require.Equal(t, map[string]int{"paused": 30}, f.statuses(t, f.gone))
+}
+
+// TestOpenFinishesFlips: a pause or resume cut short (as by a crash) is finished when
+// the store opens again.
+func TestOpenFinishesFlips(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db, org, at := openWithOrg(t, dir)
+	f := &bulkFixture{db: db, org: org, at: at,
+		gone: addEndpoint(t, db, org, at, "https://example.com/resumed"),
+		kept: addEndpoint(t, db, org, at, "https://example.com/paused")}
+	f.publish(t, org, 15, nil, f.gone, f.kept)
+	ctx := t.Context()
+	// As a crash would leave them: the resumed endpoint active with paused deliveries,
+	// the paused one inactive with pending deliveries.
+	_, err := db.w.ExecContext(ctx, `UPDATE deliveries SET status = 'paused' WHERE endpoint_id = ?`, f.gone.ID)
+	require.NoError(t, err)
+	_, err = db.w.ExecContext(ctx, `UPDATE endpoints SET active = 0 WHERE id = ?`, f.kept.ID)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	db, err = Open(ctx, dir)
+	require.NoError(t, err)
+	defer db.Close()
+	f.db = db
+	require.Equal(t, map[string]int{"pending": 15}, f.statuses(t, f.gone))
+	require.Equal(t, map[string]int{"paused": 15}, f.statuses(t, f.kept))
+}
