@@ -16,7 +16,7 @@ import (
 // attempt, on every endpoint — for about 28 s on the project's machine, and journaled
 // every page it touched (1.7 GB of memory, which the C allocator kept afterwards).
 //
-// So the bulk goes first, in steps of at most deleteChunk rows, each in a write
+// So the bulk goes first, in steps of at most bulkChunk rows, each in a write
 // transaction of its own so that other writers get the lock in between; the DELETE of
 // the endpoint's or org's row then takes what is left. A step goes through the owner's
 // rows in id order from where the previous one stopped, up to the last id the owner had
@@ -30,11 +30,11 @@ import (
 // only what the deleted object would have taken with it; the object is still there, and
 // deleting it again finishes the work.
 
-// deleteChunk is the most rows a step deletes: a few milliseconds of the write lock on
-// the project's machine, where an org's 300,000 queued deliveries and their events went
-// in 2.5 s, writes meanwhile taking at most 35 ms (13.9 s, all writes held, in one
-// statement).
-const deleteChunk = 1000
+// bulkChunk is the most rows a step deletes, pauses or resumes: a few milliseconds of
+// the write lock on the project's machine, where an org's 300,000 queued deliveries and
+// their events were deleted in 2.5 s, writes meanwhile taking at most 35 ms (13.9 s, all
+// writes held, in one statement).
+const bulkChunk = 1000
 
 // steps deletes one kind of row of one owner (an endpoint or an org) in steps.
 type steps struct {

@@ -59,7 +59,7 @@ type DB struct {
 	modes  map[any]string
 	ck     *checkpointer
 	engine Engine
-	chunk  int // rows a step of a large delete takes (deleteChunk; tests lower it)
+	chunk  int // rows a step of a bulk change takes (bulkChunk; tests lower it)
 }
 
 var _ store.Store = (*DB)(nil)
@@ -116,7 +116,7 @@ func OpenEngine(ctx context.Context, dir string, e Engine) (*DB, error) {
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
 	ck := open("synchronous(NORMAL)")
-	db := &DB{w: w, r: r, ws: newStmts(w), rs: newStmts(r), modes: map[any]string{}, engine: e, chunk: deleteChunk}
+	db := &DB{w: w, r: r, ws: newStmts(w), rs: newStmts(r), modes: map[any]string{}, engine: e, chunk: bulkChunk}
 	db.ck = newCheckpointer(ck, &db.wmu, path)
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
