@@ -48,34 +48,27 @@ type steps struct {
 	del string
 }
 
+// stepsOf is the steps through table's rows of an owner, by index (owner column, id);
+// keep, when not empty, is a condition a row must meet to be deleted.
+func stepsOf(table, index, ownerColumn, keep string) steps {
+	from := table + ` INDEXED BY ` + index + ` WHERE ` + ownerColumn + ` = ?1`
+	k := steps{
+		end:  `SELECT max(id) FROM ` + from,
+		last: `SELECT max(id) FROM (SELECT id FROM ` + from + ` AND id > ?2 AND id <= ?4 ORDER BY id LIMIT ?3)`,
+		del:  `DELETE FROM ` + from + ` AND id > ?2 AND id <= ?3`,
+	}
+	if keep != "" {
+		k.del += ` AND ` + keep
+	}
+	return k
+}
+
 var (
-	endpointDeliveries = steps{
-		end: `SELECT max(id) FROM deliveries INDEXED BY deliveries_endpoint WHERE endpoint_id = ?1`,
-		last: `SELECT max(id) FROM (SELECT id FROM deliveries INDEXED BY deliveries_endpoint
-			WHERE endpoint_id = ?1 AND id > ?2 AND id <= ?4 ORDER BY id LIMIT ?3)`,
-		del: `DELETE FROM deliveries INDEXED BY deliveries_endpoint WHERE endpoint_id = ?1 AND id > ?2 AND id <= ?3
-			AND status <> 'delivering'`,
-	}
-	orgDeliveries = steps{
-		end: `SELECT max(id) FROM deliveries INDEXED BY deliveries_org WHERE org_id = ?1`,
-		last: `SELECT max(id) FROM (SELECT id FROM deliveries INDEXED BY deliveries_org
-			WHERE org_id = ?1 AND id > ?2 AND id <= ?4 ORDER BY id LIMIT ?3)`,
-		del: `DELETE FROM deliveries INDEXED BY deliveries_org WHERE org_id = ?1 AND id > ?2 AND id <= ?3
-			AND status <> 'delivering'`,
-	}
-	orgEvents = steps{
-		end: `SELECT max(id) FROM events INDEXED BY events_org WHERE org_id = ?1`,
-		last: `SELECT max(id) FROM (SELECT id FROM events INDEXED BY events_org
-			WHERE org_id = ?1 AND id > ?2 AND id <= ?4 ORDER BY id LIMIT ?3)`,
-		del: `DELETE FROM events INDEXED BY events_org WHERE org_id = ?1 AND id > ?2 AND id <= ?3
-			AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)`,
-	}
-	sourceReceipts = steps{
-		end: `SELECT max(id) FROM receipts INDEXED BY receipts_source WHERE source_id = ?1`,
-		last: `SELECT max(id) FROM (SELECT id FROM receipts INDEXED BY receipts_source
-			WHERE source_id = ?1 AND id > ?2 AND id <= ?4 ORDER BY id LIMIT ?3)`,
-		del: `DELETE FROM receipts INDEXED BY receipts_source WHERE source_id = ?1 AND id > ?2 AND id <= ?3`,
-	}
+	endpointDeliveries = stepsOf("deliveries", "deliveries_endpoint", "endpoint_id", `status <> 'delivering'`)
+	orgDeliveries      = stepsOf("deliveries", "deliveries_org", "org_id", `status <> 'delivering'`)
+	// An event goes once no delivery refers to it.
+	orgEvents      = stepsOf("events", "events_org", "org_id", `NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)`)
+	sourceReceipts = stepsOf("receipts", "receipts_source", "source_id", "")
 )
 
 // deleteInSteps deletes owner's rows of each kind in steps, each in a write transaction
@@ -122,10 +115,7 @@ func (db *DB) deleteOrgInSteps(ctx context.Context, orgID string) error {
 	if err != nil {
 		return translate(err)
 	}
-	sources, err := collect(rows, func(r interface{ Scan(...any) error }) (string, error) {
-		var id string
-		return id, r.Scan(&id)
-	})
+	sources, err := collect(rows, scanString)
 	if err != nil {
 		return err
 	}

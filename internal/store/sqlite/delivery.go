@@ -399,10 +399,7 @@ func (db *DB) goneEndpoints(ctx context.Context, tx *sql.Tx, ids []string) ([]st
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, func(r interface{ Scan(...any) error }) (string, error) {
-		var id string
-		return id, r.Scan(&id)
-	})
+	return collect(rows, scanString)
 }
 
 // DeliveriesReleaseLeases makes leased deliveries due now.

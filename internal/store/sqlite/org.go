@@ -201,6 +201,12 @@ func (db *DB) EventTypeUpdate(ctx context.Context, t *consign.EventType) error {
 	})
 }
 
+// scanString scans a row of one text column, for collect.
+func scanString(r interface{ Scan(...any) error }) (string, error) {
+	var s string
+	return s, r.Scan(&s)
+}
+
 func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
 	defer rows.Close()
 	var out []T
