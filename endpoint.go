@@ -1,8 +1,11 @@
 package consign
 
 import (
+	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -38,6 +41,9 @@ const (
 	MaxHeaders       = 20
 	MaxHeaderValue   = 1024
 	MaxRetrySchedule = 50
+	// MaxResponseFields bounds response_fields; MaxResponsePointer each pointer's length.
+	MaxResponseFields  = 8
+	MaxResponsePointer = 200
 )
 
 // Endpoint is a partner's webhook configuration: where to send which events, and how.
@@ -61,11 +67,16 @@ type Endpoint struct {
 	// "/reference") into the endpoint's JSON reply to a successful attempt; the value found
 	// there is kept on the delivery as response_reference (Onport's
 	// vendorReceivedReference).
-	ResponseReferencePointer string     `json:"response_reference_pointer,omitempty"`
-	Active                   bool       `json:"active"`
-	Health                   string     `json:"health"`
-	DisabledAt               *time.Time `json:"disabled_at"`
-	DisabledReason           string     `json:"disabled_reason"`
+	ResponseReferencePointer string `json:"response_reference_pointer,omitempty"`
+	// ResponseFields names values to take from the endpoint's JSON reply to a successful
+	// attempt: name → RFC 6901 pointer, at most MaxResponseFields (Onport keeps both the
+	// vendor's reference and its id). The values found are kept on the delivery as
+	// response_fields, each as a string.
+	ResponseFields map[string]string `json:"response_fields,omitempty"`
+	Active         bool              `json:"active"`
+	Health         string            `json:"health"`
+	DisabledAt     *time.Time        `json:"disabled_at"`
+	DisabledReason string            `json:"disabled_reason"`
 	// FailingSince is when the current run of failed attempts began (nil when the last
 	// attempt succeeded); disable_after counts from it.
 	FailingSince *time.Time `json:"failing_since"`
@@ -242,16 +253,51 @@ func (e *Endpoint) Normalize() error {
 		v.Add("failure_policy", "max_failures and window go together")
 	}
 	if p := e.ResponseReferencePointer; p != "" {
-		if msg := ValidJSONPointer(p); msg != "" {
+		if msg := validResponsePointer(p); msg != "" {
 			v.Add("response_reference_pointer", "%s", msg)
-		} else if len(p) > 200 {
-			v.Add("response_reference_pointer", "must be at most 200 characters")
 		}
+	}
+	if len(e.ResponseFields) > MaxResponseFields {
+		v.Add("response_fields", "at most %d fields", MaxResponseFields)
+	}
+	for _, name := range slices.Sorted(maps.Keys(e.ResponseFields)) {
+		if !validFieldName(name) {
+			v.Add("response_fields", "%q is not a field name: 1 to 64 letters, digits, '_', '-' or '.'", name)
+		} else if msg := validResponsePointer(e.ResponseFields[name]); msg != "" {
+			v.Add("response_fields."+name, "%s", msg)
+		}
+	}
+	if len(e.ResponseFields) == 0 {
+		e.ResponseFields = nil
 	}
 	if e.Health == "" {
 		e.Health = HealthHealthy
 	}
 	return v.Err()
+}
+
+// validResponsePointer says what is wrong with a pointer into an endpoint's reply, or "".
+func validResponsePointer(p string) string {
+	switch {
+	case p == "":
+		return `is empty: want a JSON pointer such as "/reference"`
+	case len(p) > MaxResponsePointer:
+		return fmt.Sprintf("must be at most %d characters", MaxResponsePointer)
+	}
+	return ValidJSONPointer(p)
+}
+
+// validFieldName reports whether name may name a response field.
+func validFieldName(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // normalizeHeaders checks custom headers (valid names, not ones Consign sets, values of

@@ -56,10 +56,13 @@ type Delivery struct {
 	NextAttemptAt *time.Time `json:"next_attempt_at"`
 	// ResponseReference is the value the endpoint's response_reference_pointer found in the
 	// JSON reply of the successful attempt (such as the vendor's own order reference).
-	ResponseReference *string   `json:"response_reference"`
-	CreatedAt         time.Time `json:"created_at"`
-	UpdatedAt         time.Time `json:"updated_at"`
-	Attempts          []Attempt `json:"attempts,omitempty"`
+	ResponseReference *string `json:"response_reference"`
+	// ResponseFields are the values the endpoint's response_fields found in that reply,
+	// by name (null when it sets none or found nothing).
+	ResponseFields map[string]string `json:"response_fields"`
+	CreatedAt      time.Time         `json:"created_at"`
+	UpdatedAt      time.Time         `json:"updated_at"`
+	Attempts       []Attempt         `json:"attempts,omitempty"`
 }
 
 // Attempt is one HTTP request of a delivery and what came back.

@@ -35,6 +35,13 @@ type EndpointInput struct {
 	FailurePolicy *FailurePolicy `json:"failure_policy,omitempty"`
 	// Active false creates the endpoint deactivated.
 	Active *bool `json:"active,omitempty"`
+	// ResponseReferencePointer is an RFC 6901 pointer (such as "/reference") into the
+	// endpoint's JSON reply to a successful attempt; the value there is kept on the
+	// delivery as ResponseReference.
+	ResponseReferencePointer string `json:"response_reference_pointer,omitempty"`
+	// ResponseFields names values to keep from that reply (name → pointer, at most 8);
+	// they are kept on the delivery as ResponseFields.
+	ResponseFields map[string]string `json:"response_fields,omitempty"`
 	// Secret is the first signing secret ("whsec_…", or an ed25519 "whsk_…" key); empty
 	// lets the server generate one.
 	Secret string `json:"secret,omitempty"`
@@ -68,6 +75,10 @@ type EndpointPatch struct {
 	Retry         *RetryPolicy      `json:"retry,omitzero"`
 	FailurePolicy *FailurePolicy    `json:"failure_policy,omitzero"`
 	Active        *bool             `json:"active,omitzero"`
+	// ResponseReferencePointer "" stops taking a reference from replies.
+	ResponseReferencePointer *string `json:"response_reference_pointer,omitzero"`
+	// ResponseFields replaces the endpoint's response fields as a whole.
+	ResponseFields map[string]string `json:"response_fields,omitzero"`
 }
 
 // Create makes an endpoint. The reply carries its first secret's value this once.

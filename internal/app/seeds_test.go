@@ -333,7 +333,7 @@ func TestSeedOnport(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Vendor-Request", "req-"+string(rune('0'+i)))
 		w.WriteHeader(http.StatusCreated)
-		_, _ = w.Write([]byte(`{"status": "received", "reference": "VND-` + string(rune('0'+i)) + `"}`))
+		_, _ = w.Write([]byte(`{"status": "received", "reference": "VND-` + string(rune('0'+i)) + `", "data": {"id": ` + string(rune('0'+i)) + `0}}`))
 	})
 	body := map[string]any{"url": vendor.URL + "/api/purchase-orders", "topics": []string{"purchase_order.created"},
 		"payload_format": "raw", "headers": map[string]string{"X-Api-Key": "vendor-key-1", "X-Vendor-Account": "jetti"},
@@ -342,9 +342,26 @@ func TestSeedOnport(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, r.status, "%s", r.body)
 	require.Contains(t, requireProblem(t, r).fields(), "response_reference_pointer")
 	body["response_reference_pointer"] = "/reference"
+	// Onport keeps both the vendor's reference and its id: response_fields, at most 8.
+	for _, bad := range []struct {
+		fields map[string]string
+		field  string
+	}{
+		{map[string]string{"id": "data/id"}, "response_fields.id"},
+		{map[string]string{"id": ""}, "response_fields.id"},
+		{map[string]string{"vendor id": "/id"}, "response_fields"},
+		{map[string]string{"a": "/a", "b": "/b", "c": "/c", "d": "/d", "e": "/e", "f": "/f", "g": "/g", "h": "/h", "i": "/i"}, "response_fields"},
+	} {
+		body["response_fields"] = bad.fields
+		r = e.c.raw("POST", "/v1/orgs/"+o.id+"/endpoints", body, o.key, nil)
+		require.Equal(t, http.StatusUnprocessableEntity, r.status, "%v: %s", bad.fields, r.body)
+		require.Contains(t, requireProblem(t, r).fields(), bad.field, "%v", bad.fields)
+	}
+	body["response_fields"] = map[string]string{"vendorReceivedReference": "/reference", "vendorReceivedId": "/data/id"}
 	ep := e.createEndpoint(o, body)
 	epID := ep["id"].(string)
 	require.Equal(t, "/reference", ep["response_reference_pointer"])
+	require.Equal(t, map[string]any{"vendorReceivedReference": "/reference", "vendorReceivedId": "/data/id"}, ep["response_fields"])
 	require.Equal(t, "POST", ep["method"])
 
 	po := seedFile(t, "onport_purchase_order.json")
@@ -374,10 +391,12 @@ func TestSeedOnport(t *testing.T) {
 	require.NotNil(t, resp)
 	require.Equal(t, 201, resp.Status)
 	require.Equal(t, "req-2", resp.Headers["X-Vendor-Request"])
-	require.JSONEq(t, `{"status": "received", "reference": "VND-2"}`, resp.Body)
+	require.JSONEq(t, `{"status": "received", "reference": "VND-2", "data": {"id": 20}}`, resp.Body)
 	var full map[string]any
 	e.c.get("/v1/orgs/"+o.id+"/deliveries/"+d.ID, o.key, &full)
 	require.Equal(t, "VND-2", full["response_reference"])
+	require.Equal(t, map[string]any{"vendorReceivedReference": "VND-2", "vendorReceivedId": "20"}, full["response_fields"],
+		"values are strings, a number as its JSON text")
 	var td2 map[string]any
 	e.c.get("/v1/orgs/"+o.id+"/deliveries/"+test["delivery_id"].(string), o.key, &td2)
 	require.Equal(t, "VND-1", td2["response_reference"], "the test send's reply too")
@@ -386,12 +405,22 @@ func TestSeedOnport(t *testing.T) {
 	var l struct{ Data []map[string]any }
 	e.c.get("/v1/orgs/"+o.id+"/deliveries?event_id="+ev, o.key, &l)
 	require.Equal(t, "VND-2", l.Data[0]["response_reference"])
-	e.c.must(http.StatusOK, "PATCH", "/v1/orgs/"+o.id+"/endpoints/"+epID, map[string]any{"response_reference_pointer": ""}, o.key)
+	require.Equal(t, "20", l.Data[0]["response_fields"].(map[string]any)["vendorReceivedId"])
+	// A PATCH of response_fields replaces them as a whole.
+	ep = e.c.must(http.StatusOK, "PATCH", "/v1/orgs/"+o.id+"/endpoints/"+epID,
+		map[string]any{"response_reference_pointer": "", "response_fields": map[string]string{"status": "/status"}}, o.key)
+	require.Equal(t, map[string]any{"status": "/status"}, ep["response_fields"])
 	ev2 := e.publishRaw(o, "purchase_order.created", po)
 	vendor.next(t)
 	d2 := e.waitStatus(o, e.onlyDelivery(o, ev2).ID, "succeeded")
+	full = nil
 	e.c.get("/v1/orgs/"+o.id+"/deliveries/"+d2.ID, o.key, &full)
 	require.Nil(t, full["response_reference"])
+	require.Equal(t, map[string]any{"status": "received"}, full["response_fields"])
+	e.c.must(http.StatusOK, "PATCH", "/v1/orgs/"+o.id+"/endpoints/"+epID, map[string]any{"response_fields": nil}, o.key)
+	full = nil
+	e.c.get("/v1/orgs/"+o.id+"/endpoints/"+epID, o.key, &full)
+	require.NotContains(t, full, "response_fields", "null removes them all")
 }
 
 // TestSeedDropStreamDeposco: per-merchant ingest URLs for Deposco's shipment webhooks

@@ -107,6 +107,21 @@ func TestClientCommands(t *testing.T) {
 		{name: "deliveries-list-bad-status", args: []string{"deliveries", "list", "--org", "{org}", "--status", "lost"}, code: 1},
 		{name: "endpoints-recover", args: []string{"endpoints", "recover", "--org", "{org}", "{ep}", "--since", "1h"}},
 
+		// Onport: the vendor's reply and what it names, kept on the delivery and shown.
+		{name: "endpoints-create-response-fields", args: []string{"endpoints", "create", "--org", "{org}", "--url", rcv.srv.URL + "/vendor",
+			"--topic", "purchase_order.created", "--payload-format", "raw", "--from-file", "-"},
+			stdin: `{"response_reference_pointer": "/vendorReference", "response_fields": {"reference": "/vendorReference", "id": "/data/id"}}`,
+			keep:  map[string]string{"ep3": "ep_"}},
+		{args: []string{"events", "send", "--org", "{org}", "--type", "purchase_order.created"}, stdin: `{"reference": "10234-01"}`},
+		{args: []string{"deliveries", "list", "--org", "{org}", "--endpoint", "{ep3}", "--status", "succeeded"}, keep: map[string]string{"dlv3": "dlv_"},
+			wait: func(t *testing.T, vars map[string]string) {
+				require.Eventually(t, func() bool {
+					p, err := c.Deliveries.List(t.Context(), vars["org"], &client.DeliveryListOptions{EndpointID: vars["ep3"], Status: client.StatusSucceeded})
+					return err == nil && len(p.Data) == 1
+				}, 10*time.Second, 10*time.Millisecond)
+			}},
+		{name: "deliveries-show-response", args: []string{"deliveries", "show", "--org", "{org}", "{dlv3}"}},
+
 		{name: "sources-create", args: []string{"sources", "create", "--org", "{org}", "--name", "Deposco shipments", "--topic", "shipment.created",
 			"--verify", "header-token", "--header", "X-Token", "--secret", "token-0123456789", "--dedupe-pointer", "/shipment_id"},
 			keep: map[string]string{"src": "src_"}},

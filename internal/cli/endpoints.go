@@ -333,6 +333,12 @@ func showEndpoint(w io.Writer, e *client.Endpoint) {
 		"rate_limit", e.RateLimit, "burst_limit", e.BurstLimit, "ordering", e.Ordering, "coalesce", e.Coalesce,
 		"retry", retryText(e.Retry), "failure_policy", failureText(e.FailurePolicy),
 		"active", e.Active, "health", e.Health}
+	if e.ResponseReferencePointer != "" {
+		pairs = append(pairs, "response_reference_pointer", e.ResponseReferencePointer)
+	}
+	if len(e.ResponseFields) > 0 {
+		pairs = append(pairs, "response_fields", e.ResponseFields)
+	}
 	if e.DisabledAt != nil {
 		pairs = append(pairs, "disabled_at", e.DisabledAt, "disabled_reason", e.DisabledReason)
 	}

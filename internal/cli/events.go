@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/consign-dev/consign/client"
 )
@@ -308,10 +311,20 @@ func (c *deliveriesRetryCmd) Run(env *runEnv) error {
 	return s.print(func(w io.Writer) { showDelivery(w, d) })
 }
 
+// showDelivery prints a delivery, what its endpoint's reply named (response_reference,
+// response_fields), a table of its attempts and then each attempt's response: status,
+// headers and body, as the endpoint sent them.
 func showDelivery(w io.Writer, d *client.Delivery) {
-	fields(w, "id", d.ID, "status", d.Status, "event_id", d.EventID, "event_type", d.EventType,
+	pairs := []any{"id", d.ID, "status", d.Status, "event_id", d.EventID, "event_type", d.EventType,
 		"endpoint_id", d.EndpointID, "attempts_count", d.AttemptsCount, "next_attempt_at", d.NextAttemptAt,
-		"created_at", d.CreatedAt, "updated_at", d.UpdatedAt)
+		"created_at", d.CreatedAt, "updated_at", d.UpdatedAt}
+	if d.ResponseReference != nil {
+		pairs = append(pairs, "response_reference", *d.ResponseReference)
+	}
+	for _, name := range slices.Sorted(maps.Keys(d.ResponseFields)) {
+		pairs = append(pairs, "response_fields."+name, d.ResponseFields[name])
+	}
+	fields(w, pairs...)
 	if len(d.Attempts) == 0 {
 		return
 	}
@@ -329,4 +342,39 @@ func showDelivery(w io.Writer, d *client.Delivery) {
 		t.row(a.N, a.StartedAt, status, fmt.Sprintf("%dms", a.DurationMS), errText)
 	}
 	t.flush()
+	for _, a := range d.Attempts {
+		showResponse(w, &a)
+	}
+}
+
+// showResponse prints what an attempt sent and what came back: the request line, the
+// response's status line, its headers (sorted) and its body. Control characters of the
+// partner's reply are shown as U+FFFD, so that a reply cannot drive the terminal.
+func showResponse(w io.Writer, a *client.Attempt) {
+	fmt.Fprintf(w, "\nattempt %d: %s %s\n", a.N, a.Request.Method, printable(a.Request.URL))
+	r := a.Response
+	if r == nil {
+		fmt.Fprintln(w, "no response")
+		return
+	}
+	fmt.Fprintf(w, "%d %s\n", r.Status, http.StatusText(r.Status))
+	for _, name := range slices.Sorted(maps.Keys(r.Headers)) {
+		fmt.Fprintf(w, "%s: %s\n", printable(name), printable(r.Headers[name]))
+	}
+	if r.Body != "" {
+		fmt.Fprintf(w, "\n%s\n", printable(r.Body))
+	}
+	if r.Truncated {
+		fmt.Fprintln(w, "(body cut at the capture limit)")
+	}
+}
+
+// printable replaces control characters other than newline and tab, and invalid UTF-8.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' || !unicode.IsControl(r) {
+			return r
+		}
+		return utf8.RuneError
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 }

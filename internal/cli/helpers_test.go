@@ -85,6 +85,13 @@ func newReceiver(tb testing.TB) *receiver {
 		r.mu.Lock()
 		r.n++
 		r.mu.Unlock()
+		if strings.HasSuffix(req.URL.Path, "/vendor") {
+			// A vendor that answers with its own reference and id, as Onport's do.
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("X-Vendor-Request", "vr-1")
+			_, _ = io.WriteString(w, `{"status": "received", "vendorReference": "VND-1001", "data": {"id": 77}}`)
+			return
+		}
 		_, _ = io.WriteString(w, "thanks")
 	}))
 	tb.Cleanup(r.srv.Close)
@@ -108,6 +115,7 @@ var (
 	secRe  = regexp.MustCompile(`\bwhsec_[A-Za-z0-9+/=]{44}`)
 	inRe   = regexp.MustCompile(`/in/[A-Za-z0-9_-]+`)
 	gapRe  = regexp.MustCompile(`  +`)
+	dateRe = regexp.MustCompile(`[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT`)
 )
 
 // normalize replaces ids (by kind and order of appearance: org_1, ep_2…), times, ports,
@@ -125,6 +133,7 @@ func normalize(s string) string {
 		return seen[id]
 	})
 	s = timeRe.ReplaceAllString(s, "2026-01-02T03:04:05Z")
+	s = dateRe.ReplaceAllString(s, "Fri, 02 Jan 2026 03:04:05 GMT")
 	s = portRe.ReplaceAllString(s, "127.0.0.1:PORT")
 	s = msRe.ReplaceAllString(s, "Nms")
 	s = jsonMS.ReplaceAllString(s, `"duration_ms":N`)

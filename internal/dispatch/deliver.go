@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -66,7 +67,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o
 	switch res.Class {
 	case sender.Success:
 		o.Status = consign.StatusSucceeded
-		o.ResponseReference = responseReference(ep.endpoint.ResponseReferencePointer, &res)
+		o.ResponseReference, o.ResponseFields = responseValues(ep.endpoint, &res)
 		return o, rtt
 	case sender.Gone:
 		reason := fmt.Sprintf("the endpoint answered 410 Gone on %s", o.At.Format(time.RFC3339))
@@ -179,34 +180,62 @@ func attemptRecord(n int, req sender.Request, res *sender.Outcome, e *consign.En
 	return a
 }
 
-// responseReference returns the value the endpoint's response_reference_pointer finds in a
-// successful JSON reply: a string as its text, another value as its compact JSON; nil
-// when no pointer is set, the reply is not complete JSON, or it has no value there.
-func responseReference(pointer string, res *sender.Outcome) *string {
-	if pointer == "" || res.Truncated || !json.Valid(res.Body) {
-		return nil
+// responseValues returns what the endpoint's response_reference_pointer and
+// response_fields find in a successful JSON reply: each a string as its text, another
+// value as its compact JSON. A pointer with no value there (or null) gives nothing, and
+// a reply that is not complete JSON gives nothing at all.
+func responseValues(e *consign.Endpoint, res *sender.Outcome) (ref *string, fields map[string]string) {
+	if (e.ResponseReferencePointer == "" && len(e.ResponseFields) == 0) || res.Truncated || !json.Valid(res.Body) {
+		return nil, nil
 	}
+	if e.ResponseReferencePointer != "" {
+		if v, ok := responseValue(e.ResponseReferencePointer, res.Body); ok {
+			ref = &v
+		}
+	}
+	for name, pointer := range e.ResponseFields {
+		if v, ok := responseValue(pointer, res.Body); ok {
+			if fields == nil {
+				fields = make(map[string]string, len(e.ResponseFields))
+			}
+			fields[name] = v
+		}
+	}
+	return ref, fields
+}
+
+// responseValue returns the value at pointer in a JSON document as a string.
+func responseValue(pointer string, body []byte) (string, bool) {
 	p, err := inbound.ParsePointer(pointer)
 	if err != nil {
-		return nil
+		return "", false
 	}
-	v, ok := p.Lookup(res.Body)
+	v, ok := p.Lookup(body)
 	if !ok {
-		return nil
+		return "", false
 	}
 	var s string
 	if json.Unmarshal(v, &s) != nil {
 		var b bytes.Buffer
 		if json.Compact(&b, v) != nil || b.String() == "null" {
-			return nil
+			return "", false
 		}
 		s = b.String()
 	}
-	if len(s) > 1000 {
-		s = s[:1000]
+	// PostgreSQL's text holds no NUL, and a reference never needs one.
+	s = strings.ReplaceAll(s, "\x00", "")
+	if len(s) > maxResponseValue {
+		n := maxResponseValue
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n]
 	}
-	return &s
+	return s, true
 }
+
+// maxResponseValue bounds each value kept from a reply, in bytes.
+const maxResponseValue = 1000
 
 // exhausted tells the org that a delivery failed for good (consign.delivery.exhausted),
 // unless the delivery was itself such a notice: that would loop.

@@ -243,11 +243,11 @@ func bareAttempt(o *store.Outcome, err error) *store.Outcome {
 	return &c
 }
 
-// noAttempt returns o without its attempt and response reference (which comes from the
-// response too): the delivery's new state alone.
+// noAttempt returns o without its attempt and the values taken from its response: the
+// delivery's new state alone.
 func noAttempt(o *store.Outcome) *store.Outcome {
 	c := *o
-	c.Attempt, c.ResponseReference = nil, nil
+	c.Attempt, c.ResponseReference, c.ResponseFields = nil, nil, nil
 	return &c
 }
 

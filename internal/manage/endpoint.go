@@ -2,6 +2,8 @@ package manage
 
 import (
 	"context"
+	"encoding/json"
+	"maps"
 	"strings"
 	"time"
 
@@ -30,6 +32,9 @@ type EndpointInput struct {
 	// ResponseReferencePointer is an RFC 6901 pointer into a successful reply's JSON whose
 	// value is kept on the delivery as response_reference.
 	ResponseReferencePointer string `json:"response_reference_pointer,omitempty"`
+	// ResponseFields are values to keep from a successful reply: name → RFC 6901
+	// pointer, at most 8, kept on the delivery as response_fields.
+	ResponseFields Pointers `json:"response_fields,omitempty"`
 	// Secret, on creation only, is the first signing secret (whsec_… or an ed25519
 	// whsk_… key); Consign generates one when it is empty.
 	Secret string `json:"secret,omitempty"`
@@ -45,14 +50,29 @@ func Input(e *consign.Endpoint) EndpointInput {
 		Headers: e.Headers, PayloadFormat: e.PayloadFormat, Auth: e.Auth, RateLimit: e.RateLimit,
 		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
 		FailurePolicy: e.FailurePolicy, Active: &active, ResponseReferencePointer: e.ResponseReferencePointer,
+		ResponseFields: maps.Clone(e.ResponseFields),
 	}
+}
+
+// Pointers is a set of named JSON pointers. Decoding replaces it as a whole (a PATCH
+// names every field it keeps; null removes them all), where a plain map would merge.
+type Pointers map[string]string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (p *Pointers) UnmarshalJSON(b []byte) error {
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*p = m
+	return nil
 }
 
 func (in *EndpointInput) apply(e *consign.Endpoint) {
 	e.URL, e.Description, e.Topics, e.Method, e.Headers = in.URL, in.Description, in.Topics, in.Method, in.Headers
 	e.PayloadFormat, e.Auth, e.RateLimit, e.BurstLimit = in.PayloadFormat, in.Auth, in.RateLimit, in.BurstLimit
 	e.Ordering, e.Coalesce, e.Retry, e.FailurePolicy = in.Ordering, in.Coalesce, in.Retry, in.FailurePolicy
-	e.ResponseReferencePointer = in.ResponseReferencePointer
+	e.ResponseReferencePointer, e.ResponseFields = in.ResponseReferencePointer, in.ResponseFields
 }
 
 // CreatedEndpoint is the reply to a creation: the endpoint and its first secret's value,

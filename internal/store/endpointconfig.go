@@ -24,6 +24,7 @@ type endpointConfig struct {
 	Retry                    consign.RetryPolicy   `json:"retry"`
 	FailurePolicy            consign.FailurePolicy `json:"failure_policy"`
 	ResponseReferencePointer string                `json:"response_reference_pointer,omitempty"`
+	ResponseFields           map[string]string     `json:"response_fields,omitempty"`
 }
 
 // EncodeEndpointConfig returns the JSON document of an endpoint's settings.
@@ -33,6 +34,7 @@ func EncodeEndpointConfig(e *consign.Endpoint) []byte {
 		PayloadFormat: e.PayloadFormat, AuthType: e.Auth.Type, RateLimit: e.RateLimit,
 		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
 		FailurePolicy: e.FailurePolicy, ResponseReferencePointer: e.ResponseReferencePointer,
+		ResponseFields: e.ResponseFields,
 	})
 	return b
 }
@@ -46,6 +48,6 @@ func DecodeEndpointConfig(doc []byte, e *consign.Endpoint) error {
 	e.Description, e.Topics, e.Method, e.Headers = c.Description, c.Topics, c.Method, c.Headers
 	e.PayloadFormat, e.Auth.Type, e.RateLimit, e.BurstLimit = c.PayloadFormat, c.AuthType, c.RateLimit, c.BurstLimit
 	e.Ordering, e.Coalesce, e.Retry, e.FailurePolicy = c.Ordering, c.Coalesce, c.Retry, c.FailurePolicy
-	e.ResponseReferencePointer = c.ResponseReferencePointer
+	e.ResponseReferencePointer, e.ResponseFields = c.ResponseReferencePointer, c.ResponseFields
 	return nil
 }

@@ -297,6 +297,9 @@ type Outcome struct {
 	// ResponseReference, when not nil, is stored on the delivery (deliveries.response_reference):
 	// the value the endpoint's response_reference_pointer found in a successful reply.
 	ResponseReference *string
+	// ResponseFields, when not empty, are stored on the delivery (deliveries.response_fields,
+	// a JSON object): the values the endpoint's response_fields found in a successful reply.
+	ResponseFields map[string]string
 }
 
 // RecordParams is a batch of outcomes and what they did to their endpoints' health.

@@ -31,7 +31,7 @@ func TestPages(t *testing.T) {
 			http.Error(w, `{"error":"down for maintenance"}`, http.StatusServiceUnavailable)
 			return
 		}
-		fmt.Fprint(w, `{"ok":true}`)
+		fmt.Fprint(w, `{"ok":true,"ref":"VND-<7>","id":42}`)
 	}))
 	t.Cleanup(sink.Close)
 	a, err := app.Start(context.Background(), app.Config{
@@ -44,7 +44,8 @@ func TestPages(t *testing.T) {
 
 	org := &consign.Org{Name: "Acme <Outdoor>"}
 	require.NoError(t, a.Manage.CreateOrg(ctx, org))
-	good, err := a.Manage.CreateEndpoint(ctx, org.ID, &manage.EndpointInput{URL: sink.URL + "/ok", Topics: []string{"order.*"}})
+	good, err := a.Manage.CreateEndpoint(ctx, org.ID, &manage.EndpointInput{URL: sink.URL + "/ok", Topics: []string{"order.*"},
+		ResponseReferencePointer: "/ref", ResponseFields: manage.Pointers{"vendor_id": "/id", "acknowledged": "/ok"}})
 	require.NoError(t, err)
 	bad, err := a.Manage.CreateEndpoint(ctx, org.ID, &manage.EndpointInput{URL: sink.URL + "/fail", Topics: []string{"product.*"},
 		Retry: consign.RetryPolicy{Schedule: []consign.Duration{consign.Duration(time.Hour)}}})
@@ -93,6 +94,10 @@ func TestPages(t *testing.T) {
 	require.Len(t, rows(o+"deliveries?topic=product.selected"), 1)
 	require.Len(t, rows(o+"deliveries?endpoint="+bad.ID), 1)
 	require.Len(t, rows(o+"deliveries?status=succeeded"), 2)
+	// What the endpoint's reply named is on the delivery's page, escaped.
+	page := b.get(o + "deliveries/" + rows(o + "deliveries?status=succeeded")[0])
+	require.Contains(t, page.body, `<dt>Reference from the reply</dt><dd><code>VND-&lt;7&gt;</code></dd>`)
+	require.Contains(t, page.body, `<dt>vendor_id</dt><dd><code>42</code></dd>`)
 	past := time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04")
 	future := time.Now().UTC().Add(time.Hour).Format("2006-01-02T15:04")
 	require.Empty(t, rows(o+"deliveries?until="+past))
@@ -103,7 +108,7 @@ func TestPages(t *testing.T) {
 	require.Contains(t, res.body, "must be a date and time")
 
 	failed := rows(o + "deliveries?endpoint=" + bad.ID)[0]
-	page := b.get(o + "deliveries/" + failed)
+	page = b.get(o + "deliveries/" + failed)
 	require.Equal(t, http.StatusOK, page.status)
 	require.Contains(t, page.body, "503 Service Unavailable")
 	require.Contains(t, page.body, "down for maintenance")

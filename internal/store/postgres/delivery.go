@@ -16,13 +16,13 @@ import (
 	"github.com/consign-dev/consign/internal/store"
 )
 
-const deliveryColumns = `d.id, d.org_id, d.event_id, d.endpoint_id, d.event_type, d.status, d.attempts_count, d.next_attempt_at, d.response_reference, d.created_at, d.updated_at`
+const deliveryColumns = `d.id, d.org_id, d.event_id, d.endpoint_id, d.event_type, d.status, d.attempts_count, d.next_attempt_at, d.response_reference, d.response_fields, d.created_at, d.updated_at`
 
 func scanDelivery(row scanner) (*consign.Delivery, error) {
 	var d consign.Delivery
 	var next time.Time
 	if err := row.Scan(&d.ID, &d.OrgID, &d.EventID, &d.EndpointID, &d.EventType, &d.Status, &d.AttemptsCount, &next,
-		&d.ResponseReference, &d.CreatedAt, &d.UpdatedAt); err != nil {
+		&d.ResponseReference, &d.ResponseFields, &d.CreatedAt, &d.UpdatedAt); err != nil {
 		return nil, err
 	}
 	if d.Status == consign.StatusPending && next.Before(waitingAt) {
@@ -239,9 +239,10 @@ ON CONFLICT (delivery_id, n) DO UPDATE SET endpoint_id = excluded.endpoint_id, o
 const recordOutcomes = `UPDATE deliveries d SET status = CASE WHEN o.status = 'paused'
 	AND (SELECT active FROM endpoints WHERE id = d.endpoint_id) THEN 'pending' ELSE o.status END,
 	attempts_count = greatest(d.attempts_count, o.n), next_attempt_at = o.next, updated_at = o.at,
-	response_reference = coalesce(o.ref, d.response_reference)
-FROM unnest($1::text[], $2::text[], $3::int4[], $4::timestamptz[], $5::timestamptz[], $6::text[])
-	AS o(id, status, n, next, at, ref)
+	response_reference = coalesce(o.ref, d.response_reference),
+	response_fields = coalesce(o.fields::jsonb, d.response_fields)
+FROM unnest($1::text[], $2::text[], $3::int4[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[])
+	AS o(id, status, n, next, at, ref, fields)
 WHERE d.id = o.id`
 
 // lockFinishingKeys locks, in key order, the ordering_keys rows of the deliveries among
@@ -301,7 +302,7 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 			b.Queue(lockFinishingKeys, out.id, out.status, finishing)
 		}
 		if len(out.id) > 0 {
-			b.Queue(recordOutcomes, out.id, out.status, out.n, out.next, out.at, out.ref)
+			b.Queue(recordOutcomes, out.id, out.status, out.n, out.next, out.at, out.ref, out.fields)
 		}
 		for _, h := range health {
 			if h.OK {
@@ -329,8 +330,8 @@ func finished(status string) bool {
 
 // latestOutcomes keeps one outcome per delivery, in ID order, as if the batch's outcomes
 // were written one after the other, except that a finished state is never replaced by an
-// unfinished one. A response reference is kept from an earlier outcome when the one kept
-// has none.
+// unfinished one. A response reference and response fields are kept from an earlier
+// outcome when the one kept has none.
 func latestOutcomes(outcomes []*store.Outcome) []*store.Outcome {
 	kept := make(map[string]*store.Outcome, len(outcomes))
 	for _, o := range outcomes {
@@ -340,9 +341,14 @@ func latestOutcomes(outcomes []*store.Outcome) []*store.Outcome {
 			kept[o.DeliveryID] = o
 		case finished(prev.Status) && !finished(o.Status):
 		default:
-			if o.ResponseReference == nil && prev.ResponseReference != nil {
+			if (o.ResponseReference == nil && prev.ResponseReference != nil) || (len(o.ResponseFields) == 0 && len(prev.ResponseFields) > 0) {
 				c := *o
-				c.ResponseReference = prev.ResponseReference
+				if c.ResponseReference == nil {
+					c.ResponseReference = prev.ResponseReference
+				}
+				if len(c.ResponseFields) == 0 {
+					c.ResponseFields = prev.ResponseFields
+				}
 				o = &c
 			}
 			kept[o.DeliveryID] = o
@@ -425,6 +431,7 @@ type outcomeRows struct {
 	n          []int32
 	next, at   []time.Time
 	ref        []*string
+	fields     []*string // JSON objects; nil keeps the delivery's
 }
 
 // add adds an outcome. The attempt count is its attempt's number (0 without one, which
@@ -446,6 +453,12 @@ func (r *outcomeRows) add(o *store.Outcome) {
 	r.next = append(r.next, next)
 	r.at = append(r.at, at)
 	r.ref = append(r.ref, o.ResponseReference)
+	var fields *string
+	if len(o.ResponseFields) > 0 {
+		doc, _ := json.Marshal(o.ResponseFields)
+		fields = new(string(doc))
+	}
+	r.fields = append(r.fields, fields)
 }
 
 // DeliveriesReleaseLeases makes leased deliveries due now. With PostgreSQL, other nodes

@@ -4,23 +4,30 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/store"
 )
 
-const deliveryColumns = `d.id, d.org_id, d.event_id, d.endpoint_id, d.event_type, d.status, d.attempts_count, d.next_attempt_at, d.response_reference, d.created_at, d.updated_at`
+const deliveryColumns = `d.id, d.org_id, d.event_id, d.endpoint_id, d.event_type, d.status, d.attempts_count, d.next_attempt_at, d.response_reference, d.response_fields, d.created_at, d.updated_at`
 
 func scanDelivery(row interface{ Scan(...any) error }) (*consign.Delivery, error) {
 	var d consign.Delivery
 	var next, created, updated int64
-	var ref sql.NullString
-	if err := row.Scan(&d.ID, &d.OrgID, &d.EventID, &d.EndpointID, &d.EventType, &d.Status, &d.AttemptsCount, &next, &ref, &created, &updated); err != nil {
+	var ref, fields sql.NullString
+	if err := row.Scan(&d.ID, &d.OrgID, &d.EventID, &d.EndpointID, &d.EventType, &d.Status, &d.AttemptsCount, &next, &ref,
+		&fields, &created, &updated); err != nil {
 		return nil, err
 	}
 	if ref.Valid {
 		d.ResponseReference = &ref.String
+	}
+	if fields.Valid {
+		if err := json.Unmarshal([]byte(fields.String), &d.ResponseFields); err != nil {
+			return nil, fmt.Errorf("delivery %s response_fields: %w", d.ID, err)
+		}
 	}
 	if d.Status == consign.StatusPending && next < waiting {
 		t := fromMS(next)
@@ -358,12 +365,18 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 			return err
 		}
 		for _, o := range p.Outcomes {
-			if o.ResponseReference == nil {
-				continue
+			if o.ResponseReference != nil {
+				if _, err := db.txExec(ctx, tx, `UPDATE deliveries SET response_reference = ? WHERE id = ?`,
+					*o.ResponseReference, o.DeliveryID); err != nil {
+					return err
+				}
 			}
-			if _, err := db.txExec(ctx, tx, `UPDATE deliveries SET response_reference = ? WHERE id = ?`,
-				*o.ResponseReference, o.DeliveryID); err != nil {
-				return err
+			if len(o.ResponseFields) > 0 {
+				doc, _ := json.Marshal(o.ResponseFields)
+				if _, err := db.txExec(ctx, tx, `UPDATE deliveries SET response_fields = ? WHERE id = ?`,
+					string(doc), o.DeliveryID); err != nil {
+					return err
+				}
 			}
 		}
 		for g, ids := range groups {

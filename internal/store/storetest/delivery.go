@@ -542,6 +542,53 @@ func testDelivery(t *testing.T, open opener) {
 		require.Equal(t, want, d.Attempts)
 	})
 
+	// What a successful reply named (response_reference_pointer, response_fields) stays
+	// on the delivery; a later outcome without them keeps them, one with them replaces them.
+	t.Run("RecordResponseValues", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		org := insertOrg(t, s, now)
+		ep := insertEndpoint(t, s, org.ID, now)
+		ids := insertEvent(t, s, newEvent(org.ID, "purchase_order.created", now), ep.ID, ep.ID)
+		require.Len(t, claim(t, s, now, ep.ID), 2)
+		attempt := func(n int) *consign.Attempt {
+			return &consign.Attempt{N: n, StartedAt: now, Request: consign.AttemptRequest{Method: "POST", URL: ep.URL},
+				Response: &consign.AttemptResponse{Status: 200, Body: `{"vendorReference": "VND-1", "id": 77}`}}
+		}
+		ref := "VND-1"
+		fields := map[string]string{"reference": "VND-1", "id": "77", "note": "ünïcode ✓"}
+		record(t, s, &store.Outcome{DeliveryID: ids[0], EndpointID: ep.ID, Status: consign.StatusSucceeded, At: now,
+			Attempt: attempt(1), ResponseReference: &ref, ResponseFields: fields})
+		d := getDelivery(t, s, org.ID, ids[0])
+		require.Equal(t, &ref, d.ResponseReference)
+		require.Equal(t, fields, d.ResponseFields)
+
+		// Two outcomes of one delivery in one batch: the values of the first are kept.
+		record(t, s,
+			&store.Outcome{DeliveryID: ids[1], EndpointID: ep.ID, Status: consign.StatusSucceeded, At: now, Attempt: attempt(1),
+				ResponseFields: map[string]string{"id": "1"}},
+			&store.Outcome{DeliveryID: ids[1], EndpointID: ep.ID, Status: consign.StatusSucceeded, At: now.Add(time.Second)})
+		d = getDelivery(t, s, org.ID, ids[1])
+		require.Nil(t, d.ResponseReference)
+		require.Equal(t, map[string]string{"id": "1"}, d.ResponseFields)
+
+		// Sent again (a retry by hand): the new reply's values replace the old; an outcome
+		// without values leaves them.
+		record(t, s, &store.Outcome{DeliveryID: ids[0], EndpointID: ep.ID, Status: consign.StatusSucceeded, At: now.Add(time.Minute),
+			Attempt: attempt(2), ResponseFields: map[string]string{"id": "78"}})
+		record(t, s, &store.Outcome{DeliveryID: ids[0], EndpointID: ep.ID, Status: consign.StatusSucceeded, At: now.Add(2 * time.Minute)})
+		d = getDelivery(t, s, org.ID, ids[0])
+		require.Equal(t, &ref, d.ResponseReference)
+		require.Equal(t, map[string]string{"id": "78"}, d.ResponseFields)
+
+		list, err := s.DeliveryList(t.Context(), org.ID, store.DeliveryFilter{Page: store.Page{Limit: 10}})
+		require.NoError(t, err)
+		require.Len(t, list, 2)
+		for _, d := range list {
+			require.NotEmpty(t, d.ResponseFields, "lists show the values too")
+		}
+	})
+
 	t.Run("RecordBatch", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
