@@ -3,9 +3,10 @@ package consign
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
-// Error codes. Each maps to one HTTP status in internal/api.
+// Error codes. Each maps to one HTTP status (HTTPStatus).
 const (
 	EBADREQUEST   = "bad_request"  // the request cannot be read: bad JSON, unknown fields, wrong types (400)
 	EINVALID      = "invalid"      // the request is well-formed but fails validation (422)
@@ -19,6 +20,31 @@ const (
 	EUNAVAILABLE  = "unavailable"  // shutting down or a dependency is down (503)
 	EINTERNAL     = "internal"     // a bug or an unexpected failure (500)
 )
+
+// httpStatus maps each error code to the HTTP status the API and the dashboard answer
+// with; HTTPStatus is its only reader.
+var httpStatus = map[string]int{
+	EBADREQUEST:   http.StatusBadRequest,
+	EINVALID:      http.StatusUnprocessableEntity,
+	ENOTFOUND:     http.StatusNotFound,
+	ECONFLICT:     http.StatusConflict,
+	EUNAUTHORIZED: http.StatusUnauthorized,
+	EFORBIDDEN:    http.StatusForbidden,
+	ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	EMETHOD:       http.StatusMethodNotAllowed,
+	ELIMIT:        http.StatusTooManyRequests,
+	EUNAVAILABLE:  http.StatusServiceUnavailable,
+	EINTERNAL:     http.StatusInternalServerError,
+}
+
+// HTTPStatus returns the HTTP status of an error code: 500 for EINTERNAL and for any code
+// not listed above, so that a reply always has a status.
+func HTTPStatus(code string) int {
+	if s, ok := httpStatus[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
 
 // FieldError names one invalid field of a request and says what is wrong with it.
 type FieldError struct {

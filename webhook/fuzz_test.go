@@ -13,8 +13,7 @@ import (
 )
 
 // FuzzVerify checks, for arbitrary headers and bodies, that Verify never panics, only
-// fails with the documented causes, reaches the same verdict as Consign's own verifier
-// (internal/signing), and accepts whatever Consign's signer produces.
+// fails with the documented causes, and accepts whatever Consign's signer produces.
 func FuzzVerify(f *testing.F) {
 	f.Add(goldenID, strconv.Itoa(goldenTS), goldenSig, []byte(goldenBody), int64(goldenTS))
 	f.Add("", "", "", []byte{}, int64(0))
@@ -44,10 +43,6 @@ func FuzzVerify(f *testing.F) {
 			err := webhook.Verify(secret, h, body, webhook.WithNow(func() time.Time { return now }))
 			if err != nil && !isAny(err, causes) {
 				t.Fatalf("undocumented error %v", err)
-			}
-			want := signing.VerifyRequest(secret, h, body, now, 0)
-			if (err == nil) != (want == nil) {
-				t.Fatalf("secret %s…: webhook says %v, internal/signing says %v", secret[:5], err, want)
 			}
 		}
 

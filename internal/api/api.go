@@ -219,21 +219,6 @@ func authorize(a access, k *consign.APIKey, org string) error {
 	return nil
 }
 
-// statusOf maps error codes to HTTP statuses, in one place.
-var statusOf = map[string]int{
-	consign.EBADREQUEST:   http.StatusBadRequest,
-	consign.EINVALID:      http.StatusUnprocessableEntity,
-	consign.ENOTFOUND:     http.StatusNotFound,
-	consign.ECONFLICT:     http.StatusConflict,
-	consign.EUNAUTHORIZED: http.StatusUnauthorized,
-	consign.EFORBIDDEN:    http.StatusForbidden,
-	consign.ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	consign.EMETHOD:       http.StatusMethodNotAllowed,
-	consign.ELIMIT:        http.StatusTooManyRequests,
-	consign.EUNAVAILABLE:  http.StatusServiceUnavailable,
-	consign.EINTERNAL:     http.StatusInternalServerError,
-}
-
 // problem is an RFC 9457 problem document.
 type problem struct {
 	Type   string               `json:"type"`
@@ -252,7 +237,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		err = consign.Errorf(consign.EUNAVAILABLE, "the request was cancelled or timed out before it finished")
 	}
 	code := consign.ErrorCode(err)
-	status := statusOf[code]
+	status := consign.HTTPStatus(code)
 	if code == consign.EINTERNAL {
 		// The route's pattern, not the path: the path of an ingest URL is its credential.
 		s.log.Error("internal error", "method", r.Method, "route", r.Pattern, "err", err)

@@ -366,7 +366,7 @@ func (s *Server) endpointStats(w http.ResponseWriter, r *http.Request) error {
 		}
 		window = d
 	}
-	st, err := s.store.EndpointStats(r.Context(), r.PathValue("org"), r.PathValue("id"), s.cfg.Now().UTC().Add(-window))
+	st, err := store.EndpointStats(r.Context(), s.store, r.PathValue("org"), r.PathValue("id"), s.cfg.Now().UTC().Add(-window))
 	if err != nil {
 		return err
 	}

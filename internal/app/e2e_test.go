@@ -26,6 +26,7 @@ import (
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/app"
 	"github.com/consign-dev/consign/internal/signing"
+	"github.com/consign-dev/consign/webhook"
 )
 
 // TestDeliverSignedEnvelope is the happy path: one event, one subscribed endpoint, one
@@ -63,8 +64,8 @@ func TestDeliverSignedEnvelope(t *testing.T) {
 	sig := got.Header.Get("webhook-signature")
 	require.True(t, strings.HasPrefix(sig, "v1,"), "webhook-signature %q", sig)
 	require.Len(t, strings.Fields(sig), 1, "one active secret, one signature")
-	require.NoError(t, signing.VerifyRequest(secret, got.Header, got.Body, time.Now(), 0))
-	require.ErrorIs(t, signing.VerifyRequest(secret, got.Header, append(slices.Clone(got.Body), ' '), time.Now(), 0), signing.ErrNoMatch,
+	require.NoError(t, webhook.Verify(secret, got.Header, got.Body))
+	require.ErrorIs(t, webhook.Verify(secret, got.Header, append(slices.Clone(got.Body), ' ')), webhook.ErrNoMatch,
 		"the signature must cover the body")
 
 	var env map[string]json.RawMessage
@@ -241,7 +242,7 @@ func TestDeliveryFormats(t *testing.T) {
 		check: func(t *testing.T, got *received, secret string, logged map[string]string) {
 			require.Equal(t, "POST", got.Method)
 			require.Empty(t, got.Header.Get("Auth"))
-			require.NoError(t, signing.VerifyRequest(secret, got.Header, got.Body, time.Now(), 0))
+			require.NoError(t, webhook.Verify(secret, got.Header, got.Body))
 			require.Equal(t, got.Header.Get("webhook-signature"), logged["Webhook-Signature"])
 		},
 	}} {
@@ -292,7 +293,7 @@ func TestSecrets(t *testing.T) {
 		return got, strings.Fields(got.Header.Get("webhook-signature"))
 	}
 	verifies := func(secret string, got *received) error {
-		return signing.VerifyRequest(secret, got.Header, got.Body, time.Now(), 0)
+		return webhook.Verify(secret, got.Header, got.Body)
 	}
 
 	got, sigs := send()
@@ -335,7 +336,7 @@ func TestSecrets(t *testing.T) {
 	require.Len(t, sigs, 1, "without grace only the new secret signs")
 	require.NoError(t, verifies(s4, got))
 	for _, s := range []string{s1, s2, s3} {
-		require.ErrorIs(t, verifies(s, got), signing.ErrNoMatch)
+		require.ErrorIs(t, verifies(s, got), webhook.ErrNoMatch)
 	}
 	// The last secret that signs cannot be deleted; an expired one can.
 	e.c.must(http.StatusConflict, "DELETE", epPath+"/secrets/"+rot["id"].(string), nil, o.key)
@@ -409,7 +410,7 @@ func TestRetries(t *testing.T) {
 		for _, r := range reqs {
 			require.Equal(t, id, r.Header.Get("webhook-id"), "webhook-id is stable across retries")
 			require.Equal(t, string(reqs[0].Body), string(r.Body), "the body is the same on every attempt")
-			require.NoError(t, signing.VerifyRequest(ep["secret"].(string), r.Header, r.Body, time.Now(), 0))
+			require.NoError(t, webhook.Verify(ep["secret"].(string), r.Header, r.Body))
 		}
 	})
 
@@ -741,7 +742,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 			continue
 		}
 		// The secret was unsealed after the restart: new requests still verify.
-		require.NoError(t, signing.VerifyRequest(secret, r.Header, r.Body, time.Now(), 0))
+		require.NoError(t, webhook.Verify(secret, r.Header, r.Body))
 		delivered[r.Header.Get("webhook-id")] = true
 	}
 	for _, id := range ids {
@@ -883,7 +884,7 @@ func TestTestRetryRecover(t *testing.T) {
 		require.Nil(t, at["error"])
 		got := rc.next(t)
 		require.Equal(t, rep["event_id"], got.Header.Get("webhook-id"))
-		require.NoError(t, signing.VerifyRequest(ep["secret"].(string), got.Header, got.Body, time.Now(), 0))
+		require.NoError(t, webhook.Verify(ep["secret"].(string), got.Header, got.Body))
 		var env struct{ Type string }
 		require.NoError(t, json.Unmarshal(got.Body, &env))
 		require.Equal(t, consign.TypeTest, env.Type)
@@ -1163,7 +1164,7 @@ func TestNeverUnsigned(t *testing.T) {
 	require.GreaterOrEqual(t, d.AttemptsCount, 2)
 	reqs := rc.all()
 	require.Len(t, reqs, 1)
-	require.NoError(t, signing.VerifyRequest(added["value"].(string), reqs[0].Header, reqs[0].Body, time.Now(), 0))
+	require.NoError(t, webhook.Verify(added["value"].(string), reqs[0].Header, reqs[0].Body))
 }
 
 // TestFanOutSharesOneEnvelope checks the deliveries of one event to several endpoints:
@@ -1189,7 +1190,7 @@ func TestFanOutSharesOneEnvelope(t *testing.T) {
 	var first []byte
 	for i, rc := range rcs {
 		got := rc.next(t)
-		require.NoError(t, signing.VerifyRequest(secrets[i], got.Header, got.Body, time.Now(), 0), "endpoint %d", i)
+		require.NoError(t, webhook.Verify(secrets[i], got.Header, got.Body), "endpoint %d", i)
 		if i == 3 {
 			want, _ := json.Marshal(payload)
 			require.JSONEq(t, string(want), string(got.Body), "the raw endpoint gets the payload alone")

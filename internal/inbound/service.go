@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -368,9 +367,7 @@ func (s *Service) validate(ctx context.Context, src *consign.Source) error {
 		return err
 	}
 	if src.Verify.Type == consign.VerifyStandardWebhooks {
-		// Any well-formed key fails on the missing headers; a bad key fails first.
-		err := signing.Verify(src.Verify.Secret, "", "", "", nil, time.Time{}, 0)
-		if errors.Is(err, signing.ErrInvalidKey) {
+		if err := signing.CheckVerifyKey(src.Verify.Secret); err != nil {
 			v.Add("verify.secret", "must be a Standard Webhooks secret (whsec_…) or public key (whpk_…): %s",
 				strings.TrimPrefix(err.Error(), "signing: "))
 		}

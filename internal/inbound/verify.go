@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/consign-dev/consign"
-	"github.com/consign-dev/consign/internal/signing"
+	"github.com/consign-dev/consign/webhook"
 )
 
 // Tolerance is how far a Standard Webhooks timestamp may be from the clock.
@@ -34,9 +34,9 @@ func Verify(v *consign.SourceVerify, h http.Header, body []byte, now time.Time) 
 	case consign.VerifyHMACSHA256:
 		return VerifyHMAC(v.Secret, v.Encoding, v.Prefix, v.Header, h.Get(v.Header), body)
 	case consign.VerifyStandardWebhooks:
-		err := signing.VerifyRequest(v.Secret, h, body, now, Tolerance)
+		err := webhook.Verify(v.Secret, h, body, webhook.WithTolerance(Tolerance), webhook.WithNow(func() time.Time { return now }))
 		if err != nil {
-			return errors.New(strings.TrimPrefix(err.Error(), "signing: "))
+			return errors.New(strings.TrimPrefix(err.Error(), "webhook: "))
 		}
 		return nil
 	case consign.VerifyBasic:

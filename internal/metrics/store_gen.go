@@ -285,12 +285,17 @@ func (st *Store) EndpointListFailing(ctx context.Context) ([]*store.EndpointRow,
 	return st.Store.EndpointListFailing(ctx)
 }
 
-func (st *Store) EndpointStats(ctx context.Context, orgID string, endpointID string, since time.Time) (*consign.EndpointStats, error) {
-	defer st.observe("EndpointStats", time.Now())
-	return st.Store.EndpointStats(ctx, orgID, endpointID, since)
+func (st *Store) EndpointStatsCounts(ctx context.Context, orgID string, endpointID string, since time.Time) (*store.StatsCounts, error) {
+	defer st.observe("EndpointStatsCounts", time.Now())
+	return st.Store.EndpointStatsCounts(ctx, orgID, endpointID, since)
+}
+
+func (st *Store) EndpointAttemptDuration(ctx context.Context, endpointID string, since time.Time, rank int) (int64, error) {
+	defer st.observe("EndpointAttemptDuration", time.Now())
+	return st.Store.EndpointAttemptDuration(ctx, endpointID, since, rank)
 }
 
 // storeMethods are the methods Store times.
-var storeMethods = []string{"SourceInsert", "SourceGet", "SourceByTokenHash", "SourceList", "SourceUpdate", "SourceDelete", "ReceiptsInsert", "ReceiptGet", "ReceiptList", "ReceiptsPending", "ReceiptsSettle", "SourcePollsClaim", "SourcePollFinish", "SourcePollNextDue", "Ping", "OrgInsert", "OrgGet", "OrgList", "OrgUpdate", "OrgDelete", "KeyInsert", "KeyByHash", "KeyList", "KeyDelete", "AdminKeyExists", "EventTypeEnsure", "EventTypeInsert", "EventTypeGet", "EventTypeList", "EventTypeUpdate", "EndpointInsert", "EndpointGet", "EndpointList", "EndpointListActive", "OrgEndpointsVersion", "EndpointUpdate", "EndpointDelete", "SecretInsert", "SecretList", "SecretUpdate", "SecretDelete", "SecretRotate", "EventsInsert", "EventGet", "EventList", "DeliveryList", "DeliveryGet", "DeliveryRequeue", "DeliveriesRecover", "DeliveriesClaim", "DeliveriesRecord", "DeliveriesReleaseLeases", "DeliveriesDue", "EndpointFailures", "EndpointListFailing", "EndpointStats"}
+var storeMethods = []string{"SourceInsert", "SourceGet", "SourceByTokenHash", "SourceList", "SourceUpdate", "SourceDelete", "ReceiptsInsert", "ReceiptGet", "ReceiptList", "ReceiptsPending", "ReceiptsSettle", "SourcePollsClaim", "SourcePollFinish", "SourcePollNextDue", "Ping", "OrgInsert", "OrgGet", "OrgList", "OrgUpdate", "OrgDelete", "KeyInsert", "KeyByHash", "KeyList", "KeyDelete", "AdminKeyExists", "EventTypeEnsure", "EventTypeInsert", "EventTypeGet", "EventTypeList", "EventTypeUpdate", "EndpointInsert", "EndpointGet", "EndpointList", "EndpointListActive", "OrgEndpointsVersion", "EndpointUpdate", "EndpointDelete", "SecretInsert", "SecretList", "SecretUpdate", "SecretDelete", "SecretRotate", "EventsInsert", "EventGet", "EventList", "DeliveryList", "DeliveryGet", "DeliveryRequeue", "DeliveriesRecover", "DeliveriesClaim", "DeliveriesRecord", "DeliveriesReleaseLeases", "DeliveriesDue", "EndpointFailures", "EndpointListFailing", "EndpointStatsCounts", "EndpointAttemptDuration"}
 
 var _ = consign.Org{}

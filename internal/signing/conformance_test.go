@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -28,21 +27,6 @@ type conformanceCase struct {
 	Valid     bool    `json:"valid"`
 }
 
-// wantErr pins the precise failure for the invalid cases whose cause is plain
-// from their name; cases added to the file later only need to fail somehow.
-var wantErr = map[string]error{
-	"tampered body":                 signing.ErrNoMatch,
-	"wrong id":                      signing.ErrNoMatch,
-	"only a v2 entry":               signing.ErrNoMatch,
-	"empty signature value":         signing.ErrNoMatch,
-	"partial signature":             signing.ErrNoMatch,
-	"timestamp 301 s old":           signing.ErrTimestampTooOld,
-	"timestamp 301 s in the future": signing.ErrTimestampTooNew,
-	"non-integer timestamp":         signing.ErrBadTimestamp,
-	"missing signature header":      signing.ErrMissingHeader,
-	"missing id header":             signing.ErrMissingHeader,
-}
-
 func loadConformance(t *testing.T) []conformanceCase {
 	t.Helper()
 	raw, err := os.ReadFile("testdata/standard-webhooks.json")
@@ -57,57 +41,28 @@ func loadConformance(t *testing.T) []conformanceCase {
 	require.NoError(t, dec.Decode(&file))
 	require.NotEmpty(t, file.Cases)
 	// The file's expectations assume the spec's default tolerance.
-	require.Contains(t, file.About, "tolerance 300 s")
-	require.Equal(t, 300*time.Second, signing.DefaultTolerance)
 	return file.Cases
 }
 
+// TestConformance: the signer produces the signatures of the file's valid cases (signing
+// is deterministic for both versions) and derives their public keys. The webhook
+// package's test of the same name checks the verifying side on every case.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	cases := loadConformance(t)
-	names := map[string]bool{}
-	for _, c := range cases {
-		require.False(t, names[c.Name], "duplicate case name %q", c.Name)
-		names[c.Name] = true
+	for _, c := range loadConformance(t) {
 		t.Run(c.Name, func(t *testing.T) {
 			t.Parallel()
-			id, header := deref(c.ID), deref(c.Signature)
-			body := []byte(c.Body)
-			now := time.Unix(c.Now, 0)
-
-			verifyWith := c.Secret
-			if c.PublicKey != "" {
-				verifyWith = c.PublicKey
-			}
-			err := signing.Verify(verifyWith, id, c.Timestamp, header, body, now, signing.DefaultTolerance)
-			if c.Valid {
-				require.NoError(t, err)
-			} else {
-				require.Error(t, err)
-				require.NotErrorIs(t, err, signing.ErrInvalidKey, "an invalid case must fail on the message, not the key")
-				if want, ok := wantErr[c.Name]; ok {
-					require.ErrorIs(t, err, want)
-				}
-			}
-
-			// The same verdict through HTTP headers.
-			h := httpHeader(c.ID, c.Timestamp, c.Signature)
-			require.Equal(t, err == nil, signing.VerifyRequest(verifyWith, h, body, now, 0) == nil)
-
-			key, kerr := signing.ParseKey(c.Secret)
-			require.NoError(t, kerr)
+			key, err := signing.ParseKey(c.Secret)
+			require.NoError(t, err)
 			if c.PublicKey != "" {
 				require.Equal(t, c.PublicKey, key.Public())
-				// A signing key also verifies, through its public half.
-				require.Equal(t, err == nil, signing.Verify(c.Secret, id, c.Timestamp, header, body, now, 0) == nil)
 			}
-			// Signing is deterministic for both versions, so a valid case's
-			// signature must be one our signer produces.
-			if c.Valid {
-				ts, perr := strconv.ParseInt(c.Timestamp, 10, 64)
-				require.NoError(t, perr)
-				require.Contains(t, strings.Fields(header), key.Sign(id, ts, body))
+			if !c.Valid {
+				return
 			}
+			ts, err := strconv.ParseInt(c.Timestamp, 10, 64)
+			require.NoError(t, err)
+			require.Contains(t, strings.Fields(deref(c.Signature)), key.Sign(deref(c.ID), ts, []byte(c.Body)))
 		})
 	}
 }

@@ -5,9 +5,9 @@
 // Both versions sign the same content, "{id}.{timestamp}.{body}". Signing sits on
 // the hot path of every delivery, so a parsed Key keeps a pool of per-goroutine
 // scratch state (the keyed HMAC and a message buffer) and Header writes the whole
-// header value into one allocation. Verification is built for untrusted input: it
-// bounds the header size and entry count before doing any cryptography and
-// reports what failed through sentinel errors that callers test with errors.Is.
+// header value into one allocation. Verifying is the public webhook package's
+// (one verifier for receivers and for inbound sources); CheckVerifyKey here only
+// checks that a key a source is given can verify.
 package signing
 
 import (
@@ -291,14 +291,4 @@ func appendPrefix(dst []byte, id string, timestamp int64) []byte {
 // appendContent appends the whole signed content, "{id}.{timestamp}.{body}".
 func appendContent(dst []byte, id string, timestamp int64, body []byte) []byte {
 	return append(appendPrefix(dst, id, timestamp), body...)
-}
-
-// appendReceived is appendContent for a verifier, which must sign the timestamp
-// exactly as it was sent rather than a re-formatting of its value.
-func appendReceived(dst []byte, id, timestamp string, body []byte) []byte {
-	dst = append(dst, id...)
-	dst = append(dst, '.')
-	dst = append(dst, timestamp...)
-	dst = append(dst, '.')
-	return append(dst, body...)
 }

@@ -121,15 +121,39 @@ type Store interface {
 	// EndpointListFailing returns active endpoints whose attempts are failing
 	// (FailingSince set), across orgs, for failure-policy sweeps.
 	EndpointListFailing(ctx context.Context) ([]*EndpointRow, error)
-	// EndpointStats summarises an endpoint's deliveries and attempts since a time.
-	EndpointStats(ctx context.Context, orgID, endpointID string, since time.Time) (*consign.EndpointStats, error)
+	// StatsReader counts an endpoint's deliveries and attempts for EndpointStats.
+	StatsReader
 }
 
 // Page selects a slice of a list ordered newest first: at most Limit rows with IDs below
-// Cursor (all when Cursor is "").
+// Cursor (all when Cursor is ""). Drivers read it through Size and Below.
 type Page struct {
 	Limit  int
 	Cursor string
+}
+
+// Page sizes: the default when Limit is zero or less, and the most one page holds.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 1000
+)
+
+// Size is the number of rows the page holds at most: Limit within 1..MaxPageSize, or
+// DefaultPageSize when Limit is not set.
+func (p Page) Size() int {
+	if p.Limit <= 0 {
+		return DefaultPageSize
+	}
+	return min(p.Limit, MaxPageSize)
+}
+
+// Below is the ID the page's rows sort below: Cursor, or when it is empty a value that
+// sorts after every ID (byte order, as both drivers compare IDs).
+func (p Page) Below() string {
+	if p.Cursor == "" {
+		return "\U0010FFFF"
+	}
+	return p.Cursor
 }
 
 // EndpointRow is an endpoint as stored: the auth token is sealed, and Version counts

@@ -175,7 +175,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, q *req) error 
 			p.Attention = append(p.Attention, e)
 		}
 		// Exact totals for the range come from each endpoint's stats.
-		st, err := s.store.EndpointStats(ctx, q.org.ID, e.ID, now.Add(-rg.length))
+		st, err := store.EndpointStats(ctx, s.store, q.org.ID, e.ID, now.Add(-rg.length))
 		if err != nil {
 			return err
 		}

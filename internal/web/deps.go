@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"time"
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/dispatch"
@@ -25,7 +24,7 @@ type Store interface {
 	EventList(ctx context.Context, orgID string, f store.EventFilter) ([]*consign.Event, error)
 	DeliveryList(ctx context.Context, orgID string, f store.DeliveryFilter) ([]*consign.Delivery, error)
 	DeliveryGet(ctx context.Context, orgID, id string) (*consign.Delivery, error)
-	EndpointStats(ctx context.Context, orgID, endpointID string, since time.Time) (*consign.EndpointStats, error)
+	store.StatsReader
 }
 
 // Dispatcher sends test events, retries and recovers deliveries, is told when

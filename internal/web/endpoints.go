@@ -42,7 +42,7 @@ func (s *Server) endpoints(w http.ResponseWriter, r *http.Request, q *req) error
 	data := endpointsPage{}
 	for _, e := range eps {
 		row := endpointRow{E: e}
-		if row.Stats, err = s.store.EndpointStats(r.Context(), q.org.ID, e.ID, now.Add(-24*time.Hour)); err != nil {
+		if row.Stats, err = store.EndpointStats(r.Context(), s.store, q.org.ID, e.ID, now.Add(-24*time.Hour)); err != nil {
 			return err
 		}
 		if row.Chart, err = s.volumeChart(r.Context(), q.org.ID, e.ID, now, true); err != nil {
@@ -397,7 +397,7 @@ func (s *Server) renderEndpoint(w http.ResponseWriter, r *http.Request, q *req, 
 	now := s.now()
 	p := endpointPage{endpointExtras: x, E: e, Statuses: deliveryStatuses}
 	var err error
-	if p.Stats, err = s.store.EndpointStats(ctx, q.org.ID, e.ID, now.Add(-24*time.Hour)); err != nil {
+	if p.Stats, err = store.EndpointStats(ctx, s.store, q.org.ID, e.ID, now.Add(-24*time.Hour)); err != nil {
 		return err
 	}
 	if p.Chart, err = s.volumeChart(ctx, q.org.ID, e.ID, now, false); err != nil {

@@ -274,21 +274,6 @@ func (s *Server) orgFor(ctx context.Context, key *consign.APIKey, id string) (*c
 	return s.store.OrgGet(ctx, id)
 }
 
-// statusOf maps error codes to HTTP statuses, as the API does.
-var statusOf = map[string]int{
-	consign.EBADREQUEST:   http.StatusBadRequest,
-	consign.EINVALID:      http.StatusUnprocessableEntity,
-	consign.ENOTFOUND:     http.StatusNotFound,
-	consign.ECONFLICT:     http.StatusConflict,
-	consign.EUNAUTHORIZED: http.StatusUnauthorized,
-	consign.EFORBIDDEN:    http.StatusForbidden,
-	consign.ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	consign.EMETHOD:       http.StatusMethodNotAllowed,
-	consign.ELIMIT:        http.StatusTooManyRequests,
-	consign.EUNAVAILABLE:  http.StatusServiceUnavailable,
-	consign.EINTERNAL:     http.StatusInternalServerError,
-}
-
 // renderError writes an error page; internal details go to the log only.
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, q *req, err error) {
 	var mbe *http.MaxBytesError
@@ -299,7 +284,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, q *req, err
 		err = consign.Errorf(consign.EUNAVAILABLE, "the request was cancelled or timed out")
 	}
 	code := consign.ErrorCode(err)
-	status := statusOf[code]
+	status := consign.HTTPStatus(code)
 	if code == consign.EINTERNAL {
 		s.log.Error("dashboard: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	}

@@ -37,7 +37,7 @@ func scanDelivery(row scanner) (*consign.Delivery, error) {
 func (db *DB) DeliveryList(ctx context.Context, orgID string, f store.DeliveryFilter) ([]*consign.Delivery, error) {
 	rows, err := db.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries d WHERE d.org_id = $1 AND d.id < $2
 		AND ($3 = '' OR d.endpoint_id = $3) AND ($4 = '' OR d.event_id = $4) AND ($5 = '' OR d.status = $5)
-		ORDER BY d.id DESC LIMIT $6`, orgID, cursor(f.Page), f.EndpointID, f.EventID, f.Status, limit(f.Page))
+		ORDER BY d.id DESC LIMIT $6`, orgID, f.Page.Below(), f.EndpointID, f.EventID, f.Status, f.Page.Size())
 	return collect(rows, err, scanDelivery)
 }
 

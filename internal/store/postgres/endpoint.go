@@ -78,7 +78,7 @@ func (db *DB) EndpointGet(ctx context.Context, orgID, id string) (*store.Endpoin
 // EndpointList lists an org's endpoints newest first.
 func (db *DB) EndpointList(ctx context.Context, orgID string, p store.Page) ([]*store.EndpointRow, error) {
 	rows, err := db.pool.Query(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE org_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
-		orgID, cursor(p), limit(p))
+		orgID, p.Below(), p.Size())
 	return collect(rows, err, scanEndpoint)
 }
 
@@ -228,12 +228,12 @@ func (db *DB) EndpointListFailing(ctx context.Context) ([]*store.EndpointRow, er
 	return collect(rows, err, scanEndpoint)
 }
 
-// EndpointStats summarises an endpoint's recent deliveries and attempts.
-func (db *DB) EndpointStats(ctx context.Context, orgID, endpointID string, since time.Time) (*consign.EndpointStats, error) {
+// EndpointStatsCounts counts an endpoint's deliveries and attempts since a time.
+func (db *DB) EndpointStatsCounts(ctx context.Context, orgID, endpointID string, since time.Time) (*store.StatsCounts, error) {
 	if _, err := db.EndpointGet(ctx, orgID, endpointID); err != nil {
 		return nil, err
 	}
-	st := &consign.EndpointStats{EndpointID: endpointID, Since: since, Deliveries: map[string]int{}}
+	c := &store.StatsCounts{Deliveries: map[string]int{}}
 	rows, err := db.pool.Query(ctx, `SELECT status, count(*) FROM deliveries WHERE endpoint_id = $1 AND created_at >= $2 GROUP BY status`,
 		endpointID, ts(since))
 	if err != nil {
@@ -241,33 +241,22 @@ func (db *DB) EndpointStats(ctx context.Context, orgID, endpointID string, since
 	}
 	var status string
 	var n int
-	if _, err := pgx.ForEachRow(rows, []any{&status, &n}, func() error { st.Deliveries[status] = n; return nil }); err != nil {
+	if _, err := pgx.ForEachRow(rows, []any{&status, &n}, func() error { c.Deliveries[status] = n; return nil }); err != nil {
 		return nil, translate(err)
 	}
 	err = db.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE ok) FROM attempts WHERE endpoint_id = $1 AND started_at >= $2`,
-		endpointID, ts(since)).Scan(&st.Attempts, &st.Succeeded)
+		endpointID, ts(since)).Scan(&c.Attempts, &c.Succeeded)
 	if err != nil {
 		return nil, translate(err)
 	}
-	st.Failed = st.Attempts - st.Succeeded
-	if st.Attempts == 0 {
-		return st, nil
-	}
-	rate := float64(st.Succeeded) / float64(st.Attempts)
-	st.SuccessRate = &rate
-	// The same quantile rule as the embedded store: the value at floor(q·(n-1)).
-	quantile := func(q float64) (*int64, error) {
-		var v int64
-		off := int(q * float64(st.Attempts-1))
-		err := db.pool.QueryRow(ctx, `SELECT duration_ms FROM attempts WHERE endpoint_id = $1 AND started_at >= $2
-			ORDER BY duration_ms LIMIT 1 OFFSET $3`, endpointID, ts(since), off).Scan(&v)
-		return &v, translate(err)
-	}
-	if st.LatencyP50MS, err = quantile(0.50); err != nil {
-		return nil, err
-	}
-	if st.LatencyP99MS, err = quantile(0.99); err != nil {
-		return nil, err
-	}
-	return st, nil
+	return c, nil
+}
+
+// EndpointAttemptDuration returns the duration of the endpoint's attempt since a time at
+// a rank in order of duration.
+func (db *DB) EndpointAttemptDuration(ctx context.Context, endpointID string, since time.Time, rank int) (int64, error) {
+	var v int64
+	err := db.pool.QueryRow(ctx, `SELECT duration_ms FROM attempts WHERE endpoint_id = $1 AND started_at >= $2
+		ORDER BY duration_ms LIMIT 1 OFFSET $3`, endpointID, ts(since), rank).Scan(&v)
+	return v, translate(err)
 }

@@ -228,6 +228,6 @@ func (db *DB) EventGet(ctx context.Context, orgID, id string) (*consign.Event, e
 // EventList lists an org's events newest first.
 func (db *DB) EventList(ctx context.Context, orgID string, f store.EventFilter) ([]*consign.Event, error) {
 	rows, err := db.pool.Query(ctx, `SELECT `+eventColumns+` FROM events WHERE org_id = $1 AND id < $2
-		AND ($3 = '' OR type = $3) ORDER BY id DESC LIMIT $4`, orgID, cursor(f.Page), f.Type, limit(f.Page))
+		AND ($3 = '' OR type = $3) ORDER BY id DESC LIMIT $4`, orgID, f.Page.Below(), f.Type, f.Page.Size())
 	return collect(rows, err, scanEvent)
 }

@@ -39,7 +39,7 @@ func (db *DB) OrgGet(ctx context.Context, id string) (*consign.Org, error) {
 
 // OrgList returns orgs newest first.
 func (db *DB) OrgList(ctx context.Context, p store.Page) ([]*consign.Org, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id < $1 ORDER BY id DESC LIMIT $2`, cursor(p), limit(p))
+	rows, err := db.pool.Query(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id < $1 ORDER BY id DESC LIMIT $2`, p.Below(), p.Size())
 	return collect(rows, err, scanOrg)
 }
 
@@ -89,7 +89,7 @@ func (db *DB) KeyByHash(ctx context.Context, hash []byte) (*consign.APIKey, erro
 // KeyList lists an org's keys newest first.
 func (db *DB) KeyList(ctx context.Context, orgID string, p store.Page) ([]*consign.APIKey, error) {
 	rows, err := db.pool.Query(ctx, `SELECT id, org_id, name, created_at FROM api_keys WHERE org_id = $1 AND id < $2
-		ORDER BY id DESC LIMIT $3`, orgID, cursor(p), limit(p))
+		ORDER BY id DESC LIMIT $3`, orgID, p.Below(), p.Size())
 	return collect(rows, err, scanKey)
 }
 

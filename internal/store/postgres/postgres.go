@@ -210,22 +210,6 @@ func nullString(s string) *string {
 	return &s
 }
 
-// limit clamps a page size.
-func limit(p store.Page) int {
-	if p.Limit <= 0 {
-		return 50
-	}
-	return min(p.Limit, 1000)
-}
-
-// cursor turns an empty cursor into one that sorts after every ID.
-func cursor(p store.Page) string {
-	if p.Cursor == "" {
-		return "\U0010FFFF"
-	}
-	return p.Cursor
-}
-
 type scanner interface{ Scan(...any) error }
 
 // collect scans every row with scan.

@@ -95,7 +95,7 @@ func (db *DB) SourceByTokenHash(ctx context.Context, hash []byte) (*store.Source
 // SourceList lists an org's sources newest first.
 func (db *DB) SourceList(ctx context.Context, orgID string, p store.Page) ([]*store.SourceRow, error) {
 	rows, err := db.pool.Query(ctx, `SELECT `+sourceColumns+` FROM sources WHERE org_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
-		orgID, cursor(p), limit(p))
+		orgID, p.Below(), p.Size())
 	return collect(rows, err, scanSource)
 }
 
@@ -190,7 +190,7 @@ func (db *DB) ReceiptList(ctx context.Context, orgID, sourceID string, f store.R
 	rows, err := db.pool.Query(ctx, `SELECT `+receiptColumns+` FROM receipts WHERE source_id = $1 AND org_id = $2 AND id < $3
 		AND ($4::boolean IS NULL OR verified = $4) AND ($5::boolean IS NULL OR duplicate = $5)
 		AND ($6 = '' OR via = $6) AND ($7 = '' OR status = $7) ORDER BY id DESC LIMIT $8`,
-		sourceID, orgID, cursor(f.Page), f.Verified, f.Duplicate, f.Via, f.Status, limit(f.Page))
+		sourceID, orgID, f.Page.Below(), f.Verified, f.Duplicate, f.Via, f.Status, f.Page.Size())
 	return collect(rows, err, scanReceipt)
 }
 

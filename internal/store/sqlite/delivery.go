@@ -54,7 +54,7 @@ func isUnsent(statuses ...string) bool {
 // DeliveryList lists an org's deliveries newest first.
 func (db *DB) DeliveryList(ctx context.Context, orgID string, f store.DeliveryFilter) ([]*consign.Delivery, error) {
 	q := `SELECT ` + deliveryColumns + ` FROM deliveries d WHERE d.org_id = ? AND d.id < ?`
-	args := []any{orgID, cursor(f.Page)}
+	args := []any{orgID, f.Page.Below()}
 	if f.EndpointID != "" {
 		q += ` AND d.endpoint_id = ?`
 		args = append(args, f.EndpointID)
@@ -70,7 +70,7 @@ func (db *DB) DeliveryList(ctx context.Context, orgID string, f store.DeliveryFi
 			q += ` AND d.` + unsent
 		}
 	}
-	rows, err := db.query(ctx, q+` ORDER BY d.id DESC LIMIT ?`, append(args, limit(f.Page))...)
+	rows, err := db.query(ctx, q+` ORDER BY d.id DESC LIMIT ?`, append(args, f.Page.Size())...)
 	if err != nil {
 		return nil, translate(err)
 	}

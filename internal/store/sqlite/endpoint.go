@@ -71,7 +71,7 @@ func (db *DB) EndpointGet(ctx context.Context, orgID, id string) (*store.Endpoin
 // EndpointList lists an org's endpoints newest first.
 func (db *DB) EndpointList(ctx context.Context, orgID string, p store.Page) ([]*store.EndpointRow, error) {
 	rows, err := db.query(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE org_id = ? AND id < ? ORDER BY id DESC LIMIT ?`,
-		orgID, cursor(p), limit(p))
+		orgID, p.Below(), p.Size())
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -238,12 +238,12 @@ func (db *DB) EndpointListFailing(ctx context.Context) ([]*store.EndpointRow, er
 	return collect(rows, scanEndpoint)
 }
 
-// EndpointStats summarises an endpoint's recent deliveries and attempts.
-func (db *DB) EndpointStats(ctx context.Context, orgID, endpointID string, since time.Time) (*consign.EndpointStats, error) {
+// EndpointStatsCounts counts an endpoint's deliveries and attempts since a time.
+func (db *DB) EndpointStatsCounts(ctx context.Context, orgID, endpointID string, since time.Time) (*store.StatsCounts, error) {
 	if _, err := db.EndpointGet(ctx, orgID, endpointID); err != nil {
 		return nil, err
 	}
-	st := &consign.EndpointStats{EndpointID: endpointID, Since: since, Deliveries: map[string]int{}}
+	c := &store.StatsCounts{Deliveries: map[string]int{}}
 	rows, err := db.query(ctx, `SELECT status, count(*) FROM deliveries WHERE endpoint_id = ? AND created_at >= ? GROUP BY status`,
 		endpointID, ms(since))
 	if err != nil {
@@ -256,34 +256,24 @@ func (db *DB) EndpointStats(ctx context.Context, orgID, endpointID string, since
 		if err := rows.Scan(&status, &n); err != nil {
 			return nil, translate(err)
 		}
-		st.Deliveries[status] = n
+		c.Deliveries[status] = n
 	}
 	if err := rows.Err(); err != nil {
 		return nil, translate(err)
 	}
 	err = db.queryRow(ctx, `SELECT count(*), coalesce(sum(ok), 0) FROM attempts WHERE endpoint_id = ? AND started_at >= ?`,
-		endpointID, ms(since)).Scan(&st.Attempts, &st.Succeeded)
+		endpointID, ms(since)).Scan(&c.Attempts, &c.Succeeded)
 	if err != nil {
 		return nil, translate(err)
 	}
-	st.Failed = st.Attempts - st.Succeeded
-	if st.Attempts == 0 {
-		return st, nil
-	}
-	rate := float64(st.Succeeded) / float64(st.Attempts)
-	st.SuccessRate = &rate
-	quantile := func(q float64) (*int64, error) {
-		var v int64
-		off := int(q * float64(st.Attempts-1))
-		err := db.queryRow(ctx, `SELECT duration_ms FROM attempts WHERE endpoint_id = ? AND started_at >= ?
-			ORDER BY duration_ms LIMIT 1 OFFSET ?`, endpointID, ms(since), off).Scan(&v)
-		return &v, translate(err)
-	}
-	if st.LatencyP50MS, err = quantile(0.50); err != nil {
-		return nil, err
-	}
-	if st.LatencyP99MS, err = quantile(0.99); err != nil {
-		return nil, err
-	}
-	return st, nil
+	return c, nil
+}
+
+// EndpointAttemptDuration returns the duration of the endpoint's attempt since a time at
+// a rank in order of duration.
+func (db *DB) EndpointAttemptDuration(ctx context.Context, endpointID string, since time.Time, rank int) (int64, error) {
+	var v int64
+	err := db.queryRow(ctx, `SELECT duration_ms FROM attempts WHERE endpoint_id = ? AND started_at >= ?
+		ORDER BY duration_ms LIMIT 1 OFFSET ?`, endpointID, ms(since), rank).Scan(&v)
+	return v, translate(err)
 }

@@ -172,12 +172,12 @@ func (db *DB) EventGet(ctx context.Context, orgID, id string) (*consign.Event, e
 // EventList lists an org's events newest first.
 func (db *DB) EventList(ctx context.Context, orgID string, f store.EventFilter) ([]*consign.Event, error) {
 	q := `SELECT ` + eventColumns + ` FROM events WHERE org_id = ? AND id < ?`
-	args := []any{orgID, cursor(f.Page)}
+	args := []any{orgID, f.Page.Below()}
 	if f.Type != "" {
 		q += ` AND type = ?`
 		args = append(args, f.Type)
 	}
-	rows, err := db.query(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, limit(f.Page))...)
+	rows, err := db.query(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, f.Page.Size())...)
 	if err != nil {
 		return nil, translate(err)
 	}

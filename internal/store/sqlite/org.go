@@ -41,7 +41,7 @@ func (db *DB) OrgGet(ctx context.Context, id string) (*consign.Org, error) {
 
 // OrgList returns orgs newest first.
 func (db *DB) OrgList(ctx context.Context, p store.Page) ([]*consign.Org, error) {
-	rows, err := db.query(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id < ? ORDER BY id DESC LIMIT ?`, cursor(p), limit(p))
+	rows, err := db.query(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id < ? ORDER BY id DESC LIMIT ?`, p.Below(), p.Size())
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -104,7 +104,7 @@ func (db *DB) KeyByHash(ctx context.Context, hash []byte) (*consign.APIKey, erro
 // KeyList lists an org's keys newest first.
 func (db *DB) KeyList(ctx context.Context, orgID string, p store.Page) ([]*consign.APIKey, error) {
 	rows, err := db.query(ctx, `SELECT id, org_id, name, created_at FROM api_keys WHERE org_id = ? AND id < ? ORDER BY id DESC LIMIT ?`,
-		orgID, cursor(p), limit(p))
+		orgID, p.Below(), p.Size())
 	if err != nil {
 		return nil, translate(err)
 	}

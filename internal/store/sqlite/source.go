@@ -101,7 +101,7 @@ func (db *DB) SourceByTokenHash(ctx context.Context, hash []byte) (*store.Source
 // SourceList lists an org's sources newest first.
 func (db *DB) SourceList(ctx context.Context, orgID string, p store.Page) ([]*store.SourceRow, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT `+sourceColumns+` FROM sources WHERE org_id = ? AND id < ? ORDER BY id DESC LIMIT ?`,
-		orgID, cursor(p), limit(p))
+		orgID, p.Below(), p.Size())
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -200,7 +200,7 @@ func (db *DB) ReceiptGet(ctx context.Context, orgID, sourceID, id string) (*cons
 // ReceiptList lists a source's receipts newest first.
 func (db *DB) ReceiptList(ctx context.Context, orgID, sourceID string, f store.ReceiptFilter) ([]*consign.Receipt, error) {
 	q := `SELECT ` + receiptColumns + ` FROM receipts WHERE source_id = ? AND org_id = ? AND id < ?`
-	args := []any{sourceID, orgID, cursor(f.Page)}
+	args := []any{sourceID, orgID, f.Page.Below()}
 	if f.Verified != nil {
 		q += ` AND verified = ?`
 		args = append(args, *f.Verified)
@@ -217,7 +217,7 @@ func (db *DB) ReceiptList(ctx context.Context, orgID, sourceID string, f store.R
 		q += ` AND status = ?`
 		args = append(args, f.Status)
 	}
-	rows, err := db.r.QueryContext(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, limit(f.Page))...)
+	rows, err := db.r.QueryContext(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, f.Page.Size())...)
 	if err != nil {
 		return nil, translate(err)
 	}

@@ -265,19 +265,3 @@ func fromNullMS(v sql.NullInt64) *time.Time {
 	t := fromMS(v.Int64)
 	return &t
 }
-
-// limit clamps a page size.
-func limit(p store.Page) int {
-	if p.Limit <= 0 {
-		return 50
-	}
-	return min(p.Limit, 1000)
-}
-
-// cursor turns an empty cursor into one that sorts after every ID.
-func cursor(p store.Page) string {
-	if p.Cursor == "" {
-		return "\U0010FFFF"
-	}
-	return p.Cursor
-}

@@ -170,7 +170,7 @@ func testHealth(t *testing.T, open opener) {
 			}
 		}
 
-		st, err := s.EndpointStats(t.Context(), org.ID, ep.ID, since)
+		st, err := store.EndpointStats(t.Context(), s, org.ID, ep.ID, since)
 		require.NoError(t, err)
 		require.Equal(t, ep.ID, st.EndpointID)
 		requireTime(t, since, st.Since)
@@ -188,7 +188,7 @@ func testHealth(t *testing.T, open opener) {
 
 		t.Run("NoAttempts", func(t *testing.T) {
 			t.Parallel()
-			st, err := s.EndpointStats(t.Context(), org.ID, ep.ID, now.Add(time.Hour))
+			st, err := store.EndpointStats(t.Context(), s, org.ID, ep.ID, now.Add(time.Hour))
 			require.NoError(t, err)
 			require.Empty(t, st.Deliveries)
 			require.Zero(t, st.Attempts)
@@ -199,9 +199,9 @@ func testHealth(t *testing.T, open opener) {
 
 		t.Run("NotFound", func(t *testing.T) {
 			t.Parallel()
-			_, err := s.EndpointStats(t.Context(), otherOrg.ID, ep.ID, since)
+			_, err := store.EndpointStats(t.Context(), s, otherOrg.ID, ep.ID, since)
 			requireCode(t, consign.ENOTFOUND, err)
-			_, err = s.EndpointStats(t.Context(), org.ID, consign.NewID(consign.PrefixEndpoint, now), since)
+			_, err = store.EndpointStats(t.Context(), s, org.ID, consign.NewID(consign.PrefixEndpoint, now), since)
 			requireCode(t, consign.ENOTFOUND, err)
 		})
 	})
