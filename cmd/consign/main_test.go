@@ -88,9 +88,10 @@ type runResult struct {
 // output.
 func runConsign(tb testing.TB, stdin []byte, args ...string) runResult {
 	tb.Helper()
+	bin := consignBinary(tb) // built before the run's deadline starts: a cold build can take longer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, consignBinary(tb), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = hermeticEnv()
 	cmd.Stdin = bytes.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
