@@ -278,8 +278,8 @@ func TestFailurePolicyDisablesAndReactivationResumes(t *testing.T) {
 	disabled := waitOp(t, ops, "consign.endpoint.disabled")
 	require.Equal(t, epID, disabled["endpoint_id"])
 
-	// An event published while inactive creates no delivery for it.
-	e.publish(o, "order.updated", map[string]any{"id": 2})
+	// An event published while inactive waits for it, paused.
+	meanwhile := e.waitStatus(o, e.onlyDelivery(o, e.publish(o, "order.updated", map[string]any{"id": 2})).ID, "paused")
 
 	// Activation resets health and sends what was paused.
 	healthy.Store(true)
@@ -287,6 +287,7 @@ func TestFailurePolicyDisablesAndReactivationResumes(t *testing.T) {
 	require.Equal(t, "healthy", got["health"])
 	require.Nil(t, got["disabled_at"])
 	e.waitStatus(o, d.ID, "succeeded")
+	e.waitStatus(o, meanwhile.ID, "succeeded")
 	enabled := waitOp(t, ops, "consign.endpoint.enabled")
 	require.Equal(t, epID, enabled["endpoint_id"])
 }

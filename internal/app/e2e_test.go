@@ -140,11 +140,12 @@ func TestFanOutByTopic(t *testing.T) {
 		eps[x.path] = ep["id"].(string)
 	}
 
+	// The inactive endpoint's deliveries wait for it, paused.
 	wantPaths := map[string][]string{
-		"order.fulfilled":          {"/orders", "/all"},
-		"order.cancelled":          {"/orders", "/all"},
-		"product.inventoryChanged": {"/all", "/inventory"},
-		"shipment.created":         {"/all"},
+		"order.fulfilled":          {"/orders", "/all", "/inactive"},
+		"order.cancelled":          {"/orders", "/all", "/inactive"},
+		"product.inventoryChanged": {"/all", "/inventory", "/inactive"},
+		"shipment.created":         {"/all", "/inactive"},
 	}
 	want := map[string]bool{} // path + " " + event id
 	var dlvs []string
@@ -157,11 +158,17 @@ func TestFanOutByTopic(t *testing.T) {
 		var gotEps, wantEps []string
 		for _, d := range ev.Deliveries {
 			gotEps = append(gotEps, d.EndpointID)
+			if d.EndpointID == eps["/inactive"] {
+				require.Equal(t, consign.StatusPaused, d.Status)
+				continue
+			}
 			dlvs = append(dlvs, d.ID)
 		}
 		for _, p := range paths {
 			wantEps = append(wantEps, eps[p])
-			want[p+" "+id] = true
+			if p != "/inactive" {
+				want[p+" "+id] = true
+			}
 		}
 		require.ElementsMatch(t, wantEps, gotEps, "deliveries of %s", typ)
 	}
@@ -450,9 +457,9 @@ func TestRetries(t *testing.T) {
 		require.NotNil(t, got["disabled_at"])
 		require.Contains(t, got["disabled_reason"], "410")
 
-		// An inactive endpoint takes no new deliveries.
+		// What is published for an inactive endpoint waits, paused, and is not sent.
 		later := e.publish(o, "order.created", map[string]any{"n": 2})
-		require.Empty(t, e.deliveries(o, "event_id="+later))
+		laterDlv := e.waitStatus(o, e.onlyDelivery(o, later).ID, consign.StatusPaused).ID
 		require.Len(t, rc.all(), 1)
 
 		back.Store(true)
@@ -463,9 +470,10 @@ func TestRetries(t *testing.T) {
 		require.Empty(t, got["disabled_reason"])
 		d = e.waitStatus(o, dlv, consign.StatusSucceeded)
 		require.Equal(t, 2, d.AttemptsCount)
+		e.waitStatus(o, laterDlv, consign.StatusSucceeded)
 		reqs := rc.all()
-		require.Len(t, reqs, 2)
-		require.Equal(t, id, reqs[1].Header.Get("webhook-id"))
+		require.Len(t, reqs, 3)
+		require.ElementsMatch(t, []string{id, later}, []string{reqs[1].Header.Get("webhook-id"), reqs[2].Header.Get("webhook-id")})
 	})
 
 	t.Run("Retry-After holds the endpoint", func(t *testing.T) {

@@ -51,7 +51,8 @@ func (d *Dispatcher) afterRecord(health []store.HealthChange, wake []string) {
 }
 
 // sweepPolicies checks every failing endpoint periodically, so disable_after trips even
-// when no attempts are being made.
+// when no attempts are being made, and settles the deliveries of endpoints whose pause or
+// resume was cut short.
 func (d *Dispatcher) sweepPolicies(ctx context.Context) {
 	t := time.NewTicker(d.cfg.PolicySweep)
 	defer t.Stop()
@@ -67,6 +68,7 @@ func (d *Dispatcher) sweepPolicies(ctx context.Context) {
 		if !mine(ctx) {
 			continue
 		}
+		d.settle(ctx)
 		eps, err := d.store.EndpointListFailing(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -77,6 +79,22 @@ func (d *Dispatcher) sweepPolicies(ctx context.Context) {
 		for _, e := range eps {
 			d.evaluate(ctx, &e.Endpoint, d.cfg.Now())
 		}
+	}
+}
+
+// settle finishes the pauses and resumes of endpoints' deliveries that were cut short (a
+// node that died while it resumed a backlog, a request canceled part-way), so that no
+// delivery waits, paused, on an active endpoint for longer than a sweep.
+func (d *Dispatcher) settle(ctx context.Context) {
+	n, err := d.store.DeliveriesSettle(ctx, d.cfg.Now())
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			d.log.Error("settle paused deliveries", "err", err)
+		}
+	case n > 0:
+		d.log.Info("finished pausing or resuming endpoints' deliveries", "endpoints", n)
+		d.Wake()
 	}
 }
 

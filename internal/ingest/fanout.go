@@ -7,7 +7,7 @@ import (
 	"github.com/consign-dev/consign/internal/store"
 )
 
-// Fan-out keeps each org's active endpoints between commits. Reading and decoding them
+// Fan-out keeps each org's endpoints between commits. Reading and decoding them
 // for every commit cost in proportion to the org's endpoints (with 3,000 endpoints,
 // three quarters of a commit's time), and matching every event against every endpoint's
 // topics in proportion to both. Instead a commit reads one number, the org's endpoints
@@ -22,7 +22,8 @@ const (
 	maxCachedEndpoints = 50_000
 )
 
-// orgEndpoints is an org's active endpoints as of a commit, in ID order.
+// orgEndpoints is an org's endpoints as of a commit, in ID order, active or not: an
+// inactive endpoint's deliveries are written paused and wait for it.
 type orgEndpoints struct {
 	version int64 // the org's endpoints version, read before all was
 	all     []*store.EndpointRow
@@ -57,7 +58,7 @@ func newEndpointCache(s store.Store) endpointCache {
 	return endpointCache{store: s, orgs: map[string]*orgEndpoints{}, maxOrgs: maxCachedOrgs, maxEndpoints: maxCachedEndpoints}
 }
 
-// get returns the org's active endpoints, current as of this call.
+// get returns the org's endpoints, current as of this call.
 func (c *endpointCache) get(ctx context.Context, orgID string) (*orgEndpoints, error) {
 	v, err := c.store.OrgEndpointsVersion(ctx, orgID)
 	if err != nil {
@@ -66,7 +67,7 @@ func (c *endpointCache) get(ctx context.Context, orgID string) (*orgEndpoints, e
 	if o := c.orgs[orgID]; o != nil && o.version == v {
 		return o, nil
 	}
-	all, err := c.store.EndpointListActive(ctx, orgID)
+	all, err := c.store.EndpointListAll(ctx, orgID)
 	if err != nil {
 		return nil, err
 	}

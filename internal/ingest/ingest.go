@@ -335,7 +335,7 @@ func (s *Service) write(ctx context.Context, rs []*request) error {
 
 // lease reserves dispatcher room for new deliveries and marks as many of them to be
 // written leased. Ordered and coalescing endpoints are left to claims: only a claim
-// applies their per-key rules.
+// applies their per-key rules. Inactive endpoints' deliveries are written paused.
 func (s *Service) lease(writes []*store.EventWrite) time.Time {
 	d := s.cfg.Dispatcher
 	if d == nil {
@@ -346,7 +346,7 @@ func (s *Service) lease(writes []*store.EventWrite) time.Time {
 	eps := map[string]*store.EndpointRow{}
 	for _, w := range writes {
 		for _, nd := range w.Deliveries {
-			if nd.OrderingKey == "" && !nd.Coalesce {
+			if nd.OrderingKey == "" && !nd.Coalesce && nd.Endpoint.Active {
 				want[nd.EndpointID]++
 				eps[nd.EndpointID] = nd.Endpoint
 			}
@@ -365,7 +365,7 @@ func (s *Service) lease(writes []*store.EventWrite) time.Time {
 		for i := range w.Deliveries {
 			nd := &w.Deliveries[i]
 			nd.LeaseUntil = time.Time{}
-			if nd.OrderingKey == "" && !nd.Coalesce && granted[nd.EndpointID] > 0 {
+			if nd.OrderingKey == "" && !nd.Coalesce && nd.Endpoint.Active && granted[nd.EndpointID] > 0 {
 				granted[nd.EndpointID]--
 				nd.LeaseUntil = until
 			}
@@ -393,7 +393,8 @@ func (s *Service) unlease(writes []*store.EventWrite) {
 }
 
 // handoff gives the dispatcher the deliveries written leased, and wakes it for the
-// others. Deliveries of an idempotent repeat were not written: their room is released.
+// others. Deliveries of an idempotent repeat were not written, and those written paused
+// (their endpoint was deactivated since fan-out) were not leased: their room is released.
 func (s *Service) handoff(writes []*store.EventWrite, leaseEnd time.Time) {
 	d := s.cfg.Dispatcher
 	if d == nil {
@@ -410,10 +411,10 @@ func (s *Service) handoff(writes []*store.EventWrite, leaseEnd time.Time) {
 		for _, nd := range w.Deliveries {
 			switch {
 			case nd.LeaseUntil.IsZero():
-				if !w.Duplicate {
+				if !w.Duplicate && !nd.Paused {
 					pending = append(pending, nd.EndpointID)
 				}
-			case w.Duplicate:
+			case w.Duplicate, nd.Paused:
 				released[nd.EndpointID]++
 			default:
 				ev := w.Event
@@ -436,8 +437,8 @@ func (s *Service) handoff(writes []*store.EventWrite, leaseEnd time.Time) {
 	}
 }
 
-// fanOut attaches to each event of r one delivery per active endpoint of the org that
-// subscribes to its type and may receive it.
+// fanOut attaches to each event of r one delivery per endpoint of the org that
+// subscribes to its type and may receive it; an inactive endpoint's is written paused.
 func (s *Service) fanOut(ctx context.Context, r *request, orgs map[string]*orgView) error {
 	v, ok := orgs[r.orgID]
 	if !ok {

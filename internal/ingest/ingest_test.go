@@ -2,7 +2,6 @@ package ingest_test
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,34 +114,34 @@ func TestFanOutFollowsEndpointChanges(t *testing.T) {
 	}
 	svc := ingest.New(st, ingest.Config{})
 	t.Cleanup(svc.Close)
-	fannedOut := func() []string {
+	// fannedOut publishes an event and returns the status of its delivery to each endpoint.
+	fannedOut := func() map[string]string {
 		t.Helper()
 		res, err := svc.Publish(ctx, org.ID, []ingest.EventInput{{Type: "order.created", Payload: []byte(`{}`)}})
 		require.NoError(t, err)
 		ds, err := st.DeliveryList(ctx, org.ID, store.DeliveryFilter{EventID: res[0].Event.ID, Page: store.Page{Limit: 10}})
 		require.NoError(t, err)
-		var ids []string
+		got := map[string]string{}
 		for _, d := range ds {
-			ids = append(ids, d.EndpointID)
+			got[d.EndpointID] = d.Status
 		}
-		slices.Sort(ids)
-		return ids
+		return got
 	}
-	sorted := func(ids ...string) []string { slices.Sort(ids); return ids }
+	const pending, paused = consign.StatusPending, consign.StatusPaused
 
 	a, b := newEndpoint("order.*"), newEndpoint("inventory.*")
-	require.Equal(t, []string{a.ID}, fannedOut())
-	require.Equal(t, []string{a.ID}, fannedOut(), "the same again, from what fan-out kept")
+	require.Equal(t, map[string]string{a.ID: pending}, fannedOut())
+	require.Equal(t, map[string]string{a.ID: pending}, fannedOut(), "the same again, from what fan-out kept")
 	update(b, func(e *store.EndpointRow) { e.Topics = []string{"inventory.*", "order.created"} })
-	require.Equal(t, sorted(a.ID, b.ID), fannedOut(), "a topic added")
+	require.Equal(t, map[string]string{a.ID: pending, b.ID: pending}, fannedOut(), "a topic added")
 	update(a, func(e *store.EndpointRow) { e.Active = false })
-	require.Equal(t, []string{b.ID}, fannedOut(), "an endpoint deactivated")
+	require.Equal(t, map[string]string{a.ID: paused, b.ID: pending}, fannedOut(), "an endpoint deactivated: its delivery waits")
 	c := newEndpoint("*")
-	require.Equal(t, sorted(b.ID, c.ID), fannedOut(), "an endpoint created")
+	require.Equal(t, map[string]string{a.ID: paused, b.ID: pending, c.ID: pending}, fannedOut(), "an endpoint created")
 	update(a, func(e *store.EndpointRow) { e.Active = true })
-	require.Equal(t, sorted(a.ID, b.ID, c.ID), fannedOut(), "an endpoint activated again")
+	require.Equal(t, map[string]string{a.ID: pending, b.ID: pending, c.ID: pending}, fannedOut(), "an endpoint activated again")
 	require.NoError(t, st.EndpointDelete(ctx, org.ID, b.ID))
-	require.Equal(t, sorted(a.ID, c.ID), fannedOut(), "an endpoint deleted")
+	require.Equal(t, map[string]string{a.ID: pending, c.ID: pending}, fannedOut(), "an endpoint deleted")
 }
 
 // storeWithOrg opens a real store in a temporary directory with one org.

@@ -175,9 +175,9 @@ func (st *Store) EndpointList(ctx context.Context, orgID string, p store.Page) (
 	return st.Store.EndpointList(ctx, orgID, p)
 }
 
-func (st *Store) EndpointListActive(ctx context.Context, orgID string) ([]*store.EndpointRow, error) {
-	defer st.observe("EndpointListActive", time.Now())
-	return st.Store.EndpointListActive(ctx, orgID)
+func (st *Store) EndpointListAll(ctx context.Context, orgID string) ([]*store.EndpointRow, error) {
+	defer st.observe("EndpointListAll", time.Now())
+	return st.Store.EndpointListAll(ctx, orgID)
 }
 
 func (st *Store) OrgEndpointsVersion(ctx context.Context, orgID string) (int64, error) {
@@ -275,6 +275,11 @@ func (st *Store) DeliveriesDue(ctx context.Context) (map[string]time.Time, error
 	return st.Store.DeliveriesDue(ctx)
 }
 
+func (st *Store) DeliveriesSettle(ctx context.Context, now time.Time) (int, error) {
+	defer st.observe("DeliveriesSettle", time.Now())
+	return st.Store.DeliveriesSettle(ctx, now)
+}
+
 func (st *Store) EndpointFailures(ctx context.Context, endpointID string, since time.Time) (int, error) {
 	defer st.observe("EndpointFailures", time.Now())
 	return st.Store.EndpointFailures(ctx, endpointID, since)
@@ -296,6 +301,6 @@ func (st *Store) EndpointAttemptDuration(ctx context.Context, endpointID string,
 }
 
 // storeMethods are the methods Store times.
-var storeMethods = []string{"SourceInsert", "SourceGet", "SourceByTokenHash", "SourceList", "SourceUpdate", "SourceDelete", "ReceiptsInsert", "ReceiptGet", "ReceiptList", "ReceiptsPending", "ReceiptsSettle", "SourcePollsClaim", "SourcePollFinish", "SourcePollNextDue", "Ping", "OrgInsert", "OrgGet", "OrgList", "OrgUpdate", "OrgDelete", "KeyInsert", "KeyByHash", "KeyList", "KeyDelete", "AdminKeyExists", "EventTypeEnsure", "EventTypeInsert", "EventTypeGet", "EventTypeList", "EventTypeUpdate", "EndpointInsert", "EndpointGet", "EndpointList", "EndpointListActive", "OrgEndpointsVersion", "EndpointUpdate", "EndpointDelete", "SecretInsert", "SecretList", "SecretUpdate", "SecretDelete", "SecretRotate", "EventsInsert", "EventGet", "EventList", "DeliveryList", "DeliveryGet", "DeliveryRequeue", "DeliveriesRecover", "DeliveriesClaim", "DeliveriesRecord", "DeliveriesReleaseLeases", "DeliveriesDue", "EndpointFailures", "EndpointListFailing", "EndpointStatsCounts", "EndpointAttemptDuration"}
+var storeMethods = []string{"SourceInsert", "SourceGet", "SourceByTokenHash", "SourceList", "SourceUpdate", "SourceDelete", "ReceiptsInsert", "ReceiptGet", "ReceiptList", "ReceiptsPending", "ReceiptsSettle", "SourcePollsClaim", "SourcePollFinish", "SourcePollNextDue", "Ping", "OrgInsert", "OrgGet", "OrgList", "OrgUpdate", "OrgDelete", "KeyInsert", "KeyByHash", "KeyList", "KeyDelete", "AdminKeyExists", "EventTypeEnsure", "EventTypeInsert", "EventTypeGet", "EventTypeList", "EventTypeUpdate", "EndpointInsert", "EndpointGet", "EndpointList", "EndpointListAll", "OrgEndpointsVersion", "EndpointUpdate", "EndpointDelete", "SecretInsert", "SecretList", "SecretUpdate", "SecretDelete", "SecretRotate", "EventsInsert", "EventGet", "EventList", "DeliveryList", "DeliveryGet", "DeliveryRequeue", "DeliveriesRecover", "DeliveriesClaim", "DeliveriesRecord", "DeliveriesReleaseLeases", "DeliveriesDue", "DeliveriesSettle", "EndpointFailures", "EndpointListFailing", "EndpointStatsCounts", "EndpointAttemptDuration"}
 
 var _ = consign.Org{}

@@ -13,8 +13,9 @@ type Purger interface {
 	// how many it deleted.
 	AttemptsPurge(ctx context.Context, before time.Time, limit int) (int, error)
 	// EventsPurge deletes up to limit events created before before none of whose
-	// deliveries is still waiting (pending, delivering or paused), with their deliveries
-	// and attempts, and returns how many events it deleted.
+	// deliveries is still to be sent (pending or delivering), with their deliveries and
+	// attempts, and returns how many events it deleted. Paused deliveries (of an
+	// inactive endpoint) are kept like any other for the retention period, no longer.
 	EventsPurge(ctx context.Context, before time.Time, limit int) (int, error)
 	// ReceiptsPurge deletes up to limit inbound receipts received before before that are
 	// no longer pending (processed, rejected or duplicates), and returns how many it

@@ -58,15 +58,19 @@ type Store interface {
 	// dispatcher's view).
 	EndpointGet(ctx context.Context, orgID, id string) (*EndpointRow, error)
 	EndpointList(ctx context.Context, orgID string, p Page) ([]*EndpointRow, error)
-	// EndpointListActive returns the org's active endpoints in ID order, for fan-out.
-	EndpointListActive(ctx context.Context, orgID string) ([]*EndpointRow, error)
+	// EndpointListAll returns every endpoint of the org, active or not, in ID order, for
+	// fan-out: an inactive endpoint's deliveries wait, paused.
+	EndpointListAll(ctx context.Context, orgID string) ([]*EndpointRow, error)
 	// OrgEndpointsVersion returns a number that changes whenever any endpoint of the org
 	// is created, changed (health aside; a secret's change included) or deleted: fan-out
 	// reads it to tell whether the endpoints it holds are still current.
 	OrgEndpointsVersion(ctx context.Context, orgID string) (int64, error)
 	// EndpointUpdate saves every field and bumps the version. When the endpoint goes from
 	// active to inactive its waiting deliveries become paused; from inactive to active
-	// they become pending and due at once.
+	// they become pending and due at once. The endpoint's row changes first and its
+	// deliveries follow in steps (a backlog may be millions), so that publishing and
+	// recording go on meanwhile; DeliveriesSettle finishes what an interrupted update
+	// left.
 	EndpointUpdate(ctx context.Context, e *EndpointRow) error
 	// EndpointDelete removes the endpoint, its secrets and its deliveries.
 	EndpointDelete(ctx context.Context, orgID, id string) error
@@ -83,7 +87,11 @@ type Store interface {
 	// EventsInsert writes a batch of events and their deliveries in one durable
 	// transaction: when it returns nil, every event is on disk. An event whose
 	// idempotency key was used in its org within consign.IdempotencyWindow is not
-	// inserted: w.Event is replaced by the first event and w.Duplicate set.
+	// inserted: w.Event is replaced by the first event and w.Duplicate set. A delivery to
+	// an endpoint that is inactive when the batch is written is paused (and not leased),
+	// and its NewDelivery.Paused set: the endpoint's state is read so that it and
+	// EndpointUpdate's change of it are seen in one order, and no delivery is left paused
+	// on an endpoint that is active.
 	EventsInsert(ctx context.Context, ws []*EventWrite) error
 	EventGet(ctx context.Context, orgID, id string) (*consign.Event, error)
 	EventList(ctx context.Context, orgID string, f EventFilter) ([]*consign.Event, error)
@@ -115,6 +123,11 @@ type Store interface {
 	// DeliveriesDue returns, per endpoint with waiting work, when its earliest delivery
 	// comes due (a leased one counts at its lease's end).
 	DeliveriesDue(ctx context.Context) (map[string]time.Time, error)
+	// DeliveriesSettle finishes the pauses and resumes that EndpointUpdate began and did
+	// not end (a crash, a canceled request): paused deliveries of active endpoints become
+	// due at now, pending ones of inactive endpoints paused. It returns how many
+	// endpoints it settled.
+	DeliveriesSettle(ctx context.Context, now time.Time) (int, error)
 
 	// EndpointFailures counts the endpoint's failed attempts since a time.
 	EndpointFailures(ctx context.Context, endpointID string, since time.Time) (int, error)
@@ -219,6 +232,9 @@ type NewDelivery struct {
 	// Ordered gives the delivery the next sequence number of its endpoint and key, so it
 	// waits for the ones before it.
 	Ordered bool
+	// Paused is set by EventsInsert when the endpoint was inactive as the delivery was
+	// written: it waits, paused, and was not written leased whatever LeaseUntil said.
+	Paused bool
 	// Coalesce supersedes the endpoint's not-yet-attempted deliveries of the same event
 	// type and ordering key.
 	Coalesce bool

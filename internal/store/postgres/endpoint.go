@@ -82,9 +82,9 @@ func (db *DB) EndpointList(ctx context.Context, orgID string, p store.Page) ([]*
 	return collect(rows, err, scanEndpoint)
 }
 
-// EndpointListActive returns the org's active endpoints.
-func (db *DB) EndpointListActive(ctx context.Context, orgID string) ([]*store.EndpointRow, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE org_id = $1 AND active ORDER BY id`, orgID)
+// EndpointListAll returns the org's endpoints in ID order.
+func (db *DB) EndpointListAll(ctx context.Context, orgID string) ([]*store.EndpointRow, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE org_id = $1 ORDER BY id`, orgID)
 	return collect(rows, err, scanEndpoint)
 }
 
@@ -95,38 +95,31 @@ func (db *DB) OrgEndpointsVersion(ctx context.Context, orgID string) (int64, err
 	return v, notFound(err, "org", orgID)
 }
 
-// EndpointUpdate saves an endpoint, pausing or resuming its deliveries when it is
-// deactivated or activated.
+// EndpointUpdate saves an endpoint, then pauses or resumes its deliveries in steps when
+// it was deactivated or activated (bulk.go).
 func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
+	var wasActive bool
 	err := db.tx(ctx, func(tx pgx.Tx) error {
-		var wasActive bool
 		// FOR UPDATE: a concurrent update of the same endpoint waits, so the
-		// active → inactive transition is seen by exactly one of them.
+		// active → inactive transition is seen by exactly one of them; and so does a
+		// publish to it (EventsInsert holds the row FOR KEY SHARE while it writes), so
+		// that every delivery is written before the change, and paused or resumed by the
+		// steps that follow it, or after it, in the endpoint's new state.
 		if err := tx.QueryRow(ctx, `SELECT active FROM endpoints WHERE id = $1 AND org_id = $2 FOR UPDATE`, e.ID, e.OrgID).Scan(&wasActive); err != nil {
 			return notFound(err, "endpoint", e.ID)
 		}
-		err := tx.QueryRow(ctx, `UPDATE endpoints SET url = $1, config = $2, token_sealed = $3, active = $4, health = $5,
+		return tx.QueryRow(ctx, `UPDATE endpoints SET url = $1, config = $2, token_sealed = $3, active = $4, health = $5,
 			disabled_at = $6, disabled_reason = $7, failing_since = $8, version = version + 1, updated_at = $9 WHERE id = $10
 			RETURNING version`,
 			e.URL, configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullTS(e.DisabledAt), e.DisabledReason,
 			nullTS(e.FailingSince), ts(e.UpdatedAt), e.ID).Scan(&e.Version)
-		if err != nil {
-			return err
-		}
-		switch {
-		case wasActive && !e.Active:
-			_, err = tx.Exec(ctx, `UPDATE deliveries SET status = 'paused', updated_at = $1
-				WHERE endpoint_id = $2 AND status = 'pending'`, ts(e.UpdatedAt), e.ID)
-		case !wasActive && e.Active:
-			// Due at once, in their original order (claims take equal due times by id);
-			// those waiting behind their key's head keep waiting.
-			_, err = tx.Exec(ctx, `UPDATE deliveries SET status = 'pending', updated_at = $1,
-				next_attempt_at = CASE WHEN next_attempt_at = `+waitingSQL+` THEN next_attempt_at ELSE $1 END
-				WHERE endpoint_id = $2 AND status = 'paused'`, ts(e.UpdatedAt), e.ID)
-		}
-		return err
 	})
-	return endpointConflict(err, e)
+	if err != nil || wasActive == e.Active {
+		return endpointConflict(err, e)
+	}
+	// The endpoint's row has changed: its deliveries follow even when the caller goes
+	// away meanwhile (a client that hung up), rather than at the next settle.
+	return db.flipBacklog(context.WithoutCancel(ctx), e.ID, e.Active, e.UpdatedAt)
 }
 
 // EndpointDelete removes an endpoint; secrets, deliveries and attempts cascade.

@@ -65,12 +65,17 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 			}
 			created := ts(ev.CreatedAt)
 			events = append(events, []any{ev.ID, ev.OrgID, ev.Type, []byte(ev.Payload), nullString(ev.IdempotencyKey), ev.OrderingKey, created})
-			for _, d := range w.Deliveries {
-				if !exists[d.EndpointID] {
+			for i := range w.Deliveries {
+				d := &w.Deliveries[i]
+				active, ok := exists[d.EndpointID]
+				if !ok {
 					continue // deleted since fan-out was computed
 				}
 				status, next := consign.StatusPending, created
-				if !d.LeaseUntil.IsZero() {
+				switch d.Paused = !active; {
+				case d.Paused:
+					status = consign.StatusPaused
+				case !d.LeaseUntil.IsZero():
 					status, next = consign.StatusDelivering, ts(d.LeaseUntil)
 				}
 				if d.OrderingKey == "" {
@@ -81,7 +86,7 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 				if err := flush(); err != nil {
 					return err
 				}
-				if err := insertKeyed(ctx, tx, ev, &d, status, next); err != nil {
+				if err := insertKeyed(ctx, tx, ev, d, status, next); err != nil {
 					return err
 				}
 			}
@@ -113,20 +118,25 @@ func idempotent(ctx context.Context, tx pgx.Tx, ev *consign.Event) (bool, error)
 	}
 }
 
-// existingEndpoints returns which of the batch's endpoints still exist, and keeps them
-// from being deleted until the transaction ends.
+// existingEndpoints returns which of the batch's endpoints still exist, each with whether
+// it is active, and keeps them from being deleted or (de)activated until the transaction
+// ends: EndpointUpdate takes the row FOR UPDATE, which waits for FOR KEY SHARE, and a
+// FOR KEY SHARE that waited for it reads the row as that update left it. So a delivery
+// is written either before a change of the endpoint's state (and the steps that follow
+// the change find it) or after it, in the new state.
 func existingEndpoints(ctx context.Context, tx pgx.Tx, ws []*store.EventWrite) (map[string]bool, error) {
 	ids := store.EndpointIDs(ws)
 	exists := make(map[string]bool, len(ids))
 	if len(ids) == 0 {
 		return exists, nil
 	}
-	rows, err := tx.Query(ctx, `SELECT id FROM endpoints WHERE id = ANY($1) FOR KEY SHARE`, ids)
+	rows, err := tx.Query(ctx, `SELECT id, active FROM endpoints WHERE id = ANY($1) FOR KEY SHARE`, ids)
 	if err != nil {
 		return nil, err
 	}
 	var id string
-	_, err = pgx.ForEachRow(rows, []any{&id}, func() error { exists[id] = true; return nil })
+	var active bool
+	_, err = pgx.ForEachRow(rows, []any{&id, &active}, func() error { exists[id] = active; return nil })
 	return exists, err
 }
 
@@ -144,7 +154,7 @@ func lockOrderingKeys(ctx context.Context, tx pgx.Tx, ws []*store.EventWrite, ex
 	for _, w := range ws {
 		for _, d := range w.Deliveries {
 			k := key{d.EndpointID, d.OrderingKey}
-			if !d.Ordered || d.OrderingKey == "" || !exists[d.EndpointID] || seen[k] {
+			if _, ok := exists[d.EndpointID]; !d.Ordered || d.OrderingKey == "" || !ok || seen[k] {
 				continue
 			}
 			seen[k] = true
@@ -168,9 +178,11 @@ func insertKeyed(ctx context.Context, tx pgx.Tx, ev *consign.Event, d *store.New
 		// The conditions of the partial index deliveries_key (a keyed delivery's key is
 		// never empty; superseded ones are unfinished), spelled out so that even a generic
 		// plan uses it rather than the endpoint's every row.
+		// Those waiting while the endpoint is inactive (paused) are superseded too: after
+		// an outage only the newest of a key is sent.
 		if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'superseded', updated_at = $1
 			WHERE endpoint_id = $2 AND ordering_key = $3 AND ordering_key <> '' AND status IN ('pending', 'delivering', 'paused')
-			AND event_type = $4 AND status = 'pending' AND attempts_count = 0`,
+			AND event_type = $4 AND status IN ('pending', 'paused') AND attempts_count = 0`,
 			created, d.EndpointID, d.OrderingKey, ev.Type); err != nil {
 			return err
 		}

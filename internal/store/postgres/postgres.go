@@ -35,7 +35,8 @@ var migrations embed.FS
 
 // DB is the PostgreSQL store.
 type DB struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	chunk int // rows a step of a bulk change takes (bulkChunk; tests lower it)
 }
 
 var _ store.Store = (*DB)(nil)
@@ -55,7 +56,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return &DB{pool: pool}, nil
+	return &DB{pool: pool, chunk: bulkChunk}, nil
 }
 
 // Migrate applies pending migrations to the database named by dsn. It holds goose's

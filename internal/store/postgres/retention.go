@@ -20,11 +20,11 @@ func (db *DB) AttemptsPurge(ctx context.Context, before time.Time, limit int) (i
 	return int(tag.RowsAffected()), nil
 }
 
-// EventsPurge deletes a batch of old events whose deliveries are all finished; their
-// deliveries and attempts cascade.
+// EventsPurge deletes a batch of old events none of whose deliveries is still to be sent
+// (paused ones count as kept long enough); their deliveries and attempts cascade.
 func (db *DB) EventsPurge(ctx context.Context, before time.Time, limit int) (int, error) {
 	tag, err := db.pool.Exec(ctx, `DELETE FROM events WHERE id IN (SELECT e.id FROM events e WHERE e.created_at < $1
-		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status IN ('pending', 'delivering', 'paused'))
+		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status IN ('pending', 'delivering'))
 		LIMIT $2 FOR UPDATE OF e SKIP LOCKED)`, ts(before), limit)
 	if err != nil {
 		return 0, translate(err)

@@ -170,3 +170,12 @@ func BenchmarkClaimOrderedBacklog(b *testing.B) {
 	b.Cleanup(func() { require.NoError(b, db.Close()) })
 	storetest.BenchClaimOrderedBacklog(b, db)
 }
+
+// BenchmarkPausedBacklog: see storetest.BenchPausedBacklog; the backlog is
+// CONSIGN_BENCH_BACKLOG deliveries (default a million).
+func BenchmarkPausedBacklog(b *testing.B) {
+	db, err := sqlite.Open(b.Context(), b.TempDir())
+	require.NoError(b, err)
+	b.Cleanup(func() { db.Close() })
+	storetest.BenchPausedBacklog(b, db, storetest.BenchBacklog(b))
+}

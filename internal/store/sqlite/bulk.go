@@ -134,10 +134,12 @@ func (db *DB) deleteOrgInSteps(ctx context.Context, orgID string) error {
 // first (EndpointUpdate); its deliveries then follow in steps (300,000 paused in 1.2 s
 // and resumed in 1.4 s, writes meanwhile taking at most 36 ms), each step changing
 // nothing once the endpoint's state is no longer the one it works for, so that a pause
-// and a resume made one after the other end in the state of the later one. A delivery
+// and a resume made one after the other end in the state of the later one. Deliveries
+// written meanwhile take the endpoint's new state (EventsInsert reads it). A delivery
 // still pending on an inactive endpoint meanwhile is paused when an attempt finds the
 // endpoint inactive; one still paused on an active endpoint would wait for nothing. A
-// pause or resume cut short by a crash is finished when the store opens (finishFlips).
+// pause or resume cut short (a crash, a canceled request) is finished when the store
+// opens and whenever DeliveriesSettle runs.
 
 const (
 	// pauseStep pauses up to ?2 pending deliveries of endpoint ?1 while it is inactive
@@ -148,15 +150,23 @@ const (
 		WHERE endpoint_id = ?1 AND status IN ('pending', 'delivering') AND status = 'pending' LIMIT ?2)
 		AND (SELECT active FROM endpoints WHERE id = ?1) = 0`
 	// resumeStep makes up to ?2 paused deliveries of endpoint ?1 due at ?3 while it is
-	// active; those waiting behind their key's head keep waiting. The search goes through
-	// deliveries_unsent (endpoint_id, status, id), so a step takes the oldest paused ones
-	// (an ORDER BY would sort every paused row each step: 300,000 resumed in 7.2 s
-	// instead of 1.4), and resumed rows leave that part of the index.
+	// active. Those waiting behind an unfinished delivery of their key keep waiting; one
+	// whose key has none before it any more (retention deleted a paused head with its
+	// event) is due with the rest. The search goes through deliveries_unsent
+	// (endpoint_id, status, id), so a step takes the oldest paused ones (an ORDER BY
+	// would sort every paused row each step: 300,000 resumed in 7.2 s instead of 1.4),
+	// and resumed rows leave that part of the index.
 	resumeStep = `UPDATE deliveries SET status = 'pending',
-		next_attempt_at = CASE WHEN next_attempt_at = ` + waitingSQL + ` THEN next_attempt_at ELSE ?3 END, updated_at = ?3
+		next_attempt_at = CASE WHEN next_attempt_at = ` + waitingSQL + ` AND ` + behindOwnKey + ` THEN next_attempt_at ELSE ?3 END,
+		updated_at = ?3
 		WHERE rowid IN (SELECT rowid FROM deliveries INDEXED BY deliveries_unsent
 			WHERE endpoint_id = ?1 AND ` + unsent + ` AND status = 'paused' LIMIT ?2)
 		AND (SELECT active FROM endpoints WHERE id = ?1) = 1`
+	// behindOwnKey says whether the delivery being updated has an unfinished one of its
+	// key before it.
+	behindOwnKey = `EXISTS (SELECT 1 FROM deliveries p INDEXED BY deliveries_key
+		WHERE p.endpoint_id = deliveries.endpoint_id AND p.ordering_key = deliveries.ordering_key AND p.ordering_key <> ''
+		AND p.status IN ('pending', 'delivering', 'paused') AND p.sequence < deliveries.sequence)`
 )
 
 // flipBacklog pauses (active false) or resumes the deliveries of endpoint id in steps.
@@ -184,16 +194,16 @@ func (db *DB) flipBacklog(ctx context.Context, id string, active bool, at time.T
 	}
 }
 
-// finishFlips finishes the pauses and resumes that a crash cut short: paused deliveries
-// of active endpoints become due now, pending ones of inactive endpoints are paused.
-func (db *DB) finishFlips(ctx context.Context, now time.Time) error {
-	rows, err := db.w.QueryContext(ctx, `SELECT id, active FROM endpoints e WHERE
+// DeliveriesSettle finishes the pauses and resumes cut short: paused deliveries of active
+// endpoints become due at now, pending ones of inactive endpoints are paused.
+func (db *DB) DeliveriesSettle(ctx context.Context, now time.Time) (int, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT id, active FROM endpoints e WHERE
 		(active = 1 AND EXISTS (SELECT 1 FROM deliveries INDEXED BY deliveries_unsent
 			WHERE endpoint_id = e.id AND `+unsent+` AND status = 'paused'))
 		OR (active = 0 AND EXISTS (SELECT 1 FROM deliveries INDEXED BY deliveries_due
 			WHERE endpoint_id = e.id AND status IN ('pending', 'delivering') AND status = 'pending'))`)
 	if err != nil {
-		return translate(err)
+		return 0, translate(err)
 	}
 	type flip struct {
 		id     string
@@ -204,12 +214,12 @@ func (db *DB) finishFlips(ctx context.Context, now time.Time) error {
 		return f, r.Scan(&f.id, &f.active)
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, f := range flips {
 		if err := db.flipBacklog(ctx, f.id, f.active, now); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return len(flips), nil
 }

@@ -285,3 +285,25 @@ func TestOpenFinishesFlips(t *testing.T) {
 	require.Equal(t, map[string]int{"pending": 15}, f.statuses(t, f.gone))
 	require.Equal(t, map[string]int{"paused": 15}, f.statuses(t, f.kept))
 }
+
+// TestSettleFinishesFlips: a pause or resume cut short is finished by DeliveriesSettle,
+// which the dispatcher runs periodically, without waiting for the store to open again.
+func TestSettleFinishesFlips(t *testing.T) {
+	t.Parallel()
+	f := newBulkFixture(t)
+	f.publish(t, f.org, 15, nil, f.gone, f.kept)
+	ctx := t.Context()
+	_, err := f.db.w.ExecContext(ctx, `UPDATE deliveries SET status = 'paused' WHERE endpoint_id = ?`, f.gone.ID)
+	require.NoError(t, err)
+	_, err = f.db.w.ExecContext(ctx, `UPDATE endpoints SET active = 0 WHERE id = ?`, f.kept.ID)
+	require.NoError(t, err)
+
+	n, err := f.db.DeliveriesSettle(ctx, f.at.Add(time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.Equal(t, map[string]int{"pending": 15}, f.statuses(t, f.gone))
+	require.Equal(t, map[string]int{"paused": 15}, f.statuses(t, f.kept))
+	n, err = f.db.DeliveriesSettle(ctx, f.at.Add(time.Hour))
+	require.NoError(t, err)
+	require.Zero(t, n, "settled already")
+}

@@ -217,10 +217,12 @@ const (
 		next_attempt_at = ?3, updated_at = ?3 WHERE id IN (SELECT value FROM json_each(?4))`
 	// supersedeSQL marks an endpoint's not-yet-attempted deliveries of a key and type
 	// superseded (coalescing), through the index of the keys' unfinished deliveries
-	// (whose condition the query repeats) rather than the endpoint's rows.
+	// (whose condition the query repeats) rather than the endpoint's rows. Those waiting
+	// while the endpoint is inactive (paused) are superseded too: after an outage only
+	// the newest of a key is sent.
 	supersedeSQL = `UPDATE deliveries INDEXED BY deliveries_key SET status = 'superseded', updated_at = ?
 		WHERE endpoint_id = ? AND ordering_key = ? AND ordering_key <> '' AND status IN ('pending', 'delivering', 'paused')
-		AND event_type = ? AND status = 'pending' AND attempts_count = 0`
+		AND event_type = ? AND status IN ('pending', 'paused') AND attempts_count = 0`
 	// behindSQL says whether a new keyed delivery has an unfinished one of its key before it.
 	behindSQL = `SELECT EXISTS (SELECT 1 FROM deliveries INDEXED BY deliveries_key WHERE endpoint_id = ? AND ordering_key = ?
 		AND ordering_key <> '' AND status IN ('pending', 'delivering', 'paused') AND sequence < ?)`

@@ -78,9 +78,9 @@ func (db *DB) EndpointList(ctx context.Context, orgID string, p store.Page) ([]*
 	return collect(rows, scanEndpoint)
 }
 
-// EndpointListActive returns the org's active endpoints.
-func (db *DB) EndpointListActive(ctx context.Context, orgID string) ([]*store.EndpointRow, error) {
-	rows, err := db.query(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE org_id = ? AND active = 1 ORDER BY id`, orgID)
+// EndpointListAll returns the org's endpoints in ID order.
+func (db *DB) EndpointListAll(ctx context.Context, orgID string) ([]*store.EndpointRow, error) {
+	rows, err := db.query(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE org_id = ? ORDER BY id`, orgID)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -120,7 +120,9 @@ func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
 	if err != nil || wasActive == e.Active {
 		return err
 	}
-	return db.flipBacklog(ctx, e.ID, e.Active, e.UpdatedAt)
+	// The endpoint's row has changed: its deliveries follow even when the caller goes
+	// away meanwhile (a client that hung up), rather than at the next settle.
+	return db.flipBacklog(context.WithoutCancel(ctx), e.ID, e.Active, e.UpdatedAt)
 }
 
 // EndpointDelete removes an endpoint; secrets, deliveries and attempts cascade.

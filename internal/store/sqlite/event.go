@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/store"
@@ -82,7 +83,8 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 			if err != nil {
 				return err
 			}
-			for _, d := range w.Deliveries {
+			for i := range w.Deliveries {
+				d := &w.Deliveries[i]
 				rowid, err := rowids.next(d.EndpointID)
 				switch {
 				case errors.Is(err, errGone):
@@ -90,11 +92,14 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 				case err != nil:
 					return err
 				}
+				status, next := consign.StatusPending, ev.CreatedAt
+				switch d.Paused = rowids.inactive[d.EndpointID]; {
+				case d.Paused:
+					status = consign.StatusPaused
+				case !d.LeaseUntil.IsZero():
+					status, next = consign.StatusDelivering, d.LeaseUntil
+				}
 				if d.OrderingKey == "" {
-					status, next := consign.StatusPending, ev.CreatedAt
-					if !d.LeaseUntil.IsZero() {
-						status, next = consign.StatusDelivering, d.LeaseUntil
-					}
 					if err := deliveries.add(ctx, rowid, d.ID, orgID, evID, d.EndpointID, typ, status, ms(next),
 						ms(d.Deadline), created, created); err != nil {
 						return err
@@ -104,7 +109,7 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 				if err := flush(); err != nil {
 					return err
 				}
-				if err := db.insertDelivery(ctx, tx, insDelivery, ev, &d, rowid); err != nil {
+				if err := db.insertDelivery(ctx, tx, insDelivery, ev, d, status, next, rowid); err != nil {
 					return err
 				}
 			}
@@ -113,13 +118,10 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 	})
 }
 
-// insertDelivery writes one new delivery, superseding what it coalesces and taking the
-// next sequence number of its key when it is ordered.
-func (db *DB) insertDelivery(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, ev *consign.Event, d *store.NewDelivery, rowid int64) error {
-	status, next := consign.StatusPending, ev.CreatedAt
-	if !d.LeaseUntil.IsZero() {
-		status, next = consign.StatusDelivering, d.LeaseUntil
-	}
+// insertDelivery writes one new delivery in status, due at next, superseding what it
+// coalesces and taking the next sequence number of its key when it is ordered.
+func (db *DB) insertDelivery(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, ev *consign.Event, d *store.NewDelivery,
+	status string, next time.Time, rowid int64) error {
 	if d.Coalesce && d.OrderingKey != "" {
 		if _, err := db.txExec(ctx, tx, supersedeSQL, ms(ev.CreatedAt), d.EndpointID, d.OrderingKey, ev.Type); err != nil {
 			return err

@@ -16,11 +16,11 @@ func (db *DB) AttemptsPurge(ctx context.Context, before time.Time, limit int) (i
 		SELECT delivery_id, n FROM attempts WHERE started_at < ? LIMIT ?)`, ms(before), limit)
 }
 
-// EventsPurge deletes a batch of old events whose deliveries are all finished; their
-// deliveries and attempts cascade.
+// EventsPurge deletes a batch of old events none of whose deliveries is still to be sent
+// (paused ones count as kept long enough); their deliveries and attempts cascade.
 func (db *DB) EventsPurge(ctx context.Context, before time.Time, limit int) (int, error) {
 	return db.purge(ctx, `DELETE FROM events WHERE id IN (SELECT e.id FROM events e WHERE e.created_at < ?
-		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status IN ('pending', 'delivering', 'paused'))
+		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status IN ('pending', 'delivering'))
 		LIMIT ?)`, ms(before), limit)
 }
 

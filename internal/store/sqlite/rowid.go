@@ -43,18 +43,22 @@ type rowidAllocator struct {
 	tx    *sql.Tx
 	slots map[string]int64 // endpoint id → its range; absent: the endpoint is gone
 	count map[int64]int64  // range → next rowid, once read
+	// inactive holds the endpoints that are inactive as the transaction writes: their
+	// new deliveries are paused. The single writer orders this read and EndpointUpdate's
+	// change of the endpoint: a pause's steps come after it and a resume's after it.
+	inactive map[string]bool
 }
 
-// deliveryRowids looks up, in one query, the ranges of the endpoints the batch's
-// deliveries go to; endpoints deleted since fan-out was computed have none.
+// deliveryRowids looks up, in one query, the ranges and states of the endpoints the
+// batch's deliveries go to; endpoints deleted since fan-out was computed have none.
 func (db *DB) deliveryRowids(ctx context.Context, tx *sql.Tx, ws []*store.EventWrite) (*rowidAllocator, error) {
-	a := &rowidAllocator{ctx: ctx, db: db, tx: tx, slots: map[string]int64{}, count: map[int64]int64{}}
+	a := &rowidAllocator{ctx: ctx, db: db, tx: tx, slots: map[string]int64{}, count: map[int64]int64{}, inactive: map[string]bool{}}
 	ids := store.EndpointIDs(ws)
 	if len(ids) == 0 {
 		return a, nil
 	}
 	b, _ := json.Marshal(ids)
-	rows, err := db.txQuery(ctx, tx, `SELECT id, rowid FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`, string(b))
+	rows, err := db.txQuery(ctx, tx, `SELECT id, rowid, active FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`, string(b))
 	if err != nil {
 		return nil, err
 	}
@@ -62,8 +66,12 @@ func (db *DB) deliveryRowids(ctx context.Context, tx *sql.Tx, ws []*store.EventW
 	for rows.Next() {
 		var id string
 		var rowid int64
-		if err := rows.Scan(&id, &rowid); err != nil {
+		var active bool
+		if err := rows.Scan(&id, &rowid, &active); err != nil {
 			return nil, err
+		}
+		if !active {
+			a.inactive[id] = true
 		}
 		// Endpoint rowids beyond the number of ranges (more endpoints than that ever
 		// created) share ranges; the counter is per range, so they still never collide.

@@ -123,7 +123,7 @@ func OpenEngine(ctx context.Context, dir string, e Engine) (*DB, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db.ck.committed() // migrations write outside txMode: copy what they logged
-	if err := db.finishFlips(ctx, time.Now()); err != nil {
+	if _, err := db.DeliveriesSettle(ctx, time.Now()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: finish pausing or resuming endpoints' deliveries: %w", path, err)
 	}

@@ -171,27 +171,26 @@ func testEndpoint(t *testing.T, open opener) {
 		}
 	})
 
-	t.Run("ListActive", func(t *testing.T) {
+	t.Run("ListAll", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
 		org, other := insertOrg(t, s, now), insertOrg(t, s, now)
 		on1 := insertEndpoint(t, s, org.ID, now)
-		insertEndpoint(t, s, org.ID, now, func(e *store.EndpointRow) { e.Active = false })
+		created := insertEndpoint(t, s, org.ID, now, func(e *store.EndpointRow) { e.Active = false })
 		on2 := insertEndpoint(t, s, org.ID, now)
 		off := insertEndpoint(t, s, org.ID, now)
 		insertEndpoint(t, s, other.ID, now)
 		off.Active, off.UpdatedAt = false, now.Add(time.Second)
 		require.NoError(t, s.EndpointUpdate(t.Context(), off))
 
-		es, err := s.EndpointListActive(t.Context(), org.ID)
+		es, err := s.EndpointListAll(t.Context(), org.ID)
 		require.NoError(t, err)
-		want := []string{on1.ID, on2.ID}
+		want := []string{on1.ID, created.ID, on2.ID, off.ID}
 		slices.Sort(want)
-		require.Equal(t, want, endpointIDs(es), "the active ones, in ID order")
+		require.Equal(t, want, endpointIDs(es), "the org's endpoints, active or not, in ID order")
 		for _, e := range es {
 			require.Equal(t, getEndpoint(t, s, e.ID), e, "a fan-out row is the whole endpoint")
 		}
-
 	})
 
 	t.Run("OrgEndpointsVersion", func(t *testing.T) {

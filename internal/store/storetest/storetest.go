@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Health", testHealth},
 		{"Source", testSource},
 		{"Retention", testRetention},
+		{"Paused", testPaused},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

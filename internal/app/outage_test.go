@@ -1,0 +1,140 @@
+package app_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/consign-dev/consign/internal/app"
+	"github.com/consign-dev/consign/internal/store/postgres/pgtest"
+)
+
+// What a partner gets after an outage, on the embedded store and on PostgreSQL.
+
+// onEachStore runs test on the embedded store and on a PostgreSQL database of its own;
+// test starts its app(s) with the mods it is given.
+func onEachStore(t *testing.T, test func(t *testing.T, mods ...func(*app.Config))) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		test(t)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		dsn := pgtest.DSN(t)
+		key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+		test(t, func(c *app.Config) { c.Database, c.EncryptionKey = dsn, key })
+	})
+}
+
+// partner is a receiver that answers as it is told: 200, or a failure status.
+type partner struct {
+	*receiver
+	answer atomic.Int32
+}
+
+func newPartner(t *testing.T) *partner {
+	p := &partner{}
+	p.answer.Store(http.StatusOK)
+	p.receiver = newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(int(p.answer.Load())) })
+	return p
+}
+
+// payloadN returns the "n" of a request's event payload, in an envelope or raw.
+func payloadN(tb testing.TB, body []byte) int {
+	tb.Helper()
+	var v struct {
+		N    *int `json:"n"`
+		Data *struct {
+			N int `json:"n"`
+		} `json:"data"`
+	}
+	require.NoError(tb, json.Unmarshal(body, &v), "%s", body)
+	if v.Data != nil {
+		return v.Data.N
+	}
+	require.NotNil(tb, v.N, "%s", body)
+	return *v.N
+}
+
+// TestWhatWaitedIsSentWhenBack: an event published while an endpoint is inactive —
+// deactivated by hand, by a 410, by its failure policy, or a ReadyCloud webhook
+// suspended — waits as a paused delivery and is sent, in order, once the endpoint is
+// active again. (Fan-out used to skip inactive endpoints: those events were lost to them.)
+func TestWhatWaitedIsSentWhenBack(t *testing.T) {
+	t.Parallel()
+	for _, cause := range []string{"by hand", "410 Gone", "failure policy", "ReadyCloud suspension"} {
+		t.Run(cause, func(t *testing.T) {
+			t.Parallel()
+			onEachStore(t, func(t *testing.T, mods ...func(*app.Config)) {
+				e := start(t, mods...)
+				o := e.newOrg("outage")
+				p := newPartner(t)
+				epPath := ""
+				// One at a time, so the partner sees the order in which they are sent.
+				settings := map[string]any{"burst_limit": 1, "retry": map[string]any{"schedule": []string{"30ms"}, "max_age": "1h"}}
+				if cause == "ReadyCloud suspension" {
+					w := e.c.must(http.StatusCreated, "POST", "/api/v2/orgs/"+o.id+"/webhooks/", map[string]any{"remote_url": p.URL + "/orders/v2/"}, o.key)
+					epPath = "/v1/orgs/" + o.id + "/endpoints/" + strings.TrimSuffix(strings.TrimPrefix(w["url"].(string), "/api/v2/orgs/"+o.id+"/webhooks/"), "/")
+					e.c.must(http.StatusOK, "PATCH", epPath, settings, o.key)
+				} else {
+					settings["url"], settings["topics"] = p.URL, []string{"order.*"}
+					if cause == "failure policy" {
+						settings["failure_policy"] = map[string]any{"max_failures": 1, "window": "1h"}
+					}
+					epPath = "/v1/orgs/" + o.id + "/endpoints/" + e.createEndpoint(o, settings)["id"].(string)
+				}
+				active := func() bool { return e.c.must(http.StatusOK, "GET", epPath, nil, o.key)["active"] == true }
+
+				var before []string // events published before the outage began
+				switch cause {
+				case "by hand":
+					e.c.must(http.StatusOK, "PATCH", epPath, map[string]any{"active": false}, o.key)
+				case "410 Gone":
+					p.answer.Store(http.StatusGone)
+				default:
+					p.answer.Store(http.StatusInternalServerError)
+				}
+				if cause != "by hand" {
+					before = append(before, e.publish(o, "order.updated", map[string]any{"n": 0}))
+					require.Eventually(t, func() bool { return !active() }, waitFor, tick, "deactivated")
+				}
+				sentBefore := len(p.all())
+
+				var during []string
+				for n := 1; n <= 3; n++ {
+					during = append(during, e.publish(o, "order.updated", map[string]any{"n": n}))
+				}
+				for _, id := range append(before, during...) {
+					e.waitStatus(o, e.onlyDelivery(o, id).ID, "paused")
+				}
+				require.Len(t, p.all(), sentBefore, "nothing is sent while the endpoint is inactive")
+
+				p.answer.Store(http.StatusOK)
+				if cause == "ReadyCloud suspension" {
+					r := e.c.raw("POST", "/api/v2/orgs/"+o.id+"/webhooks/"+strings.TrimPrefix(epPath, "/v1/orgs/"+o.id+"/endpoints/")+"/resume/?bearer_token="+url.QueryEscape(o.key), nil, "", nil)
+					require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+				} else {
+					e.c.must(http.StatusOK, "PATCH", epPath, map[string]any{"active": true}, o.key)
+				}
+				for _, id := range append(before, during...) {
+					e.waitStatus(o, e.onlyDelivery(o, id).ID, "succeeded")
+				}
+				var order []int
+				for _, r := range p.all()[sentBefore:] {
+					order = append(order, payloadN(t, r.Body))
+				}
+				want := []int{1, 2, 3}
+				if len(before) > 0 {
+					want = []int{0, 1, 2, 3}
+				}
+				require.Equal(t, want, order, "what waited, each once, in the order it was published")
+			})
+		})
+	}
+}
