@@ -80,8 +80,12 @@ type Endpoint struct {
 	// FailingSince is when the current run of failed attempts began (nil when the last
 	// attempt succeeded); disable_after counts from it.
 	FailingSince *time.Time `json:"failing_since"`
-	CreatedAt    time.Time  `json:"created_at"`
-	UpdatedAt    time.Time  `json:"updated_at"`
+	// ReactivatedAt is when the endpoint was last activated again after being inactive
+	// (nil if never): max_failures counts only failed attempts made since, so failures
+	// from before an outage never count again.
+	ReactivatedAt *time.Time `json:"reactivated_at"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
 }
 
 // Auth says how requests to an endpoint prove they come from Consign.

@@ -58,8 +58,10 @@ type CreatedEndpoint struct {
 }
 
 // EndpointPatch changes an endpoint: nil fields keep their values. Setting Active to
-// true reactivates a deactivated endpoint, resets its health and sends its paused
-// deliveries; false deactivates it. The server merges Headers into the endpoint's.
+// true reactivates a deactivated endpoint, resets its health, starts a fresh failure
+// window and sends, in order, the deliveries that waited (paused) while it was inactive
+// — or cancels them, with DiscardPaused; false deactivates it. The server merges Headers
+// into the endpoint's.
 type EndpointPatch struct {
 	URL           *string           `json:"url,omitzero"`
 	Description   *string           `json:"description,omitzero"`
@@ -79,6 +81,8 @@ type EndpointPatch struct {
 	ResponseReferencePointer *string `json:"response_reference_pointer,omitzero"`
 	// ResponseFields replaces the endpoint's response fields as a whole.
 	ResponseFields map[string]string `json:"response_fields,omitzero"`
+	// DiscardPaused, with Active true, cancels what waited instead of sending it.
+	DiscardPaused bool `json:"discard_paused,omitzero"`
 }
 
 // Create makes an endpoint. The reply carries its first secret's value this once.

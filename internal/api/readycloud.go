@@ -311,7 +311,7 @@ func (s *Server) rcResume(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.rcEndpoint(r.Context(), org, id); err != nil {
 		return err
 	}
-	e, err := s.manage.UpdateEndpoint(r.Context(), org, id, func(in *manage.EndpointInput) error {
+	e, err := s.manage.UpdateEndpoint(r.Context(), org, id, func(in *manage.EndpointPatch) error {
 		active := true
 		in.Active = &active
 		return nil

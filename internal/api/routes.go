@@ -36,7 +36,7 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/orgs/{org}/endpoints", orgMember, "create an endpoint (first secret shown once)", s.createEndpoint, manage.EndpointInput{}, created(consign.Endpoint{})},
 		{"GET", "/v1/orgs/{org}/endpoints", orgMember, "list endpoints", s.listEndpoints, nil, list[*consign.Endpoint]{}},
 		{"GET", "/v1/orgs/{org}/endpoints/{id}", orgMember, "get an endpoint", s.getEndpoint, nil, consign.Endpoint{}},
-		{"PATCH", "/v1/orgs/{org}/endpoints/{id}", orgMember, "update, activate or deactivate an endpoint", s.updateEndpoint, manage.EndpointInput{}, consign.Endpoint{}},
+		{"PATCH", "/v1/orgs/{org}/endpoints/{id}", orgMember, "update, activate (sending or, with discard_paused, cancelling what waited) or deactivate an endpoint", s.updateEndpoint, manage.EndpointPatch{}, consign.Endpoint{}},
 		{"DELETE", "/v1/orgs/{org}/endpoints/{id}", orgMember, "delete an endpoint", s.deleteEndpoint, nil, nil},
 		{"POST", "/v1/orgs/{org}/endpoints/{id}/secrets", orgMember, "add a signing secret (value shown once)", s.addSecret, manage.SecretInput{}, created(consign.Secret{})},
 		{"GET", "/v1/orgs/{org}/endpoints/{id}/secrets", orgMember, "list signing secrets (no values)", s.listSecrets, nil, list[*consign.Secret]{}},
@@ -244,7 +244,7 @@ func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 	e, err := s.manage.UpdateEndpoint(r.Context(), r.PathValue("org"), r.PathValue("id"),
-		func(in *manage.EndpointInput) error { return decode(r, in) })
+		func(in *manage.EndpointPatch) error { return decode(r, in) })
 	if err != nil {
 		return err
 	}

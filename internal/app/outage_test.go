@@ -32,16 +32,24 @@ func onEachStore(t *testing.T, test func(t *testing.T, mods ...func(*app.Config)
 	})
 }
 
-// partner is a receiver that answers as it is told: 200, or a failure status.
+// partner is a receiver that answers as it is told: 200, or a failure status; failNext
+// requests first fail with 500 whatever answer says.
 type partner struct {
 	*receiver
-	answer atomic.Int32
+	answer   atomic.Int32
+	failNext atomic.Int32
 }
 
 func newPartner(t *testing.T) *partner {
 	p := &partner{}
 	p.answer.Store(http.StatusOK)
-	p.receiver = newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(int(p.answer.Load())) })
+	p.receiver = newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		if p.failNext.Add(-1) >= 0 {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(int(p.answer.Load()))
+	})
 	return p
 }
 
@@ -137,4 +145,83 @@ func TestWhatWaitedIsSentWhenBack(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestReactivationStartsAFreshWindow: failures from before a reactivation never count
+// again, also after a restart. With max_failures 3, an endpoint deactivated after four
+// failures and activated again takes one more failure in its stride (the retry
+// succeeds); counted over the window as before, that failure deactivated it again at once.
+func TestReactivationStartsAFreshWindow(t *testing.T) {
+	t.Parallel()
+	onEachStore(t, func(t *testing.T, mods ...func(*app.Config)) {
+		dir := t.TempDir()
+		mods = append(mods, func(c *app.Config) { c.DataDir = dir })
+		e := start(t, mods...)
+		o := e.newOrg("window")
+		p := newPartner(t)
+		p.answer.Store(http.StatusInternalServerError)
+		ep := e.createEndpoint(o, map[string]any{"url": p.URL, "topics": []string{"order.*"},
+			"retry":          map[string]any{"schedule": []string{"30ms"}, "max_age": "1h"},
+			"failure_policy": map[string]any{"max_failures": 3, "window": "6h"}})
+		epPath := "/v1/orgs/" + o.id + "/endpoints/" + ep["id"].(string)
+		first := e.publish(o, "order.updated", map[string]any{"n": 1})
+		require.Eventually(t, func() bool { return e.c.must(http.StatusOK, "GET", epPath, nil, o.key)["active"] == false }, waitFor, tick)
+		d := e.waitStatus(o, e.onlyDelivery(o, first).ID, "paused")
+		require.Greater(t, d.AttemptsCount, 3)
+
+		// Activated again: the next attempt fails once more, then the partner is back.
+		sent := len(p.all())
+		p.answer.Store(http.StatusOK)
+		p.failNext.Store(1)
+		e.c.must(http.StatusOK, "PATCH", epPath, map[string]any{"active": true}, o.key)
+		e.waitStatus(o, d.ID, "succeeded")
+		require.Len(t, p.all(), sent+2, "one failure, one success")
+		got := e.c.must(http.StatusOK, "GET", epPath, nil, o.key)
+		require.Equal(t, true, got["active"], "one failure since the reactivation: %v", got["disabled_reason"])
+		require.NotNil(t, got["reactivated_at"], "the fresh window's start")
+
+		// A restart (a node's, or another node taking over) keeps the window's start: one
+		// more failure makes two since the reactivation.
+		e.close()
+		e = start(t, mods...)
+		p.failNext.Store(1)
+		e.waitStatus(o, e.onlyDelivery(o, e.publish(o, "order.updated", map[string]any{"n": 2})).ID, "succeeded")
+		require.Len(t, p.all(), sent+4)
+		got = e.c.must(http.StatusOK, "GET", epPath, nil, o.key)
+		require.Equal(t, true, got["active"], "two failures since the reactivation: %v", got["disabled_reason"])
+		require.Equal(t, "healthy", got["health"])
+	})
+}
+
+// TestDiscardPausedCancelsWhatWaited: {"active": true, "discard_paused": true} activates
+// the endpoint and cancels what waited for it; what is published afterwards is sent.
+func TestDiscardPausedCancelsWhatWaited(t *testing.T) {
+	t.Parallel()
+	onEachStore(t, func(t *testing.T, mods ...func(*app.Config)) {
+		e := start(t, mods...)
+		o := e.newOrg("discard")
+		p := newPartner(t)
+		ep := e.createEndpoint(o, map[string]any{"url": p.URL, "topics": []string{"order.*"}, "active": false})
+		epPath := "/v1/orgs/" + o.id + "/endpoints/" + ep["id"].(string)
+		var waited []string
+		for n := range 3 {
+			waited = append(waited, e.waitStatus(o, e.onlyDelivery(o, e.publish(o, "order.updated", map[string]any{"n": n})).ID, "paused").ID)
+		}
+
+		st, body := e.c.do("PATCH", epPath, map[string]any{"discard_paused": true}, o.key)
+		require.Equal(t, http.StatusUnprocessableEntity, st, "%v", body)
+		require.Equal(t, "discard_paused", fieldOf(body))
+		require.Equal(t, false, e.c.must(http.StatusOK, "GET", epPath, nil, o.key)["active"], "nothing changed")
+
+		got := e.c.must(http.StatusOK, "PATCH", epPath, map[string]any{"active": true, "discard_paused": true}, o.key)
+		require.Equal(t, true, got["active"])
+		for _, id := range waited {
+			require.Equal(t, "cancelled", e.delivery(o, id).Status)
+		}
+		after := e.publish(o, "order.updated", map[string]any{"n": 9})
+		e.waitStatus(o, e.onlyDelivery(o, after).ID, "succeeded")
+		reqs := p.all()
+		require.Len(t, reqs, 1, "only what came after the activation")
+		require.Equal(t, after, reqs[0].Header.Get("webhook-id"))
+	})
 }

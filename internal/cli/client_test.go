@@ -84,6 +84,9 @@ func TestClientCommands(t *testing.T) {
 		{name: "endpoints-get", args: []string{"endpoints", "get", "--org", "{org}", "{ep}"}},
 		{name: "endpoints-get-missing", args: []string{"endpoints", "get", "--org", "{org}", "ep_nope"}, code: 1},
 		{name: "endpoints-deactivate", args: []string{"endpoints", "update", "--org", "{org}", "{ep2}", "--no-active", "--rate-limit", "1"}},
+		{name: "endpoints-discard-without-active", args: []string{"endpoints", "update", "--org", "{org}", "{ep2}", "--discard-paused"}, code: 1},
+		{name: "endpoints-activate-discard", args: []string{"endpoints", "update", "--org", "{org}", "{ep2}", "--active", "--discard-paused"}},
+		{name: "endpoints-deactivate-again", args: []string{"endpoints", "update", "--org", "{org}", "{ep2}", "--no-active"}},
 		{name: "endpoints-test", args: []string{"endpoints", "test", "--org", "{org}", "{ep}", "--type", "order.fulfilled", "--file", "-"},
 			stdin: `{"order_id": 1}`},
 

@@ -181,13 +181,17 @@ type endpointsUpdateCmd struct {
 	remote
 	orgFlag
 	endpointFlags
-	ID string `arg:"" help:"The endpoint's id."`
+	DiscardPaused bool   `help:"With --active: cancel the deliveries that waited while the endpoint was inactive instead of sending them."`
+	ID            string `arg:"" help:"The endpoint's id."`
 }
 
 func (c *endpointsUpdateCmd) Run(env *runEnv) error {
 	var p client.EndpointPatch
 	if err := c.body(env, &p); err != nil {
 		return err
+	}
+	if c.DiscardPaused {
+		p.DiscardPaused = true
 	}
 	s, err := c.open(env)
 	if err != nil {
@@ -341,6 +345,9 @@ func showEndpoint(w io.Writer, e *client.Endpoint) {
 	}
 	if e.DisabledAt != nil {
 		pairs = append(pairs, "disabled_at", e.DisabledAt, "disabled_reason", e.DisabledReason)
+	}
+	if e.ReactivatedAt != nil {
+		pairs = append(pairs, "reactivated_at", e.ReactivatedAt)
 	}
 	pairs = append(pairs, "created_at", e.CreatedAt, "updated_at", e.UpdatedAt)
 	fields(w, pairs...)

@@ -25,6 +25,16 @@ func Tripped(e *consign.Endpoint, failuresInWindow int, now time.Time) string {
 	return ""
 }
 
+// WindowStart is when the failures that max_failures counts at now begin: the policy's
+// window back from now, but never before the endpoint was last reactivated.
+func WindowStart(e *consign.Endpoint, now time.Time) time.Time {
+	start := now.Add(-time.Duration(e.FailurePolicy.Window))
+	if e.ReactivatedAt != nil && e.ReactivatedAt.After(start) {
+		start = *e.ReactivatedAt
+	}
+	return start
+}
+
 // afterRecord runs after a batch of outcomes is written: endpoints whose keyed deliveries
 // ended are woken, for the next delivery of the key is claimable now, and endpoints whose
 // attempts failed are checked against their failure policy, each at most once a second.
@@ -115,7 +125,7 @@ func (d *Dispatcher) evaluate(ctx context.Context, e *consign.Endpoint, now time
 	}
 	failures := 0
 	if fp := e.FailurePolicy; fp.MaxFailures > 0 {
-		n, err := d.store.EndpointFailures(ctx, e.ID, now.Add(-time.Duration(fp.Window)))
+		n, err := d.store.EndpointFailures(ctx, e.ID, WindowStart(e, now))
 		if err != nil {
 			d.log.Error("failure policy: count failures", "endpoint", e.ID, "err", err)
 			return

@@ -42,6 +42,15 @@ type EndpointInput struct {
 	SecretExpiresAt *time.Time `json:"secret_expires_at,omitempty"`
 }
 
+// EndpointPatch is the body of an update: the endpoint's input, decoded over its current
+// values, and what to do with what waited while it was inactive.
+type EndpointPatch struct {
+	EndpointInput
+	// DiscardPaused, with "active": true on an inactive endpoint, cancels the deliveries
+	// that waited for it (paused) instead of sending them.
+	DiscardPaused bool `json:"discard_paused,omitempty"`
+}
+
 // Input returns the writable fields of a stored endpoint, for PATCH.
 func Input(e *consign.Endpoint) EndpointInput {
 	active := e.Active
@@ -193,9 +202,10 @@ func (s *Service) Endpoints(ctx context.Context, orgID string, p store.Page) ([]
 }
 
 // UpdateEndpoint applies a PATCH: decode, a function that decodes the request body over
-// the endpoint's current input, is called once. Activation resets health; deactivation
-// by hand records who did it.
-func (s *Service) UpdateEndpoint(ctx context.Context, orgID, id string, decode func(*EndpointInput) error) (*consign.Endpoint, error) {
+// the endpoint's current input, is called once. Activation resets health, starts a fresh
+// failure window (ReactivatedAt) and sends what waited, or cancels it with
+// DiscardPaused; deactivation by hand records who did it.
+func (s *Service) UpdateEndpoint(ctx context.Context, orgID, id string, decode func(*EndpointPatch) error) (*consign.Endpoint, error) {
 	row, err := s.store.EndpointGet(ctx, orgID, id)
 	if err != nil {
 		return nil, err
@@ -203,12 +213,16 @@ func (s *Service) UpdateEndpoint(ctx context.Context, orgID, id string, decode f
 	if _, err := s.openEndpoint(row); err != nil {
 		return nil, err
 	}
-	in := Input(&row.Endpoint)
-	if err := decode(&in); err != nil {
+	patch := EndpointPatch{EndpointInput: Input(&row.Endpoint)}
+	if err := decode(&patch); err != nil {
 		return nil, err
 	}
+	in := &patch.EndpointInput
 	if in.Secret != "" || in.SecretExpiresAt != nil {
 		return nil, consign.Invalid("secret", "secrets are managed with /secrets; a secret's value never changes")
+	}
+	if patch.DiscardPaused && (in.Active == nil || !*in.Active) {
+		return nil, consign.Invalid("discard_paused", `goes with "active": true: it cancels, instead of sending, what waited while the endpoint was inactive`)
 	}
 	now := s.now()
 	wasActive := row.Active
@@ -221,6 +235,8 @@ func (s *Service) UpdateEndpoint(ctx context.Context, orgID, id string, decode f
 		row.Active = *in.Active
 		if row.Active {
 			row.Health, row.DisabledAt, row.DisabledReason, row.FailingSince = consign.HealthHealthy, nil, "", nil
+			// Failures from before never count again (dispatch.Tripped's window starts here).
+			row.ReactivatedAt, row.DiscardPaused = &now, patch.DiscardPaused
 		} else {
 			row.DisabledAt, row.DisabledReason = &now, "deactivated by hand"
 		}

@@ -67,10 +67,11 @@ type Store interface {
 	OrgEndpointsVersion(ctx context.Context, orgID string) (int64, error)
 	// EndpointUpdate saves every field and bumps the version. When the endpoint goes from
 	// active to inactive its waiting deliveries become paused; from inactive to active
-	// they become pending and due at once. The endpoint's row changes first and its
-	// deliveries follow in steps (a backlog may be millions), so that publishing and
-	// recording go on meanwhile; DeliveriesSettle finishes what an interrupted update
-	// left.
+	// they become pending and due at once, or cancelled when e.DiscardPaused. Deliveries
+	// are changed in steps (a backlog may be millions), so that publishing and recording
+	// go on meanwhile: those to pause or resume after the endpoint's row changed
+	// (DeliveriesSettle finishes what an interrupted update left), those to cancel before
+	// it, while the endpoint is still inactive, the last of them with the row's change.
 	EndpointUpdate(ctx context.Context, e *EndpointRow) error
 	// EndpointDelete removes the endpoint, its secrets and its deliveries.
 	EndpointDelete(ctx context.Context, orgID, id string) error
@@ -175,6 +176,9 @@ type EndpointRow struct {
 	consign.Endpoint
 	TokenSealed []byte
 	Version     int64
+	// DiscardPaused, on EndpointUpdate only (not stored): when the update activates the
+	// endpoint, the deliveries that waited for it (paused) become cancelled instead of due.
+	DiscardPaused bool
 }
 
 // SecretRow is a secret as stored: Value is empty and Sealed holds it encrypted.

@@ -357,16 +357,26 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// Deactivate from the endpoint page; the overview lists it as needing attention.
+	activate := `//main//summary[normalize-space()="Activate"]`
 	do("deactivate",
 		chromedp.Navigate(orgBase+"endpoints/"+epID),
 		chromedp.Click(button("Deactivate")),
-		chromedp.WaitVisible(button("Activate")),
+		chromedp.WaitVisible(activate),
 		chromedp.Navigate(orgBase),
 		chromedp.WaitVisible(chromedp.CSS("main h1")))
 	attention := text("main")
 	require.Contains(t, attention, "inactive")
 	require.Contains(t, attention, sink.URL+"/hooks")
 	shot("17-overview-attention")
+
+	// Activating asks what to do with what waited; sending it is one choice.
+	do("activate from the overview",
+		chromedp.Click(activate),
+		chromedp.WaitVisible(button("Discard what waited")),
+		chromedp.Click(button("Send what waited")),
+		chromedp.WaitVisible(`//*[contains(normalize-space(), "what waited is being sent")]`))
+	require.Contains(t, text("main"), "All endpoints are active and healthy")
+	shot("18-overview-activated")
 
 	// Sign out: the dashboard asks for a key again.
 	do("sign out",

@@ -296,7 +296,7 @@ func (s *Server) editEndpoint(w http.ResponseWriter, r *http.Request, q *req) er
 func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request, q *req) error {
 	id := r.PathValue("id")
 	f := readEndpointForm(r)
-	e, err := s.manage.UpdateEndpoint(r.Context(), q.org.ID, id, func(in *manage.EndpointInput) error { return f.apply(in, false) })
+	e, err := s.manage.UpdateEndpoint(r.Context(), q.org.ID, id, func(in *manage.EndpointPatch) error { return f.apply(&in.EndpointInput, false) })
 	if err != nil {
 		if errs, ok := formErrors(err); ok {
 			cur, gerr := s.manage.Endpoint(r.Context(), q.org.ID, id)
@@ -313,11 +313,12 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request, q *req) 
 }
 
 // setActive activates or deactivates an endpoint. Activation resets its health and
-// sends its paused deliveries.
+// sends its paused deliveries, or cancels them when the form says discard_paused.
 func (s *Server) setActive(w http.ResponseWriter, r *http.Request, q *req) error {
 	active := r.PostFormValue("active") == "true"
-	e, err := s.manage.UpdateEndpoint(r.Context(), q.org.ID, r.PathValue("id"), func(in *manage.EndpointInput) error {
-		in.Active = &active
+	discard := active && r.PostFormValue("discard_paused") == "true"
+	e, err := s.manage.UpdateEndpoint(r.Context(), q.org.ID, r.PathValue("id"), func(in *manage.EndpointPatch) error {
+		in.Active, in.DiscardPaused = &active, discard
 		return nil
 	})
 	if err != nil {
@@ -325,8 +326,11 @@ func (s *Server) setActive(w http.ResponseWriter, r *http.Request, q *req) error
 	}
 	s.dispatch.Wake(e.ID)
 	msg := "Endpoint deactivated: its deliveries wait, paused, until it is activated."
-	if active {
-		msg = "Endpoint activated: health reset, paused deliveries are being sent."
+	switch {
+	case discard:
+		msg = "Endpoint activated: health reset; what waited was cancelled, new events are sent."
+	case active:
+		msg = "Endpoint activated: health reset, what waited is being sent in order."
 	}
 	q.sess.addFlash("ok", msg)
 	redirect(w, r, backTo(r, orgURL(q.org.ID, "endpoints/"+e.ID)))

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -430,4 +431,57 @@ func TestEndpointFormShowsErrors(t *testing.T) {
 	again := b.get("/ui/orgs/" + org.ID + "/endpoints/" + e.ID)
 	require.Equal(t, http.StatusOK, again.status)
 	require.NotContains(t, again.body, secret[1])
+}
+
+// TestActivateAsksAboutWhatWaited: activating an inactive endpoint from the dashboard
+// (its page, the endpoint list, the overview's "needing attention") offers both choices
+// for the deliveries that waited, and each does what it says.
+func TestActivateAsksAboutWhatWaited(t *testing.T) {
+	t.Parallel()
+	u := newUI(t)
+	ctx := context.Background()
+	org := &consign.Org{Name: "Acme"}
+	require.NoError(t, u.manage.CreateOrg(ctx, org))
+	key, err := u.manage.CreateKey(ctx, org.ID, "acme")
+	require.NoError(t, err)
+	br := u.browser(t)
+	token := br.signIn(key.Key)
+
+	// waiting makes an inactive endpoint with one delivery paused for it.
+	waiting := func(path string) (string, string) {
+		ep, err := u.manage.CreateEndpoint(ctx, org.ID, &manage.EndpointInput{URL: "http://127.0.0.1:9/" + path, Topics: []string{"order.*"}})
+		require.NoError(t, err)
+		require.NoError(t, u.manage.Deactivate(ctx, org.ID, ep.ID, "failure policy: test"))
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		w := &store.EventWrite{Event: &consign.Event{ID: consign.NewID(consign.PrefixEvent, now), OrgID: org.ID, Type: "order.updated",
+			Payload: []byte(`{}`), CreatedAt: now}, Deliveries: []store.NewDelivery{{ID: consign.NewID(consign.PrefixDelivery, now),
+			EndpointID: ep.ID, Deadline: now.Add(time.Hour)}}}
+		require.NoError(t, u.store.EventsInsert(ctx, []*store.EventWrite{w}))
+		require.True(t, w.Deliveries[0].Paused)
+		return ep.ID, w.Deliveries[0].ID
+	}
+	sendEp, sendDlv := waiting("send")
+	discardEp, discardDlv := waiting("discard")
+
+	base := "/ui/orgs/" + org.ID + "/"
+	for _, page := range []string{"", "endpoints", "endpoints/" + sendEp} {
+		res := br.get(base + page)
+		require.Equal(t, http.StatusOK, res.status, page)
+		require.Contains(t, res.body, "Send what waited", page)
+		require.Contains(t, res.body, "Discard what waited", page)
+		require.Contains(t, res.body, `name="discard_paused" value="true"`, page)
+	}
+
+	for _, c := range []struct {
+		ep, dlv, discard, want string
+	}{{sendEp, sendDlv, "false", consign.StatusPending}, {discardEp, discardDlv, "true", consign.StatusCancelled}} {
+		res := br.post(base+"endpoints/"+c.ep+"/active", url.Values{"csrf": {token}, "active": {"true"}, "discard_paused": {c.discard}})
+		require.Equal(t, http.StatusSeeOther, res.status, res.body)
+		e, err := u.manage.Endpoint(ctx, org.ID, c.ep)
+		require.NoError(t, err)
+		require.True(t, e.Active)
+		d, err := u.store.DeliveryGet(ctx, org.ID, c.dlv)
+		require.NoError(t, err)
+		require.Equal(t, c.want, d.Status, "discard_paused=%s", c.discard)
+	}
 }

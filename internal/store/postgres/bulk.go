@@ -47,6 +47,25 @@ const (
 			THEN d.next_attempt_at ELSE $4 END
 		FROM step WHERE d.id = step.id AND d.status = 'paused' AND (SELECT active FROM endpoints WHERE id = $1))
 	SELECT (SELECT max(id) FROM step), (SELECT count(*) FROM step), coalesce((SELECT active FROM endpoints WHERE id = $1), false)`
+	// discardStep cancels up to $3 paused deliveries of endpoint $1 after id $2 while the
+	// endpoint is inactive ($4: now): an activation that discards what waited.
+	discardStep = `WITH step AS (
+		SELECT id FROM deliveries WHERE endpoint_id = $1 AND status = 'paused' AND id > $2 ORDER BY id LIMIT $3),
+	changed AS (
+		UPDATE deliveries d SET status = 'cancelled', next_attempt_at = $4, updated_at = $4 FROM step
+		WHERE d.id = step.id AND d.status = 'paused' AND NOT (SELECT active FROM endpoints WHERE id = $1))
+	SELECT (SELECT max(id) FROM step), (SELECT count(*) FROM step), coalesce((SELECT active FROM endpoints WHERE id = $1), false)`
+	// lockDiscardedKeys takes, in key order, the ordering_keys rows of the keyed
+	// deliveries the next discardStep (same $1–$3) cancels: the trigger of migration 6
+	// takes them as the step reaches each delivery, in the deliveries' order, while
+	// ingest takes them in key order (see lockFinishingKeys). The first condition ends
+	// the statement at once for an endpoint that never ordered by key.
+	lockDiscardedKeys = `SELECT 1 FROM ordering_keys k
+	WHERE EXISTS (SELECT 1 FROM ordering_keys WHERE endpoint_id = $1)
+	AND k.endpoint_id = $1 AND k.ordering_key IN (SELECT ordering_key FROM (SELECT ordering_key FROM deliveries
+		WHERE endpoint_id = $1 AND status = 'paused' AND id > $2 ORDER BY id LIMIT $3) s WHERE ordering_key <> '')
+	ORDER BY k.ordering_key
+	FOR UPDATE OF k`
 )
 
 // flipBacklog pauses (active false) or resumes the deliveries of endpoint id in steps.
@@ -55,12 +74,24 @@ func (db *DB) flipBacklog(ctx context.Context, id string, active bool, at time.T
 	if active {
 		q = resumeStep
 	}
+	return db.stepBacklog(ctx, q, id, active, at)
+}
+
+// stepBacklog runs step (pauseStep, resumeStep, discardStep), which works while the
+// endpoint's active is as given, until the steps reach the end or the endpoint's state
+// moves on.
+func (db *DB) stepBacklog(ctx context.Context, step, id string, active bool, at time.Time) error {
 	for after := ""; ; {
 		var last *string
 		var seen int
 		var now bool // whether the endpoint is active (false once it is gone)
 		err := db.retryTx(ctx, func(tx pgx.Tx) error {
-			return tx.QueryRow(ctx, q, id, after, db.chunk, ts(at)).Scan(&last, &seen, &now)
+			if step == discardStep {
+				if _, err := tx.Exec(ctx, lockDiscardedKeys, id, after, db.chunk); err != nil {
+					return err
+				}
+			}
+			return tx.QueryRow(ctx, step, id, after, db.chunk, ts(at)).Scan(&last, &seen, &now)
 		})
 		switch {
 		case err != nil:

@@ -143,3 +143,20 @@ func TestSettleFinishesFlips(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n, "settled already")
 }
+
+// TestDiscardInSteps: activating with DiscardPaused cancels every paused delivery, in
+// steps of db.chunk while the endpoint is still inactive, and nothing of another endpoint.
+func TestDiscardInSteps(t *testing.T) {
+	t.Parallel()
+	f := newFlipFixture(t)
+	f.setActive(t, f.flip, false, f.at)
+	f.setActive(t, f.other, false, f.at)
+	f.publish(t, 40, nil, f.flip, f.other)
+	require.Equal(t, map[string]int{"paused": 40}, f.statuses(t, f.flip))
+
+	e := *f.flip
+	e.Active, e.DiscardPaused, e.UpdatedAt = true, true, f.at.Add(time.Minute)
+	require.NoError(t, f.db.EndpointUpdate(t.Context(), &e))
+	require.Equal(t, map[string]int{"cancelled": 40}, f.statuses(t, f.flip))
+	require.Equal(t, map[string]int{"paused": 40}, f.statuses(t, f.other))
+}

@@ -15,19 +15,20 @@ func configOf(e *consign.Endpoint) json.RawMessage {
 	return json.RawMessage(store.EncodeEndpointConfig(e))
 }
 
-const endpointColumns = `id, org_id, url, config, token_sealed, active, health, disabled_at, disabled_reason, failing_since, version, created_at, updated_at`
+const endpointColumns = `id, org_id, url, config, token_sealed, active, health, disabled_at, disabled_reason, failing_since,
+	reactivated_at, version, created_at, updated_at`
 
 func scanEndpoint(row scanner) (*store.EndpointRow, error) {
 	var r store.EndpointRow
 	var cfg []byte
 	if err := row.Scan(&r.ID, &r.OrgID, &r.URL, &cfg, &r.TokenSealed, &r.Active, &r.Health, &r.DisabledAt,
-		&r.DisabledReason, &r.FailingSince, &r.Version, &r.CreatedAt, &r.UpdatedAt); err != nil {
+		&r.DisabledReason, &r.FailingSince, &r.ReactivatedAt, &r.Version, &r.CreatedAt, &r.UpdatedAt); err != nil {
 		return nil, err
 	}
 	if err := store.DecodeEndpointConfig(cfg, &r.Endpoint); err != nil {
 		return nil, err
 	}
-	r.DisabledAt, r.FailingSince = utc(r.DisabledAt), utc(r.FailingSince)
+	r.DisabledAt, r.FailingSince, r.ReactivatedAt = utc(r.DisabledAt), utc(r.FailingSince), utc(r.ReactivatedAt)
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
 	return &r, nil
 }
@@ -44,9 +45,9 @@ func endpointConflict(err error, e *store.EndpointRow) error {
 func (db *DB) EndpointInsert(ctx context.Context, e *store.EndpointRow, secrets []*store.SecretRow) error {
 	e.Version = 1
 	err := db.tx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO endpoints (`+endpointColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		_, err := tx.Exec(ctx, `INSERT INTO endpoints (`+endpointColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 			e.ID, e.OrgID, e.URL, configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullTS(e.DisabledAt),
-			e.DisabledReason, nullTS(e.FailingSince), e.Version, ts(e.CreatedAt), ts(e.UpdatedAt))
+			e.DisabledReason, nullTS(e.FailingSince), nullTS(e.ReactivatedAt), e.Version, ts(e.CreatedAt), ts(e.UpdatedAt))
 		if err != nil {
 			return err
 		}
@@ -96,10 +97,20 @@ func (db *DB) OrgEndpointsVersion(ctx context.Context, orgID string) (int64, err
 }
 
 // EndpointUpdate saves an endpoint, then pauses or resumes its deliveries in steps when
-// it was deactivated or activated (bulk.go).
+// it was deactivated or activated (bulk.go). Activated with e.DiscardPaused, it cancels
+// the paused ones instead: in steps before, while the endpoint is still inactive, and
+// what they left with the row's change.
 func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
+	discard := e.Active && e.DiscardPaused
+	if discard {
+		if err := db.stepBacklog(ctx, discardStep, e.ID, false, e.UpdatedAt); err != nil {
+			return err
+		}
+	}
 	var wasActive bool
-	err := db.tx(ctx, func(tx pgx.Tx) error {
+	// retryTx: cancelling keyed deliveries takes their keys' rows (migration 6), which
+	// the recorder may hold while it waits for this endpoint's row.
+	err := db.retryTx(ctx, func(tx pgx.Tx) error {
 		// FOR UPDATE: a concurrent update of the same endpoint waits, so the
 		// active → inactive transition is seen by exactly one of them; and so does a
 		// publish to it (EventsInsert holds the row FOR KEY SHARE while it writes), so
@@ -108,11 +119,19 @@ func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
 		if err := tx.QueryRow(ctx, `SELECT active FROM endpoints WHERE id = $1 AND org_id = $2 FOR UPDATE`, e.ID, e.OrgID).Scan(&wasActive); err != nil {
 			return notFound(err, "endpoint", e.ID)
 		}
+		if !wasActive && discard {
+			// What the steps left (written since), with the activation: nothing that
+			// waited is sent.
+			if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'cancelled', next_attempt_at = $2, updated_at = $2
+				WHERE endpoint_id = $1 AND status = 'paused'`, e.ID, ts(e.UpdatedAt)); err != nil {
+				return err
+			}
+		}
 		return tx.QueryRow(ctx, `UPDATE endpoints SET url = $1, config = $2, token_sealed = $3, active = $4, health = $5,
-			disabled_at = $6, disabled_reason = $7, failing_since = $8, version = version + 1, updated_at = $9 WHERE id = $10
-			RETURNING version`,
+			disabled_at = $6, disabled_reason = $7, failing_since = $8, reactivated_at = $9, version = version + 1, updated_at = $10
+			WHERE id = $11 RETURNING version`,
 			e.URL, configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullTS(e.DisabledAt), e.DisabledReason,
-			nullTS(e.FailingSince), ts(e.UpdatedAt), e.ID).Scan(&e.Version)
+			nullTS(e.FailingSince), nullTS(e.ReactivatedAt), ts(e.UpdatedAt), e.ID).Scan(&e.Version)
 	})
 	if err != nil || wasActive == e.Active {
 		return endpointConflict(err, e)

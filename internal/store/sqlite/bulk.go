@@ -162,6 +162,12 @@ const (
 		WHERE rowid IN (SELECT rowid FROM deliveries INDEXED BY deliveries_unsent
 			WHERE endpoint_id = ?1 AND ` + unsent + ` AND status = 'paused' LIMIT ?2)
 		AND (SELECT active FROM endpoints WHERE id = ?1) = 1`
+	// discardStep cancels up to ?2 (-1: every) paused deliveries of endpoint ?1 while it
+	// is inactive (?3: now): an activation that discards what waited (EndpointUpdate).
+	discardStep = `UPDATE deliveries SET status = 'cancelled', next_attempt_at = ?3, updated_at = ?3
+		WHERE rowid IN (SELECT rowid FROM deliveries INDEXED BY deliveries_unsent
+			WHERE endpoint_id = ?1 AND ` + unsent + ` AND status = 'paused' LIMIT ?2)
+		AND (SELECT active FROM endpoints WHERE id = ?1) = 0`
 	// behindOwnKey says whether the delivery being updated has an unfinished one of its
 	// key before it.
 	behindOwnKey = `EXISTS (SELECT 1 FROM deliveries p INDEXED BY deliveries_key
@@ -175,6 +181,12 @@ func (db *DB) flipBacklog(ctx context.Context, id string, active bool, at time.T
 	if active {
 		q = resumeStep
 	}
+	return db.stepBacklog(ctx, q, id, at)
+}
+
+// stepBacklog runs step (pauseStep, resumeStep, discardStep) for endpoint id until it
+// changes fewer rows than a step may.
+func (db *DB) stepBacklog(ctx context.Context, q, id string, at time.Time) error {
 	for {
 		var n int64
 		err := db.lightTx(ctx, func(ctx context.Context, tx *sql.Tx) error {

@@ -307,3 +307,21 @@ func TestSettleFinishesFlips(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n, "settled already")
 }
+
+// TestDiscardInSteps: activating with DiscardPaused cancels every paused delivery, in
+// steps of db.chunk while the endpoint is still inactive, and nothing of another endpoint.
+func TestDiscardInSteps(t *testing.T) {
+	t.Parallel()
+	f := newBulkFixture(t)
+	f.db.chunk = 7
+	require.NoError(t, f.setActive(t, f.gone, false, f.at))
+	require.NoError(t, f.setActive(t, f.kept, false, f.at))
+	f.publish(t, f.org, 40, nil, f.gone, f.kept)
+	require.Equal(t, map[string]int{"paused": 40}, f.statuses(t, f.gone))
+
+	e := *f.gone
+	e.Active, e.DiscardPaused, e.UpdatedAt = true, true, f.at.Add(time.Minute)
+	require.NoError(t, f.db.EndpointUpdate(t.Context(), &e))
+	require.Equal(t, map[string]int{"cancelled": 40}, f.statuses(t, f.gone))
+	require.Equal(t, map[string]int{"paused": 40}, f.statuses(t, f.kept))
+}

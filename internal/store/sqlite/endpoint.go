@@ -11,21 +11,22 @@ import (
 
 func configOf(e *consign.Endpoint) string { return string(store.EncodeEndpointConfig(e)) }
 
-const endpointColumns = `id, org_id, url, config, token_sealed, active, health, disabled_at, disabled_reason, failing_since, version, created_at, updated_at`
+const endpointColumns = `id, org_id, url, config, token_sealed, active, health, disabled_at, disabled_reason, failing_since,
+	reactivated_at, version, created_at, updated_at`
 
 func scanEndpoint(row interface{ Scan(...any) error }) (*store.EndpointRow, error) {
 	var r store.EndpointRow
 	var cfg string
-	var disabled, failing sql.NullInt64
+	var disabled, failing, reactivated sql.NullInt64
 	var created, updated int64
 	if err := row.Scan(&r.ID, &r.OrgID, &r.URL, &cfg, &r.TokenSealed, &r.Active, &r.Health, &disabled,
-		&r.DisabledReason, &failing, &r.Version, &created, &updated); err != nil {
+		&r.DisabledReason, &failing, &reactivated, &r.Version, &created, &updated); err != nil {
 		return nil, err
 	}
 	if err := store.DecodeEndpointConfig([]byte(cfg), &r.Endpoint); err != nil {
 		return nil, err
 	}
-	r.DisabledAt, r.FailingSince = fromNullMS(disabled), fromNullMS(failing)
+	r.DisabledAt, r.FailingSince, r.ReactivatedAt = fromNullMS(disabled), fromNullMS(failing), fromNullMS(reactivated)
 	r.CreatedAt, r.UpdatedAt = fromMS(created), fromMS(updated)
 	return &r, nil
 }
@@ -34,9 +35,9 @@ func scanEndpoint(row interface{ Scan(...any) error }) (*store.EndpointRow, erro
 func (db *DB) EndpointInsert(ctx context.Context, e *store.EndpointRow, secrets []*store.SecretRow) error {
 	e.Version = 1
 	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := db.txExec(ctx, tx, `INSERT INTO endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := db.txExec(ctx, tx, `INSERT INTO endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.ID, e.OrgID, e.URL, configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullMS(e.DisabledAt),
-			e.DisabledReason, nullMS(e.FailingSince), e.Version, ms(e.CreatedAt), ms(e.UpdatedAt))
+			e.DisabledReason, nullMS(e.FailingSince), nullMS(e.ReactivatedAt), e.Version, ms(e.CreatedAt), ms(e.UpdatedAt))
 		if err != nil {
 			return err
 		}
@@ -95,19 +96,35 @@ func (db *DB) OrgEndpointsVersion(ctx context.Context, orgID string) (int64, err
 }
 
 // EndpointUpdate saves an endpoint, pausing or resuming its deliveries when it is
-// deactivated or activated. The endpoint's row changes first; its deliveries follow in
-// steps (flipBacklog), since an endpoint that failed for days may hold millions.
+// deactivated or activated, or cancelling its paused ones when it is activated with
+// e.DiscardPaused. The endpoint's row changes first and its deliveries follow in steps
+// (flipBacklog), since an endpoint that failed for days may hold millions; those to
+// cancel go in steps before it, while it is still inactive, the rest with the row's
+// change (discardStep).
 func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
+	if e.Active && e.DiscardPaused {
+		if err := db.stepBacklog(ctx, discardStep, e.ID, e.UpdatedAt); err != nil {
+			return err
+		}
+	}
 	var wasActive bool
 	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := db.txQueryRow(ctx, tx, `SELECT active FROM endpoints WHERE id = ? AND org_id = ?`, e.ID, e.OrgID).Scan(&wasActive); err != nil {
 			return notFound(err, "endpoint", e.ID)
 		}
+		if !wasActive && e.Active && e.DiscardPaused {
+			// What the steps left (written since), with the activation: nothing that
+			// waited is sent.
+			if _, err := db.txExec(ctx, tx, discardStep, e.ID, -1, ms(e.UpdatedAt)); err != nil {
+				return err
+			}
+		}
 		var version int64
 		err := db.txQueryRow(ctx, tx, `UPDATE endpoints SET url = ?, config = ?, token_sealed = ?, active = ?, health = ?,
-			disabled_at = ?, disabled_reason = ?, failing_since = ?, version = version + 1, updated_at = ? WHERE id = ? RETURNING version`,
+			disabled_at = ?, disabled_reason = ?, failing_since = ?, reactivated_at = ?, version = version + 1, updated_at = ?
+			WHERE id = ? RETURNING version`,
 			e.URL, configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullMS(e.DisabledAt), e.DisabledReason,
-			nullMS(e.FailingSince), ms(e.UpdatedAt), e.ID).Scan(&version)
+			nullMS(e.FailingSince), nullMS(e.ReactivatedAt), ms(e.UpdatedAt), e.ID).Scan(&version)
 		if err != nil {
 			return err
 		}

@@ -38,6 +38,7 @@ func fullEndpoint(orgID string, at time.Time) *store.EndpointRow {
 			DisabledAt:               &disabled,
 			DisabledReason:           "410 Gone",
 			FailingSince:             ptr(at.Add(-time.Hour)),
+			ReactivatedAt:            ptr(at.Add(-2 * time.Hour)),
 			CreatedAt:                at,
 			UpdatedAt:                at.Add(time.Minute),
 		},
@@ -242,7 +243,7 @@ func testEndpoint(t *testing.T, open opener) {
 		require.Equal(t, changed, getEndpoint(t, s, e.ID))
 
 		changed.Active, changed.DisabledAt, changed.DisabledReason, changed.TokenSealed = true, nil, "", nil
-		changed.FailingSince, changed.Health = nil, consign.HealthHealthy
+		changed.FailingSince, changed.Health, changed.ReactivatedAt = nil, consign.HealthHealthy, ptr(now.Add(2*time.Hour))
 		changed.Auth.Type, changed.Headers = consign.AuthSignature, map[string]string{}
 		changed.UpdatedAt = now.Add(2 * time.Hour)
 		require.NoError(t, s.EndpointUpdate(t.Context(), changed))

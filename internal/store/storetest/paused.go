@@ -131,6 +131,56 @@ func testPaused(t *testing.T, open opener) {
 		require.Zero(t, n, "nothing to settle after updates that ran to their end")
 	})
 
+	// Activated with DiscardPaused, an endpoint's paused deliveries are cancelled, keyed
+	// ones too (the next of each key is not made due: it is cancelled as well), and
+	// nothing else; what is published afterwards is due.
+	t.Run("DiscardPausedOnActivation", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ctx := t.Context()
+		org := insertOrg(t, s, now)
+		ep := insertEndpoint(t, s, org.ID, now, func(e *store.EndpointRow) { e.Ordering = consign.OrderingKey })
+		other := insertEndpoint(t, s, org.ID, now, func(e *store.EndpointRow) { e.Active = false })
+		done := insertEvent(t, s, newEvent(org.ID, "order.created", now), ep.ID)[0]
+		setStatus(t, s, ep.ID, done, consign.StatusSucceeded, now)
+		ep.Active, ep.UpdatedAt = false, now.Add(time.Second)
+		require.NoError(t, s.EndpointUpdate(ctx, ep))
+		var waited []string
+		for i := range 4 {
+			ev := newEvent(org.ID, "order.updated", now.Add(time.Duration(2+i)*time.Second))
+			if i%2 == 0 {
+				ev.OrderingKey = "order-1"
+				waited = append(waited, insertKeyed(t, s, ev, true, false, ep.ID, other.ID)...)
+			} else {
+				waited = append(waited, insertEvent(t, s, ev, ep.ID, other.ID)...)
+			}
+		}
+
+		on := now.Add(time.Minute)
+		ep.Active, ep.UpdatedAt, ep.ReactivatedAt, ep.DiscardPaused = true, on, &on, true
+		require.NoError(t, s.EndpointUpdate(ctx, ep))
+		for i, id := range waited {
+			want := consign.StatusCancelled
+			if i%2 == 1 {
+				want = consign.StatusPaused // the other endpoint's, still inactive
+			}
+			require.Equal(t, want, getDelivery(t, s, org.ID, id).Status, "delivery %d", i)
+		}
+		require.Equal(t, consign.StatusSucceeded, getDelivery(t, s, org.ID, done).Status)
+		requireTime(t, on, *getEndpoint(t, s, ep.ID).ReactivatedAt)
+		require.Empty(t, claim(t, s, on.Add(time.Hour), ep.ID), "nothing that waited is sent")
+
+		ev := newEvent(org.ID, "order.updated", on.Add(time.Second))
+		ev.OrderingKey = "order-1"
+		after := insertKeyed(t, s, ev, true, false, ep.ID)[0]
+		require.Equal(t, []string{after}, claimIDs(claim(t, s, on.Add(time.Hour), ep.ID)), "the key goes on")
+
+		// On an endpoint that is active already, DiscardPaused changes nothing.
+		ep.Description, ep.UpdatedAt = "again", on.Add(time.Hour)
+		require.NoError(t, s.EndpointUpdate(ctx, ep))
+		require.Equal(t, consign.StatusDelivering, getDelivery(t, s, org.ID, after).Status)
+	})
+
 	t.Run("CoalesceSupersedesPaused", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
