@@ -26,7 +26,7 @@
 // lock and by the loop's rules (take), when nothing else waits for its slot: under load
 // the loop then turns for claims, failures and holds, not once per attempt. Outcomes go to one
 // recorder that writes whatever has queued in one transaction (attempt rows, new states,
-// endpoint health), then checks failure policies for endpoints that failed.
+// endpoint health), then judges the failure policies of endpoints that failed (policy.go).
 package dispatch
 
 import (
@@ -158,8 +158,9 @@ type Dispatcher struct {
 	done        chan finished
 	jobs        chan *store.Claim // to idle workers (unbuffered: a send finds one or none)
 
-	policyMu      sync.Mutex
-	policyChecked map[string]time.Time // when each endpoint's policy was last checked
+	policyMu sync.Mutex
+	tripping map[string]bool // endpoints being deactivated by their failure policy (trip)
+	trips    sync.WaitGroup  // the trips under way
 
 	rndMu sync.Mutex
 	rnd   *rand.Rand
@@ -295,7 +296,7 @@ func New(s store.Store, eps Endpoints, em Emitter, snd Sender, cfg Config) *Disp
 		notifyReady: make(chan struct{}, 1), foreign: map[string]bool{}, signal: make(chan struct{}, 1), done: make(chan finished, cfg.Concurrency),
 		jobs: make(chan *store.Claim),
 		rnd:  rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		eps:  map[string]*epState{}, watch: map[*epState]struct{}{}, held: map[string]bool{}, policyChecked: map[string]time.Time{},
+		eps:  map[string]*epState{}, watch: map[*epState]struct{}{}, held: map[string]bool{}, tripping: map[string]bool{},
 	}
 	d.cache = endpointCache{eps: eps, entries: map[string]*endpointEntry{}}
 	d.recorder = newRecorder(s, cfg.Logger, d.afterRecord)
@@ -332,6 +333,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	defer func() {
 		d.wg.Wait()
 		d.recorder.close()
+		d.trips.Wait()
 		if d.cluster != nil {
 			d.leave()
 		}

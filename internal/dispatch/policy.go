@@ -9,6 +9,16 @@ import (
 	"github.com/consign-dev/consign/internal/store"
 )
 
+// Failure policies are judged after every written batch of outcomes that holds a failed
+// attempt (afterRecord), also when a success followed the failures within the batch. The
+// store counts, in one call for all of the batch's failing endpoints, the failed attempts
+// within each one's window (never from before its last reactivation: the store applies
+// ReactivatedAt), after the batch has committed: of several recorders (nodes) writing
+// failures of one endpoint at once, the one that counts last sees them all, so no burst
+// slips between two checks. A periodic sweep judges the failing endpoints again, for
+// disable_after trips on time alone (an endpoint held by Retry-After makes no attempts),
+// and settles pauses and resumes that were cut short.
+
 // Tripped says why an endpoint's failure policy deactivates it now, or "" if it does
 // not: it has accepted nothing for DisableAfter while attempts failed, or it had more than
 // MaxFailures failed attempts within Window (failures counted by the caller).
@@ -25,42 +35,122 @@ func Tripped(e *consign.Endpoint, failuresInWindow int, now time.Time) string {
 	return ""
 }
 
-// WindowStart is when the failures that max_failures counts at now begin: the policy's
-// window back from now, but never before the endpoint was last reactivated.
-func WindowStart(e *consign.Endpoint, now time.Time) time.Time {
-	start := now.Add(-time.Duration(e.FailurePolicy.Window))
-	if e.ReactivatedAt != nil && e.ReactivatedAt.After(start) {
-		start = *e.ReactivatedAt
+// failureQuery is what the store is asked about an endpoint whose attempts failed: its
+// state, and with max_failures its failures within the window, counted up to one past
+// the limit (enough to tell).
+func failureQuery(e *consign.Endpoint, now time.Time) store.FailureQuery {
+	q := store.FailureQuery{EndpointID: e.ID}
+	if fp := e.FailurePolicy; fp.MaxFailures > 0 {
+		q.Since, q.Max = now.Add(-time.Duration(fp.Window)), fp.MaxFailures+1
 	}
-	return start
+	return q
 }
 
 // afterRecord runs after a batch of outcomes is written: endpoints whose keyed deliveries
 // ended are woken, for the next delivery of the key is claimable now, and endpoints whose
-// attempts failed are checked against their failure policy, each at most once a second.
+// attempts failed are judged against their failure policy; those it trips are
+// deactivated in the background (trip), so that the recorder does not wait while their
+// backlogs are paused.
 func (d *Dispatcher) afterRecord(health []store.HealthChange, wake []string) {
 	if len(wake) > 0 {
 		d.Wake(wake...)
 	}
-	now := d.cfg.Now()
+	var eps []*consign.Endpoint
 	for _, h := range health {
-		if h.OK {
+		if h.Failures == 0 {
 			continue
 		}
-		d.policyMu.Lock()
-		last := d.policyChecked[h.EndpointID]
-		recent := now.Sub(last) < time.Second
-		if !recent {
-			d.policyChecked[h.EndpointID] = now
+		if e := d.policyOf(h.EndpointID); e != nil {
+			eps = append(eps, e)
 		}
-		d.policyMu.Unlock()
-		if !recent {
-			d.checkPolicy(context.Background(), h.EndpointID, now)
+	}
+	if len(eps) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d.judge(ctx, eps, d.cfg.Now(), d.trip)
+}
+
+// policyOf returns an endpoint's settings as the dispatcher holds them (the version its
+// last attempt used), loading them when it holds none; nil when it is gone.
+func (d *Dispatcher) policyOf(id string) *consign.Endpoint {
+	if e := d.cache.peek(id); e != nil {
+		return e.endpoint
+	}
+	e, err := d.endpoints.Endpoint(context.Background(), "", id)
+	if err != nil {
+		if consign.ErrorCode(err) != consign.ENOTFOUND {
+			d.log.Error("failure policy: load endpoint", "endpoint", id, "err", err)
+		}
+		return nil
+	}
+	return e
+}
+
+// judge asks the store, in one call, for the state and failures of eps, and hands each
+// endpoint whose policy trips to deactivate with the reason.
+func (d *Dispatcher) judge(ctx context.Context, eps []*consign.Endpoint, now time.Time,
+	deactivate func(ctx context.Context, e *consign.Endpoint, reason string)) {
+	qs := make([]store.FailureQuery, len(eps))
+	byID := make(map[string]*consign.Endpoint, len(eps))
+	for i, e := range eps {
+		qs[i], byID[e.ID] = failureQuery(e, now), e
+	}
+	counts, err := d.store.EndpointFailures(ctx, qs)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Error("failure policy: count failures", "endpoints", len(qs), "err", err)
+		}
+		return
+	}
+	for _, c := range counts {
+		if !c.Active {
+			continue
+		}
+		e := *byID[c.EndpointID] // the settings as known, the state as stored
+		e.Active, e.FailingSince = c.Active, c.FailingSince
+		if reason := Tripped(&e, c.Failures, now); reason != "" {
+			deactivate(ctx, &e, reason)
 		}
 	}
 }
 
-// sweepPolicies checks every failing endpoint periodically, so disable_after trips even
+// trip deactivates an endpoint whose policy tripped on a goroutine of its own, one at a
+// time per endpoint (failures recorded meanwhile trip it again, to no effect): its
+// backlog is paused as it is deactivated, which may take seconds, and the recorder must
+// not wait for that. Run waits for the trips under way before it returns.
+func (d *Dispatcher) trip(_ context.Context, e *consign.Endpoint, reason string) {
+	d.policyMu.Lock()
+	if d.tripping[e.ID] {
+		d.policyMu.Unlock()
+		return
+	}
+	d.tripping[e.ID] = true
+	d.policyMu.Unlock()
+	d.trips.Add(1)
+	go func() {
+		defer d.trips.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		d.deactivate(ctx, e, reason)
+		d.policyMu.Lock()
+		delete(d.tripping, e.ID)
+		d.policyMu.Unlock()
+	}()
+}
+
+// deactivate turns off an endpoint whose policy tripped.
+func (d *Dispatcher) deactivate(ctx context.Context, e *consign.Endpoint, reason string) {
+	if err := d.endpoints.Deactivate(ctx, e.OrgID, e.ID, reason); err != nil {
+		d.log.Error("failure policy: deactivate", "endpoint", e.ID, "err", err)
+		return
+	}
+	d.cache.forget(e.ID)
+	d.log.Warn("endpoint deactivated", "endpoint", e.ID, "org", e.OrgID, "reason", reason)
+}
+
+// sweepPolicies judges every failing endpoint periodically, so disable_after trips even
 // when no attempts are being made, and settles the deliveries of endpoints whose pause or
 // resume was cut short.
 func (d *Dispatcher) sweepPolicies(ctx context.Context) {
@@ -86,9 +176,11 @@ func (d *Dispatcher) sweepPolicies(ctx context.Context) {
 			}
 			continue
 		}
-		for _, e := range eps {
-			d.evaluate(ctx, &e.Endpoint, d.cfg.Now())
+		all := make([]*consign.Endpoint, len(eps))
+		for i, e := range eps {
+			all[i] = &e.Endpoint
 		}
+		d.judge(ctx, all, d.cfg.Now(), d.deactivate)
 	}
 }
 
@@ -106,40 +198,4 @@ func (d *Dispatcher) settle(ctx context.Context) {
 		d.log.Info("finished pausing or resuming endpoints' deliveries", "endpoints", n)
 		d.Wake()
 	}
-}
-
-func (d *Dispatcher) checkPolicy(ctx context.Context, endpointID string, now time.Time) {
-	row, err := d.store.EndpointGet(ctx, "", endpointID)
-	if err != nil {
-		if consign.ErrorCode(err) != consign.ENOTFOUND {
-			d.log.Error("failure policy: load endpoint", "endpoint", endpointID, "err", err)
-		}
-		return
-	}
-	d.evaluate(ctx, &row.Endpoint, now)
-}
-
-func (d *Dispatcher) evaluate(ctx context.Context, e *consign.Endpoint, now time.Time) {
-	if !e.Active {
-		return
-	}
-	failures := 0
-	if fp := e.FailurePolicy; fp.MaxFailures > 0 {
-		n, err := d.store.EndpointFailures(ctx, e.ID, WindowStart(e, now))
-		if err != nil {
-			d.log.Error("failure policy: count failures", "endpoint", e.ID, "err", err)
-			return
-		}
-		failures = n
-	}
-	reason := Tripped(e, failures, now)
-	if reason == "" {
-		return
-	}
-	if err := d.endpoints.Deactivate(ctx, e.OrgID, e.ID, reason); err != nil {
-		d.log.Error("failure policy: deactivate", "endpoint", e.ID, "err", err)
-		return
-	}
-	d.cache.forget(e.ID)
-	d.log.Warn("endpoint deactivated", "endpoint", e.ID, "org", e.OrgID, "reason", reason)
 }

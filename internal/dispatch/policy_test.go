@@ -79,9 +79,9 @@ func TestHealthOf(t *testing.T) {
 		{EndpointID: "d", Status: consign.StatusPaused}, // no attempt: no change
 	})
 	require.Equal(t, []store.HealthChange{
-		{EndpointID: "a", OK: false, FailingSince: t0},
-		{EndpointID: "b", OK: true},
-		{EndpointID: "c", OK: false, FailingSince: t0.Add(2 * time.Second)},
+		{EndpointID: "a", OK: false, FailingSince: t0, Failures: 2},
+		{EndpointID: "b", OK: true, Failures: 1}, // healthy, and its failure is judged
+		{EndpointID: "c", OK: false, FailingSince: t0.Add(2 * time.Second), Failures: 1},
 	}, got)
 }
 

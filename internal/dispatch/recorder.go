@@ -111,7 +111,8 @@ func (r *recorder) run(stopping <-chan struct{}) {
 }
 
 // healthOf sums up what a batch's attempts say about each endpoint: healthy if its last
-// attempt succeeded, else failing since the first failure after its last success.
+// attempt succeeded, else failing since the first failure after its last success; and how
+// many of its attempts failed.
 func healthOf(batch []*store.Outcome) []store.HealthChange {
 	var out []store.HealthChange
 	idx := map[string]int{}
@@ -128,6 +129,9 @@ func healthOf(batch []*store.Outcome) []store.HealthChange {
 			out = append(out, store.HealthChange{EndpointID: o.EndpointID, OK: true})
 		}
 		h := &out[i]
+		if !ok {
+			h.Failures++
+		}
 		switch {
 		case ok:
 			h.OK, h.FailingSince = true, time.Time{}

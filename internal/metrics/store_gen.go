@@ -280,9 +280,9 @@ func (st *Store) DeliveriesSettle(ctx context.Context, now time.Time) (int, erro
 	return st.Store.DeliveriesSettle(ctx, now)
 }
 
-func (st *Store) EndpointFailures(ctx context.Context, endpointID string, since time.Time) (int, error) {
+func (st *Store) EndpointFailures(ctx context.Context, qs []store.FailureQuery) ([]store.FailureCount, error) {
 	defer st.observe("EndpointFailures", time.Now())
-	return st.Store.EndpointFailures(ctx, endpointID, since)
+	return st.Store.EndpointFailures(ctx, qs)
 }
 
 func (st *Store) EndpointListFailing(ctx context.Context) ([]*store.EndpointRow, error) {

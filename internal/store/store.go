@@ -130,8 +130,12 @@ type Store interface {
 	// endpoints it settled.
 	DeliveriesSettle(ctx context.Context, now time.Time) (int, error)
 
-	// EndpointFailures counts the endpoint's failed attempts since a time.
-	EndpointFailures(ctx context.Context, endpointID string, since time.Time) (int, error)
+	// EndpointFailures answers, in one round trip, what the failure policy needs to know
+	// of each queried endpoint: whether it is active, since when it is failing, and how
+	// many failed attempts it made from q.Since on, counting none made before it was last
+	// reactivated (ReactivatedAt) and no further than q.Max. Endpoints that no longer
+	// exist are left out; the others come in the order asked.
+	EndpointFailures(ctx context.Context, qs []FailureQuery) ([]FailureCount, error)
 	// EndpointListFailing returns active endpoints whose attempts are failing
 	// (FailingSince set), across orgs, for failure-policy sweeps.
 	EndpointListFailing(ctx context.Context) ([]*EndpointRow, error)
@@ -397,4 +401,26 @@ type HealthChange struct {
 	EndpointID   string
 	OK           bool
 	FailingSince time.Time // when !OK: the first failed attempt after the last success
+	// Failures counts the batch's failed attempts of the endpoint, also when a success
+	// came after them (not stored: the failure policy judges every batch with failures).
+	Failures int
+}
+
+// FailureQuery asks EndpointFailures about one endpoint.
+type FailureQuery struct {
+	EndpointID string
+	// Since is the start of the failure policy's window; attempts before the endpoint's
+	// last reactivation are not counted either.
+	Since time.Time
+	// Max is the most failures worth counting (max_failures + 1: enough to tell whether
+	// there were more than max_failures); 0 counts none.
+	Max int
+}
+
+// FailureCount is what EndpointFailures found of one endpoint.
+type FailureCount struct {
+	EndpointID   string
+	Active       bool
+	FailingSince *time.Time
+	Failures     int // at most the query's Max
 }

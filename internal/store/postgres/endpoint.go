@@ -226,12 +226,32 @@ func (db *DB) SecretRotate(ctx context.Context, s *store.SecretRow, expireAt tim
 	})
 }
 
-// EndpointFailures counts failed attempts of an endpoint since a time.
-func (db *DB) EndpointFailures(ctx context.Context, endpointID string, since time.Time) (int, error) {
-	var n int
-	err := db.pool.QueryRow(ctx, `SELECT count(*) FROM attempts WHERE endpoint_id = $1 AND started_at >= $2 AND NOT ok`,
-		endpointID, ts(since)).Scan(&n)
-	return n, translate(err)
+// EndpointFailures answers the failure policy's questions in one statement, through
+// attempts_failed (migration 9).
+func (db *DB) EndpointFailures(ctx context.Context, qs []store.FailureQuery) ([]store.FailureCount, error) {
+	if len(qs) == 0 {
+		return nil, nil
+	}
+	ids, since, limits := make([]string, len(qs)), make([]time.Time, len(qs)), make([]int32, len(qs))
+	for i, q := range qs {
+		ids[i], since[i], limits[i] = q.EndpointID, ts(q.Since), int32(q.Max)
+	}
+	rows, err := db.pool.Query(ctx, `SELECT e.id, e.active, e.failing_since, CASE WHEN q.max > 0 THEN (SELECT count(*) FROM (
+			SELECT 1 FROM attempts a WHERE a.endpoint_id = e.id AND NOT a.ok
+			AND a.started_at >= greatest(q.since, e.reactivated_at) LIMIT q.max) f) ELSE 0 END
+		FROM unnest($1::text[], $2::timestamptz[], $3::int4[]) WITH ORDINALITY AS q(id, since, max, n)
+		JOIN endpoints e ON e.id = q.id ORDER BY q.n`, ids, since, limits)
+	if err != nil {
+		return nil, translate(err)
+	}
+	var out []store.FailureCount
+	var c store.FailureCount
+	_, err = pgx.ForEachRow(rows, []any{&c.EndpointID, &c.Active, &c.FailingSince, &c.Failures}, func() error {
+		c.FailingSince = utc(c.FailingSince)
+		out = append(out, c)
+		return nil
+	})
+	return out, translate(err)
 }
 
 // EndpointListFailing returns active endpoints with a run of failures.

@@ -29,6 +29,9 @@ func TestQueryPlans(t *testing.T) {
 		{"finished", finishedSQL, 4, []string{"INDEX sqlite_autoindex_deliveries_1 (id=?)"}},
 		{"supersede", supersedeSQL, 4, []string{"USING INDEX deliveries_key (endpoint_id=? AND ordering_key=?)"}},
 		{"behind", behindSQL, 3, []string{"INDEX deliveries_key (endpoint_id=? AND ordering_key=? AND sequence<?)"}},
+		{"failures", failuresSQL, 3, []string{"INDEX attempts_failed (endpoint_id=? AND started_at>?)"}},
+		{"resume", resumeStep, 3, []string{"INDEX deliveries_unsent (endpoint_id=? AND status=?)",
+			"INDEX deliveries_key (endpoint_id=? AND ordering_key=? AND sequence<?)"}},
 		// The head lookup of the trigger deliveries_next_of_key (migration 6).
 		{"head of key", `SELECT h.rowid FROM deliveries h WHERE h.endpoint_id = ? AND h.ordering_key = ? AND h.ordering_key <> ''
 			AND h.status IN ('pending', 'delivering', 'paused') ORDER BY h.sequence LIMIT 1`, 2,

@@ -135,9 +135,9 @@ func testReopen(t *testing.T, writer, reader sqlite.Engine) {
 	require.NoError(t, err)
 	require.Len(t, due, 1)
 	require.True(t, now.Add(time.Minute).Equal(due[ep.ID]))
-	failures, err := db.EndpointFailures(ctx, ep.ID, now)
+	failures, err := db.EndpointFailures(ctx, []store.FailureQuery{{EndpointID: ep.ID, Since: now, Max: 10}})
 	require.NoError(t, err)
-	require.Equal(t, 1, failures)
+	require.Equal(t, 1, failures[0].Failures)
 	// And so does the idempotency key.
 	dup := &store.EventWrite{Event: &consign.Event{ID: consign.NewID(consign.PrefixEvent, now), OrgID: org.ID, Type: "order.created",
 		Payload: json.RawMessage(`{}`), IdempotencyKey: "k", CreatedAt: now.Add(time.Second)}}

@@ -111,21 +111,71 @@ func testHealth(t *testing.T, open opener) {
 			name     string
 			endpoint string
 			since    time.Time
+			max      int
 			want     int
 		}{
-			{"All", ep.ID, now.Add(-time.Hour), 3},
-			{"Since", ep.ID, now.Add(90 * time.Second), 1},
-			{"NoneSince", ep.ID, now.Add(time.Hour), 0},
-			{"OtherEndpoint", other.ID, now.Add(-time.Hour), 1},
+			{"All", ep.ID, now.Add(-time.Hour), 10, 3},
+			{"Since", ep.ID, now.Add(90 * time.Second), 10, 1},
+			{"NoneSince", ep.ID, now.Add(time.Hour), 10, 0},
+			{"UpToMax", ep.ID, now.Add(-time.Hour), 2, 2},
+			{"NotCounted", ep.ID, now.Add(-time.Hour), 0, 0},
+			{"OtherEndpoint", other.ID, now.Add(-time.Hour), 10, 1},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()
-				n, err := s.EndpointFailures(t.Context(), tt.endpoint, tt.since)
+				got, err := s.EndpointFailures(t.Context(), []store.FailureQuery{{EndpointID: tt.endpoint, Since: tt.since, Max: tt.max}})
 				require.NoError(t, err)
-				require.Equal(t, tt.want, n)
+				require.Len(t, got, 1)
+				require.Equal(t, tt.endpoint, got[0].EndpointID)
+				require.Equal(t, tt.want, got[0].Failures)
+				require.True(t, got[0].Active)
 			})
 		}
+	})
+
+	// Several endpoints in one call, in the order asked; the state the policy judges
+	// (active, failing_since); failures before a reactivation never counted; endpoints
+	// gone left out.
+	t.Run("FailuresSinceReactivation", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		org := insertOrg(t, s, now)
+		reactivated := insertEndpoint(t, s, org.ID, now)
+		off := insertEndpoint(t, s, org.ID, now)
+		for i := range 4 {
+			at := now.Add(time.Duration(i) * time.Minute)
+			for _, ep := range []*store.EndpointRow{reactivated, off} {
+				id := insertEvent(t, s, newEvent(org.ID, "order.created", at), ep.ID)[0]
+				record(t, s, &store.Outcome{DeliveryID: id, EndpointID: ep.ID, Status: consign.StatusFailed, At: at,
+					Attempt: &consign.Attempt{N: 1, StartedAt: at, Request: consign.AttemptRequest{Method: "POST", URL: ep.URL},
+						Response: &consign.AttemptResponse{Status: 500}}})
+			}
+		}
+		require.NoError(t, s.DeliveriesRecord(t.Context(), store.RecordParams{Health: []store.HealthChange{{EndpointID: off.ID, FailingSince: now}}}))
+		reactivated.Active, reactivated.ReactivatedAt, reactivated.UpdatedAt = true, ptr(now.Add(150*time.Second)), now.Add(150*time.Second)
+		require.NoError(t, s.EndpointUpdate(t.Context(), reactivated))
+		off = getEndpoint(t, s, off.ID) // failing since now, as recorded
+		off.Active, off.UpdatedAt = false, now.Add(time.Hour)
+		require.NoError(t, s.EndpointUpdate(t.Context(), off))
+
+		since := now.Add(-6 * time.Hour)
+		got, err := s.EndpointFailures(t.Context(), []store.FailureQuery{
+			{EndpointID: off.ID, Since: since, Max: 10},
+			{EndpointID: "ep_gone", Since: since, Max: 10},
+			{EndpointID: reactivated.ID, Since: since, Max: 10},
+		})
+		require.NoError(t, err)
+		require.Len(t, got, 2)
+		require.Equal(t, off.ID, got[0].EndpointID)
+		require.False(t, got[0].Active)
+		require.Equal(t, 4, got[0].Failures)
+		require.NotNil(t, got[0].FailingSince)
+		requireTime(t, now, *got[0].FailingSince)
+		require.Equal(t, reactivated.ID, got[1].EndpointID)
+		require.True(t, got[1].Active)
+		require.Nil(t, got[1].FailingSince)
+		require.Equal(t, 1, got[1].Failures, "only the attempt made after the reactivation")
 	})
 
 	t.Run("Stats", func(t *testing.T) {
