@@ -227,7 +227,7 @@ func (db *DB) SecretRotate(ctx context.Context, s *store.SecretRow, expireAt tim
 }
 
 // EndpointFailures answers the failure policy's questions in one statement, through
-// attempts_failed (migration 9).
+// attempts_failed (migration 10).
 func (db *DB) EndpointFailures(ctx context.Context, qs []store.FailureQuery) ([]store.FailureCount, error) {
 	if len(qs) == 0 {
 		return nil, nil

@@ -249,7 +249,7 @@ const failuresSQL = `SELECT e.active, e.failing_since, CASE WHEN ?3 > 0 THEN (SE
 	FROM endpoints e WHERE e.id = ?1`
 
 // EndpointFailures answers the failure policy's questions, one read per endpoint (in
-// process, a read costs no round trip), through attempts_failed (migration 9).
+// process, a read costs no round trip), through attempts_failed (migration 10).
 func (db *DB) EndpointFailures(ctx context.Context, qs []store.FailureQuery) ([]store.FailureCount, error) {
 	out := make([]store.FailureCount, 0, len(qs))
 	for _, q := range qs {
