@@ -57,8 +57,8 @@ func BenchClaimOrderedBacklog(b *testing.B, s store.Store) {
 //   - pause_s, resume_s: how long deactivating down (pausing its backlog) and activating
 //     it again (making every paused delivery due) take;
 //   - pause_write_max_ms, resume_write_max_ms (and _p99_ms): the latency of the other
-//     writes made meanwhile, one after the other: a publish of one event (durable) and
-//     the record of an outcome of endpoint up (light);
+//     writes made meanwhile, one after the other: a publish of one event to both
+//     endpoints (durable) and the record of an outcome of endpoint up (light);
 //   - publish_alone_ev/s, publish_beside_ev/s: events per second published in batches of
 //     100 (each event one delivery to up and one, paused, to down) on the empty store and
 //     with the paused backlog present.
@@ -96,8 +96,9 @@ func BenchPausedBacklog(b *testing.B, s store.Store, backlog int) {
 		return float64(done) / time.Since(t0).Seconds()
 	}
 	// writesDuring runs change while it writes, one after the other, a publish of one
-	// event to up and a successful outcome of that delivery; it returns how long change
-	// took and the writes' latencies, sorted.
+	// event (to up, and to down, which change pauses or resumes) and a successful outcome
+	// of its delivery to up; it returns how long change took and the writes' latencies,
+	// sorted.
 	writesDuring := func(change func() error) (time.Duration, []time.Duration) {
 		done := make(chan error, 1)
 		t0 := time.Now()
@@ -112,7 +113,7 @@ func BenchPausedBacklog(b *testing.B, s store.Store, backlog int) {
 				return took, lat
 			default:
 			}
-			ws := events(1, up)
+			ws := events(1, up, down)
 			w0 := time.Now()
 			require.NoError(b, s.EventsInsert(ctx, ws))
 			lat = append(lat, time.Since(w0))
