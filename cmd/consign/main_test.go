@@ -195,6 +195,29 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// TestServeRejectsBadSettings: serve refuses settings that cannot work before it touches
+// anything, and names them.
+func TestServeRejectsBadSettings(t *testing.T) {
+	t.Parallel()
+	bin := consignBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	data := filepath.Join(t.TempDir(), "data")
+	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", "127.0.0.1:0", "--data", data)
+	cmd.Env = hermeticEnv("CONSIGN_PUBLIC_URL=hooks.example.com")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("serve with a public URL without a scheme: %v, want exit 1\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `PublicURL (CONSIGN_PUBLIC_URL) "hooks.example.com" must start with https://`) {
+		t.Errorf("the error does not name CONSIGN_PUBLIC_URL:\n%s", out)
+	}
+	if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the data directory was created (%v)", err)
+	}
+}
+
 func TestServeRejectsShortAdminKey(t *testing.T) {
 	t.Parallel()
 	bin := consignBinary(t)

@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"reflect"
 	"runtime/debug"
 	"strconv"
@@ -34,7 +35,8 @@ import (
 	"github.com/consign-dev/consign/internal/store"
 )
 
-// Config configures the API.
+// Config configures the API. Zero fields take their defaults (WithDefaults); Validate
+// says which settings cannot work.
 type Config struct {
 	// MaxBody is the largest request body in bytes; default 256 KiB.
 	MaxBody int64
@@ -90,19 +92,79 @@ type route struct {
 	out any
 }
 
-// New returns the API server.
+// Defaults of Config.
+const (
+	DefaultMaxBody      = 256 << 10
+	DefaultMaxBatchBody = 16 << 20
+)
+
+// WithDefaults returns c with each zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.MaxBody == 0 {
+		c.MaxBody = DefaultMaxBody
+	}
+	if c.MaxBatchBody == 0 {
+		c.MaxBatchBody = DefaultMaxBatchBody
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports every setting of c (with its defaults applied) that cannot work,
+// naming each.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxBody <= 0 {
+		errs = append(errs, fmt.Errorf("MaxBody is %d; it must be positive", c.MaxBody))
+	}
+	if c.MaxBatchBody <= 0 {
+		errs = append(errs, fmt.Errorf("MaxBatchBody is %d; it must be positive", c.MaxBatchBody))
+	}
+	if err := CheckPublicURL(c.PublicURL); err != nil {
+		errs = append(errs, fmt.Errorf("PublicURL %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// CheckPublicURL checks a base URL that sources' ingest URLs are built on: "" (take each
+// request's own), or an absolute http or https URL with a host and nothing after its path.
+// The error says what is wrong with the URL, after its name.
+func CheckPublicURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q is not a URL: %v", raw, unwrapURLError(err))
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%q must start with https:// (or http://)", raw)
+	case u.Host == "":
+		return fmt.Errorf("%q has no host", raw)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("%q must be a scheme, a host and at most a path: no credentials, query or fragment", raw)
+	}
+	return nil
+}
+
+func unwrapURLError(err error) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		return ue.Err
+	}
+	return err
+}
+
+// New returns the API server. cfg gets its defaults; New panics when it does not pass
+// Validate (the composition root validates its settings first).
 func New(s store.Store, m *manage.Service, in *ingest.Service, d *dispatch.Dispatcher, ib *inbound.Service, cfg Config) *Server {
-	if cfg.MaxBody <= 0 {
-		cfg.MaxBody = 256 << 10
-	}
-	if cfg.MaxBatchBody <= 0 {
-		cfg.MaxBatchBody = 16 << 20
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		panic("api: invalid settings: " + err.Error())
 	}
 	srv := &Server{cfg: cfg, store: s, manage: m, ingest: in, dispatch: d, inbound: ib, log: cfg.Logger, mux: http.NewServeMux()}
 	routes := srv.routes()

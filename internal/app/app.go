@@ -33,7 +33,8 @@ import (
 	"github.com/consign-dev/consign/internal/web"
 )
 
-// Config is everything `consign serve` can be told.
+// Config is everything `consign serve` can be told. Zero fields take their defaults
+// (WithDefaults); Start refuses settings that cannot work, alone or together (Validate).
 type Config struct {
 	// Addr is the listen address; default ":8700". Port 0 picks a free port.
 	Addr string
@@ -111,19 +112,117 @@ func OpenStore(ctx context.Context, database, dataDir string) (store.Store, erro
 	return sqlite.Open(ctx, dataDir)
 }
 
-// Start opens the store, applies migrations and starts serving.
+// WithDefaults returns c with each zero field set to its default. The components'
+// settings get theirs when they are built.
+func (c Config) WithDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = ":8700"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "consign-data"
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return c
+}
+
+// Validate reports every setting that cannot work, its own and its components' (as
+// Start will build them, defaults applied), and every combination of them that cannot,
+// naming each setting as a path in Config (Dispatch.Lease). Start refuses to start
+// with any.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("Addr (CONSIGN_ADDR) %q is not a listen address such as :8700 or 127.0.0.1:8700", c.Addr))
+	}
+	if err := api.CheckPublicURL(c.PublicURL); err != nil {
+		errs = append(errs, fmt.Errorf("PublicURL (CONSIGN_PUBLIC_URL) %w", err))
+	}
+	sc, dc, ic, ac := c.senderConfig(), c.dispatchConfig(), c.inboundConfig(), c.apiConfig()
+	errs = append(errs, named("Sender.", sc.Validate())...)
+	dispatchErr := dc.Validate()
+	if c.Database != "" {
+		// Several nodes may share the database: the ownership settings count too.
+		dispatchErr = dc.ValidateCluster()
+	}
+	errs = append(errs, named("Dispatch.", dispatchErr)...)
+	errs = append(errs, named("Inbound.", ic.Validate())...)
+	if c.API.PublicURL == "" {
+		ac.PublicURL = "" // taken from PublicURL, checked above
+	}
+	errs = append(errs, named("API.", ac.Validate())...)
+	// A delivery's lease must outlast its attempt: a lease that ends while the attempt is
+	// still waiting for the receiver makes the delivery due again, and it is sent twice.
+	if dc.Lease > 0 && sc.Timeout > 0 && dc.Lease <= sc.Timeout {
+		errs = append(errs, fmt.Errorf("Dispatch.Lease (%s) must be longer than Sender.Timeout (%s): a delivery whose lease ends while its attempt runs is sent again", dc.Lease, sc.Timeout))
+	}
+	// A receipt becomes an event through ingest: a body inbound accepts but ingest refuses
+	// would be acknowledged to the partner and never become an event.
+	if maxPayload := (ingest.Config{}).WithDefaults().MaxPayload; ic.MaxPayload > maxPayload {
+		errs = append(errs, fmt.Errorf("Inbound.MaxPayload (%d) is larger than the largest event payload (%d): such receipts would be accepted and never become events", ic.MaxPayload, maxPayload))
+	}
+	return errors.Join(errs...)
+}
+
+// named prefixes each of a component's errors (errors.Join's, one a setting) with the
+// component's place in Config.
+func named(prefix string, err error) []error {
+	if err == nil {
+		return nil
+	}
+	list := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	}
+	out := make([]error, len(list))
+	for i, e := range list {
+		out[i] = fmt.Errorf("%s%w", prefix, e)
+	}
+	return out
+}
+
+// senderConfig is the delivery sender's settings, as Start builds it.
+func (c Config) senderConfig() sender.Config {
+	sc := c.Sender
+	sc.InsecureTargets, sc.Now = c.InsecureTargets, c.Now
+	return sc.WithDefaults()
+}
+
+// dispatchConfig is the dispatcher's settings, as Start builds it (but for the parts
+// that exist only then: metrics, tracer, cluster).
+func (c Config) dispatchConfig() dispatch.Config {
+	dc := c.Dispatch
+	dc.Now, dc.Logger = c.Now, c.Logger
+	return dc.WithDefaults()
+}
+
+// inboundConfig is the inbound sources' settings, as Start builds them (but for metrics).
+func (c Config) inboundConfig() inbound.Config {
+	ic := c.Inbound
+	ic.InsecureTargets, ic.ValidateURL, ic.Now, ic.Logger = c.InsecureTargets, sender.ValidateTargetURL, c.Now, c.Logger
+	return ic.WithDefaults()
+}
+
+// apiConfig is the API's settings, as Start builds them (but for the tracer).
+func (c Config) apiConfig() api.Config {
+	ac := c.API
+	ac.Now, ac.Logger = c.Now, c.Logger
+	if ac.PublicURL == "" {
+		ac.PublicURL = c.PublicURL
+	}
+	return ac.WithDefaults()
+}
+
+// Start checks the settings (Validate), opens the store, applies migrations and starts
+// serving.
 func Start(ctx context.Context, cfg Config) (*App, error) {
-	if cfg.Addr == "" {
-		cfg.Addr = ":8700"
-	}
-	if cfg.DataDir == "" {
-		cfg.DataDir = "consign-data"
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid settings:\n%w", err)
 	}
 	log := cfg.Logger
 	st, err := OpenStore(ctx, cfg.Database, cfg.DataDir)
@@ -199,10 +298,7 @@ func (a *App) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sc := cfg.Sender
-	sc.InsecureTargets = cfg.InsecureTargets
-	sc.Now = cfg.Now
-	a.sender = sender.New(sc)
+	a.sender = sender.New(cfg.senderConfig())
 	// Ingest hands new deliveries to the dispatcher; the dispatcher and manage publish
 	// operational events through ingest, which exists by the time they emit.
 	emit := func(ctx context.Context, orgID, typ string, payload any) error {
@@ -210,8 +306,8 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.Manage = manage.New(a.Store, box, manage.Config{InsecureTargets: cfg.InsecureTargets, Now: cfg.Now,
 		ValidateURL: sender.ValidateTargetURL, Emit: emit, Logger: cfg.Logger})
-	dc := cfg.Dispatch
-	dc.Now, dc.Logger, dc.Metrics, dc.Tracer = cfg.Now, cfg.Logger, a.metrics, tracer
+	dc := cfg.dispatchConfig()
+	dc.Metrics, dc.Tracer = a.metrics, tracer
 	if cfg.Database != "" {
 		// Several nodes may share the database: endpoints are divided between them.
 		dc.Cluster = cluster
@@ -247,15 +343,11 @@ func (a *App) build(ctx context.Context) error {
 	ps.InsecureTargets, ps.Now = cfg.InsecureTargets, cfg.Now
 	ps.Timeout, ps.MaxResponseBody, ps.MaxIdleConnsPerHost = consign.MaxPollTimeout, 8<<20, 4
 	a.pollSender = sender.New(ps)
-	ic := cfg.Inbound
-	ic.InsecureTargets, ic.ValidateURL, ic.Now, ic.Logger = cfg.InsecureTargets, sender.ValidateTargetURL, cfg.Now, cfg.Logger
+	ic := cfg.inboundConfig()
 	ic.Metrics = a.metrics
 	a.Inbound = inbound.New(a.Store, box, a.Ingest, a.pollSender, ic)
-	ac := cfg.API
-	ac.Now, ac.Logger, ac.Tracer = cfg.Now, cfg.Logger, tracer
-	if ac.PublicURL == "" {
-		ac.PublicURL = cfg.PublicURL
-	}
+	ac := cfg.apiConfig()
+	ac.Tracer = tracer
 	handler := api.New(a.Store, a.Manage, a.Ingest, a.Dispatcher, a.Inbound, ac)
 	// /metrics is public, like /healthz: it shows counts and endpoint IDs, no payloads
 	// or credentials. Restrict it at the proxy if endpoint IDs should stay private.

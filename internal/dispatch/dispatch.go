@@ -31,6 +31,8 @@ package dispatch
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -50,7 +52,8 @@ import (
 	"github.com/consign-dev/consign/internal/store"
 )
 
-// Config configures the Dispatcher. Zero fields take their defaults.
+// Config configures the Dispatcher. Zero fields take their defaults (WithDefaults);
+// Validate says which settings cannot work.
 type Config struct {
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -67,7 +70,7 @@ type Config struct {
 	// their turn; default 20,000 (about 25 MB with 1 KiB payloads).
 	MaxQueued int
 	// Lease is how long a claimed delivery is held before another claim may take it;
-	// it must exceed the sender's timeout. Default 2 minutes.
+	// it must exceed the sender's timeout (internal/app checks it). Default 2 minutes.
 	Lease time.Duration
 	// Resync is how often the due times of all endpoints are read again from the store,
 	// which bounds how late work written by another process is noticed; default 2 s.
@@ -250,43 +253,105 @@ type finished struct {
 	took                   time.Duration // the request's round trip (0: nothing was sent)
 }
 
-// New returns a Dispatcher; Run starts it.
+// Defaults of Config.
+const (
+	DefaultConcurrency         = 256
+	DefaultEndpointConcurrency = 64
+	DefaultClaimBatch          = 2048
+	DefaultMaxQueued           = 20000
+	DefaultLease               = 2 * time.Minute
+	DefaultResync              = 2 * time.Second
+	DefaultPolicySweep         = 30 * time.Second
+	DefaultOwnerTTL            = 5 * time.Second
+	DefaultIdleRelease         = 30 * time.Second
+)
+
+// WithDefaults returns c with each zero field set to its default (Node: a fresh random
+// ID).
+func (c Config) WithDefaults() Config {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.EndpointConcurrency == 0 {
+		c.EndpointConcurrency = DefaultEndpointConcurrency
+	}
+	if c.ClaimBatch == 0 {
+		c.ClaimBatch = DefaultClaimBatch
+	}
+	if c.MaxQueued == 0 {
+		c.MaxQueued = DefaultMaxQueued
+	}
+	if c.Lease == 0 {
+		c.Lease = DefaultLease
+	}
+	if c.Resync == 0 {
+		c.Resync = DefaultResync
+	}
+	if c.PolicySweep == 0 {
+		c.PolicySweep = DefaultPolicySweep
+	}
+	if c.OwnerTTL == 0 {
+		c.OwnerTTL = DefaultOwnerTTL
+	}
+	if c.IdleRelease == 0 {
+		c.IdleRelease = DefaultIdleRelease
+	}
+	if c.Node == "" {
+		c.Node = consign.NewID("node_", c.Now())
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports every setting of c (with its defaults applied) that cannot work,
+// naming each. With Cluster set, the ownership settings are checked too (ValidateCluster).
+func (c Config) Validate() error {
+	return c.validate(c.Cluster != nil)
+}
+
+// ValidateCluster is Validate for a dispatcher that will share its store with other
+// nodes, whether or not Cluster is set yet.
+func (c Config) ValidateCluster() error {
+	return c.validate(true)
+}
+
+func (c Config) validate(cluster bool) error {
+	var errs []error
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"Concurrency", c.Concurrency}, {"EndpointConcurrency", c.EndpointConcurrency}, {"ClaimBatch", c.ClaimBatch}, {"MaxQueued", c.MaxQueued}} {
+		if f.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s is %d; it must be positive", f.name, f.v))
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{{"Lease", c.Lease}, {"Resync", c.Resync}, {"PolicySweep", c.PolicySweep}, {"OwnerTTL", c.OwnerTTL}, {"IdleRelease", c.IdleRelease}} {
+		if f.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s is %s; it must be positive", f.name, f.v))
+		}
+	}
+	// Each node renews its endpoints once per Resync: ownership lasting no longer than
+	// that would lapse between two heartbeats of a live node.
+	if cluster && c.Resync > 0 && c.OwnerTTL > 0 && c.OwnerTTL <= c.Resync {
+		errs = append(errs, fmt.Errorf("OwnerTTL (%s) must be longer than Resync (%s), the time between two heartbeats", c.OwnerTTL, c.Resync))
+	}
+	return errors.Join(errs...)
+}
+
+// New returns a Dispatcher; Run starts it. cfg gets its defaults; New panics when it
+// does not pass Validate (the composition root validates its settings first).
 func New(s store.Store, eps Endpoints, em Emitter, snd Sender, cfg Config) *Dispatcher {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 256
-	}
-	if cfg.EndpointConcurrency <= 0 {
-		cfg.EndpointConcurrency = 64
-	}
-	if cfg.ClaimBatch <= 0 {
-		cfg.ClaimBatch = 2048
-	}
-	if cfg.MaxQueued <= 0 {
-		cfg.MaxQueued = 20000
-	}
-	if cfg.Lease <= 0 {
-		cfg.Lease = 2 * time.Minute
-	}
-	if cfg.Resync <= 0 {
-		cfg.Resync = 2 * time.Second
-	}
-	if cfg.PolicySweep <= 0 {
-		cfg.PolicySweep = 30 * time.Second
-	}
-	if cfg.OwnerTTL <= 0 {
-		cfg.OwnerTTL = 5 * time.Second
-	}
-	if cfg.IdleRelease <= 0 {
-		cfg.IdleRelease = 30 * time.Second
-	}
-	if cfg.Node == "" {
-		cfg.Node = consign.NewID("node_", cfg.Now())
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		panic("dispatch: invalid settings: " + err.Error())
 	}
 	// Without a tracer, attempts make no span at all (a no-op tracer's Start still costs
 	// its options: five allocations an attempt).

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -24,7 +25,8 @@ import (
 	"github.com/consign-dev/consign/internal/store"
 )
 
-// Config configures the Service. Zero fields take their defaults.
+// Config configures the Service. Zero fields take their defaults (WithDefaults); Validate
+// says which settings cannot work.
 type Config struct {
 	// Metrics, if set, counts requests to ingest URLs by result.
 	Metrics Metrics
@@ -66,38 +68,39 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-func (c *Config) withDefaults() {
+// WithDefaults returns c with each zero field set to its default.
+func (c Config) WithDefaults() Config {
 	if c.ValidateURL == nil {
 		c.ValidateURL = sender.ValidateTargetURL
 	}
-	if c.MaxBody <= 0 {
+	if c.MaxBody == 0 {
 		c.MaxBody = 1 << 20
 	}
-	if c.MaxPayload <= 0 {
+	if c.MaxPayload == 0 {
 		c.MaxPayload = 256 << 10
 	}
-	if c.MaxHeaders <= 0 {
+	if c.MaxHeaders == 0 {
 		c.MaxHeaders = 100
 	}
-	if c.MaxHeaderBytes <= 0 {
+	if c.MaxHeaderBytes == 0 {
 		c.MaxHeaderBytes = 32 << 10
 	}
-	if c.FailureEventEvery <= 0 {
+	if c.FailureEventEvery == 0 {
 		c.FailureEventEvery = time.Minute
 	}
-	if c.Workers <= 0 {
+	if c.Workers == 0 {
 		c.Workers = 16
 	}
-	if c.Sweep <= 0 {
+	if c.Sweep == 0 {
 		c.Sweep = 10 * time.Second
 	}
-	if c.PollConcurrency <= 0 {
+	if c.PollConcurrency == 0 {
 		c.PollConcurrency = 4
 	}
-	if c.PollRetry <= 0 {
+	if c.PollRetry == 0 {
 		c.PollRetry = 5 * time.Minute
 	}
-	if c.PollCheck <= 0 {
+	if c.PollCheck == 0 {
 		c.PollCheck = 2 * time.Second
 	}
 	if c.Now == nil {
@@ -106,6 +109,31 @@ func (c *Config) withDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	return c
+}
+
+// Validate reports every setting of c (with its defaults applied) that cannot work,
+// naming each.
+func (c Config) Validate() error {
+	var errs []error
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"MaxBody", c.MaxBody}, {"MaxPayload", int64(c.MaxPayload)}, {"MaxHeaders", int64(c.MaxHeaders)},
+		{"MaxHeaderBytes", int64(c.MaxHeaderBytes)}, {"Workers", int64(c.Workers)}, {"PollConcurrency", int64(c.PollConcurrency)}} {
+		if f.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s is %d; it must be positive", f.name, f.v))
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{{"FailureEventEvery", c.FailureEventEvery}, {"Sweep", c.Sweep}, {"PollRetry", c.PollRetry}, {"PollCheck", c.PollCheck}} {
+		if f.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s is %s; it must be positive", f.name, f.v))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Publisher turns receipts into events and publishes Consign's operational events
@@ -151,9 +179,13 @@ type failState struct {
 	suppressed int
 }
 
-// New returns a Service.
+// New returns a Service. cfg gets its defaults; New panics when it does not pass Validate
+// (the composition root validates its settings first).
 func New(s store.Store, box *secretbox.Box, pub Publisher, fetch Fetcher, cfg Config) *Service {
-	cfg.withDefaults()
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		panic("inbound: invalid settings: " + err.Error())
+	}
 	return &Service{
 		store: s, box: box, pub: pub, fetch: fetch, cfg: cfg, log: cfg.Logger,
 		queue:     make(chan *consign.Receipt, 4096),

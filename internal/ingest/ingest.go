@@ -30,7 +30,8 @@ import (
 	"github.com/consign-dev/consign/internal/store"
 )
 
-// Config configures the Service.
+// Config configures the Service. Zero fields take their defaults (WithDefaults); Validate
+// says which settings cannot work.
 type Config struct {
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -101,22 +102,51 @@ type request struct {
 	span   trace.SpanContext // of the publish, when traced
 }
 
-// New starts the committer; Close stops it.
+// Defaults of Config.
+const (
+	DefaultMaxBatchEvents = 5000
+	DefaultMaxPayload     = 256 << 10
+)
+
+// WithDefaults returns c with each zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.MaxBatchEvents == 0 {
+		c.MaxBatchEvents = DefaultMaxBatchEvents
+	}
+	if c.MaxPayload == 0 {
+		c.MaxPayload = DefaultMaxPayload
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Tracer == nil {
+		c.Tracer = noop.NewTracerProvider().Tracer("")
+	}
+	return c
+}
+
+// Validate reports every setting of c (with its defaults applied) that cannot work,
+// naming each.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxBatchEvents <= 0 {
+		errs = append(errs, fmt.Errorf("MaxBatchEvents is %d; it must be positive", c.MaxBatchEvents))
+	}
+	if c.MaxPayload <= 0 {
+		errs = append(errs, fmt.Errorf("MaxPayload is %d; it must be positive", c.MaxPayload))
+	}
+	return errors.Join(errs...)
+}
+
+// New starts the committer; Close stops it. cfg gets its defaults; New panics when it
+// does not pass Validate (the composition root validates its settings first).
 func New(s store.Store, cfg Config) *Service {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.MaxBatchEvents <= 0 {
-		cfg.MaxBatchEvents = 5000
-	}
-	if cfg.MaxPayload <= 0 {
-		cfg.MaxPayload = 256 << 10
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Tracer == nil {
-		cfg.Tracer = noop.NewTracerProvider().Tracer("")
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		panic("ingest: invalid settings: " + err.Error())
 	}
 	svc := &Service{store: s, cfg: cfg, queue: make(chan *request, 4096), done: make(chan struct{}), stopped: make(chan struct{})}
 	svc.endpoints = newEndpointCache(s)

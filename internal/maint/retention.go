@@ -4,13 +4,16 @@ package maint
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/consign-dev/consign/internal/store"
 )
 
-// RetentionConfig configures Retention.
+// RetentionConfig configures Retention. Zero fields take their defaults (WithDefaults);
+// Validate says which settings cannot work.
 type RetentionConfig struct {
 	// Age is how long attempts, finished events (with their deliveries) and inbound
 	// receipts no longer pending are kept; default 720h (30 days).
@@ -30,14 +33,15 @@ type RetentionConfig struct {
 	Turn func(ctx context.Context) bool
 }
 
-func (c RetentionConfig) withDefaults() RetentionConfig {
-	if c.Age <= 0 {
+// WithDefaults returns c with each zero field set to its default.
+func (c RetentionConfig) WithDefaults() RetentionConfig {
+	if c.Age == 0 {
 		c.Age = 30 * 24 * time.Hour
 	}
-	if c.Every <= 0 {
+	if c.Every == 0 {
 		c.Every = time.Hour
 	}
-	if c.Batch <= 0 {
+	if c.Batch == 0 {
 		c.Batch = 1000
 	}
 	if c.Now == nil {
@@ -49,6 +53,22 @@ func (c RetentionConfig) withDefaults() RetentionConfig {
 	return c
 }
 
+// Validate reports every setting of c (with its defaults applied) that cannot work,
+// naming each.
+func (c RetentionConfig) Validate() error {
+	var errs []error
+	if c.Age <= 0 {
+		errs = append(errs, fmt.Errorf("Age is %s; it must be positive", c.Age))
+	}
+	if c.Every <= 0 {
+		errs = append(errs, fmt.Errorf("Every is %s; it must be positive", c.Every))
+	}
+	if c.Batch <= 0 {
+		errs = append(errs, fmt.Errorf("Batch is %d; it must be positive", c.Batch))
+	}
+	return errors.Join(errs...)
+}
+
 // Retention deletes history older than its Age, batch by batch. With several nodes on one
 // database, Turn lets one purge at a time; should two overlap, the PostgreSQL driver's
 // batches skip rows the other is deleting.
@@ -57,9 +77,14 @@ type Retention struct {
 	cfg RetentionConfig
 }
 
-// NewRetention returns a Retention over p.
+// NewRetention returns a Retention over p. cfg gets its defaults; NewRetention panics
+// when it does not pass Validate (the composition root validates its settings first).
 func NewRetention(p store.Purger, cfg RetentionConfig) *Retention {
-	return &Retention{p: p, cfg: cfg.withDefaults()}
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		panic("maint: invalid retention settings: " + err.Error())
+	}
+	return &Retention{p: p, cfg: cfg}
 }
 
 // Purged counts what one purge deleted.

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -21,7 +22,8 @@ import (
 	"github.com/consign-dev/consign/internal/store"
 )
 
-// Config configures the Service.
+// Config configures the Service. Zero fields take their defaults (WithDefaults); Validate
+// says which settings cannot work.
 type Config struct {
 	// InsecureTargets allows http:// and non-public endpoint URLs (development, tests).
 	InsecureTargets bool
@@ -45,13 +47,31 @@ type Service struct {
 	keys   map[string]cachedKey // by hash
 }
 
-// New returns a Service.
-func New(s store.Store, box *secretbox.Box, cfg Config) *Service {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+// WithDefaults returns c with each zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Now == nil {
+		c.Now = time.Now
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports every setting of c that cannot work, naming each.
+func (c Config) Validate() error {
+	if c.ValidateURL == nil {
+		return errors.New("ValidateURL is not set; it checks every endpoint URL")
+	}
+	return nil
+}
+
+// New returns a Service. cfg gets its defaults; New panics when it does not pass
+// Validate (the composition root validates its settings first).
+func New(s store.Store, box *secretbox.Box, cfg Config) *Service {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		panic("manage: invalid settings: " + err.Error())
 	}
 	return &Service{store: s, box: box, cfg: cfg, keys: map[string]cachedKey{}}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -54,7 +55,7 @@ const (
 )
 
 // Config configures a Sender. The zero value is usable: every zero field
-// gets its default.
+// gets its default (WithDefaults); Validate says which settings cannot work.
 type Config struct {
 	// Timeout bounds a whole attempt: connect, TLS, sending the request and
 	// reading the response, body drain included. Default 15 s.
@@ -183,28 +184,54 @@ type Sender struct {
 	writers        sync.Pool // *bufio.Writer
 }
 
-// New returns a Sender configured by cfg.
+// WithDefaults returns c with each zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.MaxResponseBody == 0 {
+		c.MaxResponseBody = DefaultMaxResponseBody
+	}
+	if c.MaxIdleConnsPerHost == 0 {
+		c.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = DefaultUserAgent
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Validate reports every setting of c (with its defaults applied) that cannot work,
+// naming each.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("Timeout is %s; it must be positive", c.Timeout))
+	}
+	if c.ConnectTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("ConnectTimeout is %s; it must be positive", c.ConnectTimeout))
+	}
+	if c.MaxIdleConnsPerHost < 0 {
+		errs = append(errs, fmt.Errorf("MaxIdleConnsPerHost is %d; it must not be negative", c.MaxIdleConnsPerHost))
+	}
+	return errors.Join(errs...)
+}
+
+// New returns a Sender configured by cfg, with its defaults applied. It panics when the
+// result does not pass Validate: the composition root validates its settings first.
 func New(cfg Config) *Sender {
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		panic("sender: invalid settings: " + err.Error())
 	}
-	if cfg.ConnectTimeout <= 0 {
-		cfg.ConnectTimeout = DefaultConnectTimeout
-	}
-	switch {
-	case cfg.MaxResponseBody == 0:
-		cfg.MaxResponseBody = DefaultMaxResponseBody
-	case cfg.MaxResponseBody < 0:
-		cfg.MaxResponseBody = 0
-	}
-	if cfg.MaxIdleConnsPerHost <= 0 {
-		cfg.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
-	}
-	if cfg.UserAgent == "" {
-		cfg.UserAgent = DefaultUserAgent
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.MaxResponseBody < 0 {
+		cfg.MaxResponseBody = 0 // capture nothing
 	}
 
 	s := &Sender{

@@ -60,7 +60,8 @@ import (
 // Prefix is the path the dashboard is served under.
 const Prefix = "/ui/"
 
-// Config configures the dashboard. Zero fields take their defaults.
+// Config configures the dashboard. Zero fields take their defaults (WithDefaults);
+// Validate says which settings cannot work.
 type Config struct {
 	// PublicURL is the base URL the outside world reaches the server at, shown in
 	// sources' ingest URLs; default: the scheme and host each request came to.
@@ -76,11 +77,12 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-func (c *Config) withDefaults() {
-	if c.SessionTTL <= 0 {
+// WithDefaults returns c with each zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.SessionTTL == 0 {
 		c.SessionTTL = 12 * time.Hour
 	}
-	if c.MaxSessions <= 0 {
+	if c.MaxSessions == 0 {
 		c.MaxSessions = 10000
 	}
 	if c.Now == nil {
@@ -89,6 +91,20 @@ func (c *Config) withDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	return c
+}
+
+// Validate reports every setting of c (with its defaults applied) that cannot work,
+// naming each.
+func (c Config) Validate() error {
+	var errs []error
+	if c.SessionTTL <= 0 {
+		errs = append(errs, fmt.Errorf("SessionTTL is %s; it must be positive", c.SessionTTL))
+	}
+	if c.MaxSessions <= 0 {
+		errs = append(errs, fmt.Errorf("MaxSessions is %d; it must be positive", c.MaxSessions))
+	}
+	return errors.Join(errs...)
 }
 
 // Server serves the dashboard.
@@ -106,10 +122,14 @@ type Server struct {
 }
 
 // New returns the dashboard. sources may be nil, which leaves the sources page empty
-// with a note. It panics if the embedded templates do not parse (a build bug that the
-// package's tests catch).
+// with a note. cfg gets its defaults. It panics if cfg does not pass Validate (the
+// composition root validates its settings first) or the embedded templates do not parse
+// (a build bug that the package's tests catch).
 func New(st Store, m *manage.Service, d Dispatcher, sources Sources, cfg Config) *Server {
-	cfg.withDefaults()
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		panic("web: invalid settings: " + err.Error())
+	}
 	s := &Server{
 		cfg: cfg, store: st, manage: m, dispatch: d, sources: sources, log: cfg.Logger,
 		sessions: newSessions(cfg.SessionTTL, cfg.MaxSessions, cfg.Now),
