@@ -28,9 +28,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/consign-dev/consign"
-	"github.com/consign-dev/consign/internal/dispatch"
-	"github.com/consign-dev/consign/internal/inbound"
-	"github.com/consign-dev/consign/internal/ingest"
 	"github.com/consign-dev/consign/internal/manage"
 	"github.com/consign-dev/consign/internal/store"
 )
@@ -59,11 +56,11 @@ type Config struct {
 // Server serves the API.
 type Server struct {
 	cfg      Config
-	store    store.Store
+	store    Store
 	manage   *manage.Service
-	ingest   *ingest.Service
-	dispatch *dispatch.Dispatcher
-	inbound  *inbound.Service
+	ingest   Publisher
+	dispatch Dispatcher
+	inbound  Sources
 	log      *slog.Logger
 	mux      *http.ServeMux
 	doc      []byte // the OpenAPI document
@@ -161,7 +158,7 @@ func unwrapURLError(err error) error {
 
 // New returns the API server. cfg gets its defaults; New panics when it does not pass
 // Validate (the composition root validates its settings first).
-func New(s store.Store, m *manage.Service, in *ingest.Service, d *dispatch.Dispatcher, ib *inbound.Service, cfg Config) *Server {
+func New(s Store, m *manage.Service, in Publisher, d Dispatcher, ib Sources, cfg Config) *Server {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		panic("api: invalid settings: " + err.Error())

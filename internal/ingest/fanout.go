@@ -47,14 +47,14 @@ func (o *orgEndpoints) subscribers(typ string) []*store.EndpointRow {
 
 // endpointCache holds orgEndpoints by org. Only the commit loop uses it.
 type endpointCache struct {
-	store     store.Store
+	store     Store
 	orgs      map[string]*orgEndpoints
 	endpoints int // in orgs
 	// The bounds: maxCachedOrgs and maxCachedEndpoints.
 	maxOrgs, maxEndpoints int
 }
 
-func newEndpointCache(s store.Store) endpointCache {
+func newEndpointCache(s Store) endpointCache {
 	return endpointCache{store: s, orgs: map[string]*orgEndpoints{}, maxOrgs: maxCachedOrgs, maxEndpoints: maxCachedEndpoints}
 }
 

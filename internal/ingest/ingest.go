@@ -68,9 +68,20 @@ type Dispatcher interface {
 	Wake(endpointIDs ...string)
 }
 
+// Store is what ingest reads and writes: an org, its endpoints with the number that says
+// whether they changed, the event-type catalog, and events with their deliveries (a
+// store.Store).
+type Store interface {
+	OrgGet(ctx context.Context, id string) (*consign.Org, error)
+	OrgEndpointsVersion(ctx context.Context, orgID string) (int64, error)
+	EndpointListAll(ctx context.Context, orgID string) ([]*store.EndpointRow, error)
+	EventTypeGet(ctx context.Context, name string) (*consign.EventType, error)
+	EventsInsert(ctx context.Context, ws []*store.EventWrite) error
+}
+
 // Service accepts events.
 type Service struct {
-	store   store.Store
+	store   Store
 	cfg     Config
 	queue   chan *request
 	done    chan struct{}
@@ -143,7 +154,7 @@ func (c Config) Validate() error {
 
 // New starts the committer; Close stops it. cfg gets its defaults; New panics when it
 // does not pass Validate (the composition root validates its settings first).
-func New(s store.Store, cfg Config) *Service {
+func New(s Store, cfg Config) *Service {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		panic("ingest: invalid settings: " + err.Error())

@@ -7,14 +7,13 @@ import (
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/schema"
-	"github.com/consign-dev/consign/internal/store"
 )
 
 // typeCache keeps compiled event types for a short time: the catalog changes rarely and
 // every event needs its type, so reading it from the store per event would be waste.
 // A change made on another node is seen within ttl.
 type typeCache struct {
-	store   store.Store
+	store   Store
 	ttl     time.Duration
 	now     func() time.Time
 	mu      sync.Mutex
