@@ -16,7 +16,7 @@ import (
 	"github.com/consign-dev/consign/internal/app"
 )
 
-// Delivery control (issue 3): limits, Retry-After, ordering, coalescing, health, failure
+// Delivery control: limits, Retry-After, ordering, coalescing, health, failure
 // policies, operational events and stats, each against a real receiver.
 
 func TestRateLimit(t *testing.T) {

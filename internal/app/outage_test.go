@@ -71,7 +71,7 @@ func payloadN(tb testing.TB, body []byte) int {
 // TestWhatWaitedIsSentWhenBack: an event published while an endpoint is inactive —
 // deactivated by hand, by a 410, by its failure policy, or a ReadyCloud webhook
 // suspended — waits as a paused delivery and is sent, in order, once the endpoint is
-// active again. (Fan-out used to skip inactive endpoints: those events were lost to them.)
+// active again, rather than being skipped by fan-out and lost to the endpoint.
 func TestWhatWaitedIsSentWhenBack(t *testing.T) {
 	t.Parallel()
 	for _, cause := range []string{"by hand", "410 Gone", "failure policy", "ReadyCloud suspension"} {
@@ -228,9 +228,8 @@ func TestDiscardPausedCancelsWhatWaited(t *testing.T) {
 
 // TestBurstOfFailuresTripsThePolicy: the failure policy is judged on every recorded
 // failure. A max_failures 3 endpoint fails once, then three more times within the next
-// second, then succeeds: it is deactivated all the same, on one node or two. (Checked at
-// most once a second, and after a success not at all, the policy used to let that burst
-// slip.)
+// second, then succeeds: it is deactivated all the same, on one node or two. A policy
+// checked at most once a second, or not after a success, would let that burst slip.
 func TestBurstOfFailuresTripsThePolicy(t *testing.T) {
 	t.Parallel()
 	run := func(t *testing.T, nodes []*env) {

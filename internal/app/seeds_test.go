@@ -1,6 +1,6 @@
 package app_test
 
-// The seed profiles (issue 5): each platform's webhook feature as its document
+// The seed profiles: each platform's webhook feature as its document
 // (/work/shared/seeds) describes it, end to end, with the documents' own payloads
 // (testdata/seeds; the JSON repaired where the pages lost brackets, every field kept).
 

@@ -137,8 +137,8 @@ type Config struct {
 	// through the pipeline); the spec's delivery figures are sustained rates.
 	Warmup int `json:"warmup"`
 	// FlatOut publishes the delivery scenarios' events as fast as the API takes them
-	// instead, as the first rounds of measurements did: most of them then wait in the
-	// store, and the figure is the rate at which that backlog drains.
+	// instead of at a pace: most of them then wait in the store, and the figure is the
+	// rate at which that backlog drains.
 	FlatOut bool `json:"flat_out,omitempty"`
 	// Rate is the pace of the latency run in events per second; default 1,000.
 	Rate int `json:"rate"`

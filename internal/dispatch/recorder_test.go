@@ -94,7 +94,7 @@ func seedOutcomes(t *testing.T, db store.Store, n int) (string, []*store.Outcome
 }
 
 // TestRecorderOutlastsStoreOutage: while the store cannot write, the recorder keeps the
-// outcome and tries again, past the few tries it used to give up after (under a second):
+// outcome and tries again for as long as the outage lasts, not a few tries (under a second):
 // once the store is back the delivery is recorded, and its endpoint woken so the key's
 // next delivery goes out, instead of waiting for the lease to end and being sent again.
 func TestRecorderOutlastsStoreOutage(t *testing.T) {

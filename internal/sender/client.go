@@ -24,7 +24,7 @@ import (
 // response has been read to its end. net/http's Transport instead hands
 // every request to two goroutines per connection, a write loop and a read
 // loop; at webhook rates those hand-offs and wake-ups cost about as much CPU
-// as the rest of the round trip (docs/performance.md, ninth round). What is
+// as the rest of the round trip (docs/performance.md, "the sender's own connections"). What is
 // delicate stays with the standard library: responses are parsed by
 // http.ReadResponse (status line, headers, chunked and fixed-length bodies),
 // TLS is crypto/tls, connections are dialed by the guarded net.Dialer.

@@ -17,13 +17,14 @@ import (
 // a range of rowids, rowidsPerEndpoint wide, starting at its own rowid in the endpoints
 // table times that width, and its deliveries take the next rowid of its range: a
 // claim's or an outcome batch's rows of one endpoint are neighbours. A fan-out then writes
-// about a third fewer bytes per delivery (docs/performance.md, fourth round). Only
+// about a third fewer bytes per delivery (docs/performance.md, "delivery rows stored endpoint by endpoint"). Only
 // locality depends on this; lookups go through the id and the indexes as before.
 //
 // The next rowid of a range is read from the table once per transaction (one seek to the
 // range's last row) and counted up in memory while the transaction lasts: the single
-// writer makes that safe, and nothing outlives the transaction to go stale. Rows written
-// before this scheme (rowids 1, 2, 3…) lie in range 0, which no endpoint has.
+// writer makes that safe, and nothing outlives the transaction to go stale. Rows numbered
+// 1, 2, 3… (a database whose deliveries were written without ranges) lie in range 0,
+// which no endpoint has.
 
 const (
 	rowidRangeBits    = 40 // a range holds 2^40 deliveries

@@ -44,7 +44,7 @@ const FileName = "consign.db"
 // 223 at 16 KiB, past the baseline throughput of common cloud volumes. 16 KiB pages
 // took batch ingest from about 85,000 to 105,000 events/s here (fewer frames for the
 // same rows); that is not worth tripling what every other workload writes
-// (docs/performance.md, tenth round).
+// (docs/performance.md, "16 KiB pages").
 const pageSize = 4 << 10
 
 // DB is the SQLite store.
