@@ -17,13 +17,11 @@ import (
 // types) go through *manage.Service itself: the API is a presentation of its rules and
 // must not be given anything else.
 
-// Store is what the API reads from the store directly: health, listings and details, and
-// deleting an org.
+// Store is what the API reads from the store directly: health, listings and details.
 type Store interface {
 	Ping(ctx context.Context) error
 	OrgGet(ctx context.Context, id string) (*consign.Org, error)
 	OrgList(ctx context.Context, p store.Page) ([]*consign.Org, error)
-	OrgDelete(ctx context.Context, id string) error
 	KeyList(ctx context.Context, orgID string, p store.Page) ([]*consign.APIKey, error)
 	EventTypeGet(ctx context.Context, name string) (*consign.EventType, error)
 	EventTypeList(ctx context.Context) ([]*consign.EventType, error)

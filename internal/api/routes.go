@@ -126,7 +126,7 @@ func (s *Server) updateOrg(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteOrg(w http.ResponseWriter, r *http.Request) error {
-	if err := s.store.OrgDelete(r.Context(), r.PathValue("org")); err != nil {
+	if err := s.manage.DeleteOrg(r.Context(), r.PathValue("org")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/app"
+	"github.com/consign-dev/consign/internal/manage"
 	"github.com/consign-dev/consign/internal/store/postgres/pgtest"
 )
 
@@ -117,4 +118,51 @@ func TestPostgresNodesShareEndpoints(t *testing.T) {
 	require.Eventually(t, func() bool { return owned()[node2] == endpoints }, waitFor, tick, "node 2 took over: %v", owned())
 	before := len(rc.all())
 	require.Eventually(t, func() bool { return len(rc.all()) > before+endpoints }, waitFor, tick, "node 2 sends")
+}
+
+// TestRevocation: a deleted key, and every key of a deleted org, is refused at once by the
+// node that deleted it, and by the other nodes once manage.KeyCacheTTL has passed (the
+// bound README and docs/multinode.md state), on the embedded store and on two PostgreSQL
+// nodes.
+func TestRevocation(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		nodes func(t *testing.T) (here, there *env)
+	}{
+		{"sqlite", func(t *testing.T) (*env, *env) { n := start(t); return n, n }},
+		{"postgres two nodes", func(t *testing.T) (*env, *env) {
+			dsn := pgtest.DSN(t)
+			key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+			shared := func(c *app.Config) { c.Database, c.EncryptionKey = dsn, key }
+			return start(t, shared), start(t, shared)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			here, there := tc.nodes(t)
+			o := here.newOrg("acme")
+			second := here.c.must(http.StatusCreated, "POST", "/v1/orgs/"+o.id+"/keys", map[string]any{"name": "second"}, adminKey)
+			works := func(n *env, key string) int {
+				return n.c.raw("GET", "/v1/orgs/"+o.id+"/endpoints", nil, key, nil).status
+			}
+			for _, step := range []struct {
+				what   string
+				key    string
+				revoke string
+			}{
+				{"a deleted key", second["key"].(string), "/v1/orgs/" + o.id + "/keys/" + second["id"].(string)},
+				{"the key of a deleted org", o.key, "/v1/orgs/" + o.id},
+			} {
+				for _, n := range []*env{here, there} {
+					require.Equal(t, http.StatusOK, works(n, step.key), "the key works on each node (which caches it)")
+				}
+				here.c.must(http.StatusNoContent, "DELETE", step.revoke, nil, adminKey)
+				revoked := time.Now()
+				require.Equal(t, http.StatusUnauthorized, works(here, step.key), "%s still works on the node that deleted it", step.what)
+				time.Sleep(time.Until(revoked.Add(manage.KeyCacheTTL)))
+				require.Equal(t, http.StatusUnauthorized, works(there, step.key), "%s still works on another node %s later", step.what, manage.KeyCacheTTL)
+			}
+		})
+	}
 }

@@ -128,34 +128,52 @@ func (s *Service) Authenticate(ctx context.Context, value string) (*consign.APIK
 	if len(s.keys) > 10000 {
 		clear(s.keys)
 	}
-	s.keys[string(hash)] = cachedKey{key: k, until: now.Add(keyCacheTTL)}
+	s.keys[string(hash)] = cachedKey{key: k, until: now.Add(KeyCacheTTL)}
 	s.keysMu.Unlock()
 	return k, nil
 }
 
-// keyCacheTTL is how long a verified key is trusted without asking the store: every API
+// KeyCacheTTL is how long a verified key is trusted without asking the store: every API
 // request is authenticated, and a store read for each was a sixth of a small request's
-// cost. A key deleted on this node stops at once; on other nodes within this time.
-const keyCacheTTL = 10 * time.Second
+// cost; one read per key and second is not. A key deleted on this node (DeleteKey,
+// DeleteOrg) stops at once; on other nodes sharing the store within this time.
+const KeyCacheTTL = time.Second
 
 type cachedKey struct {
 	key   *consign.APIKey
 	until time.Time
 }
 
-// DeleteKey removes an org's key; it stops working at once on this node.
+// DeleteKey removes an org's key; it stops working at once on this node and within
+// KeyCacheTTL on the others.
 func (s *Service) DeleteKey(ctx context.Context, orgID, id string) error {
 	if err := s.store.KeyDelete(ctx, orgID, id); err != nil {
 		return err
 	}
+	s.forgetKeys(func(k *consign.APIKey) bool { return k.ID == id })
+	return nil
+}
+
+// DeleteOrg removes an org and everything it owns; its keys stop working at once on this
+// node and within KeyCacheTTL on the others.
+func (s *Service) DeleteOrg(ctx context.Context, id string) error {
+	if err := s.store.OrgDelete(ctx, id); err != nil {
+		return err
+	}
+	s.forgetKeys(func(k *consign.APIKey) bool { return k.OrgID == id })
+	return nil
+}
+
+// forgetKeys drops the cached keys that match, so that the next request with one of
+// them asks the store.
+func (s *Service) forgetKeys(match func(*consign.APIKey) bool) {
 	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
 	for h, c := range s.keys {
-		if c.key.ID == id {
+		if match(c.key) {
 			delete(s.keys, h)
 		}
 	}
-	s.keysMu.Unlock()
-	return nil
 }
 
 // EnsureAdminKey makes sure an admin key exists. With fromEnv set, that value becomes an

@@ -13,6 +13,7 @@ import (
 	"github.com/consign-dev/consign/internal/manage"
 	"github.com/consign-dev/consign/internal/secretbox"
 	"github.com/consign-dev/consign/internal/sender"
+	"github.com/consign-dev/consign/internal/store"
 	"github.com/consign-dev/consign/internal/store/sqlite"
 )
 
@@ -57,10 +58,17 @@ func (c *clock) add(d time.Duration) {
 
 func newService(tb testing.TB) (*manage.Service, *emitted, *clock) {
 	tb.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, tb.TempDir())
+	st, err := sqlite.Open(context.Background(), tb.TempDir())
 	require.NoError(tb, err)
 	tb.Cleanup(func() { st.Close() })
+	return newServiceOn(tb, st)
+}
+
+// newServiceOn is newService over a given store, so that two services can stand for two
+// nodes sharing one database.
+func newServiceOn(tb testing.TB, st store.Store) (*manage.Service, *emitted, *clock) {
+	tb.Helper()
+	ctx := context.Background()
 	key, err := secretbox.NewKey()
 	require.NoError(tb, err)
 	box, err := secretbox.New(key)
@@ -150,6 +158,53 @@ func TestKeys(t *testing.T) {
 	admin, err := m.Authenticate(ctx, env)
 	require.NoError(t, err)
 	require.True(t, admin.Admin())
+}
+
+// TestRevocation: a deleted key, and every key of a deleted org, is refused at once by the
+// service that deleted it, and by another service on the same store (another node) once
+// KeyCacheTTL has passed since it last asked the store.
+func TestRevocation(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		revoke func(m *manage.Service, o *consign.Org, k *consign.APIKey) error
+	}{
+		{"key deleted", func(m *manage.Service, o *consign.Org, k *consign.APIKey) error {
+			return m.DeleteKey(t.Context(), o.ID, k.ID)
+		}},
+		{"org deleted", func(m *manage.Service, o *consign.Org, _ *consign.APIKey) error {
+			return m.DeleteOrg(t.Context(), o.ID)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			st, err := sqlite.Open(ctx, t.TempDir())
+			require.NoError(t, err)
+			t.Cleanup(func() { st.Close() })
+			here, _, clkHere := newServiceOn(t, st)
+			there, _, clkThere := newServiceOn(t, st)
+			o := newOrg(t, here, "Acme", "")
+			k, err := here.CreateKey(ctx, o.ID, "ci")
+			require.NoError(t, err)
+			for _, m := range []*manage.Service{here, there} {
+				_, err := m.Authenticate(ctx, k.Key)
+				require.NoError(t, err, "the key works on both nodes (and each caches it)")
+			}
+
+			clkHere.add(time.Millisecond)
+			clkThere.add(time.Millisecond)
+			require.NoError(t, tc.revoke(here, o, k))
+			_, err = here.Authenticate(ctx, k.Key)
+			require.Equal(t, consign.EUNAUTHORIZED, consign.ErrorCode(err), "still accepted by the node that revoked it: %v", err)
+
+			clkThere.add(manage.KeyCacheTTL)
+			_, err = there.Authenticate(ctx, k.Key)
+			require.Equal(t, consign.EUNAUTHORIZED, consign.ErrorCode(err), "still accepted by another node %s after it was last checked: %v",
+				manage.KeyCacheTTL, err)
+			require.LessOrEqual(t, manage.KeyCacheTTL, time.Second, "the bound README and docs/multinode.md state")
+		})
+	}
 }
 
 func TestEndpoints(t *testing.T) {

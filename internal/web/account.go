@@ -182,7 +182,7 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request, q *req) error
 	if id == q.key.ID {
 		return consign.Errorf(consign.ECONFLICT, "this is the key you are signed in with; sign in with another key to delete it")
 	}
-	if err := s.store.KeyDelete(r.Context(), q.org.ID, id); err != nil {
+	if err := s.manage.DeleteKey(r.Context(), q.org.ID, id); err != nil {
 		return err
 	}
 	q.sess.addFlash("ok", "Key "+id+" deleted; it no longer works.")

@@ -10,13 +10,11 @@ import (
 	"github.com/consign-dev/consign/internal/store"
 )
 
-// Store is what the dashboard reads from the store: listings and details, plus deleting a
-// key. Every other change goes through internal/manage, internal/dispatch or
-// internal/inbound.
+// Store is what the dashboard reads from the store: listings and details. Every change
+// goes through internal/manage, internal/dispatch or internal/inbound.
 type Store interface {
 	KeyByHash(ctx context.Context, hash []byte) (*consign.APIKey, error)
 	KeyList(ctx context.Context, orgID string, p store.Page) ([]*consign.APIKey, error)
-	KeyDelete(ctx context.Context, orgID, id string) error
 	OrgGet(ctx context.Context, id string) (*consign.Org, error)
 	OrgList(ctx context.Context, p store.Page) ([]*consign.Org, error)
 	EventTypeList(ctx context.Context) ([]*consign.EventType, error)

@@ -370,7 +370,7 @@ func TestOrgIsolation(t *testing.T) {
 	u.disp.mu.Unlock()
 
 	// Deleting the key ends its sessions at once.
-	require.NoError(t, u.store.KeyDelete(ctx, a.ID, keyA.ID))
+	require.NoError(t, u.manage.DeleteKey(ctx, a.ID, keyA.ID))
 	res = br.get("/ui/orgs/" + a.ID + "/")
 	require.Equal(t, http.StatusSeeOther, res.status)
 	require.True(t, strings.HasPrefix(res.header.Get("Location"), "/ui/signin"))
@@ -484,4 +484,25 @@ func TestActivateAsksAboutWhatWaited(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, c.want, d.Status, "discard_paused=%s", c.discard)
 	}
+}
+
+// TestKeyDeletedHereStopsAtOnce: a key deleted from the dashboard is refused by the API
+// (manage.Authenticate, which caches keys it has seen) on the very next request.
+func TestKeyDeletedHereStopsAtOnce(t *testing.T) {
+	t.Parallel()
+	u := newUI(t)
+	ctx := context.Background()
+	org := &consign.Org{Name: "Acme"}
+	require.NoError(t, u.manage.CreateOrg(ctx, org))
+	k, err := u.manage.CreateKey(ctx, org.ID, "ci")
+	require.NoError(t, err)
+	_, err = u.manage.Authenticate(ctx, k.Key)
+	require.NoError(t, err, "the key works (and is now cached)")
+
+	b := u.browser(t)
+	token := b.signIn(adminKey)
+	res := b.post("/ui/orgs/"+org.ID+"/keys/"+k.ID+"/delete", url.Values{"csrf": {token}})
+	require.Equal(t, http.StatusSeeOther, res.status, res.body)
+	_, err = u.manage.Authenticate(ctx, k.Key)
+	require.Equal(t, consign.EUNAUTHORIZED, consign.ErrorCode(err), "a key deleted from the dashboard still works: %v", err)
 }
