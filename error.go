@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // Error codes. Each maps to one HTTP status (HTTPStatus).
@@ -16,6 +18,7 @@ const (
 	EFORBIDDEN    = "forbidden"    // credentials valid but not allowed (403)
 	ETOOLARGE     = "too_large"    // body or list over its limit (413)
 	EMETHOD       = "method"       // the path exists, the method does not (405)
+	ETIMEOUT      = "timeout"      // the request arrived too slowly (408)
 	ELIMIT        = "limit"        // too many requests or a quota (429)
 	EUNAVAILABLE  = "unavailable"  // shutting down or a dependency is down (503)
 	EINTERNAL     = "internal"     // a bug or an unexpected failure (500)
@@ -32,6 +35,7 @@ var httpStatus = map[string]int{
 	EFORBIDDEN:    http.StatusForbidden,
 	ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	EMETHOD:       http.StatusMethodNotAllowed,
+	ETIMEOUT:      http.StatusRequestTimeout,
 	ELIMIT:        http.StatusTooManyRequests,
 	EUNAVAILABLE:  http.StatusServiceUnavailable,
 	EINTERNAL:     http.StatusInternalServerError,
@@ -58,6 +62,9 @@ type Error struct {
 	Code    string
 	Message string
 	Fields  []FieldError
+	// RetryAfter, when positive, is how long the client should wait before trying again;
+	// replies carry it as Retry-After (whole seconds, rounded up).
+	RetryAfter time.Duration
 }
 
 // Error implements error.
@@ -98,6 +105,12 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// RetryAfterSeconds writes a wait as a Retry-After value: whole seconds, rounded up, at
+// least 1.
+func RetryAfterSeconds(d time.Duration) string {
+	return strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10)
 }
 
 // Validation collects field errors so that one reply can name every invalid field.

@@ -27,6 +27,7 @@ func TestHTTPStatus(t *testing.T) {
 		{consign.EFORBIDDEN, http.StatusForbidden},
 		{consign.ETOOLARGE, http.StatusRequestEntityTooLarge},
 		{consign.EMETHOD, http.StatusMethodNotAllowed},
+		{consign.ETIMEOUT, http.StatusRequestTimeout},
 		{consign.ELIMIT, http.StatusTooManyRequests},
 		{consign.EUNAVAILABLE, http.StatusServiceUnavailable},
 		{consign.EINTERNAL, http.StatusInternalServerError},

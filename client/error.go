@@ -40,6 +40,7 @@ const (
 	CodeUnauthorized = "unauthorized" // 401: no key, or a key the server does not know
 	CodeForbidden    = "forbidden"    // 403: the key may not do this (an org key on an admin route)
 	CodeTooLarge     = "too_large"    // 413: the body is over the server's limit
+	CodeTimeout      = "timeout"      // 408: the body arrived too slowly
 	CodeLimit        = "limit"        // 429: too many requests
 	CodeUnavailable  = "unavailable"  // 503: the server is shutting down or its store does not answer
 	CodeInternal     = "internal"     // 500: a failure on the server

@@ -315,6 +315,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="consign"`)
 	}
+	if e != nil && e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", consign.RetryAfterSeconds(e.RetryAfter))
+	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(p)
@@ -350,9 +353,10 @@ func decodeError(err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	var mbe *http.MaxBytesError
+	var ce *consign.Error
 	switch {
-	case errors.As(err, &mbe):
-		return err
+	case errors.As(err, &mbe), errors.As(err, &ce):
+		return err // too large, too slow, or over the server's budget: said already
 	case errors.Is(err, io.EOF):
 		return consign.Errorf(consign.EBADREQUEST, "request body is empty; send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -57,18 +57,25 @@ func decodeBatch(r *http.Request, limit int64, in *batchInput) error {
 	return decodeFrom(bytes.NewReader(body), in)
 }
 
-// readBody reads the whole request body into *into, grown to its Content-Length, up to
-// limit (the body's reader enforces the limit itself). The result is valid until *into is
-// given back to buffers.
+// readBody reads the whole request body into *into, up to limit (the body's reader
+// enforces the limit itself). The buffer grows with the bytes that arrive (doubling), not
+// with the Content-Length a client announces: one that announces 16 MiB and sends a byte
+// would otherwise have the server hold 16 MiB for it. A small body's announced length is
+// trusted, to read it without growing. The result is valid until *into is given back to
+// buffers.
 func readBody(r *http.Request, limit int64, into *[]byte) ([]byte, error) {
 	buf := bytes.NewBuffer((*into)[:0])
-	if n := min(r.ContentLength, limit); n > 0 {
+	if n := min(r.ContentLength, limit, trustedLength); n > 0 {
 		buf.Grow(int(n) + bytes.MinRead)
 	}
 	_, err := buf.ReadFrom(r.Body)
 	*into = buf.Bytes()
 	return buf.Bytes(), err
 }
+
+// trustedLength is the most of a body's Content-Length readBody reserves before the bytes
+// arrive.
+const trustedLength = 64 << 10
 
 // bufferPool recycles the buffers publish bodies are read into and replies are built in:
 // nothing decoded from a body refers to it (payloads are cloned, strings copied, and

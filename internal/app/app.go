@@ -20,6 +20,7 @@ import (
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/api"
 	"github.com/consign-dev/consign/internal/dispatch"
+	"github.com/consign-dev/consign/internal/guard"
 	"github.com/consign-dev/consign/internal/inbound"
 	"github.com/consign-dev/consign/internal/ingest"
 	"github.com/consign-dev/consign/internal/maint"
@@ -59,6 +60,9 @@ type Config struct {
 	Dispatch dispatch.Config
 	// API configures request limits.
 	API api.Config
+	// Guard bounds what clients can make the server hold: request bodies in flight
+	// together, slow bodies.
+	Guard guard.Config
 	// Inbound configures sources: ingest limits, receipt processing, polls.
 	Inbound inbound.Config
 	// PublicURL is the base URL partners reach this server at, for sources' ingest URLs
@@ -86,6 +90,7 @@ type App struct {
 	Ingest     *ingest.Service
 	Dispatcher *dispatch.Dispatcher
 	Inbound    *inbound.Service
+	Guard      *guard.Guard
 	sender     *sender.Sender
 	pollSender *sender.Sender
 	http       *http.Server
@@ -155,6 +160,7 @@ func (c Config) Validate() error {
 		ac.PublicURL = "" // taken from PublicURL, checked above
 	}
 	errs = append(errs, named("API.", ac.Validate())...)
+	errs = append(errs, named("Guard.", c.guardConfig().Validate())...)
 	// A delivery's lease must outlast its attempt: a lease that ends while the attempt is
 	// still waiting for the receiver makes the delivery due again, and it is sent twice.
 	if dc.Lease > 0 && sc.Timeout > 0 && dc.Lease <= sc.Timeout {
@@ -215,6 +221,13 @@ func (c Config) apiConfig() api.Config {
 		ac.PublicURL = c.PublicURL
 	}
 	return ac.WithDefaults()
+}
+
+// guardConfig is the guard's settings, as Start builds them.
+func (c Config) guardConfig() guard.Config {
+	gc := c.Guard
+	gc.Logger = c.Logger
+	return gc.WithDefaults()
 }
 
 // Start checks the settings (Validate), opens the store, applies migrations and starts
@@ -354,10 +367,12 @@ func (a *App) build(ctx context.Context) error {
 	root := http.NewServeMux()
 	root.Handle("GET /metrics", a.metrics.Handler())
 	root.Handle("/", web.Mount(handler, web.New(a.Store, a.Manage, a.Dispatcher, a.Inbound, web.Config{PublicURL: ac.PublicURL, Now: cfg.Now, Logger: cfg.Logger})))
+	a.Guard = guard.New(cfg.guardConfig())
+	// No ReadTimeout: the guard sets each body's read deadline (a fixed one would cut a
+	// large batch on a slow link, and cancel a handler that outlives it).
 	a.http = &http.Server{
-		Handler:           root,
+		Handler:           a.Guard.Bodies(root),
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,

@@ -9,6 +9,7 @@ import (
 	"github.com/consign-dev/consign/internal/api"
 	"github.com/consign-dev/consign/internal/app"
 	"github.com/consign-dev/consign/internal/dispatch"
+	"github.com/consign-dev/consign/internal/guard"
 	"github.com/consign-dev/consign/internal/inbound"
 	"github.com/consign-dev/consign/internal/sender"
 )
@@ -35,6 +36,8 @@ func TestConfigValidate(t *testing.T) {
 		{"component settings, named", app.Config{Sender: sender.Config{ConnectTimeout: -time.Second}, Dispatch: dispatch.Config{Concurrency: -1},
 			Inbound: inbound.Config{Workers: -1}, API: api.Config{MaxBody: -1}},
 			[]string{"Sender.ConnectTimeout is -1s", "Dispatch.Concurrency is -1", "Inbound.Workers is -1", "API.MaxBody is -1"}},
+		{"guard settings, named", app.Config{Guard: guard.Config{BodyBudget: -1, BodyTimeout: -time.Second}},
+			[]string{"Guard.BodyBudget is -1", "Guard.BodyTimeout is -1s"}},
 		{"inbound payload over ingest's", app.Config{Inbound: inbound.Config{MaxPayload: 1 << 20}},
 			[]string{"Inbound.MaxPayload (1048576) is larger than the largest event payload (262144)"}},
 		// One node: the ownership settings are not used.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/app"
+	"github.com/consign-dev/consign/internal/guard"
 	"github.com/consign-dev/consign/webhook"
 )
 
@@ -84,6 +85,9 @@ type serveCmd struct {
 	EncryptionKey   string        `env:"CONSIGN_ENCRYPTION_KEY" help:"32-byte key (base64 or hex) that seals secrets at rest; default a key file in the data directory."`
 	LogFormat       string        `default:"text" enum:"text,json" env:"CONSIGN_LOG_FORMAT" help:"Log format: text or json."`
 	PublicURL       string        `env:"CONSIGN_PUBLIC_URL" help:"Base URL the world reaches this server at (for sources' ingest URLs); default: taken from each request."`
+	BodyBudget      int64         `default:"134217728" env:"CONSIGN_BODY_BUDGET" help:"Bytes of request bodies all requests in flight may hold together (default 128 MiB); a request beyond it is answered 503 with Retry-After."`
+	BodyTimeout     time.Duration `default:"10s" env:"CONSIGN_BODY_TIMEOUT" help:"How long a request body may take to arrive, plus one second for every --body-min-rate bytes received; a slower one is cut with 408."`
+	BodyMinRate     int64         `default:"32768" env:"CONSIGN_BODY_MIN_RATE" help:"The slowest a long request body may arrive after --body-timeout, in bytes per second (default 32 KiB/s)."`
 
 	// Config is read by kong (configFile) before the other fields are resolved.
 	Config kong.ConfigFlag `env:"CONSIGN_CONFIG" placeholder:"FILE" help:"JSON file of serve settings, keyed by flag name in snake_case (\"addr\", \"insecure_targets\"); flags and environment variables override it."`
@@ -97,6 +101,7 @@ func (c *serveCmd) Run(env *runEnv) error {
 	a, err := app.Start(env.ctx, app.Config{
 		Addr: c.Addr, DataDir: c.Data, Database: c.Database, Retention: c.Retention, InsecureTargets: c.InsecureTargets, AdminKey: c.AdminKey,
 		EncryptionKey: c.EncryptionKey, PublicURL: c.PublicURL, Logger: slog.New(h),
+		Guard: guard.Config{BodyBudget: c.BodyBudget, BodyTimeout: c.BodyTimeout, BodyMinRate: c.BodyMinRate},
 	})
 	if err != nil {
 		return err

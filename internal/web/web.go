@@ -170,6 +170,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if r.Method == http.MethodPost {
+		// Read the form here, so that a body too large, too slow or refused for the
+		// server's budget is answered as such, not as the missing CSRF token it leaves.
+		if err := r.ParseForm(); err != nil {
+			_, said := errors.AsType[*consign.Error](err)
+			_, tooLarge := errors.AsType[*http.MaxBytesError](err)
+			if !said && !tooLarge {
+				err = consign.Errorf(consign.EBADREQUEST, "the form cannot be read: %v", err)
+			}
+			s.renderError(w, r, nil, err)
+			return
+		}
+	}
 	s.handler.ServeHTTP(w, r)
 }
 
@@ -307,6 +320,9 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, q *req, err
 	status := consign.HTTPStatus(code)
 	if code == consign.EINTERNAL {
 		s.log.Error("dashboard: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if e, ok := errors.AsType[*consign.Error](err); ok && e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", consign.RetryAfterSeconds(e.RetryAfter))
 	}
 	if q == nil {
 		q = &req{}
