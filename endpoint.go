@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -159,7 +160,7 @@ var reservedHeaders = map[string]bool{
 // which the caller checks with the outbound policy in force.
 func (e *Endpoint) Normalize() error {
 	var v Validation
-	e.URL = strings.TrimSpace(e.URL)
+	e.URL = NormalizeURL(strings.TrimSpace(e.URL))
 	if e.URL == "" {
 		v.Add("url", "is required")
 	}
@@ -278,6 +279,64 @@ func (e *Endpoint) Normalize() error {
 		e.Health = HealthHealthy
 	}
 	return v.Err()
+}
+
+// NormalizeURL returns an http(s) URL in the one form Consign stores and sends, so that
+// one target has one configuration (Modern Dropship: one per target URL) and its request
+// line is valid: scheme and host in lower case, no default port (:443 for https, :80 for
+// http), "/" for an empty path, and the path and query percent-encoded where they hold a
+// space or another character a request line may not carry ("a b" → "a%20b"; escapes
+// already present are kept). Any other URL, or one that does not parse, is returned as
+// given for the target rules to judge.
+func NormalizeURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Opaque != "" || u.Host == "" {
+		return raw
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return raw
+	}
+	u.Host = strings.ToLower(u.Host)
+	if p := u.Port(); p == "443" && u.Scheme == "https" || p == "80" && u.Scheme == "http" {
+		u.Host = strings.TrimSuffix(u.Host, ":"+p)
+	}
+	if u.Path == "" {
+		u.Path, u.RawPath = "/", ""
+	}
+	u.RawQuery = escapeQuery(u.RawQuery)
+	u.ForceQuery = false
+	return u.String()
+}
+
+// escapeQuery percent-encodes each byte of a raw query that RFC 3986 does not allow
+// there, keeping valid escapes ("%2F") as they are.
+func escapeQuery(q string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		if c == '%' && i+2 < len(q) && isHex(q[i+1]) && isHex(q[i+2]) || queryByte(c) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+
+// queryByte reports whether RFC 3986 allows c in a query as it is: unreserved,
+// sub-delims, ':', '@', '/' and '?'.
+func queryByte(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-._~!$&'()*+,;=:@/?", c) >= 0
 }
 
 // validResponsePointer says what is wrong with a pointer into an endpoint's reply, or "".

@@ -17,6 +17,7 @@ import (
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/app"
+	"github.com/consign-dev/consign/internal/dispatch"
 	"github.com/consign-dev/consign/internal/guard"
 	"github.com/consign-dev/consign/webhook"
 )
@@ -88,6 +89,7 @@ type serveCmd struct {
 	BodyBudget      int64         `default:"134217728" env:"CONSIGN_BODY_BUDGET" help:"Bytes of request bodies all requests in flight may hold together (default 128 MiB); a request beyond it is answered 503 with Retry-After."`
 	BodyTimeout     time.Duration `default:"10s" env:"CONSIGN_BODY_TIMEOUT" help:"How long a request body may take to arrive, plus one second for every --body-min-rate bytes received; a slower one is cut with 408."`
 	BodyMinRate     int64         `default:"32768" env:"CONSIGN_BODY_MIN_RATE" help:"The slowest a long request body may arrive after --body-timeout, in bytes per second (default 32 KiB/s)."`
+	Concurrency     int           `default:"256" env:"CONSIGN_CONCURRENCY" help:"Most delivery attempts in flight at once on this node; also the cap of an endpoint whose burst_limit is 0 (no limit)."`
 
 	// Config is read by kong (configFile) before the other fields are resolved.
 	Config kong.ConfigFlag `env:"CONSIGN_CONFIG" placeholder:"FILE" help:"JSON file of serve settings, keyed by flag name in snake_case (\"addr\", \"insecure_targets\"); flags and environment variables override it."`
@@ -101,7 +103,8 @@ func (c *serveCmd) Run(env *runEnv) error {
 	a, err := app.Start(env.ctx, app.Config{
 		Addr: c.Addr, DataDir: c.Data, Database: c.Database, Retention: c.Retention, InsecureTargets: c.InsecureTargets, AdminKey: c.AdminKey,
 		EncryptionKey: c.EncryptionKey, PublicURL: c.PublicURL, Logger: slog.New(h),
-		Guard: guard.Config{BodyBudget: c.BodyBudget, BodyTimeout: c.BodyTimeout, BodyMinRate: c.BodyMinRate},
+		Guard:    guard.Config{BodyBudget: c.BodyBudget, BodyTimeout: c.BodyTimeout, BodyMinRate: c.BodyMinRate},
+		Dispatch: dispatch.Config{Concurrency: c.Concurrency},
 	})
 	if err != nil {
 		return err

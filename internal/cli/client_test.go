@@ -93,6 +93,10 @@ func TestClientCommands(t *testing.T) {
 		{name: "secrets-add", args: []string{"secrets", "add", "--org", "{org}", "--endpoint", "{ep}", "--expires-in", "30d"}, keep: map[string]string{"sec": "sec_"}},
 		{name: "secrets-rotate", args: []string{"secrets", "rotate", "--org", "{org}", "--endpoint", "{ep}", "--grace", "1h"}},
 		{name: "secrets-list", args: []string{"secrets", "list", "--org", "{org}", "--endpoint", "{ep}"}},
+		{name: "secrets-update", args: []string{"secrets", "update", "--org", "{org}", "--endpoint", "{ep}", "{sec}", "--expires-at", "2027-06-01T00:00:00Z"}},
+		{name: "secrets-update-no-expiry", args: []string{"secrets", "update", "--org", "{org}", "--endpoint", "{ep}", "{sec}", "--no-expiry", "--json"}, json: true},
+		{name: "secrets-update-nothing", args: []string{"secrets", "update", "--org", "{org}", "--endpoint", "{ep}", "{sec}"}, code: 2},
+		{name: "secrets-update-two", args: []string{"secrets", "update", "--org", "{org}", "--endpoint", "{ep}", "{sec}", "--no-expiry", "--expires-in", "1h"}, code: 2},
 		{name: "secrets-delete", args: []string{"secrets", "delete", "--org", "{org}", "--endpoint", "{ep}", "{sec}"}},
 
 		{name: "events-send", args: []string{"events", "send", "--org", "{org}", "--type", "order.fulfilled",

@@ -385,6 +385,7 @@ type secretsCmd struct {
 	List   secretsListCmd   `cmd:"" help:"List an endpoint's secrets (not their values)."`
 	Add    secretsAddCmd    `cmd:"" help:"Add a signing secret, active at once; its value is shown once."`
 	Rotate secretsRotateCmd `cmd:"" help:"Add a new secret now; the others expire after the grace period."`
+	Update secretsUpdateCmd `cmd:"" help:"Change when a secret stops signing (--expires-in, --expires-at or --no-expiry)."`
 	Delete secretsDeleteCmd `cmd:"" help:"Delete a secret (not the last one that signs)."`
 }
 
@@ -468,6 +469,47 @@ func (c *secretsRotateCmd) Run(env *runEnv) error {
 		return s.fail(err)
 	}
 	return s.print(func(w io.Writer) { showSecret(w, sec) })
+}
+
+type secretsUpdateCmd struct {
+	remote
+	orgFlag
+	endpointFlag
+	ID        string `arg:"" help:"The secret's id."`
+	ExpiresIn string `xor:"expiry" help:"Stop signing after this long from now, such as 720h or 30d (0s: now)."`
+	ExpiresAt string `xor:"expiry" help:"Stop signing at this time (RFC 3339)."`
+	NoExpiry  bool   `xor:"expiry" help:"Sign until the secret is deleted."`
+}
+
+func (c *secretsUpdateCmd) Run(env *runEnv) error {
+	var at *time.Time
+	switch {
+	case c.ExpiresIn != "":
+		d, err := consign.ParseDuration(c.ExpiresIn)
+		if err != nil || d < 0 {
+			return codeError{2, fmt.Errorf("--expires-in %q: want a duration such as 720h or 30d", c.ExpiresIn)}
+		}
+		at = new(time.Now().Add(d))
+	case c.ExpiresAt != "":
+		t, err := time.Parse(time.RFC3339, c.ExpiresAt)
+		if err != nil {
+			return codeError{2, fmt.Errorf("--expires-at %q: want an RFC 3339 time such as 2027-06-01T00:00:00Z", c.ExpiresAt)}
+		}
+		at = &t
+	case !c.NoExpiry:
+		return codeError{2, fmt.Errorf("say when the secret stops signing: --expires-in, --expires-at or --no-expiry")}
+	}
+	s, err := c.open(env)
+	if err != nil {
+		return err
+	}
+	sec, err := s.Secrets.SetExpiry(env.ctx, c.Org, c.Endpoint, c.ID, at)
+	if err != nil {
+		return s.fail(err)
+	}
+	return s.print(func(w io.Writer) {
+		fields(w, "id", sec.ID, "endpoint_id", sec.EndpointID, "created_at", sec.CreatedAt, "expires_at", sec.ExpiresAt)
+	})
 }
 
 type secretsDeleteCmd struct {

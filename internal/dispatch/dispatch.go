@@ -13,7 +13,7 @@
 //     endpoint costs the others nothing; a lease makes work claimed by a process that
 //     died come due again by itself);
 //  2. starts attempts round-robin across endpoints while the global Concurrency, the
-//     endpoint's burst_limit (default EndpointConcurrency), its window (window.go: as
+//     endpoint's burst_limit (0: no cap but Concurrency), its window (window.go: as
 //     many as it answers without queueing) and its rate limit allow — a slow or failing
 //     endpoint holds only its own slots;
 //  3. sleeps until the next due time, a rate-limit token, a finished attempt, or a wake-up
@@ -60,7 +60,8 @@ type Config struct {
 	// Concurrency is the most attempts in flight at once; default 256.
 	Concurrency int
 	// EndpointConcurrency is the most attempts in flight to one endpoint that sets no
-	// burst_limit; default 64.
+	// burst_limit (0, "no limit"); default Concurrency, so that such an endpoint is bounded
+	// only by the node-wide limit (and its adaptive window).
 	EndpointConcurrency int
 	// ClaimBatch is the most deliveries leased for one endpoint per claim, and the size
 	// of its buffer in memory; default 2048, so that an endpoint a few batches behind is
@@ -255,15 +256,14 @@ type finished struct {
 
 // Defaults of Config.
 const (
-	DefaultConcurrency         = 256
-	DefaultEndpointConcurrency = 64
-	DefaultClaimBatch          = 2048
-	DefaultMaxQueued           = 20000
-	DefaultLease               = 2 * time.Minute
-	DefaultResync              = 2 * time.Second
-	DefaultPolicySweep         = 30 * time.Second
-	DefaultOwnerTTL            = 5 * time.Second
-	DefaultIdleRelease         = 30 * time.Second
+	DefaultConcurrency = 256
+	DefaultClaimBatch  = 2048
+	DefaultMaxQueued   = 20000
+	DefaultLease       = 2 * time.Minute
+	DefaultResync      = 2 * time.Second
+	DefaultPolicySweep = 30 * time.Second
+	DefaultOwnerTTL    = 5 * time.Second
+	DefaultIdleRelease = 30 * time.Second
 )
 
 // WithDefaults returns c with each zero field set to its default (Node: a fresh random
@@ -276,7 +276,7 @@ func (c Config) WithDefaults() Config {
 		c.Concurrency = DefaultConcurrency
 	}
 	if c.EndpointConcurrency == 0 {
-		c.EndpointConcurrency = DefaultEndpointConcurrency
+		c.EndpointConcurrency = c.Concurrency
 	}
 	if c.ClaimBatch == 0 {
 		c.ClaimBatch = DefaultClaimBatch

@@ -221,13 +221,65 @@ func (s *Service) CreateOrg(ctx context.Context, o *consign.Org) error {
 	return s.store.OrgInsert(ctx, o)
 }
 
-// UpdateOrg validates and saves an org.
+// UpdateOrg validates and saves an org. A new role that the org's endpoints' topics do
+// not allow is refused (ECONFLICT, naming each endpoint and topic): fan-out would stop
+// sending them without a word, so the caller changes those endpoints first.
 func (s *Service) UpdateOrg(ctx context.Context, o *consign.Org) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
+	if err := s.checkRole(ctx, o); err != nil {
+		return err
+	}
 	o.UpdatedAt = s.now()
 	return s.store.OrgUpdate(ctx, o)
+}
+
+// checkRole refuses a role change that would leave topics subscribed by name that the
+// new role may not take. Wildcards are not judged: they match what the role allows.
+func (s *Service) checkRole(ctx context.Context, o *consign.Org) error {
+	old, err := s.store.OrgGet(ctx, o.ID)
+	if err != nil || old.Role == o.Role || o.Role == consign.RoleBoth {
+		return err
+	}
+	eps, err := s.store.EndpointListAll(ctx, o.ID)
+	if err != nil {
+		return err
+	}
+	types := map[string]*consign.EventType{}
+	var fields []consign.FieldError
+	for _, ep := range eps {
+		var refused []string
+		for _, t := range ep.Topics {
+			if t == "*" || strings.HasSuffix(t, ".*") {
+				continue
+			}
+			et, ok := types[t]
+			if !ok {
+				if et, err = s.store.EventTypeGet(ctx, t); consign.ErrorCode(err) == consign.ENOTFOUND {
+					et = nil
+				} else if err != nil {
+					return err
+				}
+				types[t] = et
+			}
+			if et != nil && !o.Role.May(et.AvailableFor) {
+				refused = append(refused, fmt.Sprintf("%s (%s only)", t, rolesText(et.AvailableFor)))
+			}
+		}
+		if len(refused) > 0 {
+			fields = append(fields, consign.FieldError{Field: "role",
+				Message: fmt.Sprintf("endpoint %s (%s) takes %s", ep.ID, ep.URL, strings.Join(refused, ", "))})
+		}
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("a %s may not take topics that %d of this org's endpoints subscribe to: %s", o.Role, len(fields), fields[0].Message)
+	if len(fields) > 1 {
+		msg += fmt.Sprintf(" (and %d more, listed in errors)", len(fields)-1)
+	}
+	return &consign.Error{Code: consign.ECONFLICT, Message: msg + "; remove those topics from the endpoints (or delete them) first, then change the role", Fields: fields}
 }
 
 // CreateKey makes an org key; its value is in the returned key, once.
