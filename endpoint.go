@@ -210,8 +210,8 @@ func (e *Endpoint) Normalize() error {
 			v.Add("auth.token", `is only used with "type": "token"`)
 		}
 	case AuthToken:
-		if len(e.Auth.Token) > MaxHeaderValue || strings.ContainsAny(e.Auth.Token, "\r\n\x00") {
-			v.Add("auth.token", "must be at most %d bytes on one line", MaxHeaderValue)
+		if msg := validHeaderValue(e.Auth.Token); msg != "" {
+			v.Add("auth.token", "%s", msg)
 		}
 	default:
 		v.Add("auth.type", `must be "signature" or "token"`)
@@ -363,24 +363,40 @@ func validFieldName(name string) bool {
 	return true
 }
 
-// normalizeHeaders checks custom headers (valid names, not ones Consign sets, values of
-// one bounded line) and returns them with canonical names.
+// normalizeHeaders checks custom headers (valid names, not ones Consign sets, values a
+// request can carry) and returns them with canonical names.
 func normalizeHeaders(v *Validation, field string, in map[string]string, reserved map[string]bool) map[string]string {
 	out := make(map[string]string, len(in))
 	for name, value := range in {
 		canon := http.CanonicalHeaderKey(name)
+		msg := validHeaderValue(value)
 		switch {
 		case !validHeaderName(name):
 			v.Add(field, "%q is not a valid header name", name)
 		case reserved[canon]:
 			v.Add(field, "%q is set by Consign and cannot be overridden", name)
-		case len(value) > MaxHeaderValue || strings.ContainsAny(value, "\r\n\x00"):
-			v.Add(field, "value of %q must be at most %d bytes on one line", name, MaxHeaderValue)
+		case msg != "":
+			v.Add(field, "value of %q %s", name, msg)
 		default:
 			out[canon] = value
 		}
 	}
 	return out
+}
+
+// validHeaderValue says why s cannot be sent as a header value, or "". RFC 9110 allows
+// visible characters, spaces, tabs and bytes from 0x80 up; HTTP clients refuse any other
+// control character, so such a value would fail every attempt.
+func validHeaderValue(s string) string {
+	if len(s) > MaxHeaderValue {
+		return fmt.Sprintf("must be at most %d bytes", MaxHeaderValue)
+	}
+	for i := range len(s) {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return fmt.Sprintf("has a control character (byte 0x%02x at offset %d): a header value is one line of visible characters, spaces and tabs", c, i)
+		}
+	}
+	return ""
 }
 
 func validHeaderName(s string) bool {

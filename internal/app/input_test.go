@@ -71,6 +71,8 @@ func TestBadInput(t *testing.T) {
 			{"payload format", ep(`,"payload_format":"xml"`), 422, "payload_format", ""},
 			{"auth type", ep(`,"auth":{"type":"basic"}`), 422, "auth.type", ""},
 			{"reserved header", ep(`,"headers":{"webhook-id":"x"}`), 422, "headers", ""},
+			{"control character in a header value", ep(`,"headers":{"X-Partner-Key":"abc\u0007"}`), 422, "headers", "X-Partner-Key"},
+			{"escape in a header value", ep(`,"headers":{"X-Color":"\u001b[31m"}`), 422, "headers", "X-Color"},
 			{"unknown topic", `{"url":"https://example.com/hook","topics":["no.such.type"]}`, 422, "topics", "no.such.type"},
 			{"no topics", `{"url":"https://example.com/hook","topics":[]}`, 422, "topics", ""},
 			{"bad topic", `{"url":"https://example.com/hook","topics":["order.**"]}`, 422, "topics", ""},

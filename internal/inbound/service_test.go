@@ -289,6 +289,7 @@ func TestSourceValidation(t *testing.T) {
 		{"PollBadURL", `{"name": "x", "topic": "shipment.created", "poll": {"url": "ftp://p.example.com/", "id_pointer": "/id", "interval": "1h"}}`, []string{"poll.url"}},
 		{"PollNeedsID", `{"name": "x", "topic": "shipment.created", "poll": {"url": "https://p.example.com/", "interval": "1h"}}`, []string{"poll.id_pointer"}},
 		{"PollReservedHeader", `{"name": "x", "topic": "shipment.created", "poll": {"url": "https://p.example.com/", "id_pointer": "/id", "interval": "1h", "headers": {"Host": "x"}}}`, []string{"poll.headers"}},
+		{"PollControlCharacter", `{"name": "x", "topic": "shipment.created", "poll": {"url": "https://p.example.com/", "id_pointer": "/id", "interval": "1h", "headers": {"X-Poll-Key": "k\u0008"}}}`, []string{"poll.headers"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
