@@ -19,6 +19,7 @@ import (
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/api"
+	"github.com/consign-dev/consign/internal/destination"
 	"github.com/consign-dev/consign/internal/dispatch"
 	"github.com/consign-dev/consign/internal/guard"
 	"github.com/consign-dev/consign/internal/inbound"
@@ -312,20 +313,27 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 	a.sender = sender.New(cfg.senderConfig())
+	// Where deliveries go, by the endpoint URL's scheme (docs/delivery-pipeline.md).
+	// HTTP, the first kind, is also the default: it words the refusal of any other scheme.
+	dests, err := destination.NewRegistry(destination.Kind{Name: "HTTP", Schemes: []string{"https", "http"},
+		Check: sender.ValidateTargetURL, Sender: a.sender})
+	if err != nil {
+		return err
+	}
 	// Ingest hands new deliveries to the dispatcher; the dispatcher and manage publish
 	// operational events through ingest, which exists by the time they emit.
 	emit := func(ctx context.Context, orgID, typ string, payload any) error {
 		return a.Ingest.Emit(ctx, orgID, typ, payload)
 	}
 	a.Manage = manage.New(a.Store, box, manage.Config{InsecureTargets: cfg.InsecureTargets, Now: cfg.Now,
-		ValidateURL: sender.ValidateTargetURL, Emit: emit, Logger: cfg.Logger})
+		ValidateURL: dests.CheckURL, Emit: emit, Logger: cfg.Logger})
 	dc := cfg.dispatchConfig()
 	dc.Metrics, dc.Tracer = a.metrics, tracer
 	if cfg.Database != "" {
 		// Several nodes may share the database: endpoints are divided between them.
 		dc.Cluster = cluster
 	}
-	a.Dispatcher = dispatch.New(a.Store, a.Manage, dispatch.EmitterFunc(emit), a.sender, dc)
+	a.Dispatcher = dispatch.New(a.Store, a.Manage, dispatch.EmitterFunc(emit), dests, dc)
 	a.Ingest = ingest.New(a.Store, ingest.Config{Now: cfg.Now, Logger: cfg.Logger, Dispatcher: a.Dispatcher, Metrics: a.metrics, Tracer: tracer})
 	a.metrics.WatchQueue(a.Dispatcher.Load)
 	a.metrics.WatchNarrowed(a.Dispatcher.Narrowed)

@@ -15,92 +15,84 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/destination"
 	"github.com/consign-dev/consign/internal/inbound"
-	"github.com/consign-dev/consign/internal/sender"
 	"github.com/consign-dev/consign/internal/signing"
 	"github.com/consign-dev/consign/internal/store"
 )
 
-// attempt sends c once and decides the delivery's next state. final makes any failure
+// attempt makes one attempt at c and decides the delivery's next state. It runs the
+// stages of the delivery pipeline that follow fan-out (docs/delivery-pipeline.md; the
+// match stage, topics and the org's role, ran in internal/ingest):
+//
+//	endpoint      the endpoint's settings and signing keys, as of the claim (endpointOf)
+//	shape         the body and the headers every attempt carries (shape)
+//	authenticate  the proof of origin: the endpoint's token or a signature (authenticate)
+//	send          the Sender the URL's scheme chose (internal/destination)
+//	decide        succeeded, retried, failed, or paused after 410 Gone (decide)
+//
+// A stage either passes the attempt on or ends it with the delivery's next state in o,
+// which the record stage (recorder.go) writes with the attempt. final makes any failure
 // final (test sends). rtt is the request's round trip as the sender measured it (0 when
 // nothing was sent): the partner's answer and the network, without this process's own
 // work before and after (endpoint lookups, signing, the attempt record).
 func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o *store.Outcome, rtt time.Duration) {
 	now := d.cfg.Now()
 	o = &store.Outcome{DeliveryID: c.DeliveryID, EndpointID: c.EndpointID, At: now}
-	ep, err := d.cache.get(ctx, c, now)
-	switch {
-	case consign.ErrorCode(err) == consign.ENOTFOUND:
-		o.Status = consign.StatusCancelled
-		return o, rtt
-	case err != nil:
-		d.log.Error("load endpoint", "endpoint", c.EndpointID, "err", err)
-		o.Status, o.NextAttemptAt = consign.StatusPending, now.Add(5*time.Second)
-		return o, rtt
-	case !ep.endpoint.Active:
-		o.Status = consign.StatusPaused
+	ep := d.endpointOf(ctx, c, now, o)
+	if ep == nil {
 		return o, rtt
 	}
-	req := buildRequest(ep, c, now)
+	req, hs := shape(ep.endpoint, c, now.Unix())
 	if trace.SpanContextFromContext(ctx).IsValid() {
 		// The endpoint may continue the trace; the header shows in the attempt record.
 		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	}
-	var res sender.Outcome
-	if ep.endpoint.Auth.Type != consign.AuthToken && req.Header.Get("Webhook-Signature") == "" {
-		// Never send unsigned: the receiver could not tell it from a forgery.
-		res = sender.Outcome{Class: sender.Failure, StartedAt: now,
-			Err: "not sent: the endpoint has no active signing secret; add one with POST …/endpoints/" + c.EndpointID + "/secrets"}
+	var res destination.Outcome
+	if refusal := authenticate(&hs, ep, c, req.Body, now); refusal != "" {
+		res = destination.Outcome{Class: destination.Failure, StartedAt: now, Err: refusal}
 	} else {
 		res = d.sender.Send(ctx, req)
 		rtt = res.Duration
 	}
-	if ctx.Err() != nil && res.Class != sender.Success {
+	if ctx.Err() != nil && res.Class != destination.Success {
 		// Shutting down mid-attempt: the outcome says nothing about the endpoint. Leave the
 		// lease to expire so the delivery is sent again after restart.
 		o.Status, o.NextAttemptAt = consign.StatusPending, now
 		return o, rtt
 	}
-	n := c.AttemptsCount + 1
-	o.Attempt = attemptRecord(n, req, &res, ep.endpoint)
-	o.At = res.StartedAt.Add(res.Duration)
-	switch res.Class {
-	case sender.Success:
-		o.Status = consign.StatusSucceeded
-		o.ResponseReference, o.ResponseFields = responseValues(ep.endpoint, &res)
-		return o, rtt
-	case sender.Gone:
-		reason := fmt.Sprintf("the endpoint answered 410 Gone on %s", o.At.Format(time.RFC3339))
-		if err := d.endpoints.Deactivate(ctx, c.OrgID, c.EndpointID, reason); err != nil {
-			d.log.Error("deactivate endpoint after 410", "endpoint", c.EndpointID, "err", err)
-		}
-		d.cache.forget(c.EndpointID)
-		o.Status = consign.StatusPaused
-		return o, rtt
-	case sender.Throttled:
-		d.hold(c.EndpointID, res.RetryAt)
-	}
-	if final {
-		o.Status = consign.StatusFailed
-		return o, rtt
-	}
-	next := o.At.Add(d.jitteredDelay(ep.endpoint.Retry, n))
-	if res.Class == sender.Throttled && res.RetryAt.After(next) {
-		next = res.RetryAt
-	}
-	if next.After(c.Deadline) {
-		o.Status = consign.StatusFailed
-		d.exhausted(c, n, o.Attempt)
-		return o, rtt
-	}
-	o.Status, o.NextAttemptAt = consign.StatusPending, next
+	d.decide(ctx, c, o, req, &res, ep.endpoint, final)
 	return o, rtt
 }
 
-// buildRequest makes the HTTP request of an attempt. The body is the same bytes on every
-// attempt (so receivers can compare), the timestamp and signature are per attempt.
-func buildRequest(ep *endpointEntry, c *store.Claim, now time.Time) sender.Request {
-	e := ep.endpoint
+// endpointOf is the endpoint stage: the endpoint's settings and opened signing keys, as
+// of the claim's endpoint version (cache.go). It returns nil when the attempt ends here,
+// with no request made and o saying what becomes of the delivery: cancelled when the
+// endpoint was deleted, due again in 5 s when it could not be read, paused while it is
+// inactive.
+func (d *Dispatcher) endpointOf(ctx context.Context, c *store.Claim, now time.Time, o *store.Outcome) *endpointEntry {
+	ep, err := d.cache.get(ctx, c, now)
+	switch {
+	case consign.ErrorCode(err) == consign.ENOTFOUND:
+		o.Status = consign.StatusCancelled
+		return nil
+	case err != nil:
+		d.log.Error("load endpoint", "endpoint", c.EndpointID, "err", err)
+		o.Status, o.NextAttemptAt = consign.StatusPending, now.Add(5*time.Second)
+		return nil
+	case !ep.endpoint.Active:
+		o.Status = consign.StatusPaused
+		return nil
+	}
+	return ep
+}
+
+// shape is the shape stage: the request of an attempt but for its proof of origin. The
+// body is the Standard Webhooks envelope, or the payload alone for an endpoint that takes
+// it raw, the same bytes on every attempt (so receivers can compare); the headers are the
+// endpoint's own and the Standard Webhooks ones, with this attempt's timestamp ts. A
+// transformation of the payload would run here, before anything is signed.
+func shape(e *consign.Endpoint, c *store.Claim, ts int64) (destination.Request, headerSet) {
 	body := c.Payload
 	switch {
 	case e.PayloadFormat == consign.FormatRaw:
@@ -109,30 +101,97 @@ func buildRequest(ep *endpointEntry, c *store.Claim, now time.Time) sender.Reque
 	default:
 		body = envelope(c)
 	}
-	h := make(http.Header, 6+len(e.Headers))
-	// Every value is a one-element slice of vals: one allocation, not one per header.
-	vals := make([]string, 0, 6+len(e.Headers))
-	set := func(k, v string) {
-		vals = append(vals, v)
-		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
-	}
+	hs := newHeaderSet(6 + len(e.Headers)) // the five below and the proof of origin
 	for k, v := range e.Headers {
-		set(k, v)
+		hs.set(k, v)
 	}
-	set("Content-Type", "application/json")
-	set("User-Agent", consign.UserAgent)
-	set("Webhook-Id", c.EventID)
-	ts := now.Unix()
-	set("Webhook-Timestamp", strconv.FormatInt(ts, 10))
+	hs.set("Content-Type", "application/json")
+	hs.set("User-Agent", consign.UserAgent)
+	hs.set("Webhook-Id", c.EventID)
+	hs.set("Webhook-Timestamp", strconv.FormatInt(ts, 10))
 	if c.Sequence > 0 {
-		set("Webhook-Sequence", strconv.FormatInt(c.Sequence, 10))
+		hs.set("Webhook-Sequence", strconv.FormatInt(c.Sequence, 10))
 	}
-	if e.Auth.Type == consign.AuthToken {
-		set("Auth", e.Auth.Token)
-	} else if keys := ep.keysAt(now); len(keys) > 0 {
-		set("Webhook-Signature", signing.Header(keys, c.EventID, ts, body))
+	return destination.Request{Method: e.Method, URL: e.URL, Header: hs.h, Body: body}, hs
+}
+
+// authenticate is the authenticate-and-sign stage: it adds the attempt's proof of origin
+// to its headers, the endpoint's token (auth type token) or the Standard Webhooks
+// signature of the body by every key that signs at now. It returns why the attempt must
+// not be sent when there is neither: the receiver could not tell it from a forgery. (A
+// failed attempt, retried on the endpoint's schedule, so that adding a secret resumes
+// delivery.) Another scheme (OAuth2, mTLS) would be chosen here by the endpoint's auth
+// type.
+func authenticate(hs *headerSet, ep *endpointEntry, c *store.Claim, body []byte, now time.Time) (refusal string) {
+	if ep.endpoint.Auth.Type == consign.AuthToken {
+		hs.set("Auth", ep.endpoint.Auth.Token)
+		return ""
 	}
-	return sender.Request{Method: e.Method, URL: e.URL, Header: h, Body: body}
+	keys := ep.keysAt(now)
+	if len(keys) == 0 {
+		return "not sent: the endpoint has no active signing secret; add one with POST …/endpoints/" + c.EndpointID + "/secrets"
+	}
+	hs.set("Webhook-Signature", signing.Header(keys, c.EventID, now.Unix(), body))
+	return ""
+}
+
+// headerSet fills an attempt's header map. Every value is a one-element slice of one
+// backing array: one allocation for all the values, not one per header.
+type headerSet struct {
+	h    http.Header
+	vals []string
+}
+
+func newHeaderSet(n int) headerSet {
+	return headerSet{h: make(http.Header, n), vals: make([]string, 0, n)}
+}
+
+func (s *headerSet) set(k, v string) {
+	s.vals = append(s.vals, v)
+	s.h[k] = s.vals[len(s.vals)-1 : len(s.vals) : len(s.vals)]
+}
+
+// decide is the decide stage: it takes what the send stage reported into the delivery's
+// next state in o, with the attempt's record. Success: succeeded, with the values the
+// endpoint keeps from the reply. Gone (410): the endpoint is deactivated and the delivery
+// paused. Anything else is retried at the endpoint's next backoff (Throttled: no sooner
+// than Retry-After, and the whole endpoint holds until then), or failed when that would
+// pass the delivery's deadline (the org is told: consign.delivery.exhausted) or when
+// final.
+func (d *Dispatcher) decide(ctx context.Context, c *store.Claim, o *store.Outcome, req destination.Request, res *destination.Outcome, e *consign.Endpoint, final bool) {
+	n := c.AttemptsCount + 1
+	o.Attempt = attemptRecord(n, req, res, e)
+	o.At = res.StartedAt.Add(res.Duration)
+	switch res.Class {
+	case destination.Success:
+		o.Status = consign.StatusSucceeded
+		o.ResponseReference, o.ResponseFields = responseValues(e, res)
+		return
+	case destination.Gone:
+		reason := fmt.Sprintf("the endpoint answered 410 Gone on %s", o.At.Format(time.RFC3339))
+		if err := d.endpoints.Deactivate(ctx, c.OrgID, c.EndpointID, reason); err != nil {
+			d.log.Error("deactivate endpoint after 410", "endpoint", c.EndpointID, "err", err)
+		}
+		d.cache.forget(c.EndpointID)
+		o.Status = consign.StatusPaused
+		return
+	case destination.Throttled:
+		d.hold(c.EndpointID, res.RetryAt)
+	}
+	if final {
+		o.Status = consign.StatusFailed
+		return
+	}
+	next := o.At.Add(d.jitteredDelay(e.Retry, n))
+	if res.Class == destination.Throttled && res.RetryAt.After(next) {
+		next = res.RetryAt
+	}
+	if next.After(c.Deadline) {
+		o.Status = consign.StatusFailed
+		d.exhausted(c, n, o.Attempt)
+		return
+	}
+	o.Status, o.NextAttemptAt = consign.StatusPending, next
 }
 
 // envelope wraps the payload as {"id","type","timestamp","data"} without re-encoding it.
@@ -150,7 +209,9 @@ func envelope(c *store.Claim) []byte {
 	return append(b, '}')
 }
 
-func attemptRecord(n int, req sender.Request, res *sender.Outcome, e *consign.Endpoint) *consign.Attempt {
+// attemptRecord is what the attempt log keeps of an attempt: the request with its
+// secrets redacted, the reply if there was one, and the error text.
+func attemptRecord(n int, req destination.Request, res *destination.Outcome, e *consign.Endpoint) *consign.Attempt {
 	a := &consign.Attempt{
 		N: n, StartedAt: res.StartedAt.UTC(), DurationMS: res.Duration.Milliseconds(),
 		Request: consign.AttemptRequest{Method: req.Method, URL: req.URL, Headers: make(map[string]string, len(req.Header))},
@@ -173,7 +234,7 @@ func attemptRecord(n int, req sender.Request, res *sender.Outcome, e *consign.En
 		}
 		a.Response = r
 	}
-	if res.Err != "" && res.Class != sender.Success {
+	if res.Err != "" && res.Class != destination.Success {
 		msg := res.Err
 		a.Error = &msg
 	}
@@ -184,7 +245,7 @@ func attemptRecord(n int, req sender.Request, res *sender.Outcome, e *consign.En
 // response_fields find in a successful JSON reply: each a string as its text, another
 // value as its compact JSON. A pointer with no value there (or null) gives nothing, and
 // a reply that is not complete JSON gives nothing at all.
-func responseValues(e *consign.Endpoint, res *sender.Outcome) (ref *string, fields map[string]string) {
+func responseValues(e *consign.Endpoint, res *destination.Outcome) (ref *string, fields map[string]string) {
 	if (e.ResponseReferencePointer == "" && len(e.ResponseFields) == 0) || res.Truncated || !json.Valid(res.Body) {
 		return nil, nil
 	}

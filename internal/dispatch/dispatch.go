@@ -47,7 +47,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/consign-dev/consign"
-	"github.com/consign-dev/consign/internal/sender"
+	"github.com/consign-dev/consign/internal/destination"
 	"github.com/consign-dev/consign/internal/signing"
 	"github.com/consign-dev/consign/internal/store"
 )
@@ -131,9 +131,11 @@ func (f EmitterFunc) Emit(ctx context.Context, orgID, typ string, payload any) e
 	return f(ctx, orgID, typ, payload)
 }
 
-// Sender sends one HTTP attempt.
+// Sender is the send stage: it makes one attempt and says what became of it. The
+// composition root passes a destination.Registry, which picks the kind of destination
+// (HTTP first) by the endpoint URL's scheme.
 type Sender interface {
-	Send(ctx context.Context, r sender.Request) sender.Outcome
+	Send(ctx context.Context, r destination.Request) destination.Outcome
 }
 
 // Dispatcher delivers due deliveries until its context ends.
