@@ -18,7 +18,7 @@ import (
 )
 
 // adminKey is the admin key of every test server; 40 characters.
-const adminKey = "test-admin-key-0123456789abcdefghijklmno"
+const adminKey = "test-admin-key-q7Vx2mP9rT4wZ8bN3cF6hJ1sD"
 
 const (
 	waitFor = 10 * time.Second

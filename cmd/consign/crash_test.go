@@ -23,7 +23,7 @@ import (
 )
 
 // adminKey is the CONSIGN_ADMIN_KEY of the servers these tests start (40 characters).
-const adminKey = "ck_test_0123456789abcdef0123456789abcdef"
+const adminKey = "ck_test_9f86d081884c7d659a2feaa0c55ad015"
 
 // TestCrashLosesNoAcknowledgedEvent is the at-least-once guarantee of SPEC.md ("Delivery
 // semantics") checked on the real binary: an event acknowledged with 2xx survives a

@@ -47,6 +47,8 @@ type Config struct {
 	Now func() time.Time
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+	// Throttle, if set, slows clients that keep presenting bad keys.
+	Throttle Throttle
 	// Tracer, if set, gives each request a server span named by its route (never its
 	// path, which for ingest URLs holds a credential), continuing an incoming
 	// traceparent.
@@ -240,7 +242,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			if tok == "" && isReadyCloud(rt.pattern) {
 				tok = r.URL.Query().Get("bearer_token") // ReadyCloud's documented way
 			}
-			key, err := s.manage.Authenticate(r.Context(), tok)
+			key, err := s.authenticate(r, tok)
 			if err != nil {
 				s.writeError(w, r, err)
 				return
@@ -255,6 +257,26 @@ func (s *Server) wrap(rt route) http.Handler {
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+// authenticate checks the key tok presented, through the throttle: a client that keeps
+// presenting keys that do not authenticate is answered 429 for a while.
+func (s *Server) authenticate(r *http.Request, tok string) (*consign.APIKey, error) {
+	t := s.cfg.Throttle
+	if t == nil || tok == "" {
+		return s.manage.Authenticate(r.Context(), tok)
+	}
+	if err := t.Allow(r, tok); err != nil {
+		return nil, err
+	}
+	key, err := s.manage.Authenticate(r.Context(), tok)
+	switch consign.ErrorCode(err) {
+	case "":
+		t.Succeeded(tok)
+	case consign.EUNAUTHORIZED:
+		t.Failed(r)
+	}
+	return key, err
 }
 
 func bearer(r *http.Request) string {

@@ -62,3 +62,15 @@ type Sources interface {
 	// MaxBody is the largest body an ingest URL reads.
 	MaxBody() int64
 }
+
+// Throttle slows clients that keep presenting keys that do not authenticate
+// (guard.Guard).
+type Throttle interface {
+	// Allow says whether the client of r may present credential now: nil, or an error
+	// to answer instead of looking at the key.
+	Allow(r *http.Request, credential string) error
+	// Failed counts a key that did not authenticate against the client of r.
+	Failed(r *http.Request)
+	// Succeeded remembers a key that authenticated.
+	Succeeded(credential string)
+}

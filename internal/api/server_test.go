@@ -27,7 +27,7 @@ import (
 // directory, served by httptest, without the app around them (no dispatcher loop runs:
 // these tests send nothing).
 
-const adminKey = "api-test-admin-key-0123456789abcdefghij"
+const adminKey = "api-test-admin-key-Lw4pXe8Ks2Nq6Rz0Jt5Y"
 
 type apiServer struct {
 	url string

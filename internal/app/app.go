@@ -145,6 +145,11 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("Addr (CONSIGN_ADDR) %q is not a listen address such as :8700 or 127.0.0.1:8700", c.Addr))
 	}
+	if c.AdminKey != "" {
+		if err := manage.CheckAdminKey(c.AdminKey); err != nil {
+			errs = append(errs, fmt.Errorf("AdminKey (CONSIGN_ADMIN_KEY) %w", err))
+		}
+	}
 	if err := api.CheckPublicURL(c.PublicURL); err != nil {
 		errs = append(errs, fmt.Errorf("PublicURL (CONSIGN_PUBLIC_URL) %w", err))
 	}
@@ -227,7 +232,7 @@ func (c Config) apiConfig() api.Config {
 // guardConfig is the guard's settings, as Start builds them.
 func (c Config) guardConfig() guard.Config {
 	gc := c.Guard
-	gc.Logger = c.Logger
+	gc.Now, gc.Logger = c.Now, c.Logger
 	return gc.WithDefaults()
 }
 
@@ -367,15 +372,15 @@ func (a *App) build(ctx context.Context) error {
 	ic := cfg.inboundConfig()
 	ic.Metrics = a.metrics
 	a.Inbound = inbound.New(a.Store, box, a.Ingest, a.pollSender, ic)
+	a.Guard = guard.New(cfg.guardConfig())
 	ac := cfg.apiConfig()
-	ac.Tracer = tracer
+	ac.Tracer, ac.Throttle = tracer, a.Guard
 	handler := api.New(a.Store, a.Manage, a.Ingest, a.Dispatcher, a.Inbound, ac)
 	// /metrics is public, like /healthz: it shows counts and endpoint IDs, no payloads
 	// or credentials. Restrict it at the proxy if endpoint IDs should stay private.
 	root := http.NewServeMux()
 	root.Handle("GET /metrics", a.metrics.Handler())
-	root.Handle("/", web.Mount(handler, web.New(a.Store, a.Manage, a.Dispatcher, a.Inbound, web.Config{PublicURL: ac.PublicURL, Now: cfg.Now, Logger: cfg.Logger})))
-	a.Guard = guard.New(cfg.guardConfig())
+	root.Handle("/", web.Mount(handler, web.New(a.Store, a.Manage, a.Dispatcher, a.Inbound, web.Config{PublicURL: ac.PublicURL, Throttle: a.Guard, Now: cfg.Now, Logger: cfg.Logger})))
 	// No ReadTimeout: the guard sets each body's read deadline (a fixed one would cut a
 	// large batch on a slow link, and cancel a handler that outlives it).
 	a.http = &http.Server{

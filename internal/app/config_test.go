@@ -38,6 +38,9 @@ func TestConfigValidate(t *testing.T) {
 			[]string{"Sender.ConnectTimeout is -1s", "Dispatch.Concurrency is -1", "Inbound.Workers is -1", "API.MaxBody is -1"}},
 		{"guard settings, named", app.Config{Guard: guard.Config{BodyBudget: -1, BodyTimeout: -time.Second}},
 			[]string{"Guard.BodyBudget is -1", "Guard.BodyTimeout is -1s"}},
+		{"weak admin key", app.Config{AdminKey: "an-admin-key-of-24-chars"}, []string{"AdminKey (CONSIGN_ADMIN_KEY) has 24 characters"}},
+		{"bad trusted proxy", app.Config{Guard: guard.Config{TrustedProxies: []string{"10.0.0.0/8", "proxy.internal"}}},
+			[]string{`Guard.TrustedProxies: "proxy.internal" is not an address or a CIDR range`}},
 		{"inbound payload over ingest's", app.Config{Inbound: inbound.Config{MaxPayload: 1 << 20}},
 			[]string{"Inbound.MaxPayload (1048576) is larger than the largest event payload (262144)"}},
 		// One node: the ownership settings are not used.

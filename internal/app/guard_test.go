@@ -6,6 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -47,8 +50,7 @@ func readReply(tb testing.TB, conn net.Conn, within time.Duration) *reply {
 
 // TestAnnouncedBodiesDoNotReserveMemory: connections that announce the largest batch
 // (16 MiB) and send one byte cost the server about what they sent, not what they
-// announced. It used to reserve the announced size for each: 40 such connections took
-// 640 MiB.
+// announced (reserving the announced size would take 640 MiB for 40 of them).
 //
 // Not parallel: it reads the process's allocation counters, which parallel tests would
 // move.
@@ -76,8 +78,7 @@ func TestAnnouncedBodiesDoNotReserveMemory(t *testing.T) {
 
 // TestSlowBodyIsCut: a body that trickles in (a byte every 200 ms) is cut once
 // BodyTimeout has passed, with 408 and a problem saying why; a long body that keeps up
-// BodyMinRate goes through however long it takes. The server used to wait 60 s for any
-// body.
+// BodyMinRate goes through however long it takes.
 func TestSlowBodyIsCut(t *testing.T) {
 	t.Parallel()
 	e := start(t, func(c *app.Config) {
@@ -176,4 +177,140 @@ func TestBodyBudget(t *testing.T) {
 		r := send(i)
 		require.Equal(t, tc.after, r.status, "%s: %s", tc.name, r.body)
 	}
+}
+
+// guesses sends n requests that each present a wrong key from one address and counts
+// the replies by status; each 429 must say when to try again.
+func guesses(t *testing.T, n int, send func(i int) *reply) map[int]int {
+	t.Helper()
+	counts := map[int]int{}
+	for i := range n {
+		r := send(i)
+		counts[r.status]++
+		if r.status == http.StatusTooManyRequests {
+			require.NotEmpty(t, r.header.Get("Retry-After"), "a 429 says when to try again")
+		}
+	}
+	return counts
+}
+
+// TestGuessesAreThrottled: an address that keeps presenting wrong keys — as API keys or
+// at the dashboard's sign-in — gets FailureBurst answers, then 429 with Retry-After
+// before its keys are even looked at; a key in use from the same address keeps working.
+func TestGuessesAreThrottled(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	o := e.newOrg("acme")
+	burst := guard.DefaultFailureBurst
+	e.c.must(http.StatusOK, "GET", "/v1/orgs/"+o.id+"/endpoints", nil, o.key) // a key in use
+
+	t.Run("API", func(t *testing.T) {
+		got := guesses(t, 1000, func(i int) *reply {
+			r := e.c.raw("GET", "/v1/orgs/"+o.id+"/endpoints", nil, fmt.Sprintf("csk_guess%06d", i), nil)
+			if r.status == http.StatusTooManyRequests {
+				p := requireProblem(t, r)
+				require.Contains(t, p.Detail, "too many failed attempts")
+			}
+			return r
+		})
+		t.Logf("1,000 bad API keys from one address: %v", got)
+		require.GreaterOrEqual(t, got[http.StatusUnauthorized], burst)
+		require.LessOrEqual(t, got[http.StatusUnauthorized], burst+5, "after the burst, about one a second")
+		require.Equal(t, 1000, got[http.StatusUnauthorized]+got[http.StatusTooManyRequests], "%v", got)
+		// The org's own key, in use, still works from the throttled address.
+		e.c.must(http.StatusOK, "GET", "/v1/orgs/"+o.id+"/endpoints", nil, o.key)
+	})
+
+	t.Run("dashboard", func(t *testing.T) {
+		b := newBrowser(t, e.c.base)
+		got := guesses(t, 300, func(i int) *reply {
+			return b.post("/ui/signin", url.Values{"csrf": {b.signinForm()}, "key": {fmt.Sprintf("csk_guess%06d", i)}})
+		})
+		t.Logf("300 bad sign-ins from one address: %v", got)
+		require.LessOrEqual(t, got[http.StatusUnauthorized], 5, "the API's failures count for the dashboard too")
+		require.Equal(t, 300, got[http.StatusUnauthorized]+got[http.StatusTooManyRequests], "%v", got)
+		r := b.post("/ui/signin", url.Values{"csrf": {b.signinForm()}, "key": {adminKey}})
+		require.Equal(t, http.StatusSeeOther, r.status, "the admin key, in use, still signs in: %s", r.body)
+	})
+}
+
+// TestTrustedProxies: behind a trusted proxy, failures count against the address in
+// X-Forwarded-For, so one client's guesses do not throttle the others; from anyone else
+// the header is ignored, so a client cannot spread its guesses over made-up addresses.
+func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		proxies []string
+		// the other client's first wrong key, after the first client's burst
+		other int
+	}{
+		{"trusted", []string{"127.0.0.0/8"}, http.StatusUnauthorized},
+		{"not trusted", nil, http.StatusTooManyRequests},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := start(t, func(c *app.Config) { c.Guard.TrustedProxies = tc.proxies })
+			from := func(addr string) http.Header { return http.Header{"X-Forwarded-For": {addr}} }
+			got := guesses(t, 40, func(i int) *reply {
+				return e.c.raw("GET", "/v1/orgs", nil, fmt.Sprintf("csk_guess%06d", i), from("198.51.100.1"))
+			})
+			require.Positive(t, got[http.StatusTooManyRequests], "%v", got)
+			r := e.c.raw("GET", "/v1/orgs", nil, "csk_other", from("198.51.100.2"))
+			require.Equal(t, tc.other, r.status, "%s", r.body)
+		})
+	}
+}
+
+// TestWeakAdminKeyRefused: an operator-chosen admin key that is short or patterned
+// stops the server before it opens anything, saying why and what to use.
+func TestWeakAdminKeyRefused(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{"an-admin-key-of-24-chars", "consign-admin-0123456789abcdefghij", strings.Repeat("hunter2!", 5)} {
+		dir := t.TempDir() + "/data"
+		_, err := app.Start(t.Context(), app.Config{Addr: "127.0.0.1:0", DataDir: dir, AdminKey: key})
+		require.ErrorContains(t, err, "AdminKey (CONSIGN_ADMIN_KEY)", key)
+		require.ErrorContains(t, err, `use at least 32 random characters, such as the output of "openssl rand -hex 32"`, key)
+		require.NoDirExists(t, dir)
+	}
+}
+
+// browser is a client with cookies that does not follow redirects, as the dashboard's
+// forms need.
+type browser struct {
+	tb   testing.TB
+	base string
+	hc   *http.Client
+}
+
+func newBrowser(tb testing.TB, base string) *browser {
+	jar, err := cookiejar.New(nil)
+	require.NoError(tb, err)
+	return &browser{tb: tb, base: base, hc: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// signinForm opens the sign-in form and returns its CSRF token.
+func (b *browser) signinForm() string {
+	b.tb.Helper()
+	resp, err := b.hc.Get(b.base + "/ui/signin")
+	require.NoError(b.tb, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(b.tb, err)
+	m := csrfField.FindSubmatch(body)
+	require.NotNil(b.tb, m, "no CSRF token on the sign-in form:\n%s", body)
+	return string(m[1])
+}
+
+func (b *browser) post(path string, form url.Values) *reply {
+	b.tb.Helper()
+	resp, err := b.hc.PostForm(b.base+path, form)
+	require.NoError(b.tb, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(b.tb, err)
+	return &reply{status: resp.StatusCode, header: resp.Header, body: body}
 }

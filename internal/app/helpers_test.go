@@ -20,7 +20,7 @@ import (
 )
 
 // adminKey is the admin key every test app accepts (CONSIGN_ADMIN_KEY); 40 characters.
-const adminKey = "test-admin-key-0123456789abcdefghijklmno"
+const adminKey = "test-admin-key-q7Vx2mP9rT4wZ8bN3cF6hJ1sD"
 
 // Waits: how long a test waits for something the app should do quickly, and how often
 // it looks.

@@ -90,6 +90,9 @@ type serveCmd struct {
 	BodyTimeout     time.Duration `default:"10s" env:"CONSIGN_BODY_TIMEOUT" help:"How long a request body may take to arrive, plus one second for every --body-min-rate bytes received; a slower one is cut with 408."`
 	BodyMinRate     int64         `default:"32768" env:"CONSIGN_BODY_MIN_RATE" help:"The slowest a long request body may arrive after --body-timeout, in bytes per second (default 32 KiB/s)."`
 	Concurrency     int           `default:"256" env:"CONSIGN_CONCURRENCY" help:"Most delivery attempts in flight at once on this node; also the cap of an endpoint whose burst_limit is 0 (no limit)."`
+	TrustedProxies  []string      `env:"CONSIGN_TRUSTED_PROXIES" placeholder:"CIDR,..." help:"Addresses or CIDR ranges of the proxies in front of the server, whose X-Forwarded-For names the client (for throttling failed sign-ins); default none: the client is the connection's peer."`
+	AuthFailures    int           `default:"20" env:"CONSIGN_AUTH_FAILURES" help:"How many bad API keys a client address may present at once (API and dashboard sign-in) before it is answered 429."`
+	AuthFailureRate float64       `default:"1" env:"CONSIGN_AUTH_FAILURE_RATE" help:"How many bad API keys a second a client address may present after --auth-failures."`
 
 	// Config is read by kong (configFile) before the other fields are resolved.
 	Config kong.ConfigFlag `env:"CONSIGN_CONFIG" placeholder:"FILE" help:"JSON file of serve settings, keyed by flag name in snake_case (\"addr\", \"insecure_targets\"); flags and environment variables override it."`
@@ -103,7 +106,8 @@ func (c *serveCmd) Run(env *runEnv) error {
 	a, err := app.Start(env.ctx, app.Config{
 		Addr: c.Addr, DataDir: c.Data, Database: c.Database, Retention: c.Retention, InsecureTargets: c.InsecureTargets, AdminKey: c.AdminKey,
 		EncryptionKey: c.EncryptionKey, PublicURL: c.PublicURL, Logger: slog.New(h),
-		Guard:    guard.Config{BodyBudget: c.BodyBudget, BodyTimeout: c.BodyTimeout, BodyMinRate: c.BodyMinRate},
+		Guard: guard.Config{BodyBudget: c.BodyBudget, BodyTimeout: c.BodyTimeout, BodyMinRate: c.BodyMinRate,
+			TrustedProxies: c.TrustedProxies, FailureBurst: c.AuthFailures, FailureRate: c.AuthFailureRate},
 		Dispatch: dispatch.Config{Concurrency: c.Concurrency},
 	})
 	if err != nil {

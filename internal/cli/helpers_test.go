@@ -27,7 +27,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
 // adminKey is the admin key of every test server; 40 characters.
-const adminKey = "test-admin-key-0123456789abcdefghijklmno"
+const adminKey = "test-admin-key-q7Vx2mP9rT4wZ8bN3cF6hJ1sD"
 
 // server is a running Consign.
 type server struct{ url string }

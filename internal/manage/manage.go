@@ -181,8 +181,8 @@ func (s *Service) forgetKeys(match func(*consign.APIKey) bool) {
 // and its value returned, to be shown once; "" means nothing new was made.
 func (s *Service) EnsureAdminKey(ctx context.Context, fromEnv string) (string, error) {
 	if fromEnv != "" {
-		if len(fromEnv) < 24 {
-			return "", consign.Errorf(consign.EINVALID, "CONSIGN_ADMIN_KEY must be at least 24 characters")
+		if err := CheckAdminKey(fromEnv); err != nil {
+			return "", consign.Errorf(consign.EINVALID, "CONSIGN_ADMIN_KEY %v", err)
 		}
 		if _, err := s.store.KeyByHash(ctx, HashKey(fromEnv)); err == nil {
 			return "", nil

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -41,6 +42,19 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request, q *req) error {
 	}
 	next := safeNext(r.PostFormValue("next"))
 	value := strings.TrimSpace(r.PostFormValue("key"))
+	t := s.cfg.Throttle
+	if t != nil && value != "" {
+		if err := t.Allow(r, value); err != nil {
+			e, ok := errors.AsType[*consign.Error](err)
+			if !ok || e.RetryAfter <= 0 {
+				return err
+			}
+			wait := consign.RetryAfterSeconds(e.RetryAfter)
+			w.Header().Set("Retry-After", wait)
+			s.renderSignin(w, r, consign.HTTPStatus(e.Code), next, "Too many failed sign-ins from your address: try again in "+wait+" s.")
+			return nil
+		}
+	}
 	key, err := s.manage.Authenticate(r.Context(), value)
 	if consign.ErrorCode(err) == consign.EUNAUTHORIZED {
 		msg := "That API key is not valid."
@@ -48,11 +62,17 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request, q *req) error {
 			msg = "Enter an API key."
 		} else {
 			s.log.Warn("dashboard: sign-in with an invalid API key", "remote", r.RemoteAddr)
+			if t != nil {
+				t.Failed(r)
+			}
 		}
 		s.renderSignin(w, r, http.StatusUnauthorized, next, msg)
 		return nil
 	} else if err != nil {
 		return err
+	}
+	if t != nil {
+		t.Succeeded(value)
 	}
 	if old, err := r.Cookie(sessionCookie); err == nil {
 		s.sessions.delete(old.Value) // a new sign-in never reuses a session id

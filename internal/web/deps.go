@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/dispatch"
@@ -44,4 +45,16 @@ type Sources interface {
 	DeleteSource(ctx context.Context, orgID, id string) error
 	Receipts(ctx context.Context, orgID, sourceID string, f store.ReceiptFilter) ([]*consign.Receipt, error)
 	Receipt(ctx context.Context, orgID, sourceID, id string) (*consign.Receipt, error)
+}
+
+// Throttle slows clients that keep signing in with keys that do not authenticate
+// (guard.Guard).
+type Throttle interface {
+	// Allow says whether the client of r may present credential now: nil, or an error
+	// to answer instead of looking at the key.
+	Allow(r *http.Request, credential string) error
+	// Failed counts a key that did not authenticate against the client of r.
+	Failed(r *http.Request)
+	// Succeeded remembers a key that authenticated.
+	Succeeded(credential string)
 }

@@ -71,6 +71,8 @@ type Config struct {
 	// MaxSessions bounds the sessions held in memory; when full, the oldest is dropped.
 	// Default 10,000.
 	MaxSessions int
+	// Throttle, if set, slows clients that keep signing in with bad keys.
+	Throttle Throttle
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger; default slog.Default().

@@ -28,7 +28,7 @@ import (
 )
 
 // adminKey is the admin key of every test dashboard; 40 characters.
-const adminKey = "test-admin-key-0123456789abcdefghijklmno"
+const adminKey = "test-admin-key-q7Vx2mP9rT4wZ8bN3cF6hJ1sD"
 
 // ui is a dashboard over a real embedded store, served by httptest, with a dispatcher
 // stub (these tests send nothing).
