@@ -123,12 +123,18 @@ func TestBadInput(t *testing.T) {
 			{"bad name", map[string]any{"name": "bad name"}, 422, "name", ""},
 			{"reserved name", map[string]any{"name": "consign.mine"}, 422, "name", ""},
 			{"exists", map[string]any{"name": "order.created"}, 409, "", ""},
+			{"schema refers to itself", map[string]any{"name": "input.broken", "schema": map[string]any{"$ref": "#"}}, 422, "schema", "refers to itself"},
+			{"schema 1,000 levels deep", `{"name": "input.broken", "schema": ` + strings.Repeat(`{"properties":{"a":`, 1000) + `{}` + strings.Repeat(`}}`, 1000) + `}`,
+				422, "schema", "levels deep"},
 		} {
 			r := e.c.raw("POST", types, tc.body, adminKey, nil)
 			require.Equal(t, tc.status, r.status, "%s: %s", tc.name, r.body)
 			p := requireProblem(t, r)
 			if tc.field != "" {
 				require.Contains(t, p.fields(), tc.field, "%s: %s", tc.name, r.body)
+			}
+			if tc.detail != "" {
+				require.Contains(t, p.Detail, tc.detail, "%s: %s", tc.name, r.body)
 			}
 		}
 		e.c.must(http.StatusNotFound, "GET", types+"/input.broken", nil, adminKey)

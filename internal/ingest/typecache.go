@@ -54,7 +54,9 @@ func (c *typeCache) get(ctx context.Context, name string) (*typeEntry, error) {
 		e = &typeEntry{availableFor: t.AvailableFor, updatedAt: t.UpdatedAt, loaded: now}
 		if len(t.Schema) > 0 {
 			if e.schema, err = schema.Compile(t.Schema); err != nil {
-				return nil, err
+				// Stored before the bounds of schema.Compile: the catalog owner must replace it.
+				return nil, consign.Errorf(consign.ECONFLICT, "event type %q has a schema that is no longer accepted (%v): replace it with PATCH /v1/event-types/%s",
+					name, err, name)
 			}
 		}
 	}

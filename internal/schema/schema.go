@@ -1,27 +1,54 @@
 // Package schema compiles and applies the JSON Schemas of event types. Schemas come from
 // API clients, so compilation never loads anything from outside (no file or network
 // references) and instances are size-limited by the caller.
+//
+// A schema is also bounded before it is accepted, so that neither compiling it nor
+// applying it to a payload can take more than a moment: its document nests at most
+// MaxDepth levels (the compiler's time grows with the square of the nesting), it may not
+// refer to itself through $ref (a loop at one place of the payload would make every
+// payload fail, and recursion through the payload's levels is not needed by a payload
+// schema), it uses no $dynamicRef or $recursiveRef (resolved only while validating), and
+// the tree it unfolds into when every $ref is replaced by its target holds at most
+// MaxNodes schemas (a few lines of $defs that refer twice to the next one unfold into
+// millions, each applied to the payload).
 package schema
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
-	"golang.org/x/text/language"
-	"golang.org/x/text/message"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+// Bounds on an accepted schema.
+const (
+	// MaxDepth is how deeply a schema document may nest objects and arrays. A payload
+	// schema nests two levels per level of the payload ({"properties": {"a": {…}}}), so
+	// this allows payloads 31 levels deep.
+	MaxDepth = 64
+	// MaxNodes is how many schemas a schema may hold once every $ref is unfolded.
+	MaxNodes = 10000
 )
 
 // Schema is a compiled JSON Schema.
 type Schema struct{ s *jsonschema.Schema }
 
-// Compile parses and compiles a schema document (draft 2020-12 unless it says otherwise).
+// Compile parses, bounds and compiles a schema document (draft 2020-12 unless it says
+// otherwise).
 func Compile(doc []byte) (*Schema, error) {
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
 	if err != nil {
 		return nil, fmt.Errorf("schema is not valid JSON: %w", err)
+	}
+	if depth(v, 0) > MaxDepth {
+		return nil, fmt.Errorf("schema nests objects and arrays more than %d levels deep", MaxDepth)
+	}
+	if b, ok := v.(bool); ok && !b {
+		return nil, errors.New("schema is false: it refuses every payload")
 	}
 	c := jsonschema.NewCompiler()
 	c.UseLoader(jsonschema.SchemeURLLoader{}) // no external references
@@ -34,7 +61,107 @@ func Compile(doc []byte) (*Schema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schema does not compile: %s", firstLine(err.Error()))
 	}
+	w := walker{state: map[*jsonschema.Schema]int{}}
+	if _, err := w.nodes(s); err != nil {
+		return nil, err
+	}
 	return &Schema{s: s}, nil
+}
+
+// depth returns how deeply v nests objects and arrays, stopping early past MaxDepth.
+func depth(v any, d int) int {
+	if d > MaxDepth {
+		return d
+	}
+	deepest := d
+	switch v := v.(type) {
+	case map[string]any:
+		for _, e := range v {
+			deepest = max(deepest, depth(e, d+1))
+		}
+	case []any:
+		for _, e := range v {
+			deepest = max(deepest, depth(e, d+1))
+		}
+	}
+	return deepest
+}
+
+// walker unfolds a compiled schema: state holds, per schema, -1 while it is being
+// unfolded (so meeting it again is a cycle) and then the size of its unfolded tree.
+type walker struct {
+	state map[*jsonschema.Schema]int
+}
+
+// nodes returns the number of schemas in the tree s unfolds into, or an error when it
+// refers to itself, resolves references only while validating, or unfolds past MaxNodes.
+func (w *walker) nodes(s *jsonschema.Schema) (int, error) {
+	if s == nil {
+		return 0, nil
+	}
+	switch n, seen := w.state[s]; {
+	case seen && n < 0:
+		return 0, fmt.Errorf("schema refers to itself through $ref (at %s): recursive schemas are not accepted", location(s))
+	case seen:
+		return n, nil
+	}
+	if s.DynamicRef != nil || s.RecursiveRef != nil {
+		return 0, fmt.Errorf("schema uses $dynamicRef or $recursiveRef (at %s), which event-type schemas do not support: use $ref", location(s))
+	}
+	w.state[s] = -1
+	total := 1
+	for _, c := range children(s) {
+		n, err := w.nodes(c)
+		if err != nil {
+			return 0, err
+		}
+		if total += n; total > MaxNodes {
+			return 0, fmt.Errorf("schema unfolds into more than %d schemas once its $refs are followed: refer to fewer definitions, or to each fewer times", MaxNodes)
+		}
+	}
+	w.state[s] = total
+	return total, nil
+}
+
+// children lists the subschemas s applies, its $ref's target among them.
+func children(s *jsonschema.Schema) []*jsonschema.Schema {
+	out := []*jsonschema.Schema{s.Ref, s.Not, s.If, s.Then, s.Else, s.PropertyNames, s.UnevaluatedProperties,
+		s.Contains, s.Items2020, s.UnevaluatedItems, s.ContentSchema}
+	out = append(out, s.AllOf...)
+	out = append(out, s.AnyOf...)
+	out = append(out, s.OneOf...)
+	out = append(out, s.PrefixItems...)
+	for _, c := range s.Properties {
+		out = append(out, c)
+	}
+	for _, c := range s.PatternProperties {
+		out = append(out, c)
+	}
+	for _, c := range s.DependentSchemas {
+		out = append(out, c)
+	}
+	for _, d := range s.Dependencies {
+		if c, ok := d.(*jsonschema.Schema); ok {
+			out = append(out, c)
+		}
+	}
+	for _, a := range []any{s.AdditionalProperties, s.Items, s.AdditionalItems} {
+		switch a := a.(type) {
+		case *jsonschema.Schema:
+			out = append(out, a)
+		case []*jsonschema.Schema:
+			out = append(out, a...)
+		}
+	}
+	return out
+}
+
+// location is where s is in the document, as a JSON pointer.
+func location(s *jsonschema.Schema) string {
+	if _, frag, ok := strings.Cut(s.Location, "#"); ok && frag != "" {
+		return frag
+	}
+	return "/"
 }
 
 // Validate checks a JSON document against the schema and returns one readable message

@@ -1,9 +1,13 @@
 package schema
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/consign-dev/consign"
 )
 
 func TestValidate(t *testing.T) {
@@ -48,5 +52,119 @@ func FuzzValidate(f *testing.F) {
 	f.Add([]byte(`{"a":"x"}`))
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		_ = s.Validate(doc) // must not panic
+	})
+}
+
+// nested is a schema n payload levels deep (2n+1 levels of JSON).
+func nested(n int) string {
+	return strings.Repeat(`{"type":"object","properties":{"a":`, n) + `{"type":"string"}` + strings.Repeat(`}}`, n)
+}
+
+// doubling is a schema of n definitions each referring twice to the next: a few hundred
+// bytes that unfold into 2^n schemas.
+func doubling(n int) string {
+	var b strings.Builder
+	b.WriteString(`{"$ref":"#/$defs/d0","$defs":{`)
+	for i := range n {
+		fmt.Fprintf(&b, `"d%d":{"anyOf":[{"$ref":"#/$defs/d%d"},{"minLength":%d,"$ref":"#/$defs/d%d"}]},`, i, i+1, i, i+1)
+	}
+	fmt.Fprintf(&b, `"d%d":{"type":"string"}}}`, n)
+	return b.String()
+}
+
+// TestCompileBounds: schemas that would take long to compile or to apply, or that no
+// payload could pass, are refused with a message that says why; ordinary ones (the
+// built-in catalog's among them) are accepted.
+func TestCompileBounds(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, doc string
+		err       string // "" when accepted
+	}{
+		{"nested to the limit", nested((MaxDepth - 1) / 2), ""},
+		{"one level too deep", nested((MaxDepth + 1) / 2), "more than 64 levels deep"},
+		{"1,000 levels", nested(1000), "more than 64 levels deep"},
+		{"3,000 levels", nested(3000), "more than 64 levels deep"},
+		{"deep arrays", strings.Repeat(`{"enum":[`, 1) + strings.Repeat("[", 100) + strings.Repeat("]", 100) + "]}", "more than 64 levels deep"},
+		{"refers to itself", `{"$ref":"#"}`, "refers to itself"},
+		{"refers to itself beside other keywords", `{"type":"object","allOf":[{"$ref":"#"}]}`, "refers to itself"},
+		{"a cycle through two definitions", `{"$ref":"#/$defs/a","$defs":{"a":{"anyOf":[{"$ref":"#/$defs/b"}]},"b":{"not":{"$ref":"#/$defs/a"}}}}`, "refers to itself"},
+		{"recursive through a property", `{"type":"object","properties":{"children":{"type":"array","items":{"$ref":"#"}}}}`, "refers to itself"},
+		{"dynamic reference", `{"$dynamicAnchor":"node","type":"object","properties":{"next":{"$dynamicRef":"#node"}}}`, "$dynamicRef"},
+		{"unfolds into millions", doubling(24), "more than 10000 schemas"},
+		{"unfolds into a few thousand", doubling(10), ""},
+		{"false", `false`, "refuses every payload"},
+		{"a definition used twice", `{"type":"object","properties":{"ship_to":{"$ref":"#/$defs/address"},"bill_to":{"$ref":"#/$defs/address"}},
+			"$defs":{"address":{"type":"object","required":["country"],"properties":{"country":{"type":"string","minLength":2}}}}}`, ""},
+		{"true", `true`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, err := Compile([]byte(tc.doc))
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			// Whatever it decides, an accepted schema reaches a verdict on a payload.
+			for _, doc := range []string{`{}`, `{"a":{"a":"x"}}`, `"x"`, `null`, `[1,[2]]`} {
+				if err := s.Validate([]byte(doc)); err != nil {
+					require.NotContains(t, err.Error(), "reference cycle", doc)
+				}
+			}
+		})
+	}
+	for _, et := range consign.BuiltinEventTypes() {
+		if len(et.Schema) > 0 {
+			_, err := Compile(et.Schema)
+			require.NoError(t, err, "built-in %s", et.Name)
+		}
+	}
+}
+
+// BenchmarkCompile: the time to accept the deepest schema allowed, one 64 KiB schema of
+// such chains, and to refuse a 3,000-level one.
+func BenchmarkCompile(b *testing.B) {
+	chains := `{"allOf":[` + nested((MaxDepth-1)/2)
+	for len(chains) < 63<<10 {
+		chains += "," + nested((MaxDepth-1)/2)
+	}
+	chains += "]}"
+	for _, bc := range []struct{ name, doc string }{
+		{"deepest", nested((MaxDepth - 1) / 2)},
+		{"64KiB-of-deepest", chains},
+		{"doubling-10", doubling(10)},
+		{"refuse-3000-levels", nested(3000)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				_, _ = Compile([]byte(bc.doc))
+			}
+		})
+	}
+}
+
+// FuzzCompile: no schema document makes Compile panic, and a schema it accepts reaches a
+// verdict on payloads of every shape, without a reference cycle.
+func FuzzCompile(f *testing.F) {
+	f.Add([]byte(`{"type":"object","properties":{"a":{"type":"array","items":{"type":"number"}}}}`))
+	f.Add([]byte(`{"$ref":"#"}`))
+	f.Add([]byte(`{"$ref":"#/$defs/a","$defs":{"a":{"anyOf":[{"$ref":"#/$defs/a"}]}}}`))
+	f.Add([]byte(nested(40)))
+	f.Add([]byte(doubling(6)))
+	f.Add([]byte(`{"if":{"const":1},"then":{"$ref":"#/$defs/x"},"else":false,"$defs":{"x":{"minimum":0}}}`))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		if len(doc) > 64<<10 {
+			return // the API refuses larger schemas before compiling them
+		}
+		s, err := Compile(doc)
+		if err != nil {
+			return
+		}
+		for _, p := range []string{`{}`, `{"a":[1,"x",{"b":null}]}`, `"x"`, `1`, `null`, `[true,[2]]`} {
+			if err := s.Validate([]byte(p)); err != nil {
+				require.NotContains(t, err.Error(), "reference cycle", "schema %s, payload %s", doc, p)
+			}
+		}
 	})
 }
