@@ -29,6 +29,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		Verify  verifyCmd  `cmd:"" help:"Check a received webhook's signature (exit 0 valid, 1 not)."`
 		Migrate migrateCmd `cmd:"" help:"Apply the store's pending migrations and exit."`
 		Bench   benchCmd   `cmd:"" help:"Measure the spec's performance figures on this machine (in-process server, loopback receiver)."`
+		Probe   probeCmd   `cmd:"" help:"Attack a running server with bad inputs, cross-org requests and SSRF targets; exit 1 if anything got through."`
 		Version versionCmd `cmd:"" help:"Print the version."`
 
 		clientCmds `embed:""` // orgs, endpoints, events… against a running server (client.go)
