@@ -1,3 +1,5 @@
+//go:build !consign_stdlib
+
 package sender
 
 import (
@@ -9,13 +11,10 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/net/http/httpguts"
 )
 
 // The Sender's HTTP/1.1 client. An attempt takes a kept-alive connection
@@ -24,7 +23,9 @@ import (
 // response has been read to its end. net/http's Transport instead hands
 // every request to two goroutines per connection, a write loop and a read
 // loop; at webhook rates those hand-offs and wake-ups cost about as much CPU
-// as the rest of the round trip (docs/performance.md, "the sender's own connections"). What is
+// as the rest of the round trip (docs/performance.md, "the sender's own
+// connections"). Builds tagged consign_stdlib use the Transport instead
+// (client_stdlib.go). What is
 // delicate stays with the standard library: responses are parsed by
 // http.ReadResponse (status line, headers, chunked and fixed-length bodies),
 // TLS is crypto/tls, connections are dialed by the guarded net.Dialer.
@@ -36,12 +37,30 @@ import (
 // closed it while it was idle) is sent again on another connection: webhooks
 // are delivered at least once and carry their own id.
 
-// poolKey identifies the connections that can carry a request: same scheme,
-// same host and port as written in the URL.
-type poolKey struct {
-	tls  bool
-	host string // url.URL.Host, in ASCII
+// connBufferSize is the size of the read and write buffers lent to a
+// connection for one exchange.
+const connBufferSize = 4 << 10
+
+// client is the Sender's HTTP/1.1 client: its pool, its dialer and TLS settings,
+// and the buffers it lends to a connection for one exchange.
+type client struct {
+	pool      *connPool
+	dialer    *net.Dialer
+	tlsConfig *tls.Config
+	readers   sync.Pool // *bufio.Reader
+	writers   sync.Pool // *bufio.Writer
 }
+
+// initClient sets up s's client; dialer carries the SSRF guard.
+func (s *Sender) initClient(cfg Config, dialer *net.Dialer, tlsConfig *tls.Config) {
+	s.pool = newConnPool(cfg.MaxIdleConnsPerHost, 8*cfg.MaxIdleConnsPerHost, idleConnTimeout)
+	s.dialer, s.tlsConfig = dialer, tlsConfig
+	s.readers.New = func() any { return bufio.NewReaderSize(nil, connBufferSize) }
+	s.writers.New = func() any { return bufio.NewWriterSize(nil, connBufferSize) }
+}
+
+// closeIdle closes the idle connections.
+func (s *Sender) closeIdle() { s.pool.closeIdle() }
 
 // conn is one connection to a receiver. Its buffers are borrowed from the
 // Sender's pools for the length of an exchange, so an idle connection holds
@@ -171,80 +190,6 @@ func (p *connPool) closeIdle() {
 	}
 }
 
-// target is a Request's method and URL, checked and ready to write.
-type target struct {
-	method   string
-	key      poolKey
-	hostname string // for the dial and TLS's server name
-	port     string
-	uri      string // the request target: path and query
-	req      *http.Request
-}
-
-// postRequest tells http.ReadResponse the method of the request it reads the
-// answer to (HEAD has no body); it only reads it.
-var postRequest = &http.Request{Method: http.MethodPost}
-
-// parseTarget checks the method and URL of r. Its errors are texts for
-// Outcome.Err.
-func parseTarget(method, rawURL string) (*url.URL, target, string) {
-	t := target{method: method, req: postRequest}
-	if method != http.MethodPost {
-		if !httpguts.ValidHeaderFieldName(method) {
-			return nil, t, "invalid request: invalid method " + strconv.Quote(method)
-		}
-		t.req = &http.Request{Method: method}
-	}
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, t, "invalid request: " + unwrapURLError(err).Error()
-	}
-	return u, t, ""
-}
-
-// locate fills in the connection details of t from u, whose scheme has
-// passed preflight.
-func (t *target) locate(u *url.URL) string {
-	if u.Host == "" {
-		return "invalid request: the URL has no host"
-	}
-	if u.User != nil {
-		return "invalid request: the URL must not contain credentials (user:pass@); send them in a header"
-	}
-	host := u.Host
-	if !ascii(host) {
-		var err error
-		if host, err = httpguts.PunycodeHostPort(host); err != nil {
-			return "invalid request: host " + strconv.Quote(u.Host) + ": " + err.Error()
-		}
-	}
-	t.key = poolKey{tls: u.Scheme == "https", host: host}
-	t.hostname, t.port, _ = net.SplitHostPort(host)
-	if t.hostname == "" {
-		t.hostname, t.port = host, ""
-		if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
-			t.hostname = host[1 : len(host)-1]
-		}
-	}
-	if t.port == "" {
-		t.port = "80"
-		if t.key.tls {
-			t.port = "443"
-		}
-	}
-	t.uri = u.RequestURI()
-	return ""
-}
-
-func ascii(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
 // exchange is a request whose response headers have arrived. Its body is
 // read from resp.Body; release gives the connection back or closes it.
 type exchange struct {
@@ -252,14 +197,6 @@ type exchange struct {
 	resp *http.Response
 	stop func() bool // ends the cancellation watch; nil when ctx cannot be canceled
 }
-
-// errHandshakeTimeout is reported when the TLS handshake outlasts the
-// connect timeout.
-var errHandshakeTimeout = errors.New("TLS handshake timeout")
-
-// errHeaderTooLarge is reported when the response header block passes
-// maxResponseHeaderBytes.
-var errHeaderTooLarge = errors.New("server response headers exceeded the limit")
 
 // roundTrip sends r to t and reads the response's status line and headers.
 // Every read and write ends at deadline, and earlier if ctx is canceled.
@@ -356,29 +293,6 @@ func readResponse(c *conn, req *http.Request) (resp *http.Response, answered boo
 func isClosed(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-}
-
-// reqExcluded are the caller's headers the framing writes itself or never
-// sends.
-var reqExcluded = map[string]bool{
-	"Host": true, "User-Agent": true, "Content-Length": true,
-	"Transfer-Encoding": true, "Trailer": true, "Connection": true,
-}
-
-// headerProblem returns why h cannot be sent (a name or value that would
-// break the request's framing), or "".
-func headerProblem(h http.Header) string {
-	for k, vs := range h {
-		if !httpguts.ValidHeaderFieldName(k) {
-			return "invalid request: invalid header name " + strconv.Quote(k)
-		}
-		for _, v := range vs {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				return "invalid request: invalid value for header " + k
-			}
-		}
-	}
-	return ""
 }
 
 // writeRequest writes r's request line, headers and body to bw. r's header

@@ -11,6 +11,10 @@
 //     goroutine (client.go); responses are parsed by net/http's
 //     http.ReadResponse and TLS is crypto/tls. Redirects are never
 //     followed; a 3xx is a failed attempt.
+//   - Built with the tag consign_stdlib, the Sender sends through net/http's
+//     Transport instead (client_stdlib.go), with the same guard, timeouts,
+//     capture limits and error texts, and passes the same tests: the
+//     standard path to compare the hand-made client with.
 //   - Unless Config.InsecureTargets is set, only https is allowed and every
 //     connection is checked by an SSRF guard in net.Dialer.Control, which
 //     runs after DNS resolution and before connect(2). A name that resolves
@@ -23,7 +27,7 @@
 //   - Response headers are capped at 64 KiB, bodies captured up to a limit.
 //     A bounded amount of the rest is read and thrown away so the
 //     connection can be reused.
-//   - Send is the hot path. The request is written from the caller's header
+//   - Send is the hot path. In the hand-made client the request is written from the caller's header
 //     map and []byte through a pooled buffer in one write for small bodies;
 //     read buffers are lent to a connection only while it is in use.
 package sender

@@ -19,6 +19,14 @@ type blockedError struct{ msg string }
 
 func (e *blockedError) Error() string { return "blocked: " + e.msg + insecureHint }
 
+// errHandshakeTimeout is reported when the TLS handshake outlasts the
+// connect timeout.
+var errHandshakeTimeout = errors.New("TLS handshake timeout")
+
+// errHeaderTooLarge is reported when the response header block passes
+// maxResponseHeaderBytes.
+var errHeaderTooLarge = errors.New("server response headers exceeded the limit")
+
 // control is the net.Dialer.Control hook used unless InsecureTargets. It
 // runs after DNS resolution and before connect(2), once for every address
 // tried, so a refused address never receives a packet.

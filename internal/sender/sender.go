@@ -1,7 +1,6 @@
 package sender
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -42,9 +41,6 @@ const (
 	maxDrain = 1 << 20
 	// maxResponseHeaderBytes caps the response header block.
 	maxResponseHeaderBytes = 64 << 10
-	// connBufferSize is the size of the read and write buffers lent to a
-	// connection for one exchange.
-	connBufferSize = 4 << 10
 	// idleConnTimeout is how long an unused connection is kept.
 	idleConnTimeout = 90 * time.Second
 	// minScratch is the smallest pooled read buffer, so draining stays
@@ -167,21 +163,19 @@ type Outcome struct {
 	RetryAt time.Time
 }
 
-// Sender sends webhook attempts over its own pool of kept-alive
-// connections (client.go). It is safe for concurrent use. Create it with New.
+// Sender sends webhook attempts over a pool of kept-alive connections: its own
+// HTTP/1.1 client (client.go), or net/http's Transport in builds tagged
+// consign_stdlib (client_stdlib.go). It is safe for concurrent use. Create it with
+// New.
 type Sender struct {
-	pool           *connPool
-	dialer         *net.Dialer
-	tlsConfig      *tls.Config
+	client                        // the HTTP client of the build
 	guard          *ssrf.Guardian // nil when InsecureTargets
 	now            func() time.Time
 	timeout        time.Duration
 	connectTimeout time.Duration
 	maxBody        int
-	userAgent      []string // shared, read-only
-	bufs           sync.Pool
-	readers        sync.Pool // *bufio.Reader, lent to a connection for one exchange
-	writers        sync.Pool // *bufio.Writer
+	userAgent      []string  // shared, read-only
+	bufs           sync.Pool // response body scratch buffers
 }
 
 // WithDefaults returns c with each zero field set to its default.
@@ -235,38 +229,35 @@ func New(cfg Config) *Sender {
 	}
 
 	s := &Sender{
-		pool:           newConnPool(cfg.MaxIdleConnsPerHost, 8*cfg.MaxIdleConnsPerHost, idleConnTimeout),
 		now:            cfg.Now,
 		timeout:        cfg.Timeout,
 		connectTimeout: cfg.ConnectTimeout,
 		maxBody:        cfg.MaxResponseBody,
 		userAgent:      []string{cfg.UserAgent},
-		tlsConfig: &tls.Config{
-			MinVersion:         tls.VersionTLS12,
-			RootCAs:            cfg.RootCAs,
-			ClientSessionCache: tls.NewLRUClientSessionCache(1024),
-		},
 	}
 	scratch := max(cfg.MaxResponseBody, minScratch)
 	s.bufs.New = func() any {
 		b := make([]byte, scratch)
 		return &b
 	}
-	s.readers.New = func() any { return bufio.NewReaderSize(nil, connBufferSize) }
-	s.writers.New = func() any { return bufio.NewWriterSize(nil, connBufferSize) }
 
-	s.dialer = &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
 	if !cfg.InsecureTargets {
 		s.guard = ssrf.New(ssrf.WithAnyPort())
-		s.dialer.Control = s.control
+		dialer.Control = s.control
 	}
+	s.initClient(cfg, dialer, &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		RootCAs:            cfg.RootCAs,
+		ClientSessionCache: tls.NewLRUClientSessionCache(1024),
+	})
 	return s
 }
 
 // Close closes idle keep-alive connections. In-flight sends are not
 // interrupted, and the Sender can still be used afterwards.
 func (s *Sender) Close() {
-	s.pool.closeIdle()
+	s.closeIdle()
 }
 
 // Send makes one attempt and reports its Outcome. It never returns an
