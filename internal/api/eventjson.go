@@ -1,3 +1,5 @@
+//go:build !consign_stdlib
+
 package api
 
 import (
@@ -20,7 +22,8 @@ import (
 // every json.RawMessage). This file reads and writes the publishing bodies in one pass,
 // for the bodies clients actually send; anything unusual (escapes in strings, unknown or
 // repeated fields, invalid JSON) goes through encoding/json, so the result and every error
-// message stay those of decode and writeJSON.
+// message stay those of decode and writeJSON. Builds tagged consign_stdlib use decode and
+// writeJSON themselves (eventjson_stdlib.go).
 
 // decodeEvent reads the body of a single-event publish as decode would; limit is the
 // largest body the route accepts.

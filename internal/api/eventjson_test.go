@@ -1,3 +1,5 @@
+//go:build !consign_stdlib
+
 package api
 
 import (
@@ -197,16 +199,6 @@ func BenchmarkPublishJSON(b *testing.B) {
 			require.NoError(b, writeEvents(httptest.NewRecorder(), http.StatusAccepted, events))
 		}
 	})
-}
-
-func TestDecodeEventTooLarge(t *testing.T) {
-	t.Parallel()
-	body := `{"type":"order.created","payload":{"note":"` + strings.Repeat("x", 100) + `"}}`
-	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
-	r.Body = http.MaxBytesReader(httptest.NewRecorder(), r.Body, 64)
-	var in ingest.EventInput
-	var mbe *http.MaxBytesError
-	require.ErrorAs(t, decodeEvent(r, 64, &in), &mbe)
 }
 
 // TestPlain8 checks the eight-byte test against its byte-by-byte definition, for every
