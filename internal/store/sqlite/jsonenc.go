@@ -1,3 +1,5 @@
+//go:build !consign_stdlib
+
 package sqlite
 
 import (
@@ -10,7 +12,8 @@ import (
 // The dispatcher records an attempt per delivery, each with its request and response
 // headers as JSON; encoding/json spent a fifth of the recording transaction on them
 // (reflection, sorting map keys). These encoders write the same JSON documents, read back
-// by encoding/json, without either: map keys come in map order.
+// by encoding/json, without either: map keys come in map order. Builds tagged
+// consign_stdlib use encoding/json itself (jsonenc_stdlib.go).
 
 // appendRequest appends r as the JSON object encoding/json would make of it.
 func appendRequest(b []byte, r *consign.AttemptRequest) []byte {

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !consign_stdlib
 
 // walbuf: a SQLite VFS that gathers the writes of the write-ahead log, and of the
 // checkpoints into the database file, into large writes.
@@ -38,6 +38,9 @@
 // after syncing the database file. A connection set to synchronous=OFF skips that sync
 // and would publish before its unlock: its database file's writes are not gathered
 // (the VFS sees the PRAGMA as a file control).
+//
+// Builds tagged consign_stdlib leave this file out: the C engine then opens its files
+// through SQLite's default VFS (walbuf_stdlib.go).
 //
 // A log file learns its connection's database file (for the unlock) from the thread:
 // SQLite opens a log inside a call on its connection, after using the database file on
