@@ -25,10 +25,10 @@ import (
 // loop; at webhook rates those hand-offs and wake-ups cost about as much CPU
 // as the rest of the round trip (docs/performance.md, "the sender's own
 // connections"). Builds tagged consign_stdlib use the Transport instead
-// (client_stdlib.go). What is
-// delicate stays with the standard library: responses are parsed by
-// http.ReadResponse (status line, headers, chunked and fixed-length bodies),
-// TLS is crypto/tls, connections are dialed by the guarded net.Dialer.
+// (client_stdlib.go). What is delicate stays with the standard library:
+// responses are parsed by http.ReadResponse (status line, headers, chunked
+// and fixed-length bodies), TLS is crypto/tls, connections are dialed by the
+// guarded net.Dialer.
 //
 // A connection is reused only when its response was read to its end, the
 // receiver did not ask to close it, nothing follows the response on the wire
