@@ -74,10 +74,13 @@ type Endpoint struct {
 	// vendor's reference and its id). The values found are kept on the delivery as
 	// response_fields, each as a string.
 	ResponseFields map[string]string `json:"response_fields,omitempty"`
-	Active         bool              `json:"active"`
-	Health         string            `json:"health"`
-	DisabledAt     *time.Time        `json:"disabled_at"`
-	DisabledReason string            `json:"disabled_reason"`
+	// SuccessStatuses, when set, are the only statuses that count as success (each a
+	// 2xx status; ReadyCloud accepts only 200). Empty: any 2xx.
+	SuccessStatuses []int      `json:"success_statuses,omitempty"`
+	Active          bool       `json:"active"`
+	Health          string     `json:"health"`
+	DisabledAt      *time.Time `json:"disabled_at"`
+	DisabledReason  string     `json:"disabled_reason"`
 	// FailingSince is when the current run of failed attempts began (nil when the last
 	// attempt succeeded); disable_after counts from it.
 	FailingSince *time.Time `json:"failing_since"`
@@ -275,10 +278,31 @@ func (e *Endpoint) Normalize() error {
 	if len(e.ResponseFields) == 0 {
 		e.ResponseFields = nil
 	}
+	if len(e.SuccessStatuses) > 100 {
+		v.Add("success_statuses", "at most 100 statuses")
+	}
+	for _, st := range e.SuccessStatuses {
+		if st < 200 || st > 299 {
+			v.Add("success_statuses", "%d is not a 2xx status: list the 2xx statuses that count as success, such as [200]", st)
+			break
+		}
+	}
+	if len(e.SuccessStatuses) == 0 {
+		e.SuccessStatuses = nil
+	} else {
+		slices.Sort(e.SuccessStatuses)
+		e.SuccessStatuses = slices.Compact(e.SuccessStatuses)
+	}
 	if e.Health == "" {
 		e.Health = HealthHealthy
 	}
 	return v.Err()
+}
+
+// Succeeds reports whether a 2xx status counts as success for the endpoint: any 2xx,
+// or one of SuccessStatuses when it is set.
+func (e *Endpoint) Succeeds(status int) bool {
+	return status >= 200 && status <= 299 && (len(e.SuccessStatuses) == 0 || slices.Contains(e.SuccessStatuses, status))
 }
 
 // NormalizeURL returns an http(s) URL in the one form Consign stores and sends, so that

@@ -73,6 +73,9 @@ type Attempt struct {
 	Request    AttemptRequest   `json:"request"`
 	Response   *AttemptResponse `json:"response"`
 	Error      *string          `json:"error"`
+	// Refused marks a 2xx reply that the endpoint's success_statuses do not count as
+	// success: the attempt failed (stored as such, counted by the failure policy).
+	Refused bool `json:"-"`
 }
 
 // AttemptRequest is what was sent (the body is the event's, not repeated here).

@@ -42,6 +42,9 @@ type EndpointInput struct {
 	// ResponseFields names values to keep from that reply (name → pointer, at most 8);
 	// they are kept on the delivery as ResponseFields.
 	ResponseFields map[string]string `json:"response_fields,omitempty"`
+	// SuccessStatuses, when set, are the only (2xx) statuses that count as success, such
+	// as [200] for a ReadyCloud receiver; empty: any 2xx.
+	SuccessStatuses []int `json:"success_statuses,omitempty"`
 	// Secret is the first signing secret ("whsec_…", or an ed25519 "whsk_…" key); empty
 	// lets the server generate one.
 	Secret string `json:"secret,omitempty"`
@@ -81,6 +84,8 @@ type EndpointPatch struct {
 	ResponseReferencePointer *string `json:"response_reference_pointer,omitzero"`
 	// ResponseFields replaces the endpoint's response fields as a whole.
 	ResponseFields map[string]string `json:"response_fields,omitzero"`
+	// SuccessStatuses replaces the statuses that count as success as a whole.
+	SuccessStatuses []int `json:"success_statuses,omitzero"`
 	// DiscardPaused, with Active true, cancels what waited instead of sending it.
 	DiscardPaused bool `json:"discard_paused,omitzero"`
 }

@@ -340,6 +340,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if e != nil && e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", consign.RetryAfterSeconds(e.RetryAfter))
 	}
+	if isReadyCloudPath(r.URL.Path) {
+		writeReadyCloudError(w, status, err)
+		return
+	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(p)

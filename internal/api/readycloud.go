@@ -10,9 +10,12 @@ package api
 //	POST   /api/v2/orgs/{org}/webhooks/{id}/resume/  lift a suspension (Consign's addition)
 //
 // Authentication is a key of the org (or the admin key) as ?bearer_token= or a Bearer
-// header. A ReadyCloud webhook is an ordinary Consign endpoint: PUT, raw payload,
+// header. Errors are shaped as ReadyCloud's framework (Django REST framework) answers
+// them, not as problem+json: {"detail": "…"} (401, 404, 405, …) and
+// {"<field>": ["…"]} with 400 for invalid input (writeReadyCloudError). A ReadyCloud webhook is an ordinary Consign endpoint: PUT, raw payload,
 // "Auth: <token>", subscribed to its entity's topics ("order.*" for orders), with the
-// failure policy {max_failures: 3, window: 6h}. Every endpoint of the org with that
+// failure policy {max_failures: 3, window: 6h} and success_statuses [200] (ReadyCloud
+// counts only 200 as success). Every endpoint of the org with that
 // shape is listed here, however it was created.
 
 import (
@@ -86,6 +89,9 @@ func (s *Server) readyCloudRoutes() []route {
 	return []route{
 		{method: "GET", pattern: base + "{$}", access: orgMember, summary: "ReadyCloud v2: list webhooks", handle: s.rcList, out: rcListReply{}},
 		{method: "POST", pattern: base + "{$}", access: orgMember, summary: "ReadyCloud v2: create a webhook", handle: s.rcCreate, in: rcInput{}, out: created(rcWebhook{})},
+		// curl --upload-file data.json ".../webhooks/?bearer_token=…" appends the file's
+		// name to a URL that ends in "/": the seed's own create arrives here.
+		{method: "POST", pattern: base + "{upload}", access: orgMember, summary: "ReadyCloud v2: create a webhook (as curl --upload-file sends it, the file name appended)", handle: s.rcCreate, in: rcInput{}, out: created(rcWebhook{})},
 		{method: "GET", pattern: base + "{id}/{$}", access: orgMember, summary: "ReadyCloud v2: get a webhook", handle: s.rcGet, out: rcWebhook{}},
 		{method: "DELETE", pattern: base + "{id}/{$}", access: orgMember, summary: "ReadyCloud v2: delete a webhook", handle: s.rcDelete},
 		{method: "POST", pattern: base + "{id}/resume/{$}", access: orgMember, summary: "ReadyCloud v2: lift a webhook's suspension", handle: s.rcResume, out: rcWebhook{}},
@@ -252,15 +258,20 @@ func (s *Server) rcCreate(w http.ResponseWriter, r *http.Request) error {
 			Fields: []consign.FieldError{{Field: "remote_url", Message: msg}}}
 	}
 	ein := &manage.EndpointInput{
-		URL:           *in.RemoteURL,
-		Description:   "ReadyCloud webhook (" + entity + ")",
-		Topics:        []string{topic},
-		Method:        http.MethodPut,
-		PayloadFormat: consign.FormatRaw,
-		Auth:          consign.Auth{Type: consign.AuthToken},
-		FailurePolicy: consign.FailurePolicy{MaxFailures: readyCloudMaxFailures, Window: readyCloudWindow},
+		URL:             *in.RemoteURL,
+		Description:     "ReadyCloud webhook (" + entity + ")",
+		Topics:          []string{topic},
+		Method:          http.MethodPut,
+		PayloadFormat:   consign.FormatRaw,
+		Auth:            consign.Auth{Type: consign.AuthToken},
+		FailurePolicy:   consign.FailurePolicy{MaxFailures: readyCloudMaxFailures, Window: readyCloudWindow},
+		SuccessStatuses: []int{http.StatusOK},
 	}
 	created, err := s.manage.CreateEndpoint(r.Context(), r.PathValue("org"), ein)
+	if consign.ErrorCode(err) == consign.ECONFLICT {
+		msg := "a webhook for this remote_url exists already in this org"
+		return &consign.Error{Code: consign.EINVALID, Message: "remote_url: " + msg, Fields: []consign.FieldError{{Field: "remote_url", Message: msg}}}
+	}
 	if err != nil {
 		return renameField(err, "url", "remote_url")
 	}
@@ -321,4 +332,37 @@ func (s *Server) rcResume(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.dispatch.Wake(e.ID)
 	return writeJSON(w, http.StatusOK, rcView(e))
+}
+
+// isReadyCloudPath reports whether a request is for the ReadyCloud API, whose errors
+// take ReadyCloud's shapes.
+func isReadyCloudPath(path string) bool { return strings.HasPrefix(path, "/api/v2/") }
+
+// writeReadyCloudError answers an error as ReadyCloud's framework does: invalid input
+// is 400 {"<field>": ["…"]} (a body that cannot be read: {"detail": "…"}), everything
+// else {"detail": "…"} with the usual status. A 401 says how to pass the key.
+func writeReadyCloudError(w http.ResponseWriter, status int, err error) {
+	code := consign.ErrorCode(err)
+	var body any = map[string]string{"detail": consign.ErrorMessage(err)}
+	switch code {
+	case consign.EINVALID, consign.EBADREQUEST, consign.ECONFLICT:
+		status = http.StatusBadRequest
+		if e, ok := errors.AsType[*consign.Error](err); ok && len(e.Fields) > 0 {
+			fields := map[string][]string{}
+			for _, f := range e.Fields {
+				name := f.Field
+				if name == "" {
+					name = "non_field_errors"
+				}
+				fields[name] = append(fields[name], f.Message)
+			}
+			body = fields
+		}
+	case consign.EUNAUTHORIZED:
+		body = map[string]string{"detail": consign.ErrorMessage(err) +
+			": pass an API key of the org as ?bearer_token=KEY in the URL, or as an Authorization: Bearer KEY header"}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
 }

@@ -153,7 +153,7 @@ func TestBodyBudget(t *testing.T) {
 		{"publish", "/v1/orgs/" + o.id + "/events", o.key, "application/json", event, http.StatusAccepted},
 		{"create org", "/v1/orgs", adminKey, "application/json", fmt.Sprintf(`{"name": %q}`, strings.Repeat("n", 64<<10)), http.StatusUnprocessableEntity},
 		{"source", strings.TrimPrefix(src.IngestURL, e.c.base), "", "application/json", event, http.StatusOK},
-		{"readycloud", "/api/v2/orgs/" + o.id + "/webhooks/", o.key, "application/json", fmt.Sprintf(`{"remote_url": %q}`, strings.Repeat("u", 64<<10)), http.StatusUnprocessableEntity},
+		{"readycloud", "/api/v2/orgs/" + o.id + "/webhooks/", o.key, "application/json", fmt.Sprintf(`{"remote_url": %q}`, strings.Repeat("u", 64<<10)), http.StatusBadRequest},
 		{"dashboard sign-in", "/ui/signin", "", "application/x-www-form-urlencoded", "key=" + strings.Repeat("k", 64<<10), http.StatusForbidden},
 	}
 	send := func(i int) *reply {
@@ -164,7 +164,11 @@ func TestBodyBudget(t *testing.T) {
 		r := send(i)
 		require.Equal(t, http.StatusServiceUnavailable, r.status, "%s: %s", tc.name, r.body)
 		require.Equal(t, "1", r.header.Get("Retry-After"), tc.name)
-		if !strings.HasPrefix(tc.path, "/ui/") {
+		switch {
+		case strings.HasPrefix(tc.path, "/api/v2/"):
+			require.Equal(t, "application/json", mediaType(r.header), "ReadyCloud's error shape: %s", r.body)
+			require.Contains(t, r.json(t), "detail", tc.name)
+		case !strings.HasPrefix(tc.path, "/ui/"):
 			requireProblem(t, r)
 		}
 		require.Contains(t, string(r.body), "try again in a moment", tc.name)

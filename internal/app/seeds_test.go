@@ -61,8 +61,9 @@ func TestSeedReadyCloud(t *testing.T) {
 	q := "?bearer_token=" + url.QueryEscape(o.key)
 	jsonHdr := http.Header{"Content-Type": {"application/json"}}
 
-	// curl --request POST --upload-file data.json ".../webhooks/?bearer_token=…"
-	r := e.c.raw("POST", base+q, seedFile(t, "readycloud_create.json"), "", jsonHdr)
+	// curl --request POST --upload-file data.json ".../webhooks/?bearer_token=…": curl
+	// appends the file's name to a URL ending in "/".
+	r := e.c.raw("POST", base+"data.json"+q, seedFile(t, "readycloud_create.json"), "", jsonHdr)
 	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
 	contact := r.json(t)
 	require.Equal(t, rcWebhookKeys, keysOf(contact), "the seed's shape exactly")
@@ -73,13 +74,14 @@ func TestSeedReadyCloud(t *testing.T) {
 	require.Regexp(t, `^/api/v2/orgs/`+o.id+`/webhooks/[^/]+/$`, contact["url"])
 
 	// Entity defaults to orders; the Bearer header works as well.
+	// The receiver fails with 204: a 2xx, but ReadyCloud counts only 200 as success.
 	var healthy atomic.Bool
 	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
 		if healthy.Load() {
 			w.WriteHeader(http.StatusOK)
 			return
 		}
-		w.WriteHeader(http.StatusInternalServerError)
+		w.WriteHeader(http.StatusNoContent)
 	})
 	r = e.c.raw("POST", base, map[string]any{"remote_url": rc.URL + "/orders/v2/"}, o.key, nil)
 	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
@@ -88,22 +90,39 @@ func TestSeedReadyCloud(t *testing.T) {
 	ordersURL := orders["url"].(string)
 	id := strings.TrimSuffix(strings.TrimPrefix(ordersURL, base), "/")
 
-	// Validation: a clear 400 naming the allowed entities; remote_url required.
+	// Validation: ReadyCloud's 400 {"<field>": ["…"]}, naming the allowed entities;
+	// remote_url required.
 	r = e.c.raw("POST", base+q, map[string]any{"entity": "invoices", "remote_url": "https://example.com/x/"}, "", nil)
-	require.Equal(t, http.StatusBadRequest, r.status)
-	p := requireProblem(t, r)
-	require.Equal(t, []string{"entity"}, p.fields())
+	msgs := rcFieldErrors(t, r)
+	require.Equal(t, []string{"entity"}, keysOf(msgs))
 	for _, name := range []string{"orders", "packaging", "contact", "contact-address", "acceptance-scan", "webhook"} {
-		require.Contains(t, p.Detail, name)
+		require.Contains(t, msgs["entity"].([]any)[0], name)
 	}
 	r = e.c.raw("POST", base+q, map[string]any{"entity": "orders"}, "", nil)
-	require.Equal(t, http.StatusBadRequest, r.status)
-	require.Equal(t, []string{"remote_url"}, requireProblem(t, r).fields())
+	require.Equal(t, []string{"remote_url"}, keysOf(rcFieldErrors(t, r)))
+	r = e.c.raw("POST", base+q, map[string]any{"remote_url": "ftp://example.com/x/"}, "", nil)
+	require.Equal(t, []string{"remote_url"}, keysOf(rcFieldErrors(t, r)))
 
-	// Authentication: none is 401; another org's key does not see this org.
-	require.Equal(t, http.StatusUnauthorized, e.c.raw("GET", base, nil, "", nil).status)
-	require.Equal(t, http.StatusUnauthorized, e.c.raw("GET", base+"?bearer_token=nope", nil, "", nil).status)
-	require.Equal(t, http.StatusNotFound, e.c.raw("GET", base+"?bearer_token="+url.QueryEscape(other.key), nil, "", nil).status)
+	// Authentication: none is 401 {"detail"} naming ?bearer_token=; another org's key
+	// does not see this org (404 {"detail"}); a method the path lacks is 405 {"detail"}.
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		detail       string
+	}{
+		{"GET", base, http.StatusUnauthorized, "?bearer_token="},
+		{"GET", base + "?bearer_token=nope", http.StatusUnauthorized, "?bearer_token="},
+		{"GET", base + "?bearer_token=" + url.QueryEscape(other.key), http.StatusNotFound, "not found"},
+		{"PUT", base + q, http.StatusMethodNotAllowed, "PUT is not allowed"},
+		{"GET", base + "ep_nope/" + q, http.StatusNotFound, "not found"},
+	} {
+		r := e.c.raw(tc.method, tc.path, nil, "", nil)
+		require.Equal(t, tc.status, r.status, "%s %s: %s", tc.method, tc.path, r.body)
+		require.Equal(t, "application/json", mediaType(r.header), "%s", r.body)
+		body := r.json(t)
+		require.Equal(t, []string{"detail"}, keysOf(body), "%s", r.body)
+		require.Contains(t, body["detail"], tc.detail)
+	}
 	require.Equal(t, http.StatusOK, e.c.raw("GET", base, nil, adminKey, nil).status, "the admin key")
 
 	// The list, paged: next/previous work and keep bearer_token only when it came that way.
@@ -155,6 +174,7 @@ func TestSeedReadyCloud(t *testing.T) {
 	fp := ep["failure_policy"].(map[string]any)
 	require.EqualValues(t, 3, fp["max_failures"])
 	require.Equal(t, "6h0m0s", fp["window"])
+	require.Equal(t, []any{200.0}, ep["success_statuses"], "only 200 counts as success")
 	e.c.must(http.StatusOK, "PATCH", "/v1/orgs/"+o.id+"/endpoints/"+id,
 		map[string]any{"retry": map[string]any{"schedule": []string{"30ms"}, "max_age": "1h"}}, o.key)
 
@@ -177,6 +197,8 @@ func TestSeedReadyCloud(t *testing.T) {
 	}, waitFor, tick)
 	d := e.waitStatus(o, e.onlyDelivery(o, ev).ID, "paused")
 	require.Greater(t, d.AttemptsCount, 3)
+	require.Equal(t, http.StatusNoContent, d.Attempts[0].Response.Status)
+	require.Contains(t, *d.Attempts[0].Error, "not one of the endpoint's success_statuses [200]")
 	e.c.get(base+q, "", &page)
 	require.Len(t, page.Results, 2, "a suspended webhook is still listed")
 
@@ -208,6 +230,20 @@ func TestSeedReadyCloud(t *testing.T) {
 	// A v1 endpoint of another shape is not a ReadyCloud webhook.
 	plain := e.createEndpoint(o, map[string]any{"url": rc.URL, "topics": []string{"order.*"}})
 	require.Equal(t, http.StatusNotFound, e.c.raw("GET", base+plain["id"].(string)+"/"+q, nil, "", nil).status)
+}
+
+// rcFieldErrors checks that r is ReadyCloud's 400 for invalid input, {"<field>":
+// ["…"]}, and returns it.
+func rcFieldErrors(tb testing.TB, r *reply) map[string]any {
+	tb.Helper()
+	require.Equal(tb, http.StatusBadRequest, r.status, "%s", r.body)
+	require.Equal(tb, "application/json", mediaType(r.header), "%s", r.body)
+	m := r.json(tb)
+	for k, v := range m {
+		l, ok := v.([]any)
+		require.True(tb, ok && len(l) > 0, "%s: want a list of messages: %s", k, r.body)
+	}
+	return m
 }
 
 // TestSeedModernDropship: the six topics with who may take them and their schemas, org

@@ -119,6 +119,10 @@ func TestClientCommands(t *testing.T) {
 			"--topic", "purchase_order.created", "--payload-format", "raw", "--from-file", "-"},
 			stdin: `{"response_reference_pointer": "/vendorReference", "response_fields": {"reference": "/vendorReference", "id": "/data/id"}}`,
 			keep:  map[string]string{"ep3": "ep_"}},
+		// ReadyCloud-style: token auth shows the token and no signing secret (nothing is signed).
+		{name: "endpoints-create-token", args: []string{"endpoints", "create", "--org", "{org}", "--url", rcv.srv.URL + "/orders/v2/",
+			"--topic", "order.*", "--method", "PUT", "--payload-format", "raw", "--from-file", "-"},
+			stdin: `{"auth": {"type": "token", "token": "a3f7f07de894cd3c2f7f50248ccbd4"}, "success_statuses": [200]}`},
 		{args: []string{"events", "send", "--org", "{org}", "--type", "purchase_order.created"}, stdin: `{"reference": "10234-01"}`},
 		{args: []string{"deliveries", "list", "--org", "{org}", "--endpoint", "{ep3}", "--status", "succeeded"}, keep: map[string]string{"dlv3": "dlv_"},
 			wait: func(t *testing.T, vars map[string]string) {

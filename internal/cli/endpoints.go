@@ -169,9 +169,13 @@ func (c *endpointsCreateCmd) Run(env *runEnv) error {
 	}
 	return s.print(func(w io.Writer) {
 		showEndpoint(w, &e.Endpoint)
-		if e.PublicKey != "" {
+		switch {
+		case e.Auth.Type == "token":
+			// Nothing is signed: the receiver checks the Auth header (shown above).
+			fmt.Fprintf(w, "\nRequests carry the header \"Auth: %s\" (give the token to the receiver).\n", e.Auth.Token)
+		case e.PublicKey != "":
 			fmt.Fprintf(w, "\nReceivers verify with this public key: %s\n", e.PublicKey)
-		} else {
+		default:
 			fmt.Fprintf(w, "\nSigning secret (shown this once; give it to the receiver): %s\n", e.Secret)
 		}
 	})
@@ -333,10 +337,16 @@ func (c *endpointsStatsCmd) Run(env *runEnv) error {
 
 func showEndpoint(w io.Writer, e *client.Endpoint) {
 	pairs := []any{"id", e.ID, "url", e.URL, "description", e.Description, "topics", e.Topics, "method", e.Method,
-		"headers", e.Headers, "payload_format", e.PayloadFormat, "auth", e.Auth.Type,
-		"rate_limit", e.RateLimit, "burst_limit", e.BurstLimit, "ordering", e.Ordering, "coalesce", e.Coalesce,
+		"headers", e.Headers, "payload_format", e.PayloadFormat, "auth", e.Auth.Type}
+	if e.Auth.Type == "token" {
+		pairs = append(pairs, "auth_token", e.Auth.Token)
+	}
+	if len(e.SuccessStatuses) > 0 {
+		pairs = append(pairs, "success_statuses", e.SuccessStatuses)
+	}
+	pairs = append(pairs, "rate_limit", e.RateLimit, "burst_limit", e.BurstLimit, "ordering", e.Ordering, "coalesce", e.Coalesce,
 		"retry", retryText(e.Retry), "failure_policy", failureText(e.FailurePolicy),
-		"active", e.Active, "health", e.Health}
+		"active", e.Active, "health", e.Health)
 	if e.ResponseReferencePointer != "" {
 		pairs = append(pairs, "response_reference_pointer", e.ResponseReferencePointer)
 	}

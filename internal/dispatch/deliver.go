@@ -159,8 +159,15 @@ func (s *headerSet) set(k, v string) {
 // pass the delivery's deadline (the org is told: consign.delivery.exhausted) or when
 // final.
 func (d *Dispatcher) decide(ctx context.Context, c *store.Claim, o *store.Outcome, req destination.Request, res *destination.Outcome, e *consign.Endpoint, final bool) {
+	// A 2xx outside the endpoint's success_statuses (ReadyCloud: only 200) is a failure.
+	refused := res.Class == destination.Success && !e.Succeeds(res.Status)
+	if refused {
+		res.Class = destination.Failure
+		res.Err = fmt.Sprintf("status %d is not one of the endpoint's success_statuses %v", res.Status, e.SuccessStatuses)
+	}
 	n := c.AttemptsCount + 1
 	o.Attempt = attemptRecord(n, req, res, e)
+	o.Attempt.Refused = refused
 	o.At = res.StartedAt.Add(res.Duration)
 	switch res.Class {
 	case destination.Success:

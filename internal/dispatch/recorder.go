@@ -121,7 +121,7 @@ func healthOf(batch []*store.Outcome) []store.HealthChange {
 		if a == nil {
 			continue
 		}
-		ok := a.Response != nil && a.Response.Status >= 200 && a.Response.Status < 300
+		ok := a.Response != nil && a.Response.Status >= 200 && a.Response.Status < 300 && !a.Refused
 		i, seen := idx[o.EndpointID]
 		if !seen {
 			i = len(out)
@@ -235,7 +235,7 @@ func bareAttempt(o *store.Outcome, err error) *store.Outcome {
 	if a == nil {
 		return nil
 	}
-	bare := &consign.Attempt{N: a.N, StartedAt: a.StartedAt, DurationMS: a.DurationMS,
+	bare := &consign.Attempt{N: a.N, StartedAt: a.StartedAt, DurationMS: a.DurationMS, Refused: a.Refused,
 		Request: consign.AttemptRequest{Method: a.Request.Method, URL: a.Request.URL}}
 	if a.Response != nil {
 		bare.Response = &consign.AttemptResponse{Status: a.Response.Status}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +36,8 @@ type EndpointInput struct {
 	// ResponseFields are values to keep from a successful reply: name → RFC 6901
 	// pointer, at most 8, kept on the delivery as response_fields.
 	ResponseFields Pointers `json:"response_fields,omitempty"`
+	// SuccessStatuses, when set, are the only (2xx) statuses that count as success.
+	SuccessStatuses []int `json:"success_statuses,omitempty"`
 	// Secret, on creation only, is the first signing secret (whsec_… or an ed25519
 	// whsk_… key); Consign generates one when it is empty.
 	Secret string `json:"secret,omitempty"`
@@ -59,7 +62,7 @@ func Input(e *consign.Endpoint) EndpointInput {
 		Headers: e.Headers, PayloadFormat: e.PayloadFormat, Auth: e.Auth, RateLimit: e.RateLimit,
 		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
 		FailurePolicy: e.FailurePolicy, Active: &active, ResponseReferencePointer: e.ResponseReferencePointer,
-		ResponseFields: maps.Clone(e.ResponseFields),
+		ResponseFields: maps.Clone(e.ResponseFields), SuccessStatuses: slices.Clone(e.SuccessStatuses),
 	}
 }
 
@@ -82,6 +85,7 @@ func (in *EndpointInput) apply(e *consign.Endpoint) {
 	e.PayloadFormat, e.Auth, e.RateLimit, e.BurstLimit = in.PayloadFormat, in.Auth, in.RateLimit, in.BurstLimit
 	e.Ordering, e.Coalesce, e.Retry, e.FailurePolicy = in.Ordering, in.Coalesce, in.Retry, in.FailurePolicy
 	e.ResponseReferencePointer, e.ResponseFields = in.ResponseReferencePointer, in.ResponseFields
+	e.SuccessStatuses = in.SuccessStatuses
 }
 
 // CreatedEndpoint is the reply to a creation: the endpoint and its first secret's value,

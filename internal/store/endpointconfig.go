@@ -25,6 +25,7 @@ type endpointConfig struct {
 	FailurePolicy            consign.FailurePolicy `json:"failure_policy"`
 	ResponseReferencePointer string                `json:"response_reference_pointer,omitempty"`
 	ResponseFields           map[string]string     `json:"response_fields,omitempty"`
+	SuccessStatuses          []int                 `json:"success_statuses,omitempty"`
 }
 
 // EncodeEndpointConfig returns the JSON document of an endpoint's settings.
@@ -34,7 +35,7 @@ func EncodeEndpointConfig(e *consign.Endpoint) []byte {
 		PayloadFormat: e.PayloadFormat, AuthType: e.Auth.Type, RateLimit: e.RateLimit,
 		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
 		FailurePolicy: e.FailurePolicy, ResponseReferencePointer: e.ResponseReferencePointer,
-		ResponseFields: e.ResponseFields,
+		ResponseFields: e.ResponseFields, SuccessStatuses: e.SuccessStatuses,
 	})
 	return b
 }
@@ -49,5 +50,6 @@ func DecodeEndpointConfig(doc []byte, e *consign.Endpoint) error {
 	e.PayloadFormat, e.Auth.Type, e.RateLimit, e.BurstLimit = c.PayloadFormat, c.AuthType, c.RateLimit, c.BurstLimit
 	e.Ordering, e.Coalesce, e.Retry, e.FailurePolicy = c.Ordering, c.Coalesce, c.Retry, c.FailurePolicy
 	e.ResponseReferencePointer, e.ResponseFields = c.ResponseReferencePointer, c.ResponseFields
+	e.SuccessStatuses = c.SuccessStatuses
 	return nil
 }

@@ -408,7 +408,7 @@ func (r *attemptRows) add(o *store.Outcome) {
 		if body == nil {
 			body = []byte{}
 		}
-		ok = resp.Status >= 200 && resp.Status < 300
+		ok = resp.Status >= 200 && resp.Status < 300 && !a.Refused
 	}
 	r.deliveryID = append(r.deliveryID, o.DeliveryID)
 	r.n = append(r.n, int32(a.N))

@@ -338,7 +338,7 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 					buf = appendStringMap(buf[:0], r.Headers)
 					headers = string(buf)
 					body, truncated = []byte(r.Body), r.Truncated
-					ok = r.Status >= 200 && r.Status < 300
+					ok = r.Status >= 200 && r.Status < 300 && !a.Refused
 				}
 				if a.Error != nil {
 					errText = *a.Error
