@@ -3,6 +3,8 @@ package consign
 import (
 	"bytes"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -101,6 +103,14 @@ type SourceDedupe struct {
 // ("" = the whole document), and turn every item whose id (at IDPointer) was never
 // received into an event. Exactly one of Interval and Cron is set; Cron is five fields
 // read in Timezone (default UTC), such as "0 0 * * *" for once a day at midnight.
+//
+// Each run asks for a time window: the URL and header values may hold {since} and
+// {until} (RFC 3339 UTC) or {since_unix} and {until_unix}. The window runs from the end
+// of the last successful run's window, less Overlap (the first run: now − Lookback), to
+// the run's start, so a daily sync asks the provider only for what is new. A reply may
+// point at the next page (NextPointer): an absolute or relative URL, or a cursor put
+// into the URL's {cursor}; pages are followed up to MaxPages. Only a run that read every
+// page moves the window on.
 type SourcePoll struct {
 	URL          string            `json:"url"`
 	Headers      map[string]string `json:"headers,omitempty"`
@@ -111,6 +121,51 @@ type SourcePoll struct {
 	Timezone     string            `json:"timezone,omitempty"`
 	// Timeout bounds one poll request; default 30s, at most 5m.
 	Timeout Duration `json:"timeout,omitempty"`
+	// Lookback is how far back the first window starts; default 24h, at most 744h.
+	Lookback Duration `json:"lookback,omitempty"`
+	// Overlap starts each later window this long before the last one ended, for
+	// providers that list an item some time after it happened; default 0, at most 744h.
+	// Items seen twice are duplicates (dedupe by IDPointer), not new events.
+	Overlap Duration `json:"overlap,omitempty"`
+	// NextPointer is an RFC 6901 pointer to the next page's URL (or cursor, for a URL
+	// with {cursor}) in each reply; empty: one page. A missing, null or empty value ends.
+	NextPointer string `json:"next_pointer,omitempty"`
+	// MaxPages bounds the pages one run follows; default 100, at most 1000. A run that
+	// stops there with pages left fails, and the window stays where it was.
+	MaxPages int `json:"max_pages,omitempty"`
+}
+
+// Poll URL placeholders (PollWindow.Expand).
+const (
+	PollSince     = "{since}"
+	PollUntil     = "{until}"
+	PollSinceUnix = "{since_unix}"
+	PollUntilUnix = "{until_unix}"
+	PollCursor    = "{cursor}"
+)
+
+// Limits and defaults of a poll's window and pages.
+const (
+	DefaultPollLookback = 24 * time.Hour
+	MaxPollLookback     = 744 * time.Hour
+	DefaultPollMaxPages = 100
+	MaxPollPages        = 1000
+)
+
+// ExpandPollWindow fills a poll URL's or header value's window placeholders; cursor
+// fills {cursor} (query-escaped when escape is set, for URLs).
+func ExpandPollWindow(s string, since, until time.Time, cursor string, escape bool) string {
+	if !strings.Contains(s, "{") {
+		return s
+	}
+	if escape {
+		cursor = url.QueryEscape(cursor)
+	}
+	return strings.NewReplacer(
+		PollSince, since.UTC().Format(time.RFC3339), PollUntil, until.UTC().Format(time.RFC3339),
+		PollSinceUnix, strconv.FormatInt(since.Unix(), 10), PollUntilUnix, strconv.FormatInt(until.Unix(), 10),
+		PollCursor, cursor,
+	).Replace(s)
 }
 
 // PollStatus is the state of a source's poll.
@@ -121,6 +176,9 @@ type PollStatus struct {
 	LastError string `json:"last_error"`
 	// LastNewItems counts the items the last run turned into events.
 	LastNewItems int `json:"last_new_items"`
+	// SyncedUntil is the end of the last successful run's window: the next window
+	// starts there (less the poll's overlap). Nil before the first success.
+	SyncedUntil *time.Time `json:"synced_until"`
 }
 
 // Receipt is one inbound request (or polled item), stored as received with what
@@ -333,6 +391,29 @@ func (p *SourcePoll) normalize(v *Validation) {
 		p.Timeout = Duration(DefaultPollTimeout)
 	case p.Timeout < Duration(time.Second) || p.Timeout > Duration(MaxPollTimeout):
 		v.Add("poll.timeout", "must be between 1s and 5m")
+	}
+	switch {
+	case p.Lookback == 0:
+		p.Lookback = Duration(DefaultPollLookback)
+	case p.Lookback < 0 || p.Lookback > Duration(MaxPollLookback):
+		v.Add("poll.lookback", "must be between 0s and 744h")
+	}
+	if p.Overlap < 0 || p.Overlap > Duration(MaxPollLookback) {
+		v.Add("poll.overlap", "must be between 0s and 744h")
+	}
+	if p.NextPointer != "" {
+		if msg := ValidJSONPointer(p.NextPointer); msg != "" {
+			v.Add("poll.next_pointer", "%s", msg)
+		}
+	}
+	switch {
+	case p.MaxPages == 0:
+		p.MaxPages = DefaultPollMaxPages
+	case p.MaxPages < 0 || p.MaxPages > MaxPollPages:
+		v.Add("poll.max_pages", "must be between 1 and %d", MaxPollPages)
+	}
+	if strings.Contains(p.URL, PollCursor) && p.NextPointer == "" {
+		v.Add("poll.url", "holds %s but next_pointer is not set: name where each reply gives the next page's cursor", PollCursor)
 	}
 }
 

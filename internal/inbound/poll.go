@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/consign-dev/consign"
@@ -120,7 +122,15 @@ func (s *Service) runPoll(ctx context.Context, row *store.SourceRow) {
 		err = errors.New("the source no longer polls")
 	}
 	if err == nil {
-		res.NewItems, perr = s.pollOnce(ctx, src)
+		var synced *time.Time
+		if row.PollStatus != nil {
+			synced = row.PollStatus.SyncedUntil
+		}
+		w := pollWindow(src.Poll, synced, started)
+		res.NewItems, perr = s.pollOnce(ctx, src, w)
+		if perr == nil {
+			res.SyncedUntil = w.until
+		}
 	} else {
 		perr = err
 	}
@@ -152,18 +162,125 @@ func (s *Service) runPoll(ctx context.Context, row *store.SourceRow) {
 	}
 }
 
-// pollOnce fetches the provider's list and stores the items never received as receipts,
-// which it hands on to become events. It returns how many it stored.
-func (s *Service) pollOnce(ctx context.Context, src *consign.Source) (int, error) {
-	p := src.Poll
-	items, err := s.fetchItems(ctx, p)
-	if err != nil {
-		return 0, err
+// window is the span of time one poll asks the provider about.
+type window struct{ since, until time.Time }
+
+// pollWindow is the window of a poll starting at now: from the end of the last
+// successful poll's window less the overlap (the first poll: now − lookback) to now.
+func pollWindow(p *consign.SourcePoll, synced *time.Time, now time.Time) window {
+	lookback := time.Duration(p.Lookback)
+	if lookback <= 0 {
+		lookback = consign.DefaultPollLookback
 	}
+	w := window{since: now.Add(-lookback), until: now}
+	if synced != nil {
+		w.since = synced.Add(-time.Duration(p.Overlap))
+	}
+	if w.since.After(w.until) {
+		w.since = w.until
+	}
+	return w
+}
+
+// pollOnce reads the provider's list for the window, page after page, and stores the
+// items never received as receipts, which it hands on to become events. It returns how
+// many it stored; an error means the window was not read whole.
+func (s *Service) pollOnce(ctx context.Context, src *consign.Source, w window) (int, error) {
+	p := src.Poll
 	idp, err := ParsePointer(p.IDPointer)
 	if err != nil {
 		return 0, fmt.Errorf("id_pointer: %w", err)
 	}
+	maxPages := p.MaxPages
+	if maxPages <= 0 {
+		maxPages = consign.DefaultPollMaxPages
+	}
+	h := http.Header{"Accept": {"application/json"}, "User-Agent": {consign.UserAgent}}
+	for k, v := range p.Headers {
+		h.Set(k, consign.ExpandPollWindow(v, w.since, w.until, "", false))
+	}
+	pageURL := consign.ExpandPollWindow(p.URL, w.since, w.until, "", true)
+	read := map[string]bool{}
+	total := 0
+	for page := 1; ; page++ {
+		read[pageURL] = true
+		items, body, err := s.fetchItems(ctx, p, pageURL, h)
+		if err != nil {
+			return total, err
+		}
+		n, err := s.storeItems(ctx, src, idp, items)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		next, err := nextPage(p, body, pageURL, w)
+		switch {
+		case err != nil:
+			return total, err
+		case next == "":
+			return total, nil
+		case page >= maxPages:
+			return total, fmt.Errorf("stopped after %d pages (max_pages) with more to read: the next poll reads this window again", page)
+		case read[next]:
+			return total, fmt.Errorf("GET %s: the next page is %s, which this poll read already", pageURL, next)
+		}
+		if err := s.cfg.ValidateURL(next, s.cfg.InsecureTargets); err != nil {
+			return total, fmt.Errorf("GET %s: next page %s: %w", pageURL, next, err)
+		}
+		pageURL = next
+	}
+}
+
+// nextPage returns the URL of the page after the one at cur whose reply is body, or ""
+// when there is none: the value at next_pointer is an absolute URL, a URL relative to
+// cur, or a cursor for the poll URL's {cursor}.
+func nextPage(p *consign.SourcePoll, body []byte, cur string, w window) (string, error) {
+	if p.NextPointer == "" {
+		return "", nil
+	}
+	np, err := ParsePointer(p.NextPointer)
+	if err != nil {
+		return "", fmt.Errorf("next_pointer: %w", err)
+	}
+	raw, ok := np.Lookup(body)
+	if !ok {
+		return "", nil
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", fmt.Errorf("GET %s: next_pointer %q: %w", cur, p.NextPointer, err)
+	}
+	var next string
+	switch x := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		next = x
+	case float64:
+		next = string(bytes.TrimSpace(raw))
+	default:
+		return "", fmt.Errorf("GET %s: next_pointer %q is not a URL or a cursor (a string or a number) in the reply", cur, p.NextPointer)
+	}
+	if next == "" {
+		return "", nil
+	}
+	if strings.Contains(p.URL, consign.PollCursor) {
+		return consign.NormalizeURL(consign.ExpandPollWindow(p.URL, w.since, w.until, next, true)), nil
+	}
+	base, err := url.Parse(cur)
+	if err != nil {
+		return "", fmt.Errorf("GET %s: %w", cur, err)
+	}
+	ref, err := url.Parse(next)
+	if err != nil {
+		return "", fmt.Errorf("GET %s: the next page %q is not a URL (a cursor needs %s in the poll URL)", cur, next, consign.PollCursor)
+	}
+	return consign.NormalizeURL(base.ResolveReference(ref).String()), nil
+}
+
+// storeItems stores a page's items that were never received as pending receipts and
+// hands them on. It returns how many it stored.
+func (s *Service) storeItems(ctx context.Context, src *consign.Source, idp Pointer, items []json.RawMessage) (int, error) {
 	now := s.now()
 	rs := make([]*consign.Receipt, 0, len(items))
 	noID := 0
@@ -196,48 +313,45 @@ func (s *Service) pollOnce(ctx context.Context, src *consign.Source) (int, error
 		}
 	}
 	if noID > 0 {
-		return n, fmt.Errorf("%d of %d items have no id at %s and were skipped", noID, len(items), p.IDPointer)
+		return n, fmt.Errorf("%d of %d items have no id at %s and were skipped", noID, len(items), src.Poll.IDPointer)
 	}
 	return n, nil
 }
 
-// fetchItems GETs the poll URL and returns the items of the array at items_pointer.
-func (s *Service) fetchItems(ctx context.Context, p *consign.SourcePoll) ([]json.RawMessage, error) {
+// fetchItems GETs one page and returns the items of the array at items_pointer, and the
+// reply.
+func (s *Service) fetchItems(ctx context.Context, p *consign.SourcePoll, pageURL string, h http.Header) ([]json.RawMessage, []byte, error) {
 	timeout := time.Duration(p.Timeout)
 	if timeout <= 0 {
 		timeout = consign.DefaultPollTimeout
 	}
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	h := http.Header{"Accept": {"application/json"}, "User-Agent": {consign.UserAgent}}
-	for k, v := range p.Headers {
-		h.Set(k, v)
-	}
-	out := s.fetch.Send(tctx, sender.Request{Method: http.MethodGet, URL: p.URL, Header: h})
+	out := s.fetch.Send(tctx, sender.Request{Method: http.MethodGet, URL: pageURL, Header: h})
 	switch {
 	case out.Class != sender.Success && ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded):
-		return nil, fmt.Errorf("GET %s: timeout after %s", p.URL, timeout)
+		return nil, nil, fmt.Errorf("GET %s: timeout after %s", pageURL, timeout)
 	case out.Class != sender.Success:
-		return nil, fmt.Errorf("GET %s: %s", p.URL, out.Err)
+		return nil, nil, fmt.Errorf("GET %s: %s", pageURL, out.Err)
 	case out.Truncated:
-		return nil, fmt.Errorf("GET %s: the response is larger than the poll limit and was cut short", p.URL)
+		return nil, nil, fmt.Errorf("GET %s: the response is larger than the poll limit and was cut short", pageURL)
 	case !json.Valid(out.Body):
-		return nil, fmt.Errorf("GET %s: the response is not JSON (%s)", p.URL, jsonProblem(out.Body))
+		return nil, nil, fmt.Errorf("GET %s: the response is not JSON (%s)", pageURL, jsonProblem(out.Body))
 	}
 	ip, err := ParsePointer(p.ItemsPointer)
 	if err != nil {
-		return nil, fmt.Errorf("items_pointer: %w", err)
+		return nil, nil, fmt.Errorf("items_pointer: %w", err)
 	}
 	list, ok := ip.Lookup(out.Body)
 	if !ok {
-		return nil, fmt.Errorf("GET %s: the response has nothing at items_pointer %q", p.URL, p.ItemsPointer)
+		return nil, nil, fmt.Errorf("GET %s: the response has nothing at items_pointer %q", pageURL, p.ItemsPointer)
 	}
 	if t := bytes.TrimSpace(list); len(t) == 0 || t[0] != '[' {
-		return nil, fmt.Errorf("GET %s: items_pointer %q is not an array in the response", p.URL, p.ItemsPointer)
+		return nil, nil, fmt.Errorf("GET %s: items_pointer %q is not an array in the response", pageURL, p.ItemsPointer)
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(list, &items); err != nil {
-		return nil, fmt.Errorf("GET %s: items: %w", p.URL, err)
+		return nil, nil, fmt.Errorf("GET %s: items: %w", pageURL, err)
 	}
-	return items, nil
+	return items, out.Body, nil
 }

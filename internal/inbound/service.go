@@ -405,7 +405,8 @@ func (s *Service) validate(ctx context.Context, src *consign.Source) error {
 		}
 	}
 	if p := src.Poll; p != nil {
-		if err := s.cfg.ValidateURL(p.URL, s.cfg.InsecureTargets); err != nil {
+		// The URL as the first poll will fetch it, placeholders filled.
+		if err := s.cfg.ValidateURL(consign.ExpandPollWindow(p.URL, s.now(), s.now(), "cursor", true), s.cfg.InsecureTargets); err != nil {
 			v.Add("poll.url", "%s", err.Error())
 		}
 		if p.Cron != "" {

@@ -95,4 +95,7 @@ type PollResult struct {
 	NextAt   time.Time
 	Error    string
 	NewItems int
+	// SyncedUntil, when not zero, is the end of the window this poll read whole; the
+	// next poll's window starts there. Zero keeps the one before.
+	SyncedUntil time.Time
 }

@@ -35,16 +35,16 @@ func sourceConfigOf(s *consign.Source) json.RawMessage {
 }
 
 const sourceColumns = `id, org_id, name, topic, config, token_hash, token_sealed, sealed, version, poll_next_at,
-	poll_last_at, poll_last_error, poll_last_new, created_at, updated_at`
+	poll_last_at, poll_last_error, poll_last_new, poll_synced_until, created_at, updated_at`
 
 func scanSource(row scanner) (*store.SourceRow, error) {
 	var r store.SourceRow
 	var cfg []byte
-	var next, last *time.Time
+	var next, last, synced *time.Time
 	var lastErr string
 	var lastNew int
 	if err := row.Scan(&r.ID, &r.OrgID, &r.Name, &r.Topic, &cfg, &r.TokenHash, &r.TokenSealed, &r.Sealed, &r.Version,
-		&next, &last, &lastErr, &lastNew, &r.CreatedAt, &r.UpdatedAt); err != nil {
+		&next, &last, &lastErr, &lastNew, &synced, &r.CreatedAt, &r.UpdatedAt); err != nil {
 		return nil, err
 	}
 	var c sourceConfig
@@ -57,7 +57,8 @@ func scanSource(row scanner) (*store.SourceRow, error) {
 		r.NextPollAt = *next
 	}
 	if r.Poll != nil {
-		r.PollStatus = &consign.PollStatus{NextRunAt: next, LastRunAt: last, LastError: lastErr, LastNewItems: lastNew}
+		r.PollStatus = &consign.PollStatus{NextRunAt: next, LastRunAt: last, LastError: lastErr, LastNewItems: lastNew,
+			SyncedUntil: utc(synced)}
 	}
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
 	return &r, nil
@@ -238,8 +239,9 @@ func (db *DB) SourcePollsClaim(ctx context.Context, now, leaseUntil time.Time, n
 // SourcePollFinish ends a poll's lease and records its outcome.
 func (db *DB) SourcePollFinish(ctx context.Context, r store.PollResult) error {
 	_, err := db.pool.Exec(ctx, `UPDATE sources SET poll_lease_until = NULL, poll_last_at = $1, poll_last_error = $2,
-		poll_last_new = $3, poll_next_at = CASE WHEN version = $4 AND poll_next_at IS NOT NULL THEN $5 ELSE poll_next_at END
-		WHERE id = $6`, ts(r.RanAt), r.Error, r.NewItems, r.Version, ts(r.NextAt), r.SourceID)
+		poll_last_new = $3, poll_next_at = CASE WHEN version = $4 AND poll_next_at IS NOT NULL THEN $5 ELSE poll_next_at END,
+		poll_synced_until = coalesce($6, poll_synced_until)
+		WHERE id = $7`, ts(r.RanAt), r.Error, r.NewItems, r.Version, ts(r.NextAt), zeroNull(r.SyncedUntil), r.SourceID)
 	return translate(err)
 }
 

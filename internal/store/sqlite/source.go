@@ -32,17 +32,17 @@ func sourceConfigOf(s *consign.Source) string {
 }
 
 const sourceColumns = `id, org_id, name, topic, config, token_hash, token_sealed, sealed, version, poll_next_at,
-	poll_last_at, poll_last_error, poll_last_new, created_at, updated_at`
+	poll_last_at, poll_last_error, poll_last_new, poll_synced_until, created_at, updated_at`
 
 func scanSource(row interface{ Scan(...any) error }) (*store.SourceRow, error) {
 	var r store.SourceRow
 	var cfg string
-	var next, last sql.NullInt64
+	var next, last, synced sql.NullInt64
 	var lastErr string
 	var lastNew int
 	var created, updated int64
 	if err := row.Scan(&r.ID, &r.OrgID, &r.Name, &r.Topic, &cfg, &r.TokenHash, &r.TokenSealed, &r.Sealed, &r.Version,
-		&next, &last, &lastErr, &lastNew, &created, &updated); err != nil {
+		&next, &last, &lastErr, &lastNew, &synced, &created, &updated); err != nil {
 		return nil, err
 	}
 	var c sourceConfig
@@ -54,7 +54,8 @@ func scanSource(row interface{ Scan(...any) error }) (*store.SourceRow, error) {
 		r.NextPollAt = fromMS(next.Int64)
 	}
 	if r.Poll != nil {
-		r.PollStatus = &consign.PollStatus{NextRunAt: fromNullMS(next), LastRunAt: fromNullMS(last), LastError: lastErr, LastNewItems: lastNew}
+		r.PollStatus = &consign.PollStatus{NextRunAt: fromNullMS(next), LastRunAt: fromNullMS(last), LastError: lastErr, LastNewItems: lastNew,
+			SyncedUntil: fromNullMS(synced)}
 	}
 	r.CreatedAt, r.UpdatedAt = fromMS(created), fromMS(updated)
 	return &r, nil
@@ -275,8 +276,9 @@ func (db *DB) SourcePollsClaim(ctx context.Context, now, leaseUntil time.Time, n
 func (db *DB) SourcePollFinish(ctx context.Context, r store.PollResult) error {
 	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE sources SET poll_lease_until = NULL, poll_last_at = ?, poll_last_error = ?,
-			poll_last_new = ?, poll_next_at = CASE WHEN version = ? AND poll_next_at IS NOT NULL THEN ? ELSE poll_next_at END
-			WHERE id = ?`, ms(r.RanAt), r.Error, r.NewItems, r.Version, ms(r.NextAt), r.SourceID)
+			poll_last_new = ?, poll_next_at = CASE WHEN version = ? AND poll_next_at IS NOT NULL THEN ? ELSE poll_next_at END,
+			poll_synced_until = coalesce(?, poll_synced_until)
+			WHERE id = ?`, ms(r.RanAt), r.Error, r.NewItems, r.Version, ms(r.NextAt), nullTime(r.SyncedUntil), r.SourceID)
 		return err
 	})
 }

@@ -409,6 +409,15 @@ func testPoll(t *testing.T, open opener) {
 		require.NoError(t, s.SourcePollFinish(ctx, store.PollResult{SourceID: late.ID, Version: 1, RanAt: now.Add(time.Hour),
 			NextAt: now.Add(48 * time.Hour)}))
 		require.Equal(t, []string{due.ID}, claimPolls(t, s, now.Add(24*time.Hour)), "due again at its next run")
+
+		// A poll that read its window whole moves synced_until on; a failed one keeps it.
+		require.NoError(t, s.SourcePollFinish(ctx, store.PollResult{SourceID: due.ID, Version: 1, RanAt: now.Add(24 * time.Hour),
+			NextAt: now.Add(48 * time.Hour), SyncedUntil: now.Add(24 * time.Hour)}))
+		requireTime(t, now.Add(24*time.Hour), *getSource(t, s, org.ID, due.ID).PollStatus.SyncedUntil)
+		require.Contains(t, claimPolls(t, s, now.Add(48*time.Hour)), due.ID)
+		require.NoError(t, s.SourcePollFinish(ctx, store.PollResult{SourceID: due.ID, Version: 1, RanAt: now.Add(48 * time.Hour),
+			NextAt: now.Add(72 * time.Hour), Error: "GET …: HTTP 500"}))
+		requireTime(t, now.Add(24*time.Hour), *getSource(t, s, org.ID, due.ID).PollStatus.SyncedUntil, "a failed poll keeps the window")
 	})
 
 	t.Run("PollLeaseRunsOut", func(t *testing.T) {
