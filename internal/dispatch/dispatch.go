@@ -138,43 +138,50 @@ type Sender interface {
 	Send(ctx context.Context, r destination.Request) destination.Outcome
 }
 
-// Dispatcher delivers due deliveries until its context ends.
+// Dispatcher delivers due deliveries until its context ends. It schedules per endpoint
+// (this file); which endpoints are this node's to send to is its ownership's business
+// (cluster.go), what one attempt goes through is deliver.go's, and writing outcomes the
+// recorder's.
+//
+// Locks. Each mutex guards the fields listed under it, and nothing is read or written
+// without it unless the comment says so:
+//   - mu: the scheduling state, everything from eps to the end of the struct, every
+//     epState (its window included) and clusterOwner.fence and .foreign. The loop holds
+//     it while it decides, never while it waits for the store; ingest takes it briefly
+//     (Reserve, Release, Handoff), a worker after a success (goOn), a finished claim or
+//     load to take in their answer, and the read-outs (Load, Narrowed, EndpointState).
+//   - wakeMu: the mailbox, woken, holds and resyncNow, and clusterOwner.wokenRemote and
+//     .toNotify: what other goroutines tell the loop between two turns.
+//   - trips.mu (policy.go), jitter.mu, cache.mu (cache.go): their own small maps, each
+//     taken alone for a moment.
+//
+// Order: mu before wakeMu (the loop takes its mailbox while it holds mu; nothing takes
+// mu while holding wakeMu). The others are leaves: no lock is taken while one of them is
+// held. The fields above wakeMu are set by New and not changed afterwards (cache, trips,
+// jitter and wg synchronise themselves; signal, done and jobs are channels).
 type Dispatcher struct {
 	store     store.Store
-	cluster   store.Cluster // nil: one process
 	endpoints Endpoints
 	emitter   Emitter
 	sender    Sender
+	own       ownership // soleOwner, or clusterOwner with Config.Cluster
 	cfg       Config
 	traced    bool // cfg.Tracer is set
 	log       *slog.Logger
 	recorder  *recorder
 	cache     endpointCache
+	trips     tripper           // failure policies being applied (policy.go)
+	jitter    jitter            // the retry schedule's randomness
+	wg        sync.WaitGroup    // workers and the claim in the background, for Run's end
+	signal    chan struct{}     // wakes the loop; one pending wake-up is enough
+	done      chan finished     // attempts' ends, to the loop
+	jobs      chan *store.Claim // to idle workers (unbuffered: a send finds one or none)
 
-	wakeMu sync.Mutex
-	woken  map[string]bool // endpoints with new due work, since the loop last looked
-	// Cluster only: endpoints other nodes told of, and endpoints to tell other nodes of.
-	wokenRemote map[string]bool
-	toNotify    map[string]bool
-	notifyReady chan struct{}
-	resyncSoon  bool      // an endpoint nobody is known to own has work: heartbeat soon
-	holds       []holdReq // Retry-After holds, since the loop last looked
-	resyncNow   bool
-	signal      chan struct{}
-	done        chan finished
-	jobs        chan *store.Claim // to idle workers (unbuffered: a send finds one or none)
+	wakeMu    sync.Mutex
+	woken     map[string]bool // endpoints with new due work, since the loop last looked
+	holds     []holdReq       // Retry-After holds, since the loop last looked
+	resyncNow bool            // read every due time again at the next turn
 
-	policyMu sync.Mutex
-	tripping map[string]bool // endpoints being deactivated by their failure policy (trip)
-	trips    sync.WaitGroup  // the trips under way
-
-	rndMu sync.Mutex
-	rnd   *rand.Rand
-	wg    sync.WaitGroup
-
-	// mu guards the per-endpoint state. The loop holds it while it decides, never while
-	// it waits for the store; ingest takes it briefly to reserve buffer room and to hand
-	// over deliveries it has just written.
 	mu  sync.Mutex
 	eps map[string]*epState
 	// watch is what the loop's scans visit: every endpoint with buffered work, known due
@@ -187,10 +194,6 @@ type Dispatcher struct {
 	queued   int             // deliveries in all buffers and reservations, against MaxQueued
 	held     map[string]bool // delivery IDs queued or in flight, so a claim never doubles one
 	claiming bool            // a claim runs in the background
-	// Cluster only: sending to owned endpoints stops at fence unless a heartbeat renews
-	// it; foreign are endpoints with work that other nodes owned at the last heartbeat.
-	fence   time.Time
-	foreign map[string]bool
 }
 
 // epState is the loop's view of one endpoint.
@@ -221,11 +224,7 @@ type epState struct {
 	backoff  time.Duration
 	// win adapts the endpoint's attempts in flight to its round-trip times (window.go).
 	win window
-	// Cluster only: whether this node owns the endpoint, gives it up once idle
-	// (draining), and since when it has had no work.
-	owned     bool
-	draining  bool
-	idleSince time.Time
+	own epOwnership // the cluster's view of the endpoint (cluster.go); zero on one process
 }
 
 // Circuit breaker settings.
@@ -358,12 +357,15 @@ func New(s store.Store, eps Endpoints, em Emitter, snd Sender, cfg Config) *Disp
 	// Without a tracer, attempts make no span at all (a no-op tracer's Start still costs
 	// its options: five allocations an attempt).
 	d := &Dispatcher{traced: cfg.Tracer != nil,
-		store: s, cluster: cfg.Cluster, endpoints: eps, emitter: em, sender: snd, cfg: cfg, log: cfg.Logger,
-		woken: map[string]bool{}, wokenRemote: map[string]bool{}, toNotify: map[string]bool{},
-		notifyReady: make(chan struct{}, 1), foreign: map[string]bool{}, signal: make(chan struct{}, 1), done: make(chan finished, cfg.Concurrency),
-		jobs: make(chan *store.Claim),
-		rnd:  rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		eps:  map[string]*epState{}, watch: map[*epState]struct{}{}, held: map[string]bool{}, tripping: map[string]bool{},
+		store: s, endpoints: eps, emitter: em, sender: snd, own: soleOwner{}, cfg: cfg, log: cfg.Logger,
+		woken: map[string]bool{}, signal: make(chan struct{}, 1), done: make(chan finished, cfg.Concurrency),
+		jobs:   make(chan *store.Claim),
+		jitter: jitter{rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))},
+		trips:  tripper{tripping: map[string]bool{}},
+		eps:    map[string]*epState{}, watch: map[*epState]struct{}{}, held: map[string]bool{},
+	}
+	if cfg.Cluster != nil {
+		d.own = newClusterOwner(d, cfg.Cluster)
 	}
 	d.cache = endpointCache{eps: eps, entries: map[string]*endpointEntry{}}
 	d.recorder = newRecorder(s, cfg.Logger, d.afterRecord)
@@ -377,8 +379,8 @@ func (d *Dispatcher) Wake(endpointIDs ...string) {
 	d.wake(d.woken, endpointIDs)
 }
 
-// wake marks the endpoints in set (woken or wokenRemote), or asks for a resync when there
-// are none, and signals the loop.
+// wake marks the endpoints in set (woken, or the cluster's wokenRemote), or asks for a
+// resync when there are none, and signals the loop.
 func (d *Dispatcher) wake(set map[string]bool, endpointIDs []string) {
 	d.wakeMu.Lock()
 	if len(endpointIDs) == 0 {
@@ -400,16 +402,11 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	defer func() {
 		d.wg.Wait()
 		d.recorder.close()
-		d.trips.Wait()
-		if d.cluster != nil {
-			d.leave()
-		}
+		d.trips.wg.Wait()
+		d.own.leave()
 	}()
 	go d.sweepPolicies(ctx)
-	if d.cluster != nil {
-		go d.listen(ctx)
-		go d.notify(ctx)
-	}
+	d.own.run(ctx)
 	var lastResync, nextResync time.Time
 	// One timer for the loop's waits, reset each time: the loop waits a few times per
 	// delivery under load, and a timer each time was a tenth of its allocations.
@@ -453,7 +450,7 @@ func (d *Dispatcher) Reserve(ep *consign.Endpoint, n int, now time.Time) (int, t
 	defer d.mu.Unlock()
 	e := d.ep(ep.ID)
 	d.learn(e, ep)
-	if !d.mayClaim(e, now) || now.Before(e.holdUntil) || e.failures >= circuitThreshold {
+	if !d.own.mayClaim(e, now) || now.Before(e.holdUntil) || e.failures >= circuitThreshold {
 		return 0, time.Time{}
 	}
 	_, buffer := d.limits(e)
@@ -507,26 +504,10 @@ func (d *Dispatcher) takeWakes(now time.Time) (resync, soon bool) {
 	d.wakeMu.Lock()
 	defer d.wakeMu.Unlock()
 	for id := range d.woken {
-		e := d.ep(id)
-		e.due(now)
-		if d.cluster != nil && !e.owned {
-			d.toNotify[id] = true
-			soon = soon || !d.foreign[id]
-		}
+		d.ep(id).due(now)
 	}
+	soon = d.own.wakes(d.woken, now)
 	clear(d.woken)
-	for id := range d.wokenRemote {
-		e := d.ep(id)
-		e.due(now)
-		soon = soon || (!e.owned && !d.foreign[id])
-	}
-	clear(d.wokenRemote)
-	if len(d.toNotify) > 0 {
-		select {
-		case d.notifyReady <- struct{}{}:
-		default:
-		}
-	}
 	for _, h := range d.holds {
 		if e := d.ep(h.endpointID); h.until.After(e.holdUntil) {
 			e.holdUntil = h.until
@@ -592,15 +573,13 @@ func (d *Dispatcher) resync(ctx context.Context, now time.Time) {
 		d.ep(id).due(t)
 	}
 	d.mu.Unlock()
-	if d.cluster != nil {
-		d.heartbeat(ctx, now, due)
-	}
+	d.own.heartbeat(ctx, now, due)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	// Forget idle endpoints so the map does not grow with every endpoint ever seen.
 	for id, e := range d.eps {
 		if _, ok := due[id]; !ok && e.nextDue.IsZero() && len(e.queue) == 0 && e.inflight == 0 && e.reserved == 0 &&
-			!now.Before(e.holdUntil) && e.failures == 0 && !e.owned {
+			!now.Before(e.holdUntil) && e.failures == 0 && !d.own.keeps(e) {
 			delete(d.eps, id)
 			delete(d.watch, e)
 		}
@@ -614,10 +593,7 @@ func (d *Dispatcher) learn(e *epState, ep *consign.Endpoint) {
 		e.rateLimit, e.limiter = ep.RateLimit, nil
 		if ep.RateLimit > 0 {
 			e.limiter = rate.NewLimiter(rate.Limit(ep.RateLimit), max(1, int(ep.RateLimit)))
-			if d.cluster != nil {
-				// Another node may have sent a burst a moment ago: start empty.
-				emptyBucket(e.limiter, d.cfg.Now())
-			}
+			d.own.newLimiter(e.limiter, d.cfg.Now())
 		}
 	}
 }
@@ -673,7 +649,7 @@ func (d *Dispatcher) load(ctx context.Context, e *epState) {
 // due work, is held, is not this node's to claim, or has too little room in its buffer.
 // Called with d.mu held.
 func (d *Dispatcher) claimRoom(e *epState, now time.Time) int {
-	if e.nextDue.IsZero() || e.nextDue.After(now) || now.Before(e.holdUntil) || !d.mayClaim(e, now) {
+	if e.nextDue.IsZero() || e.nextDue.After(now) || now.Before(e.holdUntil) || !d.own.mayClaim(e, now) {
 		return 0
 	}
 	_, buffer := d.limits(e)
@@ -733,7 +709,7 @@ func (d *Dispatcher) claim(ctx context.Context, now time.Time) {
 		}
 		for _, c := range claims {
 			e := d.ep(c.EndpointID)
-			if d.held[c.DeliveryID] || (d.cluster != nil && !e.owned) {
+			if d.held[c.DeliveryID] || d.own.lost(e) {
 				continue // lost to another node while the claim ran: its lease lapses
 			}
 			d.held[c.DeliveryID] = true
@@ -800,7 +776,7 @@ func (d *Dispatcher) start(ctx context.Context, now time.Time) bool {
 // dispatcher or in e's window, a hold, a rate limit, another node's endpoint, settings
 // still loading, or a head whose lease ran short, which it drops). Called with d.mu held.
 func (d *Dispatcher) take(ctx context.Context, e *epState, now time.Time) *store.Claim {
-	if len(e.queue) == 0 || d.inflight >= d.cfg.Concurrency || now.Before(e.holdUntil) || !d.owns(e, now) {
+	if len(e.queue) == 0 || d.inflight >= d.cfg.Concurrency || now.Before(e.holdUntil) || !d.own.owns(e, now) {
 		return nil
 	}
 	if !e.known {
@@ -1052,10 +1028,10 @@ func (d *Dispatcher) finish(f finished, now time.Time) {
 func (d *Dispatcher) sleepUntil(now, nextResync time.Time) time.Time {
 	until := nextResync
 	for e := range d.watch {
-		if !d.owns(e, now) {
+		if !d.own.owns(e, now) {
 			continue // another node's, or sending stopped until a heartbeat
 		}
-		if !e.nextDue.IsZero() && d.mayClaim(e, now) {
+		if !e.nextDue.IsZero() && d.own.mayClaim(e, now) {
 			t := e.nextDue
 			if e.holdUntil.After(t) {
 				t = e.holdUntil
@@ -1102,8 +1078,24 @@ func (d *Dispatcher) hold(id string, t time.Time) {
 	d.wakeMu.Unlock()
 }
 
+// dropQueue forgets e's buffered deliveries without sending them (their leases lapse).
+// Called with d.mu held.
+func (d *Dispatcher) dropQueue(e *epState) {
+	for _, q := range e.queue {
+		delete(d.held, q.claim.DeliveryID)
+	}
+	d.queued -= len(e.queue)
+	e.queue = nil
+}
+
+// jitter is the randomness of retry schedules, shared by the workers.
+type jitter struct {
+	mu  sync.Mutex
+	rnd *rand.Rand
+}
+
 func (d *Dispatcher) jitteredDelay(p consign.RetryPolicy, attempts int) time.Duration {
-	d.rndMu.Lock()
-	defer d.rndMu.Unlock()
-	return p.Delay(attempts, d.rnd)
+	d.jitter.mu.Lock()
+	defer d.jitter.mu.Unlock()
+	return p.Delay(attempts, d.jitter.rnd)
 }

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/consign-dev/consign"
@@ -121,23 +122,31 @@ func (d *Dispatcher) judge(ctx context.Context, eps []*consign.Endpoint, now tim
 // backlog is paused as it is deactivated, which may take seconds, and the recorder must
 // not wait for that. Run waits for the trips under way before it returns.
 func (d *Dispatcher) trip(_ context.Context, e *consign.Endpoint, reason string) {
-	d.policyMu.Lock()
-	if d.tripping[e.ID] {
-		d.policyMu.Unlock()
+	t := &d.trips
+	t.mu.Lock()
+	if t.tripping[e.ID] {
+		t.mu.Unlock()
 		return
 	}
-	d.tripping[e.ID] = true
-	d.policyMu.Unlock()
-	d.trips.Add(1)
+	t.tripping[e.ID] = true
+	t.mu.Unlock()
+	t.wg.Add(1)
 	go func() {
-		defer d.trips.Done()
+		defer t.wg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		d.deactivate(ctx, e, reason)
-		d.policyMu.Lock()
-		delete(d.tripping, e.ID)
-		d.policyMu.Unlock()
+		t.mu.Lock()
+		delete(t.tripping, e.ID)
+		t.mu.Unlock()
 	}()
+}
+
+// tripper keeps track of the trips under way.
+type tripper struct {
+	mu       sync.Mutex
+	tripping map[string]bool // endpoints being deactivated by their failure policy
+	wg       sync.WaitGroup  // the trips under way
 }
 
 // deactivate turns off an endpoint whose policy tripped.
