@@ -148,10 +148,11 @@ func TestPollWindowsAndPages(t *testing.T) {
 	require.ElementsMatch(t, []string{"shp_1", "shp_2", "shp_3", "shp_4", "shp_5", "shp_late", "shp_new"}, keys,
 		"every item once: pages followed, the late one found, the overlap deduplicated")
 	require.Eventually(t, func() bool { return h.pub.events() == 7 }, waitFor, tick)
-	synced, lastErr := syncedUntil(t, h.st, h.org, src.ID)
-	require.Empty(t, lastErr)
-	require.NotNil(t, synced)
-	require.False(t, synced.Before(second[1].Truncate(time.Second)), "synced_until moves with each successful poll")
+	require.Eventually(t, func() bool {
+		synced, lastErr := syncedUntil(t, h.st, h.org, src.ID)
+		require.Empty(t, lastErr)
+		return synced != nil && !synced.Before(second[1].Truncate(time.Second))
+	}, waitFor, tick, "synced_until moves with each successful poll")
 }
 
 // TestPollPagesByCursor: a cursor in the reply goes into the URL's {cursor}; unix
