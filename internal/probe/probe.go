@@ -11,8 +11,9 @@
 //   - Bad inputs: malformed, truncated, deep and oversized bodies on every route that
 //     takes one, bad headers, bad query parameters, and requests net/http itself must
 //     refuse (written on a raw connection). Each must get a 4xx, as problem+json when
-//     Consign answered; a 5xx, a 2xx or no answer is a finding, and so is a server that no
-//     longer answers /healthz afterwards.
+//     Consign answered (on ReadyCloud's API, /api/v2/, the error shapes its clients
+//     parse); a 5xx, a 2xx or no answer is a finding, and so is a server that no longer
+//     answers /healthz afterwards.
 //   - Isolation: every operation of the server's own OpenAPI document that names an org,
 //     called with A's key on B's org, and on A's org with B's object ids, and every
 //     dashboard page and form of B with A's session. Anything but 403 or 404 is a finding,
@@ -124,6 +125,7 @@ type tenant struct {
 
 // reply is an answer as received.
 type reply struct {
+	path   string
 	status int
 	header http.Header
 	body   []byte
@@ -137,8 +139,32 @@ func (r *reply) String() string {
 	return fmt.Sprintf("%d %s", r.status, bytes.TrimSpace(b))
 }
 
+// problem reports whether the reply is an error in the form its route promises:
+// problem+json, or on ReadyCloud's API (/api/v2/) the shapes a ReadyCloud client parses,
+// {"detail": "…"} or {"field": ["…"]}.
 func (r *reply) problem() bool {
-	return strings.HasPrefix(r.header.Get("Content-Type"), "application/problem+json")
+	ct := r.header.Get("Content-Type")
+	if strings.HasPrefix(ct, "application/problem+json") {
+		return true
+	}
+	if !strings.HasPrefix(r.path, "/api/v2/") || !strings.HasPrefix(ct, "application/json") {
+		return false
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(r.body, &fields) != nil || len(fields) == 0 {
+		return false
+	}
+	if detail, ok := fields["detail"]; ok {
+		var s string
+		return len(fields) == 1 && json.Unmarshal(detail, &s) == nil && s != ""
+	}
+	for _, v := range fields {
+		var msgs []string
+		if json.Unmarshal(v, &msgs) != nil || len(msgs) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // send makes one request; body nil sends none.
@@ -169,7 +195,7 @@ func (p *prober) send(method, path, key string, body []byte, hdr http.Header) (*
 	if err != nil {
 		return nil, err
 	}
-	return &reply{status: resp.StatusCode, header: resp.Header, body: data}, nil
+	return &reply{path: req.URL.Path, status: resp.StatusCode, header: resp.Header, body: data}, nil
 }
 
 // must makes a request the probe needs to go on with, and decodes its reply into v.

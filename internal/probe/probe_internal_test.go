@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -36,5 +37,28 @@ func TestLiteral(t *testing.T) {
 	}
 	for _, u := range []string{"https://localhost/", "https://face.cafe/", "https://metadata/", "file:///etc/passwd"} {
 		require.False(t, literal(u), u)
+	}
+}
+
+func TestReplyProblem(t *testing.T) {
+	for _, tc := range []struct {
+		name, path, ct, body string
+		want                 bool
+	}{
+		{"problem+json", "/v1/orgs/o/events", "application/problem+json", `{"title":"x"}`, true},
+		{"plain JSON on the v1 API", "/v1/orgs/o/events", "application/json", `{"detail":"x"}`, false},
+		{"ReadyCloud detail", "/api/v2/orgs/o/webhooks/", "application/json", `{"detail":"bad body"}`, true},
+		{"ReadyCloud field errors", "/api/v2/orgs/o/webhooks/", "application/json", `{"remote_url":["is required"]}`, true},
+		{"ReadyCloud empty detail", "/api/v2/orgs/o/webhooks/", "application/json", `{"detail":""}`, false},
+		{"ReadyCloud field not a list", "/api/v2/orgs/o/webhooks/", "application/json", `{"remote_url":"is required"}`, false},
+		{"ReadyCloud empty object", "/api/v2/orgs/o/webhooks/", "application/json", `{}`, false},
+		{"ReadyCloud text", "/api/v2/orgs/o/webhooks/", "text/plain", `{"detail":"x"}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &reply{path: tc.path, status: 400, header: http.Header{"Content-Type": {tc.ct}}, body: []byte(tc.body)}
+			if got := r.problem(); got != tc.want {
+				t.Errorf("problem() = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
