@@ -372,7 +372,10 @@ func (a *App) build(ctx context.Context) error {
 	ic := cfg.inboundConfig()
 	ic.Metrics = a.metrics
 	a.Inbound = inbound.New(a.Store, box, a.Ingest, a.pollSender, ic)
-	a.Guard = guard.New(cfg.guardConfig())
+	gc := cfg.guardConfig()
+	gc.Metrics = a.metrics
+	a.Guard = guard.New(gc)
+	a.metrics.WatchBodies(a.Guard.Held)
 	ac := cfg.apiConfig()
 	ac.Tracer, ac.Throttle = tracer, a.Guard
 	handler := api.New(a.Store, a.Manage, a.Ingest, a.Dispatcher, a.Inbound, ac)

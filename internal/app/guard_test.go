@@ -110,6 +110,7 @@ func TestSlowBodyIsCut(t *testing.T) {
 		requireProblem(t, r)
 		require.Contains(t, string(r.body), "arrived too slowly")
 		require.Less(t, took, 5*time.Second, "a trickling body was cut after %s; BodyTimeout is 1s", took)
+		require.Contains(t, e.scrape(), `consign_requests_refused_total{reason="slow_body"} 1`)
 	})
 
 	t.Run("steady", func(t *testing.T) {
@@ -181,6 +182,9 @@ func TestBodyBudget(t *testing.T) {
 		r := send(i)
 		require.Equal(t, tc.after, r.status, "%s: %s", tc.name, r.body)
 	}
+	m := e.scrape()
+	require.Contains(t, m, fmt.Sprintf(`consign_requests_refused_total{reason="body_budget"} %d`, len(cases)))
+	require.Contains(t, m, "consign_request_body_bytes 0\n")
 }
 
 // guesses sends n requests that each present a wrong key from one address and counts
@@ -235,6 +239,7 @@ func TestGuessesAreThrottled(t *testing.T) {
 		require.Equal(t, 300, got[http.StatusUnauthorized]+got[http.StatusTooManyRequests], "%v", got)
 		r := b.post("/ui/signin", url.Values{"csrf": {b.signinForm()}, "key": {adminKey}})
 		require.Equal(t, http.StatusSeeOther, r.status, "the admin key, in use, still signs in: %s", r.body)
+		require.Regexp(t, `consign_requests_refused_total\{reason="throttled"\} \d{4}\n`, e.scrape(), "the 429s are counted")
 	})
 }
 

@@ -73,6 +73,7 @@ func (b *body) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 {
 		if !b.g.budget.take(int64(n)) {
+			b.g.refused(ReasonBodyBudget)
 			b.err = &consign.Error{Code: consign.EUNAVAILABLE, RetryAfter: time.Second, Message: fmt.Sprintf(
 				"the server is holding as many request bodies as it may (%s together): try again in a moment", size(b.g.cfg.BodyBudget))}
 			return 0, b.err
@@ -91,6 +92,7 @@ func (b *body) Read(p []byte) (int, error) {
 		// handler that outlives it.
 		b.setDeadline(time.Time{})
 	case errors.Is(err, os.ErrDeadlineExceeded):
+		b.g.refused(ReasonSlowBody)
 		b.err = consign.Errorf(consign.ETIMEOUT,
 			"the request body arrived too slowly: %d bytes in %s; a body must arrive within %s, and a longer one at %s a second or faster",
 			b.received, time.Since(b.start).Round(100*time.Millisecond), b.g.cfg.BodyTimeout, size(b.g.cfg.BodyMinRate))

@@ -69,11 +69,34 @@ type Config struct {
 	// whose X-Forwarded-For names the client; default none (the client is the
 	// connection's peer).
 	TrustedProxies []string
+	// Metrics, if set, counts the requests refused.
+	Metrics Metrics
 	// Now is the clock of the throttle; default time.Now. Read deadlines are on the
 	// wall clock, as the network's are.
 	Now func() time.Time
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+}
+
+// Metrics counts what the guard refuses (metrics.Metrics).
+type Metrics interface {
+	// Refused is called for each request refused, with the reason: ReasonBodyBudget,
+	// ReasonSlowBody or ReasonThrottled.
+	Refused(reason string)
+}
+
+// Reasons a request is refused, as Metrics.Refused is told.
+const (
+	ReasonBodyBudget = "body_budget"
+	ReasonSlowBody   = "slow_body"
+	ReasonThrottled  = "throttled"
+)
+
+// refused tells the metrics, if any.
+func (g *Guard) refused(reason string) {
+	if g.cfg.Metrics != nil {
+		g.cfg.Metrics.Refused(reason)
+	}
 }
 
 // Defaults of Config.

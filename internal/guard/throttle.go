@@ -40,6 +40,7 @@ func (g *Guard) Allow(r *http.Request, credential string) error {
 	if tokens >= 1 || g.known(credential, now) {
 		return nil
 	}
+	g.refused(ReasonThrottled)
 	wait := time.Duration((1 - tokens) / g.cfg.FailureRate * float64(time.Second))
 	secs := consign.RetryAfterSeconds(wait)
 	unit := "seconds"

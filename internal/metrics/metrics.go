@@ -1,5 +1,6 @@
 // Package metrics is Consign's Prometheus instrumentation. Components declare the small
-// Metrics interfaces they call (dispatch.Metrics, ingest.Metrics, inbound.Metrics);
+// Metrics interfaces they call (dispatch.Metrics, ingest.Metrics, inbound.Metrics,
+// guard.Metrics);
 // Metrics implements them all on a registry of its own, never the global default, so
 // two apps in one process (tests) do not collide.
 //
@@ -32,6 +33,7 @@ type Metrics struct {
 	deliveries *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
 	receipts   *prometheus.CounterVec
+	refused    *prometheus.CounterVec
 	storeOps   map[string]prometheus.Observer
 	// attempts caches the series of each (outcome, endpoint) an attempt counts in: a
 	// vector's WithLabelValues hashes the values and takes a lock, twice an attempt.
@@ -67,6 +69,10 @@ func New() *Metrics {
 			Name: "consign_inbound_receipts_total",
 			Help: "Requests to sources' ingest URLs by result (accepted, duplicate, unverified, rejected, or the error code when nothing was stored: not_found, too_large, unavailable).",
 		}, []string{"result"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "consign_requests_refused_total",
+			Help: "Requests refused to protect the server, by reason (body_budget: 503, the bodies in flight hold the whole budget; slow_body: 408, the body arrived too slowly; throttled: 429, too many bad keys from the client's address).",
+		}, []string{"reason"}),
 		storeOps: map[string]prometheus.Observer{},
 	}
 	ops := prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -77,7 +83,7 @@ func New() *Metrics {
 	for _, name := range storeMethods {
 		m.storeOps[name] = ops.WithLabelValues(name)
 	}
-	m.reg.MustRegister(m.events, m.deliveries, m.latency, m.receipts, ops,
+	m.reg.MustRegister(m.events, m.deliveries, m.latency, m.receipts, m.refused, ops,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -122,6 +128,19 @@ func (m *Metrics) Attempted(endpointID, status string, took time.Duration) {
 // Received implements inbound.Metrics.
 func (m *Metrics) Received(result string) {
 	m.receipts.WithLabelValues(result).Inc()
+}
+
+// Refused implements guard.Metrics.
+func (m *Metrics) Refused(reason string) {
+	m.refused.WithLabelValues(reason).Inc()
+}
+
+// WatchBodies adds a gauge of the bytes of request bodies held by requests in flight.
+func (m *Metrics) WatchBodies(held func() int64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "consign_request_body_bytes",
+		Help: "Bytes of request bodies held by the requests in flight (at most the body budget, --body-budget).",
+	}, func() float64 { return float64(held()) }))
 }
 
 // WatchQueue adds gauges of the dispatcher's load, read at scrape.
