@@ -299,6 +299,17 @@ func (e *Endpoint) Normalize() error {
 	return v.Err()
 }
 
+// URLKey is what is unique among an org's endpoints: the URL (one configuration per
+// target URL), and for an endpoint of auth type token the URL with its topics, since the
+// receiver tells such webhooks apart by their Auth token: ReadyCloud webhooks of
+// different entities may share one remote_url. (A normalised URL holds no space.)
+func (e *Endpoint) URLKey() string {
+	if e.Auth.Type != AuthToken {
+		return e.URL
+	}
+	return e.URL + " " + strings.Join(slices.Sorted(slices.Values(e.Topics)), ",")
+}
+
 // Succeeds reports whether a 2xx status counts as success for the endpoint: any 2xx,
 // or one of SuccessStatuses when it is set.
 func (e *Endpoint) Succeeds(status int) bool {

@@ -62,3 +62,18 @@ func FuzzNormalizeURL(f *testing.F) {
 		}
 	})
 }
+
+func TestEndpointURLKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		e    consign.Endpoint
+		want string
+	}{
+		{"signed: the URL", consign.Endpoint{URL: "https://a.example/x", Topics: []string{"order.*"}, Auth: consign.Auth{Type: consign.AuthSignature}}, "https://a.example/x"},
+		{"token: URL and topics", consign.Endpoint{URL: "https://a.example/x", Topics: []string{"order.*"}, Auth: consign.Auth{Type: consign.AuthToken}}, "https://a.example/x order.*"},
+		{"token: topics in order", consign.Endpoint{URL: "https://a.example/x", Topics: []string{"b.*", "a.*"}, Auth: consign.Auth{Type: consign.AuthToken}}, "https://a.example/x a.*,b.*"},
+	} {
+		require.Equal(t, tc.want, tc.e.URLKey(), tc.name)
+	}
+}

@@ -269,7 +269,7 @@ func (s *Server) rcCreate(w http.ResponseWriter, r *http.Request) error {
 	}
 	created, err := s.manage.CreateEndpoint(r.Context(), r.PathValue("org"), ein)
 	if consign.ErrorCode(err) == consign.ECONFLICT {
-		msg := "a webhook for this remote_url exists already in this org"
+		msg := "a webhook of this entity for this remote_url exists already in this org"
 		return &consign.Error{Code: consign.EINVALID, Message: "remote_url: " + msg, Fields: []consign.FieldError{{Field: "remote_url", Message: msg}}}
 	}
 	if err != nil {

@@ -11,6 +11,9 @@ import (
 // settings no query filters on, so adding one needs no migration. Drivers store what
 // EncodeEndpointConfig returns and read it back with DecodeEndpointConfig.
 type endpointConfig struct {
+	// URL is the endpoint's URL; the url column holds its URLKey, which the store keeps
+	// unique per org. Rows written before it was kept here have it in the column.
+	URL                      string                `json:"url,omitempty"`
 	Description              string                `json:"description"`
 	Topics                   []string              `json:"topics"`
 	Method                   string                `json:"method"`
@@ -31,7 +34,7 @@ type endpointConfig struct {
 // EncodeEndpointConfig returns the JSON document of an endpoint's settings.
 func EncodeEndpointConfig(e *consign.Endpoint) []byte {
 	b, _ := json.Marshal(endpointConfig{
-		Description: e.Description, Topics: e.Topics, Method: e.Method, Headers: e.Headers,
+		URL: e.URL, Description: e.Description, Topics: e.Topics, Method: e.Method, Headers: e.Headers,
 		PayloadFormat: e.PayloadFormat, AuthType: e.Auth.Type, RateLimit: e.RateLimit,
 		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
 		FailurePolicy: e.FailurePolicy, ResponseReferencePointer: e.ResponseReferencePointer,
@@ -45,6 +48,9 @@ func DecodeEndpointConfig(doc []byte, e *consign.Endpoint) error {
 	var c endpointConfig
 	if err := json.Unmarshal(doc, &c); err != nil {
 		return fmt.Errorf("endpoint %s config: %w", e.ID, err)
+	}
+	if c.URL != "" {
+		e.URL = c.URL
 	}
 	e.Description, e.Topics, e.Method, e.Headers = c.Description, c.Topics, c.Method, c.Headers
 	e.PayloadFormat, e.Auth.Type, e.RateLimit, e.BurstLimit = c.PayloadFormat, c.AuthType, c.RateLimit, c.BurstLimit

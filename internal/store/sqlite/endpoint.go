@@ -37,7 +37,7 @@ func (db *DB) EndpointInsert(ctx context.Context, e *store.EndpointRow, secrets 
 	e.Version = 1
 	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := db.txExec(ctx, tx, `INSERT INTO endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.ID, e.OrgID, e.URL, configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullMS(e.DisabledAt),
+			e.ID, e.OrgID, e.URLKey(), configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullMS(e.DisabledAt),
 			e.DisabledReason, nullMS(e.FailingSince), nullMS(e.ReactivatedAt), e.Version, ms(e.CreatedAt), ms(e.UpdatedAt))
 		if err != nil {
 			return err
@@ -124,7 +124,7 @@ func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
 		err := db.txQueryRow(ctx, tx, `UPDATE endpoints SET url = ?, config = ?, token_sealed = ?, active = ?, health = ?,
 			disabled_at = ?, disabled_reason = ?, failing_since = ?, reactivated_at = ?, version = version + 1, updated_at = ?
 			WHERE id = ? RETURNING version`,
-			e.URL, configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullMS(e.DisabledAt), e.DisabledReason,
+			e.URLKey(), configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullMS(e.DisabledAt), e.DisabledReason,
 			nullMS(e.FailingSince), nullMS(e.ReactivatedAt), ms(e.UpdatedAt), e.ID).Scan(&version)
 		if err != nil {
 			return err

@@ -100,6 +100,23 @@ func testEndpoint(t *testing.T, open opener) {
 		elsewhere.URL = first.URL
 		require.NoError(t, s.EndpointInsert(ctx, elsewhere, []*store.SecretRow{newSecretRow(elsewhere.ID, now)}),
 			"the same URL is fine in another org")
+
+		// Token endpoints (ReadyCloud webhooks) are told apart by their token: those of
+		// different topics may share a URL, those of the same topics may not.
+		token := func(topic string) *store.EndpointRow {
+			e := newEndpointRow(t, org.ID, now)
+			e.URL, e.Topics, e.Auth = "https://hooks.example.com/rc/", []string{topic}, consign.Auth{Type: consign.AuthToken, Token: "t"}
+			return e
+		}
+		contacts, orders := token("contact.*"), token("order.*")
+		require.NoError(t, s.EndpointInsert(ctx, contacts, nil))
+		require.NoError(t, s.EndpointInsert(ctx, orders, nil), "another entity on the same URL")
+		requireCode(t, consign.ECONFLICT, s.EndpointInsert(ctx, token("order.*"), nil))
+		got, err := s.EndpointGet(ctx, org.ID, orders.ID)
+		require.NoError(t, err)
+		require.Equal(t, "https://hooks.example.com/rc/", got.URL, "the URL as given, not the key")
+		orders.Topics = []string{"contact.*"}
+		requireCode(t, consign.ECONFLICT, s.EndpointUpdate(ctx, orders)) // onto the other one's topics
 	})
 
 	t.Run("InsertMissingOrg", func(t *testing.T) {
