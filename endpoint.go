@@ -58,12 +58,14 @@ type Endpoint struct {
 	Headers       map[string]string `json:"headers"`
 	PayloadFormat string            `json:"payload_format"`
 	Auth          Auth              `json:"auth"`
-	RateLimit     float64           `json:"rate_limit"`
-	BurstLimit    int               `json:"burst_limit"`
-	Ordering      string            `json:"ordering"`
-	Coalesce      bool              `json:"coalesce"`
-	Retry         RetryPolicy       `json:"retry"`
-	FailurePolicy FailurePolicy     `json:"failure_policy"`
+	// Signature is how requests are signed (Standard Webhooks unless set).
+	Signature     Signature     `json:"signature"`
+	RateLimit     float64       `json:"rate_limit"`
+	BurstLimit    int           `json:"burst_limit"`
+	Ordering      string        `json:"ordering"`
+	Coalesce      bool          `json:"coalesce"`
+	Retry         RetryPolicy   `json:"retry"`
+	FailurePolicy FailurePolicy `json:"failure_policy"`
 	// ResponseReferencePointer, when set, is an RFC 6901 JSON Pointer (such as
 	// "/reference") into the endpoint's JSON reply to a successful attempt; the value found
 	// there is kept on the delivery as response_reference (Onport's
@@ -219,6 +221,7 @@ func (e *Endpoint) Normalize() error {
 	default:
 		v.Add("auth.type", `must be "signature" or "token"`)
 	}
+	e.Signature.normalize(&v, e.Auth.Type, e.Headers)
 	if e.RateLimit < 0 || e.RateLimit > 100000 {
 		v.Add("rate_limit", "must be between 0 (no limit) and 100000 requests per second")
 	}

@@ -26,6 +26,8 @@ type EndpointInput struct {
 	Headers       map[string]string `json:"headers,omitempty"`
 	PayloadFormat string            `json:"payload_format,omitempty"` // "envelope" or "raw"
 	Auth          *Auth             `json:"auth,omitempty"`
+	// Signature is how requests are signed; nil: Standard Webhooks.
+	Signature *Signature `json:"signature,omitempty"`
 	// RateLimit is requests per second, BurstLimit requests in flight; 0 is no limit.
 	RateLimit     float64        `json:"rate_limit,omitempty"`
 	BurstLimit    int            `json:"burst_limit,omitempty"`
@@ -73,13 +75,15 @@ type EndpointPatch struct {
 	Headers       map[string]string `json:"headers,omitzero"`
 	PayloadFormat *string           `json:"payload_format,omitzero"`
 	Auth          *Auth             `json:"auth,omitzero"`
-	RateLimit     *float64          `json:"rate_limit,omitzero"`
-	BurstLimit    *int              `json:"burst_limit,omitzero"`
-	Ordering      *string           `json:"ordering,omitzero"`
-	Coalesce      *bool             `json:"coalesce,omitzero"`
-	Retry         *RetryPolicy      `json:"retry,omitzero"`
-	FailurePolicy *FailurePolicy    `json:"failure_policy,omitzero"`
-	Active        *bool             `json:"active,omitzero"`
+	// Signature replaces the endpoint's signature as a whole.
+	Signature     *Signature     `json:"signature,omitzero"`
+	RateLimit     *float64       `json:"rate_limit,omitzero"`
+	BurstLimit    *int           `json:"burst_limit,omitzero"`
+	Ordering      *string        `json:"ordering,omitzero"`
+	Coalesce      *bool          `json:"coalesce,omitzero"`
+	Retry         *RetryPolicy   `json:"retry,omitzero"`
+	FailurePolicy *FailurePolicy `json:"failure_policy,omitzero"`
+	Active        *bool          `json:"active,omitzero"`
 	// ResponseReferencePointer "" stops taking a reference from replies.
 	ResponseReferencePointer *string `json:"response_reference_pointer,omitzero"`
 	// ResponseFields replaces the endpoint's response fields as a whole.

@@ -19,6 +19,9 @@ type (
 	Endpoint = consign.Endpoint
 	// Auth is how requests to an endpoint prove they come from Consign.
 	Auth = consign.Auth
+	// Signature is how requests to an endpoint are signed: Standard Webhooks (the
+	// default), none, or an HMAC-SHA256 in the format a partner's receiver checks.
+	Signature = consign.Signature
 	// RetryPolicy is an endpoint's retry schedule and the age at which it gives up.
 	RetryPolicy = consign.RetryPolicy
 	// FailurePolicy says when an endpoint that keeps failing is deactivated.

@@ -17,7 +17,6 @@ import (
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/destination"
 	"github.com/consign-dev/consign/internal/inbound"
-	"github.com/consign-dev/consign/internal/signing"
 	"github.com/consign-dev/consign/internal/store"
 )
 
@@ -27,7 +26,7 @@ import (
 //
 //	endpoint      the endpoint's settings and signing keys, as of the claim (endpointOf)
 //	shape         the body and the headers every attempt carries (shape)
-//	authenticate  the proof of origin: the endpoint's token or a signature (authenticate)
+//	authenticate  the proof of origin: the endpoint's credential and signature (auth.go)
 //	send          the Sender the URL's scheme chose (internal/destination)
 //	decide        succeeded, retried, failed, or paused after 410 Gone (decide)
 //
@@ -113,26 +112,6 @@ func shape(e *consign.Endpoint, c *store.Claim, ts int64) (destination.Request, 
 		hs.set("Webhook-Sequence", strconv.FormatInt(c.Sequence, 10))
 	}
 	return destination.Request{Method: e.Method, URL: e.URL, Header: hs.h, Body: body}, hs
-}
-
-// authenticate is the authenticate-and-sign stage: it adds the attempt's proof of origin
-// to its headers, the endpoint's token (auth type token) or the Standard Webhooks
-// signature of the body by every key that signs at now. It returns why the attempt must
-// not be sent when there is neither: the receiver could not tell it from a forgery. (A
-// failed attempt, retried on the endpoint's schedule, so that adding a secret resumes
-// delivery.) Another scheme (OAuth2, mTLS) would be chosen here by the endpoint's auth
-// type.
-func authenticate(hs *headerSet, ep *endpointEntry, c *store.Claim, body []byte, now time.Time) (refusal string) {
-	if ep.endpoint.Auth.Type == consign.AuthToken {
-		hs.set("Auth", ep.endpoint.Auth.Token)
-		return ""
-	}
-	keys := ep.keysAt(now)
-	if len(keys) == 0 {
-		return "not sent: the endpoint has no active signing secret; add one with POST …/endpoints/" + c.EndpointID + "/secrets"
-	}
-	hs.set("Webhook-Signature", signing.Header(keys, c.EventID, now.Unix(), body))
-	return ""
 }
 
 // headerSet fills an attempt's header map. Every value is a one-element slice of one

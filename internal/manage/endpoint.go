@@ -16,13 +16,15 @@ import (
 // EndpointInput is what a client may set on an endpoint. A PATCH starts from the stored
 // endpoint's input and decodes the request over it, so absent fields keep their values.
 type EndpointInput struct {
-	URL           string                `json:"url"`
-	Description   string                `json:"description"`
-	Topics        []string              `json:"topics"`
-	Method        string                `json:"method"`
-	Headers       map[string]string     `json:"headers"`
-	PayloadFormat string                `json:"payload_format"`
-	Auth          consign.Auth          `json:"auth"`
+	URL           string            `json:"url"`
+	Description   string            `json:"description"`
+	Topics        []string          `json:"topics"`
+	Method        string            `json:"method"`
+	Headers       map[string]string `json:"headers"`
+	PayloadFormat string            `json:"payload_format"`
+	Auth          consign.Auth      `json:"auth"`
+	// Signature, when given, replaces the endpoint's signature as a whole (nil: keep).
+	Signature     *consign.Signature    `json:"signature,omitempty"`
 	RateLimit     float64               `json:"rate_limit"`
 	BurstLimit    int                   `json:"burst_limit"`
 	Ordering      string                `json:"ordering"`
@@ -86,6 +88,9 @@ func (in *EndpointInput) apply(e *consign.Endpoint) {
 	e.Ordering, e.Coalesce, e.Retry, e.FailurePolicy = in.Ordering, in.Coalesce, in.Retry, in.FailurePolicy
 	e.ResponseReferencePointer, e.ResponseFields = in.ResponseReferencePointer, in.ResponseFields
 	e.SuccessStatuses = in.SuccessStatuses
+	if in.Signature != nil {
+		e.Signature = *in.Signature
+	}
 }
 
 // CreatedEndpoint is the reply to a creation: the endpoint and its first secret's value,
@@ -152,6 +157,9 @@ func (s *Service) CreateEndpoint(ctx context.Context, orgID string, in *Endpoint
 	if !e.Active {
 		e.DisabledAt, e.DisabledReason = &now, "created inactive"
 	}
+	if err := checkSecretSigns(&e.Endpoint, in.Secret, "secret"); err != nil {
+		return nil, err
+	}
 	if e.Auth.Type == consign.AuthToken {
 		if e.Auth.Token == "" {
 			e.Auth.Token = newToken()
@@ -178,6 +186,13 @@ func (s *Service) Endpoint(ctx context.Context, orgID, id string) (*consign.Endp
 }
 
 func (s *Service) openEndpoint(row *store.EndpointRow) (*consign.Endpoint, error) {
+	if row.Signature.Scheme == "" {
+		// Stored before signature schemes: what such an endpoint has always done.
+		row.Signature.Scheme = consign.SignatureStandardWebhooks
+		if row.Auth.Type == consign.AuthToken {
+			row.Signature.Scheme = consign.SignatureNone
+		}
+	}
 	if len(row.TokenSealed) > 0 {
 		tok, err := s.open(row.TokenSealed)
 		if err != nil {
@@ -230,6 +245,11 @@ func (s *Service) UpdateEndpoint(ctx context.Context, orgID, id string, decode f
 	}
 	now := s.now()
 	wasActive := row.Active
+	if in.Signature == nil && row.Auth.Type == consign.AuthToken && in.Auth.Type != consign.AuthToken {
+		// A token endpoint's "none" was not a choice: one that stops using a token is
+		// signed as any other unless the PATCH says how.
+		in.Signature = &consign.Signature{}
+	}
 	in.apply(&row.Endpoint)
 	if err := s.validateEndpoint(ctx, &row.Endpoint); err != nil {
 		return nil, err
@@ -262,6 +282,15 @@ func (s *Service) UpdateEndpoint(ctx context.Context, orgID, id string, decode f
 		s.emitToggle(ctx, &row.Endpoint)
 	}
 	return &row.Endpoint, nil
+}
+
+// checkSecretSigns refuses an hmac-sha256 endpoint whose first secret is an ed25519
+// key (whsk_): such a key cannot make an HMAC, and the endpoint would never be sent.
+func checkSecretSigns(e *consign.Endpoint, secret, field string) error {
+	if e.Signature.Scheme == consign.SignatureHMACSHA256 && strings.HasPrefix(strings.TrimSpace(secret), signing.SigningKeyPrefix) {
+		return consign.Invalid(field, "an ed25519 key (whsk_…) cannot make an hmac-sha256 signature: give a whsec_ secret or leave secret out")
+	}
+	return nil
 }
 
 // emitToggle tells the org that an endpoint was deactivated or activated.
@@ -320,7 +349,11 @@ type SecretInput struct {
 
 // AddSecret adds a signing secret, active at once; the reply carries its value once.
 func (s *Service) AddSecret(ctx context.Context, orgID, endpointID string, in *SecretInput) (*consign.Secret, error) {
-	if _, err := s.store.EndpointGet(ctx, orgID, endpointID); err != nil {
+	ep, err := s.store.EndpointGet(ctx, orgID, endpointID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSecretSigns(&ep.Endpoint, in.Value, "value"); err != nil {
 		return nil, err
 	}
 	row, err := s.newSecret(endpointID, in.Value, in.ExpiresAt, "value")
@@ -393,7 +426,11 @@ func (s *Service) RotateSecret(ctx context.Context, orgID, endpointID string, gr
 	if grace < 0 || grace > 30*24*time.Hour {
 		return nil, consign.Invalid("grace", "must be between 0s and 720h")
 	}
-	if _, err := s.store.EndpointGet(ctx, orgID, endpointID); err != nil {
+	ep, err := s.store.EndpointGet(ctx, orgID, endpointID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSecretSigns(&ep.Endpoint, value, "value"); err != nil {
 		return nil, err
 	}
 	row, err := s.newSecret(endpointID, value, nil, "value")

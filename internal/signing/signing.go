@@ -59,6 +59,7 @@ type Key struct {
 
 type keyState struct {
 	mac     []byte             // v1 HMAC key; nil for ed25519
+	text    []byte             // the v1 secret's text as given, for partner formats (HMACText)
 	priv    ed25519.PrivateKey // v1a signing key; nil for HMAC
 	scratch sync.Pool          // of *scratch
 }
@@ -116,7 +117,7 @@ func ParseKey(s string) (Key, error) {
 		if err != nil {
 			return Key{}, err
 		}
-		st := &keyState{mac: mac}
+		st := &keyState{mac: mac, text: []byte(s)}
 		st.scratch.New = func() any { return &scratch{mac: hmac.New(sha256.New, mac)} }
 		return Key{st}, nil
 	}

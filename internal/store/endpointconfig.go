@@ -20,6 +20,7 @@ type endpointConfig struct {
 	Headers                  map[string]string     `json:"headers"`
 	PayloadFormat            string                `json:"payload_format"`
 	AuthType                 string                `json:"auth_type"`
+	Signature                *consign.Signature    `json:"signature,omitempty"`
 	RateLimit                float64               `json:"rate_limit"`
 	BurstLimit               int                   `json:"burst_limit"`
 	Ordering                 string                `json:"ordering"`
@@ -35,7 +36,7 @@ type endpointConfig struct {
 func EncodeEndpointConfig(e *consign.Endpoint) []byte {
 	b, _ := json.Marshal(endpointConfig{
 		URL: e.URL, Description: e.Description, Topics: e.Topics, Method: e.Method, Headers: e.Headers,
-		PayloadFormat: e.PayloadFormat, AuthType: e.Auth.Type, RateLimit: e.RateLimit,
+		PayloadFormat: e.PayloadFormat, AuthType: e.Auth.Type, Signature: &e.Signature, RateLimit: e.RateLimit,
 		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
 		FailurePolicy: e.FailurePolicy, ResponseReferencePointer: e.ResponseReferencePointer,
 		ResponseFields: e.ResponseFields, SuccessStatuses: e.SuccessStatuses,
@@ -57,5 +58,8 @@ func DecodeEndpointConfig(doc []byte, e *consign.Endpoint) error {
 	e.Ordering, e.Coalesce, e.Retry, e.FailurePolicy = c.Ordering, c.Coalesce, c.Retry, c.FailurePolicy
 	e.ResponseReferencePointer, e.ResponseFields = c.ResponseReferencePointer, c.ResponseFields
 	e.SuccessStatuses = c.SuccessStatuses
+	if c.Signature != nil {
+		e.Signature = *c.Signature
+	}
 	return nil
 }
