@@ -200,7 +200,7 @@ func showSource(w io.Writer, src *client.Source) {
 		}
 		pairs = append(pairs, "poll", p.URL+" ("+schedule+")")
 		if st := src.PollStatus; st != nil {
-			pairs = append(pairs, "poll_next_run_at", st.NextRunAt, "poll_last_error", st.LastError)
+			pairs = append(pairs, "poll_next_run_at", st.NextRunAt, "poll_last_error", st.LastError, "poll_synced_until", st.SyncedUntil)
 		}
 	}
 	fields(w, append(pairs, "created_at", src.CreatedAt, "updated_at", src.UpdatedAt)...)
