@@ -33,22 +33,3 @@ func TestAttemptJSONRoundTrip(t *testing.T) {
 	require.NoError(t, json.Unmarshal(appendStrings(nil, ids), &got))
 	require.Equal(t, ids, got)
 }
-
-func BenchmarkAttemptJSON(b *testing.B) {
-	r := attemptRequest
-	delete(r.Headers, "X-Tenant")
-	delete(r.Headers, "Bad-Utf8")
-	b.Run("encoding-json", func(b *testing.B) {
-		for b.Loop() {
-			req, _ := json.Marshal(r)
-			_ = string(req)
-		}
-	})
-	b.Run("append", func(b *testing.B) {
-		var buf []byte
-		for b.Loop() {
-			buf = appendRequest(buf[:0], &r)
-			_ = string(buf)
-		}
-	})
-}
