@@ -49,12 +49,14 @@ const (
 
 // Endpoint is a partner's webhook configuration: where to send which events, and how.
 type Endpoint struct {
-	ID            string            `json:"id"`
-	OrgID         string            `json:"org_id"`
-	URL           string            `json:"url"`
-	Description   string            `json:"description"`
-	Topics        []string          `json:"topics"`
-	Method        string            `json:"method"`
+	ID          string   `json:"id"`
+	OrgID       string   `json:"org_id"`
+	URL         string   `json:"url"`
+	Description string   `json:"description"`
+	Topics      []string `json:"topics"`
+	Method      string   `json:"method"`
+	// Headers are sent with every request. Their values are credentials more often than
+	// not: stored sealed, and shown in replies only masked (Masked).
 	Headers       map[string]string `json:"headers"`
 	PayloadFormat string            `json:"payload_format"`
 	Auth          Auth              `json:"auth"`

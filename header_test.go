@@ -99,3 +99,23 @@ func FuzzEndpointHeaders(f *testing.F) {
 		requireFieldMessage(t, err, "headers", "")
 	})
 }
+
+func TestMask(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"", "••••"},
+		{"acme", "••••"},
+		{"eleven-char", "••••"},
+		{"twelve-chars", "••••hars"},
+		{"Bearer sk_live_1234", "••••1234"},
+		{"ключ-доступа-9876", "••••9876"},
+	} {
+		require.Equal(t, tc.want, consign.Mask(tc.in), tc.in)
+	}
+	cur := map[string]string{"X-Partner-Key": "pk_live_abcdef1234", "X-Tenant": "acme"}
+	next := map[string]string{"x-partner-key": "••••1234", "X-Tenant": "••••", "X-New": "••••1234"}
+	require.Equal(t, map[string]string{"x-partner-key": "pk_live_abcdef1234", "X-Tenant": "acme", "X-New": "••••1234"},
+		consign.KeepMasked(next, cur), "a masked value sent back keeps the stored one; a header that had none keeps what was sent")
+	require.Equal(t, map[string]string{"X-Tenant": "acme"}, consign.KeepMasked(map[string]string{"X-Tenant": "acme"}, cur))
+	require.Equal(t, "••••", next["X-Tenant"], "KeepMasked leaves its argument alone")
+}

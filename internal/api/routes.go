@@ -219,6 +219,7 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	e.Endpoint = e.Masked()
 	return writeJSON(w, http.StatusCreated, e)
 }
 
@@ -231,6 +232,9 @@ func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	for i, e := range eps {
+		eps[i] = e.Masked()
+	}
 	return writeJSON(w, http.StatusOK, newList(eps, p, func(e *consign.Endpoint) string { return e.ID }))
 }
 
@@ -239,7 +243,7 @@ func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, e)
+	return writeJSON(w, http.StatusOK, e.Masked())
 }
 
 func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
@@ -249,7 +253,7 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.dispatch.Wake(e.ID) // activation may have made deliveries due
-	return writeJSON(w, http.StatusOK, e)
+	return writeJSON(w, http.StatusOK, e.Masked())
 }
 
 func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request) error {

@@ -349,6 +349,12 @@ func (a *App) build(ctx context.Context) error {
 	if err := a.Manage.EnsureCatalog(ctx); err != nil {
 		return fmt.Errorf("event-type catalog: %w", err)
 	}
+	// Endpoint headers written in clear by an older version are sealed now (once).
+	if n, err := a.Manage.SealStoredHeaders(ctx); err != nil {
+		return fmt.Errorf("seal endpoint headers: %w", err)
+	} else if n > 0 {
+		cfg.Logger.Info("sealed the headers of endpoints stored in clear", "endpoints", n)
+	}
 	if a.NewAdminKey, err = a.Manage.EnsureAdminKey(ctx, cfg.AdminKey); err != nil {
 		return fmt.Errorf("admin key: %w", err)
 	}

@@ -196,7 +196,9 @@ func envelope(c *store.Claim) []byte {
 }
 
 // attemptRecord is what the attempt log keeps of an attempt: the request with its
-// secrets redacted, the reply if there was one, and the error text.
+// secrets redacted (the values of the endpoint's own headers masked, whatever they are
+// called, and credential-like headers hidden), the reply if there was one, and the error
+// text.
 func attemptRecord(n int, req destination.Request, res *destination.Outcome, e *consign.Endpoint) *consign.Attempt {
 	a := &consign.Attempt{
 		N: n, StartedAt: res.StartedAt.UTC(), DurationMS: res.Duration.Milliseconds(),
@@ -206,8 +208,10 @@ func attemptRecord(n int, req destination.Request, res *destination.Outcome, e *
 		if v == nil {
 			continue
 		}
-		if consign.SensitiveHeader(k) {
-			a.Request.Headers[k] = "[redacted]"
+		if _, own := e.Headers[http.CanonicalHeaderKey(k)]; own {
+			a.Request.Headers[k] = consign.Mask(strings.Join(v, ", "))
+		} else if consign.SensitiveHeader(k) {
+			a.Request.Headers[k] = consign.Redacted
 		} else {
 			a.Request.Headers[k] = strings.Join(v, ", ")
 		}

@@ -366,19 +366,13 @@ func (s *Service) open(row *store.SourceRow) (*consign.Source, error) {
 }
 
 // Redact returns a copy of src fit for a reply: verification credentials removed and
-// credential-like poll headers shown as consign.Redacted.
+// every poll header value masked (consign.Mask), whatever the header is called.
 func Redact(src *consign.Source) *consign.Source {
 	out := *src
 	out.Verify.Secret, out.Verify.Token, out.Verify.Password = "", "", ""
 	if src.Poll != nil {
 		p := *src.Poll
-		p.Headers = make(map[string]string, len(src.Poll.Headers))
-		for k, v := range src.Poll.Headers {
-			if consign.SensitiveHeader(k) {
-				v = consign.Redacted
-			}
-			p.Headers[k] = v
-		}
+		p.Headers = consign.MaskHeaders(src.Poll.Headers)
 		out.Poll = &p
 	}
 	return &out
@@ -419,7 +413,8 @@ func (s *Service) validate(ctx context.Context, src *consign.Source) error {
 }
 
 // CreateSource validates and stores a new source with a new ingest token. The reply
-// carries its credentials, as given or generated, this once.
+// carries its verification credentials, as given or generated, this once; poll header
+// values are masked.
 func (s *Service) CreateSource(ctx context.Context, orgID string, in *SourceInput) (*consign.Source, error) {
 	now := s.now()
 	src := &consign.Source{ID: consign.NewID(consign.PrefixSource, now), OrgID: orgID, Name: in.Name, Topic: in.Topic,
@@ -456,6 +451,9 @@ func (s *Service) CreateSource(ctx context.Context, orgID string, in *SourceInpu
 	s.wakePoller()
 	if src.Poll != nil {
 		src.PollStatus = &consign.PollStatus{NextRunAt: &row.NextPollAt}
+		p := *src.Poll
+		p.Headers = consign.MaskHeaders(p.Headers) // given by the client: not echoed
+		src.Poll = &p
 	}
 	return src, nil
 }
@@ -495,7 +493,8 @@ func (s *Service) Sources(ctx context.Context, orgID string, p store.Page) ([]*c
 
 // UpdateSource applies a PATCH: decode decodes the request body over the source's
 // current input. A verify object of the same type that leaves a credential out keeps
-// the current one; a poll header sent as consign.Redacted keeps its current value. The
+// the current one; a poll header sent as shown (masked, or consign.Redacted) keeps its
+// current value. The
 // reply shows credentials only when Consign generated them.
 func (s *Service) UpdateSource(ctx context.Context, orgID, id string, decode func(*SourceInput) error) (*consign.Source, error) {
 	row, err := s.store.SourceGet(ctx, orgID, id)
@@ -534,6 +533,7 @@ func (s *Service) UpdateSource(ctx context.Context, orgID, id string, decode fun
 		next.Dedupe = *in.Dedupe.V
 	}
 	if next.Poll != nil && cur.Poll != nil {
+		next.Poll.Headers = consign.KeepMasked(next.Poll.Headers, cur.Poll.Headers)
 		for k, v := range next.Poll.Headers {
 			if v == consign.Redacted {
 				if old, ok := headerValue(cur.Poll.Headers, k); ok {

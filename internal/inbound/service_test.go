@@ -319,12 +319,12 @@ func TestPollHeadersRedacted(t *testing.T) {
 	src := create(t, s, h.org, `{"name": "Deposco", "topic": "shipment.created",
 		"poll": {"url": "https://api.deposco.example/shipments", "id_pointer": "/id", "cron": "0 0 * * *", "timezone": "America/New_York",
 			"headers": {"authorization": "Bearer provider-key", "X-Tenant": "acme"}}}`)
-	require.Equal(t, map[string]string{"Authorization": "Bearer provider-key", "X-Tenant": "acme"}, src.Poll.Headers, "shown as given on creation")
+	require.Equal(t, map[string]string{"Authorization": "••••-key", "X-Tenant": "••••"}, src.Poll.Headers, "masked from creation on")
 	require.NotNil(t, src.PollStatus.NextRunAt)
 
 	got, err := s.Source(ctx, h.org, src.ID)
 	require.NoError(t, err)
-	require.Equal(t, map[string]string{"Authorization": consign.Redacted, "X-Tenant": "acme"}, got.Poll.Headers)
+	require.Equal(t, map[string]string{"Authorization": "••••-key", "X-Tenant": "••••"}, got.Poll.Headers, "every value masked, whatever the header is called")
 
 	// Sending back what GET showed keeps the credential; the schedule stays.
 	patch, _ := json.Marshal(map[string]any{"poll": got.Poll})
@@ -336,7 +336,7 @@ func TestPollHeadersRedacted(t *testing.T) {
 	require.NotContains(t, string(row.Sealed), "provider-key")
 	full, err := s.RotateToken(ctx, h.org, src.ID) // opens the credentials
 	require.NoError(t, err)
-	require.Equal(t, consign.Redacted, full.Poll.Headers["Authorization"])
+	require.Equal(t, "••••-key", full.Poll.Headers["Authorization"])
 
 	// null removes the poll.
 	up, err = s.UpdateSource(ctx, h.org, src.ID, decodeInto(`{"poll": null}`))

@@ -3,6 +3,7 @@ package manage
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -61,7 +62,7 @@ func Input(e *consign.Endpoint) EndpointInput {
 	active := e.Active
 	return EndpointInput{
 		URL: e.URL, Description: e.Description, Topics: append([]string(nil), e.Topics...), Method: e.Method,
-		Headers: e.Headers, PayloadFormat: e.PayloadFormat, Auth: e.Auth, RateLimit: e.RateLimit,
+		Headers: maps.Clone(e.Headers), PayloadFormat: e.PayloadFormat, Auth: e.Auth, RateLimit: e.RateLimit,
 		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
 		FailurePolicy: e.FailurePolicy, Active: &active, ResponseReferencePointer: e.ResponseReferencePointer,
 		ResponseFields: maps.Clone(e.ResponseFields), SuccessStatuses: slices.Clone(e.SuccessStatuses),
@@ -166,6 +167,9 @@ func (s *Service) CreateEndpoint(ctx context.Context, orgID string, in *Endpoint
 		}
 		e.TokenSealed = s.seal(e.Auth.Token)
 	}
+	if err := s.sealHeaders(e); err != nil {
+		return nil, err
+	}
 	sec, err := s.newSecret(e.ID, in.Secret, in.SecretExpiresAt, "secret")
 	if err != nil {
 		return nil, err
@@ -200,7 +204,68 @@ func (s *Service) openEndpoint(row *store.EndpointRow) (*consign.Endpoint, error
 		}
 		row.Auth.Token = tok
 	}
+	if len(row.HeadersSealed) > 0 {
+		b, err := s.box.OpenWith(row.HeadersSealed, []byte(row.ID))
+		if err != nil {
+			return nil, fmt.Errorf("open sealed headers of endpoint %s (is CONSIGN_ENCRYPTION_KEY the one the data was written with?): %w", row.ID, err)
+		}
+		if err := json.Unmarshal(b, &row.Headers); err != nil {
+			return nil, fmt.Errorf("headers of endpoint %s: %w", row.ID, err)
+		}
+	}
 	return &row.Endpoint, nil
+}
+
+// sealHeaders seals an endpoint's headers into its row (bound to its id, so a sealed
+// value cannot be moved to another endpoint): header values are credentials more often
+// than not, and the store never holds them in clear.
+func (s *Service) sealHeaders(row *store.EndpointRow) error {
+	row.HeadersSealed = nil
+	if len(row.Headers) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(row.Headers)
+	if err != nil {
+		return err
+	}
+	row.HeadersSealed = s.box.SealWith(b, []byte(row.ID))
+	return nil
+}
+
+// SealStoredHeaders seals the headers of endpoints stored in clear (by a version before
+// headers were sealed), in every org. It runs at start; running it again, or on several
+// nodes at once, changes nothing more.
+func (s *Service) SealStoredHeaders(ctx context.Context) (int, error) {
+	sealed := 0
+	p := store.Page{Limit: 500}
+	for {
+		orgs, err := s.store.OrgList(ctx, p)
+		if err != nil {
+			return sealed, err
+		}
+		for _, o := range orgs {
+			rows, err := s.store.EndpointListAll(ctx, o.ID)
+			if err != nil {
+				return sealed, err
+			}
+			for _, row := range rows {
+				if len(row.HeadersSealed) > 0 || len(row.Headers) == 0 {
+					continue
+				}
+				if err := s.sealHeaders(row); err != nil {
+					return sealed, err
+				}
+				if err := s.store.EndpointUpdate(ctx, row); err != nil && consign.ErrorCode(err) != consign.ENOTFOUND {
+					return sealed, err
+				}
+				sealed++
+			}
+		}
+		if len(orgs) < p.Limit {
+			return sealed, nil
+		}
+		p.Cursor = orgs[len(orgs)-1].ID
+	}
 }
 
 // Endpoints lists an org's endpoints.
@@ -237,6 +302,7 @@ func (s *Service) UpdateEndpoint(ctx context.Context, orgID, id string, decode f
 		return nil, err
 	}
 	in := &patch.EndpointInput
+	in.Headers = consign.KeepMasked(in.Headers, row.Headers)
 	if in.Secret != "" || in.SecretExpiresAt != nil {
 		return nil, consign.Invalid("secret", "secrets are managed with /secrets; a secret's value never changes")
 	}
@@ -273,6 +339,9 @@ func (s *Service) UpdateEndpoint(ctx context.Context, orgID, id string, decode f
 		row.TokenSealed = s.seal(row.Auth.Token)
 	} else {
 		row.Auth.Token = ""
+	}
+	if err := s.sealHeaders(row); err != nil {
+		return nil, err
 	}
 	row.UpdatedAt = now
 	if err := s.store.EndpointUpdate(ctx, row); err != nil {

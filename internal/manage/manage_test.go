@@ -207,6 +207,47 @@ func TestRevocation(t *testing.T) {
 	}
 }
 
+// TestHeadersSealed: an endpoint's headers are stored sealed, never in clear, and
+// headers stored in clear by an older version are sealed by SealStoredHeaders, once.
+func TestHeadersSealed(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	m, _, _ := newServiceOn(t, st)
+	o := newOrg(t, m, "Acme", "")
+	headers := map[string]string{"X-Partner-Key": "pk_live_0123456789"}
+	created, err := m.CreateEndpoint(ctx, o.ID, &manage.EndpointInput{URL: "https://example.com/a", Topics: []string{"*"}, Headers: headers})
+	require.NoError(t, err)
+	row, err := st.EndpointGet(ctx, o.ID, created.ID)
+	require.NoError(t, err)
+	require.Empty(t, row.Headers, "read back from the store: no clear value")
+	require.NotEmpty(t, row.HeadersSealed)
+	got, err := m.Endpoint(ctx, o.ID, created.ID)
+	require.NoError(t, err)
+	require.Equal(t, headers, got.Headers, "opened for the dispatcher")
+
+	// An endpoint as an older version wrote it: headers in clear.
+	legacy := &store.EndpointRow{Endpoint: consign.Endpoint{ID: consign.NewID(consign.PrefixEndpoint, time.Now()), OrgID: o.ID,
+		URL: "https://example.com/b", Topics: []string{"*"}, Method: "POST", Headers: headers, Active: true, Health: consign.HealthHealthy,
+		CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC()}}
+	require.NoError(t, st.EndpointInsert(ctx, legacy, nil))
+	n, err := m.SealStoredHeaders(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	row, err = st.EndpointGet(ctx, o.ID, legacy.ID)
+	require.NoError(t, err)
+	require.Empty(t, row.Headers)
+	require.NotEmpty(t, row.HeadersSealed)
+	got, err = m.Endpoint(ctx, o.ID, legacy.ID)
+	require.NoError(t, err)
+	require.Equal(t, headers, got.Headers)
+	n, err = m.SealStoredHeaders(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing left to seal")
+}
+
 func TestEndpoints(t *testing.T) {
 	t.Parallel()
 	m, em, clk := newService(t)

@@ -18,6 +18,7 @@ type endpointConfig struct {
 	Topics                   []string              `json:"topics"`
 	Method                   string                `json:"method"`
 	Headers                  map[string]string     `json:"headers"`
+	HeadersSealed            []byte                `json:"headers_sealed,omitempty"`
 	PayloadFormat            string                `json:"payload_format"`
 	AuthType                 string                `json:"auth_type"`
 	Signature                *consign.Signature    `json:"signature,omitempty"`
@@ -32,10 +33,16 @@ type endpointConfig struct {
 	SuccessStatuses          []int                 `json:"success_statuses,omitempty"`
 }
 
-// EncodeEndpointConfig returns the JSON document of an endpoint's settings.
-func EncodeEndpointConfig(e *consign.Endpoint) []byte {
+// EncodeEndpointConfig returns the JSON document of an endpoint's settings. Headers
+// sealed (HeadersSealed) are kept sealed only: their clear values are never written.
+func EncodeEndpointConfig(r *EndpointRow) []byte {
+	e := &r.Endpoint
+	headers := e.Headers
+	if len(r.HeadersSealed) > 0 {
+		headers = nil
+	}
 	b, _ := json.Marshal(endpointConfig{
-		URL: e.URL, Description: e.Description, Topics: e.Topics, Method: e.Method, Headers: e.Headers,
+		URL: e.URL, Description: e.Description, Topics: e.Topics, Method: e.Method, Headers: headers, HeadersSealed: r.HeadersSealed,
 		PayloadFormat: e.PayloadFormat, AuthType: e.Auth.Type, Signature: &e.Signature, RateLimit: e.RateLimit,
 		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
 		FailurePolicy: e.FailurePolicy, ResponseReferencePointer: e.ResponseReferencePointer,
@@ -44,8 +51,10 @@ func EncodeEndpointConfig(e *consign.Endpoint) []byte {
 	return b
 }
 
-// DecodeEndpointConfig fills an endpoint's settings from their JSON document.
-func DecodeEndpointConfig(doc []byte, e *consign.Endpoint) error {
+// DecodeEndpointConfig fills an endpoint's settings from their JSON document; sealed
+// headers stay sealed (HeadersSealed) for the caller to open.
+func DecodeEndpointConfig(doc []byte, r *EndpointRow) error {
+	e := &r.Endpoint
 	var c endpointConfig
 	if err := json.Unmarshal(doc, &c); err != nil {
 		return fmt.Errorf("endpoint %s config: %w", e.ID, err)
@@ -53,6 +62,7 @@ func DecodeEndpointConfig(doc []byte, e *consign.Endpoint) error {
 	if c.URL != "" {
 		e.URL = c.URL
 	}
+	r.HeadersSealed = c.HeadersSealed
 	e.Description, e.Topics, e.Method, e.Headers = c.Description, c.Topics, c.Method, c.Headers
 	e.PayloadFormat, e.Auth.Type, e.RateLimit, e.BurstLimit = c.PayloadFormat, c.AuthType, c.RateLimit, c.BurstLimit
 	e.Ordering, e.Coalesce, e.Retry, e.FailurePolicy = c.Ordering, c.Coalesce, c.Retry, c.FailurePolicy

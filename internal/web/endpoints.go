@@ -117,7 +117,7 @@ type endpointFormPage struct {
 func formOf(e *consign.Endpoint, catalog map[string]bool) endpointForm {
 	f := endpointForm{
 		URL: e.URL, Description: e.Description, Method: e.Method, PayloadFormat: e.PayloadFormat,
-		AuthType: e.Auth.Type, AuthToken: e.Auth.Token, Headers: headersText(e.Headers), Ordering: e.Ordering,
+		AuthType: e.Auth.Type, AuthToken: e.Auth.Token, Headers: headersText(consign.MaskHeaders(e.Headers)), Ordering: e.Ordering,
 		Coalesce: e.Coalesce, Active: e.Active,
 		DisableAfter: durText(time.Duration(e.FailurePolicy.DisableAfter)),
 	}
@@ -397,6 +397,7 @@ func (s *Server) endpoint(w http.ResponseWriter, r *http.Request, q *req) error 
 }
 
 func (s *Server) renderEndpoint(w http.ResponseWriter, r *http.Request, q *req, status int, e *consign.Endpoint, x endpointExtras) error {
+	e = e.Masked() // header values are credentials: shown masked, kept by a form that sends them back
 	ctx := r.Context()
 	now := s.now()
 	p := endpointPage{endpointExtras: x, E: e, Statuses: deliveryStatuses}

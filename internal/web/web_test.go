@@ -506,3 +506,33 @@ func TestKeyDeletedHereStopsAtOnce(t *testing.T) {
 	_, err = u.manage.Authenticate(ctx, k.Key)
 	require.Equal(t, consign.EUNAUTHORIZED, consign.ErrorCode(err), "a key deleted from the dashboard still works: %v", err)
 }
+
+// TestEndpointHeadersMasked: the endpoint's page and its form show header values masked,
+// and saving the form with the masked values as shown keeps the stored ones.
+func TestEndpointHeadersMasked(t *testing.T) {
+	t.Parallel()
+	u := newUI(t)
+	ctx := context.Background()
+	org := &consign.Org{Name: "Acme"}
+	require.NoError(t, u.manage.CreateOrg(ctx, org))
+	headers := map[string]string{"X-Partner-Key": "pk_live_0123456789", "X-Tenant": "acme"}
+	ep, err := u.manage.CreateEndpoint(ctx, org.ID, &manage.EndpointInput{URL: "https://example.com/a", Topics: []string{"order.*"}, Headers: headers})
+	require.NoError(t, err)
+	b := u.browser(t)
+	token := b.signIn(adminKey)
+	base := "/ui/orgs/" + org.ID + "/endpoints/" + ep.ID
+	for _, p := range []string{base, base + "/edit"} {
+		res := b.get(p)
+		require.Equal(t, http.StatusOK, res.status)
+		require.NotContains(t, res.body, "pk_live_0123456789", p)
+		require.Contains(t, res.body, "X-Partner-Key: ••••6789", p)
+	}
+	res := b.post(base+"/edit", url.Values{"csrf": {token}, "url": {"https://example.com/a"}, "topics": {"order.*"},
+		"method": {"POST"}, "payload_format": {"envelope"}, "auth_type": {"signature"}, "ordering": {"none"},
+		"description": {"saved as shown"}, "headers": {"X-Partner-Key: ••••6789\nX-Tenant: ••••"}})
+	require.Equal(t, http.StatusSeeOther, res.status, res.body)
+	got, err := u.manage.Endpoint(ctx, org.ID, ep.ID)
+	require.NoError(t, err)
+	require.Equal(t, "saved as shown", got.Description)
+	require.Equal(t, headers, got.Headers, "the masked values as shown keep the stored ones")
+}

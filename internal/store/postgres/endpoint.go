@@ -11,7 +11,7 @@ import (
 	"github.com/consign-dev/consign/internal/store"
 )
 
-func configOf(e *consign.Endpoint) json.RawMessage {
+func configOf(e *store.EndpointRow) json.RawMessage {
 	return json.RawMessage(store.EncodeEndpointConfig(e))
 }
 
@@ -25,7 +25,7 @@ func scanEndpoint(row scanner) (*store.EndpointRow, error) {
 		&r.DisabledReason, &r.FailingSince, &r.ReactivatedAt, &r.Version, &r.CreatedAt, &r.UpdatedAt); err != nil {
 		return nil, err
 	}
-	if err := store.DecodeEndpointConfig(cfg, &r.Endpoint); err != nil {
+	if err := store.DecodeEndpointConfig(cfg, &r); err != nil {
 		return nil, err
 	}
 	r.DisabledAt, r.FailingSince, r.ReactivatedAt = utc(r.DisabledAt), utc(r.FailingSince), utc(r.ReactivatedAt)
@@ -46,7 +46,7 @@ func (db *DB) EndpointInsert(ctx context.Context, e *store.EndpointRow, secrets 
 	e.Version = 1
 	err := db.tx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO endpoints (`+endpointColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-			e.ID, e.OrgID, e.URLKey(), configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullTS(e.DisabledAt),
+			e.ID, e.OrgID, e.URLKey(), configOf(e), e.TokenSealed, e.Active, e.Health, nullTS(e.DisabledAt),
 			e.DisabledReason, nullTS(e.FailingSince), nullTS(e.ReactivatedAt), e.Version, ts(e.CreatedAt), ts(e.UpdatedAt))
 		if err != nil {
 			return err
@@ -130,7 +130,7 @@ func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
 		return tx.QueryRow(ctx, `UPDATE endpoints SET url = $1, config = $2, token_sealed = $3, active = $4, health = $5,
 			disabled_at = $6, disabled_reason = $7, failing_since = $8, reactivated_at = $9, version = version + 1, updated_at = $10
 			WHERE id = $11 RETURNING version`,
-			e.URLKey(), configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullTS(e.DisabledAt), e.DisabledReason,
+			e.URLKey(), configOf(e), e.TokenSealed, e.Active, e.Health, nullTS(e.DisabledAt), e.DisabledReason,
 			nullTS(e.FailingSince), nullTS(e.ReactivatedAt), ts(e.UpdatedAt), e.ID).Scan(&e.Version)
 	})
 	if err != nil || wasActive == e.Active {

@@ -10,7 +10,7 @@ import (
 	"github.com/consign-dev/consign/internal/store"
 )
 
-func configOf(e *consign.Endpoint) string { return string(store.EncodeEndpointConfig(e)) }
+func configOf(e *store.EndpointRow) string { return string(store.EncodeEndpointConfig(e)) }
 
 const endpointColumns = `id, org_id, url, config, token_sealed, active, health, disabled_at, disabled_reason, failing_since,
 	reactivated_at, version, created_at, updated_at`
@@ -24,7 +24,7 @@ func scanEndpoint(row interface{ Scan(...any) error }) (*store.EndpointRow, erro
 		&r.DisabledReason, &failing, &reactivated, &r.Version, &created, &updated); err != nil {
 		return nil, err
 	}
-	if err := store.DecodeEndpointConfig([]byte(cfg), &r.Endpoint); err != nil {
+	if err := store.DecodeEndpointConfig([]byte(cfg), &r); err != nil {
 		return nil, err
 	}
 	r.DisabledAt, r.FailingSince, r.ReactivatedAt = fromNullMS(disabled), fromNullMS(failing), fromNullMS(reactivated)
@@ -37,7 +37,7 @@ func (db *DB) EndpointInsert(ctx context.Context, e *store.EndpointRow, secrets 
 	e.Version = 1
 	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := db.txExec(ctx, tx, `INSERT INTO endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.ID, e.OrgID, e.URLKey(), configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullMS(e.DisabledAt),
+			e.ID, e.OrgID, e.URLKey(), configOf(e), e.TokenSealed, e.Active, e.Health, nullMS(e.DisabledAt),
 			e.DisabledReason, nullMS(e.FailingSince), nullMS(e.ReactivatedAt), e.Version, ms(e.CreatedAt), ms(e.UpdatedAt))
 		if err != nil {
 			return err
@@ -124,7 +124,7 @@ func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
 		err := db.txQueryRow(ctx, tx, `UPDATE endpoints SET url = ?, config = ?, token_sealed = ?, active = ?, health = ?,
 			disabled_at = ?, disabled_reason = ?, failing_since = ?, reactivated_at = ?, version = version + 1, updated_at = ?
 			WHERE id = ? RETURNING version`,
-			e.URLKey(), configOf(&e.Endpoint), e.TokenSealed, e.Active, e.Health, nullMS(e.DisabledAt), e.DisabledReason,
+			e.URLKey(), configOf(e), e.TokenSealed, e.Active, e.Health, nullMS(e.DisabledAt), e.DisabledReason,
 			nullMS(e.FailingSince), nullMS(e.ReactivatedAt), ms(e.UpdatedAt), e.ID).Scan(&version)
 		if err != nil {
 			return err

@@ -1,0 +1,60 @@
+package consign
+
+import (
+	"maps"
+	"net/http"
+	"unicode/utf8"
+)
+
+// MaskPrefix starts every masked credential.
+const MaskPrefix = "••••"
+
+// Mask is how a credential a client configured (an endpoint's header value, a poll
+// header) is shown once stored: "••••" and its last 4 characters, enough to tell two
+// keys apart; a value shorter than 12 characters shows none of them, since its last 4
+// would give away too much of it.
+func Mask(v string) string {
+	n := utf8.RuneCountInString(v)
+	if n < 12 {
+		return MaskPrefix
+	}
+	r := []rune(v)
+	return MaskPrefix + string(r[n-4:])
+}
+
+// MaskHeaders returns a copy of h with every value masked.
+func MaskHeaders(h map[string]string) map[string]string {
+	if h == nil {
+		return nil
+	}
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		out[k] = Mask(v)
+	}
+	return out
+}
+
+// KeepMasked returns next with each value that is the mask of the value cur holds for
+// the same header (names compared as HTTP compares them) replaced by that value: a
+// client that sends back what it was shown keeps what is stored.
+func KeepMasked(next, cur map[string]string) map[string]string {
+	if len(next) == 0 || len(cur) == 0 {
+		return next
+	}
+	out := maps.Clone(next)
+	for k, v := range next {
+		for ck, cv := range cur {
+			if http.CanonicalHeaderKey(ck) == http.CanonicalHeaderKey(k) && v == Mask(cv) {
+				out[k] = cv
+			}
+		}
+	}
+	return out
+}
+
+// Masked returns a copy of e fit for a reply: its header values masked.
+func (e *Endpoint) Masked() *Endpoint {
+	out := *e
+	out.Headers = MaskHeaders(e.Headers)
+	return &out
+}
