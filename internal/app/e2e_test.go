@@ -238,10 +238,11 @@ func TestDeliveryFormats(t *testing.T) {
 			require.Empty(t, got.Header.Values("webhook-signature"), "token auth sends no signature")
 			require.Equal(t, "v-42", got.Header.Get("X-Vendor"))
 			require.Equal(t, "vendor-key", got.Header.Get("X-Api-Key"))
-			// Credentials sent to the receiver are not written to the attempt log.
+			// Credentials sent to the receiver are not written to the attempt log: the token,
+			// and every configured header's value, whatever it is called, masked.
 			require.Equal(t, "[redacted]", logged["Auth"], "attempt headers: %v", logged)
-			require.Equal(t, "[redacted]", logged["X-Api-Key"], "attempt headers: %v", logged)
-			require.Equal(t, "v-42", logged["X-Vendor"])
+			require.Equal(t, consign.Mask("vendor-key"), logged["X-Api-Key"], "attempt headers: %v", logged)
+			require.Equal(t, consign.Mask("v-42"), logged["X-Vendor"])
 		},
 	}, {
 		name:     "raw POST signed",
