@@ -139,7 +139,7 @@ func TestEndpointsAndSecrets(t *testing.T) {
 	got, err := c.Endpoints.Get(ctx, o.ID, ep.ID)
 	require.NoError(t, err)
 	require.Equal(t, rcv.url(), got.URL)
-	require.Equal(t, "acme", got.Headers["X-Partner"])
+	require.Equal(t, "••••", got.Headers["X-Partner"], "header values are shown masked")
 
 	up, err := c.Endpoints.Update(ctx, o.ID, ep.ID, client.EndpointPatch{Description: new("main warehouse"), Coalesce: new(true)})
 	require.NoError(t, err)

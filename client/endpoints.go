@@ -23,6 +23,8 @@ type EndpointInput struct {
 	Topics      []string `json:"topics"`           // event types, "order.*", or "*"
 	Method      string   `json:"method,omitempty"` // "POST" or "PUT"
 	// Headers are sent with every request; Consign's own headers cannot be overridden.
+	// Replies show their values masked ("••••1234"); a masked value sent back keeps the
+	// stored one.
 	Headers       map[string]string `json:"headers,omitempty"`
 	PayloadFormat string            `json:"payload_format,omitempty"` // "envelope" or "raw"
 	Auth          *Auth             `json:"auth,omitempty"`
