@@ -10,7 +10,8 @@
 // schema), it uses no $dynamicRef or $recursiveRef (resolved only while validating), and
 // the tree it unfolds into when every $ref is replaced by its target holds at most
 // MaxNodes schemas (a few lines of $defs that refer twice to the next one unfold into
-// millions, each applied to the payload).
+// millions, each applied to the payload). A payload is refused, without validating it,
+// when its validation would apply schemas to its values more than MaxWork times.
 package schema
 
 import (
@@ -32,6 +33,10 @@ const (
 	MaxDepth = 64
 	// MaxNodes is how many schemas a schema may hold once every $ref is unfolded.
 	MaxNodes = 10000
+	// MaxWork is how many times a payload's validation may apply a schema to one of its
+	// values: about a quarter of a second on a busy core. A payload that would need more
+	// is refused without being validated.
+	MaxWork = 250000
 )
 
 // Schema is a compiled JSON Schema.
@@ -171,6 +176,10 @@ func (s *Schema) Validate(doc []byte) error {
 	if err != nil {
 		return fmt.Errorf("not valid JSON: %w", err)
 	}
+	w := work{left: MaxWork}
+	if !w.apply(s.s, v) {
+		return fmt.Errorf("too large for this schema to check: it would apply more than %d schemas to its values (a smaller payload, or a schema with fewer subschemas per array item, passes)", MaxWork)
+	}
 	err = s.s.Validate(v)
 	var ve *jsonschema.ValidationError
 	if errors.As(err, &ve) {
@@ -182,6 +191,81 @@ func (s *Schema) Validate(doc []byte) error {
 		return errors.New(strings.Join(msgs, "; "))
 	}
 	return err
+}
+
+// work counts, before a payload is validated, how many times schemas would be applied to
+// its values, at most left times: a schema of a thousand subschemas applied to each item
+// of a 60,000-item array would take minutes. It counts every subschema that may apply
+// (each pattern property and both branches of a condition), so it overestimates.
+type work struct{ left int }
+
+// apply counts s applied to v and everything it applies to v's parts; false when the
+// count passes the budget. It allocates nothing: it runs before every validation.
+func (w *work) apply(s *jsonschema.Schema, v any) bool {
+	if s == nil {
+		return true
+	}
+	if w.left--; w.left < 0 {
+		return false
+	}
+	if !w.all(v, s.Ref, s.Not, s.If, s.Then, s.Else) || !w.each(v, s.AllOf) || !w.each(v, s.AnyOf) || !w.each(v, s.OneOf) {
+		return false
+	}
+	for _, c := range s.DependentSchemas {
+		if !w.apply(c, v) {
+			return false
+		}
+	}
+	for _, d := range s.Dependencies {
+		if c, ok := d.(*jsonschema.Schema); ok && !w.apply(c, v) {
+			return false
+		}
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		additional, _ := s.AdditionalProperties.(*jsonschema.Schema)
+		for k, e := range v {
+			if !w.all(e, s.Properties[k], additional, s.UnevaluatedProperties) {
+				return false
+			}
+			if s.PropertyNames != nil && !w.apply(s.PropertyNames, k) {
+				return false
+			}
+			for _, c := range s.PatternProperties {
+				if !w.apply(c, e) {
+					return false
+				}
+			}
+		}
+	case []any:
+		additional, _ := s.AdditionalItems.(*jsonschema.Schema)
+		items, _ := s.Items.(*jsonschema.Schema)
+		tuple, _ := s.Items.([]*jsonschema.Schema)
+		for i, e := range v {
+			if !w.all(e, s.Items2020, items, additional, s.Contains, s.UnevaluatedItems) {
+				return false
+			}
+			if i < len(s.PrefixItems) && !w.apply(s.PrefixItems[i], e) {
+				return false
+			}
+			if i < len(tuple) && !w.apply(tuple[i], e) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// all applies each of ss (nil ones are skipped) to v.
+func (w *work) all(v any, ss ...*jsonschema.Schema) bool { return w.each(v, ss) }
+
+func (w *work) each(v any, ss []*jsonschema.Schema) bool {
+	for _, c := range ss {
+		if !w.apply(c, v) {
+			return false
+		}
+	}
+	return true
 }
 
 // collect gathers the leaf causes: they say precisely which value is wrong.

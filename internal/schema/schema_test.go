@@ -1,10 +1,12 @@
 package schema
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
 	"github.com/consign-dev/consign"
@@ -165,6 +167,59 @@ func FuzzCompile(f *testing.F) {
 			if err := s.Validate([]byte(p)); err != nil {
 				require.NotContains(t, err.Error(), "reference cycle", "schema %s, payload %s", doc, p)
 			}
+		}
+	})
+}
+
+// TestValidateWork: a payload whose validation would apply schemas to its values more
+// than MaxWork times is refused without being validated (a 64 KiB schema applying 4,000
+// subschemas to each of 60,000 array items took 5 min 38 s of a core), and an ordinary
+// large payload is validated as before.
+func TestValidateWork(t *testing.T) { // not parallel: AllocsPerRun
+	heavy, err := Compile([]byte(`{"items":{"allOf":[` + strings.Repeat(`{"minLength":1},`, 4000) + `{}]}}`))
+	require.NoError(t, err)
+	items := "[" + strings.Repeat(`"x",`, 60000) + `"x"]`
+	require.ErrorContains(t, heavy.Validate([]byte(items)), "too large for this schema to check")
+	require.NoError(t, heavy.Validate([]byte(`["x","y"]`)), "a small payload is checked as before")
+
+	order, err := Compile([]byte(`{"type":"object","required":["id","lines"],"properties":{"id":{"type":"string"},
+		"lines":{"type":"array","items":{"type":"object","required":["sku","quantity"],"properties":{
+			"sku":{"type":"string","minLength":1},"quantity":{"type":"integer","minimum":1},"price":{"type":"number"}}}}}}`))
+	require.NoError(t, err)
+	line := `{"sku":"SKU-1","quantity":2,"price":9.5},`
+	big := `{"id":"o-1","lines":[` + strings.Repeat(line, 5000) + strings.TrimSuffix(line, ",") + `]}`
+	require.NoError(t, order.Validate([]byte(big)), "an order of 5,000 lines")
+	require.ErrorContains(t, order.Validate([]byte(`{"id":"o-1","lines":[{"sku":"","quantity":0}]}`)), "/lines/0/")
+
+	// Counting costs no allocation: it runs before every validation.
+	v, err := jsonschema.UnmarshalJSON(strings.NewReader(big))
+	require.NoError(t, err)
+	require.Zero(t, testing.AllocsPerRun(10, func() {
+		w := work{left: MaxWork}
+		w.apply(order.s, v)
+	}))
+}
+
+// BenchmarkValidate: validating a 1 KiB order against a small schema, and the share of
+// it spent counting the work first.
+func BenchmarkValidate(b *testing.B) {
+	order, err := Compile([]byte(`{"type":"object","required":["id","lines"],"properties":{"id":{"type":"string"},
+		"lines":{"type":"array","items":{"type":"object","required":["sku","quantity"],"properties":{
+			"sku":{"type":"string","minLength":1},"quantity":{"type":"integer","minimum":1},"price":{"type":"number"}}}}}}`))
+	require.NoError(b, err)
+	line := `{"sku":"SKU-1","quantity":2,"price":9.5},`
+	doc := []byte(`{"id":"o-1","lines":[` + strings.Repeat(line, 24) + strings.TrimSuffix(line, ",") + `]}`)
+	b.Run("validate", func(b *testing.B) {
+		for b.Loop() {
+			_ = order.Validate(doc)
+		}
+	})
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+	require.NoError(b, err)
+	b.Run("count-only", func(b *testing.B) {
+		for b.Loop() {
+			w := work{left: MaxWork}
+			w.apply(order.s, v)
 		}
 	})
 }
