@@ -17,12 +17,6 @@ const (
 	FormatRaw      = "raw"      // the event payload exactly as it was given
 )
 
-// Auth types.
-const (
-	AuthSignature = "signature" // Standard Webhooks signature headers
-	AuthToken     = "token"     // "Auth: <token>" (ReadyCloud)
-)
-
 // Ordering modes.
 const (
 	OrderingNone = "none"
@@ -94,12 +88,6 @@ type Endpoint struct {
 	ReactivatedAt *time.Time `json:"reactivated_at"`
 	CreatedAt     time.Time  `json:"created_at"`
 	UpdatedAt     time.Time  `json:"updated_at"`
-}
-
-// Auth says how requests to an endpoint prove they come from Consign.
-type Auth struct {
-	Type  string `json:"type"`
-	Token string `json:"token,omitempty"`
 }
 
 // RetryPolicy is when failed attempts are tried again: Schedule[i] is the wait after
@@ -208,21 +196,7 @@ func (e *Endpoint) Normalize() error {
 	default:
 		v.Add("payload_format", `must be "envelope" or "raw"`)
 	}
-	switch e.Auth.Type {
-	case "":
-		e.Auth.Type = AuthSignature
-		fallthrough
-	case AuthSignature:
-		if e.Auth.Token != "" {
-			v.Add("auth.token", `is only used with "type": "token"`)
-		}
-	case AuthToken:
-		if msg := validHeaderValue(e.Auth.Token); msg != "" {
-			v.Add("auth.token", "%s", msg)
-		}
-	default:
-		v.Add("auth.type", `must be "signature" or "token"`)
-	}
+	e.Auth.normalize(&v, e.Headers)
 	e.Signature.normalize(&v, e.Auth.Type, e.Headers)
 	if e.RateLimit < 0 || e.RateLimit > 100000 {
 		v.Add("rate_limit", "must be between 0 (no limit) and 100000 requests per second")

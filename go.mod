@@ -18,6 +18,8 @@ require (
 
 require github.com/mattn/go-sqlite3 v1.14.53
 
+require golang.org/x/oauth2 v0.38.0 // indirect
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect

@@ -52,9 +52,11 @@ func KeepMasked(next, cur map[string]string) map[string]string {
 	return out
 }
 
-// Masked returns a copy of e fit for a reply: its header values masked.
+// Masked returns a copy of e fit for a reply: its header values and its auth
+// credential masked.
 func (e *Endpoint) Masked() *Endpoint {
 	out := *e
 	out.Headers = MaskHeaders(e.Headers)
+	out.Auth = e.Auth.Masked()
 	return &out
 }

@@ -263,7 +263,7 @@ func (s *Server) rcCreate(w http.ResponseWriter, r *http.Request) error {
 		Topics:          []string{topic},
 		Method:          http.MethodPut,
 		PayloadFormat:   consign.FormatRaw,
-		Auth:            consign.Auth{Type: consign.AuthToken},
+		Auth:            &consign.Auth{Type: consign.AuthToken},
 		FailurePolicy:   consign.FailurePolicy{MaxFailures: readyCloudMaxFailures, Window: readyCloudWindow},
 		SuccessStatuses: []int{http.StatusOK},
 	}

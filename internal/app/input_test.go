@@ -69,7 +69,7 @@ func TestBadInput(t *testing.T) {
 			{"retry wait too short", ep(`,"retry":{"schedule":["1ms"]}`), 422, "retry.schedule", ""},
 			{"method", ep(`,"method":"DELETE"`), 422, "method", ""},
 			{"payload format", ep(`,"payload_format":"xml"`), 422, "payload_format", ""},
-			{"auth type", ep(`,"auth":{"type":"basic"}`), 422, "auth.type", ""},
+			{"auth type", ep(`,"auth":{"type":"digest"}`), 422, "auth.type", ""},
 			{"reserved header", ep(`,"headers":{"webhook-id":"x"}`), 422, "headers", ""},
 			{"control character in a header value", ep(`,"headers":{"X-Partner-Key":"abc\u0007"}`), 422, "headers", "X-Partner-Key"},
 			{"escape in a header value", ep(`,"headers":{"X-Color":"\u001b[31m"}`), 422, "headers", "X-Color"},

@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"strconv"
@@ -14,15 +15,27 @@ import (
 // authenticate is the authenticate-and-sign stage: it adds the attempt's proof of
 // origin to its headers: the endpoint's credential, chosen by its auth type, and its
 // signature, chosen by its signature scheme (a token endpoint is not signed). It
-// returns why the attempt must not be sent when the proof cannot be made: the receiver
-// could not tell it from a forgery. (A failed attempt, retried on the endpoint's
-// schedule, so that adding a secret resumes delivery.) Each auth type and each
+// returns why the attempt must not be sent when the proof cannot be made: no secret to
+// sign with (the receiver could not tell the request from a forgery), or no OAuth 2.0
+// access token. (A failed attempt, retried on the endpoint's schedule, so that adding a
+// secret or mending the token endpoint resumes delivery.) Each auth type and each
 // signature scheme is one function below.
-func authenticate(hs *headerSet, ep *endpointEntry, c *store.Claim, body []byte, now time.Time) (refusal string) {
+func (d *Dispatcher) authenticate(ctx context.Context, hs *headerSet, ep *endpointEntry, c *store.Claim, body []byte, now time.Time) (refusal string) {
 	e := ep.endpoint
-	if e.Auth.Type == consign.AuthToken {
+	switch e.Auth.Type {
+	case consign.AuthToken:
 		hs.set("Auth", e.Auth.Token)
-		return ""
+		return "" // not signed: ReadyCloud checks the token alone
+	case consign.AuthBasic:
+		hs.set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(e.Auth.Username+":"+e.Auth.Password)))
+	case consign.AuthBearer:
+		hs.set("Authorization", "Bearer "+e.Auth.Token)
+	case consign.AuthOAuth2:
+		tok, err := d.tokens.token(ctx, c.EndpointID, &e.Auth)
+		if err != nil {
+			return "not sent: no OAuth 2.0 access token: " + err.Error()
+		}
+		hs.set("Authorization", "Bearer "+tok)
 	}
 	switch e.Signature.Scheme {
 	case consign.SignatureNone:

@@ -48,11 +48,15 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o
 		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	}
 	var res destination.Outcome
-	if refusal := authenticate(&hs, ep, c, req.Body, now); refusal != "" {
+	if refusal := d.authenticate(ctx, &hs, ep, c, req.Body, now); refusal != "" {
 		res = destination.Outcome{Class: destination.Failure, StartedAt: now, Err: refusal}
 	} else {
 		res = d.sender.Send(ctx, req)
 		rtt = res.Duration
+		if res.Status == http.StatusUnauthorized && ep.endpoint.Auth.Type == consign.AuthOAuth2 {
+			// The partner no longer takes this access token: the next attempt fetches one.
+			d.tokens.drop(c.EndpointID, strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer "))
+		}
 	}
 	if ctx.Err() != nil && res.Class != destination.Success {
 		// Shutting down mid-attempt: the outcome says nothing about the endpoint. Leave the
@@ -100,7 +104,7 @@ func shape(e *consign.Endpoint, c *store.Claim, ts int64) (destination.Request, 
 	default:
 		body = envelope(c)
 	}
-	hs := newHeaderSet(6 + len(e.Headers)) // the five below and the proof of origin
+	hs := newHeaderSet(8 + len(e.Headers)) // the five below and the proof of origin (up to three)
 	for k, v := range e.Headers {
 		hs.set(k, v)
 	}

@@ -158,7 +158,7 @@ type Sender interface {
 // Order: mu before wakeMu (the loop takes its mailbox while it holds mu; nothing takes
 // mu while holding wakeMu). The others are leaves: no lock is taken while one of them is
 // held. The fields above wakeMu are set by New and not changed afterwards (cache, trips,
-// jitter and wg synchronise themselves; signal, done and jobs are channels).
+// tokens, jitter and wg synchronise themselves; signal, done and jobs are channels).
 type Dispatcher struct {
 	store     store.Store
 	endpoints Endpoints
@@ -170,6 +170,7 @@ type Dispatcher struct {
 	log       *slog.Logger
 	recorder  *recorder
 	cache     endpointCache
+	tokens    *oauthTokens      // OAuth 2.0 access tokens of oauth2 endpoints (oauth.go)
 	trips     tripper           // failure policies being applied (policy.go)
 	jitter    jitter            // the retry schedule's randomness
 	wg        sync.WaitGroup    // workers and the claim in the background, for Run's end
@@ -368,6 +369,7 @@ func New(s store.Store, eps Endpoints, em Emitter, snd Sender, cfg Config) *Disp
 		d.own = newClusterOwner(d, cfg.Cluster)
 	}
 	d.cache = endpointCache{eps: eps, entries: map[string]*endpointEntry{}}
+	d.tokens = newOAuthTokens(snd)
 	d.recorder = newRecorder(s, cfg.Logger, d.afterRecord)
 	return d
 }

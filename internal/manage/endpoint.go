@@ -23,7 +23,10 @@ type EndpointInput struct {
 	Method        string            `json:"method"`
 	Headers       map[string]string `json:"headers"`
 	PayloadFormat string            `json:"payload_format"`
-	Auth          consign.Auth      `json:"auth"`
+	// Auth, when given, replaces the endpoint's auth as a whole (nil: keep, or on
+	// creation type signature). A PATCH that keeps the type and leaves the credential
+	// out, or sends back its mask, keeps the stored credential.
+	Auth *consign.Auth `json:"auth,omitempty"`
 	// Signature, when given, replaces the endpoint's signature as a whole (nil: keep).
 	Signature     *consign.Signature    `json:"signature,omitempty"`
 	RateLimit     float64               `json:"rate_limit"`
@@ -62,7 +65,7 @@ func Input(e *consign.Endpoint) EndpointInput {
 	active := e.Active
 	return EndpointInput{
 		URL: e.URL, Description: e.Description, Topics: append([]string(nil), e.Topics...), Method: e.Method,
-		Headers: maps.Clone(e.Headers), PayloadFormat: e.PayloadFormat, Auth: e.Auth, RateLimit: e.RateLimit,
+		Headers: maps.Clone(e.Headers), PayloadFormat: e.PayloadFormat, RateLimit: e.RateLimit,
 		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
 		FailurePolicy: e.FailurePolicy, Active: &active, ResponseReferencePointer: e.ResponseReferencePointer,
 		ResponseFields: maps.Clone(e.ResponseFields), SuccessStatuses: slices.Clone(e.SuccessStatuses),
@@ -85,7 +88,10 @@ func (p *Pointers) UnmarshalJSON(b []byte) error {
 
 func (in *EndpointInput) apply(e *consign.Endpoint) {
 	e.URL, e.Description, e.Topics, e.Method, e.Headers = in.URL, in.Description, in.Topics, in.Method, in.Headers
-	e.PayloadFormat, e.Auth, e.RateLimit, e.BurstLimit = in.PayloadFormat, in.Auth, in.RateLimit, in.BurstLimit
+	e.PayloadFormat, e.RateLimit, e.BurstLimit = in.PayloadFormat, in.RateLimit, in.BurstLimit
+	if in.Auth != nil {
+		e.Auth = *in.Auth
+	}
 	e.Ordering, e.Coalesce, e.Retry, e.FailurePolicy = in.Ordering, in.Coalesce, in.Retry, in.FailurePolicy
 	e.ResponseReferencePointer, e.ResponseFields = in.ResponseReferencePointer, in.ResponseFields
 	e.SuccessStatuses = in.SuccessStatuses
@@ -111,6 +117,12 @@ func (s *Service) validateEndpoint(ctx context.Context, e *consign.Endpoint) err
 	}
 	if err := s.cfg.ValidateURL(e.URL, s.cfg.InsecureTargets); err != nil {
 		v.Add("url", "%s", err.Error())
+	}
+	if e.Auth.Type == consign.AuthOAuth2 {
+		// The token endpoint is called from here too: the same target rules.
+		if err := s.cfg.ValidateURL(e.Auth.TokenURL, s.cfg.InsecureTargets); err != nil {
+			v.Add("auth.token_url", "%s", err.Error())
+		}
 	}
 	org, err := s.store.OrgGet(ctx, e.OrgID)
 	if err != nil {
@@ -161,12 +173,7 @@ func (s *Service) CreateEndpoint(ctx context.Context, orgID string, in *Endpoint
 	if err := checkSecretSigns(&e.Endpoint, in.Secret, "secret"); err != nil {
 		return nil, err
 	}
-	if e.Auth.Type == consign.AuthToken {
-		if e.Auth.Token == "" {
-			e.Auth.Token = newToken()
-		}
-		e.TokenSealed = s.seal(e.Auth.Token)
-	}
+	s.sealCredential(e)
 	if err := s.sealHeaders(e); err != nil {
 		return nil, err
 	}
@@ -197,12 +204,12 @@ func (s *Service) openEndpoint(row *store.EndpointRow) (*consign.Endpoint, error
 			row.Signature.Scheme = consign.SignatureNone
 		}
 	}
-	if len(row.TokenSealed) > 0 {
-		tok, err := s.open(row.TokenSealed)
+	if c := row.Auth.Credential(); c != nil && len(row.TokenSealed) > 0 {
+		v, err := s.open(row.TokenSealed)
 		if err != nil {
 			return nil, err
 		}
-		row.Auth.Token = tok
+		*c = v
 	}
 	if len(row.HeadersSealed) > 0 {
 		b, err := s.box.OpenWith(row.HeadersSealed, []byte(row.ID))
@@ -311,7 +318,10 @@ func (s *Service) UpdateEndpoint(ctx context.Context, orgID, id string, decode f
 	}
 	now := s.now()
 	wasActive := row.Active
-	if in.Signature == nil && row.Auth.Type == consign.AuthToken && in.Auth.Type != consign.AuthToken {
+	if in.Auth != nil {
+		in.Auth = keepCredential(in.Auth, &row.Auth)
+	}
+	if in.Signature == nil && row.Auth.Type == consign.AuthToken && in.Auth != nil && in.Auth.Type != consign.AuthToken {
 		// A token endpoint's "none" was not a choice: one that stops using a token is
 		// signed as any other unless the PATCH says how.
 		in.Signature = &consign.Signature{}
@@ -331,15 +341,7 @@ func (s *Service) UpdateEndpoint(ctx context.Context, orgID, id string, decode f
 			row.DisabledAt, row.DisabledReason = &now, "deactivated by hand"
 		}
 	}
-	row.TokenSealed = nil
-	if row.Auth.Type == consign.AuthToken {
-		if row.Auth.Token == "" {
-			row.Auth.Token = newToken()
-		}
-		row.TokenSealed = s.seal(row.Auth.Token)
-	} else {
-		row.Auth.Token = ""
-	}
+	s.sealCredential(row)
 	if err := s.sealHeaders(row); err != nil {
 		return nil, err
 	}
@@ -351,6 +353,30 @@ func (s *Service) UpdateEndpoint(ctx context.Context, orgID, id string, decode f
 		s.emitToggle(ctx, &row.Endpoint)
 	}
 	return &row.Endpoint, nil
+}
+
+// sealCredential seals the endpoint's credential (the token, password or client secret;
+// a token endpoint's is generated when none was given) into its row: the store never
+// holds one in clear.
+func (s *Service) sealCredential(row *store.EndpointRow) {
+	row.TokenSealed = nil
+	if row.Auth.Type == consign.AuthToken && row.Auth.Token == "" {
+		row.Auth.Token = newToken()
+	}
+	if c := row.Auth.Credential(); c != nil && *c != "" {
+		row.TokenSealed = s.seal(*c)
+	}
+}
+
+// keepCredential returns next with the stored credential of cur when next keeps the
+// auth type and leaves the credential out or sends back its mask (what replies show).
+func keepCredential(next, cur *consign.Auth) *consign.Auth {
+	out := *next
+	c, stored := out.Credential(), cur.Credential()
+	if c != nil && stored != nil && out.Type == cur.Type && (*c == "" || *c == consign.Mask(*stored)) {
+		*c = *stored
+	}
+	return &out
 }
 
 // checkSecretSigns refuses an hmac-sha256 endpoint whose first secret is an ed25519

@@ -21,6 +21,7 @@ type endpointConfig struct {
 	HeadersSealed            []byte                `json:"headers_sealed,omitempty"`
 	PayloadFormat            string                `json:"payload_format"`
 	AuthType                 string                `json:"auth_type"`
+	Auth                     *authSettings         `json:"auth,omitempty"`
 	Signature                *consign.Signature    `json:"signature,omitempty"`
 	RateLimit                float64               `json:"rate_limit"`
 	BurstLimit               int                   `json:"burst_limit"`
@@ -33,17 +34,34 @@ type endpointConfig struct {
 	SuccessStatuses          []int                 `json:"success_statuses,omitempty"`
 }
 
+// authSettings are the parts of an endpoint's auth that are not its credential (which
+// the row keeps sealed, TokenSealed).
+type authSettings struct {
+	Username  string   `json:"username,omitempty"`
+	TokenURL  string   `json:"token_url,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	Scopes    []string `json:"scopes,omitempty"`
+	Audience  string   `json:"audience,omitempty"`
+	AuthStyle string   `json:"auth_style,omitempty"`
+}
+
 // EncodeEndpointConfig returns the JSON document of an endpoint's settings. Headers
-// sealed (HeadersSealed) are kept sealed only: their clear values are never written.
+// sealed (HeadersSealed) are kept sealed only: their clear values are never written;
+// nor is the auth's credential (TokenSealed, a column of its own).
 func EncodeEndpointConfig(r *EndpointRow) []byte {
 	e := &r.Endpoint
 	headers := e.Headers
 	if len(r.HeadersSealed) > 0 {
 		headers = nil
 	}
+	var auth *authSettings
+	if a := e.Auth; a.Username != "" || a.TokenURL != "" || a.ClientID != "" {
+		auth = &authSettings{Username: a.Username, TokenURL: a.TokenURL, ClientID: a.ClientID, Scopes: a.Scopes,
+			Audience: a.Audience, AuthStyle: a.AuthStyle}
+	}
 	b, _ := json.Marshal(endpointConfig{
 		URL: e.URL, Description: e.Description, Topics: e.Topics, Method: e.Method, Headers: headers, HeadersSealed: r.HeadersSealed,
-		PayloadFormat: e.PayloadFormat, AuthType: e.Auth.Type, Signature: &e.Signature, RateLimit: e.RateLimit,
+		PayloadFormat: e.PayloadFormat, AuthType: e.Auth.Type, Auth: auth, Signature: &e.Signature, RateLimit: e.RateLimit,
 		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
 		FailurePolicy: e.FailurePolicy, ResponseReferencePointer: e.ResponseReferencePointer,
 		ResponseFields: e.ResponseFields, SuccessStatuses: e.SuccessStatuses,
@@ -70,6 +88,10 @@ func DecodeEndpointConfig(doc []byte, r *EndpointRow) error {
 	e.SuccessStatuses = c.SuccessStatuses
 	if c.Signature != nil {
 		e.Signature = *c.Signature
+	}
+	if a := c.Auth; a != nil {
+		e.Auth.Username, e.Auth.TokenURL, e.Auth.ClientID, e.Auth.Scopes = a.Username, a.TokenURL, a.ClientID, a.Scopes
+		e.Auth.Audience, e.Auth.AuthStyle = a.Audience, a.AuthStyle
 	}
 	return nil
 }

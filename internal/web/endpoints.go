@@ -89,20 +89,25 @@ type topicOption struct {
 
 // endpointForm holds a form's values as typed, so a form with errors shows them again.
 type endpointForm struct {
-	URL, Description           string
-	Topics                     []string
-	OtherTopics                string
-	Method, PayloadFormat      string
-	AuthType, AuthToken        string
-	RateLimit, BurstLimit      string
-	Headers                    string
-	Ordering                   string
-	Coalesce                   bool
-	RetrySchedule, RetryMaxAge string
-	DisableAfter               string
-	MaxFailures, FailureWindow string
-	SecretExpiresAt            string
-	Active                     bool
+	URL, Description      string
+	Topics                []string
+	OtherTopics           string
+	Method, PayloadFormat string
+	AuthType, AuthToken   string
+	// Basic, bearer and OAuth 2.0 credentials; stored ones are shown masked, and a form
+	// that sends the mask back keeps them.
+	AuthUsername, AuthPassword, AuthBearer   string
+	TokenURL, ClientID, ClientSecret, Scopes string
+	Audience, AuthStyle                      string
+	RateLimit, BurstLimit                    string
+	Headers                                  string
+	Ordering                                 string
+	Coalesce                                 bool
+	RetrySchedule, RetryMaxAge               string
+	DisableAfter                             string
+	MaxFailures, FailureWindow               string
+	SecretExpiresAt                          string
+	Active                                   bool
 }
 
 type endpointFormPage struct {
@@ -120,6 +125,14 @@ func formOf(e *consign.Endpoint, catalog map[string]bool) endpointForm {
 		AuthType: e.Auth.Type, AuthToken: e.Auth.Token, Headers: headersText(consign.MaskHeaders(e.Headers)), Ordering: e.Ordering,
 		Coalesce: e.Coalesce, Active: e.Active,
 		DisableAfter: durText(time.Duration(e.FailurePolicy.DisableAfter)),
+	}
+	if a := e.Auth.Masked(); a.Type != consign.AuthToken {
+		f.AuthToken = ""
+		f.AuthUsername, f.AuthPassword, f.TokenURL, f.ClientID, f.ClientSecret = a.Username, a.Password, a.TokenURL, a.ClientID, a.ClientSecret
+		f.Scopes, f.Audience, f.AuthStyle = strings.Join(a.Scopes, " "), a.Audience, a.AuthStyle
+		if a.Type == consign.AuthBearer {
+			f.AuthBearer = a.Token
+		}
 	}
 	if e.RateLimit != 0 {
 		f.RateLimit = strconv.FormatFloat(e.RateLimit, 'f', -1, 64)
@@ -154,7 +167,10 @@ func readEndpointForm(r *http.Request) endpointForm {
 	return endpointForm{
 		URL: v.Get("url"), Description: v.Get("description"), Topics: v["topics"], OtherTopics: v.Get("other_topics"),
 		Method: v.Get("method"), PayloadFormat: v.Get("payload_format"), AuthType: v.Get("auth_type"),
-		AuthToken: v.Get("auth_token"), RateLimit: v.Get("rate_limit"), BurstLimit: v.Get("burst_limit"),
+		AuthToken: v.Get("auth_token"), AuthUsername: v.Get("auth_username"), AuthPassword: v.Get("auth_password"),
+		AuthBearer: v.Get("auth_bearer"), TokenURL: v.Get("token_url"), ClientID: v.Get("client_id"),
+		ClientSecret: v.Get("client_secret"), Scopes: v.Get("scopes"), Audience: v.Get("audience"), AuthStyle: v.Get("auth_style"),
+		RateLimit: v.Get("rate_limit"), BurstLimit: v.Get("burst_limit"),
 		Headers: v.Get("headers"), Ordering: v.Get("ordering"), Coalesce: v.Get("coalesce") == "on",
 		RetrySchedule: v.Get("retry_schedule"), RetryMaxAge: v.Get("retry_max_age"), DisableAfter: v.Get("disable_after"),
 		MaxFailures: v.Get("max_failures"), FailureWindow: v.Get("failure_window"),
@@ -168,10 +184,7 @@ func (f *endpointForm) apply(in *manage.EndpointInput, creating bool) error {
 	in.URL, in.Description = strings.TrimSpace(f.URL), strings.TrimSpace(f.Description)
 	in.Topics = append(append([]string(nil), f.Topics...), list(f.OtherTopics)...)
 	in.Method, in.PayloadFormat, in.Ordering, in.Coalesce = f.Method, f.PayloadFormat, f.Ordering, f.Coalesce
-	in.Auth = consign.Auth{Type: f.AuthType}
-	if f.AuthType == consign.AuthToken {
-		in.Auth.Token = strings.TrimSpace(f.AuthToken)
-	}
+	in.Auth = f.auth()
 	in.RateLimit = p.float("rate_limit", f.RateLimit)
 	in.BurstLimit = p.int("burst_limit", f.BurstLimit)
 	in.Headers = p.headers("headers", f.Headers)
@@ -187,6 +200,23 @@ func (f *endpointForm) apply(in *manage.EndpointInput, creating bool) error {
 		in.Active = &active
 	}
 	return p.err()
+}
+
+// auth is the form's auth: the fields of the chosen type only.
+func (f *endpointForm) auth() *consign.Auth {
+	a := &consign.Auth{Type: f.AuthType}
+	switch f.AuthType {
+	case consign.AuthToken:
+		a.Token = strings.TrimSpace(f.AuthToken)
+	case consign.AuthBasic:
+		a.Username, a.Password = strings.TrimSpace(f.AuthUsername), f.AuthPassword
+	case consign.AuthBearer:
+		a.Token = strings.TrimSpace(f.AuthBearer)
+	case consign.AuthOAuth2:
+		a.TokenURL, a.ClientID, a.ClientSecret = strings.TrimSpace(f.TokenURL), strings.TrimSpace(f.ClientID), strings.TrimSpace(f.ClientSecret)
+		a.Scopes, a.Audience, a.AuthStyle = strings.Fields(strings.ReplaceAll(f.Scopes, ",", " ")), strings.TrimSpace(f.Audience), f.AuthStyle
+	}
+	return a
 }
 
 // topicGroups arranges the catalog for the picker, by prefix, with each prefix's
