@@ -1,6 +1,7 @@
 package consign
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -74,11 +75,16 @@ type Endpoint struct {
 	ResponseFields map[string]string `json:"response_fields,omitempty"`
 	// SuccessStatuses, when set, are the only statuses that count as success (each a
 	// 2xx status; ReadyCloud accepts only 200). Empty: any 2xx.
-	SuccessStatuses []int      `json:"success_statuses,omitempty"`
-	Active          bool       `json:"active"`
-	Health          string     `json:"health"`
-	DisabledAt      *time.Time `json:"disabled_at"`
-	DisabledReason  string     `json:"disabled_reason"`
+	SuccessStatuses []int `json:"success_statuses,omitempty"`
+	// Filter, when set, picks which of the events the topics take are sent: JSON rules
+	// over {"type", "payload", "ordering_key"} such as {"payload": {"total": {"$gte":
+	// 500}}} (internal/filter has the operators). Events it turns away make no delivery
+	// and are counted in the endpoint's stats as filtered.
+	Filter         json.RawMessage `json:"filter,omitempty" doc:"JSON rules over {type, payload, ordering_key} that pick the events sent, such as {\"payload\": {\"total\": {\"$gte\": 500}}}; operators $eq $neq $gt $gte $lt $lte $in $nin $exists $prefix $and $or $not"`
+	Active         bool            `json:"active"`
+	Health         string          `json:"health"`
+	DisabledAt     *time.Time      `json:"disabled_at"`
+	DisabledReason string          `json:"disabled_reason"`
 	// FailingSince is when the current run of failed attempts began (nil when the last
 	// attempt succeeded); disable_after counts from it.
 	FailingSince *time.Time `json:"failing_since"`

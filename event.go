@@ -102,6 +102,10 @@ type EndpointStats struct {
 	Attempts   int            `json:"attempts"`
 	Succeeded  int            `json:"succeeded"`
 	Failed     int            `json:"failed"`
+	// Filtered counts the events of the endpoint's topics that its filter turned away in
+	// the window (no delivery was made for them). Counted by the minute: the minute the
+	// window starts in counts whole.
+	Filtered int `json:"filtered"`
 	// SuccessRate is Succeeded/Attempts, null without attempts.
 	SuccessRate  *float64 `json:"success_rate"`
 	LatencyP50MS *int64   `json:"latency_p50_ms"`

@@ -49,6 +49,10 @@ type EndpointInput struct {
 	// SuccessStatuses, when set, are the only (2xx) statuses that count as success, such
 	// as [200] for a ReadyCloud receiver; empty: any 2xx.
 	SuccessStatuses []int `json:"success_statuses,omitempty"`
+	// Filter picks which of the events the topics take are sent: JSON rules over
+	// {"type", "payload", "ordering_key"}, such as
+	// {"payload": {"total": {"$gte": 500}, "country": {"$in": ["US", "CA"]}}}.
+	Filter json.RawMessage `json:"filter,omitempty"`
 	// Secret is the first signing secret ("whsec_…", or an ed25519 "whsk_…" key); empty
 	// lets the server generate one.
 	Secret string `json:"secret,omitempty"`
@@ -92,6 +96,8 @@ type EndpointPatch struct {
 	ResponseFields map[string]string `json:"response_fields,omitzero"`
 	// SuccessStatuses replaces the statuses that count as success as a whole.
 	SuccessStatuses []int `json:"success_statuses,omitzero"`
+	// Filter replaces the endpoint's filter; json.RawMessage("null") removes it.
+	Filter json.RawMessage `json:"filter,omitzero"`
 	// DiscardPaused, with Active true, cancels what waited instead of sending it.
 	DiscardPaused bool `json:"discard_paused,omitzero"`
 }

@@ -13,7 +13,8 @@ import (
 // the way encoding/json writes them: json tags name and omit fields, embedded structs are
 // flattened, pointers are nullable, time.Time is a date-time string, consign.Duration a
 // duration string and json.RawMessage any JSON value. Named struct types become shared
-// components referenced by $ref; generic ones (list[T]) are written in place.
+// components referenced by $ref; generic ones (list[T]) are written in place. A field's
+// doc tag, when set, is its description.
 type schemas struct {
 	defs  map[string]any
 	names map[reflect.Type]string
@@ -145,6 +146,16 @@ func (s *schemas) fields(t reflect.Type, props map[string]any, seen map[string]b
 		}
 		seen[name] = true
 		props[name] = s.of(f.Type)
+		if doc := f.Tag.Get("doc"); doc != "" {
+			// A field whose Go type says little (json.RawMessage) describes itself.
+			sc := map[string]any{"description": doc}
+			for k, v := range props[name].(map[string]any) {
+				if k != "description" {
+					sc[k] = v
+				}
+			}
+			props[name] = sc
+		}
 	}
 	for _, et := range embedded {
 		s.fields(et, props, seen)

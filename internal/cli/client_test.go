@@ -123,6 +123,15 @@ func TestClientCommands(t *testing.T) {
 		{name: "endpoints-create-token", args: []string{"endpoints", "create", "--org", "{org}", "--url", rcv.srv.URL + "/orders/v2/",
 			"--topic", "order.*", "--method", "PUT", "--payload-format", "raw", "--from-file", "-"},
 			stdin: `{"auth": {"type": "token", "token": "a3f7f07de894cd3c2f7f50248ccbd4"}, "success_statuses": [200]}`},
+		// A filter from the flag (shown compacted), from a file, and one refused.
+		{name: "endpoints-create-filter", args: []string{"endpoints", "create", "--org", "{org}", "--url", rcv.srv.URL + "/po-only",
+			"--topic", "purchase_order.created", "--filter", `{"payload": {"reference": {"$prefix": "PO-"}}}`}},
+		{name: "endpoints-create-filter-file", args: []string{"endpoints", "create", "--org", "{org}", "--url", rcv.srv.URL + "/eu-only",
+			"--topic", "purchase_order.created", "--filter", "@-"}, stdin: "{\"payload\": {\"country\": {\"$in\": [\"DE\", \"FR\"]}}}\n"},
+		{name: "endpoints-create-filter-invalid", args: []string{"endpoints", "create", "--org", "{org}", "--url", rcv.srv.URL + "/bad",
+			"--topic", "purchase_order.created", "--filter", `{"payload": {"total": {"$gtt": 5}}}`}, code: 1},
+		{name: "endpoints-create-filter-not-json", args: []string{"endpoints", "create", "--org", "{org}", "--url", rcv.srv.URL + "/bad",
+			"--topic", "purchase_order.created", "--filter", `{"payload": `}, code: 2},
 		{args: []string{"events", "send", "--org", "{org}", "--type", "purchase_order.created"}, stdin: `{"reference": "10234-01"}`},
 		{args: []string{"deliveries", "list", "--org", "{org}", "--endpoint", "{ep3}", "--status", "succeeded"}, keep: map[string]string{"dlv3": "dlv_"},
 			wait: func(t *testing.T, vars map[string]string) {

@@ -79,6 +79,7 @@ type endpointFlags struct {
 	Coalesce      *bool    `negatable:"" help:"Send only the newest of the waiting events with the same type and ordering key."`
 	PayloadFormat *string  `help:"envelope (default: id, type, timestamp, data) or raw (the payload as given)."`
 	Active        *bool    `negatable:"" help:"Activate (--active) or deactivate (--no-active) the endpoint."`
+	Filter        *string  `help:"Send only the events that pass these JSON rules over type, payload and ordering_key, such as '{\"payload\": {\"total\": {\"$gte\": 500}}}'; @FILE reads them from a file, null removes the filter."`
 	FromFile      string   `help:"Read the endpoint's fields as JSON from this file (- for standard input); flags override them."`
 }
 
@@ -113,6 +114,19 @@ func (f *endpointFlags) body(env *runEnv, v any) error {
 	}
 	if len(f.Topic) > 0 {
 		set("topics", f.Topic)
+	}
+	if f.Filter != nil {
+		rules := []byte(*f.Filter)
+		if file, ok := strings.CutPrefix(*f.Filter, "@"); ok {
+			var err error
+			if rules, err = readInput(env, file, 1<<20); err != nil {
+				return err
+			}
+		}
+		if !json.Valid(rules) {
+			return codeError{2, fmt.Errorf("--filter: not valid JSON: %s", truncate(string(rules), 80))}
+		}
+		obj["filter"] = bytes.TrimSpace(rules)
 	}
 	for name, p := range map[string]any{"url": f.URL, "description": f.Description, "method": f.Method,
 		"rate_limit": f.RateLimit, "burst_limit": f.BurstLimit, "ordering": f.Ordering, "coalesce": f.Coalesce,
@@ -318,7 +332,7 @@ func (c *endpointsStatsCmd) Run(env *runEnv) error {
 	}
 	return s.print(func(w io.Writer) {
 		pairs := []any{"endpoint_id", st.EndpointID, "window", st.Window, "since", st.Since,
-			"attempts", st.Attempts, "succeeded", st.Succeeded, "failed", st.Failed}
+			"attempts", st.Attempts, "succeeded", st.Succeeded, "failed", st.Failed, "filtered", st.Filtered}
 		if st.SuccessRate != nil {
 			pairs = append(pairs, "success_rate", fmt.Sprintf("%.1f%%", *st.SuccessRate*100))
 		}
@@ -352,6 +366,9 @@ func showEndpoint(w io.Writer, e *client.Endpoint) {
 	}
 	if len(e.ResponseFields) > 0 {
 		pairs = append(pairs, "response_fields", e.ResponseFields)
+	}
+	if len(e.Filter) > 0 {
+		pairs = append(pairs, "filter", string(e.Filter))
 	}
 	if e.DisabledAt != nil {
 		pairs = append(pairs, "disabled_at", e.DisabledAt, "disabled_reason", e.DisabledReason)

@@ -2,8 +2,10 @@ package ingest
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/filter"
 	"github.com/consign-dev/consign/internal/store"
 )
 
@@ -26,36 +28,44 @@ const (
 // inactive endpoint's deliveries are written paused and wait for it.
 type orgEndpoints struct {
 	version int64 // the org's endpoints version, read before all was
-	all     []*store.EndpointRow
-	byType  map[string][]*store.EndpointRow // the endpoints subscribed to a type, in ID order
+	all     []subscriber
+	byType  map[string][]subscriber // the endpoints subscribed to a type, in ID order
+}
+
+// subscriber is an endpoint with its filter compiled (nil: none), once per read of the
+// org's endpoints, not per event.
+type subscriber struct {
+	ep     *store.EndpointRow
+	filter *filter.Filter
 }
 
 // subscribers returns the endpoints that take events of type typ. The result is shared:
 // treat it as read-only.
-func (o *orgEndpoints) subscribers(typ string) []*store.EndpointRow {
-	eps, ok := o.byType[typ]
+func (o *orgEndpoints) subscribers(typ string) []subscriber {
+	subs, ok := o.byType[typ]
 	if !ok {
-		for _, ep := range o.all {
-			if ep.Subscribes(typ) {
-				eps = append(eps, ep)
+		for _, s := range o.all {
+			if s.ep.Subscribes(typ) {
+				subs = append(subs, s)
 			}
 		}
-		o.byType[typ] = eps
+		o.byType[typ] = subs
 	}
-	return eps
+	return subs
 }
 
 // endpointCache holds orgEndpoints by org. Only the commit loop uses it.
 type endpointCache struct {
 	store     Store
+	logger    *slog.Logger
 	orgs      map[string]*orgEndpoints
 	endpoints int // in orgs
 	// The bounds: maxCachedOrgs and maxCachedEndpoints.
 	maxOrgs, maxEndpoints int
 }
 
-func newEndpointCache(s Store) endpointCache {
-	return endpointCache{store: s, orgs: map[string]*orgEndpoints{}, maxOrgs: maxCachedOrgs, maxEndpoints: maxCachedEndpoints}
+func newEndpointCache(s Store, logger *slog.Logger) endpointCache {
+	return endpointCache{store: s, logger: logger, orgs: map[string]*orgEndpoints{}, maxOrgs: maxCachedOrgs, maxEndpoints: maxCachedEndpoints}
 }
 
 // get returns the org's endpoints, current as of this call.
@@ -73,7 +83,16 @@ func (c *endpointCache) get(ctx context.Context, orgID string) (*orgEndpoints, e
 	}
 	// Kept with the version read before them: a change in between makes the next
 	// commit read them again, never keeps a stale list as current.
-	o := &orgEndpoints{version: v, all: all, byType: map[string][]*store.EndpointRow{}}
+	o := &orgEndpoints{version: v, all: make([]subscriber, len(all)), byType: map[string][]subscriber{}}
+	for i, ep := range all {
+		f, err := filter.Compile(ep.Filter)
+		if err != nil {
+			// Filters are compiled when they are saved, so this is a stored filter that
+			// a newer version wrote: sending everything loses nothing.
+			c.logger.Error("endpoint filter does not compile; sending every event of its topics", "endpoint", ep.ID, "err", err)
+		}
+		o.all[i] = subscriber{ep: ep, filter: f}
+	}
 	if old := c.orgs[orgID]; old != nil {
 		c.endpoints -= len(old.all)
 	}

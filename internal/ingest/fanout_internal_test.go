@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ func TestEndpointCacheBounded(t *testing.T) {
 		}
 		orgs = append(orgs, org.ID)
 	}
-	c := newEndpointCache(st)
+	c := newEndpointCache(st, slog.Default())
 	c.maxOrgs, c.maxEndpoints = 3, 7
 
 	for i, want := range []struct{ orgs, endpoints int }{{1, 3}, {2, 6}, {1, 3}, {2, 6}} {
@@ -47,7 +48,7 @@ func TestEndpointCacheBounded(t *testing.T) {
 	// A change makes the org's endpoints read again: the count does not grow.
 	before := c.orgs[orgs[3]].version
 	require.NoError(t, st.SecretInsert(ctx, &store.SecretRow{Sealed: []byte("sealed"),
-		Secret: consign.Secret{ID: consign.NewID(consign.PrefixSecret, now), EndpointID: c.orgs[orgs[3]].all[0].ID, CreatedAt: now}}))
+		Secret: consign.Secret{ID: consign.NewID(consign.PrefixSecret, now), EndpointID: c.orgs[orgs[3]].all[0].ep.ID, CreatedAt: now}}))
 	o, err := c.get(ctx, orgs[3])
 	require.NoError(t, err)
 	require.Same(t, c.orgs[orgs[3]], o)

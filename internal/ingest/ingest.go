@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/filter"
 	"github.com/consign-dev/consign/internal/store"
 )
 
@@ -160,7 +161,7 @@ func New(s Store, cfg Config) *Service {
 		panic("ingest: invalid settings: " + err.Error())
 	}
 	svc := &Service{store: s, cfg: cfg, queue: make(chan *request, 4096), done: make(chan struct{}), stopped: make(chan struct{})}
-	svc.endpoints = newEndpointCache(s)
+	svc.endpoints = newEndpointCache(s, cfg.Logger)
 	svc.types = typeCache{store: s, ttl: 2 * time.Second, now: cfg.Now, entries: map[string]*typeEntry{}}
 	go svc.commitLoop()
 	return svc
@@ -479,7 +480,8 @@ func (s *Service) handoff(writes []*store.EventWrite, leaseEnd time.Time) {
 }
 
 // fanOut attaches to each event of r one delivery per endpoint of the org that
-// subscribes to its type and may receive it; an inactive endpoint's is written paused.
+// subscribes to its type, may receive it and whose filter passes it (else the endpoint
+// is noted in Filtered, to be counted); an inactive endpoint's is written paused.
 func (s *Service) fanOut(ctx context.Context, r *request, orgs map[string]*orgView) error {
 	v, ok := orgs[r.orgID]
 	if !ok {
@@ -511,11 +513,17 @@ func (s *Service) fanOut(ctx context.Context, r *request, orgs map[string]*orgVi
 		traceParent = formatTraceParent(span.SpanContext())
 	}
 	for _, w := range r.writes {
-		w.Deliveries = w.Deliveries[:0]
+		w.Deliveries, w.Filtered = w.Deliveries[:0], w.Filtered[:0]
 		if t, _ := s.types.get(ctx, w.Event.Type); t != nil && !org.Role.May(t.availableFor) {
 			continue
 		}
-		for _, ep := range eps.subscribers(w.Event.Type) {
+		doc := filter.Doc{Type: w.Event.Type, Payload: w.Event.Payload, OrderingKey: w.Event.OrderingKey}
+		for _, sub := range eps.subscribers(w.Event.Type) {
+			ep := sub.ep
+			if !sub.filter.Match(&doc) {
+				w.Filtered = append(w.Filtered, ep.ID)
+				continue
+			}
 			nd := store.NewDelivery{
 				ID:          consign.NewID(consign.PrefixDelivery, w.Event.CreatedAt),
 				EndpointID:  ep.ID,

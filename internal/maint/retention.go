@@ -90,6 +90,8 @@ func NewRetention(p store.Purger, cfg RetentionConfig) *Retention {
 // Purged counts what one purge deleted.
 type Purged struct {
 	Attempts, Events, Receipts int
+	// Filtered is minutes of endpoints' filtered counts.
+	Filtered int
 }
 
 // Purge deletes everything older than Age now, a batch at a time, and returns how much
@@ -104,6 +106,7 @@ func (r *Retention) Purge(ctx context.Context) (Purged, error) {
 		{r.p.AttemptsPurge, &p.Attempts},
 		{r.p.EventsPurge, &p.Events},
 		{r.p.ReceiptsPurge, &p.Receipts},
+		{r.p.FilteredPurge, &p.Filtered},
 	} {
 		for {
 			n, err := step.purge(ctx, before, r.cfg.Batch)
@@ -139,7 +142,7 @@ func (r *Retention) Run(ctx context.Context) {
 		case err != nil:
 			r.cfg.Logger.Error("retention purge", "err", err)
 		case p.Attempts+p.Events+p.Receipts > 0:
-			r.cfg.Logger.Info("retention purge", "attempts", p.Attempts, "events", p.Events, "receipts", p.Receipts, "age", r.cfg.Age)
+			r.cfg.Logger.Info("retention purge", "attempts", p.Attempts, "events", p.Events, "receipts", p.Receipts, "filtered_minutes", p.Filtered, "age", r.cfg.Age)
 		}
 		select {
 		case <-ctx.Done():

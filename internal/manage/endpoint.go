@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/filter"
 	"github.com/consign-dev/consign/internal/signing"
 	"github.com/consign-dev/consign/internal/store"
 )
@@ -44,6 +45,9 @@ type EndpointInput struct {
 	ResponseFields Pointers `json:"response_fields,omitempty"`
 	// SuccessStatuses, when set, are the only (2xx) statuses that count as success.
 	SuccessStatuses []int `json:"success_statuses,omitempty"`
+	// Filter picks the events sent (null removes it); compiled and refused here when
+	// malformed, so fan-out never meets a bad one.
+	Filter json.RawMessage `json:"filter,omitempty" doc:"JSON rules over {type, payload, ordering_key} that pick the events sent, such as {\"payload\": {\"total\": {\"$gte\": 500}}}; operators $eq $neq $gt $gte $lt $lte $in $nin $exists $prefix $and $or $not; null removes it"`
 	// Secret, on creation only, is the first signing secret (whsec_… or an ed25519
 	// whsk_… key); Consign generates one when it is empty.
 	Secret string `json:"secret,omitempty"`
@@ -69,6 +73,7 @@ func Input(e *consign.Endpoint) EndpointInput {
 		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
 		FailurePolicy: e.FailurePolicy, Active: &active, ResponseReferencePointer: e.ResponseReferencePointer,
 		ResponseFields: maps.Clone(e.ResponseFields), SuccessStatuses: slices.Clone(e.SuccessStatuses),
+		Filter: slices.Clone(e.Filter),
 	}
 }
 
@@ -94,7 +99,7 @@ func (in *EndpointInput) apply(e *consign.Endpoint) {
 	}
 	e.Ordering, e.Coalesce, e.Retry, e.FailurePolicy = in.Ordering, in.Coalesce, in.Retry, in.FailurePolicy
 	e.ResponseReferencePointer, e.ResponseFields = in.ResponseReferencePointer, in.ResponseFields
-	e.SuccessStatuses = in.SuccessStatuses
+	e.SuccessStatuses, e.Filter = in.SuccessStatuses, in.Filter
 	if in.Signature != nil {
 		e.Signature = *in.Signature
 	}
@@ -114,6 +119,11 @@ func (s *Service) validateEndpoint(ctx context.Context, e *consign.Endpoint) err
 	var v consign.Validation
 	if err := e.Normalize(); err != nil {
 		return err
+	}
+	if f, err := filter.Normalize(e.Filter); err != nil {
+		v.Add("filter", "%s", err.Error())
+	} else {
+		e.Filter = f
 	}
 	if err := s.cfg.ValidateURL(e.URL, s.cfg.InsecureTargets); err != nil {
 		v.Add("url", "%s", err.Error())

@@ -32,6 +32,7 @@ type endpointConfig struct {
 	ResponseReferencePointer string                `json:"response_reference_pointer,omitempty"`
 	ResponseFields           map[string]string     `json:"response_fields,omitempty"`
 	SuccessStatuses          []int                 `json:"success_statuses,omitempty"`
+	Filter                   json.RawMessage       `json:"filter,omitempty"`
 }
 
 // authSettings are the parts of an endpoint's auth that are not its credential (which
@@ -64,7 +65,7 @@ func EncodeEndpointConfig(r *EndpointRow) []byte {
 		PayloadFormat: e.PayloadFormat, AuthType: e.Auth.Type, Auth: auth, Signature: &e.Signature, RateLimit: e.RateLimit,
 		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
 		FailurePolicy: e.FailurePolicy, ResponseReferencePointer: e.ResponseReferencePointer,
-		ResponseFields: e.ResponseFields, SuccessStatuses: e.SuccessStatuses,
+		ResponseFields: e.ResponseFields, SuccessStatuses: e.SuccessStatuses, Filter: e.Filter,
 	})
 	return b
 }
@@ -85,7 +86,7 @@ func DecodeEndpointConfig(doc []byte, r *EndpointRow) error {
 	e.PayloadFormat, e.Auth.Type, e.RateLimit, e.BurstLimit = c.PayloadFormat, c.AuthType, c.RateLimit, c.BurstLimit
 	e.Ordering, e.Coalesce, e.Retry, e.FailurePolicy = c.Ordering, c.Coalesce, c.Retry, c.FailurePolicy
 	e.ResponseReferencePointer, e.ResponseFields = c.ResponseReferencePointer, c.ResponseFields
-	e.SuccessStatuses = c.SuccessStatuses
+	e.SuccessStatuses, e.Filter = c.SuccessStatuses, c.Filter
 	if c.Signature != nil {
 		e.Signature = *c.Signature
 	}

@@ -21,4 +21,7 @@ type Purger interface {
 	// no longer pending (processed, rejected or duplicates), and returns how many it
 	// deleted.
 	ReceiptsPurge(ctx context.Context, before time.Time, limit int) (int, error)
+	// FilteredPurge deletes up to limit minutes of filtered counts (endpoint_filtered)
+	// that ended before before, and returns how many it deleted.
+	FilteredPurge(ctx context.Context, before time.Time, limit int) (int, error)
 }

@@ -13,6 +13,9 @@ type StatsCounts struct {
 	Deliveries map[string]int
 	Attempts   int
 	Succeeded  int
+	// Filtered is the events the endpoint's filter turned away since the start of the
+	// minute of the time.
+	Filtered int
 }
 
 // StatsReader is the part of a Store that EndpointStats reads.
@@ -34,7 +37,7 @@ func EndpointStats(ctx context.Context, s StatsReader, orgID, endpointID string,
 		return nil, err
 	}
 	st := &consign.EndpointStats{EndpointID: endpointID, Since: since, Deliveries: c.Deliveries,
-		Attempts: c.Attempts, Succeeded: c.Succeeded, Failed: c.Attempts - c.Succeeded}
+		Attempts: c.Attempts, Succeeded: c.Succeeded, Failed: c.Attempts - c.Succeeded, Filtered: c.Filtered}
 	if st.Deliveries == nil {
 		st.Deliveries = map[string]int{}
 	}

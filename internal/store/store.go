@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -199,6 +200,10 @@ type EventWrite struct {
 	Event      *consign.Event
 	Deliveries []NewDelivery
 	Duplicate  bool // set by EventsInsert
+	// Filtered are the endpoints whose filter turned the event away: EventsInsert adds
+	// one to each one's filtered count (endpoint_filtered, by minute) unless the event
+	// is a duplicate.
+	Filtered []string
 }
 
 // Refused reports whether err is a store refusing what it was asked to write (a
@@ -229,6 +234,48 @@ func EndpointIDs(ws []*EventWrite) []string {
 		}
 	}
 	return ids
+}
+
+// FilteredCount is what a batch adds to an endpoint's filtered count of one minute.
+type FilteredCount struct {
+	EndpointID string
+	Minute     time.Time
+	N          int
+}
+
+// FilteredCounts sums the batch's filtered events (EventWrite.Filtered) by endpoint and
+// minute, leaving out duplicates; call it after the events are written. The counts come
+// in one order (endpoint, then minute), so that concurrent batches update the same rows
+// in the same order.
+func FilteredCounts(ws []*EventWrite) []FilteredCount {
+	type key struct {
+		id     string
+		minute int64
+	}
+	var n map[key]int
+	for _, w := range ws {
+		if w.Duplicate || len(w.Filtered) == 0 {
+			continue
+		}
+		if n == nil {
+			n = map[key]int{}
+		}
+		m := w.Event.CreatedAt.Truncate(time.Minute).UnixMilli()
+		for _, id := range w.Filtered {
+			n[key{id, m}]++
+		}
+	}
+	out := make([]FilteredCount, 0, len(n))
+	for k, c := range n {
+		out = append(out, FilteredCount{EndpointID: k.id, Minute: time.UnixMilli(k.minute).UTC(), N: c})
+	}
+	slices.SortFunc(out, func(a, b FilteredCount) int {
+		if c := strings.Compare(a.EndpointID, b.EndpointID); c != 0 {
+			return c
+		}
+		return a.Minute.Compare(b.Minute)
+	})
+	return out
 }
 
 // NewDelivery is a delivery created with its event.

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -48,7 +49,7 @@ func TestPages(t *testing.T) {
 		ResponseReferencePointer: "/ref", ResponseFields: manage.Pointers{"vendor_id": "/id", "acknowledged": "/ok"}})
 	require.NoError(t, err)
 	bad, err := a.Manage.CreateEndpoint(ctx, org.ID, &manage.EndpointInput{URL: sink.URL + "/fail", Topics: []string{"product.*"},
-		Retry: consign.RetryPolicy{Schedule: []consign.Duration{consign.Duration(time.Hour)}}})
+		Retry: consign.RetryPolicy{Schedule: []consign.Duration{consign.Duration(time.Hour)}}, Filter: json.RawMessage(`{"payload": {"n": {"$gte": 3}}}`)})
 	require.NoError(t, err)
 
 	b := newBrowser(t, a.URL())
@@ -56,7 +57,7 @@ func TestPages(t *testing.T) {
 	o := "/ui/orgs/" + org.ID + "/"
 
 	for _, ev := range []string{`{"type":"order.created","payload":{"n":1}}`, `{"type":"order.fulfilled","payload":{"n":2}}`,
-		`{"type":"product.selected","payload":{"n":3,"html":"<script>alert(1)</script>"}}`} {
+		`{"type":"product.selected","payload":{"n":3,"html":"<script>alert(1)</script>"}}`, `{"type":"product.selected","payload":{"n":0}}`} {
 		req, err := http.NewRequest(http.MethodPost, a.URL()+"/v1/orgs/"+org.ID+"/events", strings.NewReader(ev))
 		require.NoError(t, err)
 		req.Header.Set("Authorization", "Bearer "+adminKey)
@@ -134,6 +135,9 @@ func TestPages(t *testing.T) {
 	require.Contains(t, sending.body, `id="sending-h">Sending now`)
 	require.Contains(t, sending.body, `<span class="big">1</span> failures in a row`)
 	require.Regexp(t, `<span class="big">\d+\.\d ms</span> quickest round trip lately`, sending.body)
+	// Its filter, and the event it turned away (n 0: no delivery, counted).
+	require.Contains(t, sending.body, `<dt>Filter</dt><dd><code>{&#34;payload&#34;:{&#34;n&#34;:{&#34;$gte&#34;:3}}}</code>`)
+	require.Contains(t, sending.body, `<span class="big">1</span> events turned away by the filter`)
 
 	// The overview lists the failing endpoint; the endpoints page shows its health.
 	require.Eventually(t, func() bool {

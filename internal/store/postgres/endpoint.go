@@ -145,7 +145,11 @@ func (db *DB) EndpointUpdate(ctx context.Context, e *store.EndpointRow) error {
 func (db *DB) EndpointDelete(ctx context.Context, orgID, id string) error {
 	return db.retryTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM endpoints WHERE org_id = $1 AND id = $2`, orgID, id)
-		return mustAffect(tag, err, "endpoint", id)
+		if err := mustAffect(tag, err, "endpoint", id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM endpoint_filtered WHERE endpoint_id = $1`, id)
+		return err
 	})
 }
 
@@ -278,6 +282,11 @@ func (db *DB) EndpointStatsCounts(ctx context.Context, orgID, endpointID string,
 	}
 	err = db.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE ok) FROM attempts WHERE endpoint_id = $1 AND started_at >= $2`,
 		endpointID, ts(since)).Scan(&c.Attempts, &c.Succeeded)
+	if err != nil {
+		return nil, translate(err)
+	}
+	err = db.pool.QueryRow(ctx, `SELECT coalesce(sum(count), 0) FROM endpoint_filtered WHERE endpoint_id = $1 AND minute >= $2`,
+		endpointID, ts(since.Truncate(time.Minute))).Scan(&c.Filtered)
 	if err != nil {
 		return nil, translate(err)
 	}

@@ -91,7 +91,17 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 				}
 			}
 		}
-		return flush()
+		if err := flush(); err != nil {
+			return err
+		}
+		for _, c := range store.FilteredCounts(ws) {
+			if _, err := tx.Exec(ctx, `INSERT INTO endpoint_filtered (endpoint_id, minute, count) VALUES ($1, $2, $3)
+				ON CONFLICT (endpoint_id, minute) DO UPDATE SET count = endpoint_filtered.count + excluded.count`,
+				c.EndpointID, c.Minute, c.N); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

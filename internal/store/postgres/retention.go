@@ -42,3 +42,14 @@ func (db *DB) ReceiptsPurge(ctx context.Context, before time.Time, limit int) (i
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// FilteredPurge deletes a batch of old minutes of filtered counts.
+func (db *DB) FilteredPurge(ctx context.Context, before time.Time, limit int) (int, error) {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM endpoint_filtered WHERE (endpoint_id, minute) IN (
+		SELECT endpoint_id, minute FROM endpoint_filtered WHERE minute < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+		ts(before.Add(-time.Minute)), limit)
+	if err != nil {
+		return 0, translate(err)
+	}
+	return int(tag.RowsAffected()), nil
+}

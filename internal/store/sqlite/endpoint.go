@@ -156,7 +156,11 @@ func (db *DB) EndpointDelete(ctx context.Context, orgID, id string) error {
 	}
 	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := db.txExec(ctx, tx, `DELETE FROM endpoints WHERE org_id = ? AND id = ?`, orgID, id)
-		return mustAffect(res, err, "endpoint", id)
+		if err := mustAffect(res, err, "endpoint", id); err != nil {
+			return err
+		}
+		_, err = db.txExec(ctx, tx, `DELETE FROM endpoint_filtered WHERE endpoint_id = ?`, id)
+		return err
 	})
 }
 
@@ -302,6 +306,11 @@ func (db *DB) EndpointStatsCounts(ctx context.Context, orgID, endpointID string,
 	}
 	err = db.queryRow(ctx, `SELECT count(*), coalesce(sum(ok), 0) FROM attempts WHERE endpoint_id = ? AND started_at >= ?`,
 		endpointID, ms(since)).Scan(&c.Attempts, &c.Succeeded)
+	if err != nil {
+		return nil, translate(err)
+	}
+	err = db.queryRow(ctx, `SELECT coalesce(sum(count), 0) FROM endpoint_filtered WHERE endpoint_id = ? AND minute >= ?`,
+		endpointID, ms(since.Truncate(time.Minute))).Scan(&c.Filtered)
 	if err != nil {
 		return nil, translate(err)
 	}

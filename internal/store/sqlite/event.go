@@ -114,7 +114,16 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 				}
 			}
 		}
-		return flush()
+		if err := flush(); err != nil {
+			return err
+		}
+		for _, c := range store.FilteredCounts(ws) {
+			if _, err := db.txExec(ctx, tx, `INSERT INTO endpoint_filtered (endpoint_id, minute, count) VALUES (?, ?, ?)
+				ON CONFLICT (endpoint_id, minute) DO UPDATE SET count = count + excluded.count`, c.EndpointID, ms(c.Minute), c.N); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

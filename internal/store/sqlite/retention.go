@@ -31,6 +31,12 @@ func (db *DB) ReceiptsPurge(ctx context.Context, before time.Time, limit int) (i
 		WHERE received_at < ? AND status <> 'pending' ORDER BY id LIMIT ?)`, ms(before), limit)
 }
 
+// FilteredPurge deletes a batch of old minutes of filtered counts.
+func (db *DB) FilteredPurge(ctx context.Context, before time.Time, limit int) (int, error) {
+	return db.purge(ctx, `DELETE FROM endpoint_filtered WHERE (endpoint_id, minute) IN (
+		SELECT endpoint_id, minute FROM endpoint_filtered WHERE minute < ? LIMIT ?)`, ms(before.Add(-time.Minute)), limit)
+}
+
 func (db *DB) purge(ctx context.Context, q string, args ...any) (int, error) {
 	var n int64
 	err := db.lightTx(ctx, func(ctx context.Context, tx *sql.Tx) error {

@@ -255,4 +255,54 @@ func testHealth(t *testing.T, open opener) {
 			requireCode(t, consign.ENOTFOUND, err)
 		})
 	})
+
+	// Filtered: the events an endpoint's filter turned away are counted by the minute in
+	// the stats window, once per event (not again for an idempotent repeat), purged by
+	// age and deleted with the endpoint.
+	t.Run("Filtered", func(t *testing.T) {
+		t.Parallel()
+		ctx := t.Context()
+		s := open(t)
+		org := insertOrg(t, s, now)
+		ep, other := insertEndpoint(t, s, org.ID, now), insertEndpoint(t, s, org.ID, now)
+		write := func(at time.Time, key string, filtered ...string) *store.EventWrite {
+			ev := newEvent(org.ID, "order.created", at)
+			ev.IdempotencyKey = key
+			w := &store.EventWrite{Event: ev, Deliveries: newDeliveries(at, other.ID), Filtered: filtered}
+			require.NoError(t, s.EventsInsert(ctx, []*store.EventWrite{w}))
+			return w
+		}
+		write(now.Add(-2*time.Hour), "", ep.ID) // before the window
+		write(now.Add(-30*time.Minute), "", ep.ID)
+		write(now.Add(-30*time.Minute), "k1", ep.ID)
+		require.True(t, write(now.Add(-29*time.Minute), "k1", ep.ID).Duplicate)
+		// Two in one batch, with an endpoint deleted since fan-out.
+		gone := consign.NewID(consign.PrefixEndpoint, now)
+		a, b := newEvent(org.ID, "order.created", now.Add(-time.Minute)), newEvent(org.ID, "order.created", now.Add(-time.Minute))
+		require.NoError(t, s.EventsInsert(ctx, []*store.EventWrite{{Event: a, Filtered: []string{ep.ID, gone}}, {Event: b, Filtered: []string{ep.ID}}}))
+
+		filtered := func(id string, since time.Time) int {
+			t.Helper()
+			st, err := store.EndpointStats(ctx, s, org.ID, id, since)
+			require.NoError(t, err)
+			return st.Filtered
+		}
+		require.Equal(t, 4, filtered(ep.ID, now.Add(-time.Hour)))
+		require.Equal(t, 5, filtered(ep.ID, now.Add(-3*time.Hour)))
+		require.Equal(t, 2, filtered(ep.ID, now.Add(-90*time.Second)), "the minute the window starts in counts whole")
+		require.Zero(t, filtered(other.ID, now.Add(-3*time.Hour)))
+		st, err := store.EndpointStats(ctx, s, org.ID, other.ID, now.Add(-time.Hour))
+		require.NoError(t, err)
+		require.Equal(t, 2, st.Deliveries[consign.StatusPending], "events turned away from one endpoint still go to the others")
+
+		p := s.(store.Purger)
+		n, err := p.FilteredPurge(ctx, now.Add(-time.Hour), 100)
+		require.NoError(t, err)
+		require.Equal(t, 1, n, "the minute before the cutoff")
+		require.Equal(t, 4, filtered(ep.ID, now.Add(-3*time.Hour)))
+
+		require.NoError(t, s.EndpointDelete(ctx, org.ID, ep.ID))
+		again := insertEndpoint(t, s, org.ID, now, func(e *store.EndpointRow) { e.ID = ep.ID; e.URL += "/again" })
+		require.Zero(t, filtered(again.ID, now.Add(-3*time.Hour)), "a deleted endpoint's counts go with it")
+	})
 }
