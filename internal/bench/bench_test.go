@@ -36,7 +36,7 @@ func TestRunEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 
 	rates := map[string]*Throughput{
-		"loopback": rep.Loopback, "d11": rep.Deliver, "fanout": rep.FanoutDeliver, "single": rep.Single, "batch": rep.Batch,
+		"loopback": rep.Loopback, "d11": rep.Deliver, "d11f": rep.FilterDeliver, "fanout": rep.FanoutDeliver, "single": rep.Single, "batch": rep.Batch,
 	}
 	for name, th := range rates {
 		require.NotNil(t, th, name)
@@ -48,6 +48,13 @@ func TestRunEndToEnd(t *testing.T) {
 		require.Positive(t, th.AllocsPerUnit, "%s: allocations per unit", name)
 		require.GreaterOrEqual(t, th.AllocBytesPerUnit, th.AllocsPerUnit, "%s: bytes allocated per unit", name)
 	}
+	// The filter run delivers every event (its filter passes them all) and is set beside
+	// the plain one.
+	require.Equal(t, 200, rep.FilterDeliver.Want)
+	require.InDelta(t, rep.FilterDeliver.PerSecond/rep.Deliver.PerSecond, rep.FilterShare, 1e-9)
+	require.Regexp(t, `deliveries/s 1→1 with a filter on the payload \(batch-fed\): [\d,]+ /s`, out.String())
+	require.Regexp(t, `\d+ % of the plain 1→1 rate \(target ≥ 95 %\): (met|missed)`, out.String())
+	require.Regexp(t, ` d11f=\d+/s d11f_share=\d+%`, rep.Summary())
 	require.Regexp(t, `deliveries/s 1→1 \(batch-fed\): [\d,]+ /s \(.*µs of CPU each.*, \d+ allocations \([\d,]+ bytes\)`, out.String())
 	require.Equal(t, 1000, rep.Loopback.Want, "loopback sends 5×events requests")
 	require.Equal(t, 200, rep.Deliver.Want)

@@ -40,6 +40,10 @@ type Report struct {
 	Loopback *Throughput `json:"loopback,omitempty"`
 	// Deliver is deliveries/s, 1 event → 1 endpoint, batch-fed.
 	Deliver *Throughput `json:"deliveries_1_1,omitempty"`
+	// FilterDeliver is deliveries/s, 1 event → 1 endpoint with a filter, batch-fed;
+	// FilterShare its share of Deliver's rate (0 when either is missing).
+	FilterDeliver *Throughput `json:"deliveries_1_1_filter,omitempty"`
+	FilterShare   float64     `json:"filter_share_of_1_1,omitempty"`
 	// FanoutDeliver is deliveries/s, 1 event → Fanout endpoints, batch-fed.
 	FanoutDeliver *Throughput `json:"deliveries_1_n,omitempty"`
 	// Single is events accepted/s through single-event POSTs, no endpoints.
@@ -247,9 +251,22 @@ var (
 	figLoopback = figure{key: "loopback"}
 	figDeliver  = figure{key: "d11", target: 20_000}
 	figFanout   = figure{key: "fanout", target: 25_000} // for 1 → 10
+	figFilter   = figure{key: "d11f"}                   // its target is a share of d11's
 	figSingle   = figure{key: "single", target: 10_000}
 	figBatch    = figure{key: "batch", target: 100_000}
 )
+
+// filterShareTarget is the spec's target for the filter figure: this share of the plain
+// 1 → 1 rate measured beside it.
+const filterShareTarget = 0.95
+
+// filterShare sets FilterShare from the two rates, when both were measured.
+func (r *Report) filterShare() {
+	r.FilterShare = 0
+	if r.Deliver != nil && r.FilterDeliver != nil && r.Deliver.PerSecond > 0 {
+		r.FilterShare = r.FilterDeliver.PerSecond / r.Deliver.PerSecond
+	}
+}
 
 // targetPostgres is the spec's target for deliveries/s on PostgreSQL, one node.
 const targetPostgres = 5_000
@@ -263,6 +280,9 @@ func (t *Throughput) line(f figure, cfg Config) string {
 		target = fmt.Sprintf("the ceiling; ≈ %s on the spec's reference machine", commas(referenceCeiling))
 	case figDeliver:
 		title = "deliveries/s 1→1 (batch-fed)"
+	case figFilter:
+		title = "deliveries/s 1→1 with a filter on the payload (batch-fed)"
+		target = "its target is a share of the plain 1→1 rate, below"
 	case figFanout:
 		title = fmt.Sprintf("deliveries/s 1→%d (batch-fed)", cfg.Fanout)
 		if t.Target == 0 {
@@ -423,6 +443,7 @@ func (r *Report) missed() (missed, atReference string, targets bool) {
 			abs, ref = append(abs, key), append(ref, key)
 		}
 	}
+	other("d11f", r.FilterShare > 0, r.FilterShare >= filterShareTarget)
 	other("latency", r.Latency != nil, r.Latency != nil && r.Latency.Met)
 	other("backlog", r.Backlog != nil, r.Backlog != nil && r.Backlog.Met)
 	list := func(keys []string) string {
@@ -455,6 +476,10 @@ func (r *Report) Summary() string {
 	}
 	rate("loopback", r.Loopback)
 	rate("d11", r.Deliver)
+	rate("d11f", r.FilterDeliver)
+	if r.FilterShare > 0 {
+		fmt.Fprintf(&b, " d11f_share=%.0f%%", 100*r.FilterShare)
+	}
 	rate(fmt.Sprintf("d1%d", r.Fanout), r.FanoutDeliver)
 	rate("single", r.Single)
 	rate("batch", r.Batch)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,7 @@ func (r *runner) run(ctx context.Context) error {
 	}{
 		{ScenarioLoopback, r.loopback},
 		{ScenarioDeliver, func(ctx context.Context) error { return r.deliveries(ctx, 1) }},
+		{ScenarioFilter, r.filtered},
 		{ScenarioFanout, func(ctx context.Context) error { return r.deliveries(ctx, cfg.Fanout) }},
 		{ScenarioSingle, r.ingestSingle},
 		{ScenarioBatch, r.ingestBatch},
@@ -105,13 +107,16 @@ func (r *runner) newOrg(ctx context.Context, scenario string) (id, key string, e
 }
 
 // newEndpoints creates n endpoints in org that deliver to the receiver's bucket.
-func (r *runner) newEndpoints(ctx context.Context, org, key, bucket string, n int) ([]string, error) {
+func (r *runner) newEndpoints(ctx context.Context, org, key, bucket string, n int, extra ...map[string]any) ([]string, error) {
 	ids := make([]string, n)
 	for i := range n {
 		var ep struct {
 			ID string `json:"id"`
 		}
 		in := map[string]any{"url": r.rcv.endpointURL(bucket, i), "topics": []string{eventType}, "description": "consign bench receiver"}
+		for _, m := range extra {
+			maps.Copy(in, m)
+		}
 		if err := r.api.call(ctx, http.MethodPost, "/v1/orgs/"+org+"/endpoints", key, in, &ep); err != nil {
 			var ae *apiError
 			if errors.As(err, &ae) && ae.status == http.StatusUnprocessableEntity {
@@ -208,6 +213,31 @@ func (r *runner) deliveries(ctx context.Context, fanout int) error {
 		r.rep.Deliver = th
 	}
 	r.p.printf("%s\n", th.line(fig, r.cfg))
+	return nil
+}
+
+// benchFilter is the filter of the d11f scenario: it looks into every payload (so each
+// is decoded and compared) and passes every event the bench publishes.
+const benchFilter = `{"payload": {"bench": {"$in": ["consign", "other"]}, "pad": {"$exists": true}}}`
+
+// filtered measures deliveries/s 1 → 1 like d11, through an endpoint with a filter, and
+// its share of d11's rate when that was measured.
+func (r *runner) filtered(ctx context.Context) error {
+	org, key, err := r.newOrg(ctx, ScenarioFilter)
+	if err != nil {
+		return err
+	}
+	eps, err := r.newEndpoints(ctx, org, key, ScenarioFilter, 1, map[string]any{"filter": json.RawMessage(benchFilter)})
+	if err != nil {
+		return err
+	}
+	th := r.deliver(ctx, org, key, ScenarioFilter, eps, figFilter)
+	r.rep.FilterDeliver = th
+	r.rep.filterShare()
+	r.p.printf("%s\n", th.line(figFilter, r.cfg))
+	if s := r.rep.FilterShare; s > 0 {
+		r.p.printf("  %.0f %% of the plain 1→1 rate (target ≥ %.0f %%): %s\n", 100*s, 100*filterShareTarget, metText(s >= filterShareTarget))
+	}
 	return nil
 }
 

@@ -24,7 +24,7 @@ type benchCmd struct {
 	FlatOut      bool          `name:"flat-out" help:"Publish the delivery scenarios' events as fast as the API takes them instead: the figure is then how fast the backlog this builds in the store drains."`
 	Rate         int           `default:"1000" help:"Events per second of the latency run."`
 	Backlog      int           `default:"1000000" help:"Deliveries the backlog scenario queues for an endpoint that is down."`
-	Only         []string      `sep:"," help:"Run only these scenarios: loopback, d11, fanout, single, batch, latency, backlog (default all)."`
+	Only         []string      `sep:"," help:"Run only these scenarios: loopback, d11, d11f, fanout, single, batch, latency, backlog (default all)."`
 	URL          string        `name:"url" placeholder:"http://127.0.0.1:8700" help:"Measure an existing Consign server on this machine (run with --insecure-targets) instead of an in-process one."`
 	Key          string        `help:"Admin API key of the server at --url."`
 	Data         string        `placeholder:"DIR" help:"Keep the in-process server's store (with --database, its encryption key file) in this directory (default: a temporary one, removed afterwards)."`
