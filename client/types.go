@@ -44,6 +44,22 @@ type (
 	FieldError = consign.FieldError
 )
 
+// Auth types of an endpoint (Auth.Type).
+const (
+	AuthSignature = consign.AuthSignature // the signature alone (default)
+	AuthToken     = consign.AuthToken     // "Auth: <token>", not signed (ReadyCloud)
+	AuthBasic     = consign.AuthBasic     // HTTP Basic: Username, Password
+	AuthBearer    = consign.AuthBearer    // "Authorization: Bearer <Token>"
+	AuthOAuth2    = consign.AuthOAuth2    // OAuth 2.0 client credentials: TokenURL, ClientID, ClientSecret
+)
+
+// Signature schemes of an endpoint (Signature.Scheme).
+const (
+	SignatureStandardWebhooks = consign.SignatureStandardWebhooks // webhook-signature (default)
+	SignatureNone             = consign.SignatureNone
+	SignatureHMACSHA256       = consign.SignatureHMACSHA256 // in the header and format a partner checks
+)
+
 // Roles of an org.
 const (
 	RoleBuyer  = consign.RoleBuyer

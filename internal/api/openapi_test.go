@@ -42,6 +42,13 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		}
 	}
 
+	// Partner auth and signature formats are documented field by field.
+	for _, want := range []string{`"client_secret"`, `"token_url"`, `"auth_style"`, `"timestamp_header"`, `"signed"`} {
+		if !bytes.Contains(raw, []byte(want)) {
+			t.Errorf("the document does not describe %s", want)
+		}
+	}
+
 	// Every $ref resolves, and every component is a valid JSON Schema 2020-12.
 	for _, ref := range refs.FindAllSubmatch(raw, -1) {
 		name := string(ref[1])

@@ -132,6 +132,13 @@ func TestClientCommands(t *testing.T) {
 			"--topic", "purchase_order.created", "--filter", `{"payload": {"total": {"$gtt": 5}}}`}, code: 1},
 		{name: "endpoints-create-filter-not-json", args: []string{"endpoints", "create", "--org", "{org}", "--url", rcv.srv.URL + "/bad",
 			"--topic", "purchase_order.created", "--filter", `{"payload": `}, code: 2},
+		// OAuth 2.0 and a GitHub-style signature from flags: the client secret comes back masked.
+		{name: "endpoints-create-oauth2", args: []string{"endpoints", "create", "--org", "{org}", "--url", rcv.srv.URL + "/partner",
+			"--topic", "product.*", "--auth", "oauth2", "--token-url", rcv.srv.URL + "/oauth/token", "--client-id", "consign",
+			"--client-secret", "cs-0123456789-abcd", "--scope", "orders:write", "--signature-scheme", "hmac-sha256",
+			"--signature-header", "X-Hub-Signature-256", "--signature-prefix", "sha256="}},
+		{name: "endpoints-create-basic-invalid", args: []string{"endpoints", "create", "--org", "{org}", "--url", rcv.srv.URL + "/basic",
+			"--topic", "product.*", "--auth", "basic", "--auth-username", "vendor"}, code: 1},
 		{args: []string{"events", "send", "--org", "{org}", "--type", "purchase_order.created"}, stdin: `{"reference": "10234-01"}`},
 		{args: []string{"deliveries", "list", "--org", "{org}", "--endpoint", "{ep3}", "--status", "succeeded"}, keep: map[string]string{"dlv3": "dlv_"},
 			wait: func(t *testing.T, vars map[string]string) {

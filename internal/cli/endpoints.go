@@ -80,7 +80,9 @@ type endpointFlags struct {
 	PayloadFormat *string  `help:"envelope (default: id, type, timestamp, data) or raw (the payload as given)."`
 	Active        *bool    `negatable:"" help:"Activate (--active) or deactivate (--no-active) the endpoint."`
 	Filter        *string  `help:"Send only the events that pass these JSON rules over type, payload and ordering_key, such as '{\"payload\": {\"total\": {\"$gte\": 500}}}'; @FILE reads them from a file, null removes the filter."`
-	FromFile      string   `help:"Read the endpoint's fields as JSON from this file (- for standard input); flags override them."`
+	authFlags
+	signatureFlags
+	FromFile string `help:"Read the endpoint's fields as JSON from this file (- for standard input); flags override them."`
 }
 
 // body merges the file and the flags into one JSON object and decodes it into v (an
@@ -134,6 +136,12 @@ func (f *endpointFlags) body(env *runEnv, v any) error {
 		if !isNil(p) {
 			set(name, p)
 		}
+	}
+	if err := f.authFlags.merge(obj); err != nil {
+		return err
+	}
+	if err := f.signatureFlags.merge(obj); err != nil {
+		return err
 	}
 	b, _ := json.Marshal(obj)
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -352,8 +360,26 @@ func (c *endpointsStatsCmd) Run(env *runEnv) error {
 func showEndpoint(w io.Writer, e *client.Endpoint) {
 	pairs := []any{"id", e.ID, "url", e.URL, "description", e.Description, "topics", e.Topics, "method", e.Method,
 		"headers", e.Headers, "payload_format", e.PayloadFormat, "auth", e.Auth.Type}
-	if e.Auth.Type == "token" {
-		pairs = append(pairs, "auth_token", e.Auth.Token)
+	a := e.Auth
+	for _, kv := range []struct{ k, v string }{{"auth_token", a.Token}, {"auth_username", a.Username},
+		{"auth_password", a.Password}, {"auth_token_url", a.TokenURL}, {"auth_client_id", a.ClientID},
+		{"auth_client_secret", a.ClientSecret}, {"auth_scopes", strings.Join(a.Scopes, " ")},
+		{"auth_audience", a.Audience}, {"auth_style", a.AuthStyle}} {
+		if kv.v != "" {
+			pairs = append(pairs, kv.k, kv.v) // credentials come masked from the server
+		}
+	}
+	if sig := e.Signature; sig.Scheme == consign.SignatureHMACSHA256 {
+		text := fmt.Sprintf("hmac-sha256 of the %s, %s, in %s", sig.Signed, sig.Encoding, sig.Header)
+		if sig.Prefix != "" {
+			text += " after " + sig.Prefix
+		}
+		if sig.TimestampHeader != "" {
+			text += "; timestamp in " + sig.TimestampHeader
+		}
+		pairs = append(pairs, "signature", text)
+	} else if sig.Scheme == consign.SignatureNone && a.Type != consign.AuthToken {
+		pairs = append(pairs, "signature", sig.Scheme)
 	}
 	if len(e.SuccessStatuses) > 0 {
 		pairs = append(pairs, "success_statuses", e.SuccessStatuses)
