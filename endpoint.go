@@ -40,6 +40,8 @@ const (
 	// MaxResponseFields bounds response_fields; MaxResponsePointer each pointer's length.
 	MaxResponseFields  = 8
 	MaxResponsePointer = 200
+	// MaxTransformation bounds a transformation's code, in bytes.
+	MaxTransformation = 64 << 10
 )
 
 // Endpoint is a partner's webhook configuration: where to send which events, and how.
@@ -80,11 +82,14 @@ type Endpoint struct {
 	// over {"type", "payload", "ordering_key"} such as {"payload": {"total": {"$gte":
 	// 500}}} (internal/filter has the operators). Events it turns away make no delivery
 	// and are counted in the endpoint's stats as filtered.
-	Filter         json.RawMessage `json:"filter,omitempty" doc:"JSON rules over {type, payload, ordering_key} that pick the events sent, such as {\"payload\": {\"total\": {\"$gte\": 500}}}; operators $eq $neq $gt $gte $lt $lte $in $nin $exists $prefix $and $or $not"`
-	Active         bool            `json:"active"`
-	Health         string          `json:"health"`
-	DisabledAt     *time.Time      `json:"disabled_at"`
-	DisabledReason string          `json:"disabled_reason"`
+	Filter json.RawMessage `json:"filter,omitempty" doc:"JSON rules over {type, payload, ordering_key} that pick the events sent, such as {\"payload\": {\"total\": {\"$gte\": 500}}}; operators $eq $neq $gt $gte $lt $lte $in $nin $exists $prefix $and $or $not"`
+	// Transformation, when set, is JavaScript that may rewrite each webhook before it is
+	// signed: function handler(webhook) { … return webhook } (internal/transform).
+	Transformation string     `json:"transformation,omitempty"`
+	Active         bool       `json:"active"`
+	Health         string     `json:"health"`
+	DisabledAt     *time.Time `json:"disabled_at"`
+	DisabledReason string     `json:"disabled_reason"`
 	// FailingSince is when the current run of failed attempts began (nil when the last
 	// attempt succeeded); disable_after counts from it.
 	FailingSince *time.Time `json:"failing_since"`
@@ -278,6 +283,9 @@ func (e *Endpoint) Normalize() error {
 		slices.Sort(e.SuccessStatuses)
 		e.SuccessStatuses = slices.Compact(e.SuccessStatuses)
 	}
+	if len(e.Transformation) > MaxTransformation {
+		v.Add("transformation", "is %d bytes; at most %d", len(e.Transformation), MaxTransformation)
+	}
 	if e.Health == "" {
 		e.Health = HealthHealthy
 	}
@@ -381,6 +389,18 @@ func validFieldName(name string) bool {
 		}
 	}
 	return true
+}
+
+// NormalizeHeaders checks headers a transformation returned by the rules of an
+// endpoint's headers (at most MaxHeaders, valid names and values, none that Consign
+// sets) and returns them with canonical names.
+func NormalizeHeaders(in map[string]string) (map[string]string, error) {
+	var v Validation
+	if len(in) > MaxHeaders {
+		v.Add("headers", "at most %d headers", MaxHeaders)
+	}
+	out := normalizeHeaders(&v, "headers", in, reservedHeaders)
+	return out, v.Err()
 }
 
 // normalizeHeaders checks custom headers (valid names, not ones Consign sets, values a

@@ -334,6 +334,7 @@ func (a *App) build(ctx context.Context) error {
 		ValidateURL: dests.CheckURL, Emit: emit, Logger: cfg.Logger})
 	dc := cfg.dispatchConfig()
 	dc.Metrics, dc.Tracer = a.metrics, tracer
+	dc.CheckURL = func(raw string) error { return dests.CheckURL(raw, cfg.InsecureTargets) }
 	if cfg.Database != "" {
 		// Several nodes may share the database: endpoints are divided between them.
 		dc.Cluster = cluster

@@ -8,6 +8,7 @@ import (
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/signing"
 	"github.com/consign-dev/consign/internal/store"
+	"github.com/consign-dev/consign/internal/transform"
 )
 
 // endpointCache keeps each endpoint's settings and opened signing keys. A claim carries
@@ -24,6 +25,10 @@ type endpointEntry struct {
 	endpoint *consign.Endpoint
 	keys     []signing.Key
 	expiries []time.Time
+	// script is the endpoint's compiled transformation (nil: none), or scriptErr why its
+	// code does not compile.
+	script    *transform.Script
+	scriptErr error
 }
 
 // keysAt returns the keys that still sign at now.
@@ -58,6 +63,10 @@ func (c *endpointCache) get(ctx context.Context, cl *store.Claim, now time.Time)
 		return nil, err
 	}
 	e = &endpointEntry{version: cl.EndpointVersion, endpoint: ep, keys: keys, expiries: expiries}
+	if ep.Transformation != "" {
+		// Compiled once per endpoint version (and shared by versions with the same code).
+		e.script, e.scriptErr = transform.Compile(ep.Transformation)
+	}
 	c.mu.Lock()
 	c.entries[cl.EndpointID] = e
 	c.mu.Unlock()

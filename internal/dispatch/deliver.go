@@ -18,6 +18,7 @@ import (
 	"github.com/consign-dev/consign/internal/destination"
 	"github.com/consign-dev/consign/internal/inbound"
 	"github.com/consign-dev/consign/internal/store"
+	"github.com/consign-dev/consign/internal/transform"
 )
 
 // attempt makes one attempt at c and decides the delivery's next state. It runs the
@@ -42,7 +43,27 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o
 	if ep == nil {
 		return o, rtt
 	}
-	req, hs := shape(ep.endpoint, c, now.Unix())
+	e, c, refusal := d.transform(ep, c)
+	switch {
+	case refusal != "":
+		// A transformation that fails would fail again: the delivery fails now, with the
+		// request as it would have gone without it.
+		req, _ := shape(ep.endpoint, c, now.Unix())
+		res := destination.Outcome{Class: destination.Failure, StartedAt: now, Err: refusal}
+		d.decide(ctx, c, o, req, &res, ep.endpoint, true)
+		if !final {
+			d.exhausted(c, o.Attempt.N, o.Attempt)
+		}
+		return o, rtt
+	case e == nil:
+		// Cancelled by the transformation: the attempt row says so, and nothing is sent.
+		o.Status = consign.StatusCancelled
+		msg := "cancelled by the endpoint's transformation (webhook.cancel = true); nothing was sent"
+		o.Attempt = &consign.Attempt{N: c.AttemptsCount + 1, StartedAt: now.UTC(), Error: &msg,
+			Request: consign.AttemptRequest{Method: ep.endpoint.Method, URL: ep.endpoint.URL, Headers: map[string]string{}}}
+		return o, rtt
+	}
+	req, hs := shape(e, c, now.Unix())
 	if trace.SpanContextFromContext(ctx).IsValid() {
 		// The endpoint may continue the trace; the header shows in the attempt record.
 		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
@@ -90,11 +111,41 @@ func (d *Dispatcher) endpointOf(ctx context.Context, c *store.Claim, now time.Ti
 	return ep
 }
 
+// transform runs the endpoint's transformation, part of the shape stage: it returns the
+// endpoint and claim to shape, changed as the code said (payload, URL, method,
+// headers), or ep's own when there is none. A nil endpoint with no refusal means the code
+// cancelled the delivery; a refusal is why it failed (a throw, a time-out, a value the
+// endpoint's rules refuse). It runs on the attempt's goroutine, bounded by
+// transform.Limit.
+func (d *Dispatcher) transform(ep *endpointEntry, c *store.Claim) (*consign.Endpoint, *store.Claim, string) {
+	e := ep.endpoint
+	if e.Transformation == "" {
+		return e, c, ""
+	}
+	if ep.scriptErr != nil {
+		return nil, c, "not sent: the endpoint's transformation " + ep.scriptErr.Error()
+	}
+	out, err := ep.script.Run(&transform.Webhook{Type: c.EventType, Payload: c.Payload, URL: e.URL,
+		Method: e.Method, Headers: e.Headers}, d.cfg.CheckURL)
+	if err != nil {
+		return nil, c, "not sent: " + err.Error()
+	}
+	if out.Cancel {
+		return nil, c, ""
+	}
+	te, tc := *e, *c
+	te.URL, te.Method, te.Headers = out.URL, out.Method, out.Headers
+	// The envelope shared by the event's deliveries holds the payload as published.
+	tc.Payload, tc.Shared = out.Payload, nil
+	return &te, &tc, ""
+}
+
 // shape is the shape stage: the request of an attempt but for its proof of origin. The
 // body is the Standard Webhooks envelope, or the payload alone for an endpoint that takes
 // it raw, the same bytes on every attempt (so receivers can compare); the headers are the
-// endpoint's own and the Standard Webhooks ones, with this attempt's timestamp ts. A
-// transformation of the payload would run here, before anything is signed.
+// endpoint's own and the Standard Webhooks ones, with this attempt's timestamp ts. e and
+// c are as the endpoint's transformation left them (transform), before anything is
+// signed.
 func shape(e *consign.Endpoint, c *store.Claim, ts int64) (destination.Request, headerSet) {
 	body := c.Payload
 	switch {

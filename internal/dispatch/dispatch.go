@@ -97,6 +97,10 @@ type Config struct {
 	OwnerTTL time.Duration
 	// IdleRelease is how long an owned endpoint with no work stays owned; default 30 s.
 	IdleRelease time.Duration
+	// CheckURL, if set, checks a URL an endpoint's transformation chose by the rules of
+	// endpoint URLs (the destination registry's, with the server's target policy).
+	// Unset, such a URL meets only the sender's own guard.
+	CheckURL func(raw string) error
 }
 
 // Metrics observes the dispatcher. It is called on the delivery path, so it must be
@@ -855,7 +859,9 @@ func (d *Dispatcher) run(ctx context.Context, c *store.Claim) *store.Claim {
 	if d.cfg.Metrics != nil && o.Attempt != nil {
 		d.cfg.Metrics.Attempted(c.EndpointID, o.Status, time.Duration(o.Attempt.DurationMS)*time.Millisecond)
 	}
-	f := finished{endpointID: c.EndpointID, deliveryID: c.DeliveryID, attempted: o.Attempt != nil, took: took}
+	// A delivery its transformation cancelled has an attempt row but made no request.
+	attempted := o.Attempt != nil && o.Status != consign.StatusCancelled
+	f := finished{endpointID: c.EndpointID, deliveryID: c.DeliveryID, attempted: attempted, took: took}
 	f.ok = f.attempted && o.Status == consign.StatusSucceeded
 	if o.Status == consign.StatusPending {
 		f.nextDue = o.NextAttemptAt

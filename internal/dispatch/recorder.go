@@ -112,14 +112,15 @@ func (r *recorder) run(stopping <-chan struct{}) {
 
 // healthOf sums up what a batch's attempts say about each endpoint: healthy if its last
 // attempt succeeded, else failing since the first failure after its last success; and how
-// many of its attempts failed.
+// many of its attempts failed. A cancelled delivery's attempt made no request and says
+// nothing.
 func healthOf(batch []*store.Outcome) []store.HealthChange {
 	var out []store.HealthChange
 	idx := map[string]int{}
 	for _, o := range batch {
 		a := o.Attempt
-		if a == nil {
-			continue
+		if a == nil || o.Status == consign.StatusCancelled {
+			continue // no request was made (a transformation cancelled it)
 		}
 		ok := a.Response != nil && a.Response.Status >= 200 && a.Response.Status < 300 && !a.Refused
 		i, seen := idx[o.EndpointID]

@@ -13,6 +13,7 @@ import (
 	"github.com/consign-dev/consign/internal/filter"
 	"github.com/consign-dev/consign/internal/signing"
 	"github.com/consign-dev/consign/internal/store"
+	"github.com/consign-dev/consign/internal/transform"
 )
 
 // EndpointInput is what a client may set on an endpoint. A PATCH starts from the stored
@@ -48,6 +49,9 @@ type EndpointInput struct {
 	// Filter picks the events sent (null removes it); compiled and refused here when
 	// malformed, so fan-out never meets a bad one.
 	Filter json.RawMessage `json:"filter,omitempty" doc:"JSON rules over {type, payload, ordering_key} that pick the events sent, such as {\"payload\": {\"total\": {\"$gte\": 500}}}; operators $eq $neq $gt $gte $lt $lte $in $nin $exists $prefix $and $or $not; null removes it"`
+	// Transformation is JavaScript that may rewrite each webhook before it is signed
+	// (internal/transform); "" removes it.
+	Transformation string `json:"transformation,omitempty" doc:"JavaScript run before signing: function handler(webhook) { … return webhook } over {type, payload, url, method, headers}; it may change those or set webhook.cancel = true; at most 50 ms of CPU a run; \"\" removes it"`
 	// Secret, on creation only, is the first signing secret (whsec_… or an ed25519
 	// whsk_… key); Consign generates one when it is empty.
 	Secret string `json:"secret,omitempty"`
@@ -73,7 +77,8 @@ func Input(e *consign.Endpoint) EndpointInput {
 		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
 		FailurePolicy: e.FailurePolicy, Active: &active, ResponseReferencePointer: e.ResponseReferencePointer,
 		ResponseFields: maps.Clone(e.ResponseFields), SuccessStatuses: slices.Clone(e.SuccessStatuses),
-		Filter: slices.Clone(e.Filter),
+		Filter:         slices.Clone(e.Filter),
+		Transformation: e.Transformation,
 	}
 }
 
@@ -99,7 +104,7 @@ func (in *EndpointInput) apply(e *consign.Endpoint) {
 	}
 	e.Ordering, e.Coalesce, e.Retry, e.FailurePolicy = in.Ordering, in.Coalesce, in.Retry, in.FailurePolicy
 	e.ResponseReferencePointer, e.ResponseFields = in.ResponseReferencePointer, in.ResponseFields
-	e.SuccessStatuses, e.Filter = in.SuccessStatuses, in.Filter
+	e.SuccessStatuses, e.Filter, e.Transformation = in.SuccessStatuses, in.Filter, in.Transformation
 	if in.Signature != nil {
 		e.Signature = *in.Signature
 	}
@@ -132,6 +137,11 @@ func (s *Service) validateEndpoint(ctx context.Context, e *consign.Endpoint) err
 		// The token endpoint is called from here too: the same target rules.
 		if err := s.cfg.ValidateURL(e.Auth.TokenURL, s.cfg.InsecureTargets); err != nil {
 			v.Add("auth.token_url", "%s", err.Error())
+		}
+	}
+	if e.Transformation != "" {
+		if _, err := transform.Compile(e.Transformation); err != nil {
+			v.Add("transformation", "%s", err.Error())
 		}
 	}
 	org, err := s.store.OrgGet(ctx, e.OrgID)

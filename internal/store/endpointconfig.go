@@ -33,6 +33,7 @@ type endpointConfig struct {
 	ResponseFields           map[string]string     `json:"response_fields,omitempty"`
 	SuccessStatuses          []int                 `json:"success_statuses,omitempty"`
 	Filter                   json.RawMessage       `json:"filter,omitempty"`
+	Transformation           string                `json:"transformation,omitempty"`
 }
 
 // authSettings are the parts of an endpoint's auth that are not its credential (which
@@ -66,6 +67,7 @@ func EncodeEndpointConfig(r *EndpointRow) []byte {
 		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
 		FailurePolicy: e.FailurePolicy, ResponseReferencePointer: e.ResponseReferencePointer,
 		ResponseFields: e.ResponseFields, SuccessStatuses: e.SuccessStatuses, Filter: e.Filter,
+		Transformation: e.Transformation,
 	})
 	return b
 }
@@ -86,7 +88,7 @@ func DecodeEndpointConfig(doc []byte, r *EndpointRow) error {
 	e.PayloadFormat, e.Auth.Type, e.RateLimit, e.BurstLimit = c.PayloadFormat, c.AuthType, c.RateLimit, c.BurstLimit
 	e.Ordering, e.Coalesce, e.Retry, e.FailurePolicy = c.Ordering, c.Coalesce, c.Retry, c.FailurePolicy
 	e.ResponseReferencePointer, e.ResponseFields = c.ResponseReferencePointer, c.ResponseFields
-	e.SuccessStatuses, e.Filter = c.SuccessStatuses, c.Filter
+	e.SuccessStatuses, e.Filter, e.Transformation = c.SuccessStatuses, c.Filter, c.Transformation
 	if c.Signature != nil {
 		e.Signature = *c.Signature
 	}
