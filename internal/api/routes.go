@@ -44,6 +44,7 @@ func (s *Server) routes() []route {
 		{"PATCH", "/v1/orgs/{org}/endpoints/{id}/secrets/{sid}", orgMember, "set a secret's expiry", s.updateSecret, secretExpiryInput{}, consign.Secret{}},
 		{"DELETE", "/v1/orgs/{org}/endpoints/{id}/secrets/{sid}", orgMember, "delete a secret", s.deleteSecret, nil, nil},
 		{"POST", "/v1/orgs/{org}/endpoints/{id}/test", orgMember, "send a test event now and return the attempt", s.testEndpoint, testInput{}, testReply{}},
+		{"POST", "/v1/orgs/{org}/endpoints/{id}/transformation/test", orgMember, "run the endpoint's transformation (or the code given) on an event without sending anything", s.testTransformation, manage.TransformationTest{}, manage.TransformationResult{}},
 		{"POST", "/v1/orgs/{org}/endpoints/{id}/recover", orgMember, "re-queue failed deliveries since a time", s.recoverEndpoint, recoverInput{}, accepted(jobReply{})},
 		{"GET", "/v1/orgs/{org}/endpoints/{id}/stats", orgMember, "counts by status, success rate and latency over a window", s.endpointStats, nil, consign.EndpointStats{}},
 
@@ -339,6 +340,18 @@ func (s *Server) testEndpoint(w http.ResponseWriter, r *http.Request) error {
 		reply["attempt"] = d.Attempts[0]
 	}
 	return writeJSON(w, http.StatusOK, reply)
+}
+
+func (s *Server) testTransformation(w http.ResponseWriter, r *http.Request) error {
+	var in manage.TransformationTest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	res, err := s.manage.TestTransformation(r.Context(), r.PathValue("org"), r.PathValue("id"), in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
 }
 
 func (s *Server) recoverEndpoint(w http.ResponseWriter, r *http.Request) error {

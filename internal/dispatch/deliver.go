@@ -35,13 +35,15 @@ import (
 // which the record stage (recorder.go) writes with the attempt. final makes any failure
 // final (test sends). rtt is the request's round trip as the sender measured it (0 when
 // nothing was sent): the partner's answer and the network, without this process's own
-// work before and after (endpoint lookups, signing, the attempt record).
-func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o *store.Outcome, rtt time.Duration) {
+// work before and after (endpoint lookups, signing, the attempt record). unsent says that
+// the endpoint's transformation ended the attempt (cancelled or failed) before any
+// request: its attempt row says nothing of the endpoint's health or speed.
+func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o *store.Outcome, rtt time.Duration, unsent bool) {
 	now := d.cfg.Now()
 	o = &store.Outcome{DeliveryID: c.DeliveryID, EndpointID: c.EndpointID, At: now}
 	ep := d.endpointOf(ctx, c, now, o)
 	if ep == nil {
-		return o, rtt
+		return o, rtt, false
 	}
 	e, c, refusal := d.transform(ep, c)
 	switch {
@@ -54,14 +56,14 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o
 		if !final {
 			d.exhausted(c, o.Attempt.N, o.Attempt)
 		}
-		return o, rtt
+		return o, rtt, true
 	case e == nil:
 		// Cancelled by the transformation: the attempt row says so, and nothing is sent.
 		o.Status = consign.StatusCancelled
 		msg := "cancelled by the endpoint's transformation (webhook.cancel = true); nothing was sent"
 		o.Attempt = &consign.Attempt{N: c.AttemptsCount + 1, StartedAt: now.UTC(), Error: &msg,
 			Request: consign.AttemptRequest{Method: ep.endpoint.Method, URL: ep.endpoint.URL, Headers: map[string]string{}}}
-		return o, rtt
+		return o, rtt, true
 	}
 	req, hs := shape(e, c, now.Unix())
 	if trace.SpanContextFromContext(ctx).IsValid() {
@@ -83,10 +85,10 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o
 		// Shutting down mid-attempt: the outcome says nothing about the endpoint. Leave the
 		// lease to expire so the delivery is sent again after restart.
 		o.Status, o.NextAttemptAt = consign.StatusPending, now
-		return o, rtt
+		return o, rtt, false
 	}
 	d.decide(ctx, c, o, req, &res, ep.endpoint, final)
-	return o, rtt
+	return o, rtt, false
 }
 
 // endpointOf is the endpoint stage: the endpoint's settings and opened signing keys, as

@@ -853,14 +853,15 @@ func (d *Dispatcher) work(ctx context.Context, c *store.Claim) {
 // (goOn); it returns the delivery to attempt next on this goroutine, if any.
 func (d *Dispatcher) run(ctx context.Context, c *store.Claim) *store.Claim {
 	ctx, span := d.startSpan(ctx, c)
-	o, took := d.attempt(ctx, c, false)
+	o, took, unsent := d.attempt(ctx, c, false)
 	endSpan(span, o)
 	d.recorder.add(o, c.OrderingKey != "" && ended(o.Status))
 	if d.cfg.Metrics != nil && o.Attempt != nil {
 		d.cfg.Metrics.Attempted(c.EndpointID, o.Status, time.Duration(o.Attempt.DurationMS)*time.Millisecond)
 	}
-	// A delivery its transformation cancelled has an attempt row but made no request.
-	attempted := o.Attempt != nil && o.Status != consign.StatusCancelled
+	// A delivery its transformation cancelled or failed has an attempt row but made no
+	// request: it tells nothing of the endpoint (circuit breaker, window).
+	attempted := o.Attempt != nil && !unsent
 	f := finished{endpointID: c.EndpointID, deliveryID: c.DeliveryID, attempted: attempted, took: took}
 	f.ok = f.attempted && o.Status == consign.StatusSucceeded
 	if o.Status == consign.StatusPending {

@@ -33,7 +33,7 @@ func (d *Dispatcher) SendTest(ctx context.Context, orgID, endpointID, typ string
 		Payload: payload, EventCreatedAt: now, Deadline: now}
 	// Load the endpoint afresh: a test usually follows an edit.
 	d.cache.forget(endpointID)
-	o, _ := d.attempt(ctx, c, true)
+	o, _, _ := d.attempt(ctx, c, true)
 	if o.Status == consign.StatusPaused && o.Attempt == nil {
 		o.Status = consign.StatusCancelled // an inactive endpoint is not tested; keep nothing queued
 	}

@@ -33,6 +33,7 @@ func fullEndpoint(orgID string, at time.Time) *store.EndpointRow {
 			FailurePolicy:            consign.FailurePolicy{DisableAfter: consign.Duration(24 * time.Hour), MaxFailures: 10, Window: consign.Duration(30 * time.Minute)},
 			ResponseReferencePointer: "/vendorReference",
 			ResponseFields:           map[string]string{"reference": "/vendorReference", "id": "/data/0/id"},
+			Transformation:           "function handler(w) { w.payload = {order: w.payload}; return w }",
 			Active:                   false,
 			Health:                   consign.HealthFailed,
 			DisabledAt:               &disabled,

@@ -1,0 +1,73 @@
+package manage
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/transform"
+)
+
+// TransformationTest is the body of POST …/endpoints/{id}/transformation/test: an event
+// to run the endpoint's transformation on, or Code to try instead of the stored one.
+type TransformationTest struct {
+	// Type is the event type; default consign.test.
+	Type string `json:"type"`
+	// Payload is the event's payload; default a sample object.
+	Payload json.RawMessage `json:"payload"`
+	// Code, when set, is run instead of the endpoint's transformation (to try a change
+	// before saving it).
+	Code string `json:"code,omitempty"`
+}
+
+// TransformationResult is what a transformation made of a test event: the webhook as it
+// would be sent, cancelled, or the error that would fail the delivery.
+type TransformationResult struct {
+	// OK is false when the run failed; Error then says why.
+	OK        bool               `json:"ok"`
+	Cancelled bool               `json:"cancelled"`
+	Webhook   *transform.Webhook `json:"webhook,omitempty"`
+	Error     string             `json:"error,omitempty"`
+}
+
+// TestTransformation runs an endpoint's transformation (or in.Code) on an event without
+// sending anything, checking what it returns by the rules a delivery would meet
+// (the endpoint URL policy included). Code that does not compile, or an endpoint with
+// no transformation and no code given, is a field error; a run that fails is a result
+// with OK false.
+func (s *Service) TestTransformation(ctx context.Context, orgID, id string, in TransformationTest) (*TransformationResult, error) {
+	e, err := s.Endpoint(ctx, orgID, id)
+	if err != nil {
+		return nil, err
+	}
+	if in.Type == "" {
+		in.Type = consign.TypeTest
+	} else if msg := consign.ValidTypeName(in.Type); msg != "" {
+		return nil, consign.Invalid("type", "%s", msg)
+	}
+	if len(in.Payload) == 0 {
+		in.Payload = json.RawMessage(`{"test":true,"message":"This is a test event from Consign."}`)
+	} else if !json.Valid(in.Payload) {
+		return nil, consign.Invalid("payload", "is not valid JSON")
+	}
+	code := in.Code
+	if code == "" {
+		code = e.Transformation
+	}
+	if code == "" {
+		return nil, consign.Invalid("code", "the endpoint has no transformation: give the code to try, or set the endpoint's transformation")
+	}
+	script, err := transform.Compile(code)
+	if err != nil {
+		return nil, consign.Invalid("code", "%s", err.Error())
+	}
+	out, err := script.Run(&transform.Webhook{Type: in.Type, Payload: in.Payload, URL: e.URL, Method: e.Method,
+		Headers: e.Headers}, func(u string) error { return s.cfg.ValidateURL(u, s.cfg.InsecureTargets) })
+	switch {
+	case err != nil:
+		return &TransformationResult{Error: err.Error()}, nil
+	case out.Cancel:
+		return &TransformationResult{OK: true, Cancelled: true}, nil
+	}
+	return &TransformationResult{OK: true, Webhook: out}, nil
+}
