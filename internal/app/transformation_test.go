@@ -168,7 +168,11 @@ func TestTransformationTestRoute(t *testing.T) {
 	o := e.newOrg("acme")
 	rc := newReceiver(t, nil)
 	ep := e.createEndpoint(o, map[string]any{"url": rc.URL + "/hooks", "topics": []string{"order.*"},
-		"transformation": `function handler(w) { w.payload = {n: w.payload.total * 2}; w.method = "PUT"; return w }`})
+		"headers": map[string]string{"X-Api-Key": "key_0123456789abcdef"},
+		"transformation": `function handler(w) {
+			w.payload = {n: w.payload.total * 2}; w.method = "PUT";
+			w.headers["X-Copy"] = "Bearer " + w.headers["X-Api-Key"]; w.headers["X-Kind"] = w.type;
+			return w }`})
 	path := "/v1/orgs/" + o.id + "/endpoints/" + ep["id"].(string) + "/transformation/test"
 	tests := []struct {
 		name string
@@ -176,7 +180,9 @@ func TestTransformationTestRoute(t *testing.T) {
 		want string
 	}{
 		{"stored code", map[string]any{"type": "order.created", "payload": map[string]any{"total": 2}},
-			`{"ok":true,"cancelled":false,"webhook":{"type":"order.created","payload":{"n":4},"url":"` + rc.URL + `/hooks","method":"PUT","headers":{}}}`},
+			// Values of the endpoint's sealed headers stay masked, even copied by the code.
+			`{"ok":true,"cancelled":false,"webhook":{"type":"order.created","payload":{"n":4},"url":"` + rc.URL +
+				`/hooks","method":"PUT","headers":{"X-Api-Key":"••••cdef","X-Copy":"••••cdef","X-Kind":"order.created"}}}`},
 		{"code given", map[string]any{"type": "order.created", "payload": map[string]any{"total": 2},
 			"code": `function handler(w) { w.cancel = true; return w }`}, `{"ok":true,"cancelled":true}`},
 		{"a failing run", map[string]any{"type": "order.created", "payload": map[string]any{},

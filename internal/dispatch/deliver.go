@@ -87,7 +87,9 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o
 		o.Status, o.NextAttemptAt = consign.StatusPending, now
 		return o, rtt, false
 	}
-	d.decide(ctx, c, o, req, &res, ep.endpoint, final)
+	// e: the attempt log masks the headers the request carried as the endpoint's own,
+	// those the transformation set included.
+	d.decide(ctx, c, o, req, &res, e, final)
 	return o, rtt, false
 }
 

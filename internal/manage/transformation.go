@@ -3,6 +3,8 @@ package manage
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"strings"
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/transform"
@@ -69,5 +71,20 @@ func (s *Service) TestTransformation(ctx context.Context, orgID, id string, in T
 	case out.Cancel:
 		return &TransformationResult{OK: true, Cancelled: true}, nil
 	}
+	out.Headers = maskStored(out.Headers, e.Headers)
 	return &TransformationResult{OK: true, Webhook: out}, nil
+}
+
+// maskStored masks the values of h that are, or come from, the endpoint's sealed
+// header values (stored): those are never shown again, even through the code.
+func maskStored(h, stored map[string]string) map[string]string {
+	for k, v := range h {
+		for sk, sv := range stored {
+			if http.CanonicalHeaderKey(sk) == http.CanonicalHeaderKey(k) || (sv != "" && strings.Contains(v, sv)) {
+				h[k] = consign.Mask(v)
+				break
+			}
+		}
+	}
+	return h
 }
