@@ -582,3 +582,27 @@ func TestSources(t *testing.T) {
 	_, err = c.Sources.Get(ctx, o.ID, src.ID)
 	require.Equal(t, client.CodeNotFound, apiError(t, err).Code())
 }
+
+func TestTransformation(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := start(t).c
+	rcv := newReceiver(t)
+	o := newOrg(t, c, "Acme")
+	ep, err := c.Endpoints.Create(ctx, o.ID, client.EndpointInput{URL: rcv.url(), Topics: []string{"order.*"},
+		Transformation: `function handler(w) { w.payload = {id: w.payload.order_id}; return w }`})
+	require.NoError(t, err)
+	res, err := c.Endpoints.TestTransformation(ctx, o.ID, ep.ID, client.TransformationTest{Type: "order.created",
+		Payload: map[string]any{"order_id": "o_1"}})
+	require.NoError(t, err)
+	require.True(t, res.OK, "%+v", res)
+	require.JSONEq(t, `{"id":"o_1"}`, string(res.Webhook.Payload))
+
+	_, err = c.Endpoints.TestTransformation(ctx, o.ID, ep.ID, client.TransformationTest{Code: "function handler( {"})
+	require.Equal(t, http.StatusUnprocessableEntity, apiError(t, err).Status)
+
+	none := ""
+	got, err := c.Endpoints.Update(ctx, o.ID, ep.ID, client.EndpointPatch{Transformation: &none})
+	require.NoError(t, err)
+	require.Empty(t, got.Transformation, "an empty transformation removes it")
+}

@@ -53,6 +53,10 @@ type EndpointInput struct {
 	// {"type", "payload", "ordering_key"}, such as
 	// {"payload": {"total": {"$gte": 500}, "country": {"$in": ["US", "CA"]}}}.
 	Filter json.RawMessage `json:"filter,omitempty"`
+	// Transformation is JavaScript run on each webhook before it is signed:
+	// function handler(webhook) { … return webhook } over {type, payload, url, method,
+	// headers}; it may change those, or set webhook.cancel = true.
+	Transformation string `json:"transformation,omitempty"`
 	// Secret is the first signing secret ("whsec_…", or an ed25519 "whsk_…" key); empty
 	// lets the server generate one.
 	Secret string `json:"secret,omitempty"`
@@ -98,6 +102,8 @@ type EndpointPatch struct {
 	SuccessStatuses []int `json:"success_statuses,omitzero"`
 	// Filter replaces the endpoint's filter; json.RawMessage("null") removes it.
 	Filter json.RawMessage `json:"filter,omitzero"`
+	// Transformation replaces the endpoint's transformation; "" removes it.
+	Transformation *string `json:"transformation,omitzero"`
 	// DiscardPaused, with Active true, cancels what waited instead of sending it.
 	DiscardPaused bool `json:"discard_paused,omitzero"`
 }
@@ -162,6 +168,41 @@ type TestResult struct {
 func (s *EndpointService) Test(ctx context.Context, org, id string, in TestInput) (*TestResult, error) {
 	var r TestResult
 	_, err := s.c.do(ctx, request{method: http.MethodPost, path: path("orgs", org, "endpoints", id, "test"), body: in, out: &r})
+	return ptr(&r, err)
+}
+
+// TransformationTest is an event to run an endpoint's transformation on; Code, when
+// set, is run instead of the stored transformation. Zero Type and Payload: a sample
+// "consign.test" event.
+type TransformationTest struct {
+	Type    string `json:"type,omitempty"`
+	Payload any    `json:"payload,omitempty"`
+	Code    string `json:"code,omitempty"`
+}
+
+// TransformedWebhook is a webhook as a transformation returned it.
+type TransformedWebhook struct {
+	Type    string            `json:"type"`
+	Payload json.RawMessage   `json:"payload"`
+	URL     string            `json:"url"`
+	Method  string            `json:"method"`
+	Headers map[string]string `json:"headers"`
+}
+
+// TransformationResult is what the transformation made of the event: the webhook as it
+// would be sent, Cancelled, or (OK false) the Error that would fail the delivery.
+type TransformationResult struct {
+	OK        bool                `json:"ok"`
+	Cancelled bool                `json:"cancelled"`
+	Webhook   *TransformedWebhook `json:"webhook"`
+	Error     string              `json:"error"`
+}
+
+// TestTransformation runs the endpoint's transformation (or in.Code) on an event
+// without sending anything. Code that does not compile is an *Error naming "code".
+func (s *EndpointService) TestTransformation(ctx context.Context, org, id string, in TransformationTest) (*TransformationResult, error) {
+	var r TransformationResult
+	_, err := s.c.do(ctx, request{method: http.MethodPost, path: path("orgs", org, "endpoints", id, "transformation", "test"), body: in, out: &r})
 	return ptr(&r, err)
 }
 
