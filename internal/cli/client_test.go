@@ -132,6 +132,15 @@ func TestClientCommands(t *testing.T) {
 			"--topic", "purchase_order.created", "--filter", `{"payload": {"total": {"$gtt": 5}}}`}, code: 1},
 		{name: "endpoints-create-filter-not-json", args: []string{"endpoints", "create", "--org", "{org}", "--url", rcv.srv.URL + "/bad",
 			"--topic", "purchase_order.created", "--filter", `{"payload": `}, code: 2},
+		// A transformation from a file (standard input here), one refused, and its removal.
+		{name: "endpoints-create-transformation", args: []string{"endpoints", "create", "--org", "{org}", "--url", rcv.srv.URL + "/renamed",
+			"--topic", "purchase_order.created", "--transformation-file", "-"},
+			stdin: "function handler(webhook) {\n  webhook.payload = {po: webhook.payload.reference};\n  return webhook;\n}\n",
+			keep:  map[string]string{"ep4": "ep_"}},
+		{name: "endpoints-create-transformation-invalid", args: []string{"endpoints", "create", "--org", "{org}", "--url", rcv.srv.URL + "/bad",
+			"--topic", "purchase_order.created", "--transformation-file", "-"}, stdin: "function handler(webhook) {", code: 1},
+		{name: "endpoints-update-transformation-remove", args: []string{"endpoints", "update", "--org", "{org}", "{ep4}",
+			"--transformation-file", "-", "--json"}, stdin: "", json: true},
 		// OAuth 2.0 and a GitHub-style signature from flags: the client secret comes back masked.
 		{name: "endpoints-create-oauth2", args: []string{"endpoints", "create", "--org", "{org}", "--url", rcv.srv.URL + "/partner",
 			"--topic", "product.*", "--auth", "oauth2", "--token-url", rcv.srv.URL + "/oauth/token", "--client-id", "consign",

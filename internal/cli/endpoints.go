@@ -68,18 +68,19 @@ func (c *endpointsGetCmd) Run(env *runEnv) error {
 // endpointFlags are an endpoint's fields as flags; nil means not given. FromFile reads
 // the same fields as JSON, and flags given override it.
 type endpointFlags struct {
-	URL           *string  `help:"Target URL: https:// and public, unless the server runs with --insecure-targets."`
-	Topic         []string `help:"An event type, a prefix such as order.*, or * (repeat, or separate with commas)."`
-	Description   *string  `help:"What the endpoint is for."`
-	Method        *string  `help:"POST (default) or PUT."`
-	Header        []string `sep:"none" help:"A header to send with every request, as name=value (repeat)."`
-	RateLimit     *float64 `help:"Requests per second; 0 for no limit."`
-	BurstLimit    *int     `help:"Requests in flight at once; 0 for no limit."`
-	Ordering      *string  `help:"none, or key: events with the same ordering key are sent one after another."`
-	Coalesce      *bool    `negatable:"" help:"Send only the newest of the waiting events with the same type and ordering key."`
-	PayloadFormat *string  `help:"envelope (default: id, type, timestamp, data) or raw (the payload as given)."`
-	Active        *bool    `negatable:"" help:"Activate (--active) or deactivate (--no-active) the endpoint."`
-	Filter        *string  `help:"Send only the events that pass these JSON rules over type, payload and ordering_key, such as '{\"payload\": {\"total\": {\"$gte\": 500}}}'; @FILE reads them from a file, null removes the filter."`
+	URL                *string  `help:"Target URL: https:// and public, unless the server runs with --insecure-targets."`
+	Topic              []string `help:"An event type, a prefix such as order.*, or * (repeat, or separate with commas)."`
+	Description        *string  `help:"What the endpoint is for."`
+	Method             *string  `help:"POST (default) or PUT."`
+	Header             []string `sep:"none" help:"A header to send with every request, as name=value (repeat)."`
+	RateLimit          *float64 `help:"Requests per second; 0 for no limit."`
+	BurstLimit         *int     `help:"Requests in flight at once; 0 for no limit."`
+	Ordering           *string  `help:"none, or key: events with the same ordering key are sent one after another."`
+	Coalesce           *bool    `negatable:"" help:"Send only the newest of the waiting events with the same type and ordering key."`
+	PayloadFormat      *string  `help:"envelope (default: id, type, timestamp, data) or raw (the payload as given)."`
+	Active             *bool    `negatable:"" help:"Activate (--active) or deactivate (--no-active) the endpoint."`
+	Filter             *string  `help:"Send only the events that pass these JSON rules over type, payload and ordering_key, such as '{\"payload\": {\"total\": {\"$gte\": 500}}}'; @FILE reads them from a file, null removes the filter."`
+	TransformationFile *string  `help:"Read the endpoint's transformation, JavaScript defining function handler(webhook) { … return webhook }, from this file (- for standard input); an empty file removes it."`
 	authFlags
 	signatureFlags
 	FromFile string `help:"Read the endpoint's fields as JSON from this file (- for standard input); flags override them."`
@@ -129,6 +130,13 @@ func (f *endpointFlags) body(env *runEnv, v any) error {
 			return codeError{2, fmt.Errorf("--filter: not valid JSON: %s", truncate(string(rules), 80))}
 		}
 		obj["filter"] = bytes.TrimSpace(rules)
+	}
+	if f.TransformationFile != nil {
+		code, err := readInput(env, *f.TransformationFile, 1<<20)
+		if err != nil {
+			return err
+		}
+		set("transformation", strings.TrimSpace(string(code)))
 	}
 	for name, p := range map[string]any{"url": f.URL, "description": f.Description, "method": f.Method,
 		"rate_limit": f.RateLimit, "burst_limit": f.BurstLimit, "ordering": f.Ordering, "coalesce": f.Coalesce,
@@ -395,6 +403,9 @@ func showEndpoint(w io.Writer, e *client.Endpoint) {
 	}
 	if len(e.Filter) > 0 {
 		pairs = append(pairs, "filter", string(e.Filter))
+	}
+	if e.Transformation != "" {
+		pairs = append(pairs, "transformation", fmt.Sprintf("%d bytes of JavaScript (--json shows it)", len(e.Transformation)))
 	}
 	if e.DisabledAt != nil {
 		pairs = append(pairs, "disabled_at", e.DisabledAt, "disabled_reason", e.DisabledReason)
