@@ -58,7 +58,9 @@ type Endpoint struct {
 	PayloadFormat string            `json:"payload_format"`
 	Auth          Auth              `json:"auth"`
 	// Signature is how requests are signed (Standard Webhooks unless set).
-	Signature     Signature     `json:"signature"`
+	Signature Signature `json:"signature"`
+	// TLS is the endpoint's client certificate and private CAs (nil: none).
+	TLS           *EndpointTLS  `json:"tls,omitempty"`
 	RateLimit     float64       `json:"rate_limit"`
 	BurstLimit    int           `json:"burst_limit"`
 	Ordering      string        `json:"ordering"`

@@ -27,6 +27,15 @@ import (
 // Request is one attempt to make: target URL, headers (signed), body.
 type Request = sender.Request
 
+// ClientTLS is an endpoint's client certificate and CAs, for the connection (mutual
+// TLS belongs to the send stage, not to authenticate): Request.TLS.
+type ClientTLS = sender.ClientTLS
+
+// NewClientTLS parses an endpoint's client certificate, key and CA bundle (PEM).
+func NewClientTLS(certPEM, keyPEM, caPEM string) (*ClientTLS, error) {
+	return sender.NewClientTLS(certPEM, keyPEM, caPEM)
+}
+
 // Outcome is what became of one attempt.
 type Outcome = sender.Outcome
 

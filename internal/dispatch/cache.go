@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/destination"
 	"github.com/consign-dev/consign/internal/signing"
 	"github.com/consign-dev/consign/internal/store"
 	"github.com/consign-dev/consign/internal/transform"
@@ -29,6 +30,10 @@ type endpointEntry struct {
 	// code does not compile.
 	script    *transform.Script
 	scriptErr error
+	// tls is the endpoint's client certificate and CAs, parsed once per version (nil:
+	// none); tlsErr says why they could not be, and every attempt fails with it.
+	tls    *destination.ClientTLS
+	tlsErr string
 }
 
 // keysAt returns the keys that still sign at now.
@@ -63,6 +68,13 @@ func (c *endpointCache) get(ctx context.Context, cl *store.Claim, now time.Time)
 		return nil, err
 	}
 	e = &endpointEntry{version: cl.EndpointVersion, endpoint: ep, keys: keys, expiries: expiries}
+	if t := ep.TLS; t != nil {
+		ct, err := destination.NewClientTLS(t.ClientCertificate, t.ClientKey, t.CACertificates)
+		if err != nil {
+			e.tlsErr = "not sent: the endpoint's tls settings do not load (" + err.Error() + "); set them again with PATCH …/endpoints/" + ep.ID
+		}
+		e.tls = ct
+	}
 	if ep.Transformation != "" {
 		// Compiled once per endpoint version (and shared by versions with the same code).
 		e.script, e.scriptErr = transform.Compile(ep.Transformation)

@@ -66,12 +66,17 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o
 		return o, rtt, true
 	}
 	req, hs := shape(e, c, now.Unix())
+	req.TLS = ep.tls
 	if trace.SpanContextFromContext(ctx).IsValid() {
 		// The endpoint may continue the trace; the header shows in the attempt record.
 		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	}
 	var res destination.Outcome
-	if refusal := d.authenticate(ctx, &hs, ep, c, req.Body, now); refusal != "" {
+	refusal = ep.tlsErr
+	if refusal == "" {
+		refusal = d.authenticate(ctx, &hs, ep, c, req.Body, now)
+	}
+	if refusal != "" {
 		res = destination.Outcome{Class: destination.Failure, StartedAt: now, Err: refusal}
 	} else {
 		res = d.sender.Send(ctx, req)

@@ -30,7 +30,10 @@ type EndpointInput struct {
 	// out, or sends back its mask, keeps the stored credential.
 	Auth *consign.Auth `json:"auth,omitempty"`
 	// Signature, when given, replaces the endpoint's signature as a whole (nil: keep).
-	Signature     *consign.Signature    `json:"signature,omitempty"`
+	Signature *consign.Signature `json:"signature,omitempty"`
+	// TLS, when given, replaces the endpoint's client certificate, key and CAs as a
+	// whole (nil: keep; {} removes them).
+	TLS           *consign.TLSInput     `json:"tls,omitempty"`
 	RateLimit     float64               `json:"rate_limit"`
 	BurstLimit    int                   `json:"burst_limit"`
 	Ordering      string                `json:"ordering"`
@@ -193,6 +196,9 @@ func (s *Service) CreateEndpoint(ctx context.Context, orgID string, in *Endpoint
 	if err := checkSecretSigns(&e.Endpoint, in.Secret, "secret"); err != nil {
 		return nil, err
 	}
+	if err := s.applyTLS(e, in.TLS, now); err != nil {
+		return nil, err
+	}
 	s.sealCredential(e)
 	if err := s.sealHeaders(e); err != nil {
 		return nil, err
@@ -239,6 +245,13 @@ func (s *Service) openEndpoint(row *store.EndpointRow) (*consign.Endpoint, error
 		if err := json.Unmarshal(b, &row.Headers); err != nil {
 			return nil, fmt.Errorf("headers of endpoint %s: %w", row.ID, err)
 		}
+	}
+	if row.TLS != nil && len(row.TLSKeySealed) > 0 {
+		key, err := s.openTLSKey(row)
+		if err != nil {
+			return nil, err
+		}
+		row.TLS.ClientKey = key
 	}
 	return &row.Endpoint, nil
 }
@@ -295,6 +308,35 @@ func (s *Service) SealStoredHeaders(ctx context.Context) (int, error) {
 	}
 }
 
+// applyTLS checks and sets the endpoint's TLS settings when in is given, sealing the
+// client key.
+func (s *Service) applyTLS(row *store.EndpointRow, in *consign.TLSInput, now time.Time) error {
+	if in == nil {
+		return nil
+	}
+	t, err := consign.ParseTLS(*in, now)
+	if err != nil {
+		return err
+	}
+	row.TLS, row.TLSKeySealed = t, nil
+	if t != nil && t.ClientKey != "" {
+		row.TLSKeySealed = s.box.SealWith([]byte(t.ClientKey), tlsKeyAD(row.ID))
+	}
+	return nil
+}
+
+// tlsKeyAD binds a sealed client key to its endpoint, as sealed headers are.
+func tlsKeyAD(endpointID string) []byte { return []byte(endpointID + "/tls") }
+
+// openTLSKey opens the endpoint's sealed client key.
+func (s *Service) openTLSKey(row *store.EndpointRow) (string, error) {
+	b, err := s.box.OpenWith(row.TLSKeySealed, tlsKeyAD(row.ID))
+	if err != nil {
+		return "", fmt.Errorf("open sealed tls key of endpoint %s (is CONSIGN_ENCRYPTION_KEY the one the data was written with?): %w", row.ID, err)
+	}
+	return string(b), nil
+}
+
 // Endpoints lists an org's endpoints.
 func (s *Service) Endpoints(ctx context.Context, orgID string, p store.Page) ([]*consign.Endpoint, error) {
 	rows, err := s.store.EndpointList(ctx, orgID, p)
@@ -348,6 +390,9 @@ func (s *Service) UpdateEndpoint(ctx context.Context, orgID, id string, decode f
 	}
 	in.apply(&row.Endpoint)
 	if err := s.validateEndpoint(ctx, &row.Endpoint); err != nil {
+		return nil, err
+	}
+	if err := s.applyTLS(row, in.TLS, now); err != nil {
 		return nil, err
 	}
 	toggled := in.Active != nil && *in.Active != wasActive

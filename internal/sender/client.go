@@ -367,7 +367,11 @@ func (s *Sender) dial(ctx context.Context, t *target, deadline time.Time) (*conn
 		return nil, err
 	}
 	if t.key.tls {
-		cfg := s.tlsConfig.Clone()
+		cfg := s.tlsConfig
+		if t.client != nil {
+			cfg = t.client.config(cfg)
+		}
+		cfg = cfg.Clone()
 		cfg.ServerName = t.hostname
 		tc := tls.Client(nc, cfg)
 		hctx, hcancel := context.WithTimeout(dctx, s.connectTimeout)

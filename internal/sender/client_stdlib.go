@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -23,14 +24,33 @@ import (
 // request's checks, the body capture and the wording of errors are shared
 // (request.go, sender.go, errors.go).
 
-// client is net/http's Transport.
+// client is net/http's Transport, and one more per endpoint TLS settings (ClientTLS),
+// so that their connections are never shared.
 type client struct {
-	transport *http.Transport
+	transport    *http.Transport
+	newTransport func(*tls.Config) *http.Transport
+	tlsConfig    *tls.Config
+	transports   sync.Map // ClientTLS fingerprint → *http.Transport
 }
 
 // initClient sets up s's client; dialer carries the SSRF guard.
 func (s *Sender) initClient(cfg Config, dialer *net.Dialer, tlsConfig *tls.Config) {
-	s.transport = &http.Transport{
+	s.tlsConfig = tlsConfig
+	s.newTransport = func(tlsConfig *tls.Config) *http.Transport { return newTransport(cfg, dialer, tlsConfig) }
+	s.transport = s.newTransport(tlsConfig)
+}
+
+// transportFor returns the Transport of the requests that carry ct.
+func (s *Sender) transportFor(ct *ClientTLS) *http.Transport {
+	if tr, ok := s.transports.Load(ct.id); ok {
+		return tr.(*http.Transport)
+	}
+	tr, _ := s.transports.LoadOrStore(ct.id, s.newTransport(ct.config(s.tlsConfig)))
+	return tr.(*http.Transport)
+}
+
+func newTransport(cfg Config, dialer *net.Dialer, tlsConfig *tls.Config) *http.Transport {
+	return &http.Transport{
 		Proxy:               nil, // a proxy would make the guard check the proxy, not the target
 		DialContext:         dialer.DialContext,
 		TLSClientConfig:     tlsConfig,
@@ -46,7 +66,13 @@ func (s *Sender) initClient(cfg Config, dialer *net.Dialer, tlsConfig *tls.Confi
 }
 
 // closeIdle closes the idle connections.
-func (s *Sender) closeIdle() { s.transport.CloseIdleConnections() }
+func (s *Sender) closeIdle() {
+	s.transport.CloseIdleConnections()
+	s.transports.Range(func(_, tr any) bool {
+		tr.(*http.Transport).CloseIdleConnections()
+		return true
+	})
+}
 
 // exchange is a request whose response headers have arrived. Its body is read
 // from resp.Body; release ends it.
@@ -72,7 +98,11 @@ func (s *Sender) roundTrip(ctx context.Context, t *target, r *Request, deadline 
 		return exchange{}, err
 	}
 	req.Header = s.header(r.Header)
-	resp, err := s.transport.RoundTrip(req)
+	tr := s.transport
+	if t.client != nil {
+		tr = s.transportFor(t.client)
+	}
+	resp, err := tr.RoundTrip(req)
 	if err != nil {
 		cancel()
 		return exchange{}, transportError(err)

@@ -3,6 +3,7 @@ package sender
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -85,7 +86,12 @@ func (s *Sender) describeNet(err error) string {
 
 	var certErr *tls.CertificateVerificationError
 	if errors.As(err, &certErr) {
-		return "TLS handshake: " + strings.TrimPrefix(certErr.Err.Error(), "x509: ")
+		msg := "TLS handshake: " + strings.TrimPrefix(certErr.Err.Error(), "x509: ")
+		var unknown x509.UnknownAuthorityError
+		if errors.As(certErr.Err, &unknown) {
+			msg += " (a partner with its own CA: give it in the endpoint's tls.ca_certificates)"
+		}
+		return msg
 	}
 	var recErr tls.RecordHeaderError
 	if errors.As(err, &recErr) {
@@ -96,7 +102,12 @@ func (s *Sender) describeNet(err error) string {
 		return "TLS handshake: timeout after " + s.connectTimeout.String()
 	}
 	if i := strings.Index(msg, "tls: "); i >= 0 {
-		return "TLS handshake: " + msg[:i] + msg[i+len("tls: "):]
+		msg = "TLS handshake: " + msg[:i] + msg[i+len("tls: "):]
+		// crypto/tls keeps its alert type to itself: its text is what there is.
+		if strings.HasSuffix(msg, "remote error: certificate required") || strings.HasSuffix(msg, "remote error: bad certificate") {
+			msg += " (the receiver wants a client certificate it trusts: the endpoint's tls.client_certificate and tls.client_key)"
+		}
+		return msg
 	}
 
 	switch {

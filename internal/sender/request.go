@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"crypto/sha256"
 	"net"
 	"net/http"
 	"net/url"
@@ -16,8 +17,9 @@ import (
 // poolKey identifies the connections that can carry a request: same scheme,
 // same host and port as written in the URL.
 type poolKey struct {
-	tls  bool
-	host string // url.URL.Host, in ASCII
+	tls    bool
+	host   string            // url.URL.Host, in ASCII
+	client [sha256.Size]byte // the fingerprint of the endpoint's ClientTLS; zero without
 }
 
 // target is a Request's method and URL, checked and ready to write.
@@ -28,6 +30,7 @@ type target struct {
 	port     string
 	uri      string // the request target: path and query
 	req      *http.Request
+	client   *ClientTLS // the endpoint's own TLS settings, or nil
 }
 
 // postRequest tells http.ReadResponse the method of the request it reads the

@@ -94,6 +94,9 @@ type Request struct {
 	Header http.Header
 	// Body is sent as is, with a Content-Length.
 	Body []byte
+	// TLS, when not nil, is the endpoint's client certificate and CAs; its requests
+	// use connections of their own.
+	TLS *ClientTLS
 }
 
 // Class is the verdict on an attempt. The zero Class is Failure.
@@ -289,6 +292,9 @@ func (s *Sender) Send(ctx context.Context, r Request) (out Outcome) {
 		return out
 	}
 	msg = t.locate(u)
+	if r.TLS != nil {
+		t.client, t.key.client = r.TLS, r.TLS.id
+	}
 	if msg == "" {
 		msg = headerProblem(r.Header)
 	}

@@ -368,7 +368,7 @@ func TestSendTLS(t *testing.T) {
 		s := newSender(t, sender.Config{InsecureTargets: true})
 		out := s.Send(t.Context(), post(rc.URL))
 		require.Equal(t, sender.Failure, out.Class)
-		require.Equal(t, "TLS handshake: certificate signed by unknown authority", out.Err)
+		require.Equal(t, "TLS handshake: certificate signed by unknown authority (a partner with its own CA: give it in the endpoint's tls.ca_certificates)", out.Err)
 	})
 	t.Run("trusted", func(t *testing.T) {
 		t.Parallel()

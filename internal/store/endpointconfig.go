@@ -34,6 +34,15 @@ type endpointConfig struct {
 	SuccessStatuses          []int                 `json:"success_statuses,omitempty"`
 	Filter                   json.RawMessage       `json:"filter,omitempty"`
 	Transformation           string                `json:"transformation,omitempty"`
+	TLS                      *tlsConfig            `json:"tls,omitempty"`
+}
+
+// tlsConfig is an endpoint's TLS settings as stored: the certificates' PEM as given, the
+// private key sealed (EndpointRow.TLSKeySealed).
+type tlsConfig struct {
+	ClientCertificate string `json:"client_certificate,omitempty"`
+	KeySealed         []byte `json:"client_key_sealed,omitempty"`
+	CACertificates    string `json:"ca_certificates,omitempty"`
 }
 
 // authSettings are the parts of an endpoint's auth that are not its credential (which
@@ -61,13 +70,17 @@ func EncodeEndpointConfig(r *EndpointRow) []byte {
 		auth = &authSettings{Username: a.Username, TokenURL: a.TokenURL, ClientID: a.ClientID, Scopes: a.Scopes,
 			Audience: a.Audience, AuthStyle: a.AuthStyle}
 	}
+	var t *tlsConfig
+	if e.TLS != nil {
+		t = &tlsConfig{ClientCertificate: e.TLS.ClientCertificate, KeySealed: r.TLSKeySealed, CACertificates: e.TLS.CACertificates}
+	}
 	b, _ := json.Marshal(endpointConfig{
 		URL: e.URL, Description: e.Description, Topics: e.Topics, Method: e.Method, Headers: headers, HeadersSealed: r.HeadersSealed,
 		PayloadFormat: e.PayloadFormat, AuthType: e.Auth.Type, Auth: auth, Signature: &e.Signature, RateLimit: e.RateLimit,
 		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
 		FailurePolicy: e.FailurePolicy, ResponseReferencePointer: e.ResponseReferencePointer,
 		ResponseFields: e.ResponseFields, SuccessStatuses: e.SuccessStatuses, Filter: e.Filter,
-		Transformation: e.Transformation,
+		Transformation: e.Transformation, TLS: t,
 	})
 	return b
 }
@@ -95,6 +108,12 @@ func DecodeEndpointConfig(doc []byte, r *EndpointRow) error {
 	if a := c.Auth; a != nil {
 		e.Auth.Username, e.Auth.TokenURL, e.Auth.ClientID, e.Auth.Scopes = a.Username, a.TokenURL, a.ClientID, a.Scopes
 		e.Auth.Audience, e.Auth.AuthStyle = a.Audience, a.AuthStyle
+	}
+	e.TLS, r.TLSKeySealed = nil, nil
+	if c.TLS != nil {
+		e.TLS = &consign.EndpointTLS{ClientCertificate: c.TLS.ClientCertificate, CACertificates: c.TLS.CACertificates}
+		e.TLS.Summarize()
+		r.TLSKeySealed = c.TLS.KeySealed
 	}
 	return nil
 }

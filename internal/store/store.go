@@ -183,7 +183,9 @@ type EndpointRow struct {
 	// HeadersSealed, when set, holds the endpoint's headers (a JSON object) sealed; they
 	// are then not stored in clear, and Headers is empty when read back.
 	HeadersSealed []byte
-	Version       int64
+	// TLSKeySealed is the sealed private key of the endpoint's client certificate.
+	TLSKeySealed []byte
+	Version      int64
 	// DiscardPaused, on EndpointUpdate only (not stored): when the update activates the
 	// endpoint, the deliveries that waited for it (paused) become cancelled instead of due.
 	DiscardPaused bool
