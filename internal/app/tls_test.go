@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,14 +33,17 @@ type testCA struct {
 	pem  string
 }
 
-var serial = big.NewInt(time.Now().UnixNano())
+// serial numbers the test certificates; tests run in parallel.
+var serial atomic.Int64
+
+func nextSerial() *big.Int { return big.NewInt(serial.Add(1)) }
 
 func newTestCA(tb testing.TB, name string) *testCA {
 	tb.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(tb, err)
 	tmpl := &x509.Certificate{
-		SerialNumber: serial.Add(serial, big.NewInt(1)), Subject: pkix.Name{CommonName: name},
+		SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 	}
@@ -57,7 +61,7 @@ func (ca *testCA) issue(tb testing.TB, name string, notAfter time.Time, usage x5
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(tb, err)
 	tmpl := &x509.Certificate{
-		SerialNumber: serial.Add(serial, big.NewInt(1)), Subject: pkix.Name{CommonName: name, Organization: []string{"Partner"}},
+		SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: name, Organization: []string{"Partner"}},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
