@@ -19,6 +19,7 @@ import (
 	"github.com/consign-dev/consign/internal/app"
 	"github.com/consign-dev/consign/internal/dispatch"
 	"github.com/consign-dev/consign/internal/guard"
+	"github.com/consign-dev/consign/internal/sender"
 	"github.com/consign-dev/consign/webhook"
 )
 
@@ -83,6 +84,7 @@ type serveCmd struct {
 	Database        string        `env:"CONSIGN_DATABASE" help:"PostgreSQL address (postgres://…) to use instead of the embedded store; several nodes may share it."`
 	Retention       time.Duration `default:"720h" env:"CONSIGN_RETENTION" help:"How long attempts, finished events and settled inbound receipts are kept (purged hourly); negative keeps everything."`
 	InsecureTargets bool          `env:"CONSIGN_INSECURE_TARGETS" help:"Allow http:// and private/loopback endpoint URLs (development and tests only)."`
+	EgressProxy     string        `env:"CONSIGN_EGRESS_PROXY" placeholder:"http://HOST:PORT" help:"HTTP CONNECT proxy every outbound connection goes through (deliveries, source polls, OAuth token fetches), so partners can allow-list its address; target rules still apply to the target."`
 	AdminKey        string        `env:"CONSIGN_ADMIN_KEY" help:"Accept this value as an admin API key."`
 	EncryptionKey   string        `env:"CONSIGN_ENCRYPTION_KEY" help:"32-byte key (base64 or hex) that seals secrets at rest; default a key file in the data directory."`
 	LogFormat       string        `default:"text" enum:"text,json" env:"CONSIGN_LOG_FORMAT" help:"Log format: text or json."`
@@ -110,6 +112,7 @@ func (c *serveCmd) Run(env *runEnv) error {
 		Guard: guard.Config{BodyBudget: c.BodyBudget, BodyTimeout: c.BodyTimeout, BodyMinRate: c.BodyMinRate,
 			TrustedProxies: c.TrustedProxies, FailureBurst: c.AuthFailures, FailureRate: c.AuthFailureRate},
 		Dispatch: dispatch.Config{Concurrency: c.Concurrency},
+		Sender:   sender.Config{EgressProxy: c.EgressProxy},
 	})
 	if err != nil {
 		return err

@@ -69,3 +69,17 @@ func TestNoConfigFileKeepsDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, ":8700", c.Addr)
 }
+
+func TestEgressProxySetting(t *testing.T) {
+	// Not parallel: it sets environment variables.
+	c, err := parseServe(t, "--config", writeConfig(t, `{"egress_proxy": "http://10.0.0.5:3128"}`))
+	require.NoError(t, err)
+	require.Equal(t, "http://10.0.0.5:3128", c.EgressProxy, "from the file")
+	t.Setenv("CONSIGN_EGRESS_PROXY", "http://10.0.0.6:3128")
+	c, err = parseServe(t)
+	require.NoError(t, err)
+	require.Equal(t, "http://10.0.0.6:3128", c.EgressProxy, "from the environment")
+	c, err = parseServe(t, "--egress-proxy", "http://10.0.0.7:3128")
+	require.NoError(t, err)
+	require.Equal(t, "http://10.0.0.7:3128", c.EgressProxy, "a flag overrides")
+}

@@ -362,7 +362,7 @@ func (s *Sender) release(x exchange, reuse bool) {
 func (s *Sender) dial(ctx context.Context, t *target, deadline time.Time) (*conn, error) {
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	nc, err := s.dialer.DialContext(dctx, "tcp", net.JoinHostPort(t.hostname, t.port))
+	nc, err := s.dialTarget(dctx, "tcp", net.JoinHostPort(t.hostname, t.port))
 	if err != nil {
 		return nil, err
 	}

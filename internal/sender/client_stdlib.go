@@ -28,6 +28,7 @@ import (
 // so that their connections are never shared.
 type client struct {
 	transport    *http.Transport
+	dialer       *net.Dialer // guarded; dialTarget's direct path
 	newTransport func(*tls.Config) *http.Transport
 	tlsConfig    *tls.Config
 	transports   sync.Map // ClientTLS fingerprint → *http.Transport
@@ -35,8 +36,8 @@ type client struct {
 
 // initClient sets up s's client; dialer carries the SSRF guard.
 func (s *Sender) initClient(cfg Config, dialer *net.Dialer, tlsConfig *tls.Config) {
-	s.tlsConfig = tlsConfig
-	s.newTransport = func(tlsConfig *tls.Config) *http.Transport { return newTransport(cfg, dialer, tlsConfig) }
+	s.tlsConfig, s.dialer = tlsConfig, dialer
+	s.newTransport = func(tlsConfig *tls.Config) *http.Transport { return newTransport(cfg, s.dialTarget, tlsConfig) }
 	s.transport = s.newTransport(tlsConfig)
 }
 
@@ -49,10 +50,10 @@ func (s *Sender) transportFor(ct *ClientTLS) *http.Transport {
 	return tr.(*http.Transport)
 }
 
-func newTransport(cfg Config, dialer *net.Dialer, tlsConfig *tls.Config) *http.Transport {
+func newTransport(cfg Config, dial func(context.Context, string, string) (net.Conn, error), tlsConfig *tls.Config) *http.Transport {
 	return &http.Transport{
-		Proxy:               nil, // a proxy would make the guard check the proxy, not the target
-		DialContext:         dialer.DialContext,
+		Proxy:               nil,  // a proxy would make the guard check the proxy, not the target
+		DialContext:         dial, // through the egress proxy when there is one
 		TLSClientConfig:     tlsConfig,
 		TLSHandshakeTimeout: cfg.ConnectTimeout,
 		// No ResponseHeaderTimeout: the attempt's context ends at Timeout.

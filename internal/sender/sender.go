@@ -71,6 +71,10 @@ type Config struct {
 	// InsecureTargets turns the SSRF guard off and allows http:// URLs. Use
 	// it only for development and tests.
 	InsecureTargets bool
+	// EgressProxy, when set, is an HTTP CONNECT proxy (http://[user:pass@]host:port)
+	// every connection to a target goes through; the SSRF guard still judges the target,
+	// not the proxy. Default none.
+	EgressProxy string
 	// RootCAs, if not nil, replaces the system roots used to verify the
 	// certificates of receivers (private PKI, tests).
 	RootCAs *x509.CertPool
@@ -173,6 +177,7 @@ type Outcome struct {
 type Sender struct {
 	client                        // the HTTP client of the build
 	guard          *ssrf.Guardian // nil when InsecureTargets
+	egress         *egress        // nil without Config.EgressProxy
 	now            func() time.Time
 	timeout        time.Duration
 	connectTimeout time.Duration
@@ -217,6 +222,11 @@ func (c Config) Validate() error {
 	if c.MaxIdleConnsPerHost < 0 {
 		errs = append(errs, fmt.Errorf("MaxIdleConnsPerHost is %d; it must not be negative", c.MaxIdleConnsPerHost))
 	}
+	if c.EgressProxy != "" {
+		if _, err := parseEgressProxy(c.EgressProxy); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -245,6 +255,10 @@ func New(cfg Config) *Sender {
 	}
 
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
+	if cfg.EgressProxy != "" {
+		s.egress, _ = parseEgressProxy(cfg.EgressProxy)
+		s.egress.dialer = &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
+	}
 	if !cfg.InsecureTargets {
 		s.guard = ssrf.New(ssrf.WithAnyPort())
 		dialer.Control = s.control
