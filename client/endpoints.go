@@ -30,6 +30,9 @@ type EndpointInput struct {
 	Auth          *Auth             `json:"auth,omitempty"`
 	// Signature is how requests are signed; nil: Standard Webhooks.
 	Signature *Signature `json:"signature,omitempty"`
+	// TLS gives the endpoint mutual TLS with the partner and/or the partner's private CA
+	// instead of the system roots.
+	TLS *TLSInput `json:"tls,omitempty"`
 	// RateLimit is requests per second, BurstLimit requests in flight; 0 is no limit.
 	RateLimit     float64        `json:"rate_limit,omitempty"`
 	BurstLimit    int            `json:"burst_limit,omitempty"`
@@ -86,7 +89,10 @@ type EndpointPatch struct {
 	PayloadFormat *string           `json:"payload_format,omitzero"`
 	Auth          *Auth             `json:"auth,omitzero"`
 	// Signature replaces the endpoint's signature as a whole.
-	Signature     *Signature     `json:"signature,omitzero"`
+	Signature *Signature `json:"signature,omitzero"`
+	// TLS replaces the endpoint's certificate, key and CAs as a whole; &TLSInput{}
+	// removes them.
+	TLS           *TLSInput      `json:"tls,omitzero"`
 	RateLimit     *float64       `json:"rate_limit,omitzero"`
 	BurstLimit    *int           `json:"burst_limit,omitzero"`
 	Ordering      *string        `json:"ordering,omitzero"`

@@ -22,6 +22,12 @@ type (
 	// Signature is how requests to an endpoint are signed: Standard Webhooks (the
 	// default), none, or an HMAC-SHA256 in the format a partner's receiver checks.
 	Signature = consign.Signature
+	// TLSInput is an endpoint's client certificate and key and the partner's private CAs,
+	// all PEM; the key is sealed at rest and never shown again.
+	TLSInput = consign.TLSInput
+	// EndpointTLS is what replies show of an endpoint's TLS settings: the certificate's
+	// subject, issuer and expiry and the CAs' subjects.
+	EndpointTLS = consign.EndpointTLS
 	// RetryPolicy is an endpoint's retry schedule and the age at which it gives up.
 	RetryPolicy = consign.RetryPolicy
 	// FailurePolicy says when an endpoint that keeps failing is deactivated.
