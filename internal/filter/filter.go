@@ -60,49 +60,58 @@ func (e *Error) Error() string {
 // Filter is a compiled filter; safe for concurrent use.
 type Filter struct {
 	root node
-	// payload: whether any rule looks into the payload (else it is never decoded).
-	payload bool
 }
 
-// Doc is what a filter sees of one event. The payload is decoded the first time a filter
-// looks into it and shared by every filter evaluated on the same Doc; a Doc is not safe
-// for concurrent use.
+// Doc is what a filter sees of one event. The payload is looked at the first time a
+// filter looks into it and shared by every filter evaluated on the same Doc; a Doc is
+// not safe for concurrent use.
+//
+// A payload that is one valid JSON object (what ingest takes) is not decoded whole: a
+// field step finds the named top-level field with a scanner that skips the others and
+// decodes that field's value only, once per Doc. The whole object is decoded only when a
+// rule compares the payload itself as a value ({"payload": {"$eq": {...}}}). Any other
+// payload (an array, a scalar, bytes that are not JSON) is decoded whole as before, so
+// evaluation means the same either way.
 type Doc struct {
 	Type        string
 	Payload     json.RawMessage
 	OrderingKey string
 
-	decoded bool
-	ok      bool
-	value   any
-	fields  map[string]any // the root document without the payload
-	full    map[string]any // and with it
+	decoded bool // the payload was looked at: full and ok are set
+	ok      bool // the payload decodes (else it is missing)
+	full    any  // *object for a valid JSON object, else the decoded value
 }
 
-func (d *Doc) root(payload bool) map[string]any {
-	if !payload {
-		if d.fields == nil {
-			d.fields = map[string]any{"type": d.Type}
-			if d.OrderingKey != "" {
-				d.fields["ordering_key"] = d.OrderingKey
-			}
+// field is the document's field key, as a filter steps into it at the root.
+func (d *Doc) field(key string) (any, bool) {
+	switch key {
+	case "type":
+		return d.Type, true
+	case "ordering_key":
+		return d.OrderingKey, d.OrderingKey != ""
+	case "payload":
+		if !d.decoded {
+			d.decoded = true
+			d.full, d.ok = decodePayload(d.Payload)
 		}
-		return d.fields
+		return d.full, d.ok
 	}
-	if !d.decoded {
-		d.decoded = true
-		dec := json.NewDecoder(bytes.NewReader(d.Payload))
-		dec.UseNumber()
-		d.ok = dec.Decode(&d.value) == nil
-		d.full = map[string]any{"type": d.Type}
-		if d.ok {
-			d.full["payload"] = d.value
-		}
-		if d.OrderingKey != "" {
-			d.full["ordering_key"] = d.OrderingKey
-		}
+	return nil, false
+}
+
+// decodePayload: a lazy *object for a valid JSON object, else the first JSON value of
+// the bytes as encoding/json decodes it (ok false when it does not).
+func decodePayload(raw []byte) (any, bool) {
+	if i := skipSpace(raw, 0); i < len(raw) && raw[i] == '{' && json.Valid(raw) {
+		return &object{raw: raw[i:]}, true
 	}
-	return d.full
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if dec.Decode(&v) != nil {
+		return nil, false
+	}
+	return v, true
 }
 
 // Match reports whether the event passes the filter. A nil Filter passes everything.
@@ -110,8 +119,9 @@ func (f *Filter) Match(d *Doc) bool {
 	if f == nil {
 		return true
 	}
-	// A filter of type and ordering key only needs no payload decoded.
-	return f.root.eval(d.root(f.payload), true)
+	// The root's conditions are field steps (type, payload, ordering_key) and logic, and
+	// fieldNode reads them from the Doc: a filter of type and ordering key decodes nothing.
+	return f.root.eval(d, true)
 }
 
 // Compile parses a filter. An absent filter (empty, null or {}) compiles to nil, which
@@ -145,7 +155,7 @@ func Compile(raw []byte) (*Filter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Filter{root: n, payload: c.payload}, nil
+	return &Filter{root: n}, nil
 }
 
 // Normalize compiles raw and returns it compacted, or nil when it is absent (empty, null
@@ -167,9 +177,7 @@ type node interface {
 	eval(v any, present bool) bool
 }
 
-type compiler struct {
-	payload bool
-}
+type compiler struct{}
 
 func join(path, key string) string {
 	if path == "" {
@@ -215,9 +223,6 @@ func (c *compiler) object(obj map[string]any, path string, depth int, root bool)
 		if !strings.HasPrefix(k, "$") {
 			if root && !slices.Contains(rootFields, k) {
 				return nil, &Error{Path: join(path, k), Msg: fmt.Sprintf(`unknown field %q: a filter's fields are "type", "payload" and "ordering_key" (payload fields go inside "payload")`, k)}
-			}
-			if root && k == "payload" {
-				c.payload = true
 			}
 			fields = append(fields, k)
 			n, err := c.cond(v, join(path, k), depth+1)
@@ -377,6 +382,12 @@ type fieldNode struct {
 func (n fieldNode) eval(v any, present bool) bool {
 	if present {
 		switch x := v.(type) {
+		case *Doc:
+			c, ok := x.field(n.key)
+			return n.cond.eval(c, ok)
+		case *object:
+			c, ok := x.field(n.key)
+			return n.cond.eval(c, ok)
 		case map[string]any:
 			c, ok := x[n.key]
 			return n.cond.eval(c, ok)
@@ -404,6 +415,7 @@ func (n eqNode) eval(v any, present bool) bool {
 	if !present {
 		return false
 	}
+	v = whole(v)
 	if equal(v, n.want) {
 		return true
 	}
@@ -434,6 +446,7 @@ func (n prefixNode) eval(v any, present bool) bool {
 	if !present {
 		return false
 	}
+	v = whole(v)
 	switch x := v.(type) {
 	case string:
 		return strings.HasPrefix(x, string(n))
@@ -459,6 +472,7 @@ func (n orderNode) eval(v any, present bool) bool {
 	if !present {
 		return false
 	}
+	v = whole(v)
 	if arr, ok := v.([]any); ok {
 		for _, e := range arr {
 			if n.one(e) {
