@@ -66,9 +66,9 @@ type Filter struct {
 // filter looks into it and shared by every filter evaluated on the same Doc; a Doc is
 // not safe for concurrent use.
 //
-// A payload that is one valid JSON object (what ingest takes) is not decoded whole: a
-// field step finds the named top-level field with a scanner that skips the others and
-// decodes that field's value only, once per Doc. The whole object is decoded only when a
+// A payload that is one valid JSON object (what ingest takes) is not decoded whole: one
+// pass checks it and notes where its top-level fields are, and a field step decodes the
+// named field's value only, once per Doc. The whole object is decoded only when a
 // rule compares the payload itself as a value ({"payload": {"$eq": {...}}}). Any other
 // payload (an array, a scalar, bytes that are not JSON) is decoded whole as before, so
 // evaluation means the same either way.
@@ -102,8 +102,8 @@ func (d *Doc) field(key string) (any, bool) {
 // decodePayload: a lazy *object for a valid JSON object, else the first JSON value of
 // the bytes as encoding/json decodes it (ok false when it does not).
 func decodePayload(raw []byte) (any, bool) {
-	if i := skipSpace(raw, 0); i < len(raw) && raw[i] == '{' && json.Valid(raw) {
-		return &object{raw: raw[i:]}, true
+	if o := index(raw); o != nil {
+		return o, true
 	}
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(raw))
