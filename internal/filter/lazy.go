@@ -14,7 +14,9 @@ type object struct {
 	spans  []span      // the top-level fields, in order
 	fields []lazyField // fields looked up so far, found or not
 	value  any         // the whole object decoded, once a rule compares it as a value
-	small  [16]span    // spans' storage for most payloads
+	// Storage for the slices above that most payloads and filters need no more than.
+	smallSpans  [12]span
+	smallFields [4]lazyField
 }
 
 // span is a top-level field: raw[key:keyEnd] is its quoted key, raw[val:end] its value.
@@ -68,7 +70,7 @@ func index(raw []byte) *object {
 		return nil
 	}
 	o := &object{raw: raw}
-	o.spans = o.small[:0]
+	o.spans, o.fields = o.smallSpans[:0], o.smallFields[:0]
 	v := validator{b: raw}
 	i = skipSpace(raw, i+1)
 	if i < len(raw) && raw[i] == '}' {
