@@ -4,10 +4,10 @@
 //
 // Design: a filter is compiled once, when the endpoint is created or changed, into a tree
 // of small nodes (a field step, a comparison, $and/$or/$not); fan-out keeps the compiled
-// tree with the endpoint and evaluates it per event. The event's payload is decoded at
-// most once per event, and only when some filter looks into it (Doc). A malformed rule is
-// refused at compile time with the path and the operator at fault, so nothing fails at
-// fan-out.
+// tree with the endpoint and evaluates it per event. Of the event's payload only the
+// top-level fields some filter names are decoded, once per event for every filter (Doc).
+// A malformed rule is refused at compile time with the path and the operator at fault,
+// so nothing fails at fan-out.
 //
 // The rules:
 //   - An object's keys are field names (a step into that field) or operators. A plain
