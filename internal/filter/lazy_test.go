@@ -3,6 +3,7 @@ package filter
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -88,4 +89,19 @@ func FuzzMatchLazy(f *testing.F) {
 			t.Fatalf("filter %s on payload %q: lazy %v, full decode %v", rule, payload, got, want)
 		}
 	})
+}
+
+// TestMatchLazyDepthBound: at and just past encoding/json's nesting bound, the lazy
+// path agrees with a full decode (which refuses the deeper payload: it is missing).
+func TestMatchLazyDepthBound(t *testing.T) {
+	t.Parallel()
+	f, err := Compile([]byte(`{"payload": {"$exists": true}}`))
+	require.NoError(t, err)
+	for _, depth := range []int{maxDepth - 1, maxDepth, maxDepth + 1} {
+		p := strings.Repeat(`{"a":`, depth) + `1` + strings.Repeat(`}`, depth)
+		d := &Doc{Type: "t", Payload: json.RawMessage(p)}
+		want := f.root.eval(decodedDoc(d), true)
+		require.Equal(t, depth <= maxDepth, want, "encoding/json's bound moved")
+		require.Equal(t, want, f.Match(d), "depth %d", depth)
+	}
 }
