@@ -102,8 +102,10 @@ func (d *Doc) field(key string) (any, bool) {
 // decodePayload: a lazy *object for a valid JSON object, else the first JSON value of
 // the bytes as encoding/json decodes it (ok false when it does not).
 func decodePayload(raw []byte) (any, bool) {
-	if o := index(raw); o != nil {
-		return o, true
+	if lazyIndex {
+		if o := index(raw); o != nil {
+			return o, true
+		}
 	}
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(raw))
