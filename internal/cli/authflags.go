@@ -3,6 +3,8 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/consign-dev/consign"
 )
 
 // authFlags set an endpoint's auth; any of them replaces the auth a --from-file gave,
@@ -68,3 +70,31 @@ func mergeObject(obj map[string]json.RawMessage, name string, flags map[string]a
 	}
 	return nil
 }
+
+// tlsFlags set an endpoint's mutual TLS and private CAs from PEM files, each field over
+// --from-file's "tls". The API replaces an endpoint's TLS settings as a whole, so an
+// update that changes one file gives the others again.
+type tlsFlags struct {
+	ClientCert *string `help:"A PEM file with the client certificate (and any intermediates) presented to the partner for mutual TLS." group:"TLS"`
+	ClientKey  *string `help:"A PEM file with the client certificate's private key (stored sealed, never shown)." group:"TLS"`
+	CaFile     *string `help:"A PEM file with the partner's CA certificates, trusted for this endpoint instead of the system roots." group:"TLS"`
+}
+
+func (f *tlsFlags) merge(env *runEnv, obj map[string]json.RawMessage) error {
+	docs := map[string]any{}
+	for name, file := range map[string]*string{"client_certificate": f.ClientCert, "client_key": f.ClientKey,
+		"ca_certificates": f.CaFile} {
+		if file == nil {
+			continue
+		}
+		b, err := readInput(env, *file, consign.MaxPEM)
+		if err != nil {
+			return err
+		}
+		docs[name] = string(b)
+	}
+	return mergeObject(obj, "tls", docs)
+}
+
+// given reports whether any TLS file was named.
+func (f *tlsFlags) given() bool { return f.ClientCert != nil || f.ClientKey != nil || f.CaFile != nil }

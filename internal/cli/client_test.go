@@ -1,8 +1,15 @@
 package cli_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
+	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -43,6 +50,7 @@ func TestClientCommands(t *testing.T) {
 		"method": "PUT", "payload_format": "raw", "headers": {"X-From": "file"}}`), 0o644))
 	schemaFile := filepath.Join(dir, "schema.json")
 	require.NoError(t, os.WriteFile(schemaFile, []byte(`{"type": "object", "required": ["rma"]}`), 0o644))
+	caFile, certFile, keyFile := writeTLSFiles(t, dir)
 	badFile := filepath.Join(dir, "bad.json")
 	require.NoError(t, os.WriteFile(badFile, []byte(`{"url": "https://example.com", "topic": ["order.*"]}`), 0o644))
 
@@ -148,6 +156,16 @@ func TestClientCommands(t *testing.T) {
 			"--signature-header", "X-Hub-Signature-256", "--signature-prefix", "sha256="}},
 		{name: "endpoints-create-basic-invalid", args: []string{"endpoints", "create", "--org", "{org}", "--url", rcv.srv.URL + "/basic",
 			"--topic", "product.*", "--auth", "basic", "--auth-username", "vendor"}, code: 1},
+		// Mutual TLS and a private CA from PEM files: shown as a summary, never the PEM or key.
+		{name: "endpoints-create-tls", args: []string{"endpoints", "create", "--org", "{org}", "--url", "https://partner.example/hooks",
+			"--topic", "product.*", "--client-cert", certFile, "--client-key", keyFile, "--ca-file", caFile}, keep: map[string]string{"ep5": "ep_"}},
+		{name: "endpoints-get-tls", args: []string{"endpoints", "get", "--org", "{org}", "{ep5}"}},
+		{name: "endpoints-create-tls-no-key", args: []string{"endpoints", "create", "--org", "{org}", "--url", "https://partner.example/hooks",
+			"--topic", "product.*", "--client-cert", certFile}, code: 1},
+		{name: "endpoints-update-tls-both", args: []string{"endpoints", "update", "--org", "{org}", "{ep5}", "--no-tls", "--ca-file", caFile}, code: 2},
+		{name: "endpoints-update-ca-from-file", args: []string{"endpoints", "update", "--org", "{org}", "{ep5}", "--from-file", "-",
+			"--ca-file", caFile}, stdin: `{"tls": {"client_certificate": "", "client_key": ""}}`},
+		{name: "endpoints-update-no-tls", args: []string{"endpoints", "update", "--org", "{org}", "{ep5}", "--no-tls"}},
 		{args: []string{"events", "send", "--org", "{org}", "--type", "purchase_order.created"}, stdin: `{"reference": "10234-01"}`},
 		{args: []string{"deliveries", "list", "--org", "{org}", "--endpoint", "{ep3}", "--status", "succeeded"}, keep: map[string]string{"dlv3": "dlv_"},
 			wait: func(t *testing.T, vars map[string]string) {
@@ -232,6 +250,36 @@ func TestClientCommands(t *testing.T) {
 	require.Regexp(t, `(?m)^NAME\s+BUILTIN\s+SCHEMA\s+FOR\s+DESCRIPTION$`, r.stdout)
 	require.Regexp(t, `(?m)^return\.approved\s+false\s+true\s+all\s+A return was approved\.$`, r.stdout)
 	require.Regexp(t, `(?m)^order\.fulfilled\s+true\s+true\s+buyer\s+`, r.stdout) // a Modern Dropship topic: it has a schema
+}
+
+// writeTLSFiles writes a partner CA ("Partner Root CA") and a client certificate it
+// signed ("consign-client", valid a year) with its key, as PEM files in dir.
+func writeTLSFiles(t *testing.T, dir string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Partner Root CA", Organization: []string{"Partner"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(2, 0, 0),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	require.NoError(t, err)
+	ca, err := x509.ParseCertificate(caDER)
+	require.NoError(t, err)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "consign-client", Organization: []string{"Acme Outdoor"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(1, 0, 0),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	require.NoError(t, err)
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	caFile, certFile, keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem")
+	for file, b := range map[string]*pem.Block{caFile: {Type: "CERTIFICATE", Bytes: caDER}, certFile: {Type: "CERTIFICATE", Bytes: der},
+		keyFile: {Type: "PRIVATE KEY", Bytes: kder}} {
+		require.NoError(t, os.WriteFile(file, pem.EncodeToMemory(b), 0o600))
+	}
+	return caFile, certFile, keyFile
 }
 
 // TestJSONIsTheAPIs checks that --json prints the API's reply byte for byte.

@@ -83,6 +83,7 @@ type endpointFlags struct {
 	TransformationFile *string  `help:"Read the endpoint's transformation, JavaScript defining function handler(webhook) { … return webhook }, from this file (- for standard input); an empty file removes it."`
 	authFlags
 	signatureFlags
+	tlsFlags
 	FromFile string `help:"Read the endpoint's fields as JSON from this file (- for standard input); flags override them."`
 }
 
@@ -151,6 +152,9 @@ func (f *endpointFlags) body(env *runEnv, v any) error {
 	if err := f.signatureFlags.merge(obj); err != nil {
 		return err
 	}
+	if err := f.tlsFlags.merge(env, obj); err != nil {
+		return err
+	}
 	b, _ := json.Marshal(obj)
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -216,6 +220,7 @@ type endpointsUpdateCmd struct {
 	orgFlag
 	endpointFlags
 	DiscardPaused bool   `help:"With --active: cancel the deliveries that waited while the endpoint was inactive instead of sending them."`
+	NoTLS         bool   `name:"no-tls" help:"Remove the endpoint's client certificate, key and CAs (back to the system roots, no client certificate)." group:"TLS"`
 	ID            string `arg:"" help:"The endpoint's id."`
 }
 
@@ -226,6 +231,12 @@ func (c *endpointsUpdateCmd) Run(env *runEnv) error {
 	}
 	if c.DiscardPaused {
 		p.DiscardPaused = true
+	}
+	if c.NoTLS {
+		if c.tlsFlags.given() {
+			return codeError{2, fmt.Errorf("--no-tls removes the TLS settings: give it without --client-cert, --client-key and --ca-file")}
+		}
+		p.TLS = &client.TLSInput{}
 	}
 	s, err := c.open(env)
 	if err != nil {
@@ -388,6 +399,18 @@ func showEndpoint(w io.Writer, e *client.Endpoint) {
 		pairs = append(pairs, "signature", text)
 	} else if sig.Scheme == consign.SignatureNone && a.Type != consign.AuthToken {
 		pairs = append(pairs, "signature", sig.Scheme)
+	}
+	if t := e.TLS; t != nil {
+		// Only the summary: the PEM documents, and the key above all, never reach replies.
+		if t.Subject != "" {
+			pairs = append(pairs, "tls_client_subject", t.Subject, "tls_client_issuer", t.Issuer)
+			if t.NotAfter != nil {
+				pairs = append(pairs, "tls_client_not_after", t.NotAfter)
+			}
+		}
+		if len(t.CASubjects) > 0 {
+			pairs = append(pairs, "tls_ca_subjects", strings.Join(t.CASubjects, "; "))
+		}
 	}
 	if len(e.SuccessStatuses) > 0 {
 		pairs = append(pairs, "success_statuses", e.SuccessStatuses)
