@@ -108,6 +108,12 @@ type endpointForm struct {
 	MaxFailures, FailureWindow               string
 	SecretExpiresAt                          string
 	Active                                   bool
+
+	// TLS PEM documents: any filled replaces the endpoint's TLS settings as a whole, all
+	// empty keeps them, RemoveTLS removes them. The key is never shown again, so its
+	// textarea starts empty even after a form with errors.
+	ClientCertificate, ClientKey, CACertificates string
+	RemoveTLS                                    bool
 }
 
 type endpointFormPage struct {
@@ -170,6 +176,8 @@ func readEndpointForm(r *http.Request) endpointForm {
 		AuthToken: v.Get("auth_token"), AuthUsername: v.Get("auth_username"), AuthPassword: v.Get("auth_password"),
 		AuthBearer: v.Get("auth_bearer"), TokenURL: v.Get("token_url"), ClientID: v.Get("client_id"),
 		ClientSecret: v.Get("client_secret"), Scopes: v.Get("scopes"), Audience: v.Get("audience"), AuthStyle: v.Get("auth_style"),
+		ClientCertificate: v.Get("tls_client_certificate"), ClientKey: v.Get("tls_client_key"),
+		CACertificates: v.Get("tls_ca_certificates"), RemoveTLS: v.Get("tls_remove") == "on",
 		RateLimit: v.Get("rate_limit"), BurstLimit: v.Get("burst_limit"),
 		Headers: v.Get("headers"), Ordering: v.Get("ordering"), Coalesce: v.Get("coalesce") == "on",
 		RetrySchedule: v.Get("retry_schedule"), RetryMaxAge: v.Get("retry_max_age"), DisableAfter: v.Get("disable_after"),
@@ -185,6 +193,7 @@ func (f *endpointForm) apply(in *manage.EndpointInput, creating bool) error {
 	in.Topics = append(append([]string(nil), f.Topics...), list(f.OtherTopics)...)
 	in.Method, in.PayloadFormat, in.Ordering, in.Coalesce = f.Method, f.PayloadFormat, f.Ordering, f.Coalesce
 	in.Auth = f.auth()
+	in.TLS = f.tls(&p)
 	in.RateLimit = p.float("rate_limit", f.RateLimit)
 	in.BurstLimit = p.int("burst_limit", f.BurstLimit)
 	in.Headers = p.headers("headers", f.Headers)
@@ -217,6 +226,23 @@ func (f *endpointForm) auth() *consign.Auth {
 		a.Scopes, a.Audience, a.AuthStyle = strings.Fields(strings.ReplaceAll(f.Scopes, ",", " ")), strings.TrimSpace(f.Audience), f.AuthStyle
 	}
 	return a
+}
+
+// tls is the form's TLS settings for the API: nil keeps the stored ones, {} removes
+// them, anything typed replaces them as a whole.
+func (f *endpointForm) tls(p *formParser) *consign.TLSInput {
+	t := consign.TLSInput{ClientCertificate: strings.TrimSpace(f.ClientCertificate), ClientKey: strings.TrimSpace(f.ClientKey),
+		CACertificates: strings.TrimSpace(f.CACertificates)}
+	switch {
+	case f.RemoveTLS && t != (consign.TLSInput{}):
+		p.fail("tls.remove", "either tick “remove TLS settings” or paste new certificates, not both")
+		return nil
+	case f.RemoveTLS:
+		return &consign.TLSInput{}
+	case t == (consign.TLSInput{}):
+		return nil
+	}
+	return &t
 }
 
 // topicGroups arranges the catalog for the picker, by prefix, with each prefix's
@@ -283,6 +309,7 @@ func (s *Server) renderEndpointForm(w http.ResponseWriter, r *http.Request, q *r
 	if err != nil {
 		return err
 	}
+	f.ClientKey = "" // a private key is never sent back to the browser
 	p := endpointFormPage{New: e == nil, E: e, F: f, Groups: groups, Errors: errs, Action: orgURL(q.org.ID, "endpoints")}
 	title := "New endpoint"
 	if e != nil {

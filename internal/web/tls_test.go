@@ -8,8 +8,10 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"html"
 	"math/big"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/manage"
+	"github.com/consign-dev/consign/internal/store"
 )
 
 // TestEndpointPageShowsTLS: an endpoint with a client certificate and a private CA
@@ -94,4 +97,128 @@ func clientCertificate(t *testing.T) (caPEM, certPEM, keyPEM string, notAfter ti
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})),
 		string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
 		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})), notAfter
+}
+
+// TestEndpointTLSForm: TLS settings pasted into the endpoint form are kept and shown by
+// subject; an edit that leaves the TLS boxes empty keeps them, the remove box removes
+// them, errors are shown by the box they concern, and the private key is in no page,
+// not even the form that refused it.
+func TestEndpointTLSForm(t *testing.T) {
+	t.Parallel()
+	u := newUI(t)
+	ctx := context.Background()
+	org := &consign.Org{Name: "Acme", Role: consign.RoleSeller}
+	require.NoError(t, u.manage.CreateOrg(ctx, org))
+	b := u.browser(t)
+	token := b.signIn(adminKey)
+	caPEM, certPEM, keyPEM, _ := clientCertificate(t)
+	_, _, otherKeyPEM, _ := clientCertificate(t)
+	// The key's base64 lines, which no page may hold (the form's placeholder names "PRIVATE KEY").
+	var keyLines []string
+	for _, k := range []string{keyPEM, otherKeyPEM} {
+		for _, l := range strings.Split(strings.TrimSpace(k), "\n") {
+			if !strings.HasPrefix(l, "-----") {
+				keyLines = append(keyLines, l)
+			}
+		}
+	}
+	noKey := func(t *testing.T, p page) {
+		t.Helper()
+		body := html.UnescapeString(p.body)
+		for _, l := range keyLines {
+			require.False(t, strings.Contains(body, l), "the private key is shown")
+		}
+	}
+	const subject = "client certificate <code>CN=consign-client,O=Acme Outdoor</code>"
+	base := func(hook string) url.Values {
+		return url.Values{"csrf": {token}, "url": {"http://127.0.0.1:9/" + hook}, "topics": {"product.*"}, "active": {"on"},
+			"method": {"POST"}, "payload_format": {"envelope"}, "auth_type": {"signature"}}
+	}
+	with := func(v url.Values, kv ...string) url.Values {
+		for i := 0; i < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
+
+	// Refused at creation, each by the box it concerns, the typed certificate kept and the key not.
+	for _, tt := range []struct {
+		name  string
+		form  url.Values
+		field string // the textarea whose error is shown
+		want  string
+	}{
+		{"certificate without its key", with(base("a"), "tls_client_certificate", certPEM), "tls-key-err", "is required with client_certificate"},
+		{"a key of another certificate", with(base("b"), "tls_client_certificate", certPEM, "tls_client_key", otherKeyPEM), "tls-key-err", "private key does not match public key"},
+		{"CA that is not PEM", with(base("c"), "tls_ca_certificates", "not a certificate"), "tls-ca-err", "ca_certificates"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := b.post("/ui/orgs/"+org.ID+"/endpoints", tt.form)
+			require.Equal(t, http.StatusUnprocessableEntity, res.status, res.body)
+			require.Contains(t, res.body, `id="`+tt.field+`"`)
+			require.Contains(t, res.body, tt.want)
+			noKey(t, res)
+			if c := tt.form.Get("tls_client_certificate"); c != "" {
+				require.True(t, strings.Contains(html.UnescapeString(res.body), ">"+c+"</textarea>"), "the pasted certificate is kept")
+			}
+			require.Regexp(t, `name="tls_client_key"[^>]*></textarea>`, res.body)
+		})
+	}
+
+	res := b.post("/ui/orgs/"+org.ID+"/endpoints", with(base("hooks"),
+		"tls_client_certificate", certPEM, "tls_client_key", keyPEM, "tls_ca_certificates", caPEM))
+	require.Equal(t, http.StatusCreated, res.status, res.body)
+	noKey(t, res)
+	eps, err := u.manage.Endpoints(ctx, org.ID, store.Page{Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, eps, 1)
+	id := eps[0].ID
+	show := func() page {
+		t.Helper()
+		p := b.get("/ui/orgs/" + org.ID + "/endpoints/" + id)
+		require.Equal(t, http.StatusOK, p.status)
+		noKey(t, p)
+		return p
+	}
+	require.Contains(t, show().body, subject)
+	require.Contains(t, show().body, "trusts only <code>CN=Partner Root CA,O=Partner</code>")
+
+	edit := b.get("/ui/orgs/" + org.ID + "/endpoints/" + id + "/edit")
+	require.Equal(t, http.StatusOK, edit.status)
+	noKey(t, edit)
+	require.Contains(t, edit.body, subject, "the form says what is stored")
+	require.Regexp(t, `name="tls_client_key"[^>]*></textarea>`, edit.body)
+	require.Contains(t, edit.body, `name="tls_remove"`)
+
+	// Empty boxes keep the settings, the key included.
+	res = b.post("/ui/orgs/"+org.ID+"/endpoints/"+id+"/edit", with(base("hooks"), "description", "edited"))
+	require.Equal(t, http.StatusSeeOther, res.status, res.body)
+	got, err := u.manage.Endpoint(ctx, org.ID, id)
+	require.NoError(t, err)
+	require.Equal(t, "edited", got.Description)
+	require.NotNil(t, got.TLS, "an edit with empty TLS boxes removed the settings")
+	require.Equal(t, strings.TrimSpace(keyPEM), strings.TrimSpace(got.TLS.ClientKey))
+	require.Contains(t, show().body, subject)
+
+	// The remove box with new certificates is refused: which one was meant?
+	res = b.post("/ui/orgs/"+org.ID+"/endpoints/"+id+"/edit", with(base("hooks"), "tls_remove", "on", "tls_ca_certificates", caPEM))
+	require.Equal(t, http.StatusUnprocessableEntity, res.status, res.body)
+	require.Contains(t, res.body, "not both")
+	noKey(t, res)
+
+	// Pasting a CA alone replaces the settings as a whole: the client certificate goes.
+	res = b.post("/ui/orgs/"+org.ID+"/endpoints/"+id+"/edit", with(base("hooks"), "tls_ca_certificates", caPEM))
+	require.Equal(t, http.StatusSeeOther, res.status, res.body)
+	p := show()
+	require.NotContains(t, p.body, subject)
+	require.Contains(t, p.body, "no client certificate")
+
+	res = b.post("/ui/orgs/"+org.ID+"/endpoints/"+id+"/edit", with(base("hooks"), "tls_remove", "on"))
+	require.Equal(t, http.StatusSeeOther, res.status, res.body)
+	got, err = u.manage.Endpoint(ctx, org.ID, id)
+	require.NoError(t, err)
+	require.Nil(t, got.TLS, "the remove box kept the settings")
+	require.NotContains(t, show().body, "<dt>TLS</dt>")
+	edit = b.get("/ui/orgs/" + org.ID + "/endpoints/" + id + "/edit")
+	require.NotContains(t, edit.body, `name="tls_remove"`, "nothing left to remove")
 }
