@@ -1,8 +1,10 @@
 package consign
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"strconv"
 	"strings"
@@ -34,6 +36,9 @@ type EndpointTLS struct {
 	Issuer     string     `json:"issuer,omitempty"`
 	NotAfter   *time.Time `json:"not_after,omitempty"`
 	CASubjects []string   `json:"ca_subjects,omitempty"`
+	// Fingerprint is the SHA-256 of the client certificate (DER, hex): it tells one
+	// certificate from its replacement.
+	Fingerprint string `json:"-"`
 
 	ClientCertificate string `json:"-"`
 	ClientKey         string `json:"-"`
@@ -80,6 +85,7 @@ func ParseTLS(in TLSInput, now time.Time) (*EndpointTLS, error) {
 		}
 		na := leaf.NotAfter.UTC()
 		t.Subject, t.Issuer, t.NotAfter = leaf.Subject.String(), leaf.Issuer.String(), &na
+		t.Fingerprint = fingerprint(leaf)
 	}
 	if in.CACertificates != "" {
 		cas, msg := parseCertificates(in.CACertificates)
@@ -102,6 +108,7 @@ func (t *EndpointTLS) Summarize() {
 	if certs, _ := parseCertificates(t.ClientCertificate); len(certs) > 0 {
 		na := certs[0].NotAfter.UTC()
 		t.Subject, t.Issuer, t.NotAfter = certs[0].Subject.String(), certs[0].Issuer.String(), &na
+		t.Fingerprint = fingerprint(certs[0])
 	}
 	cas, _ := parseCertificates(t.CACertificates)
 	t.CASubjects = nil
@@ -134,4 +141,9 @@ func parseCertificates(doc string) ([]*x509.Certificate, string) {
 		return nil, "is not PEM: expected -----BEGIN CERTIFICATE----- blocks"
 	}
 	return certs, ""
+}
+
+func fingerprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(sum[:])
 }

@@ -25,6 +25,7 @@ const OperationalPrefix = "consign."
 const (
 	TypeEndpointDisabled         = "consign.endpoint.disabled"
 	TypeEndpointEnabled          = "consign.endpoint.enabled"
+	TypeCertificateExpiring      = "consign.endpoint.certificate_expiring"
 	TypeDeliveryExhausted        = "consign.delivery.exhausted"
 	TypeSourceVerificationFailed = "consign.source.verification_failed"
 	TypeTest                     = "consign.test"
@@ -46,6 +47,12 @@ var (
 	idsSchema = json.RawMessage(`{"$schema":"https://json-schema.org/draft/2020-12/schema","title":"Variants deleted (their ids only)",
 "type":"object","required":["ids"],"properties":{"ids":{"type":"array","minItems":1,"items":{"type":["string","integer"]}}},"additionalProperties":false}`)
 )
+
+// certificateExpiringSchema is the payload of consign.endpoint.certificate_expiring.
+var certificateExpiringSchema = json.RawMessage(`{"$schema":"https://json-schema.org/draft/2020-12/schema","title":"Client certificate expiring",
+"type":"object","required":["endpoint_id","org_id","subject","issuer","not_after","days_left"],
+"properties":{"endpoint_id":{"type":"string"},"org_id":{"type":"string"},"url":{"type":"string"},"subject":{"type":"string"},
+"issuer":{"type":"string"},"not_after":{"type":"string","format":"date-time"},"days_left":{"type":"integer"}}}`)
 
 // BuiltinEventTypes returns the commerce topics every installation knows, named exactly
 // as the platforms Consign serves name them (Modern Dropship, Onport, ReadyCloud,
@@ -73,6 +80,7 @@ func BuiltinEventTypes() []EventType {
 		{Name: "webhook.updated", Description: "A calendar webhook changed."},
 		{Name: TypeEndpointDisabled, Description: "Consign deactivated an endpoint (failure policy, 410 Gone, or by hand)."},
 		{Name: TypeEndpointEnabled, Description: "An endpoint was activated again."},
+		{Name: TypeCertificateExpiring, Description: "An endpoint's client certificate expires within 14 days (once per certificate).", Schema: certificateExpiringSchema},
 		{Name: TypeDeliveryExhausted, Description: "A delivery failed for good after its retries."},
 		{Name: TypeSourceVerificationFailed, Description: "An inbound request failed verification."},
 		{Name: TypeTest, Description: "A test event sent from the API or dashboard."},

@@ -73,6 +73,9 @@ type Config struct {
 	// settled inbound receipts are kept; default 720h (30 days). Every node purges
 	// hourly; negative disables it.
 	Retention time.Duration
+	// CertificateCheck is how often endpoints' client certificates are checked for
+	// consign.endpoint.certificate_expiring (one node at a time); default 1h.
+	CertificateCheck time.Duration
 	// TracerProvider, if set, traces requests, publishes, fan-outs and attempts; default:
 	// an OTLP/HTTP exporter when the OTEL_* environment asks for one (see
 	// tracerFromEnv), else no tracing.
@@ -167,6 +170,9 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, named("API.", ac.Validate())...)
 	errs = append(errs, named("Guard.", c.guardConfig().Validate())...)
+	if c.CertificateCheck < 0 {
+		errs = append(errs, fmt.Errorf("CertificateCheck is %s; it must be positive (or zero for the default, 1h)", c.CertificateCheck))
+	}
 	// A delivery's lease must outlast its attempt: a lease that ends while the attempt is
 	// still waiting for the receiver makes the delivery due again, and it is sent twice.
 	if dc.Lease > 0 && sc.Timeout > 0 && dc.Lease <= sc.Timeout {
@@ -275,6 +281,10 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 			Turn: a.Dispatcher.Turn("retention", 50*time.Minute)})
 		a.done.Go(func() { r.Run(runCtx) })
 	}
+	cc := cfg.certExpiryConfig()
+	cc.Turn = a.Dispatcher.Turn("certificate-expiry", 50*time.Minute)
+	ce := maint.NewCertExpiry(a.Manage.AnnounceExpiringCertificates, cc)
+	a.done.Go(func() { ce.Run(runCtx) })
 	inboundCtx, stopInbound := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopInbound = stopInbound
 	a.inboundDone.Go(func() { a.Inbound.Run(inboundCtx) })
@@ -402,6 +412,10 @@ func (a *App) build(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return nil
+}
+
+func (c Config) certExpiryConfig() maint.CertExpiryConfig {
+	return maint.CertExpiryConfig{Every: c.CertificateCheck, Logger: c.Logger}.WithDefaults()
 }
 
 func encryptionKey(cfg Config) ([]byte, error) {

@@ -43,6 +43,7 @@ func TestConfigValidate(t *testing.T) {
 			[]string{`Guard.TrustedProxies: "proxy.internal" is not an address or a CIDR range`}},
 		{"inbound payload over ingest's", app.Config{Inbound: inbound.Config{MaxPayload: 1 << 20}},
 			[]string{"Inbound.MaxPayload (1048576) is larger than the largest event payload (262144)"}},
+		{"negative certificate check", app.Config{CertificateCheck: -time.Minute}, []string{"CertificateCheck is -1m0s"}},
 		// One node: the ownership settings are not used.
 		{"slow resync on one node", app.Config{Dispatch: dispatch.Config{Resync: time.Minute}}, nil},
 		{"slow resync in a cluster", app.Config{Database: "postgres://127.0.0.1/x", Dispatch: dispatch.Config{Resync: time.Minute}},

@@ -37,3 +37,25 @@ func TestRetentionConfigValidate(t *testing.T) {
 		require.Panics(t, func() { maint.NewRetention(nil, tc.cfg) }, tc.name)
 	}
 }
+
+func TestCertExpiryConfigValidate(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, time.Hour, maint.CertExpiryConfig{}.WithDefaults().Every)
+	for _, tc := range []struct {
+		name string
+		cfg  maint.CertExpiryConfig
+		want string
+	}{
+		{"defaults", maint.CertExpiryConfig{}, ""},
+		{"set", maint.CertExpiryConfig{Every: time.Second}, ""},
+		{"negative", maint.CertExpiryConfig{Every: -time.Second}, "Every is -1s"},
+	} {
+		err := tc.cfg.WithDefaults().Validate()
+		if tc.want == "" {
+			require.NoError(t, err, tc.name)
+			continue
+		}
+		require.ErrorContains(t, err, tc.want, tc.name)
+		require.Panics(t, func() { maint.NewCertExpiry(nil, tc.cfg) }, tc.name)
+	}
+}

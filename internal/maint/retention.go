@@ -1,5 +1,6 @@
-// Package maint holds the background housekeeping of a Consign node: for now, retention
-// (deleting old attempts, finished events and settled inbound receipts).
+// Package maint holds the background housekeeping of a Consign node: retention (deleting
+// old attempts, finished events and settled inbound receipts) and the check that
+// announces endpoints' client certificates close to expiry.
 package maint
 
 import (

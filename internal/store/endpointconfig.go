@@ -43,6 +43,8 @@ type tlsConfig struct {
 	ClientCertificate string `json:"client_certificate,omitempty"`
 	KeySealed         []byte `json:"client_key_sealed,omitempty"`
 	CACertificates    string `json:"ca_certificates,omitempty"`
+	// ExpiryNotified is the fingerprint of the certificate whose expiry was announced.
+	ExpiryNotified string `json:"expiry_notified,omitempty"`
 }
 
 // authSettings are the parts of an endpoint's auth that are not its credential (which
@@ -72,7 +74,8 @@ func EncodeEndpointConfig(r *EndpointRow) []byte {
 	}
 	var t *tlsConfig
 	if e.TLS != nil {
-		t = &tlsConfig{ClientCertificate: e.TLS.ClientCertificate, KeySealed: r.TLSKeySealed, CACertificates: e.TLS.CACertificates}
+		t = &tlsConfig{ClientCertificate: e.TLS.ClientCertificate, KeySealed: r.TLSKeySealed, CACertificates: e.TLS.CACertificates,
+			ExpiryNotified: r.TLSExpiryNotified}
 	}
 	b, _ := json.Marshal(endpointConfig{
 		URL: e.URL, Description: e.Description, Topics: e.Topics, Method: e.Method, Headers: headers, HeadersSealed: r.HeadersSealed,
@@ -109,11 +112,11 @@ func DecodeEndpointConfig(doc []byte, r *EndpointRow) error {
 		e.Auth.Username, e.Auth.TokenURL, e.Auth.ClientID, e.Auth.Scopes = a.Username, a.TokenURL, a.ClientID, a.Scopes
 		e.Auth.Audience, e.Auth.AuthStyle = a.Audience, a.AuthStyle
 	}
-	e.TLS, r.TLSKeySealed = nil, nil
+	e.TLS, r.TLSKeySealed, r.TLSExpiryNotified = nil, nil, ""
 	if c.TLS != nil {
 		e.TLS = &consign.EndpointTLS{ClientCertificate: c.TLS.ClientCertificate, CACertificates: c.TLS.CACertificates}
 		e.TLS.Summarize()
-		r.TLSKeySealed = c.TLS.KeySealed
+		r.TLSKeySealed, r.TLSExpiryNotified = c.TLS.KeySealed, c.TLS.ExpiryNotified
 	}
 	return nil
 }

@@ -185,7 +185,11 @@ type EndpointRow struct {
 	HeadersSealed []byte
 	// TLSKeySealed is the sealed private key of the endpoint's client certificate.
 	TLSKeySealed []byte
-	Version      int64
+	// TLSExpiryNotified is the fingerprint (consign.EndpointTLS.Fingerprint) of the client
+	// certificate whose coming expiry the org was told of: each certificate is announced
+	// once, and a new one is announced again.
+	TLSExpiryNotified string
+	Version           int64
 	// DiscardPaused, on EndpointUpdate only (not stored): when the update activates the
 	// endpoint, the deliveries that waited for it (paused) become cancelled instead of due.
 	DiscardPaused bool
