@@ -64,7 +64,7 @@ func (r *runner) backlog(ctx context.Context) error {
 		return err
 	}
 	healthy := func() *Throughput {
-		return r.deliver(ctx, org, key, ScenarioBacklog, eps, figure{key: ScenarioBacklog})
+		return r.deliver(ctx, org, key, ScenarioBacklog, eps, figure{key: ScenarioBacklog}, r.cfg.FlatOut)
 	}
 	// A run cut short leaves the endpoint deactivated (see deliver): what follows would
 	// measure nothing.
@@ -93,7 +93,7 @@ func (r *runner) backlog(ctx context.Context) error {
 		return err
 	}
 	if err := r.api.call(ctx, http.MethodPost, "/v1/orgs/"+downOrg+"/endpoints", downKey, map[string]any{
-		"url": "http://" + down + "/down", "topics": []string{eventType}, "description": "consign bench: down",
+		"url": "http://" + down + "/down", "topics": []string{r.eventType()}, "description": "consign bench: down",
 	}, nil); err != nil {
 		return fmt.Errorf("create the down endpoint: %w", err)
 	}

@@ -10,9 +10,14 @@
 // counts requests per webhook-id and endpoint, and records when each delivery arrived),
 // and the clients. All traffic to the server goes through the public HTTP API with one
 // http.Transport whose keep-alive pool holds every client's connection; bodies are built
-// once per scenario and every response body is drained. Setup (an event type, one org
-// with its own key per scenario, endpoints pointing at the receiver) goes through the
-// same API.
+// once per scenario and every response body is drained. Setup (one org with its own key
+// per scenario, endpoints pointing at the receiver, and for --type custom an event type)
+// goes through the same API. What is published is what users publish: the built-in
+// order.fulfilled, each payload an order valid against the type's schema, which the
+// server checks; --type custom publishes bench.event, a type without a schema.
+//
+// Every figure gives the CPU time per unit of this process and, with --url and a server
+// on this machine, of the server's process alone (servercpu.go).
 //
 // The scenarios, in the order they run (names for --only in brackets):
 //
@@ -27,24 +32,26 @@
 //     one-time work stays out of it, and the publisher keeps pace with the deliveries:
 //     a batch goes out once all but Ahead batches' worth of deliveries before it have
 //     arrived (a closed loop, as a load generator finds the highest rate a system keeps
-//     up with). With FlatOut it publishes as fast as the API accepts instead; the
-//     events then mostly wait in the store, and the figure is the rate at which that
-//     backlog drains.
-//  3. [d11f] the same with a filter on the endpoint that looks into every payload (and
+//     up with): the events go from ingest to the dispatcher in memory. With FlatOut it
+//     publishes as fast as the API accepts instead.
+//  3. [d11burst] the same stream published flat out, as a burst arrives: the events
+//     then mostly wait in the store, and the figure is the rate at which that backlog
+//     drains.
+//  4. [d11f] the same with a filter on the endpoint that looks into every payload (and
 //     passes each event, so the work is the same but for the filter); beside d11 it
 //     gives the share of the plain rate kept (the spec's target: at least 95 %).
-//  4. [fanout] deliveries/s, 1 event → Fanout endpoints, likewise (Events × Fanout
+//  5. [fanout] deliveries/s, 1 event → Fanout endpoints, likewise (Events × Fanout
 //     deliveries).
-//  5. [single] events accepted/s: Events single-event POSTs from Concurrency clients to
+//  6. [single] events accepted/s: Events single-event POSTs from Concurrency clients to
 //     an org without endpoints; accepted / (last 202 − start).
-//  6. [batch] events accepted/s through the batch API, no endpoints: 5×Events events in
+//  7. [batch] events accepted/s through the batch API, no endpoints: 5×Events events in
 //     batches of BatchSize from BatchClients clients.
-//  7. [latency] a paced publisher sends single-event POSTs at Rate events/s (Events of
+//  8. [latency] a paced publisher sends single-event POSTs at Rate events/s (Events of
 //     them) to an org with one endpoint; for each delivery, its arrival at the receiver
 //     minus the moment just before its POST was sent (send → receipt, the figure in the
 //     summary), and minus the moment its 202 was read (ack → receipt; it can be negative
 //     when the delivery overtakes the reply); p50 and p99, nearest rank.
-//  8. [backlog] isolation and memory: a healthy endpoint's deliveries/s (Events events,
+//  9. [backlog] isolation and memory: a healthy endpoint's deliveries/s (Events events,
 //     batch-fed, in an org of its own) alone, after a warm-up run of the same size; then
 //     Backlog events published through the batch API to another org whose one endpoint
 //     refuses every connection (each a delivery to it, attempted and retried as the
@@ -53,7 +60,7 @@
 //     share of its rate it kept, and (in-process server) the process's peak RSS from the
 //     start of the queueing to the end (VmHWM, reset through /proc/self/clear_refs).
 //     Queueing is capped at 4×Duration.
-//  9. the process's memory (VmRSS now, VmHWM peak, from /proc/self/status) after the
+//  10. the process's memory (VmRSS now, VmHWM peak, from /proc/self/status) after the
 //     runs: with an in-process server it is the whole of server, receiver and clients
 //     (with --database, not PostgreSQL's own processes).
 //
@@ -96,6 +103,7 @@ import (
 const (
 	ScenarioLoopback = "loopback"
 	ScenarioDeliver  = "d11"
+	ScenarioBurst    = "d11burst"
 	ScenarioFilter   = "d11f"
 	ScenarioFanout   = "fanout"
 	ScenarioSingle   = "single"
@@ -105,7 +113,7 @@ const (
 )
 
 // Scenarios are all scenario names in the order they run.
-var Scenarios = []string{ScenarioLoopback, ScenarioDeliver, ScenarioFilter, ScenarioFanout, ScenarioSingle, ScenarioBatch, ScenarioLatency,
+var Scenarios = []string{ScenarioLoopback, ScenarioDeliver, ScenarioBurst, ScenarioFilter, ScenarioFanout, ScenarioSingle, ScenarioBatch, ScenarioLatency,
 	ScenarioBacklog}
 
 // Config is what a benchmark run is told. Zero values mean the default.
@@ -140,10 +148,18 @@ type Config struct {
 	// the write-ahead log and the heap, opening connections, the first batch's trip
 	// through the pipeline); the spec's delivery figures are sustained rates.
 	Warmup int `json:"warmup"`
-	// FlatOut publishes the delivery scenarios' events as fast as the API takes them
-	// instead of at a pace: most of them then wait in the store, and the figure is the
-	// rate at which that backlog drains.
+	// FlatOut publishes the paced delivery scenarios' events (d11, d11f, fan-out) as
+	// fast as the API takes them too: most of them then wait in the store, and the figure
+	// is the rate at which that backlog drains. d11burst is always published so.
 	FlatOut bool `json:"flat_out,omitempty"`
+	// Type is what the bench publishes: TypeOrder (default), the built-in commerce type
+	// order.fulfilled with payloads valid against its schema, or TypeCustom, a type of
+	// the bench's own without a schema.
+	Type string `json:"type"`
+	// ServerPID is the process of the server at URL, whose CPU time the bench reads from
+	// /proc/<pid>/stat to give the server's CPU per unit; 0: the process listening on
+	// URL's port, found through /proc, when this machine shows it. Only with URL.
+	ServerPID int `json:"server_pid,omitempty"`
 	// Rate is the pace of the latency run in events per second; default 1,000.
 	Rate int `json:"rate"`
 	// Backlog is the number of deliveries the backlog scenario queues for an endpoint
@@ -198,6 +214,9 @@ func (c Config) WithDefaults() Config {
 	if c.PayloadSize == 0 {
 		c.PayloadSize = 1024
 	}
+	if c.Type == "" {
+		c.Type = TypeOrder
+	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 500
 	}
@@ -249,8 +268,13 @@ func (c Config) validate() error {
 	if c.Fanout < 2 || c.Fanout > 100 {
 		bad("--fanout must be from 2 to 100 (1 → 1 is its own scenario), not %d", c.Fanout)
 	}
-	if c.PayloadSize < minPayload || c.PayloadSize > 256<<10 {
-		bad("--payload-size must be from %d to %d bytes, not %d", minPayload, 256<<10, c.PayloadSize)
+	if c.Type != TypeOrder && c.Type != TypeCustom {
+		bad("--type must be %s (the built-in type, schema-checked) or %s (a type without a schema), not %q", TypeOrder, TypeCustom, c.Type)
+	} else if least := minPayload(c.Type); c.PayloadSize < least || c.PayloadSize > 256<<10 {
+		bad("--payload-size must be from %d to %d bytes for --type %s, not %d", least, 256<<10, c.Type, c.PayloadSize)
+	}
+	if c.ServerPID < 0 {
+		bad("--server-pid must be a process id, not %d", c.ServerPID)
 	}
 	if c.BatchSize < 1 || c.BatchSize > 1000 {
 		bad("--batch-size must be from 1 to 1000 (the API's limit), not %d", c.BatchSize)
@@ -304,8 +328,13 @@ func (c Config) validate() error {
 		if c.Database != "" {
 			bad("--database is for the in-process server; it cannot be combined with --url")
 		}
-	} else if c.Key != "" {
-		bad("--key is for an existing server given with --url")
+	} else {
+		if c.Key != "" {
+			bad("--key is for an existing server given with --url")
+		}
+		if c.ServerPID != 0 {
+			bad("--server-pid is for an existing server given with --url (the in-process server is this process)")
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -384,18 +413,27 @@ func runOnce(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 	r := &runner{cfg: cfg, api: &client{hc: newHTTPClient(tr), base: srv.url}, rcv: rcv, admin: srv.key, p: p, rep: rep}
 	p.printf("consign bench: %s server at %s (%s), receiver at %s, %d CPUs, load average %.2f before the run, %s\n",
 		srv.describe, srv.url, rep.storeText(srv.dataNote), rcv.url, rep.CPUs, rep.LoadBefore, rep.GoVersion)
+	if cfg.URL != "" {
+		proc, err := findServer(cfg.URL, cfg.ServerPID)
+		if err != nil {
+			p.printf("note: the server's CPU time is not read (%v): its figures give the bench's own CPU only\n", err)
+		} else {
+			r.server, rep.ServerPID = proc, proc.pid
+			p.printf("server process %d (%s): its CPU time is read from /proc/%d/stat for the server's CPU per unit\n", proc.pid, proc.found, proc.pid)
+		}
+	}
 	if rep.LoadBefore > 0.5*float64(rep.CPUs) {
 		p.printf("note: this machine is already busy (load %.2f on %d CPUs); the figures share it with whatever else runs\n", rep.LoadBefore, rep.CPUs)
 	}
-	pace := fmt.Sprintf("at most %d ahead of the deliveries", cfg.Ahead)
+	pace := fmt.Sprintf("at most %d ahead of the deliveries; d11burst flat out", cfg.Ahead)
 	if cfg.FlatOut {
 		pace = "flat out"
 	}
 	if cfg.Warmup > 0 {
 		pace += fmt.Sprintf(", after %s warm-up deliveries", commas(int64(cfg.Warmup)))
 	}
-	p.printf("settings: %s events per scenario, %s-byte payloads, %d clients, batches of %d from %d clients (%s), fan-out %d, latency at %s events/s, cap %s per scenario\n",
-		commas(int64(cfg.Events)), commas(int64(cfg.PayloadSize)), cfg.Concurrency, cfg.BatchSize, cfg.BatchClients, pace,
+	p.printf("settings: %s events of %s per scenario, %s-byte payloads, %d clients, batches of %d from %d clients (%s), fan-out %d, latency at %s events/s, cap %s per scenario\n",
+		commas(int64(cfg.Events)), typeText(cfg.Type), commas(int64(cfg.PayloadSize)), cfg.Concurrency, cfg.BatchSize, cfg.BatchClients, pace,
 		cfg.Fanout, commas(int64(cfg.Rate)), cfg.Duration)
 
 	if err := r.setup(ctx); err != nil {
@@ -529,6 +567,14 @@ func databaseName(dsn string) string {
 	}
 	cc := c.ConnConfig
 	return fmt.Sprintf("%s@%s/%s", cc.User, net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))), cc.Database)
+}
+
+// typeText describes Config.Type in the settings line.
+func typeText(typ string) string {
+	if typ == TypeCustom {
+		return customType + " (no schema)"
+	}
+	return typ + " (schema-checked)"
 }
 
 // loadAverage is the 1-minute load average of the machine (0 when unknown).

@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/schema"
 	"github.com/consign-dev/consign/internal/store/postgres/pgtest"
 	"github.com/consign-dev/consign/internal/testlog"
 )
@@ -36,7 +38,7 @@ func TestRunEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 
 	rates := map[string]*Throughput{
-		"loopback": rep.Loopback, "d11": rep.Deliver, "d11f": rep.FilterDeliver, "fanout": rep.FanoutDeliver, "single": rep.Single, "batch": rep.Batch,
+		"loopback": rep.Loopback, "d11": rep.Deliver, "d11burst": rep.DeliverBurst, "d11f": rep.FilterDeliver, "fanout": rep.FanoutDeliver, "single": rep.Single, "batch": rep.Batch,
 	}
 	for name, th := range rates {
 		require.NotNil(t, th, name)
@@ -58,6 +60,11 @@ func TestRunEndToEnd(t *testing.T) {
 	require.Regexp(t, `deliveries/s 1→1 \(batch-fed\): [\d,]+ /s \(.*µs of CPU each.*, \d+ allocations \([\d,]+ bytes\)`, out.String())
 	require.Equal(t, 1000, rep.Loopback.Want, "loopback sends 5×events requests")
 	require.Equal(t, 200, rep.Deliver.Want)
+	require.Equal(t, 200, rep.DeliverBurst.Want)
+	require.Positive(t, rep.Deliver.MostAhead, "d11 is paced")
+	require.Zero(t, rep.DeliverBurst.MostAhead, "d11burst is published flat out")
+	require.Contains(t, out.String(), "settings: 200 events of order.fulfilled (schema-checked) per scenario")
+	require.Regexp(t, `deliveries/s 1→1 \(batch-fed, burst: published flat out\): [\d,]+ /s \(target ≥ 20,000`, out.String())
 	require.Equal(t, 600, rep.FanoutDeliver.Want, "200 events × 3 endpoints")
 	require.Equal(t, 1000, rep.Batch.Want, "batch ingest sends 5×events events")
 	// The delivery runs are measured after their warm-up: whole events' worth of at
@@ -122,7 +129,7 @@ func TestRunEndToEnd(t *testing.T) {
 	lines := strings.Split(text, "\n")
 	last := lines[len(lines)-1]
 	require.Equal(t, rep.Summary(), last, "the summary is the last line")
-	for _, key := range []string{"loopback=", "d11=", "d13=", "single=", "batch=", "p50=", "p99=", "ack_p50=", "ack_p99=", "backlog=", "backlog_hwm=", "rss=", "hwm=", "missed=", "missed_at_reference="} {
+	for _, key := range []string{"loopback=", "d11=", "d11burst=", "type=order.fulfilled", "d13=", "single=", "batch=", "p50=", "p99=", "ack_p50=", "ack_p99=", "backlog=", "backlog_hwm=", "rss=", "hwm=", "missed=", "missed_at_reference="} {
 		require.Contains(t, last, " "+key)
 	}
 	require.NotRegexp(t, `missed\S*=\S*d13`, last, "1 → 3 has no target to miss")
@@ -146,7 +153,7 @@ func TestRunJSONAndOnly(t *testing.T) {
 	require.NotContains(t, doc, "deliveries_1_1")
 	require.Contains(t, doc, "memory")
 	require.Equal(t, rep.Summary(), doc["summary"])
-	require.Regexp(t, `^summary: loopback=\d+/s single=\d+/s rss=\d+MB hwm=\d+MB missed=(none|single) missed_at_reference=(none|single)$`, doc["summary"])
+	require.Regexp(t, `^summary: loopback=\d+/s single=\d+/s rss=\d+MB hwm=\d+MB type=order.fulfilled missed=(none|single) missed_at_reference=(none|single)$`, doc["summary"])
 	single := doc["accepted_single"].(map[string]any)
 	require.Contains(t, single, "at_reference_per_second")
 	require.Contains(t, single, "met_at_reference")
@@ -161,7 +168,8 @@ func TestDeliveriesPaced(t *testing.T) {
 		cfg := tiny(t)
 		cfg.Events, cfg.Only, cfg.FlatOut = 1000, []string{ScenarioDeliver}, flat
 		if flat {
-			cfg.Warmup = -1 // none: the whole stream is measured
+			cfg.Warmup = -1       // none: the whole stream is measured
+			cfg.Type = TypeCustom // and the type without a schema, which the bench adds
 		}
 		var out bytes.Buffer
 		rep, err := Run(context.Background(), cfg, &out)
@@ -175,6 +183,9 @@ func TestDeliveriesPaced(t *testing.T) {
 			require.NotContains(t, out.String(), "measured after")
 			require.Zero(t, th.MostAhead)
 			require.Contains(t, out.String(), "/s, flat out)")
+			require.Contains(t, out.String(), "deliveries/s 1→1 (batch-fed, flat out): ")
+			require.Contains(t, out.String(), "events of bench.event (no schema) per scenario")
+			require.Contains(t, rep.Summary(), " type=custom")
 			continue
 		}
 		// 20 batches of 50; Ahead 2 and two clients: at most 4 batches out at once.
@@ -245,6 +256,11 @@ func TestConfigValidate(t *testing.T) {
 		{"fanout 1", func(c *Config) { c.Fanout = 1 }, "--fanout"},
 		{"batch too big", func(c *Config) { c.BatchSize = 1001 }, "--batch-size"},
 		{"payload too small", func(c *Config) { c.PayloadSize = 8 }, "--payload-size"},
+		{"payload too small for an order", func(c *Config) { c.PayloadSize = 100 }, "for --type order.fulfilled"},
+		{"small custom payload", func(c *Config) { c.PayloadSize, c.Type = 100, TypeCustom }, ""},
+		{"unknown type", func(c *Config) { c.Type = "order.created" }, "--type must be"},
+		{"server pid", func(c *Config) { c.URL, c.Key, c.ServerPID = "http://127.0.0.1:8700", "k", 42 }, ""},
+		{"server pid without url", func(c *Config) { c.ServerPID = 42 }, "--server-pid is for"},
 		{"negative events", func(c *Config) { c.Events = -1 }, "--events"},
 		{"backlog too big", func(c *Config) { c.Backlog = 10_000_001 }, "--backlog must be"},
 		{"ahead negative", func(c *Config) { c.Ahead = -1 }, "--ahead must be"},
@@ -398,30 +414,45 @@ func TestRate(t *testing.T) {
 
 func TestPayloadAndBatches(t *testing.T) {
 	t.Parallel()
-	for _, size := range []int{minPayload, 33, 100, 1024, 4096} {
-		p := payload(size)
-		require.Len(t, p, size)
-		require.True(t, json.Valid(p), "%d: %s", size, p)
-	}
-	b := newBatches(64, 50, 120) // 50, 50, 20
-	require.Equal(t, 3, b.count)
-	var total int
-	for i := range b.count {
-		body, n := b.get(i)
-		var in struct {
-			Events []struct {
-				Type    string          `json:"type"`
-				Payload json.RawMessage `json:"payload"`
-			} `json:"events"`
+	var orderSchema *schema.Schema
+	for _, et := range consign.BuiltinEventTypes() {
+		if et.Name == TypeOrder {
+			var err error
+			orderSchema, err = schema.Compile(et.Schema)
+			require.NoError(t, err)
 		}
-		require.NoError(t, json.Unmarshal(body, &in))
-		require.Len(t, in.Events, n)
-		require.Equal(t, eventType, in.Events[0].Type)
-		require.Len(t, in.Events[0].Payload, 64)
-		total += n
 	}
-	require.Equal(t, 120, total)
-	b = newBatches(64, 50, 30) // one short batch
+	require.NotNil(t, orderSchema, "order.fulfilled is built in, with a schema")
+	for _, typ := range []string{TypeOrder, TypeCustom} {
+		for _, size := range []int{minPayload(typ), minPayload(typ) + 1, 400, 1024, 4096} {
+			p := payload(size, typ)
+			require.Len(t, p, size)
+			require.True(t, json.Valid(p), "%d: %s", size, p)
+			if typ == TypeOrder {
+				require.NoError(t, orderSchema.Validate(p), "the order payload is valid against order.fulfilled's schema")
+			}
+		}
+		b := newBatches(typ, 1024, 50, 120) // 50, 50, 20
+		require.Equal(t, 3, b.count)
+		var total int
+		for i := range b.count {
+			body, n := b.get(i)
+			var in struct {
+				Events []struct {
+					Type    string          `json:"type"`
+					Payload json.RawMessage `json:"payload"`
+				} `json:"events"`
+			}
+			require.NoError(t, json.Unmarshal(body, &in))
+			require.Len(t, in.Events, n)
+			require.Equal(t, publishedType(typ), in.Events[0].Type)
+			require.Len(t, in.Events[0].Payload, 1024)
+			total += n
+		}
+		require.Equal(t, 120, total)
+	}
+	require.Equal(t, "bench.event", publishedType(TypeCustom))
+	b := newBatches(TypeCustom, 64, 50, 30) // one short batch
 	require.Equal(t, 1, b.count)
 	_, n := b.get(0)
 	require.Equal(t, 30, n)
@@ -556,7 +587,7 @@ func TestRunRepeated(t *testing.T) {
 	lines := strings.Split(text, "\n")
 	last := lines[len(lines)-1]
 	require.Equal(t, rep.Summary(), last)
-	require.Regexp(t, `^summary: loopback=\d+/s d11=\d+/s p50=\S+ms p99=\S+ms ack_p50=\S+ms ack_p99=\S+ms rss=\d+MB hwm=\d+MB missed=\S+ missed_at_reference=\S+ rounds=2$`, last)
+	require.Regexp(t, `^summary: loopback=\d+/s d11=\d+/s p50=\S+ms p99=\S+ms ack_p50=\S+ms ack_p99=\S+ms rss=\d+MB hwm=\d+MB type=order.fulfilled missed=\S+ missed_at_reference=\S+ rounds=2$`, last)
 }
 
 // TestMedianReport checks which round each figure of the median report comes from: the

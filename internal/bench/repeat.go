@@ -68,6 +68,7 @@ func runRounds(ctx context.Context, cfg Config, out io.Writer) (*Report, error) 
 	}{
 		{figLoopback, func(r *Report) *Throughput { return r.Loopback }},
 		{figDeliver, func(r *Report) *Throughput { return r.Deliver }},
+		{figBurst, func(r *Report) *Throughput { return r.DeliverBurst }},
 		{figFilter, func(r *Report) *Throughput { return r.FilterDeliver }},
 		{figFanout, func(r *Report) *Throughput { return r.FanoutDeliver }},
 		{figSingle, func(r *Report) *Throughput { return r.Single }},
@@ -123,13 +124,14 @@ func medianReport(reps []*Report) *Report {
 	}
 	m.Loopback = rate(func(r *Report) *Throughput { return r.Loopback })
 	m.Deliver = rate(func(r *Report) *Throughput { return r.Deliver })
+	m.DeliverBurst = rate(func(r *Report) *Throughput { return r.DeliverBurst })
 	m.FanoutDeliver = rate(func(r *Report) *Throughput { return r.FanoutDeliver })
 	m.FilterDeliver = rate(func(r *Report) *Throughput { return r.FilterDeliver })
 	m.Single = rate(func(r *Report) *Throughput { return r.Single })
 	m.Batch = rate(func(r *Report) *Throughput { return r.Batch })
 	m.filterShare() // of the medians
 	if m.Loopback != nil {
-		for _, t := range []*Throughput{m.Deliver, m.FilterDeliver, m.FanoutDeliver, m.Single} {
+		for _, t := range []*Throughput{m.Deliver, m.DeliverBurst, m.FilterDeliver, m.FanoutDeliver, m.Single} {
 			if t != nil {
 				t.scale(m.Loopback.PerSecond)
 			}

@@ -35,11 +35,17 @@ type Report struct {
 	LoadBefore float64 `json:"load_before"`
 	// Fanout is the number of endpoints per event of the fan-out figure.
 	Fanout int `json:"fanout"`
+	// ServerPID is the process of the server at --url whose CPU time the figures'
+	// ServerCPUPerUnit is read from (0: not read).
+	ServerPID int `json:"server_pid,omitempty"`
 
 	// Loopback is the ceiling: requests/s of a bare client and server.
 	Loopback *Throughput `json:"loopback,omitempty"`
-	// Deliver is deliveries/s, 1 event → 1 endpoint, batch-fed.
+	// Deliver is deliveries/s, 1 event → 1 endpoint, batch-fed, paced.
 	Deliver *Throughput `json:"deliveries_1_1,omitempty"`
+	// DeliverBurst is the same with the events published flat out: the rate at which
+	// a backlog in the store drains.
+	DeliverBurst *Throughput `json:"deliveries_1_1_burst,omitempty"`
 	// FilterDeliver is deliveries/s, 1 event → 1 endpoint with a filter, batch-fed;
 	// FilterShare its share of Deliver's rate (0 when either is missing).
 	FilterDeliver *Throughput `json:"deliveries_1_1_filter,omitempty"`
@@ -133,6 +139,10 @@ type Throughput struct {
 	// by when the rates move with the machine.
 	AllocsPerUnit     float64 `json:"allocs_per_unit,omitempty"`
 	AllocBytesPerUnit float64 `json:"alloc_bytes_per_unit,omitempty"`
+	// ServerCPUPerUnit is the CPU time the server's process used over the run, in
+	// microseconds per unit done, when the server is a process of its own (--url) whose
+	// CPU time this machine shows (see servercpu.go); CPUPerUnit is then the bench's own.
+	ServerCPUPerUnit float64 `json:"server_cpu_us_per_unit,omitempty"`
 	// GCPerUnit is the part of CPUPerUnit the Go garbage collector spent (the runtime's
 	// estimate), in microseconds.
 	GCPerUnit float64 `json:"gc_us_per_unit,omitempty"`
@@ -149,17 +159,29 @@ type meter struct {
 	ok     bool
 	allocs heapAllocs
 	io     ioMeter
+	// server is the server's process when it is not this one, serverStart its CPU time
+	// at the start.
+	server      *serverProc
+	serverStart time.Duration
+	serverOK    bool
 }
 
-func startMeter() meter {
-	d, ok := cputime.Process()
-	return meter{start: d, ok: ok, allocs: readHeapAllocs(), io: startIO()}
+// startMeter starts measuring this process, and server when it is not nil.
+func startMeter(server *serverProc) meter {
+	m := meter{server: server}
+	m.serverStart, m.serverOK = server.cpu()
+	m.start, m.ok = cputime.Process()
+	m.allocs, m.io = readHeapAllocs(), startIO()
+	return m
 }
 
 // stop sets t's CPU per unit done and its I/O stall share.
 func (m meter) stop(t *Throughput) {
 	if d, ok := cputime.Process(); ok && m.ok && t.Done > 0 {
 		t.CPUPerUnit = float64((d - m.start).Microseconds()) / float64(t.Done)
+	}
+	if d, ok := m.server.cpu(); ok && m.serverOK && t.Done > 0 {
+		t.ServerCPUPerUnit = float64((d - m.serverStart).Microseconds()) / float64(t.Done)
 	}
 	if a := readHeapAllocs(); t.Done > 0 {
 		t.AllocsPerUnit = float64(a.objects-m.allocs.objects) / float64(t.Done)
@@ -250,8 +272,9 @@ type figure struct {
 var (
 	figLoopback = figure{key: "loopback"}
 	figDeliver  = figure{key: "d11", target: 20_000}
-	figFanout   = figure{key: "fanout", target: 25_000} // for 1 → 10
-	figFilter   = figure{key: "d11f"}                   // its target is a share of d11's
+	figBurst    = figure{key: "d11burst", target: 20_000} // the same row, published flat out
+	figFanout   = figure{key: "fanout", target: 25_000}   // for 1 → 10
+	figFilter   = figure{key: "d11f"}                     // its target is a share of d11's
 	figSingle   = figure{key: "single", target: 10_000}
 	figBatch    = figure{key: "batch", target: 100_000}
 )
@@ -280,6 +303,11 @@ func (t *Throughput) line(f figure, cfg Config) string {
 		target = fmt.Sprintf("the ceiling; ≈ %s on the spec's reference machine", commas(referenceCeiling))
 	case figDeliver:
 		title = "deliveries/s 1→1 (batch-fed)"
+		if cfg.FlatOut {
+			title = "deliveries/s 1→1 (batch-fed, flat out)"
+		}
+	case figBurst:
+		title = "deliveries/s 1→1 (batch-fed, burst: published flat out)"
 	case figFilter:
 		title = "deliveries/s 1→1 with a filter on the payload (batch-fed)"
 		target = "its target is a share of the plain 1→1 rate, below"
@@ -310,8 +338,15 @@ func (t *Throughput) line(f figure, cfg Config) string {
 				commas(int64(math.Round(t.AtReference))), 100*t.Target/referenceCeiling, metText(*t.MetAtReference))
 		}
 	}
+	if t.ServerCPUPerUnit > 0 {
+		target += fmt.Sprintf("; server %.1f µs of CPU each", t.ServerCPUPerUnit)
+	}
 	if t.CPUPerUnit > 0 {
-		target += fmt.Sprintf("; %.0f µs of CPU each", t.CPUPerUnit)
+		of := ""
+		if cfg.URL != "" {
+			of = "the bench's own: "
+		}
+		target += fmt.Sprintf("; %s%.0f µs of CPU each", of, t.CPUPerUnit)
 		if t.GCPerUnit >= 0.5 {
 			target += fmt.Sprintf(" (%.0f in the GC)", t.GCPerUnit)
 		}
@@ -431,6 +466,7 @@ func (r *Report) missed() (missed, atReference string, targets bool) {
 		}
 	}
 	rate("d11", r.Deliver)
+	rate("d11burst", r.DeliverBurst)
 	rate(fmt.Sprintf("d1%d", r.Fanout), r.FanoutDeliver)
 	rate("single", r.Single)
 	rate("batch", r.Batch)
@@ -456,9 +492,11 @@ func (r *Report) missed() (missed, atReference string, targets bool) {
 }
 
 // Summary is the one-line summary of every figure measured, the last line of the text
-// output: `summary: loopback=46100/s d11=21400/s d110=26000/s single=11000/s
-// batch=120000/s p50=2.1ms p99=9.8ms ack_p50=1.2ms ack_p99=8.1ms rss=180MB hwm=210MB
-// missed=d110 missed_at_reference=none`, then `incomplete=…` naming figures that did not
+// output: `summary: loopback=46100/s d11=21400/s d11burst=20100/s d110=26000/s
+// single=11000/s batch=120000/s p50=2.1ms p99=9.8ms ack_p50=1.2ms ack_p99=8.1ms
+// rss=180MB hwm=210MB type=order.fulfilled missed=d110 missed_at_reference=none`, with
+// `d11_server_us=63.0` and the like (the server's CPU per unit) before type= when the
+// server ran in a process of its own, then `incomplete=…` naming figures that did not
 // get all their units done, and with --repeat `rounds=N` (the figures are then the
 // median round's).
 func (r *Report) Summary() string {
@@ -476,6 +514,7 @@ func (r *Report) Summary() string {
 	}
 	rate("loopback", r.Loopback)
 	rate("d11", r.Deliver)
+	rate("d11burst", r.DeliverBurst)
 	rate("d11f", r.FilterDeliver)
 	if r.FilterShare > 0 {
 		fmt.Fprintf(&b, " d11f_share=%.0f%%", 100*r.FilterShare)
@@ -500,6 +539,19 @@ func (r *Report) Summary() string {
 	}
 	if m := r.Memory; m != nil && m.Error == "" {
 		fmt.Fprintf(&b, " rss=%dMB hwm=%dMB", m.RSSBytes>>20, m.HWMBytes>>20)
+	}
+	// The server's own CPU per unit, when it ran in a process of its own.
+	for _, f := range []struct {
+		key string
+		t   *Throughput
+	}{{"d11", r.Deliver}, {"d11burst", r.DeliverBurst}, {"d11f", r.FilterDeliver}, {fmt.Sprintf("d1%d", r.Fanout), r.FanoutDeliver},
+		{"single", r.Single}, {"batch", r.Batch}} {
+		if f.t != nil && f.t.ServerCPUPerUnit > 0 {
+			fmt.Fprintf(&b, " %s_server_us=%.1f", f.key, f.t.ServerCPUPerUnit)
+		}
+	}
+	if r.Config.Type != "" {
+		fmt.Fprintf(&b, " type=%s", r.Config.Type)
 	}
 	if missed, scaled, targets := r.missed(); targets {
 		fmt.Fprintf(&b, " missed=%s missed_at_reference=%s", missed, scaled)

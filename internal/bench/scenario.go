@@ -12,9 +12,6 @@ import (
 	"time"
 )
 
-// eventType is the type of every event the bench publishes; it has no schema.
-const eventType = "bench.event"
-
 // latencyGrace is how long the latency run waits for its last deliveries after the last
 // publish.
 const latencyGrace = 5 * time.Second
@@ -29,7 +26,19 @@ type runner struct {
 	rep   *Report
 	orgs  []string // created, for cleanup on an external server
 	seq   int
+	// server is the server's process when it runs in one of its own and its CPU time
+	// can be read (nil otherwise).
+	server *serverProc
 }
+
+// eventType is the name of the type every event of this run is published as.
+func (r *runner) eventType() string { return publishedType(r.cfg.Type) }
+
+// payload is one event's payload in this run.
+func (r *runner) payload() []byte { return payload(r.cfg.PayloadSize, r.cfg.Type) }
+
+// meter starts measuring a figure.
+func (r *runner) meter() meter { return startMeter(r.server) }
 
 func (r *runner) run(ctx context.Context) error {
 	cfg := r.cfg
@@ -38,9 +47,10 @@ func (r *runner) run(ctx context.Context) error {
 		run  func(context.Context) error
 	}{
 		{ScenarioLoopback, r.loopback},
-		{ScenarioDeliver, func(ctx context.Context) error { return r.deliveries(ctx, 1) }},
+		{ScenarioDeliver, func(ctx context.Context) error { return r.deliveries(ctx, 1, false) }},
+		{ScenarioBurst, func(ctx context.Context) error { return r.deliveries(ctx, 1, true) }},
 		{ScenarioFilter, r.filtered},
-		{ScenarioFanout, func(ctx context.Context) error { return r.deliveries(ctx, cfg.Fanout) }},
+		{ScenarioFanout, func(ctx context.Context) error { return r.deliveries(ctx, cfg.Fanout, false) }},
 		{ScenarioSingle, r.ingestSingle},
 		{ScenarioBatch, r.ingestBatch},
 		{ScenarioLatency, r.latency},
@@ -64,12 +74,20 @@ func (r *runner) run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// setup checks the server and adds the event type.
+// setup checks the server and, for TypeCustom, adds the bench's event type (the
+// built-in types are in every catalog).
 func (r *runner) setup(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := r.api.call(ctx, http.MethodGet, "/healthz", "", nil, nil); err != nil {
 		return fmt.Errorf("the server does not answer: %w", err)
+	}
+	eventType := r.eventType()
+	if r.cfg.Type != TypeCustom {
+		if err := r.api.call(ctx, http.MethodGet, "/v1/event-types/"+eventType, r.admin, nil, nil); err != nil {
+			return fmt.Errorf("event type %s (built in): %w", eventType, err)
+		}
+		return nil
 	}
 	err := r.api.call(ctx, http.MethodPost, "/v1/event-types", r.admin,
 		map[string]any{"name": eventType, "description": "Published by consign bench; no schema."}, nil)
@@ -113,7 +131,7 @@ func (r *runner) newEndpoints(ctx context.Context, org, key, bucket string, n in
 		var ep struct {
 			ID string `json:"id"`
 		}
-		in := map[string]any{"url": r.rcv.endpointURL(bucket, i), "topics": []string{eventType}, "description": "consign bench receiver"}
+		in := map[string]any{"url": r.rcv.endpointURL(bucket, i), "topics": []string{r.eventType()}, "description": "consign bench receiver"}
 		for _, m := range extra {
 			maps.Copy(in, m)
 		}
@@ -175,11 +193,11 @@ func (r *runner) share(t *Throughput) {
 // loopback measures the ceiling: bare client → bare server.
 func (r *runner) loopback(ctx context.Context) error {
 	n := 5 * r.cfg.Events
-	body := payload(r.cfg.PayloadSize)
+	body := r.payload()
 	target := r.rcv.url + "/ceiling"
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
-	start, m := time.Now(), startMeter()
+	start, m := time.Now(), startMeter(nil) // the server has no part in it
 	t := drive(ctx, r.cfg.Concurrency, n, func(ctx context.Context, _ int) (int, error) {
 		_, err := post(ctx, r.api.hc, target, "", body, http.StatusNoContent, false)
 		return 1, err
@@ -192,11 +210,15 @@ func (r *runner) loopback(ctx context.Context) error {
 }
 
 // deliveries measures deliveries/s with events fed through the batch API, each to
-// fanout endpoints.
-func (r *runner) deliveries(ctx context.Context, fanout int) error {
-	name, fig := ScenarioDeliver, figDeliver
-	if fanout > 1 {
+// fanout endpoints: paced (unless Config.FlatOut), or for the burst figure published
+// flat out.
+func (r *runner) deliveries(ctx context.Context, fanout int, burst bool) error {
+	name, fig, flatOut := ScenarioDeliver, figDeliver, r.cfg.FlatOut
+	switch {
+	case fanout > 1:
 		name, fig = ScenarioFanout, figFanout
+	case burst:
+		name, fig, flatOut = ScenarioBurst, figBurst, true
 	}
 	org, key, err := r.newOrg(ctx, name)
 	if err != nil {
@@ -206,10 +228,13 @@ func (r *runner) deliveries(ctx context.Context, fanout int) error {
 	if err != nil {
 		return err
 	}
-	th := r.deliver(ctx, org, key, name, eps, fig)
-	if fanout > 1 {
+	th := r.deliver(ctx, org, key, name, eps, fig, flatOut)
+	switch fig {
+	case figFanout:
 		r.rep.FanoutDeliver = th
-	} else {
+	case figBurst:
+		r.rep.DeliverBurst = th
+	default:
 		r.rep.Deliver = th
 	}
 	r.p.printf("%s\n", th.line(fig, r.cfg))
@@ -231,7 +256,7 @@ func (r *runner) filtered(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	th := r.deliver(ctx, org, key, ScenarioFilter, eps, figFilter)
+	th := r.deliver(ctx, org, key, ScenarioFilter, eps, figFilter, r.cfg.FlatOut)
 	r.rep.FilterDeliver = th
 	r.rep.filterShare()
 	r.p.printf("%s\n", th.line(figFilter, r.cfg))
@@ -245,7 +270,8 @@ func (r *runner) filtered(ctx context.Context) error {
 // they reach its endpoints eps, which deliver to the receiver's bucket. The stream
 // starts with the warm-up's events (Warmup deliveries, rounded up to whole events); the
 // figure is over the deliveries after them, from the arrival of the warm-up's last.
-func (r *runner) deliver(ctx context.Context, org, key, bucket string, eps []string, fig figure) *Throughput {
+// Flat out, the publisher does not wait for the deliveries.
+func (r *runner) deliver(ctx context.Context, org, key, bucket string, eps []string, fig figure, flatOut bool) *Throughput {
 	fanout := len(eps)
 	warm := 0 // warm-up events
 	if r.cfg.Warmup > 0 {
@@ -255,20 +281,20 @@ func (r *runner) deliver(ctx context.Context, org, key, bucket string, eps []str
 	b := r.rcv.bucket(bucket, false, n*fanout)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
-	start, m := time.Now(), startMeter()
+	start, m := time.Now(), r.meter()
 	// The meter restarts when the warm-up's deliveries have arrived.
 	warmed := make(chan meter, 1)
 	if warm > 0 {
 		b.markAfter(warm * fanout)
 		go func() {
 			if b.await(ctx, warm*fanout) == nil {
-				warmed <- startMeter()
+				warmed <- r.meter()
 			}
 		}()
 	}
 	var t tally
 	var sent, mostAhead atomic.Int64
-	if r.cfg.FlatOut {
+	if flatOut {
 		t = r.publishBatches(ctx, org, key, n, nil)
 	} else {
 		// Sustained: batch i goes out once the deliveries of all but the last Ahead
@@ -327,7 +353,7 @@ func (r *runner) deliver(ctx context.Context, org, key, bucket string, eps []str
 // BatchSize from BatchClients clients, until done or ctx ends. gate, when not nil, is
 // called before batch i is sent and holds it back until it returns.
 func (r *runner) publishBatches(ctx context.Context, org, key string, n int, gate func(ctx context.Context, i int) error) tally {
-	bodies := newBatches(r.cfg.PayloadSize, r.cfg.BatchSize, n)
+	bodies := newBatches(r.cfg.Type, r.cfg.PayloadSize, r.cfg.BatchSize, n)
 	url := r.api.base + "/v1/orgs/" + org + "/events/batch"
 	return drive(ctx, r.cfg.BatchClients, bodies.count, func(ctx context.Context, i int) (int, error) {
 		if gate != nil {
@@ -348,11 +374,11 @@ func (r *runner) ingestSingle(ctx context.Context) error {
 		return err
 	}
 	n := r.cfg.Events
-	body := singleBody(payload(r.cfg.PayloadSize))
+	body := singleBody(r.eventType(), r.payload())
 	url := r.api.base + "/v1/orgs/" + org + "/events"
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
-	start, m := time.Now(), startMeter()
+	start, m := time.Now(), r.meter()
 	t := drive(ctx, r.cfg.Concurrency, n, func(ctx context.Context, _ int) (int, error) {
 		_, err := post(ctx, r.api.hc, url, key, body, http.StatusAccepted, false)
 		return 1, err
@@ -376,7 +402,7 @@ func (r *runner) ingestBatch(ctx context.Context) error {
 	n := 5 * r.cfg.Events
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
-	start, m := time.Now(), startMeter()
+	start, m := time.Now(), r.meter()
 	t := r.publishBatches(ctx, org, key, n, nil)
 	th := t.throughput(start, n, ctx)
 	m.stop(th)
@@ -400,7 +426,7 @@ func (r *runner) latency(ctx context.Context) error {
 	}
 	n := r.cfg.Events
 	b := r.rcv.bucket(ScenarioLatency, true, n)
-	body := singleBody(payload(r.cfg.PayloadSize))
+	body := singleBody(r.eventType(), r.payload())
 	url := r.api.base + "/v1/orgs/" + org + "/events"
 
 	type rec struct {

@@ -12,43 +12,83 @@ import (
 	"time"
 )
 
-// minPayload is the smallest payload the bench can shape as a padded JSON object.
-const minPayload = 32
+// The event types the bench publishes (Config.Type): the built-in commerce type users
+// publish most, checked against its schema, and a type of the bench's own without one.
+const (
+	TypeOrder  = "order.fulfilled"
+	TypeCustom = "custom"
+)
 
-// payload returns a JSON object of exactly size bytes (size ≥ minPayload).
-func payload(size int) []byte {
-	const head, tail = `{"bench":"consign","pad":"`, `"}`
-	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-	b := make([]byte, 0, size)
-	b = append(b, head...)
-	for i := 0; len(b) < size-len(tail); i++ {
-		b = append(b, alphabet[(i*7+i/len(alphabet))%len(alphabet)])
+// customType is the name of the schema-less type published with --type custom.
+const customType = "bench.event"
+
+// Payload shapes: each a JSON object whose "pad" string is filled to the size asked for.
+// The order is valid against order.fulfilled's schema (an id, line items and
+// fulfillments, each an object) and reads as an order a platform would send; both carry
+// "bench" and "pad", which the filter scenario looks at.
+const (
+	customHead = `{"bench":"consign","pad":"`
+	orderHead  = `{"id":"ord_10442","name":"#10442","currency":"EUR","total":"129.90",` +
+		`"lineItems":[{"id":"li_1","sku":"SKU-RED-M","quantity":2,"price":"39.95"},{"id":"li_2","sku":"SKU-BLU-L","quantity":1,"price":"50.00"}],` +
+		`"fulfillments":[{"id":"ful_7","status":"success","tracking_company":"DHL","tracking_number":"JD014600006281234567","line_item_ids":["li_1","li_2"]}],` +
+		`"bench":"consign","pad":"`
+	payloadTail = `"}`
+)
+
+// minPayload is the smallest payload the bench can shape as a padded JSON object of typ.
+func minPayload(typ string) int {
+	if typ == TypeOrder {
+		return len(orderHead) + len(payloadTail)
 	}
-	return append(b, tail...)
+	return len(customHead) + len(payloadTail)
 }
 
-// singleBody is the body of POST …/events for one event with payload p.
-func singleBody(p []byte) []byte {
+// publishedType is the event type name the bench publishes for Config.Type typ.
+func publishedType(typ string) string {
+	if typ == TypeCustom {
+		return customType
+	}
+	return typ
+}
+
+// payload returns a JSON object of typ's shape of exactly size bytes (size ≥
+// minPayload(typ)).
+func payload(size int, typ string) []byte {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	head := customHead
+	if typ == TypeOrder {
+		head = orderHead
+	}
+	b := make([]byte, 0, size)
+	b = append(b, head...)
+	for i := 0; len(b) < size-len(payloadTail); i++ {
+		b = append(b, alphabet[(i*7+i/len(alphabet))%len(alphabet)])
+	}
+	return append(b, payloadTail...)
+}
+
+// singleBody is the body of POST …/events for one event of type name with payload p.
+func singleBody(name string, p []byte) []byte {
 	var b bytes.Buffer
-	writeEvent(&b, p)
+	writeEvent(&b, name, p)
 	return b.Bytes()
 }
 
-func writeEvent(b *bytes.Buffer, p []byte) {
-	b.WriteString(`{"type":"` + eventType + `","payload":`)
+func writeEvent(b *bytes.Buffer, name string, p []byte) {
+	b.WriteString(`{"type":"` + name + `","payload":`)
 	b.Write(p)
 	b.WriteByte('}')
 }
 
-func batchBody(p []byte, n int) []byte {
+func batchBody(name string, p []byte, n int) []byte {
 	var b bytes.Buffer
-	b.Grow(n*(len(p)+40) + 16)
+	b.Grow(n*(len(p)+len(name)+24) + 16)
 	b.WriteString(`{"events":[`)
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		writeEvent(&b, p)
+		writeEvent(&b, name, p)
 	}
 	b.WriteString(`]}`)
 	return b.Bytes()
@@ -61,14 +101,14 @@ type batches struct {
 	size, count, restN int
 }
 
-func newBatches(payloadSize, size, n int) *batches {
-	p := payload(payloadSize)
+func newBatches(typ string, payloadSize, size, n int) *batches {
+	p, name := payload(payloadSize, typ), publishedType(typ)
 	b := &batches{size: size, count: (n + size - 1) / size, restN: n % size}
 	if n >= size {
-		b.full = batchBody(p, size)
+		b.full = batchBody(name, p, size)
 	}
 	if b.restN > 0 {
-		b.rest = batchBody(p, b.restN)
+		b.rest = batchBody(name, p, b.restN)
 	}
 	return b
 }

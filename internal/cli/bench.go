@@ -21,12 +21,14 @@ type benchCmd struct {
 	BatchClients int           `default:"4" help:"Concurrent clients posting batches."`
 	Ahead        int           `default:"2" help:"Batches the delivery scenarios' publisher may be ahead of the deliveries that arrived: the figures are sustained rates."`
 	Warmup       int           `default:"20000" help:"Deliveries each delivery scenario sends before the part it measures, in the same stream (0: none): a fresh server's first second goes partly to one-time work."`
-	FlatOut      bool          `name:"flat-out" help:"Publish the delivery scenarios' events as fast as the API takes them instead: the figure is then how fast the backlog this builds in the store drains."`
+	FlatOut      bool          `name:"flat-out" help:"Publish the paced delivery scenarios' events (d11, d11f, fanout) as fast as the API takes them too, as d11burst always does: the figure is then how fast the backlog this builds in the store drains."`
+	Type         string        `default:"order.fulfilled" enum:"order.fulfilled,custom" help:"What to publish: order.fulfilled (the built-in commerce type, each payload checked against its schema) or custom (a type without a schema, bench.event)."`
 	Rate         int           `default:"1000" help:"Events per second of the latency run."`
 	Backlog      int           `default:"1000000" help:"Deliveries the backlog scenario queues for an endpoint that is down."`
-	Only         []string      `sep:"," help:"Run only these scenarios: loopback, d11, d11f, fanout, single, batch, latency, backlog (default all)."`
+	Only         []string      `sep:"," help:"Run only these scenarios: loopback, d11, d11burst, d11f, fanout, single, batch, latency, backlog (default all)."`
 	URL          string        `name:"url" placeholder:"http://127.0.0.1:8700" help:"Measure an existing Consign server on this machine (run with --insecure-targets) instead of an in-process one."`
 	Key          string        `help:"Admin API key of the server at --url."`
+	ServerPID    int           `name:"server-pid" placeholder:"PID" help:"Process of the server at --url, whose CPU time per delivery and per event the bench reports (default: the process listening on --url's port, when this machine shows it)."`
 	Data         string        `placeholder:"DIR" help:"Keep the in-process server's store (with --database, its encryption key file) in this directory (default: a temporary one, removed afterwards)."`
 	Database     string        `placeholder:"postgres://…" help:"Run the in-process server on this PostgreSQL database instead of the embedded store, as serve --database does (use a fresh database: the bench adds to what it holds)."`
 	Repeat       int           `default:"1" help:"Run the scenarios this many times, each round on a fresh in-process embedded store, and end with each figure's median and range."`
@@ -38,8 +40,8 @@ type benchCmd struct {
 func (c *benchCmd) Run(env *runEnv) error {
 	_, err := bench.Run(env.ctx, bench.Config{
 		Events: c.Events, Duration: c.Duration, Concurrency: c.Concurrency, Fanout: c.Fanout,
-		PayloadSize: c.PayloadSize, BatchSize: c.BatchSize, BatchClients: c.BatchClients, Ahead: c.Ahead, Warmup: warmup(c.Warmup), FlatOut: c.FlatOut, Rate: c.Rate,
-		Backlog: c.Backlog, Only: c.Only, URL: c.URL, Key: c.Key, DataDir: c.Data, Database: c.Database, Repeat: c.Repeat, JSON: c.JSON, CPUProfile: c.CPUProfile, MemProfile: c.MemProfile,
+		PayloadSize: c.PayloadSize, BatchSize: c.BatchSize, BatchClients: c.BatchClients, Ahead: c.Ahead, Warmup: warmup(c.Warmup), FlatOut: c.FlatOut, Type: c.Type, Rate: c.Rate,
+		Backlog: c.Backlog, Only: c.Only, URL: c.URL, Key: c.Key, ServerPID: c.ServerPID, DataDir: c.Data, Database: c.Database, Repeat: c.Repeat, JSON: c.JSON, CPUProfile: c.CPUProfile, MemProfile: c.MemProfile,
 		Logger: slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}, env.stdout)
 	return err
