@@ -40,7 +40,12 @@ const (
 )
 
 // Schema is a compiled JSON Schema.
-type Schema struct{ s *jsonschema.Schema }
+type Schema struct {
+	s *jsonschema.Schema
+	// onePass is the schema compiled for the one-pass check (onepass.go); nil when it
+	// uses a keyword that check does not apply.
+	onePass *node
+}
 
 // Compile parses, bounds and compiles a schema document (draft 2020-12 unless it says
 // otherwise).
@@ -70,7 +75,7 @@ func Compile(doc []byte) (*Schema, error) {
 	if _, err := w.nodes(s); err != nil {
 		return nil, err
 	}
-	return &Schema{s: s}, nil
+	return &Schema{s: s, onePass: compileOnePass(s)}, nil
 }
 
 // depth returns how deeply v nests objects and arrays, stopping early past MaxDepth.
@@ -170,8 +175,13 @@ func location(s *jsonschema.Schema) string {
 }
 
 // Validate checks a JSON document against the schema and returns one readable message
-// naming the first places that fail.
+// naming the first places that fail. A document the one-pass check passes is valid
+// without being decoded; any other is decoded and validated the general way, which
+// gives the message.
 func (s *Schema) Validate(doc []byte) error {
+	if s.onePass != nil && onePass(s.onePass, doc) {
+		return nil
+	}
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
 	if err != nil {
 		return fmt.Errorf("not valid JSON: %w", err)

@@ -214,6 +214,34 @@ func BenchmarkValidate(b *testing.B) {
 			_ = order.Validate(doc)
 		}
 	})
+	b.Run("general", func(b *testing.B) { // without the one-pass check
+		g := general(order)
+		for b.Loop() {
+			_ = g.Validate(doc)
+		}
+	})
+	// The built-in order.fulfilled's schema on the 1 KiB order consign bench publishes.
+	var fulfilled *Schema
+	for _, et := range consign.BuiltinEventTypes() {
+		if et.Name == "order.fulfilled" {
+			fulfilled, err = Compile(et.Schema)
+			require.NoError(b, err)
+		}
+	}
+	pad := strings.Repeat("x", 1024-len(benchOrder)-2)
+	fdoc := []byte(benchOrder + pad + `"}`)
+	require.NoError(b, general(fulfilled).Validate(fdoc))
+	b.Run("order.fulfilled", func(b *testing.B) {
+		for b.Loop() {
+			_ = fulfilled.Validate(fdoc)
+		}
+	})
+	b.Run("order.fulfilled-general", func(b *testing.B) {
+		g := general(fulfilled)
+		for b.Loop() {
+			_ = g.Validate(fdoc)
+		}
+	})
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
 	require.NoError(b, err)
 	b.Run("count-only", func(b *testing.B) {
@@ -223,3 +251,9 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	})
 }
+
+// benchOrder is the head of consign bench's order.fulfilled payload (internal/bench).
+const benchOrder = `{"id":"ord_10442","name":"#10442","currency":"EUR","total":"129.90",` +
+	`"lineItems":[{"id":"li_1","sku":"SKU-RED-M","quantity":2,"price":"39.95"},{"id":"li_2","sku":"SKU-BLU-L","quantity":1,"price":"50.00"}],` +
+	`"fulfillments":[{"id":"ful_7","status":"success","tracking_company":"DHL","tracking_number":"JD014600006281234567","line_item_ids":["li_1","li_2"]}],` +
+	`"bench":"consign","pad":"`

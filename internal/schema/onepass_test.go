@@ -1,0 +1,138 @@
+package schema
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/consign-dev/consign"
+)
+
+// general is s without its one-pass check: the general way alone.
+func general(s *Schema) *Schema { return &Schema{s: s.s} }
+
+// onePassSchemas are schemas the one-pass check applies, with documents each.
+var onePassSchemas = []struct {
+	schema string
+	docs   []string
+}{
+	{`{"type":"object","required":["sku","quantity"],"properties":{"sku":{"type":"string","minLength":1,"maxLength":5},
+		"quantity":{"type":"integer","minimum":1,"maximum":100},"price":{"type":"number","exclusiveMinimum":0}},"additionalProperties":false}`,
+		[]string{`{"sku":"A-1","quantity":3}`, `{"sku":"A-1","quantity":3,"price":9.5}`, `{"sku":"","quantity":3}`, `{"sku":"ABCDEF","quantity":3}`,
+			`{"sku":"ÄÖÜßé","quantity":3}`, `{"sku":"\u00c4","quantity":3}`, `{"sku":"A","quantity":0}`, `{"sku":"A","quantity":100}`,
+			`{"sku":"A","quantity":101}`, `{"sku":"A","quantity":1.0}`, `{"sku":"A","quantity":1e1}`, `{"sku":"A","quantity":3,"price":0}`,
+			`{"sku":"A","quantity":3,"price":-0.0}`, `{"sku":"A","quantity":3,"price":1e-320}`, `{"sku":"A","quantity":3,"extra":1}`,
+			`{"sku":"A"}`, `{"quantity":3}`, `{"sku":"A","quantity":3,"sku":"B"}`, `{"sku":"A","quantity":3,"sku":7}`, `{"sk\u0075":"A","quantity":3}`,
+			`[]`, `"x"`, `{"sku":"A","quantity":3`, `{"sku":"A","quantity":03}`, `{"sku":"A","quantity":3} x`, ` {"sku":"A","quantity":3} `,
+			`{"sku":"A","quantity":100.00000000000001}`, `{"sku":"A","quantity":99.99999999999999}`, `{"sku":"A\x01","quantity":3}`, ``}},
+	{`{"type":"object","properties":{"id":{"type":["string","integer"]},"lineItems":{"type":"array","items":{"type":"object"}},
+		"fulfillments":{"type":"array","items":{"type":"object"},"minItems":1,"maxItems":2}}}`,
+		[]string{`{"id":"o-1","lineItems":[{},{"a":[1,{"b":null}]}],"fulfillments":[{}]}`, `{"id":7,"fulfillments":[{}]}`, `{"id":7.5}`,
+			`{"id":null}`, `{"lineItems":[{},1]}`, `{"fulfillments":[]}`, `{"fulfillments":[{},{},{}]}`, `{"x":[1,2,[3,[4,[5]]]],"y":{"z":true,"w":false}}`,
+			`{"x":[1,2,}`, `{"x":tru}`, `{"x":"\q"}`, `{"x":"\ud83d\ude00"}`, `{"x":-}`, `{"x":1.}`, `{"x":.5}`, `{"x":1e}`, `{"x":[1 2]}`, `{,}`, `{"a" 1}`}},
+	{`{"$ref":"#/$defs/line","$defs":{"line":{"type":"object","required":["sku"],"properties":{"sku":{"type":"string"}},
+		"additionalProperties":{"type":"number"}}}}`,
+		[]string{`{"sku":"A","n":1}`, `{"sku":"A","n":"1"}`, `{"n":1}`, `{"sku":"A"}`}},
+	{`{"type":"array","items":{"type":"integer","exclusiveMaximum":10,"minimum":-5}}`,
+		[]string{`[1,2,3]`, `[10]`, `[9]`, `[-5]`, `[-6]`, `[-5.5]`, `[9.999999999999999999]`, `[]`, `[1,]`}},
+	{`true`, []string{`{"anything":[1,2]}`, `1`, `nul`}},
+}
+
+// TestOnePassAgrees: what the one-pass check passes, the general way passes too, and
+// Validate answers as the general way does, message and all.
+func TestOnePassAgrees(t *testing.T) {
+	t.Parallel()
+	for _, tc := range onePassSchemas {
+		s, err := Compile([]byte(tc.schema))
+		require.NoError(t, err)
+		require.NotNil(t, s.onePass, "the one-pass check applies %s", tc.schema)
+		for _, doc := range tc.docs {
+			want := general(s).Validate([]byte(doc))
+			if onePass(s.onePass, []byte(doc)) {
+				require.NoError(t, want, "one pass passed %s against %s", doc, tc.schema)
+			}
+			got := s.Validate([]byte(doc))
+			if want == nil {
+				require.NoError(t, got, doc)
+			} else {
+				require.EqualError(t, got, want.Error(), doc)
+			}
+		}
+	}
+}
+
+// TestOnePassDecides: the documents that matter for speed — valid ones without escapes
+// — pass in one pass; ones with escapes or near bounds hand over.
+func TestOnePassDecides(t *testing.T) {
+	t.Parallel()
+	s, err := Compile([]byte(onePassSchemas[0].schema))
+	require.NoError(t, err)
+	for doc, want := range map[string]bool{
+		`{"sku":"A-1","quantity":3}`:              true,
+		` {"sku":"ÄÖÜßé","quantity":100} `:        true,
+		`{"sku":"A","quantity":3,"price":0.01}`:   true,
+		`{"sku":"\u00c4","quantity":3}`:           false, // a length of a string with escapes
+		`{"sku":"A","quantity":1.0}`:              false, // an integer with a fraction
+		`{"sku":"A","quantity":3,"price":1e-320}`: true,
+		`{"sku":"A","quantity":3,"price":0.0}`:    false, // at an exclusive bound
+		`{"sku":"A","quantity":3,"extra":1}`:      false,
+	} {
+		require.Equal(t, want, onePass(s.onePass, []byte(doc)), doc)
+	}
+}
+
+// TestOnePassApplies: the built-in catalog's payload schemas are checked in one pass;
+// schemas with keywords it does not apply are not.
+func TestOnePassApplies(t *testing.T) {
+	t.Parallel()
+	for _, et := range consign.BuiltinEventTypes() {
+		if len(et.Schema) == 0 || strings.HasPrefix(et.Name, consign.OperationalPrefix) {
+			continue
+		}
+		s, err := Compile(et.Schema)
+		require.NoError(t, err)
+		require.NotNil(t, s.onePass, et.Name)
+	}
+	for _, doc := range []string{
+		`{"type":"string","format":"date-time"}`, `{"enum":[1,2]}`, `{"anyOf":[{"type":"string"},{"type":"integer"}]}`,
+		`{"properties":{"a":{"pattern":"^x"}}}`, `{"type":"number","multipleOf":0.5}`, `{"minProperties":1}`,
+		`{"items":{"uniqueItems":true}}`, `{"prefixItems":[{"type":"string"}]}`, `{"type":"number","maximum":0.1}`,
+	} {
+		s, err := Compile([]byte(doc))
+		require.NoError(t, err)
+		require.Nil(t, s.onePass, doc)
+	}
+}
+
+// TestOnePassWork: the one-pass check counts the schemas it applies; past MaxWork the
+// general way refuses the payload as before.
+func TestOnePassWork(t *testing.T) {
+	t.Parallel()
+	s, err := Compile([]byte(`{"type":"array","items":{"type":"integer"}}`))
+	require.NoError(t, err)
+	require.NotNil(t, s.onePass)
+	many := "[" + strings.Repeat("1,", MaxWork) + "1]"
+	require.False(t, onePass(s.onePass, []byte(many)))
+	require.ErrorContains(t, s.Validate([]byte(many)), "too large for this schema to check")
+}
+
+func FuzzOnePass(f *testing.F) {
+	var schemas []*Schema
+	for _, tc := range onePassSchemas {
+		s, err := Compile([]byte(tc.schema))
+		require.NoError(f, err)
+		schemas = append(schemas, s)
+		for _, doc := range tc.docs {
+			f.Add(uint8(len(schemas)-1), []byte(doc))
+		}
+	}
+	f.Fuzz(func(t *testing.T, which uint8, doc []byte) {
+		s := schemas[int(which)%len(schemas)]
+		if onePass(s.onePass, doc) {
+			require.True(t, json.Valid(doc), "one pass passed invalid JSON %q", doc)
+			require.NoError(t, general(s).Validate(doc), "one pass passed %q", doc)
+		}
+	})
+}
