@@ -71,6 +71,7 @@ type Client struct {
 	Events     *EventService
 	Deliveries *DeliveryService
 	Sources    *SourceService
+	Jobs       *JobService
 }
 
 // Option configures a Client.
@@ -121,6 +122,7 @@ func New(baseURL, key string, opts ...Option) *Client {
 	c.Events = &EventService{c}
 	c.Deliveries = &DeliveryService{c}
 	c.Sources = &SourceService{c}
+	c.Jobs = &JobService{c}
 	return c
 }
 

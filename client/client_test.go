@@ -177,8 +177,12 @@ func TestEndpointsAndSecrets(t *testing.T) {
 
 	job, err := c.Endpoints.Recover(ctx, o.ID, ep.ID, client.RecoverInput{Since: time.Now().Add(-time.Hour)})
 	require.NoError(t, err)
-	require.Equal(t, "queued", job.Status)
+	require.Equal(t, client.JobCompleted, job.Status)
+	require.Equal(t, client.JobRecover, job.Kind)
 	require.Zero(t, job.Requeued, "nothing failed")
+	recorded, err := c.Jobs.Get(ctx, o.ID, job.ID)
+	require.NoError(t, err)
+	require.Equal(t, ep.ID, recorded.EndpointID)
 
 	// Secrets: add, list, expire, rotate, delete.
 	sec, err := c.Secrets.Add(ctx, o.ID, ep.ID, client.SecretInput{})
@@ -349,6 +353,40 @@ func TestEventsAndDeliveries(t *testing.T) {
 		d, err := c.Deliveries.Get(ctx, o.ID, failed.ID)
 		return err == nil && d.Status == client.StatusSucceeded
 	}, waitFor, tick)
+}
+
+func TestReplayAndJobs(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := start(t).c
+	o := newOrg(t, c, "Acme")
+	since := time.Now().Add(-time.Second)
+	ev, err := c.Events.Publish(ctx, o.ID, client.EventInput{Type: "order.created", Payload: map[string]any{"order_id": 1}})
+	require.NoError(t, err)
+	rcv := newReceiver(t)
+	ep, err := c.Endpoints.Create(ctx, o.ID, client.EndpointInput{URL: rcv.url(), Topics: []string{"order.*"}})
+	require.NoError(t, err)
+
+	job, err := c.Endpoints.Replay(ctx, o.ID, ep.ID, client.ReplayInput{Since: since, Types: []string{"order.created"}})
+	require.NoError(t, err)
+	require.Equal(t, client.JobReplay, job.Kind)
+	require.Equal(t, []string{"order.created"}, job.Params.Types)
+	require.Eventually(t, func() bool {
+		j, err := c.Jobs.Get(ctx, o.ID, job.ID)
+		return err == nil && j.Status == client.JobCompleted && j.Progress.Created == 1
+	}, waitFor, tick)
+	require.Eventually(t, func() bool { return len(rcv.requests()) == 1 }, waitFor, tick)
+	require.Equal(t, ev.ID, rcv.requests()[0].header.Get("webhook-id"))
+
+	page, err := c.Jobs.List(ctx, o.ID, &client.JobListOptions{EndpointID: ep.ID})
+	require.NoError(t, err)
+	require.Len(t, page.Data, 1)
+	_, err = c.Jobs.Cancel(ctx, o.ID, job.ID)
+	require.Equal(t, client.CodeConflict, apiError(t, err).Code(), "a completed job cannot be cancelled")
+	_, err = c.Endpoints.Replay(ctx, o.ID, ep.ID, client.ReplayInput{})
+	e := apiError(t, err)
+	require.Equal(t, client.CodeInvalid, e.Code())
+	require.Equal(t, "since", e.Errors[0].Field)
 }
 
 func TestErrors(t *testing.T) {

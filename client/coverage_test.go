@@ -66,6 +66,8 @@ func TestInputsCoverTheAPI(t *testing.T) {
 		{"patch", "/v1/orgs/{org}/endpoints/{id}", client.EndpointPatch{}, []string{"secret", "secret_expires_at"}},
 		{"post", "/v1/orgs/{org}/endpoints/{id}/secrets", client.SecretInput{}, nil},
 		{"post", "/v1/orgs/{org}/sources", client.SourceInput{}, nil},
+		{"post", "/v1/orgs/{org}/endpoints/{id}/replay", client.ReplayInput{}, nil},
+		{"post", "/v1/orgs/{org}/endpoints/{id}/recover", client.RecoverInput{}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(strings.ToUpper(tt.method)+" "+tt.path, func(t *testing.T) {

@@ -221,18 +221,34 @@ type RecoverInput struct {
 	Types  []string   `json:"types,omitempty"`
 }
 
-// RecoverJob is a recovery under way: Requeued deliveries are sent again within the
-// endpoint's limits.
+// RecoverJob is a recover run, recorded as a completed job: Requeued deliveries are sent
+// again within the endpoint's limits.
 type RecoverJob struct {
-	ID       string `json:"id"`
-	Status   string `json:"status"`
-	Requeued int    `json:"requeued"`
+	Job
+	Requeued int `json:"requeued"`
 }
 
 // Recover re-queues an endpoint's deliveries that match in.
 func (s *EndpointService) Recover(ctx context.Context, org, id string, in RecoverInput) (*RecoverJob, error) {
 	var j RecoverJob
 	_, err := s.c.do(ctx, request{method: http.MethodPost, path: path("orgs", org, "endpoints", id, "recover"), body: in, out: &j})
+	return ptr(&j, err)
+}
+
+// ReplayInput asks for a replay: the events created in [Since, Until) (Until zero: now)
+// of Types (default: every type the endpoint subscribes to) that the endpoint never
+// had. Since may reach back no further than the server's retention.
+type ReplayInput struct {
+	Since time.Time  `json:"since"`
+	Until *time.Time `json:"until,omitempty"`
+	Types []string   `json:"types,omitempty"`
+}
+
+// Replay starts a replay job: deliveries of the past events the endpoint never had,
+// created within its limits. Follow it with Jobs.Get.
+func (s *EndpointService) Replay(ctx context.Context, org, id string, in ReplayInput) (*Job, error) {
+	var j Job
+	_, err := s.c.do(ctx, request{method: http.MethodPost, path: path("orgs", org, "endpoints", id, "replay"), body: in, out: &j})
 	return ptr(&j, err)
 }
 

@@ -36,6 +36,13 @@ type (
 	Duration = consign.Duration
 	// Secret is a signing secret of an endpoint; Value is set only when it is created.
 	Secret = consign.Secret
+	// Job is background work on an endpoint (a replay, a recover run) with its status
+	// and progress.
+	Job = consign.Job
+	// JobParams is what a job was asked to do.
+	JobParams = consign.JobParams
+	// JobProgress counts what a job has done.
+	JobProgress = consign.JobProgress
 	// Delivery is one event for one endpoint; Attempts is set when it is fetched alone.
 	Delivery = consign.Delivery
 	// Attempt is one HTTP request of a delivery and what came back.
@@ -82,4 +89,11 @@ const (
 	StatusPaused     = consign.StatusPaused     // the endpoint is inactive
 	StatusSuperseded = consign.StatusSuperseded // coalesced into a newer event
 	StatusCancelled  = consign.StatusCancelled  // will not be sent
+
+	JobReplay    = consign.JobReplay  // a replay of past events
+	JobRecover   = consign.JobRecover // a recover run (finished when created)
+	JobRunning   = consign.JobRunning
+	JobCompleted = consign.JobCompleted
+	JobFailed    = consign.JobFailed
+	JobCancelled = consign.JobCancelled
 )

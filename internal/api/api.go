@@ -63,6 +63,7 @@ type Server struct {
 	ingest   Publisher
 	dispatch Dispatcher
 	inbound  Sources
+	jobs     Jobs
 	log      *slog.Logger
 	mux      *http.ServeMux
 	doc      []byte // the OpenAPI document
@@ -160,12 +161,12 @@ func unwrapURLError(err error) error {
 
 // New returns the API server. cfg gets its defaults; New panics when it does not pass
 // Validate (the composition root validates its settings first).
-func New(s Store, m *manage.Service, in Publisher, d Dispatcher, ib Sources, cfg Config) *Server {
+func New(s Store, m *manage.Service, in Publisher, d Dispatcher, ib Sources, j Jobs, cfg Config) *Server {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		panic("api: invalid settings: " + err.Error())
 	}
-	srv := &Server{cfg: cfg, store: s, manage: m, ingest: in, dispatch: d, inbound: ib, log: cfg.Logger, mux: http.NewServeMux()}
+	srv := &Server{cfg: cfg, store: s, manage: m, ingest: in, dispatch: d, inbound: ib, jobs: j, log: cfg.Logger, mux: http.NewServeMux()}
 	routes := srv.routes()
 	for _, rt := range routes {
 		srv.mux.Handle(rt.method+" "+rt.pattern, srv.wrap(rt))

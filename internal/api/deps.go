@@ -9,6 +9,7 @@ import (
 	"github.com/consign-dev/consign/internal/dispatch"
 	"github.com/consign-dev/consign/internal/inbound"
 	"github.com/consign-dev/consign/internal/ingest"
+	"github.com/consign-dev/consign/internal/job"
 	"github.com/consign-dev/consign/internal/store"
 )
 
@@ -45,6 +46,15 @@ type Dispatcher interface {
 	Retry(ctx context.Context, orgID, id string) (*consign.Delivery, error)
 	Recover(ctx context.Context, orgID, endpointID string, in dispatch.RecoverInput) (int, error)
 	Wake(endpointIDs ...string)
+}
+
+// Jobs starts, lists and cancels jobs (job.Service).
+type Jobs interface {
+	Replay(ctx context.Context, orgID, endpointID string, in job.ReplayInput) (*consign.Job, error)
+	RecordRecover(ctx context.Context, orgID, endpointID string, p consign.JobParams, n int) (*consign.Job, error)
+	Get(ctx context.Context, orgID, id string) (*consign.Job, error)
+	List(ctx context.Context, orgID, endpointID string, p store.Page) ([]*consign.Job, error)
+	Cancel(ctx context.Context, orgID, id string) (*consign.Job, error)
 }
 
 // Sources manages inbound sources, lists their receipts and receives their requests

@@ -23,6 +23,7 @@ func accepted(body any) reply { return reply{http.StatusAccepted, body} }
 var queryParams = map[string][]string{
 	"GET /v1/orgs/{org}/events":                {"type"},
 	"GET /v1/orgs/{org}/deliveries":            {"endpoint_id", "event_id", "status"},
+	"GET /v1/orgs/{org}/jobs":                  {"endpoint_id"},
 	"GET /v1/orgs/{org}/endpoints/{id}/stats":  {"window"},
 	"GET /v1/orgs/{org}/sources/{id}/receipts": {"via", "status", "verified", "duplicate"},
 }

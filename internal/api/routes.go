@@ -8,6 +8,7 @@ import (
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/dispatch"
 	"github.com/consign-dev/consign/internal/ingest"
+	"github.com/consign-dev/consign/internal/job"
 	"github.com/consign-dev/consign/internal/manage"
 	"github.com/consign-dev/consign/internal/store"
 )
@@ -45,13 +46,18 @@ func (s *Server) routes() []route {
 		{"DELETE", "/v1/orgs/{org}/endpoints/{id}/secrets/{sid}", orgMember, "delete a secret", s.deleteSecret, nil, nil},
 		{"POST", "/v1/orgs/{org}/endpoints/{id}/test", orgMember, "send a test event now and return the attempt", s.testEndpoint, testInput{}, testReply{}},
 		{"POST", "/v1/orgs/{org}/endpoints/{id}/transformation/test", orgMember, "run the endpoint's transformation (or the code given) on an event without sending anything", s.testTransformation, manage.TransformationTest{}, manage.TransformationResult{}},
-		{"POST", "/v1/orgs/{org}/endpoints/{id}/recover", orgMember, "re-queue failed deliveries since a time", s.recoverEndpoint, recoverInput{}, accepted(jobReply{})},
+		{"POST", "/v1/orgs/{org}/endpoints/{id}/recover", orgMember, "re-queue failed deliveries since a time (recorded as a completed recover job)", s.recoverEndpoint, recoverInput{}, accepted(recoverReply{})},
+		{"POST", "/v1/orgs/{org}/endpoints/{id}/replay", orgMember, "start a replay job: deliver the past events of a window that the endpoint never had, within its limits", s.replayEndpoint, job.ReplayInput{}, accepted(consign.Job{})},
 		{"GET", "/v1/orgs/{org}/endpoints/{id}/stats", orgMember, "counts by status, success rate and latency over a window", s.endpointStats, nil, consign.EndpointStats{}},
 
 		{"POST", "/v1/orgs/{org}/events", orgMember, "publish one event", s.createEvent, ingest.EventInput{}, accepted(event{})},
 		{"POST", "/v1/orgs/{org}/events/batch", orgMember, "publish up to 1000 events in one durable write", s.createEventBatch, batchInput{}, accepted(batchReply{})},
 		{"GET", "/v1/orgs/{org}/events", orgMember, "list events", s.listEvents, nil, list[event]{}},
 		{"GET", "/v1/orgs/{org}/events/{id}", orgMember, "get an event with its deliveries", s.getEvent, nil, event{}},
+
+		{"GET", "/v1/orgs/{org}/jobs", orgMember, "list jobs (replays, recover runs), newest first", s.listJobs, nil, list[*consign.Job]{}},
+		{"GET", "/v1/orgs/{org}/jobs/{id}", orgMember, "get a job with its status and progress", s.getJob, nil, consign.Job{}},
+		{"POST", "/v1/orgs/{org}/jobs/{id}/cancel", orgMember, "cancel a running job (deliveries it created are still sent)", s.cancelJob, nil, consign.Job{}},
 
 		{"GET", "/v1/orgs/{org}/deliveries", orgMember, "list deliveries", s.listDeliveries, nil, list[*consign.Delivery]{}},
 		{"GET", "/v1/orgs/{org}/deliveries/{id}", orgMember, "get a delivery with its attempts", s.getDelivery, nil, consign.Delivery{}},
@@ -363,15 +369,64 @@ func (s *Server) recoverEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if in.Since != nil {
 		since = *in.Since
 	}
+	now := s.cfg.Now().UTC()
 	n, err := s.dispatch.Recover(r.Context(), r.PathValue("org"), r.PathValue("id"),
 		dispatch.RecoverInput{Since: since, Until: in.Until, Statuses: in.Status, Types: in.Types})
 	if err != nil {
 		return err
 	}
-	now := s.cfg.Now().UTC()
-	return writeJSON(w, http.StatusAccepted, map[string]any{
-		"id": consign.NewID(consign.PrefixJob, now), "status": "queued", "requeued": n,
-	})
+	p := consign.JobParams{Since: since.UTC(), Until: now, Types: in.Types, Statuses: in.Status}
+	if in.Until != nil {
+		p.Until = in.Until.UTC()
+	}
+	j, err := s.jobs.RecordRecover(r.Context(), r.PathValue("org"), r.PathValue("id"), p, n)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusAccepted, recoverReply{Job: *j, Requeued: n})
+}
+
+func (s *Server) replayEndpoint(w http.ResponseWriter, r *http.Request) error {
+	var in job.ReplayInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	j, err := s.jobs.Replay(r.Context(), r.PathValue("org"), r.PathValue("id"), in)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/orgs/"+j.OrgID+"/jobs/"+j.ID)
+	return writeJSON(w, http.StatusAccepted, j)
+}
+
+// Jobs.
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	js, err := s.jobs.List(r.Context(), r.PathValue("org"), r.URL.Query().Get("endpoint_id"), p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, newList(js, p, func(j *consign.Job) string { return j.ID }))
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.jobs.Get(r.Context(), r.PathValue("org"), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, j)
+}
+
+func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.jobs.Cancel(r.Context(), r.PathValue("org"), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, j)
 }
 
 func (s *Server) endpointStats(w http.ResponseWriter, r *http.Request) error {

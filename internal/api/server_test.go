@@ -56,7 +56,7 @@ func newAPI(tb testing.TB, cfg api.Config) *apiServer {
 	d := dispatch.New(st, m, dispatch.EmitterFunc(in.Emit), snd, dispatch.Config{Logger: log})
 	ib := inbound.New(st, box, in, snd, inbound.Config{InsecureTargets: true, Logger: log})
 	cfg.Logger = log
-	srv := httptest.NewServer(api.New(st, m, in, d, ib, cfg))
+	srv := httptest.NewServer(api.New(st, m, in, d, ib, nil, cfg))
 	tb.Cleanup(srv.Close)
 	return &apiServer{url: srv.URL, hc: srv.Client()}
 }

@@ -57,10 +57,10 @@ type testReply struct {
 	Attempt    *consign.Attempt `json:"attempt"`
 }
 
-type jobReply struct {
-	ID       string `json:"id"`
-	Status   string `json:"status"`
-	Requeued int    `json:"requeued"`
+// recoverReply is a recover run's job with how many deliveries it re-queued.
+type recoverReply struct {
+	consign.Job
+	Requeued int `json:"requeued"`
 }
 
 type batchReply struct {

@@ -24,6 +24,7 @@ import (
 	"github.com/consign-dev/consign/internal/guard"
 	"github.com/consign-dev/consign/internal/inbound"
 	"github.com/consign-dev/consign/internal/ingest"
+	"github.com/consign-dev/consign/internal/job"
 	"github.com/consign-dev/consign/internal/maint"
 	"github.com/consign-dev/consign/internal/manage"
 	"github.com/consign-dev/consign/internal/metrics"
@@ -73,6 +74,8 @@ type Config struct {
 	// settled inbound receipts are kept; default 720h (30 days). Every node purges
 	// hourly; negative disables it.
 	Retention time.Duration
+	// Jobs configures replays (how many deliveries a replay keeps queued, how it pages).
+	Jobs job.Config
 	// CertificateCheck is how often endpoints' client certificates are checked for
 	// consign.endpoint.certificate_expiring (one node at a time); default 1h.
 	CertificateCheck time.Duration
@@ -94,7 +97,9 @@ type App struct {
 	Ingest     *ingest.Service
 	Dispatcher *dispatch.Dispatcher
 	Inbound    *inbound.Service
+	Jobs       *job.Service
 	Guard      *guard.Guard
+	jobRunner  *job.Runner
 	sender     *sender.Sender
 	pollSender *sender.Sender
 	http       *http.Server
@@ -170,6 +175,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, named("API.", ac.Validate())...)
 	errs = append(errs, named("Guard.", c.guardConfig().Validate())...)
+	errs = append(errs, named("Jobs.", c.jobConfig().Validate())...)
 	if c.CertificateCheck < 0 {
 		errs = append(errs, fmt.Errorf("CertificateCheck is %s; it must be positive (or zero for the default, 1h)", c.CertificateCheck))
 	}
@@ -223,6 +229,14 @@ func (c Config) inboundConfig() inbound.Config {
 	ic := c.Inbound
 	ic.InsecureTargets, ic.ValidateURL, ic.Now, ic.Logger = c.InsecureTargets, sender.ValidateTargetURL, c.Now, c.Logger
 	return ic.WithDefaults()
+}
+
+// jobConfig is the jobs' settings, as Start builds them: a replay reaches back no
+// further than the retention.
+func (c Config) jobConfig() job.Config {
+	jc := c.Jobs
+	jc.Retention, jc.Now, jc.Logger = c.Retention, c.Now, c.Logger
+	return jc.WithDefaults()
 }
 
 // apiConfig is the API's settings, as Start builds them (but for the tracer).
@@ -281,6 +295,7 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 			Turn: a.Dispatcher.Turn("retention", 50*time.Minute)})
 		a.done.Go(func() { r.Run(runCtx) })
 	}
+	a.done.Go(func() { a.jobRunner.Run(runCtx) })
 	cc := cfg.certExpiryConfig()
 	cc.Turn = a.Dispatcher.Turn("certificate-expiry", 50*time.Minute)
 	ce := maint.NewCertExpiry(a.Manage.AnnounceExpiringCertificates, cc)
@@ -393,9 +408,12 @@ func (a *App) build(ctx context.Context) error {
 	gc.Metrics = a.metrics
 	a.Guard = guard.New(gc)
 	a.metrics.WatchBodies(a.Guard.Held)
+	jc := cfg.jobConfig()
+	a.jobRunner = job.NewRunner(a.Store, jc, func(id string) { a.Dispatcher.Wake(id) }, a.Dispatcher.Turn)
+	a.Jobs = job.NewService(a.Store, jc, a.jobRunner.Kick)
 	ac := cfg.apiConfig()
 	ac.Tracer, ac.Throttle = tracer, a.Guard
-	handler := api.New(a.Store, a.Manage, a.Ingest, a.Dispatcher, a.Inbound, ac)
+	handler := api.New(a.Store, a.Manage, a.Ingest, a.Dispatcher, a.Inbound, a.Jobs, ac)
 	// /metrics is public, like /healthz: it shows counts and endpoint IDs, no payloads
 	// or credentials. Restrict it at the proxy if endpoint IDs should stay private.
 	root := http.NewServeMux()

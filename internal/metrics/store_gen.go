@@ -80,6 +80,51 @@ func (st *Store) SourcePollNextDue(ctx context.Context) (time.Time, error) {
 	return st.Store.SourcePollNextDue(ctx)
 }
 
+func (st *Store) JobInsert(ctx context.Context, j *store.JobRow) error {
+	defer st.observe("JobInsert", time.Now())
+	return st.Store.JobInsert(ctx, j)
+}
+
+func (st *Store) JobGet(ctx context.Context, orgID string, id string) (*store.JobRow, error) {
+	defer st.observe("JobGet", time.Now())
+	return st.Store.JobGet(ctx, orgID, id)
+}
+
+func (st *Store) JobList(ctx context.Context, orgID string, endpointID string, p store.Page) ([]*store.JobRow, error) {
+	defer st.observe("JobList", time.Now())
+	return st.Store.JobList(ctx, orgID, endpointID, p)
+}
+
+func (st *Store) JobsRunning(ctx context.Context) ([]*store.JobRow, error) {
+	defer st.observe("JobsRunning", time.Now())
+	return st.Store.JobsRunning(ctx)
+}
+
+func (st *Store) JobFinish(ctx context.Context, orgID string, id string, status string, message string, now time.Time) (*store.JobRow, error) {
+	defer st.observe("JobFinish", time.Now())
+	return st.Store.JobFinish(ctx, orgID, id, status, message, now)
+}
+
+func (st *Store) JobReplayStep(ctx context.Context, p store.ReplayStep) (*store.ReplayStepResult, error) {
+	defer st.observe("JobReplayStep", time.Now())
+	return st.Store.JobReplayStep(ctx, p)
+}
+
+func (st *Store) EventsScan(ctx context.Context, p store.EventScan) ([]*consign.Event, error) {
+	defer st.observe("EventsScan", time.Now())
+	return st.Store.EventsScan(ctx, p)
+}
+
+func (st *Store) EventsCount(ctx context.Context, p store.EventScan) (int, error) {
+	defer st.observe("EventsCount", time.Now())
+	return st.Store.EventsCount(ctx, p)
+}
+
+func (st *Store) DeliveriesQueued(ctx context.Context, endpointID string, max int) (int, error) {
+	defer st.observe("DeliveriesQueued", time.Now())
+	return st.Store.DeliveriesQueued(ctx, endpointID, max)
+}
+
 func (st *Store) Ping(ctx context.Context) error {
 	defer st.observe("Ping", time.Now())
 	return st.Store.Ping(ctx)
@@ -301,6 +346,6 @@ func (st *Store) EndpointAttemptDuration(ctx context.Context, endpointID string,
 }
 
 // storeMethods are the methods Store times.
-var storeMethods = []string{"SourceInsert", "SourceGet", "SourceByTokenHash", "SourceList", "SourceUpdate", "SourceDelete", "ReceiptsInsert", "ReceiptGet", "ReceiptList", "ReceiptsPending", "ReceiptsSettle", "SourcePollsClaim", "SourcePollFinish", "SourcePollNextDue", "Ping", "OrgInsert", "OrgGet", "OrgList", "OrgUpdate", "OrgDelete", "KeyInsert", "KeyByHash", "KeyList", "KeyDelete", "AdminKeyExists", "EventTypeEnsure", "EventTypeInsert", "EventTypeGet", "EventTypeList", "EventTypeUpdate", "EndpointInsert", "EndpointGet", "EndpointList", "EndpointListAll", "OrgEndpointsVersion", "EndpointUpdate", "EndpointDelete", "SecretInsert", "SecretList", "SecretUpdate", "SecretDelete", "SecretRotate", "EventsInsert", "EventGet", "EventList", "DeliveryList", "DeliveryGet", "DeliveryRequeue", "DeliveriesRecover", "DeliveriesClaim", "DeliveriesRecord", "DeliveriesReleaseLeases", "DeliveriesDue", "DeliveriesSettle", "EndpointFailures", "EndpointListFailing", "EndpointStatsCounts", "EndpointAttemptDuration"}
+var storeMethods = []string{"SourceInsert", "SourceGet", "SourceByTokenHash", "SourceList", "SourceUpdate", "SourceDelete", "ReceiptsInsert", "ReceiptGet", "ReceiptList", "ReceiptsPending", "ReceiptsSettle", "SourcePollsClaim", "SourcePollFinish", "SourcePollNextDue", "JobInsert", "JobGet", "JobList", "JobsRunning", "JobFinish", "JobReplayStep", "EventsScan", "EventsCount", "DeliveriesQueued", "Ping", "OrgInsert", "OrgGet", "OrgList", "OrgUpdate", "OrgDelete", "KeyInsert", "KeyByHash", "KeyList", "KeyDelete", "AdminKeyExists", "EventTypeEnsure", "EventTypeInsert", "EventTypeGet", "EventTypeList", "EventTypeUpdate", "EndpointInsert", "EndpointGet", "EndpointList", "EndpointListAll", "OrgEndpointsVersion", "EndpointUpdate", "EndpointDelete", "SecretInsert", "SecretList", "SecretUpdate", "SecretDelete", "SecretRotate", "EventsInsert", "EventGet", "EventList", "DeliveryList", "DeliveryGet", "DeliveryRequeue", "DeliveriesRecover", "DeliveriesClaim", "DeliveriesRecord", "DeliveriesReleaseLeases", "DeliveriesDue", "DeliveriesSettle", "EndpointFailures", "EndpointListFailing", "EndpointStatsCounts", "EndpointAttemptDuration"}
 
 var _ = consign.Org{}

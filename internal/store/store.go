@@ -29,6 +29,7 @@ import (
 // returns ECONFLICT. Methods that take an orgID never return another org's rows.
 type Store interface {
 	SourceStore
+	JobStore
 	Close() error
 	Ping(ctx context.Context) error
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/store"
 )
 
@@ -106,5 +107,25 @@ func TestEndpointStats(t *testing.T) {
 		require.InDelta(t, tc.rate, *st.SuccessRate, 1e-9, tc.name)
 		require.Equal(t, tc.p50, *st.LatencyP50MS, tc.name)
 		require.Equal(t, tc.p99, *st.LatencyP99MS, tc.name)
+	}
+}
+
+func TestIDFloorSortsByCreationTime(t *testing.T) {
+	t.Parallel()
+	for _, at := range []time.Time{
+		time.UnixMilli(0).UTC(),
+		time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC),
+		time.Date(2099, 1, 1, 23, 59, 59, 999e6, time.UTC),
+	} {
+		floor := store.IDFloor(consign.PrefixEvent, at)
+		require.True(t, consign.HasPrefix(floor, consign.PrefixEvent), floor)
+		for range 100 {
+			id := consign.NewID(consign.PrefixEvent, at)
+			require.LessOrEqual(t, floor, id)
+			require.Less(t, id, store.IDFloor(consign.PrefixEvent, at.Add(time.Millisecond)))
+		}
+		if at.UnixMilli() > 0 {
+			require.Less(t, consign.NewID(consign.PrefixEvent, at.Add(-time.Millisecond)), floor)
+		}
 	}
 }
