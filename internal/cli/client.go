@@ -29,6 +29,7 @@ type clientCmds struct {
 	Events     eventsCmd     `cmd:"" help:"Publish and read an org's events."`
 	Deliveries deliveriesCmd `cmd:"" help:"An org's deliveries and their attempts."`
 	Sources    sourcesCmd    `cmd:"" help:"An org's inbound sources and what they received."`
+	Jobs       jobsCmd       `cmd:"" help:"An org's jobs: replays and recover runs, with their progress."`
 }
 
 // remote holds the flags of every command that calls the API. The server's flag is

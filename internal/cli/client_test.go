@@ -175,6 +175,14 @@ func TestClientCommands(t *testing.T) {
 				}, 10*time.Second, 10*time.Millisecond)
 			}},
 		{name: "deliveries-show-response", args: []string{"deliveries", "show", "--org", "{org}", "{dlv3}"}},
+		// The endpoint had the one purchase order of the window: the replay creates nothing.
+		{name: "endpoints-replay", args: []string{"endpoints", "replay", "--org", "{org}", "--endpoint", "{ep3}", "--since", "1h",
+			"--types", "purchase_order.created", "--wait"}, keep: map[string]string{"job": "job_"}},
+		{name: "endpoints-replay-invalid", args: []string{"endpoints", "replay", "--org", "{org}", "--endpoint", "{ep3}", "--since", "1h",
+			"--types", "order.teleported"}, code: 1},
+		{name: "jobs-list", args: []string{"jobs", "list", "--org", "{org}", "--endpoint", "{ep3}"}},
+		{name: "jobs-get", args: []string{"jobs", "get", "--org", "{org}", "{job}"}},
+		{name: "jobs-cancel-finished", args: []string{"jobs", "cancel", "--org", "{org}", "{job}"}, code: 1},
 
 		{name: "sources-create", args: []string{"sources", "create", "--org", "{org}", "--name", "Deposco shipments", "--topic", "shipment.created",
 			"--verify", "header-token", "--header", "X-Token", "--secret", "token-0123456789", "--dedupe-pointer", "/shipment_id"},

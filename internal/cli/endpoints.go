@@ -20,6 +20,7 @@ type endpointsCmd struct {
 	Delete  endpointsDeleteCmd  `cmd:"" help:"Delete an endpoint and its deliveries."`
 	Test    endpointsTestCmd    `cmd:"" help:"Send a test event now and show the attempt."`
 	Recover endpointsRecoverCmd `cmd:"" help:"Send failed deliveries again, within the endpoint's limits."`
+	Replay  endpointsReplayCmd  `cmd:"" help:"Deliver the past events the endpoint never had (a backfill), as a job."`
 	Stats   endpointsStatsCmd   `cmd:"" help:"Deliveries by status, success rate and latency over a window."`
 }
 

@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Source", testSource},
 		{"Retention", testRetention},
 		{"Paused", testPaused},
+		{"Job", testJob},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
