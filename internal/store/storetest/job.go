@@ -92,7 +92,11 @@ func testJob(t *testing.T, open opener) {
 			{"Limit", func(p store.EventScan) store.EventScan { p.Limit = 2; return p }, evs[1:3]},
 			{"After", func(p store.EventScan) store.EventScan { p.After = evs[2].ID; return p }, evs[3:5]},
 			{"Types", func(p store.EventScan) store.EventScan { p.Types = []string{"order.updated"}; return p }, []*consign.Event{evs[1], evs[3]}},
-			{"Empty", func(p store.EventScan) store.EventScan { p.Since = now.Add(time.Hour); p.Until = now.Add(2 * time.Hour); return p }, nil},
+			{"Empty", func(p store.EventScan) store.EventScan {
+				p.Since = now.Add(time.Hour)
+				p.Until = now.Add(2 * time.Hour)
+				return p
+			}, nil},
 		} {
 			got, err := s.EventsScan(t.Context(), tc.scan(window))
 			require.NoError(t, err, tc.name)
