@@ -28,6 +28,8 @@ const (
 const (
 	ViaWebhook = "webhook" // a request to the source's ingest URL
 	ViaPoll    = "poll"    // an item found by the source's fallback poll
+	// A message read from the source's broker has the broker's name: FromNATS,
+	// FromAMQP or FromKafka.
 )
 
 // States of a receipt.
@@ -65,6 +67,14 @@ type Source struct {
 	Verify SourceVerify `json:"verify"`
 	Dedupe SourceDedupe `json:"dedupe"`
 	Poll   *SourcePoll  `json:"poll"`
+	// From is a broker the source also reads messages from; nil when it reads none.
+	From *SourceFrom `json:"from"`
+	// TypePointer (an RFC 6901 pointer into the body) or TypeHeader names where a
+	// request or message carries its event type; one without it becomes Topic.
+	TypePointer string `json:"type_pointer,omitempty"`
+	TypeHeader  string `json:"type_header,omitempty"`
+	// FromStatus is set when From is: how this node's consumer of the broker is doing.
+	FromStatus *FromStatus `json:"from_status,omitempty"`
 	// PollStatus is set when Poll is: when it runs next and how its last run went.
 	PollStatus *PollStatus `json:"poll_status,omitempty"`
 	// Token is the secret part of the ingest URL (…/in/{token}); never stored in clear.
@@ -229,6 +239,24 @@ func (s *Source) Normalize() error {
 	s.Dedupe.normalize(&v)
 	if s.Poll != nil {
 		s.Poll.normalize(&v)
+	}
+	if s.From != nil {
+		s.From.normalize(&v, s.ID)
+	}
+	s.TypeHeader = strings.TrimSpace(s.TypeHeader)
+	switch {
+	case s.TypePointer != "" && s.TypeHeader != "":
+		v.Add("type_pointer", "set type_pointer or type_header, not both")
+	case s.TypePointer != "":
+		if msg := ValidJSONPointer(s.TypePointer); msg != "" {
+			v.Add("type_pointer", "%s", msg)
+		}
+	case s.TypeHeader != "":
+		if !validHeaderName(s.TypeHeader) {
+			v.Add("type_header", "%q is not a valid header name", s.TypeHeader)
+		} else {
+			s.TypeHeader = http.CanonicalHeaderKey(s.TypeHeader)
+		}
 	}
 	return v.Err()
 }

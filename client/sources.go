@@ -19,6 +19,11 @@ type (
 	SourceDedupe = consign.SourceDedupe
 	// SourcePoll is a fallback sync of the provider's list, on an interval or a cron.
 	SourcePoll = consign.SourcePoll
+	// SourceFrom is a broker the source reads messages from: NATS JetStream, AMQP or
+	// Kafka. The URL's credentials are masked in replies.
+	SourceFrom = consign.SourceFrom
+	// FromStatus is how the answering node's consumer of a source's broker is doing.
+	FromStatus = consign.FromStatus
 	// Receipt is one inbound request (or polled item) as received, with its verdict.
 	Receipt = consign.Receipt
 )
@@ -41,29 +46,43 @@ type SourceInput struct {
 	Verify *SourceVerify `json:"verify,omitempty"`
 	Dedupe *SourceDedupe `json:"dedupe,omitempty"`
 	Poll   *SourcePoll   `json:"poll,omitempty"`
+	From   *SourceFrom   `json:"from,omitempty"`
+	// TypePointer or TypeHeader: where a request or message names its event type
+	// (default: Topic).
+	TypePointer string `json:"type_pointer,omitempty"`
+	TypeHeader  string `json:"type_header,omitempty"`
 }
 
 // SourcePatch changes a source: nil fields keep their values, and an object replaces
-// the current one whole. RemovePoll turns the fallback sync off.
+// the current one whole. RemovePoll turns the fallback sync off; RemoveFrom stops reading
+// the broker.
 type SourcePatch struct {
-	Name       *string
-	Topic      *string
-	Verify     *SourceVerify
-	Dedupe     *SourceDedupe
-	Poll       *SourcePoll
-	RemovePoll bool
+	Name        *string
+	Topic       *string
+	Verify      *SourceVerify
+	Dedupe      *SourceDedupe
+	Poll        *SourcePoll
+	RemovePoll  bool
+	From        *SourceFrom
+	RemoveFrom  bool
+	TypePointer *string
+	TypeHeader  *string
 }
 
-// MarshalJSON writes the fields that are set, and "poll": null for RemovePoll.
+// MarshalJSON writes the fields that are set, and null for RemovePoll and RemoveFrom.
 func (p SourcePatch) MarshalJSON() ([]byte, error) {
 	m := map[string]any{}
-	for name, v := range map[string]any{"name": p.Name, "topic": p.Topic, "verify": p.Verify, "dedupe": p.Dedupe, "poll": p.Poll} {
+	for name, v := range map[string]any{"name": p.Name, "topic": p.Topic, "verify": p.Verify, "dedupe": p.Dedupe, "poll": p.Poll,
+		"from": p.From, "type_pointer": p.TypePointer, "type_header": p.TypeHeader} {
 		if !isNilPtr(v) {
 			m[name] = v
 		}
 	}
 	if p.RemovePoll {
 		m["poll"] = nil
+	}
+	if p.RemoveFrom {
+		m["from"] = nil
 	}
 	return json.Marshal(m)
 }
@@ -77,6 +96,8 @@ func isNilPtr(v any) bool {
 	case *SourceDedupe:
 		return x == nil
 	case *SourcePoll:
+		return x == nil
+	case *SourceFrom:
 		return x == nil
 	}
 	return v == nil

@@ -148,9 +148,9 @@ func (s *Server) listReceipts(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	switch f.Via {
-	case "", consign.ViaWebhook, consign.ViaPoll:
+	case "", consign.ViaWebhook, consign.ViaPoll, consign.FromNATS, consign.FromAMQP, consign.FromKafka:
 	default:
-		v.Add("via", "must be webhook or poll")
+		v.Add("via", "must be webhook, poll, nats, amqp or kafka")
 	}
 	switch f.Status {
 	case "", consign.ReceiptPending, consign.ReceiptProcessed, consign.ReceiptDuplicate, consign.ReceiptRejected:

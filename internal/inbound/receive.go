@@ -64,39 +64,81 @@ func (s *Service) receive(ctx context.Context, token string, h http.Header, body
 		return nil, consign.Errorf(consign.ETOOLARGE, "request headers are too large: %d fields and %d bytes, at most %d fields and %d bytes",
 			n, size, s.cfg.MaxHeaders, s.cfg.MaxHeaderBytes)
 	}
+	r, rerr := s.receiptOf(src, consign.ViaWebhook, h, body, "")
+	if err := s.store.ReceiptsInsert(ctx, []*consign.Receipt{r}, false); err != nil {
+		return nil, unavailable(err)
+	}
+	switch {
+	case !r.Verified:
+		s.announceFailure(src, r)
+	case r.Status == consign.ReceiptPending:
+		s.enqueue(r)
+	}
+	return r, rerr
+}
+
+// receiptOf judges one request to a source, or one message from its broker, and returns
+// its receipt, not yet stored: rejected (unverified, or a body that cannot become an
+// event) with the error a webhook is answered with, or pending. defaultKey is the dedupe
+// key when the source names none (a broker message's id). The event type is taken from
+// the source's type_pointer or type_header when the message has it, else its topic.
+func (s *Service) receiptOf(src *consign.Source, via string, h http.Header, body []byte, defaultKey string) (*consign.Receipt, error) {
 	now := s.now()
 	r := &consign.Receipt{
-		ID: consign.NewID(consign.PrefixReceipt, now), OrgID: src.OrgID, SourceID: src.ID, Via: consign.ViaWebhook,
+		ID: consign.NewID(consign.PrefixReceipt, now), OrgID: src.OrgID, SourceID: src.ID, Via: via,
 		Topic: src.Topic, Headers: receiptHeaders(h, &src.Verify), Body: string(body), ReceivedAt: now,
 		Status: consign.ReceiptRejected,
 	}
 	if err := Verify(&src.Verify, h, body, s.cfg.Now()); err != nil {
 		r.Reason = "verification failed: " + err.Error()
-		if err := s.store.ReceiptsInsert(ctx, []*consign.Receipt{r}, false); err != nil {
-			return nil, unavailable(err)
-		}
-		s.announceFailure(src, r)
 		return r, consign.Errorf(consign.EUNAUTHORIZED, "the request failed verification (%s); it was stored as receipt %s and not forwarded",
 			err.Error(), r.ID)
 	}
 	r.Verified = true
 	if reject := s.checkBody(body); reject != nil {
 		r.Reason = reject.Message
-		if err := s.store.ReceiptsInsert(ctx, []*consign.Receipt{r}, false); err != nil {
-			return nil, unavailable(err)
-		}
 		reject.Message += fmt.Sprintf("; it was stored as receipt %s and not forwarded", r.ID)
 		return r, reject
 	}
 	r.Status = consign.ReceiptPending
-	r.DedupeKey, r.Reason = dedupeKey(&src.Dedupe, h, body)
-	if err := s.store.ReceiptsInsert(ctx, []*consign.Receipt{r}, false); err != nil {
-		return nil, unavailable(err)
+	var notes []string
+	if src.Dedupe.Header == "" && src.Dedupe.JSONPointer == "" {
+		r.DedupeKey = defaultKey
+	} else if r.DedupeKey, r.Reason = dedupeKey(&src.Dedupe, h, body); r.Reason != "" {
+		notes = append(notes, r.Reason)
 	}
-	if r.Status == consign.ReceiptPending {
-		s.enqueue(r)
+	if typ, note := eventType(src, h, body); typ != "" {
+		r.Topic = typ
+	} else if note != "" {
+		notes = append(notes, note)
 	}
+	r.Reason = strings.Join(notes, "; ")
 	return r, nil
+}
+
+// eventType reads the event type a request or message carries (type_header or
+// type_pointer); "" with a note when the source names a place and it holds none, so the
+// source's topic is used.
+func eventType(src *consign.Source, h http.Header, body []byte) (typ, note string) {
+	switch {
+	case src.TypeHeader != "":
+		if typ = strings.TrimSpace(h.Get(src.TypeHeader)); typ == "" {
+			return "", fmt.Sprintf("the %s header is missing or empty: the event type is the source's topic", src.TypeHeader)
+		}
+	case src.TypePointer != "":
+		p, err := ParsePointer(src.TypePointer)
+		if err != nil {
+			return "", "the event type is the source's topic: " + err.Error()
+		}
+		v, ok := p.Lookup(body)
+		if ok && json.Unmarshal(v, &typ) != nil {
+			typ = ""
+		}
+		if typ = strings.TrimSpace(typ); typ == "" {
+			return "", fmt.Sprintf("no string at %s in the body: the event type is the source's topic", src.TypePointer)
+		}
+	}
+	return typ, ""
 }
 
 func noSource() error {

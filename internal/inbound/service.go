@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -62,6 +63,13 @@ type Config struct {
 	// PollCheck is the longest the poller sleeps before it looks at the store again, which
 	// bounds how late a schedule written by another process is noticed; default 2 s.
 	PollCheck time.Duration
+	// ConsumerCheck is how often the broker consumers are compared with the sources in
+	// the store, which bounds how late a source changed by another process is consumed
+	// as changed; default 2 s.
+	ConsumerCheck time.Duration
+	// BrokerBatch is the most messages of a broker source stored in one transaction and
+	// acknowledged together; default 256.
+	BrokerBatch int
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger; default slog.Default().
@@ -103,6 +111,12 @@ func (c Config) WithDefaults() Config {
 	if c.PollCheck == 0 {
 		c.PollCheck = 2 * time.Second
 	}
+	if c.ConsumerCheck == 0 {
+		c.ConsumerCheck = 2 * time.Second
+	}
+	if c.BrokerBatch == 0 {
+		c.BrokerBatch = 256
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -120,7 +134,8 @@ func (c Config) Validate() error {
 		name string
 		v    int64
 	}{{"MaxBody", c.MaxBody}, {"MaxPayload", int64(c.MaxPayload)}, {"MaxHeaders", int64(c.MaxHeaders)},
-		{"MaxHeaderBytes", int64(c.MaxHeaderBytes)}, {"Workers", int64(c.Workers)}, {"PollConcurrency", int64(c.PollConcurrency)}} {
+		{"MaxHeaderBytes", int64(c.MaxHeaderBytes)}, {"Workers", int64(c.Workers)}, {"PollConcurrency", int64(c.PollConcurrency)},
+		{"BrokerBatch", int64(c.BrokerBatch)}} {
 		if f.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s is %d; it must be positive", f.name, f.v))
 		}
@@ -128,7 +143,8 @@ func (c Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    time.Duration
-	}{{"FailureEventEvery", c.FailureEventEvery}, {"Sweep", c.Sweep}, {"PollRetry", c.PollRetry}, {"PollCheck", c.PollCheck}} {
+	}{{"FailureEventEvery", c.FailureEventEvery}, {"Sweep", c.Sweep}, {"PollRetry", c.PollRetry}, {"PollCheck", c.PollCheck},
+		{"ConsumerCheck", c.ConsumerCheck}} {
 		if f.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s is %s; it must be positive", f.name, f.v))
 		}
@@ -171,6 +187,8 @@ type Service struct {
 	polling   map[string]bool // sources whose poll runs in this process
 	pollSlots chan struct{}
 
+	brokers consumers
+
 	bg sync.WaitGroup // goroutines Run waits for: announcements
 }
 
@@ -194,18 +212,20 @@ func New(s store.Store, box *secretbox.Box, pub Publisher, fetch Fetcher, cfg Co
 		pollWake:  make(chan struct{}, 1),
 		polling:   map[string]bool{},
 		pollSlots: make(chan struct{}, cfg.PollConcurrency),
+		brokers:   consumers{byID: map[string]*consumer{}, wake: make(chan struct{}, 1)},
 	}
 }
 
 // MaxBody is the largest request body POST /in/{token} accepts.
 func (s *Service) MaxBody() int64 { return s.cfg.MaxBody }
 
-// Run processes receipts and runs polls until ctx ends, then waits for the work it
+// Run processes receipts, runs polls and consumes broker sources until ctx ends, then waits for the work it
 // started to finish.
 func (s *Service) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.process(ctx) })
 	wg.Go(func() { s.pollLoop(ctx) })
+	wg.Go(func() { s.consumeLoop(ctx) })
 	wg.Wait()
 	s.bg.Wait()
 }
@@ -251,6 +271,10 @@ type SourceInput struct {
 	Verify Replace[consign.SourceVerify] `json:"verify"`
 	Dedupe Replace[consign.SourceDedupe] `json:"dedupe"`
 	Poll   Replace[consign.SourcePoll]   `json:"poll"`
+	From   Replace[consign.SourceFrom]   `json:"from"`
+	// TypePointer and TypeHeader: where a request or message names its event type.
+	TypePointer string `json:"type_pointer"`
+	TypeHeader  string `json:"type_header"`
 }
 
 // credentials is the sealed part of a source.
@@ -258,6 +282,8 @@ type credentials struct {
 	Secret      string            `json:"secret,omitempty"`
 	Password    string            `json:"password,omitempty"`
 	PollHeaders map[string]string `json:"poll_headers,omitempty"`
+	// FromURL is the broker URL with its credentials.
+	FromURL string `json:"from_url,omitempty"`
 }
 
 // newToken returns an ingest token: 192 random bits, URL-safe.
@@ -319,7 +345,10 @@ func (s *Service) row(src *consign.Source) (*store.SourceRow, error) {
 	if src.Poll != nil && len(src.Poll.Headers) > 0 {
 		c.PollHeaders = src.Poll.Headers
 	}
-	if c.Secret != "" || c.Password != "" || len(c.PollHeaders) > 0 {
+	if src.From != nil && consign.URLWithoutCredentials(src.From.URL) != src.From.URL {
+		c.FromURL = src.From.URL
+	}
+	if c.Secret != "" || c.Password != "" || len(c.PollHeaders) > 0 || c.FromURL != "" {
 		b, err := json.Marshal(c)
 		if err != nil {
 			return nil, err
@@ -331,6 +360,11 @@ func (s *Service) row(src *consign.Source) (*store.SourceRow, error) {
 		p := *row.Poll
 		p.Headers = nil
 		row.Poll = &p
+	}
+	if row.From != nil {
+		f := *row.From
+		f.URL = consign.URLWithoutCredentials(f.URL)
+		row.From = &f
 	}
 	return row, nil
 }
@@ -348,6 +382,11 @@ func (s *Service) open(row *store.SourceRow) (*consign.Source, error) {
 		p := *src.Poll
 		src.Poll = &p
 	}
+	if src.From != nil {
+		f := *src.From
+		f.Brokers = slices.Clone(f.Brokers)
+		src.From = &f
+	}
 	if len(row.Sealed) > 0 {
 		b, err := s.box.OpenWith(row.Sealed, ad)
 		if err != nil {
@@ -361,12 +400,16 @@ func (s *Service) open(row *store.SourceRow) (*consign.Source, error) {
 		if src.Poll != nil && len(c.PollHeaders) > 0 {
 			src.Poll.Headers = c.PollHeaders
 		}
+		if src.From != nil && c.FromURL != "" {
+			src.From.URL = c.FromURL
+		}
 	}
 	return &src, nil
 }
 
-// Redact returns a copy of src fit for a reply: verification credentials removed and
-// every poll header value masked (consign.Mask), whatever the header is called.
+// Redact returns a copy of src fit for a reply: verification credentials removed, every
+// poll header value masked (consign.Mask), whatever the header is called, and the
+// credentials of a broker URL masked (consign.MaskURL).
 func Redact(src *consign.Source) *consign.Source {
 	out := *src
 	out.Verify.Secret, out.Verify.Token, out.Verify.Password = "", "", ""
@@ -374,6 +417,11 @@ func Redact(src *consign.Source) *consign.Source {
 		p := *src.Poll
 		p.Headers = consign.MaskHeaders(src.Poll.Headers)
 		out.Poll = &p
+	}
+	if src.From != nil {
+		f := *src.From
+		f.URL = consign.MaskURL(f.URL)
+		out.From = &f
 	}
 	return &out
 }
@@ -409,6 +457,17 @@ func (s *Service) validate(ctx context.Context, src *consign.Source) error {
 			}
 		}
 	}
+	if f := src.From; f != nil {
+		field := "from.url"
+		if f.Type == consign.FromKafka {
+			field = "from.brokers"
+		}
+		for _, hp := range f.BrokerHosts() {
+			if err := checkBrokerHost(hp, s.cfg.InsecureTargets); err != nil {
+				v.Add(field, "%s", err.Error())
+			}
+		}
+	}
 	return v.Err()
 }
 
@@ -429,6 +488,11 @@ func (s *Service) CreateSource(ctx context.Context, orgID string, in *SourceInpu
 		p := *in.Poll.V
 		src.Poll = &p
 	}
+	if in.From.V != nil {
+		f := *in.From.V
+		src.From = &f
+	}
+	src.TypePointer, src.TypeHeader = in.TypePointer, in.TypeHeader
 	if _, err := fillSecrets(&src.Verify); err != nil {
 		return nil, err
 	}
@@ -449,11 +513,18 @@ func (s *Service) CreateSource(ctx context.Context, orgID string, in *SourceInpu
 		return nil, err
 	}
 	s.wakePoller()
+	s.wakeConsumers()
 	if src.Poll != nil {
 		src.PollStatus = &consign.PollStatus{NextRunAt: &row.NextPollAt}
 		p := *src.Poll
 		p.Headers = consign.MaskHeaders(p.Headers) // given by the client: not echoed
 		src.Poll = &p
+	}
+	if src.From != nil {
+		f := *src.From
+		f.URL = consign.MaskURL(f.URL) // given by the client: not echoed
+		src.From = &f
+		src.FromStatus = s.fromStatus(src.ID)
 	}
 	return src, nil
 }
@@ -467,6 +538,9 @@ func (s *Service) Source(ctx context.Context, orgID, id string) (*consign.Source
 	src, err := s.open(row)
 	if err != nil {
 		return nil, err
+	}
+	if src.From != nil {
+		src.FromStatus = s.fromStatus(src.ID)
 	}
 	return Redact(src), nil
 }
@@ -485,6 +559,9 @@ func (s *Service) Sources(ctx context.Context, orgID string, p store.Page) ([]*c
 		src, err := s.open(r)
 		if err != nil {
 			return nil, err
+		}
+		if src.From != nil {
+			src.FromStatus = s.fromStatus(src.ID)
 		}
 		out = append(out, Redact(src))
 	}
@@ -507,7 +584,12 @@ func (s *Service) UpdateSource(ctx context.Context, orgID, id string, decode fun
 	}
 	verify, dedupe := cur.Verify, cur.Dedupe
 	in := SourceInput{Name: cur.Name, Topic: cur.Topic, Verify: Replace[consign.SourceVerify]{&verify},
-		Dedupe: Replace[consign.SourceDedupe]{&dedupe}}
+		Dedupe: Replace[consign.SourceDedupe]{&dedupe}, TypePointer: cur.TypePointer, TypeHeader: cur.TypeHeader}
+	if cur.From != nil {
+		f := *cur.From
+		f.Brokers = slices.Clone(cur.From.Brokers)
+		in.From.V = &f
+	}
 	if cur.Poll != nil {
 		p := *cur.Poll
 		p.Headers = maps.Clone(cur.Poll.Headers)
@@ -518,6 +600,10 @@ func (s *Service) UpdateSource(ctx context.Context, orgID, id string, decode fun
 	}
 	next := *cur
 	next.Name, next.Topic, next.Verify, next.Dedupe, next.Poll = in.Name, in.Topic, consign.SourceVerify{}, consign.SourceDedupe{}, in.Poll.V
+	next.From, next.TypePointer, next.TypeHeader = in.From.V, in.TypePointer, in.TypeHeader
+	if next.From != nil && cur.From != nil && next.From.URL == consign.MaskURL(cur.From.URL) {
+		next.From.URL = cur.From.URL // sent back as shown: keep the stored credentials
+	}
 	if in.Verify.V != nil {
 		next.Verify = *in.Verify.V
 		if next.Verify.Type == cur.Verify.Type {
@@ -568,8 +654,12 @@ func (s *Service) UpdateSource(ctx context.Context, orgID, id string, decode fun
 		return nil, err
 	}
 	s.wakePoller()
+	s.wakeConsumers()
 	if fresh, err := s.store.SourceGet(ctx, orgID, id); err == nil {
 		next.PollStatus = fresh.PollStatus
+	}
+	if next.From != nil {
+		next.FromStatus = s.fromStatus(id)
 	}
 	out := Redact(&next)
 	if generated {
@@ -630,6 +720,7 @@ func (s *Service) DeleteSource(ctx context.Context, orgID, id string) error {
 	if err := s.store.SourceDelete(ctx, orgID, id); err != nil {
 		return err
 	}
+	s.wakeConsumers()
 	s.failMu.Lock()
 	delete(s.fails, id)
 	s.failMu.Unlock()

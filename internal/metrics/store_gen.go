@@ -30,6 +30,11 @@ func (st *Store) SourceList(ctx context.Context, orgID string, p store.Page) ([]
 	return st.Store.SourceList(ctx, orgID, p)
 }
 
+func (st *Store) SourcesFrom(ctx context.Context) ([]*store.SourceRow, error) {
+	defer st.observe("SourcesFrom", time.Now())
+	return st.Store.SourcesFrom(ctx)
+}
+
 func (st *Store) SourceUpdate(ctx context.Context, s *store.SourceRow) error {
 	defer st.observe("SourceUpdate", time.Now())
 	return st.Store.SourceUpdate(ctx, s)
@@ -346,6 +351,6 @@ func (st *Store) EndpointAttemptDuration(ctx context.Context, endpointID string,
 }
 
 // storeMethods are the methods Store times.
-var storeMethods = []string{"SourceInsert", "SourceGet", "SourceByTokenHash", "SourceList", "SourceUpdate", "SourceDelete", "ReceiptsInsert", "ReceiptGet", "ReceiptList", "ReceiptsPending", "ReceiptsSettle", "SourcePollsClaim", "SourcePollFinish", "SourcePollNextDue", "JobInsert", "JobGet", "JobList", "JobsRunning", "JobFinish", "JobReplayStep", "EventsScan", "EventsCount", "DeliveriesQueued", "Ping", "OrgInsert", "OrgGet", "OrgList", "OrgUpdate", "OrgDelete", "KeyInsert", "KeyByHash", "KeyList", "KeyDelete", "AdminKeyExists", "EventTypeEnsure", "EventTypeInsert", "EventTypeGet", "EventTypeList", "EventTypeUpdate", "EndpointInsert", "EndpointGet", "EndpointList", "EndpointListAll", "OrgEndpointsVersion", "EndpointUpdate", "EndpointDelete", "SecretInsert", "SecretList", "SecretUpdate", "SecretDelete", "SecretRotate", "EventsInsert", "EventGet", "EventList", "DeliveryList", "DeliveryGet", "DeliveryRequeue", "DeliveriesRecover", "DeliveriesClaim", "DeliveriesRecord", "DeliveriesReleaseLeases", "DeliveriesDue", "DeliveriesSettle", "EndpointFailures", "EndpointListFailing", "EndpointStatsCounts", "EndpointAttemptDuration"}
+var storeMethods = []string{"SourceInsert", "SourceGet", "SourceByTokenHash", "SourceList", "SourcesFrom", "SourceUpdate", "SourceDelete", "ReceiptsInsert", "ReceiptGet", "ReceiptList", "ReceiptsPending", "ReceiptsSettle", "SourcePollsClaim", "SourcePollFinish", "SourcePollNextDue", "JobInsert", "JobGet", "JobList", "JobsRunning", "JobFinish", "JobReplayStep", "EventsScan", "EventsCount", "DeliveriesQueued", "Ping", "OrgInsert", "OrgGet", "OrgList", "OrgUpdate", "OrgDelete", "KeyInsert", "KeyByHash", "KeyList", "KeyDelete", "AdminKeyExists", "EventTypeEnsure", "EventTypeInsert", "EventTypeGet", "EventTypeList", "EventTypeUpdate", "EndpointInsert", "EndpointGet", "EndpointList", "EndpointListAll", "OrgEndpointsVersion", "EndpointUpdate", "EndpointDelete", "SecretInsert", "SecretList", "SecretUpdate", "SecretDelete", "SecretRotate", "EventsInsert", "EventGet", "EventList", "DeliveryList", "DeliveryGet", "DeliveryRequeue", "DeliveriesRecover", "DeliveriesClaim", "DeliveriesRecord", "DeliveriesReleaseLeases", "DeliveriesDue", "DeliveriesSettle", "EndpointFailures", "EndpointListFailing", "EndpointStatsCounts", "EndpointAttemptDuration"}
 
 var _ = consign.Org{}

@@ -22,6 +22,8 @@ type SourceStore interface {
 	// SourceByTokenHash finds the source whose ingest token hashes to hash.
 	SourceByTokenHash(ctx context.Context, hash []byte) (*SourceRow, error)
 	SourceList(ctx context.Context, orgID string, p Page) ([]*SourceRow, error)
+	// SourcesFrom returns every source that reads from a broker (From set), across orgs.
+	SourcesFrom(ctx context.Context) ([]*SourceRow, error)
 	// SourceUpdate saves every field, NextPollAt included, and bumps Version.
 	SourceUpdate(ctx context.Context, s *SourceRow) error
 	// SourceDelete removes the source and its receipts.

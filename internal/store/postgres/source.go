@@ -20,10 +20,19 @@ type sourceConfig struct {
 	Verify consign.SourceVerify `json:"verify"`
 	Dedupe consign.SourceDedupe `json:"dedupe"`
 	Poll   *consign.SourcePoll  `json:"poll,omitempty"`
+	// From's URL is kept without its credentials (they are sealed).
+	From        *consign.SourceFrom `json:"from,omitempty"`
+	TypePointer string              `json:"type_pointer,omitempty"`
+	TypeHeader  string              `json:"type_header,omitempty"`
 }
 
 func sourceConfigOf(s *consign.Source) json.RawMessage {
-	c := sourceConfig{Verify: s.Verify, Dedupe: s.Dedupe}
+	c := sourceConfig{Verify: s.Verify, Dedupe: s.Dedupe, TypePointer: s.TypePointer, TypeHeader: s.TypeHeader}
+	if s.From != nil {
+		f := *s.From
+		f.URL = consign.URLWithoutCredentials(f.URL)
+		c.From = &f
+	}
 	c.Verify.Secret, c.Verify.Token, c.Verify.Password = "", "", ""
 	if s.Poll != nil {
 		p := *s.Poll
@@ -51,7 +60,7 @@ func scanSource(row scanner) (*store.SourceRow, error) {
 	if err := json.Unmarshal(cfg, &c); err != nil {
 		return nil, fmt.Errorf("source %s config: %w", r.ID, err)
 	}
-	r.Verify, r.Dedupe, r.Poll = c.Verify, c.Dedupe, c.Poll
+	r.Verify, r.Dedupe, r.Poll, r.From, r.TypePointer, r.TypeHeader = c.Verify, c.Dedupe, c.Poll, c.From, c.TypePointer, c.TypeHeader
 	next, last = utc(next), utc(last)
 	if next != nil {
 		r.NextPollAt = *next
@@ -97,6 +106,12 @@ func (db *DB) SourceByTokenHash(ctx context.Context, hash []byte) (*store.Source
 func (db *DB) SourceList(ctx context.Context, orgID string, p store.Page) ([]*store.SourceRow, error) {
 	rows, err := db.pool.Query(ctx, `SELECT `+sourceColumns+` FROM sources WHERE org_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
 		orgID, p.Below(), p.Size())
+	return collect(rows, err, scanSource)
+}
+
+// SourcesFrom returns every source that reads from a broker, across orgs.
+func (db *DB) SourcesFrom(ctx context.Context) ([]*store.SourceRow, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+sourceColumns+` FROM sources WHERE config -> 'from' IS NOT NULL ORDER BY id`)
 	return collect(rows, err, scanSource)
 }
 

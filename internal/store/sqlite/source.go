@@ -17,10 +17,19 @@ type sourceConfig struct {
 	Verify consign.SourceVerify `json:"verify"`
 	Dedupe consign.SourceDedupe `json:"dedupe"`
 	Poll   *consign.SourcePoll  `json:"poll,omitempty"`
+	// From's URL is kept without its credentials (they are sealed).
+	From        *consign.SourceFrom `json:"from,omitempty"`
+	TypePointer string              `json:"type_pointer,omitempty"`
+	TypeHeader  string              `json:"type_header,omitempty"`
 }
 
 func sourceConfigOf(s *consign.Source) string {
-	c := sourceConfig{Verify: s.Verify, Dedupe: s.Dedupe}
+	c := sourceConfig{Verify: s.Verify, Dedupe: s.Dedupe, TypePointer: s.TypePointer, TypeHeader: s.TypeHeader}
+	if s.From != nil {
+		f := *s.From
+		f.URL = consign.URLWithoutCredentials(f.URL)
+		c.From = &f
+	}
 	c.Verify.Secret, c.Verify.Token, c.Verify.Password = "", "", ""
 	if s.Poll != nil {
 		p := *s.Poll
@@ -49,7 +58,7 @@ func scanSource(row interface{ Scan(...any) error }) (*store.SourceRow, error) {
 	if err := json.Unmarshal([]byte(cfg), &c); err != nil {
 		return nil, fmt.Errorf("source %s config: %w", r.ID, err)
 	}
-	r.Verify, r.Dedupe, r.Poll = c.Verify, c.Dedupe, c.Poll
+	r.Verify, r.Dedupe, r.Poll, r.From, r.TypePointer, r.TypeHeader = c.Verify, c.Dedupe, c.Poll, c.From, c.TypePointer, c.TypeHeader
 	if next.Valid {
 		r.NextPollAt = fromMS(next.Int64)
 	}
@@ -103,6 +112,15 @@ func (db *DB) SourceByTokenHash(ctx context.Context, hash []byte) (*store.Source
 func (db *DB) SourceList(ctx context.Context, orgID string, p store.Page) ([]*store.SourceRow, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT `+sourceColumns+` FROM sources WHERE org_id = ? AND id < ? ORDER BY id DESC LIMIT ?`,
 		orgID, p.Below(), p.Size())
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, scanSource)
+}
+
+// SourcesFrom returns every source that reads from a broker, across orgs.
+func (db *DB) SourcesFrom(ctx context.Context) ([]*store.SourceRow, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+sourceColumns+` FROM sources WHERE json_extract(config, '$.from') IS NOT NULL ORDER BY id`)
 	if err != nil {
 		return nil, translate(err)
 	}

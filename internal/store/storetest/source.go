@@ -117,6 +117,37 @@ func testSource(t *testing.T, open opener) {
 		require.Equal(t, r.Sealed, got.Sealed)
 	})
 
+	t.Run("SourcesFrom", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		org := insertOrg(t, s, now)
+		nats := insertSource(t, s, org.ID, now, func(r *store.SourceRow) {
+			r.From = &consign.SourceFrom{Type: consign.FromNATS, URL: "nats://orders:hunter2@nats.example.com:4222", Subject: "orders.>", Durable: "consign"}
+			r.TypeHeader = "X-Event-Type"
+		})
+		kafka := insertSource(t, s, org.ID, now, func(r *store.SourceRow) {
+			r.From = &consign.SourceFrom{Type: consign.FromKafka, Brokers: []string{"k1.example.com:9092"}, Topic: "orders", Group: "consign"}
+			r.TypePointer = "/type"
+		})
+		plain := insertSource(t, s, org.ID, now)
+
+		got := getSource(t, s, org.ID, nats.ID)
+		require.Equal(t, "nats://nats.example.com:4222", got.From.URL, "the URL's credentials are never stored in clear")
+		require.Equal(t, "X-Event-Type", got.TypeHeader)
+		require.Equal(t, kafka.From, getSource(t, s, org.ID, kafka.ID).From)
+		require.Equal(t, "/type", getSource(t, s, org.ID, kafka.ID).TypePointer)
+
+		rows, err := s.SourcesFrom(t.Context())
+		require.NoError(t, err)
+		ids := map[string]bool{}
+		for _, r := range rows {
+			ids[r.ID] = true
+			require.NotNil(t, r.From, "source %s has no broker", r.ID)
+		}
+		require.True(t, ids[nats.ID] && ids[kafka.ID], "both broker sources are listed")
+		require.False(t, ids[plain.ID], "a source without a broker is not listed")
+	})
+
 	t.Run("TokenHashIsUnique", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)

@@ -1,0 +1,272 @@
+package app_test
+
+// End-to-end tests of broker sources: the real app reading a stream on the local NATS
+// server, a queue on the local RabbitMQ and a topic on an in-process Kafka cluster, with
+// an httptest receiver for the events the messages become.
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/app"
+	"github.com/consign-dev/consign/internal/inbound/brokertest"
+)
+
+// brokerSource is a broker source's reply, as far as these tests read it.
+type brokerSource struct {
+	ID         string              `json:"id"`
+	From       consign.SourceFrom  `json:"from"`
+	FromStatus *consign.FromStatus `json:"from_status"`
+}
+
+func (e *env) brokerSource(o org, id string) brokerSource {
+	e.tb.Helper()
+	var s brokerSource
+	e.c.get("/v1/orgs/"+o.id+"/sources/"+id, o.key, &s)
+	return s
+}
+
+// waitReceipts waits until a source has n receipts matching query.
+func (e *env) waitReceipts(o org, srcID, query string, n int) []receipt {
+	e.tb.Helper()
+	var rs []receipt
+	require.Eventually(e.tb, func() bool {
+		rs = e.receipts(o, srcID, query)
+		return len(rs) >= n
+	}, 2*waitFor, tick, "waiting for %d receipts (%s) of source %s", n, query, srcID)
+	return rs
+}
+
+// envelope is an event as the receiver gets it.
+type envelope struct {
+	ID   string          `json:"id"`
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
+}
+
+// TestBrokerSources: messages published to each broker become events delivered to an
+// endpoint, their type from a header when they carry one; a message delivered again (a
+// new durable or group reading the stream from the start, an AMQP message-id sent
+// again) is a duplicate receipt and no second event; the source shows its consumer.
+func TestBrokerSources(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		broker func(testing.TB) *brokertest.Broker
+		// redeliver makes the broker deliver the five messages again.
+		redeliver func(t *testing.T, e *env, o org, srcID string, b *brokertest.Broker)
+	}{
+		{"nats", brokertest.NATS, func(t *testing.T, e *env, o org, srcID string, b *brokertest.Broker) {
+			from := maps.Clone(b.From)
+			from["durable"] = brokertest.Name("again_")
+			e.c.must(http.StatusOK, "PATCH", "/v1/orgs/"+o.id+"/sources/"+srcID, map[string]any{"from": from}, o.key)
+		}},
+		{"amqp", brokertest.AMQP, func(t *testing.T, e *env, o org, srcID string, b *brokertest.Broker) {
+			for i := 1; i <= 5; i++ {
+				b.Publish(t, fmt.Sprintf("order-%d", i), nil, fmt.Appendf(nil, `{"order_id": %d, "again": true}`, i))
+			}
+		}},
+		{"kafka", brokertest.Kafka, func(t *testing.T, e *env, o org, srcID string, b *brokertest.Broker) {
+			from := maps.Clone(b.From)
+			from["group"] = brokertest.Name("again_")
+			e.c.must(http.StatusOK, "PATCH", "/v1/orgs/"+o.id+"/sources/"+srcID, map[string]any{"from": from}, o.key)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := tc.broker(t)
+			e := start(t)
+			o := e.newOrg("acme")
+			rc := newReceiver(t, nil)
+			e.createEndpoint(o, map[string]any{"url": rc.URL, "topics": []string{"order.*"}})
+			created := e.c.must(http.StatusCreated, "POST", "/v1/orgs/"+o.id+"/sources", map[string]any{
+				"name": "warehouse " + tc.name, "topic": "order.created", "from": b.From, "type_header": "X-Event-Type"}, o.key)
+			srcID := created["id"].(string)
+
+			for i := 1; i <= 5; i++ {
+				h := map[string]string{}
+				if i == 3 {
+					h["X-Event-Type"] = "order.updated"
+				}
+				b.Publish(t, fmt.Sprintf("order-%d", i), h, fmt.Appendf(nil, `{"order_id": %d}`, i))
+			}
+			types := map[string]string{}
+			for range 5 {
+				var env envelope
+				require.NoError(t, json.Unmarshal(rc.next(t).Body, &env))
+				types[string(env.Data)] = env.Type
+			}
+			require.Equal(t, map[string]string{`{"order_id": 1}`: "order.created", `{"order_id": 2}`: "order.created",
+				`{"order_id": 3}`: "order.updated", `{"order_id": 4}`: "order.created", `{"order_id": 5}`: "order.created"}, types)
+
+			rs := e.waitReceipts(o, srcID, "status=processed", 5)
+			for _, r := range rs {
+				require.Equal(t, tc.name, r.Via)
+				require.True(t, r.Verified)
+				require.NotNil(t, r.DedupeKey, "a broker message has a dedupe key by default")
+				require.NotEmpty(t, *r.DedupeKey)
+			}
+			require.Eventually(t, func() bool {
+				st := e.brokerSource(o, srcID).FromStatus
+				return st != nil && st.Connected && st.Messages == 5 && st.LastMessageAt != nil && st.Lag != nil && *st.Lag == 0
+			}, waitFor, tick, "the source shows its consumer connected, 5 messages, nothing waiting")
+
+			tc.redeliver(t, e, o, srcID, b)
+			dups := e.waitReceipts(o, srcID, "duplicate=true", 5)
+			require.Len(t, dups, 5, "each message delivered again is one duplicate receipt")
+			b.Publish(t, "order-6", nil, []byte(`{"order_id": 6}`))
+			var env envelope
+			require.NoError(t, json.Unmarshal(rc.next(t).Body, &env))
+			require.JSONEq(t, `{"order_id": 6}`, string(env.Data))
+			time.Sleep(300 * time.Millisecond)
+			require.Len(t, rc.all(), 6, "six messages, six events: the ones delivered again made none")
+			require.Len(t, e.eventsOf(o, "order.created"), 5)
+			require.Len(t, e.eventsOf(o, "order.updated"), 1)
+		})
+	}
+}
+
+// TestBrokerSourceLifecycle: a source's consumer follows the source: a new subject is
+// read after a PATCH, and nothing is read after the source is deleted.
+func TestBrokerSourceLifecycle(t *testing.T) {
+	t.Parallel()
+	first, second := brokertest.NATS(t), brokertest.NATS(t)
+	e := start(t)
+	o := e.newOrg("acme")
+	rc := newReceiver(t, nil)
+	e.createEndpoint(o, map[string]any{"url": rc.URL, "topics": []string{"order.*"}})
+	src := e.c.must(http.StatusCreated, "POST", "/v1/orgs/"+o.id+"/sources",
+		map[string]any{"name": "orders", "topic": "order.created", "from": first.From}, o.key)
+	id := src["id"].(string)
+	first.Publish(t, "", nil, []byte(`{"n": 1}`))
+	require.JSONEq(t, `{"n": 1}`, string(nextEnvelope(t, rc).Data))
+
+	e.c.must(http.StatusOK, "PATCH", "/v1/orgs/"+o.id+"/sources/"+id, map[string]any{"from": second.From}, o.key)
+	second.Publish(t, "", nil, []byte(`{"n": 2}`))
+	require.JSONEq(t, `{"n": 2}`, string(nextEnvelope(t, rc).Data))
+
+	e.c.must(http.StatusNoContent, "DELETE", "/v1/orgs/"+o.id+"/sources/"+id, nil, o.key)
+	second.Publish(t, "", nil, []byte(`{"n": 3}`))
+	time.Sleep(time.Second)
+	require.Len(t, rc.all(), 2, "a deleted source reads nothing more")
+}
+
+func nextEnvelope(t *testing.T, rc *receiver) envelope {
+	t.Helper()
+	var env envelope
+	require.NoError(t, json.Unmarshal(rc.next(t).Body, &env))
+	return env
+}
+
+// TestBrokerSourceVerification: a source's verification applies to messages: a message
+// with a bad signature header is stored unverified and becomes no event.
+func TestBrokerSourceVerification(t *testing.T) {
+	t.Parallel()
+	b := brokertest.NATS(t)
+	e := start(t)
+	o := e.newOrg("acme")
+	rc := newReceiver(t, nil)
+	e.createEndpoint(o, map[string]any{"url": rc.URL, "topics": []string{"order.*"}})
+	const secret = "0123456789abcdef0123456789abcdef"
+	src := e.c.must(http.StatusCreated, "POST", "/v1/orgs/"+o.id+"/sources", map[string]any{"name": "signed", "topic": "order.created",
+		"from": b.From, "verify": map[string]any{"type": "hmac-sha256", "header": "X-Signature", "secret": secret},
+		"type_pointer": "/kind"}, o.key)
+	id := src["id"].(string)
+	good := []byte(`{"kind": "order.updated", "n": 1}`)
+	b.Publish(t, "", map[string]string{"X-Signature": hmacHex(secret, good)}, good)
+	b.Publish(t, "", map[string]string{"X-Signature": hmacHex("another secret entirely", good)}, []byte(`{"n": 2}`))
+	env := nextEnvelope(t, rc)
+	require.Equal(t, "order.updated", env.Type, "the type comes from type_pointer")
+	bad := e.waitReceipts(o, id, "verified=false", 1)
+	require.Contains(t, bad[0].Reason, "verification failed")
+	time.Sleep(300 * time.Millisecond)
+	require.Len(t, rc.all(), 1, "the forged message made no event")
+}
+
+// TestBrokerSourceSettings: broker settings are checked field by field, brokers obey the
+// target rules, and the URL's credentials are masked in replies and kept when sent back
+// masked.
+func TestBrokerSourceSettings(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	o := e.newOrg("acme")
+	for _, tc := range []struct {
+		name   string
+		from   any
+		fields []string
+	}{
+		{"no type", map[string]any{"url": "nats://127.0.0.1:4222", "subject": "a"}, []string{"from.type"}},
+		{"nats without subject", map[string]any{"type": "nats", "url": "nats://127.0.0.1:4222"}, []string{"from.subject"}},
+		{"nats bad scheme", map[string]any{"type": "nats", "url": "http://127.0.0.1:4222", "subject": "a"}, []string{"from.url"}},
+		{"nats bad durable", map[string]any{"type": "nats", "url": "nats://127.0.0.1", "subject": "a", "durable": "a.b"}, []string{"from.durable"}},
+		{"nats with queue", map[string]any{"type": "nats", "url": "nats://127.0.0.1", "subject": "a", "queue": "q"}, []string{"from.queue"}},
+		{"amqp without queue or url", map[string]any{"type": "amqp"}, []string{"from.url", "from.queue"}},
+		{"amqp bad port", map[string]any{"type": "amqp", "url": "amqp://127.0.0.1:70000/", "queue": "q"}, []string{"from.url"}},
+		{"kafka without brokers", map[string]any{"type": "kafka", "topic": "t", "group": "g"}, []string{"from.brokers"}},
+		{"kafka bad broker", map[string]any{"type": "kafka", "brokers": []string{"k1"}, "topic": "t", "group": "g"}, []string{"from.brokers[0]"}},
+		{"kafka without topic and group", map[string]any{"type": "kafka", "brokers": []string{"k1:9092"}}, []string{"from.topic", "from.group"}},
+		{"unknown field", map[string]any{"type": "kafka", "brokers": []string{"k1:9092"}, "topic": "t", "group": "g", "partition": 1}, nil},
+	} {
+		r := e.c.raw("POST", "/v1/orgs/"+o.id+"/sources", map[string]any{"name": "x", "topic": "order.created", "from": tc.from}, o.key, nil)
+		p := requireProblem(t, r)
+		if tc.fields == nil {
+			require.Equal(t, http.StatusBadRequest, r.status, "%s: %s", tc.name, r.body)
+			continue
+		}
+		require.Equal(t, http.StatusUnprocessableEntity, r.status, "%s: %s", tc.name, r.body)
+		require.Equal(t, tc.fields, p.fields(), tc.name)
+	}
+	r := e.c.raw("POST", "/v1/orgs/"+o.id+"/sources", map[string]any{"name": "x", "topic": "order.created",
+		"type_pointer": "kind", "type_header": "X-Type"}, o.key, nil)
+	require.Equal(t, http.StatusUnprocessableEntity, r.status)
+	require.Equal(t, []string{"type_pointer"}, requireProblem(t, r).fields())
+
+	// Without --insecure-targets, loopback and private brokers are refused.
+	strict := start(t, func(c *app.Config) { c.InsecureTargets = false })
+	so := strict.newOrg("acme")
+	for _, from := range []map[string]any{
+		{"type": "nats", "url": "nats://127.0.0.1:4222", "subject": "a"},
+		{"type": "amqp", "url": "amqp://guest:guest@localhost/", "queue": "q"},
+		{"type": "kafka", "brokers": []string{"10.0.0.1:9092"}, "topic": "t", "group": "g"},
+	} {
+		r := strict.c.raw("POST", "/v1/orgs/"+so.id+"/sources", map[string]any{"name": "x", "topic": "order.created", "from": from}, so.key, nil)
+		require.Equal(t, http.StatusUnprocessableEntity, r.status, "%v: %s", from, r.body)
+		p := requireProblem(t, r)
+		require.Len(t, p.fields(), 1)
+		require.Contains(t, r.String(), "--insecure-targets")
+	}
+
+	// Credentials: masked in replies; sent back masked, they are kept.
+	b := brokertest.AMQP(t)
+	rc := newReceiver(t, nil)
+	e.createEndpoint(o, map[string]any{"url": rc.URL, "topics": []string{"order.*"}})
+	masked := "amqp://guest:" + consign.MaskPrefix + "@127.0.0.1:5672/"
+	src := e.c.must(http.StatusCreated, "POST", "/v1/orgs/"+o.id+"/sources",
+		map[string]any{"name": "rabbit", "topic": "order.created", "from": b.From}, o.key)
+	id := src["id"].(string)
+	require.Equal(t, masked, src["from"].(map[string]any)["url"])
+	got := e.brokerSource(o, id)
+	require.Equal(t, masked, got.From.URL)
+	patched := e.c.must(http.StatusOK, "PATCH", "/v1/orgs/"+o.id+"/sources/"+id,
+		map[string]any{"from": got.From, "name": "rabbit, renamed"}, o.key)
+	require.Equal(t, masked, patched["from"].(map[string]any)["url"])
+	b.Publish(t, "m1", nil, []byte(`{"n": 1}`))
+	require.JSONEq(t, `{"n": 1}`, string(nextEnvelope(t, rc).Data), "the stored password still connects")
+}
+
+// hmacHex is the hex HMAC-SHA256 of body under secret.
+func hmacHex(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}

@@ -1,0 +1,113 @@
+package inbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/consign-dev/consign"
+)
+
+// kafkaConn reads a topic in a consumer group. Offsets are committed by hand, after the
+// batch's receipts are durable; rebalances wait while a batch is being stored, so a
+// partition is never committed by a member that lost it.
+type kafkaConn struct {
+	cl    *kgo.Client
+	batch []*kgo.Record
+	lags  map[int32]int64 // per partition read here: high watermark − next offset
+}
+
+func dialKafka(_ context.Context, src *consign.Source, dial *net.Dialer) (brokerConn, error) {
+	f := src.From
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(f.Brokers...),
+		kgo.ClientID("consign"),
+		kgo.Dialer(dial.DialContext),
+		kgo.ConsumerGroup(f.Group),
+		kgo.ConsumeTopics(f.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.FetchMaxWait(time.Second),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return &kafkaConn{cl: cl, lags: map[int32]int64{}}, nil
+}
+
+func (c *kafkaConn) next(ctx context.Context, limit int) ([]brokerMsg, error) {
+	for {
+		pctx, cancel := context.WithTimeout(ctx, brokerIdle)
+		fs := c.cl.PollRecords(pctx, limit)
+		idle := pctx.Err() != nil
+		cancel()
+		if fs.IsClientClosed() || ctx.Err() != nil {
+			c.cl.AllowRebalance()
+			return nil, context.Cause(ctx)
+		}
+		var errs []error
+		fs.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				errs = append(errs, fmt.Errorf("topic %s partition %d: %w", topic, p, err))
+			}
+		})
+		c.batch = fs.Records()
+		if len(c.batch) == 0 {
+			c.cl.AllowRebalance()
+			if len(errs) > 0 {
+				return nil, errors.Join(errs...)
+			}
+			if idle {
+				return nil, nil
+			}
+			continue
+		}
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if n := len(p.Records); n > 0 {
+				c.lags[p.Partition] = max(0, p.HighWatermark-p.Records[n-1].Offset-1)
+			}
+		})
+		out := make([]brokerMsg, len(c.batch))
+		for i, r := range c.batch {
+			h := http.Header{}
+			for _, kv := range r.Headers {
+				h.Add(kv.Key, string(kv.Value))
+			}
+			part, off := strconv.FormatInt(int64(r.Partition), 10), strconv.FormatInt(r.Offset, 10)
+			h.Set(consign.HeaderKafkaTopic, r.Topic)
+			h.Set(consign.HeaderKafkaPartition, part)
+			h.Set(consign.HeaderKafkaOffset, off)
+			out[i] = brokerMsg{header: h, body: r.Value, key: r.Topic + "/" + part + "/" + off}
+		}
+		return out, nil
+	}
+}
+
+func (c *kafkaConn) ack(ctx context.Context) error {
+	defer c.cl.AllowRebalance()
+	return c.cl.CommitRecords(ctx, c.batch...)
+}
+
+// nak leaves the batch uncommitted: the connection is closed, and reading resumes at the
+// committed offsets.
+func (c *kafkaConn) nak() {}
+
+func (c *kafkaConn) lag() (int64, bool) {
+	if len(c.lags) == 0 {
+		return 0, false
+	}
+	var n int64
+	for _, l := range c.lags {
+		n += l
+	}
+	return n, true
+}
+
+func (c *kafkaConn) close() { c.cl.CloseAllowingRebalance() }

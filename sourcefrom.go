@@ -1,0 +1,243 @@
+package consign
+
+import (
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Brokers a source may read from (SourceFrom.Type). A message's receipt has the broker's
+// name as its Via.
+const (
+	FromNATS  = "nats"  // a JetStream durable pull consumer on a subject
+	FromAMQP  = "amqp"  // an AMQP 0-9-1 queue (RabbitMQ), manual acks
+	FromKafka = "kafka" // a Kafka topic read by a consumer group, offsets committed by hand
+)
+
+// Limits of a source's broker settings.
+const (
+	MaxFromBrokers = 16
+	maxFromName    = 255
+)
+
+// SourceFrom is a broker a source reads messages from, besides its ingest URL. Each
+// message becomes a receipt and an event exactly as a webhook would; it is acknowledged
+// to the broker only once its receipt is durable.
+//
+// NATS: URL (nats:// or tls://, credentials as user:pass@ or token@), Subject (a
+// JetStream stream must hold it) and Durable, the durable consumer's name (default
+// "consign_" and the source id; an existing durable is used as it is). AMQP: URL (amqp://
+// or amqps://, user:pass@host:port/vhost) and Queue, which must exist. Kafka: Brokers
+// (host:port), Topic and Group, the consumer group whose committed offsets say where
+// reading resumes. A new durable or group starts at the oldest message the broker keeps.
+type SourceFrom struct {
+	Type string `json:"type"`
+	// URL of a NATS server or an AMQP broker. Its credentials are sealed at rest and
+	// masked in replies; a masked URL sent back keeps the stored one.
+	URL     string   `json:"url,omitempty"`
+	Subject string   `json:"subject,omitempty"`
+	Durable string   `json:"durable,omitempty"`
+	Queue   string   `json:"queue,omitempty"`
+	Brokers []string `json:"brokers,omitempty"`
+	Topic   string   `json:"topic,omitempty"`
+	Group   string   `json:"group,omitempty"`
+}
+
+// FromStatus is how the consumer of a source's broker is doing, as seen by the node that
+// answers (every node runs one; the broker shares the messages among them).
+type FromStatus struct {
+	// Connected is true while the consumer is attached to the broker.
+	Connected bool `json:"connected"`
+	// ConnectedAt is when it last attached.
+	ConnectedAt *time.Time `json:"connected_at"`
+	// LastMessageAt is when the last message was made a durable receipt.
+	LastMessageAt *time.Time `json:"last_message_at"`
+	// Messages counts the messages made receipts since this node started consuming.
+	Messages int64 `json:"messages"`
+	// Lag is how many messages wait in the broker for this consumer (NATS: pending for
+	// the durable; AMQP: ready in the queue; Kafka: behind the high watermark of the
+	// partitions this node reads); nil until known.
+	Lag *int64 `json:"lag"`
+	// LastError says why the consumer last failed or stopped ("" when it never did);
+	// LastErrorAt is when.
+	LastError   string     `json:"last_error"`
+	LastErrorAt *time.Time `json:"last_error_at"`
+}
+
+// Position headers: where a message was in its broker, stored with its receipt's
+// headers.
+const (
+	HeaderNATSStream     = "Consign-Nats-Stream"
+	HeaderNATSSequence   = "Consign-Nats-Sequence"
+	HeaderAMQPDelivery   = "Consign-Amqp-Delivery-Tag"
+	HeaderKafkaTopic     = "Consign-Kafka-Topic"
+	HeaderKafkaPartition = "Consign-Kafka-Partition"
+	HeaderKafkaOffset    = "Consign-Kafka-Offset"
+)
+
+// DefaultDurable is the NATS durable consumer name a source uses when it names none.
+func DefaultDurable(sourceID string) string { return "consign_" + sourceID }
+
+// normalize checks a source's broker settings; insecure-target rules are the caller's.
+func (f *SourceFrom) normalize(v *Validation, sourceID string) {
+	name := func(field, val string, required bool, bad string) string {
+		val = strings.TrimSpace(val)
+		switch {
+		case val == "" && required:
+			v.Add("from."+field, "is required")
+		case len(val) > maxFromName:
+			v.Add("from."+field, "must be at most %d characters", maxFromName)
+		case strings.ContainsAny(val, bad):
+			v.Add("from."+field, "must not contain any of %q", bad)
+		}
+		return val
+	}
+	unused := func(field string, set bool) {
+		if set {
+			v.Add("from."+field, "is not used by %q", f.Type)
+		}
+	}
+	switch f.Type {
+	case FromNATS:
+		f.URL = checkBrokerURL(v, f.URL, map[string]string{"nats": "4222", "tls": "4222"})
+		f.Subject = name("subject", f.Subject, true, " \t\r\n\x00")
+		f.Durable = name("durable", f.Durable, false, " \t\r\n\x00.*>/\\")
+		if f.Durable == "" && sourceID != "" {
+			f.Durable = DefaultDurable(sourceID)
+		}
+		unused("queue", f.Queue != "")
+		unused("brokers", len(f.Brokers) > 0)
+		unused("topic", f.Topic != "")
+		unused("group", f.Group != "")
+	case FromAMQP:
+		f.URL = checkBrokerURL(v, f.URL, map[string]string{"amqp": "5672", "amqps": "5671"})
+		f.Queue = name("queue", f.Queue, true, "\r\n\x00")
+		unused("subject", f.Subject != "")
+		unused("durable", f.Durable != "")
+		unused("brokers", len(f.Brokers) > 0)
+		unused("topic", f.Topic != "")
+		unused("group", f.Group != "")
+	case FromKafka:
+		switch {
+		case len(f.Brokers) == 0:
+			v.Add("from.brokers", `is required: the Kafka brokers' host:port, such as ["kafka.example.com:9092"]`)
+		case len(f.Brokers) > MaxFromBrokers:
+			v.Add("from.brokers", "at most %d brokers", MaxFromBrokers)
+		}
+		for i, b := range f.Brokers {
+			b = strings.TrimSpace(b)
+			f.Brokers[i] = b
+			if host, port, err := net.SplitHostPort(b); err != nil || host == "" || !validPort(port) {
+				v.Add("from.brokers["+strconv.Itoa(i)+"]", "%q must be host:port, such as kafka.example.com:9092", b)
+			}
+		}
+		f.Topic = name("topic", f.Topic, true, " \t\r\n\x00/\\")
+		f.Group = name("group", f.Group, true, "\r\n\x00")
+		unused("url", f.URL != "")
+		unused("subject", f.Subject != "")
+		unused("durable", f.Durable != "")
+		unused("queue", f.Queue != "")
+	default:
+		v.Add("from.type", `must be "nats", "amqp" or "kafka"`)
+	}
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
+}
+
+// checkBrokerURL checks a broker URL's form: one of the schemes, a host, a valid port
+// (the scheme's default is added when there is none).
+func checkBrokerURL(v *Validation, raw string, schemes map[string]string) string {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		v.Add("from.url", "is required")
+		return raw
+	}
+	if len(raw) > 2048 {
+		v.Add("from.url", "must be at most 2048 characters")
+		return raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		v.Add("from.url", "is not a valid URL")
+		return raw
+	}
+	port, ok := schemes[u.Scheme]
+	if !ok {
+		names := make([]string, 0, len(schemes))
+		for s := range schemes {
+			names = append(names, s+"://")
+		}
+		if len(names) == 2 && names[0] > names[1] {
+			names[0], names[1] = names[1], names[0]
+		}
+		v.Add("from.url", "must start with %s", strings.Join(names, " or "))
+		return raw
+	}
+	if u.Hostname() == "" {
+		v.Add("from.url", "must have a host, such as %s://broker.example.com:%s", u.Scheme, port)
+		return raw
+	}
+	if p := u.Port(); p != "" && !validPort(p) {
+		v.Add("from.url", "port must be between 1 and 65535")
+		return raw
+	}
+	if u.Fragment != "" || u.RawQuery != "" && u.Scheme != "amqp" && u.Scheme != "amqps" {
+		v.Add("from.url", "must not have a query or fragment")
+	}
+	if strings.ContainsAny(raw, "\r\n\x00 ") {
+		v.Add("from.url", "must not contain spaces or control characters")
+	}
+	return raw
+}
+
+// BrokerHosts returns the host:port pairs a source's broker settings connect to.
+func (f *SourceFrom) BrokerHosts() []string {
+	if f.Type == FromKafka {
+		return f.Brokers
+	}
+	u, err := url.Parse(f.URL)
+	if err != nil {
+		return nil
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"nats": "4222", "tls": "4222", "amqp": "5672", "amqps": "5671"}[u.Scheme]
+	}
+	return []string{net.JoinHostPort(u.Hostname(), port)}
+}
+
+// MaskURL returns a broker URL fit for a reply: its password masked (Mask), or, when it
+// has a user and no password (a NATS token), that user masked. A URL without
+// credentials is returned as is.
+func MaskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	at := strings.LastIndexByte(raw, '@')
+	scheme := u.Scheme + "://"
+	if at < len(scheme) || !strings.HasPrefix(raw, scheme) {
+		return raw
+	}
+	rest := raw[at:]
+	if pass, ok := u.User.Password(); ok {
+		return scheme + url.PathEscape(u.User.Username()) + ":" + Mask(pass) + rest
+	}
+	return scheme + Mask(u.User.Username()) + rest
+}
+
+// URLWithoutCredentials returns a broker URL with its user information removed, for
+// storing it in clear beside the sealed original.
+func URLWithoutCredentials(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = nil
+	return u.String()
+}
