@@ -269,3 +269,114 @@ func TestRecoverIsAJob(t *testing.T) {
 	require.Equal(t, 1, j.Progress.Created)
 	require.Equal(t, ep, j.EndpointID)
 }
+
+// TestReplayKeepsLimitsAndLiveTraffic: a big replay is sent at the endpoint's rate, keeps
+// at most Jobs.MaxQueued of its deliveries queued, and another endpoint's live traffic
+// goes on beside it without waiting.
+func TestReplayKeepsLimitsAndLiveTraffic(t *testing.T) {
+	t.Parallel()
+	const (
+		past      = 400
+		rate      = 100 // a second
+		burst     = 5
+		maxQueued = 50
+	)
+	for name, store := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := start(t, store, func(c *app.Config) { c.Jobs.MaxQueued, c.Jobs.PageSize = maxQueued, maxQueued })
+			o := e.newOrg("acme")
+			since := time.Now().UTC().Add(-time.Second)
+			batch := make([]map[string]any, past)
+			for i := range batch {
+				batch[i] = map[string]any{"type": "order.created", "payload": map[string]any{"n": i}}
+			}
+			e.c.must(http.StatusAccepted, "POST", "/v1/orgs/"+o.id+"/events/batch", map[string]any{"events": batch[:past/2]}, o.key)
+			e.c.must(http.StatusAccepted, "POST", "/v1/orgs/"+o.id+"/events/batch", map[string]any{"events": batch[past/2:]}, o.key)
+			partner := newReceiver(t, nil)
+			ep := e.createEndpoint(o, map[string]any{"url": partner.URL, "topics": []string{"order.created"},
+				"rate_limit": rate, "burst_limit": burst})["id"].(string)
+			live := newReceiver(t, nil)
+			e.createEndpoint(o, map[string]any{"url": live.URL, "topics": []string{"order.updated"}})
+			j := e.replay(o, ep, map[string]any{"since": since})
+
+			// Live traffic to the other endpoint while the replay runs: each event arrives
+			// promptly, and the replayed endpoint's queue stays bounded.
+			published := map[string]time.Time{}
+			maxPending := 0
+			for i := 0; len(partner.all()) < past/2; i++ {
+				published[e.publish(o, "order.updated", map[string]any{"n": i})] = time.Now()
+				var l struct{ Data []json.RawMessage }
+				e.c.get("/v1/orgs/"+o.id+"/deliveries?limit=500&status=pending&endpoint_id="+ep, o.key, &l)
+				maxPending = max(maxPending, len(l.Data))
+				time.Sleep(20 * time.Millisecond)
+			}
+			require.LessOrEqual(t, maxPending, maxQueued, "the replay keeps at most Jobs.MaxQueued queued")
+			require.Positive(t, maxPending)
+			e.waitJob(o, j.ID, consign.JobCompleted, 30*time.Second)
+			waitReceived(t, partner, past, 30*time.Second)
+			require.Len(t, webhookIDs(partner), past)
+
+			waitReceived(t, live, len(published), waitFor)
+			var worst time.Duration
+			for _, r := range live.all() {
+				at, ok := published[r.Header.Get("webhook-id")]
+				require.True(t, ok)
+				worst = max(worst, r.At.Sub(at))
+			}
+			t.Logf("%d live events beside the replay, the slowest delivered %v after its publish", len(published), worst)
+			require.Less(t, worst, time.Second, "live traffic does not wait for the replay")
+
+			// The replay went at the endpoint's rate: its token bucket holds a second's worth,
+			// so no second holds more than twice the rate, and the whole took as long as
+			// the rate says after the first second's bucket.
+			got := partner.all()
+			for i := range got {
+				n := 0
+				for _, r := range got[i:] {
+					if r.At.Sub(got[i].At) >= time.Second {
+						break
+					}
+					n++
+				}
+				require.LessOrEqual(t, n, 2*rate, "deliveries within a second of %v", got[i].At)
+			}
+			took := got[len(got)-1].At.Sub(got[0].At)
+			t.Logf("%d replayed deliveries in %v at a rate limit of %d/s", past, took.Round(time.Millisecond), rate)
+			require.Greater(t, took, time.Duration(past-rate)*time.Second/rate*95/100, "%d deliveries at %d/s", past, rate)
+		})
+	}
+}
+
+// TestReplayTwoNodes: with two nodes on one PostgreSQL database, a replay runs on one of
+// them at a time (a cluster lease per job) and each event gets one delivery.
+func TestReplayTwoNodes(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	shared := func(c *app.Config) {
+		c.Database, c.EncryptionKey = dsn, key
+		c.Jobs.Poll, c.Jobs.MaxQueued, c.Jobs.PageSize = 50*time.Millisecond, 100, 100
+	}
+	n1, n2 := start(t, shared), start(t, shared)
+	o := n1.newOrg("acme")
+	since := time.Now().UTC().Add(-time.Second)
+	const past = 600
+	batch := make([]map[string]any, past/2)
+	for i := range batch {
+		batch[i] = map[string]any{"type": "order.created", "payload": map[string]any{"n": i}}
+	}
+	n1.c.must(http.StatusAccepted, "POST", "/v1/orgs/"+o.id+"/events/batch", map[string]any{"events": batch}, o.key)
+	n2.c.must(http.StatusAccepted, "POST", "/v1/orgs/"+o.id+"/events/batch", map[string]any{"events": batch}, o.key)
+	rc := newReceiver(t, nil)
+	ep := n1.createEndpoint(o, map[string]any{"url": rc.URL, "topics": []string{"order.*"}})["id"].(string)
+	j := n2.replay(o, ep, map[string]any{"since": since})
+	done := n1.waitJob(o, j.ID, consign.JobCompleted, 30*time.Second)
+	require.Equal(t, past, done.Progress.Created)
+	waitReceived(t, rc, past, 30*time.Second)
+	got := webhookIDs(rc)
+	require.Len(t, got, past)
+	for id, n := range got {
+		require.Equal(t, 1, n, "event %s", id)
+	}
+}
