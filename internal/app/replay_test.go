@@ -328,8 +328,9 @@ func TestReplayKeepsLimitsAndLiveTraffic(t *testing.T) {
 			require.Less(t, worst, time.Second, "live traffic does not wait for the replay")
 
 			// The replay went at the endpoint's rate: its token bucket holds a second's worth,
-			// so no second holds more than twice the rate, and the whole took as long as
-			// the rate says after the first second's bucket.
+			// so no second holds more than twice the rate (give or take the burst in flight,
+			// as the receiver times arrivals, not sends), and the whole took as long as the
+			// rate says after the first second's bucket.
 			got := partner.all()
 			for i := range got {
 				n := 0
@@ -339,7 +340,7 @@ func TestReplayKeepsLimitsAndLiveTraffic(t *testing.T) {
 					}
 					n++
 				}
-				require.LessOrEqual(t, n, 2*rate, "deliveries within a second of %v", got[i].At)
+				require.LessOrEqual(t, n, 2*rate+burst, "deliveries within a second of %v", got[i].At)
 			}
 			took := got[len(got)-1].At.Sub(got[0].At)
 			t.Logf("%d replayed deliveries in %v at a rate limit of %d/s", past, took.Round(time.Millisecond), rate)
