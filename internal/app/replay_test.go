@@ -16,11 +16,11 @@ import (
 )
 
 // stores are the two stores a replay test runs on: the embedded one and PostgreSQL.
-func stores(t *testing.T) map[string]func(*app.Config) {
+func stores(tb testing.TB) map[string]func(*app.Config) {
 	return map[string]func(*app.Config){
 		"sqlite": func(*app.Config) {},
 		"postgres": func(c *app.Config) {
-			c.Database = pgtest.DSN(t)
+			c.Database = pgtest.DSN(tb)
 			c.EncryptionKey = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 		},
 	}
