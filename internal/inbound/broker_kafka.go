@@ -35,6 +35,9 @@ func dialKafka(_ context.Context, src *consign.Source, dial *net.Dialer) (broker
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchMaxWait(time.Second),
+		// A node that died holds its partitions until its session ends: 10 s, like a
+		// dead node's deliveries (the broker's default minimum is 6 s).
+		kgo.SessionTimeout(10*time.Second),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
