@@ -120,6 +120,10 @@ func TestBrokerSources(t *testing.T) {
 				st := e.brokerSource(o, srcID).FromStatus
 				return st != nil && st.Connected && st.Messages == 5 && st.LastMessageAt != nil && st.Lag != nil && *st.Lag == 0
 			}, waitFor, tick, "the source shows its consumer connected, 5 messages, nothing waiting")
+			page := signIn(t, e, o.key).page(t, "/ui/orgs/"+o.id+"/sources/"+srcID)
+			require.Contains(t, page, "connected since", "the dashboard shows the consumer")
+			require.Contains(t, page, "5 messages on this node")
+			require.Contains(t, page, "waiting in the broker: 0")
 
 			tc.redeliver(t, e, o, srcID, b)
 			dups := e.waitReceipts(o, srcID, "duplicate=true", 5)
@@ -262,6 +266,9 @@ func TestBrokerSourceSettings(t *testing.T) {
 	require.Equal(t, masked, patched["from"].(map[string]any)["url"])
 	b.Publish(t, "m1", nil, []byte(`{"n": 1}`))
 	require.JSONEq(t, `{"n": 1}`, string(nextEnvelope(t, rc).Data), "the stored password still connects")
+	page := signIn(t, e, o.key).page(t, "/ui/orgs/"+o.id+"/sources/"+id)
+	require.Contains(t, page, "amqp://guest:"+consign.MaskPrefix+"@127.0.0.1:5672/", "the dashboard shows the URL masked")
+	require.NotContains(t, page, "guest:guest")
 }
 
 // hmacHex is the hex HMAC-SHA256 of body under secret.

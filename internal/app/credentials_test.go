@@ -48,8 +48,8 @@ func TestConfiguredCredentialsNeverShown(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e, stored := tc.start(t)
-			partnerKey, bearer, pollKey, newKey := credential(), credential(), credential(), credential()
-			secrets := []string{partnerKey, bearer, pollKey, newKey}
+			partnerKey, bearer, pollKey, newKey, brokerPass := credential(), credential(), credential(), credential(), credential()
+			secrets := []string{partnerKey, bearer, pollKey, newKey, brokerPass}
 			rc := newReceiver(t, nil)
 			o := e.newOrg("acme")
 			base := "/v1/orgs/" + o.id
@@ -63,6 +63,11 @@ func TestConfiguredCredentialsNeverShown(t *testing.T) {
 			src := e.c.must(http.StatusCreated, "POST", base+"/sources", map[string]any{"name": "deposco", "topic": "shipment.created",
 				"poll": map[string]any{"url": "https://poll.invalid/shipments", "id_pointer": "/id", "interval": "24h",
 					"headers": map[string]string{"X-Poll-Key": pollKey}}}, o.key)
+			broker := e.c.must(http.StatusCreated, "POST", base+"/sources", map[string]any{"name": "warehouse", "topic": "order.created",
+				"from": map[string]any{"type": "amqp", "url": "amqp://consign:" + brokerPass + "@broker.invalid:5672/", "queue": "orders"}}, o.key)
+			brokerID := broker["id"].(string)
+			require.Equal(t, "amqp://consign:"+consign.MaskPrefix+brokerPass[len(brokerPass)-4:]+"@broker.invalid:5672/",
+				broker["from"].(map[string]any)["url"], "the broker URL's password is masked")
 
 			e.publish(o, "order.created", map[string]any{"n": 1})
 			got := rc.next(t)
@@ -96,13 +101,14 @@ func TestConfiguredCredentialsNeverShown(t *testing.T) {
 				e.c.raw("GET", base+"/endpoints/"+id, nil, o.key, nil).String(),
 				e.c.raw("GET", base+"/sources", nil, o.key, nil).String(),
 				e.c.raw("GET", base+"/sources/"+src["id"].(string), nil, o.key, nil).String(),
+				e.c.raw("GET", base+"/sources/"+brokerID, nil, o.key, nil).String(),
 				e.c.raw("POST", base+"/endpoints/"+id+"/test", map[string]any{"type": "order.created"}, o.key, nil).String(),
 			}
 			for _, dl := range ds {
 				replies = append(replies, e.c.raw("GET", base+"/deliveries/"+dl.ID, nil, o.key, nil).String())
 			}
 			b := signIn(t, e, o.key)
-			for _, p := range []string{"endpoints", "endpoints/" + id, "endpoints/" + id + "/edit", "deliveries/" + ds[0].ID,
+			for _, p := range []string{"sources/" + brokerID, "endpoints", "endpoints/" + id, "endpoints/" + id + "/edit", "deliveries/" + ds[0].ID,
 				"deliveries/" + ds[2].ID, "sources/" + src["id"].(string)} {
 				replies = append(replies, b.page(t, "/ui/orgs/"+o.id+"/"+p))
 			}

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/consign-dev/consign/client"
 )
@@ -61,14 +62,24 @@ func (c *sourcesGetCmd) Run(env *runEnv) error {
 type sourcesCreateCmd struct {
 	remote
 	orgFlag
-	Name          string `help:"What the source receives, such as 'Deposco shipments'."`
-	Topic         string `help:"The event type each accepted request becomes."`
-	Verify        string `help:"How requests are verified: none, hmac-sha256, standard-webhooks, basic or header-token."`
-	Header        string `help:"The header with the signature (hmac-sha256) or the token (header-token)."`
-	Secret        string `help:"The shared secret; default: generated and shown once."`
-	DedupeHeader  string `help:"The header that carries the provider's event id."`
-	DedupePointer string `help:"A JSON pointer to the provider's event id in the body, such as /id."`
-	FromFile      string `help:"Read the source as the API's JSON from this file (- for standard input); flags override it."`
+	Name          string   `help:"What the source receives, such as 'Deposco shipments'."`
+	Topic         string   `help:"The event type each accepted request becomes."`
+	Verify        string   `help:"How requests are verified: none, hmac-sha256, standard-webhooks, basic or header-token."`
+	Header        string   `help:"The header with the signature (hmac-sha256) or the token (header-token)."`
+	Secret        string   `help:"The shared secret; default: generated and shown once."`
+	DedupeHeader  string   `help:"The header that carries the provider's event id."`
+	DedupePointer string   `help:"A JSON pointer to the provider's event id in the body, such as /id."`
+	TypeHeader    string   `help:"The header (or message header) that names each event's type; default: --topic."`
+	TypePointer   string   `help:"A JSON pointer to each event's type in the body, such as /type; default: --topic."`
+	NATS          string   `name:"nats" help:"Also read messages from this NATS server (nats://[user:pass@]host:4222) with JetStream; needs --subject."`
+	Subject       string   `help:"The NATS subject to read (a JetStream stream must hold it)."`
+	Durable       string   `help:"The NATS durable consumer's name; default: consign_ and the source id."`
+	AMQP          string   `name:"amqp" help:"Also read messages from this AMQP broker (amqp://user:pass@host:5672/vhost); needs --queue."`
+	Queue         string   `help:"The AMQP queue to read (it must exist)."`
+	Kafka         []string `name:"kafka" help:"Also read messages from these Kafka brokers (host:port, comma-separated); needs --kafka-topic and --group."`
+	KafkaTopic    string   `name:"kafka-topic" help:"The Kafka topic to read."`
+	Group         string   `help:"The Kafka consumer group, whose committed offsets say where reading resumes."`
+	FromFile      string   `help:"Read the source as the API's JSON from this file (- for standard input); flags override it."`
 }
 
 func (c *sourcesCreateCmd) Run(env *runEnv) error {
@@ -96,6 +107,20 @@ func (c *sourcesCreateCmd) Run(env *runEnv) error {
 	}
 	if c.DedupeHeader != "" || c.DedupePointer != "" {
 		in.Dedupe = &client.SourceDedupe{Header: c.DedupeHeader, JSONPointer: c.DedupePointer}
+	}
+	if c.TypeHeader != "" {
+		in.TypeHeader = c.TypeHeader
+	}
+	if c.TypePointer != "" {
+		in.TypePointer = c.TypePointer
+	}
+	switch {
+	case c.NATS != "":
+		in.From = &client.SourceFrom{Type: "nats", URL: c.NATS, Subject: c.Subject, Durable: c.Durable}
+	case c.AMQP != "":
+		in.From = &client.SourceFrom{Type: "amqp", URL: c.AMQP, Queue: c.Queue}
+	case len(c.Kafka) > 0:
+		in.From = &client.SourceFrom{Type: "kafka", Brokers: c.Kafka, Topic: c.KafkaTopic, Group: c.Group}
 	}
 	s, err := c.open(env)
 	if err != nil {
@@ -193,6 +218,30 @@ func showSource(w io.Writer, src *client.Source) {
 		dedupe = "json_pointer " + src.Dedupe.JSONPointer
 	}
 	pairs = append(pairs, "dedupe", dedupe)
+	switch {
+	case src.TypeHeader != "":
+		pairs = append(pairs, "type_from", "header "+src.TypeHeader)
+	case src.TypePointer != "":
+		pairs = append(pairs, "type_from", "json_pointer "+src.TypePointer)
+	}
+	if f := src.From; f != nil {
+		switch f.Type {
+		case "nats":
+			pairs = append(pairs, "from", "nats "+f.URL+" subject "+f.Subject+" durable "+f.Durable)
+		case "amqp":
+			pairs = append(pairs, "from", "amqp "+f.URL+" queue "+f.Queue)
+		case "kafka":
+			pairs = append(pairs, "from", "kafka "+strings.Join(f.Brokers, ",")+" topic "+f.Topic+" group "+f.Group)
+		}
+		if st := src.FromStatus; st != nil {
+			var lag any
+			if st.Lag != nil {
+				lag = *st.Lag
+			}
+			pairs = append(pairs, "from_connected", st.Connected, "from_messages", st.Messages, "from_lag", lag,
+				"from_last_message_at", st.LastMessageAt, "from_last_error", st.LastError)
+		}
+	}
 	if p := src.Poll; p != nil {
 		schedule := "every " + cell(p.Interval)
 		if p.Cron != "" {

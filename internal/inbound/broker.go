@@ -101,8 +101,8 @@ func (s *Service) fromStatus(id string) *consign.FromStatus {
 	s.brokers.mu.Lock()
 	c := s.brokers.byID[id]
 	s.brokers.mu.Unlock()
-	if c == nil {
-		return &consign.FromStatus{LastError: "no consumer runs on this node yet"}
+	if c == nil { // it starts within ConsumerCheck
+		return &consign.FromStatus{}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

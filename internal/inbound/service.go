@@ -524,7 +524,7 @@ func (s *Service) CreateSource(ctx context.Context, orgID string, in *SourceInpu
 		f := *src.From
 		f.URL = consign.MaskURL(f.URL) // given by the client: not echoed
 		src.From = &f
-		src.FromStatus = s.fromStatus(src.ID)
+		src.FromStatus = &consign.FromStatus{} // its consumer is starting
 	}
 	return src, nil
 }

@@ -218,9 +218,9 @@ func (s *Server) renderSource(w http.ResponseWriter, r *http.Request, q *req, st
 		fp.fail("status", "must be pending, processed, duplicate or rejected")
 	}
 	switch f.Via {
-	case "", consign.ViaWebhook, consign.ViaPoll:
+	case "", consign.ViaWebhook, consign.ViaPoll, consign.FromNATS, consign.FromAMQP, consign.FromKafka:
 	default:
-		fp.fail("via", "must be webhook or poll")
+		fp.fail("via", "must be webhook, poll, nats, amqp or kafka")
 	}
 	if err := fp.err(); err != nil {
 		p.Errors, _ = formErrors(err)
