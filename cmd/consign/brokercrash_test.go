@@ -113,7 +113,7 @@ type eventsByN struct {
 func (r *eventsByN) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
 	var env struct {
-		ID   string `json:"id"`
+		ID   string          `json:"id"`
 		Data struct{ N int } `json:"data"`
 	}
 	r.mu.Lock()
