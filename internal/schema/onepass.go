@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"math"
 	"math/big"
 	"strconv"
@@ -193,6 +194,9 @@ func (c *checker) value(i int, n *node, depth int) int {
 	if i >= len(c.b) || depth > maxOnePassDepth {
 		return -1
 	}
+	if n == nil {
+		return c.skip(i, depth)
+	}
 	// The schemas that apply here: n, and what n refers to.
 	var ns [4]*node
 	k := 0
@@ -226,7 +230,11 @@ func (c *checker) value(i int, n *node, depth int) int {
 		if !typeOK(apply, tString) {
 			return -1
 		}
-		end, runes := c.str(i)
+		bounded := false
+		for _, m := range apply {
+			bounded = bounded || m.minLen >= 0 || m.maxLen >= 0
+		}
+		end, runes := c.str(i, bounded)
 		if end < 0 {
 			return -1
 		}
@@ -247,6 +255,63 @@ func (c *checker) value(i int, n *node, depth int) int {
 		return c.literal(i, "null", apply, tNull)
 	default:
 		return c.number(i, apply)
+	}
+}
+
+// skip reads the value at i, to which no schema applies: it checks only that it is JSON.
+func (c *checker) skip(i, depth int) int {
+	b := c.b
+	if i >= len(b) || depth > maxOnePassDepth {
+		return -1
+	}
+	switch ch := b[i]; ch {
+	case '"':
+		end, _ := c.str(i, false)
+		return end
+	case '{', '[':
+		closer := byte('}')
+		if ch == '[' {
+			closer = ']'
+		}
+		i = c.space(i + 1)
+		if i < len(b) && b[i] == closer {
+			return i + 1
+		}
+		for {
+			if ch == '{' {
+				if i >= len(b) || b[i] != '"' {
+					return -1
+				}
+				if i, _ = c.str(i, false); i < 0 {
+					return -1
+				}
+				if i = c.space(i); i >= len(b) || b[i] != ':' {
+					return -1
+				}
+				i = c.space(i + 1)
+			}
+			if i = c.skip(i, depth+1); i < 0 {
+				return -1
+			}
+			if i = c.space(i); i >= len(b) {
+				return -1
+			}
+			if b[i] == closer {
+				return i + 1
+			}
+			if b[i] != ',' {
+				return -1
+			}
+			i = c.space(i + 1)
+		}
+	case 't':
+		return c.literal(i, "true", nil, tBool)
+	case 'f':
+		return c.literal(i, "false", nil, tBool)
+	case 'n':
+		return c.literal(i, "null", nil, tNull)
+	default:
+		return c.number(i, nil)
 	}
 }
 
@@ -282,7 +347,7 @@ func (c *checker) object(i int, apply []*node, depth int) int {
 		if i >= len(c.b) || c.b[i] != '"' {
 			return -1
 		}
-		end, _ := c.str(i)
+		end, _ := c.str(i, false)
 		if end < 0 {
 			return -1
 		}
@@ -391,9 +456,34 @@ func (c *checker) array(i int, apply []*node, depth int) int {
 	return i
 }
 
-// str reads the string at i (c.b[i] == '"'): the index after it and its length in runes
-// as the decoder counts them, -1 for the length when it has escapes.
-func (c *checker) str(i int) (end, runes int) {
+// str reads the string at i (c.b[i] == '"'): the index after it and, when runes is
+// asked for, its length in runes as the decoder counts them (-1 when it has escapes).
+// Most strings have no escape: their end is found with bytes.IndexByte and their bytes
+// checked in one tight loop.
+func (c *checker) str(i int, runes bool) (end, n int) {
+	b := c.b
+	if j := bytes.IndexByte(b[i+1:], '"'); j >= 0 {
+		seg := b[i+1 : i+1+j]
+		plain := true
+		for _, ch := range seg {
+			if ch < 0x20 || ch == '\\' {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			if runes {
+				// Invalid UTF-8 decodes to U+FFFD, one rune per bad byte, as RuneCount steps.
+				n = utf8.RuneCount(seg)
+			}
+			return i + 2 + j, n
+		}
+	}
+	return c.escapedStr(i)
+}
+
+// escapedStr is str for a string with escapes or control characters.
+func (c *checker) escapedStr(i int) (end, n int) {
 	b := c.b
 	escaped := false
 	for i++; i < len(b); {
@@ -403,7 +493,7 @@ func (c *checker) str(i int) (end, runes int) {
 			if escaped {
 				return i + 1, -1
 			}
-			return i + 1, runes
+			return i + 1, n
 		case ch < 0x20:
 			return -1, 0
 		case ch == '\\':
@@ -427,14 +517,10 @@ func (c *checker) str(i int) (end, runes int) {
 			default:
 				return -1, 0
 			}
-		case ch < utf8.RuneSelf:
-			i++
-			runes++
 		default:
-			// Invalid UTF-8 decodes to U+FFFD, one rune per bad byte, as DecodeRune steps.
 			_, size := utf8.DecodeRune(b[i:])
 			i += size
-			runes++
+			n++
 		}
 	}
 	return -1, 0
