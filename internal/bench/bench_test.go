@@ -182,10 +182,14 @@ func TestDeliveriesPaced(t *testing.T) {
 			require.Equal(t, 1000, th.PublishedEvents)
 			require.NotContains(t, out.String(), "measured after")
 			require.Zero(t, th.MostAhead)
-			require.Contains(t, out.String(), "/s, flat out)")
+			require.Regexp(t, `/s, flat out(\)|; the [\d,]+ deliveries left when it finished drained at [\d,]+ /s\))`, out.String())
 			require.Contains(t, out.String(), "deliveries/s 1→1 (batch-fed, flat out): ")
 			require.Contains(t, out.String(), "events of bench.event (no schema) per scenario")
 			require.Contains(t, rep.Summary(), " type=custom")
+			if th.Drained > 0 { // what was still in the store when the publisher finished
+				require.Positive(t, th.DrainPerSecond)
+				require.Contains(t, out.String(), " deliveries left when it finished drained at ")
+			}
 			continue
 		}
 		// 20 batches of 50; Ahead 2 and two clients: at most 4 batches out at once.

@@ -114,6 +114,11 @@ type Throughput struct {
 	// StreamPerSecond is, after a warm-up, the rate of the whole stream, warm-up
 	// included: from the start of the first publish to the last arrival.
 	StreamPerSecond float64 `json:"stream_per_second,omitempty"`
+	// Drained is, in a run published flat out, the deliveries that had not arrived when
+	// the publisher finished, and DrainPerSecond the rate at which they then arrived:
+	// the store's backlog draining with nothing else to do.
+	Drained        int     `json:"drained,omitempty"`
+	DrainPerSecond float64 `json:"drain_per_second,omitempty"`
 	// MostAhead is, in a paced delivery run, the most deliveries published and not yet
 	// arrived when a batch went out (0: published flat out).
 	MostAhead int `json:"most_ahead,omitempty"`
@@ -387,6 +392,10 @@ func (t *Throughput) line(f figure, cfg Config) string {
 			if t.StreamPerSecond > 0 {
 				warm += ", the whole stream " + commas(int64(math.Round(t.StreamPerSecond))) + " /s"
 			}
+		}
+		if t.Drained > 0 {
+			pace += fmt.Sprintf("; the %s deliveries left when it finished drained at %s /s", commas(int64(t.Drained)),
+				commas(int64(math.Round(t.DrainPerSecond))))
 		}
 		s += fmt.Sprintf("\n  (%s events published in %.2f s, %s /s, %s%s)", commas(int64(t.PublishedEvents)),
 			t.PublishSeconds, commas(int64(math.Round(float64(t.PublishedEvents)/max(t.PublishSeconds, 1e-9)))), pace, warm)

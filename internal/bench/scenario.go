@@ -312,6 +312,7 @@ func (r *runner) deliver(ctx context.Context, org, key, bucket string, eps []str
 		})
 	}
 	published := time.Since(start)
+	atPublished, _, _ := b.counts()
 	want := t.done * fanout
 	b.expect(want)
 	select {
@@ -332,6 +333,10 @@ func (r *runner) deliver(ctx context.Context, org, key, bucket string, eps []str
 		case m = <-warmed:
 		case <-time.After(time.Second): // the meter's goroutine is late: keep the whole run's
 		}
+	}
+	if left := want - atPublished; flatOut && got >= want && left > 0 && last.After(start.Add(published)) {
+		// What was still in the store when the publisher finished drained alone.
+		th.Drained, th.DrainPerSecond = left, float64(left)/last.Sub(start.Add(published)).Seconds()
 	}
 	if got >= want && !last.IsZero() {
 		th.Seconds = last.Sub(start).Seconds()

@@ -51,6 +51,112 @@ func BenchmarkDeliveryCycle(b *testing.B) {
 	}
 }
 
+// BenchmarkDrainCycle is BenchmarkDeliveryCycle for a backlog: the same 1 → 1
+// deliveries written pending (no room in the dispatcher's buffer), then claimed a
+// buffer's worth at a time, as the dispatcher drains a backlog, and recorded. Beside
+// BenchmarkDeliveryCycle it is what reading a delivery back from the store costs over
+// handing it over in memory. ns/op is per delivery.
+func BenchmarkDrainCycle(b *testing.B) {
+	ctx := b.Context()
+	db, org, eps, start := benchStore(b, 1)
+	ep := eps[0]
+	const batch, quota = 500, 1024
+	headers := map[string]string{"Content-Type": "application/json", "User-Agent": consign.UserAgent,
+		"Webhook-Signature": "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="}
+	b.ResetTimer()
+	defer reportCPU(b)()
+	for done := 0; done < b.N; done += 4 * batch {
+		now := start.Add(time.Duration(done) * time.Millisecond)
+		for range 4 {
+			ws := make([]*store.EventWrite, batch)
+			for i := range ws {
+				ev := &consign.Event{ID: consign.NewID(consign.PrefixEvent, now), OrgID: org.ID, Type: "order.created", Payload: benchPayload, CreatedAt: now}
+				ws[i] = &store.EventWrite{Event: ev, Deliveries: []store.NewDelivery{{ID: consign.NewID(consign.PrefixDelivery, now),
+					EndpointID: ep.ID, Endpoint: ep, Deadline: now.Add(72 * time.Hour)}}}
+			}
+			require.NoError(b, db.EventsInsert(ctx, ws))
+		}
+		for claimed := 0; claimed < 4*batch; {
+			res, err := db.DeliveriesClaim(ctx, store.ClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Quotas: []store.Quota{{EndpointID: ep.ID, Limit: quota}}})
+			require.NoError(b, err)
+			require.NotEmpty(b, res.Claims)
+			claimed += len(res.Claims)
+			outcomes := make([]*store.Outcome, len(res.Claims))
+			for i, c := range res.Claims {
+				outcomes[i] = &store.Outcome{DeliveryID: c.DeliveryID, EndpointID: c.EndpointID, Status: consign.StatusSucceeded, At: now,
+					Attempt: &consign.Attempt{N: 1, StartedAt: now, DurationMS: 1,
+						Request:  consign.AttemptRequest{Method: "POST", URL: ep.URL, Headers: headers},
+						Response: &consign.AttemptResponse{Status: 204, Headers: map[string]string{"Date": now.Format(time.RFC1123)}}}}
+			}
+			require.NoError(b, db.DeliveriesRecord(ctx, store.RecordParams{Outcomes: outcomes}))
+		}
+	}
+}
+
+// BenchmarkDrainBesideIngest drains a 1 → 1 backlog (claims of a buffer's worth,
+// each recorded) while another goroutine commits batches of 500 events durably, as
+// ingest does while a burst is being delivered: the writer is shared, so what a claim
+// holds it for is time the other waits. It reports the drain's deliveries/s and the
+// ingest's events/s over the same wall time; ns/op is per delivery.
+func BenchmarkDrainBesideIngest(b *testing.B) {
+	ctx := b.Context()
+	db, org, eps, start := benchStore(b, 2)
+	ep, other := eps[0], eps[1]
+	const batch, quota = 500, 1024
+	write := func(now time.Time, to *store.EndpointRow, deliveries bool) {
+		ws := make([]*store.EventWrite, batch)
+		for i := range ws {
+			ev := &consign.Event{ID: consign.NewID(consign.PrefixEvent, now), OrgID: org.ID, Type: "order.created", Payload: benchPayload, CreatedAt: now}
+			ws[i] = &store.EventWrite{Event: ev}
+			if deliveries {
+				ws[i].Deliveries = []store.NewDelivery{{ID: consign.NewID(consign.PrefixDelivery, now), EndpointID: to.ID, Endpoint: to, Deadline: now.Add(72 * time.Hour)}}
+			}
+		}
+		require.NoError(b, db.EventsInsert(ctx, ws))
+	}
+	for range (b.N + batch - 1) / batch {
+		write(start, ep, true)
+	}
+	headers := map[string]string{"Content-Type": "application/json", "User-Agent": consign.UserAgent}
+	stop := make(chan struct{})
+	ingested := make(chan int)
+	go func() {
+		n := 0
+		defer func() { ingested <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			write(start, other, false)
+			n += batch
+		}
+	}()
+	b.ResetTimer()
+	began := time.Now()
+	defer reportCPU(b)()
+	now := start.Add(time.Second)
+	for claimed := 0; claimed < b.N; {
+		res, err := db.DeliveriesClaim(ctx, store.ClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Quotas: []store.Quota{{EndpointID: ep.ID, Limit: quota}}})
+		require.NoError(b, err)
+		require.NotEmpty(b, res.Claims)
+		claimed += len(res.Claims)
+		outcomes := make([]*store.Outcome, len(res.Claims))
+		for i, c := range res.Claims {
+			outcomes[i] = &store.Outcome{DeliveryID: c.DeliveryID, EndpointID: c.EndpointID, Status: consign.StatusSucceeded, At: now,
+				Attempt: &consign.Attempt{N: 1, StartedAt: now, DurationMS: 1,
+					Request:  consign.AttemptRequest{Method: "POST", URL: ep.URL, Headers: headers},
+					Response: &consign.AttemptResponse{Status: 204}}}
+		}
+		require.NoError(b, db.DeliveriesRecord(ctx, store.RecordParams{Outcomes: outcomes}))
+	}
+	elapsed := time.Since(began).Seconds()
+	close(stop)
+	b.ReportMetric(float64(b.N)/elapsed, "deliveries/s")
+	b.ReportMetric(float64(<-ingested)/elapsed, "events/s")
+}
+
 // BenchmarkEventsInsertOne measures a durable write of one event without deliveries, as
 // ingest commits it when single-event requests do not overlap.
 func BenchmarkEventsInsertOne(b *testing.B) {
