@@ -17,6 +17,7 @@ const (
 	EUNAUTHORIZED = "unauthorized" // no or bad credentials (401)
 	EFORBIDDEN    = "forbidden"    // credentials valid but not allowed (403)
 	ETOOLARGE     = "too_large"    // body or list over its limit (413)
+	EGONE         = "gone"         // the resource existed and is no longer usable: a used or expired link (410)
 	EMETHOD       = "method"       // the path exists, the method does not (405)
 	ETIMEOUT      = "timeout"      // the request arrived too slowly (408)
 	ELIMIT        = "limit"        // too many requests or a quota (429)
@@ -34,6 +35,7 @@ var httpStatus = map[string]int{
 	EUNAUTHORIZED: http.StatusUnauthorized,
 	EFORBIDDEN:    http.StatusForbidden,
 	ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	EGONE:         http.StatusGone,
 	EMETHOD:       http.StatusMethodNotAllowed,
 	ETIMEOUT:      http.StatusRequestTimeout,
 	ELIMIT:        http.StatusTooManyRequests,

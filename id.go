@@ -19,6 +19,7 @@ const (
 	PrefixSource   = "src_"
 	PrefixReceipt  = "rcp_"
 	PrefixJob      = "job_"
+	PrefixPortal   = "prt_"
 )
 
 // crockford is the Crockford base32 alphabet: sortable as plain ASCII, no I, L, O, U.

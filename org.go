@@ -18,9 +18,11 @@ const (
 
 // Org is a tenant: everything else belongs to exactly one org.
 type Org struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Role      Role      `json:"role"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Role Role   `json:"role"`
+	// Branding is how the partner portal presents the org; nil: Consign's own header.
+	Branding  *Branding `json:"branding,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
@@ -40,6 +42,12 @@ func (o *Org) Validate() error {
 	case RoleBuyer, RoleSeller, RoleBoth:
 	default:
 		v.Add("role", `must be "buyer", "seller" or "both"`)
+	}
+	if o.Branding != nil {
+		o.Branding.normalize(&v)
+		if *o.Branding == (Branding{}) {
+			o.Branding = nil
+		}
 	}
 	return v.Err()
 }

@@ -72,6 +72,8 @@ type Client struct {
 	Deliveries *DeliveryService
 	Sources    *SourceService
 	Jobs       *JobService
+	// PortalLinks makes partner portal links.
+	PortalLinks *PortalLinkService
 }
 
 // Option configures a Client.
@@ -123,6 +125,7 @@ func New(baseURL, key string, opts ...Option) *Client {
 	c.Deliveries = &DeliveryService{c}
 	c.Sources = &SourceService{c}
 	c.Jobs = &JobService{c}
+	c.PortalLinks = &PortalLinkService{c}
 	return c
 }
 

@@ -68,6 +68,8 @@ func TestInputsCoverTheAPI(t *testing.T) {
 		{"post", "/v1/orgs/{org}/sources", client.SourceInput{}, nil},
 		{"post", "/v1/orgs/{org}/endpoints/{id}/replay", client.ReplayInput{}, nil},
 		{"post", "/v1/orgs/{org}/endpoints/{id}/recover", client.RecoverInput{}, nil},
+		{"patch", "/v1/orgs/{org}", client.OrgInput{}, nil},
+		{"post", "/v1/orgs/{org}/portal-links", client.PortalLinkInput{}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(strings.ToUpper(tt.method)+" "+tt.path, func(t *testing.T) {

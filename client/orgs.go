@@ -14,6 +14,9 @@ type OrgInput struct {
 	Name string `json:"name,omitempty"`
 	// Role is buyer, seller or both (the default).
 	Role Role `json:"role,omitempty"`
+	// Branding is how the partner portal shows the org. In an Update, the fields set
+	// replace those fields (nil keeps the branding as it is).
+	Branding *Branding `json:"branding,omitempty"`
 }
 
 // Create makes an org.
@@ -44,7 +47,7 @@ func (s *OrgService) Get(ctx context.Context, id string) (*Org, error) {
 	return ptr(&o, err)
 }
 
-// Update changes an org's name or role.
+// Update changes an org's name, role or branding.
 func (s *OrgService) Update(ctx context.Context, id string, in OrgInput) (*Org, error) {
 	var o Org
 	_, err := s.c.do(ctx, request{method: http.MethodPatch, path: path("orgs", id), body: in, out: &o})

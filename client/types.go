@@ -32,6 +32,8 @@ type (
 	RetryPolicy = consign.RetryPolicy
 	// FailurePolicy says when an endpoint that keeps failing is deactivated.
 	FailurePolicy = consign.FailurePolicy
+	// Branding is how the partner portal shows an org: name, logo URL and #rrggbb colour.
+	Branding = consign.Branding
 	// Duration travels in JSON as a string such as "30s" or "72h".
 	Duration = consign.Duration
 	// Secret is a signing secret of an endpoint; Value is set only when it is created.

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"time"
 
@@ -28,6 +30,7 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/orgs/{org}/keys", orgMember, "create an org API key (value shown once)", s.createKey, keyInput{}, created(consign.APIKey{})},
 		{"GET", "/v1/orgs/{org}/keys", orgMember, "list org API keys", s.listKeys, nil, list[*consign.APIKey]{}},
 		{"DELETE", "/v1/orgs/{org}/keys/{id}", orgMember, "delete an org API key", s.deleteKey, nil, nil},
+		{"POST", "/v1/orgs/{org}/portal-links", orgMember, "create a one-time link that signs a browser into the dashboard for this org only (the partner portal)", s.createPortalLink, manage.PortalLinkInput{}, created(portalLinkReply{})},
 
 		{"GET", "/v1/event-types", anyKey, "list the event-type catalog", s.listEventTypes, nil, list[*consign.EventType]{}},
 		{"POST", "/v1/event-types", admin, "add a custom event type", s.createEventType, manage.EventTypeInput{}, created(consign.EventType{})},
@@ -82,6 +85,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 type orgInput struct {
 	Name string       `json:"name"`
 	Role consign.Role `json:"role,omitempty"`
+	// Branding is how the partner portal shows the org. In a PATCH, the fields given
+	// replace those fields ("" clears one) and null removes the branding.
+	Branding *consign.Branding `json:"branding,omitempty"`
 }
 
 func (s *Server) createOrg(w http.ResponseWriter, r *http.Request) error {
@@ -89,7 +95,7 @@ func (s *Server) createOrg(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	o := &consign.Org{Name: in.Name, Role: in.Role}
+	o := &consign.Org{Name: in.Name, Role: in.Role, Branding: in.Branding}
 	if err := s.manage.CreateOrg(r.Context(), o); err != nil {
 		return err
 	}
@@ -121,11 +127,11 @@ func (s *Server) updateOrg(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	in := orgInput{Name: o.Name, Role: o.Role}
+	in := orgInput{Name: o.Name, Role: o.Role, Branding: o.Branding}
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	o.Name, o.Role = in.Name, in.Role
+	o.Name, o.Role, o.Branding = in.Name, in.Role, in.Branding
 	if err := s.manage.UpdateOrg(r.Context(), o); err != nil {
 		return err
 	}
@@ -175,6 +181,36 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// Portal links.
+
+// portalLinkReply is a new portal link: its absolute URL (holding the token, shown this
+// once) and when it stops working.
+type portalLinkReply struct {
+	ID        string    `json:"id"`
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+	ReadOnly  bool      `json:"read_only"`
+}
+
+func (s *Server) createPortalLink(w http.ResponseWriter, r *http.Request) error {
+	var in manage.PortalLinkInput
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return decodeError(err)
+	}
+	if len(bytes.TrimSpace(body)) > 0 { // every field is optional: no body is {}
+		if err := decodeFrom(bytes.NewReader(body), &in); err != nil {
+			return err
+		}
+	}
+	l, token, err := s.manage.CreatePortalLink(r.Context(), r.PathValue("org"), in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, portalLinkReply{ID: l.ID, URL: s.publicBase(r) + "/ui/portal/" + token,
+		ExpiresAt: l.ExpiresAt, ReadOnly: l.ReadOnly})
 }
 
 // Event types.

@@ -70,6 +70,9 @@ type Config struct {
 	// PublicURL is the base URL partners reach this server at, for sources' ingest URLs
 	// (CONSIGN_PUBLIC_URL); default: the scheme and host of each API request.
 	PublicURL string
+	// UIFrameAncestors are the origins that may show the dashboard (and the partner
+	// portal) in an iframe, such as "https://app.example.com"; default none.
+	UIFrameAncestors []string
 	// Retention is how long attempts, finished events (with their deliveries) and
 	// settled inbound receipts are kept; default 720h (30 days). Every node purges
 	// hourly; negative disables it.
@@ -176,6 +179,9 @@ func (c Config) Validate() error {
 	errs = append(errs, named("API.", ac.Validate())...)
 	errs = append(errs, named("Guard.", c.guardConfig().Validate())...)
 	errs = append(errs, named("Jobs.", c.jobConfig().Validate())...)
+	if err := web.CheckFrameAncestors(c.UIFrameAncestors); err != nil {
+		errs = append(errs, fmt.Errorf("UIFrameAncestors (CONSIGN_UI_FRAME_ANCESTORS) %w", err))
+	}
 	if c.CertificateCheck < 0 {
 		errs = append(errs, fmt.Errorf("CertificateCheck is %s; it must be positive (or zero for the default, 1h)", c.CertificateCheck))
 	}
@@ -418,7 +424,8 @@ func (a *App) build(ctx context.Context) error {
 	// or credentials. Restrict it at the proxy if endpoint IDs should stay private.
 	root := http.NewServeMux()
 	root.Handle("GET /metrics", a.metrics.Handler())
-	root.Handle("/", web.Mount(handler, web.New(a.Store, a.Manage, a.Dispatcher, a.Inbound, web.Config{PublicURL: ac.PublicURL, Throttle: a.Guard, Now: cfg.Now, Logger: cfg.Logger})))
+	root.Handle("/", web.Mount(handler, web.New(a.Store, a.Manage, a.Dispatcher, a.Inbound, web.Config{PublicURL: ac.PublicURL, Throttle: a.Guard,
+		FrameAncestors: cfg.UIFrameAncestors, Now: cfg.Now, Logger: cfg.Logger})))
 	// No ReadTimeout: the guard sets each body's read deadline (a fixed one would cut a
 	// large batch on a slow link, and cancel a handler that outlives it).
 	a.http = &http.Server{

@@ -44,6 +44,13 @@ func TestConfigValidate(t *testing.T) {
 		{"inbound payload over ingest's", app.Config{Inbound: inbound.Config{MaxPayload: 1 << 20}},
 			[]string{"Inbound.MaxPayload (1048576) is larger than the largest event payload (262144)"}},
 		{"negative certificate check", app.Config{CertificateCheck: -time.Minute}, []string{"CertificateCheck is -1m0s"}},
+		{"frame ancestors", app.Config{UIFrameAncestors: []string{"https://app.example.com", "https://*.example.com:8443", "'self'"}}, nil},
+		{"frame ancestor with a path", app.Config{UIFrameAncestors: []string{"https://app.example.com/settings"}},
+			[]string{`UIFrameAncestors (CONSIGN_UI_FRAME_ANCESTORS) "https://app.example.com/settings" is not an origin`}},
+		{"frame ancestor that would add a directive", app.Config{UIFrameAncestors: []string{"https://a.example;script-src"}},
+			[]string{`"https://a.example;script-src" is not an origin`}},
+		{"frame ancestor without a scheme", app.Config{UIFrameAncestors: []string{"app.example.com"}},
+			[]string{`"app.example.com" is not an origin: want https://host[:port]`}},
 		// One node: the ownership settings are not used.
 		{"slow resync on one node", app.Config{Dispatch: dispatch.Config{Resync: time.Minute}}, nil},
 		{"slow resync in a cluster", app.Config{Database: "postgres://127.0.0.1/x", Dispatch: dispatch.Config{Resync: time.Minute}},

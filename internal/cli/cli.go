@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/alecthomas/kong"
 
@@ -79,23 +80,24 @@ type codeError struct {
 func (e codeError) Error() string { return e.err.Error() }
 
 type serveCmd struct {
-	Addr            string        `default:":8700" env:"CONSIGN_ADDR" help:"Listen address."`
-	Data            string        `default:"./consign-data" env:"CONSIGN_DATA" help:"Data directory of the embedded store (and of the encryption key file)."`
-	Database        string        `env:"CONSIGN_DATABASE" help:"PostgreSQL address (postgres://…) to use instead of the embedded store; several nodes may share it."`
-	Retention       time.Duration `default:"720h" env:"CONSIGN_RETENTION" help:"How long attempts, finished events and settled inbound receipts are kept (purged hourly); negative keeps everything."`
-	InsecureTargets bool          `env:"CONSIGN_INSECURE_TARGETS" help:"Allow http:// and private/loopback endpoint URLs (development and tests only)."`
-	EgressProxy     string        `env:"CONSIGN_EGRESS_PROXY" placeholder:"http://HOST:PORT" help:"HTTP CONNECT proxy every outbound connection goes through (deliveries, source polls, OAuth token fetches), so partners can allow-list its address; target rules still apply to the target."`
-	AdminKey        string        `env:"CONSIGN_ADMIN_KEY" help:"Accept this value as an admin API key."`
-	EncryptionKey   string        `env:"CONSIGN_ENCRYPTION_KEY" help:"32-byte key (base64 or hex) that seals secrets at rest; default a key file in the data directory."`
-	LogFormat       string        `default:"text" enum:"text,json" env:"CONSIGN_LOG_FORMAT" help:"Log format: text or json."`
-	PublicURL       string        `env:"CONSIGN_PUBLIC_URL" help:"Base URL the world reaches this server at (for sources' ingest URLs); default: taken from each request."`
-	BodyBudget      int64         `default:"134217728" env:"CONSIGN_BODY_BUDGET" help:"Bytes of request bodies all requests in flight may hold together (default 128 MiB); a request beyond it is answered 503 with Retry-After."`
-	BodyTimeout     time.Duration `default:"10s" env:"CONSIGN_BODY_TIMEOUT" help:"How long a request body may take to arrive, plus one second for every --body-min-rate bytes received; a slower one is cut with 408."`
-	BodyMinRate     int64         `default:"32768" env:"CONSIGN_BODY_MIN_RATE" help:"The slowest a long request body may arrive after --body-timeout, in bytes per second (default 32 KiB/s)."`
-	Concurrency     int           `default:"256" env:"CONSIGN_CONCURRENCY" help:"Most delivery attempts in flight at once on this node; also the cap of an endpoint whose burst_limit is 0 (no limit)."`
-	TrustedProxies  []string      `env:"CONSIGN_TRUSTED_PROXIES" placeholder:"CIDR,..." help:"Addresses or CIDR ranges of the proxies in front of the server, whose X-Forwarded-For names the client (for throttling failed sign-ins); default none: the client is the connection's peer."`
-	AuthFailures    int           `default:"20" env:"CONSIGN_AUTH_FAILURES" help:"How many bad API keys a client address may present at once (API and dashboard sign-in) before it is answered 429."`
-	AuthFailureRate float64       `default:"1" env:"CONSIGN_AUTH_FAILURE_RATE" help:"How many bad API keys a second a client address may present after --auth-failures."`
+	Addr             string        `default:":8700" env:"CONSIGN_ADDR" help:"Listen address."`
+	Data             string        `default:"./consign-data" env:"CONSIGN_DATA" help:"Data directory of the embedded store (and of the encryption key file)."`
+	Database         string        `env:"CONSIGN_DATABASE" help:"PostgreSQL address (postgres://…) to use instead of the embedded store; several nodes may share it."`
+	Retention        time.Duration `default:"720h" env:"CONSIGN_RETENTION" help:"How long attempts, finished events and settled inbound receipts are kept (purged hourly); negative keeps everything."`
+	InsecureTargets  bool          `env:"CONSIGN_INSECURE_TARGETS" help:"Allow http:// and private/loopback endpoint URLs (development and tests only)."`
+	EgressProxy      string        `env:"CONSIGN_EGRESS_PROXY" placeholder:"http://HOST:PORT" help:"HTTP CONNECT proxy every outbound connection goes through (deliveries, source polls, OAuth token fetches), so partners can allow-list its address; target rules still apply to the target."`
+	AdminKey         string        `env:"CONSIGN_ADMIN_KEY" help:"Accept this value as an admin API key."`
+	EncryptionKey    string        `env:"CONSIGN_ENCRYPTION_KEY" help:"32-byte key (base64 or hex) that seals secrets at rest; default a key file in the data directory."`
+	LogFormat        string        `default:"text" enum:"text,json" env:"CONSIGN_LOG_FORMAT" help:"Log format: text or json."`
+	PublicURL        string        `env:"CONSIGN_PUBLIC_URL" help:"Base URL the world reaches this server at (for sources' ingest URLs and portal links); default: taken from each request."`
+	UIFrameAncestors string        `name:"ui-frame-ancestors" env:"CONSIGN_UI_FRAME_ANCESTORS" placeholder:"ORIGINS" help:"Origins that may show the dashboard and partner portal in an iframe, separated by spaces, such as \"https://app.example.com https://*.example.com\"; default none. Inside another site's iframe the session cookie needs HTTPS (SameSite=None; Secure)."`
+	BodyBudget       int64         `default:"134217728" env:"CONSIGN_BODY_BUDGET" help:"Bytes of request bodies all requests in flight may hold together (default 128 MiB); a request beyond it is answered 503 with Retry-After."`
+	BodyTimeout      time.Duration `default:"10s" env:"CONSIGN_BODY_TIMEOUT" help:"How long a request body may take to arrive, plus one second for every --body-min-rate bytes received; a slower one is cut with 408."`
+	BodyMinRate      int64         `default:"32768" env:"CONSIGN_BODY_MIN_RATE" help:"The slowest a long request body may arrive after --body-timeout, in bytes per second (default 32 KiB/s)."`
+	Concurrency      int           `default:"256" env:"CONSIGN_CONCURRENCY" help:"Most delivery attempts in flight at once on this node; also the cap of an endpoint whose burst_limit is 0 (no limit)."`
+	TrustedProxies   []string      `env:"CONSIGN_TRUSTED_PROXIES" placeholder:"CIDR,..." help:"Addresses or CIDR ranges of the proxies in front of the server, whose X-Forwarded-For names the client (for throttling failed sign-ins); default none: the client is the connection's peer."`
+	AuthFailures     int           `default:"20" env:"CONSIGN_AUTH_FAILURES" help:"How many bad API keys a client address may present at once (API and dashboard sign-in) before it is answered 429."`
+	AuthFailureRate  float64       `default:"1" env:"CONSIGN_AUTH_FAILURE_RATE" help:"How many bad API keys a second a client address may present after --auth-failures."`
 
 	// Config is read by kong (configFile) before the other fields are resolved.
 	Config kong.ConfigFlag `env:"CONSIGN_CONFIG" placeholder:"FILE" help:"JSON file of serve settings, keyed by flag name in snake_case (\"addr\", \"insecure_targets\"); flags and environment variables override it."`
@@ -109,6 +111,7 @@ func (c *serveCmd) Run(env *runEnv) error {
 	a, err := app.Start(env.ctx, app.Config{
 		Addr: c.Addr, DataDir: c.Data, Database: c.Database, Retention: c.Retention, InsecureTargets: c.InsecureTargets, AdminKey: c.AdminKey,
 		EncryptionKey: c.EncryptionKey, PublicURL: c.PublicURL, Logger: slog.New(h),
+		UIFrameAncestors: c.frameAncestors(),
 		Guard: guard.Config{BodyBudget: c.BodyBudget, BodyTimeout: c.BodyTimeout, BodyMinRate: c.BodyMinRate,
 			TrustedProxies: c.TrustedProxies, FailureBurst: c.AuthFailures, FailureRate: c.AuthFailureRate},
 		Dispatch: dispatch.Config{Concurrency: c.Concurrency},
@@ -125,6 +128,11 @@ func (c *serveCmd) Run(env *runEnv) error {
 	<-env.ctx.Done()
 	fmt.Fprintln(env.stdout, "shutting down")
 	return a.Close()
+}
+
+// frameAncestors splits --ui-frame-ancestors at spaces (as in a CSP) or commas.
+func (c *serveCmd) frameAncestors() []string {
+	return strings.FieldsFunc(c.UIFrameAncestors, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 }
 
 type migrateCmd struct {

@@ -21,15 +21,16 @@ import (
 // clientCmds are the commands that call a running server's API. They are embedded in
 // the root, so each resource is a top-level command: consign orgs list, …
 type clientCmds struct {
-	Orgs       orgsCmd       `cmd:"" help:"Orgs: the tenants (admin key)."`
-	Keys       keysCmd       `cmd:"" help:"An org's API keys."`
-	EventTypes eventTypesCmd `cmd:"" name:"event-types" help:"The event-type catalog."`
-	Endpoints  endpointsCmd  `cmd:"" help:"An org's webhook endpoints."`
-	Secrets    secretsCmd    `cmd:"" help:"An endpoint's signing secrets."`
-	Events     eventsCmd     `cmd:"" help:"Publish and read an org's events."`
-	Deliveries deliveriesCmd `cmd:"" help:"An org's deliveries and their attempts."`
-	Sources    sourcesCmd    `cmd:"" help:"An org's inbound sources and what they received."`
-	Jobs       jobsCmd       `cmd:"" help:"An org's jobs: replays and recover runs, with their progress."`
+	Orgs        orgsCmd        `cmd:"" help:"Orgs: the tenants (admin key)."`
+	Keys        keysCmd        `cmd:"" help:"An org's API keys."`
+	EventTypes  eventTypesCmd  `cmd:"" name:"event-types" help:"The event-type catalog."`
+	Endpoints   endpointsCmd   `cmd:"" help:"An org's webhook endpoints."`
+	Secrets     secretsCmd     `cmd:"" help:"An endpoint's signing secrets."`
+	Events      eventsCmd      `cmd:"" help:"Publish and read an org's events."`
+	Deliveries  deliveriesCmd  `cmd:"" help:"An org's deliveries and their attempts."`
+	Sources     sourcesCmd     `cmd:"" help:"An org's inbound sources and what they received."`
+	PortalLinks portalLinksCmd `cmd:"" name:"portal-links" help:"One-time links that sign a partner's browser into the dashboard for one org (the partner portal)."`
+	Jobs        jobsCmd        `cmd:"" help:"An org's jobs: replays and recover runs, with their progress."`
 }
 
 // remote holds the flags of every command that calls the API. The server's flag is

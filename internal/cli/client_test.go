@@ -70,6 +70,12 @@ func TestClientCommands(t *testing.T) {
 		{name: "orgs-get-json", args: []string{"orgs", "get", "{org}", "--json"}, json: true},
 		{name: "orgs-update", args: []string{"orgs", "update", "{org2}", "--name", "Birch Supply Co.", "--role", "buyer"}},
 		{name: "orgs-create-invalid", args: []string{"orgs", "create", " "}, code: 1},
+		{name: "orgs-update-branding", args: []string{"orgs", "update", "{org2}", "--brand-name", "Birch Partner Hub", "--brand-color", "#1F6FEB",
+			"--brand-logo", "https://cdn.birch.example/logo.png"}},
+		{name: "orgs-update-branding-clear", args: []string{"orgs", "update", "{org2}", "--brand-logo", ""}},
+		{name: "orgs-update-branding-invalid", args: []string{"orgs", "update", "{org2}", "--brand-color", "blue", "--brand-logo", "http://x.example/l.png"}, code: 1},
+		{name: "portal-links-create", args: []string{"portal-links", "create", "--org", "{org2}", "--expires-in", "30m", "--read-only"}},
+		{name: "portal-links-create-too-long", args: []string{"portal-links", "create", "--org", "{org2}", "--expires-in", "30d"}, code: 1},
 
 		{name: "keys-create", args: []string{"keys", "create", "--org", "{org}", "--name", "ci"}, keep: map[string]string{"key": "key_"}},
 		{name: "keys-list", args: []string{"keys", "list", "--org", "{org}"}},

@@ -83,3 +83,17 @@ func TestEgressProxySetting(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "http://10.0.0.7:3128", c.EgressProxy, "a flag overrides")
 }
+
+func TestUIFrameAncestorsSetting(t *testing.T) {
+	// Not parallel: it sets environment variables.
+	c, err := parseServe(t, "--config", writeConfig(t, `{"ui_frame_ancestors": "https://app.example.com https://*.shop.example"}`))
+	require.NoError(t, err)
+	require.Equal(t, []string{"https://app.example.com", "https://*.shop.example"}, c.frameAncestors(), "from the file")
+	t.Setenv("CONSIGN_UI_FRAME_ANCESTORS", "https://a.example, https://b.example")
+	c, err = parseServe(t)
+	require.NoError(t, err)
+	require.Equal(t, []string{"https://a.example", "https://b.example"}, c.frameAncestors(), "from the environment, commas too")
+	c, err = parseServe(t, "--ui-frame-ancestors", "https://c.example")
+	require.NoError(t, err)
+	require.Equal(t, []string{"https://c.example"}, c.frameAncestors(), "a flag overrides")
+}

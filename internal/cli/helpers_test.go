@@ -106,7 +106,7 @@ func (r *receiver) count() int {
 
 // Normalisation of what varies from run to run.
 var (
-	idRe   = regexp.MustCompile(`\b(org|key|ep|sec|evt|dlv|src|rcp|job)_[0-9A-HJKMNP-TV-Z]{26}\b`)
+	idRe   = regexp.MustCompile(`\b(org|key|ep|sec|evt|dlv|src|rcp|job|prt)_[0-9A-HJKMNP-TV-Z]{26}\b`)
 	timeRe = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`)
 	portRe = regexp.MustCompile(`127\.0\.0\.1:\d+`)
 	msRe   = regexp.MustCompile(`\b\d+ms\b`)
@@ -114,6 +114,7 @@ var (
 	keyRe  = regexp.MustCompile(`\bcsk_[A-Za-z0-9_-]{43}`)
 	secRe  = regexp.MustCompile(`\bwhsec_[A-Za-z0-9+/=]{44}`)
 	inRe   = regexp.MustCompile(`/in/[A-Za-z0-9_-]+`)
+	cplRe  = regexp.MustCompile(`\bcpl_[A-Za-z0-9_-]{43}`)
 	gapRe  = regexp.MustCompile(`  +`)
 	dateRe = regexp.MustCompile(`[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT`)
 )
@@ -138,6 +139,7 @@ func normalize(s string) string {
 	s = msRe.ReplaceAllString(s, "Nms")
 	s = jsonMS.ReplaceAllString(s, `"duration_ms":N`)
 	s = keyRe.ReplaceAllString(s, "csk_KEY")
+	s = cplRe.ReplaceAllString(s, "cpl_TOKEN")
 	s = inRe.ReplaceAllString(s, "/in/TOKEN")
 	return secRe.ReplaceAllString(s, "whsec_SECRET")
 }

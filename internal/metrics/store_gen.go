@@ -185,6 +185,16 @@ func (st *Store) AdminKeyExists(ctx context.Context) (bool, error) {
 	return st.Store.AdminKeyExists(ctx)
 }
 
+func (st *Store) PortalLinkInsert(ctx context.Context, l *consign.PortalLink, hash []byte, purgeBefore time.Time) error {
+	defer st.observe("PortalLinkInsert", time.Now())
+	return st.Store.PortalLinkInsert(ctx, l, hash, purgeBefore)
+}
+
+func (st *Store) PortalLinkUse(ctx context.Context, hash []byte, now time.Time) (*consign.PortalLink, bool, error) {
+	defer st.observe("PortalLinkUse", time.Now())
+	return st.Store.PortalLinkUse(ctx, hash, now)
+}
+
 func (st *Store) EventTypeEnsure(ctx context.Context, ts []consign.EventType) error {
 	defer st.observe("EventTypeEnsure", time.Now())
 	return st.Store.EventTypeEnsure(ctx, ts)
@@ -351,6 +361,6 @@ func (st *Store) EndpointAttemptDuration(ctx context.Context, endpointID string,
 }
 
 // storeMethods are the methods Store times.
-var storeMethods = []string{"SourceInsert", "SourceGet", "SourceByTokenHash", "SourceList", "SourcesFrom", "SourceUpdate", "SourceDelete", "ReceiptsInsert", "ReceiptGet", "ReceiptList", "ReceiptsPending", "ReceiptsSettle", "SourcePollsClaim", "SourcePollFinish", "SourcePollNextDue", "JobInsert", "JobGet", "JobList", "JobsRunning", "JobFinish", "JobReplayStep", "EventsScan", "EventsCount", "DeliveriesQueued", "Ping", "OrgInsert", "OrgGet", "OrgList", "OrgUpdate", "OrgDelete", "KeyInsert", "KeyByHash", "KeyList", "KeyDelete", "AdminKeyExists", "EventTypeEnsure", "EventTypeInsert", "EventTypeGet", "EventTypeList", "EventTypeUpdate", "EndpointInsert", "EndpointGet", "EndpointList", "EndpointListAll", "OrgEndpointsVersion", "EndpointUpdate", "EndpointDelete", "SecretInsert", "SecretList", "SecretUpdate", "SecretDelete", "SecretRotate", "EventsInsert", "EventGet", "EventList", "DeliveryList", "DeliveryGet", "DeliveryRequeue", "DeliveriesRecover", "DeliveriesClaim", "DeliveriesRecord", "DeliveriesReleaseLeases", "DeliveriesDue", "DeliveriesSettle", "EndpointFailures", "EndpointListFailing", "EndpointStatsCounts", "EndpointAttemptDuration"}
+var storeMethods = []string{"SourceInsert", "SourceGet", "SourceByTokenHash", "SourceList", "SourcesFrom", "SourceUpdate", "SourceDelete", "ReceiptsInsert", "ReceiptGet", "ReceiptList", "ReceiptsPending", "ReceiptsSettle", "SourcePollsClaim", "SourcePollFinish", "SourcePollNextDue", "JobInsert", "JobGet", "JobList", "JobsRunning", "JobFinish", "JobReplayStep", "EventsScan", "EventsCount", "DeliveriesQueued", "Ping", "OrgInsert", "OrgGet", "OrgList", "OrgUpdate", "OrgDelete", "KeyInsert", "KeyByHash", "KeyList", "KeyDelete", "AdminKeyExists", "PortalLinkInsert", "PortalLinkUse", "EventTypeEnsure", "EventTypeInsert", "EventTypeGet", "EventTypeList", "EventTypeUpdate", "EndpointInsert", "EndpointGet", "EndpointList", "EndpointListAll", "OrgEndpointsVersion", "EndpointUpdate", "EndpointDelete", "SecretInsert", "SecretList", "SecretUpdate", "SecretDelete", "SecretRotate", "EventsInsert", "EventGet", "EventList", "DeliveryList", "DeliveryGet", "DeliveryRequeue", "DeliveriesRecover", "DeliveriesClaim", "DeliveriesRecord", "DeliveriesReleaseLeases", "DeliveriesDue", "DeliveriesSettle", "EndpointFailures", "EndpointListFailing", "EndpointStatsCounts", "EndpointAttemptDuration"}
 
 var _ = consign.Org{}

@@ -47,6 +47,16 @@ type Store interface {
 	// AdminKeyExists reports whether any admin (org-less) key is stored.
 	AdminKeyExists(ctx context.Context) (bool, error)
 
+	// PortalLinkInsert stores a new portal link under its token's hash, and deletes the
+	// links (of every org) that expired before purgeBefore, so that the table holds only
+	// recent ones.
+	PortalLinkInsert(ctx context.Context, l *consign.PortalLink, hash []byte, purgeBefore time.Time) error
+	// PortalLinkUse marks the link with the hash used at now when it is unused and
+	// expires after now, atomically (of two concurrent uses one claims it), and returns
+	// it with claimed true; a link used or expired already is returned as it is with
+	// claimed false; no such link: ENOTFOUND.
+	PortalLinkUse(ctx context.Context, hash []byte, now time.Time) (l *consign.PortalLink, claimed bool, err error)
+
 	// EventTypeEnsure inserts the given types where missing; existing ones are kept.
 	EventTypeEnsure(ctx context.Context, ts []consign.EventType) error
 	EventTypeInsert(ctx context.Context, t *consign.EventType) error

@@ -28,8 +28,7 @@ func (s *Server) signinPage(w http.ResponseWriter, r *http.Request, q *req) erro
 
 func (s *Server) renderSignin(w http.ResponseWriter, r *http.Request, status int, next, msg string) {
 	token := randomToken()
-	http.SetCookie(w, &http.Cookie{Name: signinCookie, Value: token, Path: Prefix, MaxAge: 3600,
-		HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, s.cookie(r, signinCookie, token, 3600, http.SameSiteStrictMode))
 	w.Header().Set("Cache-Control", "no-store")
 	s.render(w, r, &req{}, status, "signin", "Sign in", signinPage{Token: token, Next: next, Error: msg})
 }
@@ -78,9 +77,9 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request, q *req) error {
 		s.sessions.delete(old.Value) // a new sign-in never reuses a session id
 	}
 	cookie, _ := s.sessions.create(manage.HashKey(value), key.ID)
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: cookie, Path: Prefix, MaxAge: int(s.cfg.SessionTTL.Seconds()),
-		HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteStrictMode})
-	http.SetCookie(w, &http.Cookie{Name: signinCookie, Value: "", Path: Prefix, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, s.cookie(r, sessionCookie, cookie, int(s.cfg.SessionTTL.Seconds()), http.SameSiteStrictMode))
+	http.SetCookie(w, s.cookie(r, signinCookie, "", -1, http.SameSiteStrictMode))
+	http.SetCookie(w, s.cookie(r, portalCookie, "", -1, http.SameSiteLaxMode))
 	if next == "" {
 		next = Prefix
 	}
@@ -100,7 +99,12 @@ func (s *Server) signout(w http.ResponseWriter, r *http.Request, q *req) error {
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		s.sessions.delete(c.Value)
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: Prefix, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, s.cookie(r, sessionCookie, "", -1, http.SameSiteStrictMode))
+	if q.sess.portal {
+		// The portal cookie stays: the next page says the session ended, not "sign in".
+		redirect(w, r, Prefix)
+		return nil
+	}
 	redirect(w, r, Prefix+"signin")
 	return nil
 }

@@ -55,7 +55,12 @@ type view struct {
 	Orgs    []*consign.Org // the admin's org switcher
 	Flash   []flash
 	Sources bool // inbound sources are available
-	Data    any
+	// Portal is set in a partner portal session, ReadOnly in a read-only one; Brand is
+	// the org's branding there.
+	Portal   bool
+	ReadOnly bool
+	Brand    *consign.Branding
+	Data     any
 }
 
 // Nav reports whether a navigation item is the current section.
@@ -78,6 +83,9 @@ func orgURL(orgID, rest string) string {
 // render writes a whole page: the layout around the page's "content".
 func (s *Server) render(w http.ResponseWriter, r *http.Request, q *req, status int, page, title string, data any) {
 	v := s.view(r, q, page, title, data)
+	if origin := v.Brand.LogoOrigin(); origin != "" {
+		w.Header().Set("Content-Security-Policy", s.csp(origin)) // the org's logo
+	}
 	s.execute(w, status, page, "layout", v)
 }
 
@@ -92,6 +100,17 @@ func (s *Server) view(r *http.Request, q *req, page, title string, data any) *vi
 	if q.sess != nil {
 		v.CSRF = q.sess.csrf
 		v.Flash = q.sess.takeFlash()
+		if q.sess.portal {
+			v.Portal, v.ReadOnly = true, q.sess.readOnly
+			if v.Org == nil { // an error page before the org was read
+				if o, err := s.store.OrgGet(r.Context(), q.sess.orgID); err == nil {
+					v.Org = o
+				}
+			}
+			if v.Org != nil {
+				v.Brand = v.Org.Branding
+			}
+		}
 	}
 	if q.key != nil && q.key.Admin() {
 		orgs, err := s.store.OrgList(r.Context(), store.Page{Limit: 500})

@@ -12,16 +12,25 @@ import (
 const (
 	sessionCookie = "consign_session"
 	signinCookie  = "consign_signin" // the sign-in form's double-submit token
+	portalCookie  = "consign_portal" // "1" while a browser is in a portal session: its end is explained, not a sign-in form
 	csrfField     = "csrf"
 )
 
 // session is one signed-in browser. It holds the hash of the key it signed in with,
-// never the key itself.
+// never the key itself; or, for a partner portal session, the org it may see.
 type session struct {
 	keyHash []byte
 	keyID   string
 	csrf    string
-	expires time.Time
+	expires time.Time // guarded by sessions.mu
+
+	// A portal session has no key: it stands for orgID, read-only or not. It expires
+	// idle after its last request, but never after hardExpires.
+	portal      bool
+	orgID       string
+	readOnly    bool
+	idle        time.Duration
+	hardExpires time.Time
 
 	mu    sync.Mutex
 	flash []flash
@@ -79,9 +88,30 @@ func sessionKey(cookie string) [32]byte { return sha256.Sum256([]byte(cookie)) }
 
 // create starts a session for a key and returns the cookie value that names it.
 func (ss *sessions) create(keyHash []byte, keyID string) (string, *session) {
+	return ss.add(&session{keyHash: keyHash, keyID: keyID, expires: ss.now().Add(ss.ttl)})
+}
+
+// createPortal starts a partner portal session for an org; it lasts idle after each
+// request and at most the table's TTL in all.
+func (ss *sessions) createPortal(orgID string, readOnly bool, idle time.Duration) (string, *session) {
+	now := ss.now()
+	hard := now.Add(ss.ttl)
+	return ss.add(&session{portal: true, orgID: orgID, readOnly: readOnly, idle: idle, hardExpires: hard,
+		expires: minTime(now.Add(idle), hard)})
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// add stores a new session under a fresh cookie value and returns both.
+func (ss *sessions) add(s *session) (string, *session) {
 	now := ss.now()
 	value := randomToken()
-	s := &session{keyHash: keyHash, keyID: keyID, csrf: randomToken(), expires: now.Add(ss.ttl)}
+	s.csrf = randomToken()
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if len(ss.m) >= ss.max {
@@ -106,9 +136,13 @@ func (ss *sessions) get(cookie string) *session {
 	if s == nil {
 		return nil
 	}
-	if !ss.now().Before(s.expires) {
+	now := ss.now()
+	if !now.Before(s.expires) {
 		delete(ss.m, k)
 		return nil
+	}
+	if s.idle > 0 {
+		s.expires = minTime(now.Add(s.idle), s.hardExpires)
 	}
 	return s
 }

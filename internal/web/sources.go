@@ -17,15 +17,7 @@ var verifyTypes = []string{consign.VerifyNone, consign.VerifyHMACSHA256, consign
 
 // ingestURL is the public URL a provider posts to.
 func (s *Server) ingestURL(r *http.Request, src *consign.Source) string {
-	base := strings.TrimSuffix(s.cfg.PublicURL, "/")
-	if base == "" {
-		scheme := "http"
-		if secure(r) {
-			scheme = "https"
-		}
-		base = scheme + "://" + r.Host
-	}
-	return base + "/in/" + src.Token
+	return s.publicBase(r) + "/in/" + src.Token
 }
 
 type sourceRow struct {

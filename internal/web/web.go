@@ -34,6 +34,33 @@
 // cross-origin POSTs from browsers that send Sec-Fetch-Site or Origin. A POST that fails
 // any of these gets 403 and changes nothing.
 //
+// # Partner portal
+//
+// A portal link (POST /v1/orgs/{org}/portal-links, internal/manage) is opened at
+// /ui/portal/{token}: the link is marked used in the store (one use, atomically, so two
+// clicks never make two sessions) and the browser gets a session bound to the link's org
+// instead of a key: the same org pages an org key sees, but for inbound sources and API
+// keys (the platform's own configuration and credentials), and no org list or admin page.
+// The session ends after PortalIdle without a request or SessionTTL after the link was
+// opened, whichever comes first, and when the org is deleted. A read-only link's session
+// sees every page with the change controls hidden, and every form, and every POST but
+// sign-out, is refused with 403 on the server whatever the page showed. The portal's
+// header shows the org's branding (name, logo, colour) instead of Consign's.
+//
+// Its cookie is SameSite=Lax rather than Strict: the link is opened from the platform's
+// site, and a Strict cookie set on that cross-site navigation would not be sent on the
+// redirect that follows.
+//
+// # Embedding
+//
+// By default no site may frame the dashboard (frame-ancestors 'none' and X-Frame-Options
+// DENY). Config.FrameAncestors lists the origins that may; inside their iframes the
+// dashboard is a third-party site, whose cookies a browser sends only when they are
+// SameSite=None, which browsers accept only with Secure. So with FrameAncestors set,
+// sessions reached over HTTPS (or at a loopback host, which browsers treat as secure)
+// get SameSite=None; Secure cookies; over plain http the dashboard can be framed but its
+// session cookie stays Lax/Strict, so it works only when opened on its own.
+//
 // # Org isolation
 //
 // Every org page lives under /ui/orgs/{org}/. An org key may open only its own org; any
@@ -71,6 +98,12 @@ type Config struct {
 	// MaxSessions bounds the sessions held in memory; when full, the oldest is dropped.
 	// Default 10,000.
 	MaxSessions int
+	// PortalIdle is how long a partner portal session lasts without a request; default
+	// 30 minutes. A portal session never outlives SessionTTL either.
+	PortalIdle time.Duration
+	// FrameAncestors are the origins that may show the dashboard in an iframe, such as
+	// "https://app.example.com" (Content-Security-Policy frame-ancestors); default none.
+	FrameAncestors []string
 	// Throttle, if set, slows clients that keep signing in with bad keys.
 	Throttle Throttle
 	// Now is the clock; default time.Now.
@@ -86,6 +119,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxSessions == 0 {
 		c.MaxSessions = 10000
+	}
+	if c.PortalIdle == 0 {
+		c.PortalIdle = 30 * time.Minute
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -106,6 +142,12 @@ func (c Config) Validate() error {
 	if c.MaxSessions <= 0 {
 		errs = append(errs, fmt.Errorf("MaxSessions is %d; it must be positive", c.MaxSessions))
 	}
+	if c.PortalIdle <= 0 {
+		errs = append(errs, fmt.Errorf("PortalIdle is %s; it must be positive", c.PortalIdle))
+	}
+	if err := CheckFrameAncestors(c.FrameAncestors); err != nil {
+		errs = append(errs, fmt.Errorf("FrameAncestors: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
@@ -121,6 +163,8 @@ type Server struct {
 	pages    *pages
 	mux      *http.ServeMux
 	handler  http.Handler
+	// frameAncestors is the frame-ancestors source list of every page.
+	frameAncestors string
 }
 
 // New returns the dashboard. sources may be nil, which leaves the sources page empty
@@ -137,6 +181,11 @@ func New(st Store, m *manage.Service, d Dispatcher, sources Sources, cfg Config)
 		sessions: newSessions(cfg.SessionTTL, cfg.MaxSessions, cfg.Now),
 		pages:    mustParsePages(),
 		mux:      http.NewServeMux(),
+
+		frameAncestors: "'none'",
+	}
+	if len(cfg.FrameAncestors) > 0 {
+		s.frameAncestors = strings.Join(cfg.FrameAncestors, " ")
 	}
 	s.routes()
 	cop := http.NewCrossOriginProtection()
@@ -162,10 +211,11 @@ func Mount(api, ui http.Handler) http.Handler {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
-		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", s.csp(""))
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
+	if len(s.cfg.FrameAncestors) == 0 {
+		h.Set("X-Frame-Options", "DENY") // for browsers that predate frame-ancestors
+	}
 	h.Set("Referrer-Policy", "same-origin")
 	if r.URL.Path == "/ui" {
 		http.Redirect(w, r, Prefix, http.StatusMovedPermanently)
@@ -188,6 +238,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(w, r)
 }
 
+// csp is the dashboard's Content-Security-Policy; imgOrigin, when set, is one more
+// origin images may come from (a portal's https logo).
+func (s *Server) csp(imgOrigin string) string {
+	img := "'self' data:"
+	if imgOrigin != "" {
+		img += " " + imgOrigin
+	}
+	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src " + img + "; " +
+		"connect-src 'self'; form-action 'self'; frame-ancestors " + s.frameAncestors + "; base-uri 'none'"
+}
+
 // maxForm is the largest form body the dashboard reads (a test payload is the largest).
 const maxForm = 512 << 10
 
@@ -198,7 +259,12 @@ const (
 	public   access = iota // anyone (sign-in, assets)
 	signedIn               // any session
 	adminKey               // a session of the admin key
-	orgPage                // a session whose key may act on the {org} in the path
+	orgPage                // a session whose key may act on the {org} in the path; not the portal
+	// portalView is an orgPage that a partner portal session of the org may read too.
+	portalView
+	// portalChange is an orgPage that a portal session of the org may use to change
+	// things (a form, or the POST it sends), unless the session is read-only.
+	portalChange
 )
 
 // req is what a handler knows about the request beyond net/http.
@@ -234,6 +300,10 @@ func (s *Server) wrap(a access, h handlerFunc) http.Handler {
 				return
 			}
 			if sess == nil {
+				if c, err := r.Cookie(portalCookie); err == nil && c.Value == "1" {
+					s.portalEnded(w, r)
+					return
+				}
 				if isHTMX(r) {
 					// htmx would swap the sign-in page into a fragment; have it load the page.
 					target := Prefix + "signin"
@@ -260,11 +330,22 @@ func (s *Server) wrap(a access, h handlerFunc) http.Handler {
 				s.renderError(w, r, q, consign.Errorf(consign.EFORBIDDEN, "this form is stale or did not come from the dashboard (missing or wrong CSRF token): reload the page and try again"))
 				return
 			}
+			if sess.portal {
+				if a == adminKey || a == orgPage {
+					s.renderError(w, r, q, consign.Errorf(consign.ENOTFOUND, "page not found: the partner portal shows this organization's endpoints, deliveries and events"))
+					return
+				}
+				changes := a == portalChange || (a != signedIn && r.Method != http.MethodGet && r.Method != http.MethodHead)
+				if sess.readOnly && changes {
+					s.renderError(w, r, q, consign.Errorf(consign.EFORBIDDEN, "this portal session is read-only: it can look at everything and change nothing; ask the platform for a link that allows changes"))
+					return
+				}
+			}
 			switch {
 			case a == adminKey && !key.Admin():
 				s.renderError(w, r, q, consign.Errorf(consign.ENOTFOUND, "page not found"))
 				return
-			case a == orgPage:
+			case a == orgPage || a == portalView || a == portalChange:
 				org, err := s.orgFor(r.Context(), key, r.PathValue("org"))
 				if err != nil {
 					s.renderError(w, r, q, err)
@@ -289,6 +370,11 @@ func (s *Server) authenticate(r *http.Request) (*session, *consign.APIKey, error
 	sess := s.sessions.get(c.Value)
 	if sess == nil {
 		return nil, nil, nil
+	}
+	if sess.portal {
+		// No key: the session stands for its org, as an org key of it would, and the
+		// portal's rules (wrap) narrow what it may open.
+		return sess, &consign.APIKey{OrgID: sess.orgID, Name: "partner portal"}, nil
 	}
 	key, err := s.store.KeyByHash(r.Context(), sess.keyHash)
 	if consign.ErrorCode(err) == consign.ENOTFOUND {

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -12,17 +13,24 @@ import (
 
 // OrgInsert stores a new org.
 func (db *DB) OrgInsert(ctx context.Context, o *consign.Org) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO orgs (id, name, role, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)`,
-		o.ID, o.Name, o.Role, ts(o.CreatedAt), ts(o.UpdatedAt))
+	_, err := db.pool.Exec(ctx, `INSERT INTO orgs (id, name, role, branding, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		o.ID, o.Name, o.Role, brandingJSON(o.Branding), ts(o.CreatedAt), ts(o.UpdatedAt))
 	return translate(err)
 }
 
-const orgColumns = `id, name, role, created_at, updated_at`
+const orgColumns = `id, name, role, branding, created_at, updated_at`
 
 func scanOrg(row scanner) (*consign.Org, error) {
 	var o consign.Org
-	if err := row.Scan(&o.ID, &o.Name, &o.Role, &o.CreatedAt, &o.UpdatedAt); err != nil {
+	var branding *string
+	if err := row.Scan(&o.ID, &o.Name, &o.Role, &branding, &o.CreatedAt, &o.UpdatedAt); err != nil {
 		return nil, err
+	}
+	if branding != nil {
+		o.Branding = new(consign.Branding)
+		if err := json.Unmarshal([]byte(*branding), o.Branding); err != nil {
+			return nil, fmt.Errorf("org %s: branding: %w", o.ID, err)
+		}
 	}
 	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
 	return &o, nil
@@ -43,9 +51,20 @@ func (db *DB) OrgList(ctx context.Context, p store.Page) ([]*consign.Org, error)
 	return collect(rows, err, scanOrg)
 }
 
-// OrgUpdate saves an org's name and role.
+// brandingJSON is an org's branding as stored: JSON, or NULL for none.
+func brandingJSON(b *consign.Branding) *string {
+	if b == nil {
+		return nil
+	}
+	j, _ := json.Marshal(b) // three strings: cannot fail
+	s := string(j)
+	return &s
+}
+
+// OrgUpdate saves an org's name, role and branding.
 func (db *DB) OrgUpdate(ctx context.Context, o *consign.Org) error {
-	tag, err := db.pool.Exec(ctx, `UPDATE orgs SET name = $1, role = $2, updated_at = $3 WHERE id = $4`, o.Name, o.Role, ts(o.UpdatedAt), o.ID)
+	tag, err := db.pool.Exec(ctx, `UPDATE orgs SET name = $1, role = $2, branding = $3, updated_at = $4 WHERE id = $5`,
+		o.Name, o.Role, brandingJSON(o.Branding), ts(o.UpdatedAt), o.ID)
 	return translate(mustAffect(tag, err, "org", o.ID))
 }
 

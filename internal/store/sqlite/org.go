@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/store"
@@ -12,22 +13,38 @@ import (
 // OrgInsert stores a new org.
 func (db *DB) OrgInsert(ctx context.Context, o *consign.Org) error {
 	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := db.txExec(ctx, tx, `INSERT INTO orgs (id, name, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
-			o.ID, o.Name, o.Role, ms(o.CreatedAt), ms(o.UpdatedAt))
+		_, err := db.txExec(ctx, tx, `INSERT INTO orgs (id, name, role, branding, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			o.ID, o.Name, o.Role, brandingJSON(o.Branding), ms(o.CreatedAt), ms(o.UpdatedAt))
 		return err
 	})
 }
 
-const orgColumns = `id, name, role, created_at, updated_at`
+const orgColumns = `id, name, role, branding, created_at, updated_at`
 
 func scanOrg(row interface{ Scan(...any) error }) (*consign.Org, error) {
 	var o consign.Org
+	var branding sql.NullString
 	var created, updated int64
-	if err := row.Scan(&o.ID, &o.Name, &o.Role, &created, &updated); err != nil {
+	if err := row.Scan(&o.ID, &o.Name, &o.Role, &branding, &created, &updated); err != nil {
 		return nil, err
+	}
+	if branding.Valid {
+		o.Branding = new(consign.Branding)
+		if err := json.Unmarshal([]byte(branding.String), o.Branding); err != nil {
+			return nil, fmt.Errorf("org %s: branding: %w", o.ID, err)
+		}
 	}
 	o.CreatedAt, o.UpdatedAt = fromMS(created), fromMS(updated)
 	return &o, nil
+}
+
+// brandingJSON is an org's branding as stored: JSON, or NULL for none.
+func brandingJSON(b *consign.Branding) sql.NullString {
+	if b == nil {
+		return sql.NullString{}
+	}
+	j, _ := json.Marshal(b) // three strings: cannot fail
+	return sql.NullString{String: string(j), Valid: true}
 }
 
 // OrgGet returns one org.
@@ -48,10 +65,11 @@ func (db *DB) OrgList(ctx context.Context, p store.Page) ([]*consign.Org, error)
 	return collect(rows, scanOrg)
 }
 
-// OrgUpdate saves an org's name and role.
+// OrgUpdate saves an org's name, role and branding.
 func (db *DB) OrgUpdate(ctx context.Context, o *consign.Org) error {
 	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := db.txExec(ctx, tx, `UPDATE orgs SET name = ?, role = ?, updated_at = ? WHERE id = ?`, o.Name, o.Role, ms(o.UpdatedAt), o.ID)
+		res, err := db.txExec(ctx, tx, `UPDATE orgs SET name = ?, role = ?, branding = ?, updated_at = ? WHERE id = ?`,
+			o.Name, o.Role, brandingJSON(o.Branding), ms(o.UpdatedAt), o.ID)
 		return mustAffect(res, err, "org", o.ID)
 	})
 }
