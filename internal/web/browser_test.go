@@ -132,74 +132,9 @@ func TestBrowser(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, a.Close()) })
 	base := a.URL()
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	t.Cleanup(cancelCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(cancelTimeout)
-
-	// Record script errors and Content-Security-Policy violations of every page.
-	_, err = chromedp.Call(ctx, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: pageWatch})
-	require.NoError(t, err)
-
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		require.NoError(t, chromedp.Do(ctx, steps...), what)
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		require.NoError(t, err, "read %s", sel)
-		return s
-	}
-	value := func(id string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Value(chromedp.ID(id)))
-		require.NoError(t, err, "read #%s", id)
-		return s
-	}
-	location := func() string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Location())
-		require.NoError(t, err)
-		return s
-	}
-	shot := func(name string) {
-		t.Helper()
-		problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](a11yCheck))
-		require.NoError(t, err)
-		require.Empty(t, problems, "accessibility problems on %s", name)
-		problems, err = chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.__problems || ["the page watch did not run"]`))
-		require.NoError(t, err)
-		require.Empty(t, problems, "script errors or CSP violations on %s", name)
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		require.NoError(t, err, "screenshot %s", name)
-		require.NoError(t, os.WriteFile(filepath.Join(shots, "dashboard-"+name+".png"), png, 0o644))
-	}
-	// waitText loads url until the element sel contains want.
-	waitText := func(url, sel, want string) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			do("load "+url, chromedp.Navigate(url))
-			s := text(sel)
-			if strings.Contains(s, want) {
-				return
-			}
-			require.True(t, time.Now().Before(deadline), "%s never showed %q in %s; last:\n%s", url, want, sel, s)
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
+	c := newChromium(t, exe, shots, "dashboard-")
+	ctx := c.ctx
+	do, text, value, location, shot, waitText := c.do, c.text, c.value, c.location, c.shot, c.waitText
 	button := func(label string) string { return `//button[normalize-space()="` + label + `"]` }
 
 	// Sign in.
@@ -386,4 +321,93 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("key")))
 
 	t.Logf("screenshots in %s", shots)
+}
+
+// chromium is one headless Chromium driven over CDP, with the steps a test takes. Each
+// page a test shoots is checked for accessibility basics, script errors and
+// Content-Security-Policy violations first.
+type chromium struct {
+	t      *testing.T
+	ctx    context.Context
+	shots  string // directory of screenshots
+	prefix string // of screenshot file names
+}
+
+func newChromium(t *testing.T, exe, shots, prefix string) *chromium {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(cancelTimeout)
+
+	// Record script errors and Content-Security-Policy violations of every page.
+	_, err := chromedp.Call(ctx, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: pageWatch})
+	require.NoError(t, err)
+	return &chromium{t: t, ctx: ctx, shots: shots, prefix: prefix}
+}
+
+func (c *chromium) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	c.t.Helper()
+	require.NoError(c.t, chromedp.Do(c.ctx, steps...), what)
+}
+
+func (c *chromium) text(sel string) string {
+	c.t.Helper()
+	s, err := chromedp.Run(c.ctx, chromedp.Text(chromedp.CSS(sel)))
+	require.NoError(c.t, err, "read %s", sel)
+	return s
+}
+
+func (c *chromium) value(id string) string {
+	c.t.Helper()
+	s, err := chromedp.Run(c.ctx, chromedp.Value(chromedp.ID(id)))
+	require.NoError(c.t, err, "read #%s", id)
+	return s
+}
+
+func (c *chromium) location() string {
+	c.t.Helper()
+	s, err := chromedp.Run(c.ctx, chromedp.Location())
+	require.NoError(c.t, err)
+	return s
+}
+
+// shot checks the page and saves its screenshot as <prefix><name>.png.
+func (c *chromium) shot(name string) {
+	c.t.Helper()
+	problems, err := chromedp.Run(c.ctx, chromedp.Evaluate[[]string](a11yCheck))
+	require.NoError(c.t, err)
+	require.Empty(c.t, problems, "accessibility problems on %s", name)
+	problems, err = chromedp.Run(c.ctx, chromedp.Evaluate[[]string](`window.__problems || ["the page watch did not run"]`))
+	require.NoError(c.t, err)
+	require.Empty(c.t, problems, "script errors or CSP violations on %s", name)
+	png, err := chromedp.Run(c.ctx, chromedp.FullScreenshot(100))
+	require.NoError(c.t, err, "screenshot %s", name)
+	require.NoError(c.t, os.WriteFile(filepath.Join(c.shots, c.prefix+name+".png"), png, 0o644))
+}
+
+// waitText loads url until the element sel contains want.
+func (c *chromium) waitText(url, sel, want string) {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c.do("load "+url, chromedp.Navigate(url))
+		s := c.text(sel)
+		if strings.Contains(s, want) {
+			return
+		}
+		require.True(c.t, time.Now().Before(deadline), "%s never showed %q in %s; last:\n%s", url, want, sel, s)
+		time.Sleep(200 * time.Millisecond)
+	}
 }

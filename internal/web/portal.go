@@ -46,13 +46,13 @@ func checkFrameAncestor(o string) error {
 	return nil
 }
 
-// cookie returns a dashboard cookie with the SameSite mode site; SameSite=None; Secure
-// instead when the dashboard may be framed and the browser reached it securely, so
+// cookie returns a dashboard cookie with the SameSite mode site; SameSite=None; Secure;
+// Partitioned instead when the dashboard may be framed and the browser reached it securely, so
 // that it is sent inside another site's iframe (package doc, "Embedding").
 func (s *Server) cookie(r *http.Request, name, value string, maxAge int, site http.SameSite) *http.Cookie {
 	c := &http.Cookie{Name: name, Value: value, Path: Prefix, MaxAge: maxAge, HttpOnly: true, Secure: secure(r), SameSite: site}
 	if len(s.cfg.FrameAncestors) > 0 && (c.Secure || loopback(r.Host)) {
-		c.SameSite, c.Secure = http.SameSiteNoneMode, true
+		c.SameSite, c.Secure, c.Partitioned = http.SameSiteNoneMode, true, true
 	}
 	return c
 }

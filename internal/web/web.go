@@ -56,10 +56,12 @@
 // By default no site may frame the dashboard (frame-ancestors 'none' and X-Frame-Options
 // DENY). Config.FrameAncestors lists the origins that may; inside their iframes the
 // dashboard is a third-party site, whose cookies a browser sends only when they are
-// SameSite=None, which browsers accept only with Secure. So with FrameAncestors set,
-// sessions reached over HTTPS (or at a loopback host, which browsers treat as secure)
-// get SameSite=None; Secure cookies; over plain http the dashboard can be framed but its
-// session cookie stays Lax/Strict, so it works only when opened on its own.
+// SameSite=None (accepted only with Secure) and, where third-party cookies are blocked,
+// Partitioned (CHIPS: kept per embedding site). So with FrameAncestors set, sessions
+// reached over HTTPS (or at a loopback host, which browsers treat as secure) get
+// SameSite=None; Secure; Partitioned cookies; over plain http the dashboard can be
+// framed but its session cookie stays Lax/Strict, so it works only when opened on its
+// own.
 //
 // # Org isolation
 //

@@ -39,7 +39,7 @@ type ui struct {
 	disp   *stubDispatcher
 }
 
-func newUI(tb testing.TB) *ui {
+func newUI(tb testing.TB, mods ...func(*web.Config)) *ui {
 	tb.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, tb.TempDir())
@@ -54,7 +54,11 @@ func newUI(tb testing.TB) *ui {
 	_, err = m.EnsureAdminKey(ctx, adminKey)
 	require.NoError(tb, err)
 	d := &stubDispatcher{}
-	h := web.New(st, m, d, nil, web.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg := web.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	h := web.New(st, m, d, nil, cfg)
 	srv := httptest.NewServer(web.Mount(http.NotFoundHandler(), h))
 	tb.Cleanup(srv.Close)
 	return &ui{srv: srv, store: st, manage: m, disp: d}
