@@ -285,6 +285,7 @@ func TestBrowser(t *testing.T) {
 		{"14-keys", "keys", "New key"},
 		{"15-endpoint", "endpoints/" + epID, "Signing secrets"},
 		{"16-endpoint-edit", "endpoints/" + epID + "/edit", "Save changes"},
+		{"16b-portal", "portal", "New portal link"},
 	} {
 		do("open "+p.name, chromedp.Navigate(orgBase+p.path), chromedp.WaitVisible(chromedp.CSS("main h1")))
 		require.Contains(t, text("main"), p.want, p.name)
