@@ -424,7 +424,7 @@ func (a *App) build(ctx context.Context) error {
 	// or credentials. Restrict it at the proxy if endpoint IDs should stay private.
 	root := http.NewServeMux()
 	root.Handle("GET /metrics", a.metrics.Handler())
-	root.Handle("/", web.Mount(handler, web.New(a.Store, a.Manage, a.Dispatcher, a.Inbound, web.Config{PublicURL: ac.PublicURL, Throttle: a.Guard,
+	root.Handle("/", web.Mount(handler, web.New(a.Store, a.Manage, a.Dispatcher, a.Inbound, a.Jobs, web.Config{PublicURL: ac.PublicURL, Throttle: a.Guard,
 		FrameAncestors: cfg.UIFrameAncestors, Now: cfg.Now, Logger: cfg.Logger})))
 	// No ReadTimeout: the guard sets each body's read deadline (a fixed one would cut a
 	// large batch on a slow link, and cancel a handler that outlives it).

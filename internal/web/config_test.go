@@ -32,6 +32,6 @@ func TestConfigValidate(t *testing.T) {
 		for _, w := range tc.want {
 			require.Contains(t, err.Error(), w, tc.name)
 		}
-		require.Panics(t, func() { web.New(nil, nil, nil, nil, tc.cfg) }, tc.name)
+		require.Panics(t, func() { web.New(nil, nil, nil, nil, nil, tc.cfg) }, tc.name)
 	}
 }

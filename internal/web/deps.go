@@ -8,6 +8,7 @@ import (
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/dispatch"
 	"github.com/consign-dev/consign/internal/inbound"
+	"github.com/consign-dev/consign/internal/job"
 	"github.com/consign-dev/consign/internal/store"
 )
 
@@ -34,6 +35,15 @@ type Dispatcher interface {
 	Retry(ctx context.Context, orgID, id string) (*consign.Delivery, error)
 	Recover(ctx context.Context, orgID, endpointID string, in dispatch.RecoverInput) (int, error)
 	Wake(endpointIDs ...string)
+}
+
+// Jobs starts, lists and cancels jobs: replays and recover runs (job.Service).
+type Jobs interface {
+	Replay(ctx context.Context, orgID, endpointID string, in job.ReplayInput) (*consign.Job, error)
+	RecordRecover(ctx context.Context, orgID, endpointID string, p consign.JobParams, n int) (*consign.Job, error)
+	Get(ctx context.Context, orgID, id string) (*consign.Job, error)
+	List(ctx context.Context, orgID, endpointID string, p store.Page) ([]*consign.Job, error)
+	Cancel(ctx context.Context, orgID, id string) (*consign.Job, error)
 }
 
 // Sources manages inbound sources and lists their receipts (inbound.Service).

@@ -429,7 +429,7 @@ type endpointExtras struct {
 	TestType    string
 	TestPayload string
 	Errors      fieldErrors
-	ErrorsFor   string // which form the errors belong to: "secret", "rotate", "recover", "test"
+	ErrorsFor   string // which form the errors belong to: "secret", "rotate", "recover", "replay", "test"
 }
 
 type endpointPage struct {
@@ -442,6 +442,7 @@ type endpointPage struct {
 	TestTypes []string
 	Recent    []*consign.Delivery
 	Statuses  []string
+	Jobs      []*consign.Job // the endpoint's latest replays and recover runs
 }
 
 // endpoint shows one endpoint: health, settings, secrets, test send, recovery.
@@ -477,6 +478,9 @@ func (s *Server) renderEndpoint(w http.ResponseWriter, r *http.Request, q *req, 
 		return err
 	}
 	if p.Recent, err = s.store.DeliveryList(ctx, q.org.ID, store.DeliveryFilter{EndpointID: e.ID, Page: store.Page{Limit: 10}}); err != nil {
+		return err
+	}
+	if p.Jobs, err = s.jobs.List(ctx, q.org.ID, e.ID, store.Page{Limit: 5}); err != nil {
 		return err
 	}
 	s.render(w, r, q, status, "endpoint", e.URL, p)
@@ -587,6 +591,13 @@ func (s *Server) recoverEndpoint(w http.ResponseWriter, r *http.Request, q *req)
 	}
 	n, err := s.dispatch.Recover(ctx, q.org.ID, e.ID, in)
 	if err != nil {
+		return err
+	}
+	p := consign.JobParams{Since: since.UTC(), Until: s.now().UTC(), Types: in.Types, Statuses: in.Statuses}
+	if until != nil {
+		p.Until = until.UTC()
+	}
+	if _, err := s.jobs.RecordRecover(ctx, q.org.ID, e.ID, p, n); err != nil {
 		return err
 	}
 	q.sess.addFlash("ok", "Re-queued "+strconv.Itoa(n)+" deliveries; they are sent within the endpoint's limits.")

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -178,6 +179,38 @@ func TestPages(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, res.status, res.body)
 	require.Equal(t, o+"deliveries?endpoint="+bad.ID, res.header.Get("Location"))
 	require.Contains(t, b.get(res.header.Get("Location")).body, "Re-queued 1 deliveries")
+	require.Contains(t, b.get(o+"endpoints/"+bad.ID).body, "recover", "the recover run is listed among the endpoint's jobs")
+
+	// Replay history: a partner endpoint created after the two order events gets them
+	// from a replay started on its page, which shows the job.
+	late, err := a.Manage.CreateEndpoint(ctx, org.ID, &manage.EndpointInput{URL: sink.URL + "/late", Topics: []string{"order.*"}})
+	require.NoError(t, err)
+	res = b.post(o+"endpoints/"+late.ID+"/replay", url.Values{"csrf": {token}, "types": {"order.teleported"}})
+	require.Equal(t, http.StatusUnprocessableEntity, res.status)
+	require.Contains(t, res.body, "since")
+	require.Contains(t, res.body, "order.teleported")
+	res = b.post(o+"endpoints/"+late.ID+"/replay", url.Values{"csrf": {token}, "since": {past}})
+	require.Equal(t, http.StatusSeeOther, res.status, res.body)
+	jobURL := res.header.Get("Location")
+	require.Contains(t, jobURL, o+"jobs/job_")
+	require.Contains(t, b.get(jobURL).body, "Replay started")
+	evs, err := a.Store.EventList(ctx, org.ID, store.EventFilter{Page: store.Page{Limit: 100}})
+	require.NoError(t, err)
+	orders := 0
+	for _, ev := range evs {
+		if strings.HasPrefix(ev.Type, "order.") {
+			orders++
+		}
+	}
+	require.Eventually(t, func() bool {
+		body := b.get(jobURL).body
+		return strings.Contains(body, `<strong id="job-status">completed</strong>`) &&
+			strings.Contains(body, `<dd id="job-created">`+strconv.Itoa(orders)+`</dd>`)
+	}, 10*time.Second, 20*time.Millisecond, "the job page shows the replay completed with a delivery of each order event")
+	require.Contains(t, b.get(o+"endpoints/"+late.ID).body, jobURL, "the endpoint lists its replay")
+	res = b.post(jobURL+"/cancel", url.Values{"csrf": {token}})
+	require.Equal(t, http.StatusSeeOther, res.status)
+	require.Contains(t, b.get(jobURL).body, "completed already")
 
 	// Keys: made through the dashboard, shown once, and they work.
 	res = b.post(o+"keys", url.Values{"csrf": {token}, "name": {"ci"}})

@@ -160,6 +160,7 @@ type Server struct {
 	manage   *manage.Service
 	dispatch Dispatcher
 	sources  Sources // nil: inbound sources are not available in this build
+	jobs     Jobs
 	log      *slog.Logger
 	sessions *sessions
 	pages    *pages
@@ -173,13 +174,13 @@ type Server struct {
 // with a note. cfg gets its defaults. It panics if cfg does not pass Validate (the
 // composition root validates its settings first) or the embedded templates do not parse
 // (a build bug that the package's tests catch).
-func New(st Store, m *manage.Service, d Dispatcher, sources Sources, cfg Config) *Server {
+func New(st Store, m *manage.Service, d Dispatcher, sources Sources, jobs Jobs, cfg Config) *Server {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		panic("web: invalid settings: " + err.Error())
 	}
 	s := &Server{
-		cfg: cfg, store: st, manage: m, dispatch: d, sources: sources, log: cfg.Logger,
+		cfg: cfg, store: st, manage: m, dispatch: d, sources: sources, jobs: jobs, log: cfg.Logger,
 		sessions: newSessions(cfg.SessionTTL, cfg.MaxSessions, cfg.Now),
 		pages:    mustParsePages(),
 		mux:      http.NewServeMux(),

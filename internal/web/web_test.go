@@ -19,6 +19,7 @@ import (
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/dispatch"
+	"github.com/consign-dev/consign/internal/job"
 	"github.com/consign-dev/consign/internal/manage"
 	"github.com/consign-dev/consign/internal/secretbox"
 	"github.com/consign-dev/consign/internal/sender"
@@ -58,7 +59,7 @@ func newUI(tb testing.TB, mods ...func(*web.Config)) *ui {
 	for _, mod := range mods {
 		mod(&cfg)
 	}
-	h := web.New(st, m, d, nil, cfg)
+	h := web.New(st, m, d, nil, job.NewService(st, job.Config{}, nil), cfg)
 	srv := httptest.NewServer(web.Mount(http.NotFoundHandler(), h))
 	tb.Cleanup(srv.Close)
 	return &ui{srv: srv, store: st, manage: m, disp: d}
