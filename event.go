@@ -85,12 +85,42 @@ type AttemptRequest struct {
 	Headers map[string]string `json:"headers"`
 }
 
-// AttemptResponse is what the endpoint answered; Body holds at most 64 KiB.
+// AttemptResponse is what the endpoint answered; Body holds at most 64 KiB. A broker
+// destination's answer is its acknowledgement, Ack, with Status 0 and no headers or body.
 type AttemptResponse struct {
 	Status    int               `json:"status"`
 	Headers   map[string]string `json:"headers"`
 	Body      string            `json:"body"`
 	Truncated bool              `json:"truncated,omitempty"`
+	// Ack is what a broker acknowledged, by name: stream and sequence (NATS JetStream),
+	// delivery_tag (AMQP publisher confirm), partition and offset (Kafka), id (Redis
+	// stream entry). Stores keep it where an HTTP reply's headers go, since an attempt
+	// has one or the other.
+	Ack map[string]string `json:"ack,omitempty"`
+}
+
+// OK reports whether r is a success: a 2xx reply, or a broker's acknowledgement.
+func (r *AttemptResponse) OK() bool {
+	return r != nil && (r.Status >= 200 && r.Status < 300 || r.Status == 0 && r.Ack != nil)
+}
+
+// StoredHeaders returns what a store keeps in r's headers column: the headers of an
+// HTTP reply, or a broker's acknowledgement (Status 0).
+func (r *AttemptResponse) StoredHeaders() map[string]string {
+	if r.Status == 0 && r.Ack != nil {
+		return r.Ack
+	}
+	return r.Headers
+}
+
+// FromStoredHeaders sets r's headers, or its Ack when Status is 0, from what a store
+// kept (StoredHeaders).
+func (r *AttemptResponse) FromStoredHeaders(h map[string]string) {
+	if r.Status == 0 {
+		r.Ack = h
+		return
+	}
+	r.Headers = h
 }
 
 // EndpointStats summarises an endpoint's recent deliveries and attempts.

@@ -3,6 +3,7 @@ package consign
 import (
 	"maps"
 	"net/http"
+	"net/url"
 	"unicode/utf8"
 )
 
@@ -52,11 +53,52 @@ func KeepMasked(next, cur map[string]string) map[string]string {
 	return out
 }
 
-// Masked returns a copy of e fit for a reply: its header values and its auth
-// credential masked.
+// Masked returns a copy of e fit for a reply: its header values, the password in its
+// URL (a broker's) and its auth credential masked.
 func (e *Endpoint) Masked() *Endpoint {
 	out := *e
+	out.URL = MaskURL(e.URL)
 	out.Headers = MaskHeaders(e.Headers)
 	out.Auth = e.Auth.Masked()
 	return &out
+}
+
+// URLPassword returns the password in raw's user information (a broker URL's
+// credential, amqp://user:PASSWORD@host/), and raw without it; ok is false when raw
+// carries none. The user name stays: it names an account, like a header's name.
+func URLPassword(raw string) (password, without string, ok bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return "", raw, false
+	}
+	p, set := u.User.Password()
+	if !set {
+		return "", raw, false
+	}
+	u.User = url.User(u.User.Username())
+	return p, u.String(), true
+}
+
+// WithURLPassword returns raw (with no password of its own) with password put in its
+// user information; raw as given when it does not parse or password is "".
+func WithURLPassword(raw, password string) string {
+	u, err := url.Parse(raw)
+	if err != nil || password == "" {
+		return raw
+	}
+	name := ""
+	if u.User != nil {
+		name = u.User.Username()
+	}
+	u.User = url.UserPassword(name, password)
+	return u.String()
+}
+
+// KeepMaskedURL returns cur when next is cur as MaskURL shows it (a client sending back
+// the URL it was shown keeps the password stored), else next.
+func KeepMaskedURL(next, cur string) string {
+	if next != cur && next == MaskURL(cur) {
+		return cur
+	}
+	return next
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/api"
 	"github.com/consign-dev/consign/internal/destination"
+	"github.com/consign-dev/consign/internal/destination/natsdest"
 	"github.com/consign-dev/consign/internal/dispatch"
 	"github.com/consign-dev/consign/internal/guard"
 	"github.com/consign-dev/consign/internal/inbound"
@@ -105,6 +106,7 @@ type App struct {
 	jobRunner  *job.Runner
 	sender     *sender.Sender
 	pollSender *sender.Sender
+	brokers    []interface{ Close() } // the broker kinds' senders, closed with the app
 	http       *http.Server
 	listener   net.Listener
 	// NewAdminKey is the admin key created on this start ("" if none was created).
@@ -351,8 +353,13 @@ func (a *App) build(ctx context.Context) error {
 	a.sender = sender.New(cfg.senderConfig())
 	// Where deliveries go, by the endpoint URL's scheme (docs/delivery-pipeline.md).
 	// HTTP, the first kind, is also the default: it words the refusal of any other scheme.
+	// The brokers follow, each a package of its own.
+	bc := destination.BrokerConfig{InsecureTargets: cfg.InsecureTargets, Now: cfg.Now,
+		Timeout: a.cfg.senderConfig().Timeout, ConnectTimeout: a.cfg.senderConfig().ConnectTimeout}
+	natsKind, natsSender := natsdest.Kind(bc)
+	a.brokers = append(a.brokers, natsSender)
 	dests, err := destination.NewRegistry(destination.Kind{Name: "HTTP", Schemes: []string{"https", "http"},
-		Check: sender.ValidateTargetURL, Sender: a.sender})
+		Check: sender.ValidateTargetURL, Sender: a.sender}, natsKind)
 	if err != nil {
 		return err
 	}
@@ -480,6 +487,9 @@ func (a *App) Close() error {
 	a.done.Wait()
 	a.sender.Close()
 	a.pollSender.Close()
+	for _, b := range a.brokers {
+		b.Close()
+	}
 	if a.traceShutdown != nil {
 		err = errors.Join(err, a.traceShutdown(ctx))
 	}

@@ -284,6 +284,7 @@ type attempt struct {
 		Status  int               `json:"status"`
 		Headers map[string]string `json:"headers"`
 		Body    string            `json:"body"`
+		Ack     map[string]string `json:"ack"`
 	} `json:"response"`
 	Error *string `json:"error"`
 }

@@ -62,7 +62,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o
 		o.Status = consign.StatusCancelled
 		msg := "cancelled by the endpoint's transformation (webhook.cancel = true); nothing was sent"
 		o.Attempt = &consign.Attempt{N: c.AttemptsCount + 1, StartedAt: now.UTC(), Error: &msg,
-			Request: consign.AttemptRequest{Method: ep.endpoint.Method, URL: ep.endpoint.URL, Headers: map[string]string{}}}
+			Request: consign.AttemptRequest{Method: ep.endpoint.Method, URL: consign.MaskURL(ep.endpoint.URL), Headers: map[string]string{}}}
 		return o, rtt, true
 	}
 	req, hs := shape(e, c, now.Unix())
@@ -175,7 +175,7 @@ func shape(e *consign.Endpoint, c *store.Claim, ts int64) (destination.Request, 
 	if c.Sequence > 0 {
 		hs.set("Webhook-Sequence", strconv.FormatInt(c.Sequence, 10))
 	}
-	return destination.Request{Method: e.Method, URL: e.URL, Header: hs.h, Body: body}, hs
+	return destination.Request{Method: e.Method, URL: e.URL, Header: hs.h, Body: body, Key: c.OrderingKey}, hs
 }
 
 // headerSet fills an attempt's header map. Every value is a one-element slice of one
@@ -203,7 +203,7 @@ func (s *headerSet) set(k, v string) {
 // final.
 func (d *Dispatcher) decide(ctx context.Context, c *store.Claim, o *store.Outcome, req destination.Request, res *destination.Outcome, e *consign.Endpoint, final bool) {
 	// A 2xx outside the endpoint's success_statuses (ReadyCloud: only 200) is a failure.
-	refused := res.Class == destination.Success && !e.Succeeds(res.Status)
+	refused := res.Class == destination.Success && res.Ack == nil && !e.Succeeds(res.Status)
 	if refused {
 		res.Class = destination.Failure
 		res.Err = fmt.Sprintf("status %d is not one of the endpoint's success_statuses %v", res.Status, e.SuccessStatuses)
@@ -266,7 +266,7 @@ func envelope(c *store.Claim) []byte {
 func attemptRecord(n int, req destination.Request, res *destination.Outcome, e *consign.Endpoint) *consign.Attempt {
 	a := &consign.Attempt{
 		N: n, StartedAt: res.StartedAt.UTC(), DurationMS: res.Duration.Milliseconds(),
-		Request: consign.AttemptRequest{Method: req.Method, URL: req.URL, Headers: make(map[string]string, len(req.Header))},
+		Request: consign.AttemptRequest{Method: req.Method, URL: consign.MaskURL(req.URL), Headers: make(map[string]string, len(req.Header))},
 	}
 	for k, v := range req.Header {
 		if v == nil {
@@ -280,7 +280,9 @@ func attemptRecord(n int, req destination.Request, res *destination.Outcome, e *
 			a.Request.Headers[k] = strings.Join(v, ", ")
 		}
 	}
-	if res.Status != 0 {
+	if res.Ack != nil {
+		a.Response = &consign.AttemptResponse{Ack: res.Ack}
+	} else if res.Status != 0 {
 		r := &consign.AttemptResponse{Status: res.Status, Headers: make(map[string]string, len(res.Header)),
 			Body: string(res.Body), Truncated: res.Truncated}
 		for k, v := range res.Header {

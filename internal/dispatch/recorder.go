@@ -122,7 +122,7 @@ func healthOf(batch []*store.Outcome) []store.HealthChange {
 		if a == nil || o.Status == consign.StatusCancelled {
 			continue // no request was made (a transformation cancelled it)
 		}
-		ok := a.Response != nil && a.Response.Status >= 200 && a.Response.Status < 300 && !a.Refused
+		ok := a.Response.OK() && !a.Refused
 		i, seen := idx[o.EndpointID]
 		if !seen {
 			i = len(out)
@@ -239,7 +239,7 @@ func bareAttempt(o *store.Outcome, err error) *store.Outcome {
 	bare := &consign.Attempt{N: a.N, StartedAt: a.StartedAt, DurationMS: a.DurationMS, Refused: a.Refused,
 		Request: consign.AttemptRequest{Method: a.Request.Method, URL: a.Request.URL}}
 	if a.Response != nil {
-		bare.Response = &consign.AttemptResponse{Status: a.Response.Status}
+		bare.Response = &consign.AttemptResponse{Status: a.Response.Status, Ack: a.Response.Ack}
 	}
 	note := "the attempt's record could not be stored: " + strconv.QuoteToASCII(err.Error())
 	bare.Error = &note

@@ -207,9 +207,11 @@ func (s *Service) CreateEndpoint(ctx context.Context, orgID string, in *Endpoint
 	if err != nil {
 		return nil, err
 	}
+	clear := s.sealURL(e)
 	if err := s.store.EndpointInsert(ctx, e, []*store.SecretRow{sec}); err != nil {
 		return nil, err
 	}
+	e.URL = clear
 	return &CreatedEndpoint{Endpoint: &e.Endpoint, Secret: sec.Value, PublicKey: sec.PublicKey}, nil
 }
 
@@ -246,6 +248,13 @@ func (s *Service) openEndpoint(row *store.EndpointRow) (*consign.Endpoint, error
 			return nil, fmt.Errorf("headers of endpoint %s: %w", row.ID, err)
 		}
 	}
+	if len(row.URLPasswordSealed) > 0 {
+		p, err := s.box.OpenWith(row.URLPasswordSealed, urlPasswordAD(row.ID))
+		if err != nil {
+			return nil, fmt.Errorf("open the sealed URL password of endpoint %s (is CONSIGN_ENCRYPTION_KEY the one the data was written with?): %w", row.ID, err)
+		}
+		row.URL, row.URLPasswordSealed = consign.WithURLPassword(row.URL, string(p)), nil
+	}
 	if row.TLS != nil && len(row.TLSKeySealed) > 0 {
 		key, err := s.openTLSKey(row)
 		if err != nil {
@@ -255,6 +264,21 @@ func (s *Service) openEndpoint(row *store.EndpointRow) (*consign.Endpoint, error
 	}
 	return &row.Endpoint, nil
 }
+
+// sealURL seals the password in the endpoint's URL (a broker's credential) into its
+// row, bound to its id, and leaves the URL without it, so neither the URL column nor
+// the settings hold it in clear; it returns the URL as given, for the caller to put
+// back once the row is written.
+func (s *Service) sealURL(row *store.EndpointRow) string {
+	clear := row.URL
+	row.URLPasswordSealed = nil
+	if p, without, ok := consign.URLPassword(row.URL); ok && p != "" {
+		row.URL, row.URLPasswordSealed = without, s.box.SealWith([]byte(p), urlPasswordAD(row.ID))
+	}
+	return clear
+}
+
+func urlPasswordAD(endpointID string) []byte { return []byte(endpointID + "/url") }
 
 // sealHeaders seals an endpoint's headers into its row (bound to its id, so a sealed
 // value cannot be moved to another endpoint): header values are credentials more often
@@ -372,6 +396,7 @@ func (s *Service) UpdateEndpoint(ctx context.Context, orgID, id string, decode f
 	}
 	in := &patch.EndpointInput
 	in.Headers = consign.KeepMasked(in.Headers, row.Headers)
+	in.URL = consign.KeepMaskedURL(in.URL, row.URL)
 	if in.Secret != "" || in.SecretExpiresAt != nil {
 		return nil, consign.Invalid("secret", "secrets are managed with /secrets; a secret's value never changes")
 	}
@@ -411,9 +436,11 @@ func (s *Service) UpdateEndpoint(ctx context.Context, orgID, id string, decode f
 		return nil, err
 	}
 	row.UpdatedAt = now
+	clear := s.sealURL(row)
 	if err := s.store.EndpointUpdate(ctx, row); err != nil {
 		return nil, err
 	}
+	row.URL = clear
 	if toggled {
 		s.emitToggle(ctx, &row.Endpoint)
 	}
@@ -455,7 +482,7 @@ func checkSecretSigns(e *consign.Endpoint, secret, field string) error {
 
 // emitToggle tells the org that an endpoint was deactivated or activated.
 func (s *Service) emitToggle(ctx context.Context, e *consign.Endpoint) {
-	payload := map[string]any{"endpoint_id": e.ID, "url": e.URL, "active": e.Active, "health": e.Health}
+	payload := map[string]any{"endpoint_id": e.ID, "url": consign.MaskURL(e.URL), "active": e.Active, "health": e.Health}
 	typ := consign.TypeEndpointEnabled
 	if !e.Active {
 		typ = consign.TypeEndpointDisabled

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"code.dny.dev/ssrf"
 )
 
 // blockedError is returned by the dial guard. It reaches Send wrapped in a
@@ -27,6 +29,29 @@ var errHandshakeTimeout = errors.New("TLS handshake timeout")
 // errHeaderTooLarge is reported when the response header block passes
 // maxResponseHeaderBytes.
 var errHeaderTooLarge = errors.New("server response headers exceeded the limit")
+
+// GuardedDialer returns a dialer that connects only to public addresses, judged after
+// DNS resolution and before connect(2) by the same guard as the HTTP sender's (unless
+// insecure): what a destination other than HTTP dials a broker with. A refused address
+// fails the dial with an error BlockedReason recognises.
+func GuardedDialer(insecure bool, timeout time.Duration) *net.Dialer {
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	if !insecure {
+		s := &Sender{guard: ssrf.New(ssrf.WithAnyPort())}
+		d.Control = s.control
+	}
+	return d
+}
+
+// BlockedReason returns what the dial guard said if err (or an error it wraps) is its
+// refusal of an address.
+func BlockedReason(err error) (string, bool) {
+	var be *blockedError
+	if errors.As(err, &be) {
+		return be.Error(), true
+	}
+	return "", false
+}
 
 // control is the net.Dialer.Control hook used unless InsecureTargets. It
 // runs after DNS resolution and before connect(2), once for every address

@@ -101,6 +101,9 @@ type Request struct {
 	// TLS, when not nil, is the endpoint's client certificate and CAs; its requests
 	// use connections of their own.
 	TLS *ClientTLS
+	// Key is the event's ordering key ("" without one). HTTP does not send it; a broker
+	// destination uses it as the message key (Kafka's record key).
+	Key string
 }
 
 // Class is the verdict on an attempt. The zero Class is Failure.
@@ -168,6 +171,10 @@ type Outcome struct {
 	// RetryAt is set for Throttled: the endpoint should not be called
 	// before this time.
 	RetryAt time.Time
+	// Ack is a broker's acknowledgement of a Success, by name (stream and sequence,
+	// partition and offset…), from a destination that is not HTTP; Status is 0 then.
+	// HTTP leaves it nil.
+	Ack map[string]string
 }
 
 // Sender sends webhook attempts over a pool of kept-alive connections: its own

@@ -63,6 +63,15 @@ func ValidateTargetURL(raw string, insecure bool) error {
 			return errors.New("url port must be between 1 and 65535")
 		}
 	}
+	return CheckTargetHost(host, insecure)
+}
+
+// CheckTargetHost applies the target rules to a host name or literal address, without
+// DNS: unless insecure, a literal address must be public, and loopback names and odd
+// numeric spellings are refused (the dial guard checks names again once resolved). It
+// serves every kind of destination, brokers included; its error text can be shown to
+// the user as is.
+func CheckTargetHost(host string, insecure bool) error {
 	if insecure {
 		return nil
 	}

@@ -19,6 +19,7 @@ type endpointConfig struct {
 	Method                   string                `json:"method"`
 	Headers                  map[string]string     `json:"headers"`
 	HeadersSealed            []byte                `json:"headers_sealed,omitempty"`
+	URLPasswordSealed        []byte                `json:"url_password_sealed,omitempty"`
 	PayloadFormat            string                `json:"payload_format"`
 	AuthType                 string                `json:"auth_type"`
 	Auth                     *authSettings         `json:"auth,omitempty"`
@@ -79,6 +80,7 @@ func EncodeEndpointConfig(r *EndpointRow) []byte {
 	}
 	b, _ := json.Marshal(endpointConfig{
 		URL: e.URL, Description: e.Description, Topics: e.Topics, Method: e.Method, Headers: headers, HeadersSealed: r.HeadersSealed,
+		URLPasswordSealed: r.URLPasswordSealed,
 		PayloadFormat: e.PayloadFormat, AuthType: e.Auth.Type, Auth: auth, Signature: &e.Signature, RateLimit: e.RateLimit,
 		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
 		FailurePolicy: e.FailurePolicy, ResponseReferencePointer: e.ResponseReferencePointer,
@@ -99,7 +101,7 @@ func DecodeEndpointConfig(doc []byte, r *EndpointRow) error {
 	if c.URL != "" {
 		e.URL = c.URL
 	}
-	r.HeadersSealed = c.HeadersSealed
+	r.HeadersSealed, r.URLPasswordSealed = c.HeadersSealed, c.URLPasswordSealed
 	e.Description, e.Topics, e.Method, e.Headers = c.Description, c.Topics, c.Method, c.Headers
 	e.PayloadFormat, e.Auth.Type, e.RateLimit, e.BurstLimit = c.PayloadFormat, c.AuthType, c.RateLimit, c.BurstLimit
 	e.Ordering, e.Coalesce, e.Retry, e.FailurePolicy = c.Ordering, c.Coalesce, c.Retry, c.FailurePolicy

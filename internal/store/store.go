@@ -196,6 +196,9 @@ type EndpointRow struct {
 	HeadersSealed []byte
 	// TLSKeySealed is the sealed private key of the endpoint's client certificate.
 	TLSKeySealed []byte
+	// URLPasswordSealed, when set, is the sealed password of the URL's user information
+	// (a broker's credential, amqp://user:PASSWORD@host/); URL is then stored without it.
+	URLPasswordSealed []byte
 	// TLSExpiryNotified is the fingerprint (consign.EndpointTLS.Fingerprint) of the client
 	// certificate whose coming expiry the org was told of: each certificate is announced
 	// once, and a new one is announced again.

@@ -221,7 +221,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, q *req) error 
 			if i < 0 {
 				continue
 			}
-			if a.Response != nil && a.Response.Status >= 200 && a.Response.Status < 300 {
+			if a.Response.OK() {
 				good[i]++
 			} else {
 				failed[i]++

@@ -72,9 +72,11 @@ func scanAttempt(row scanner) (*consign.Attempt, error) {
 	if status != nil {
 		a.Response = &consign.AttemptResponse{Status: int(*status), Body: string(body), Truncated: truncated}
 		if headers != nil {
-			if err := json.Unmarshal(headers, &a.Response.Headers); err != nil {
+			var h map[string]string
+			if err := json.Unmarshal(headers, &h); err != nil {
 				return nil, err
 			}
+			a.Response.FromStoredHeaders(h)
 		}
 	}
 	return &a, nil
@@ -401,14 +403,14 @@ func (r *attemptRows) add(o *store.Outcome) {
 	if resp := a.Response; resp != nil {
 		s := int32(resp.Status)
 		status = &s
-		h, _ := json.Marshal(resp.Headers)
+		h, _ := json.Marshal(resp.StoredHeaders())
 		hs := string(h)
 		headers = &hs
 		body, truncated = []byte(resp.Body), resp.Truncated
 		if body == nil {
 			body = []byte{}
 		}
-		ok = resp.Status >= 200 && resp.Status < 300 && !a.Refused
+		ok = resp.OK() && !a.Refused
 	}
 	r.deliveryID = append(r.deliveryID, o.DeliveryID)
 	r.n = append(r.n, int32(a.N))

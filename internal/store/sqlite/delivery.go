@@ -115,9 +115,11 @@ func scanAttempt(row interface{ Scan(...any) error }) (*consign.Attempt, error) 
 	if status.Valid {
 		a.Response = &consign.AttemptResponse{Status: int(status.Int64), Body: string(body), Truncated: truncated}
 		if headers.Valid {
-			if err := json.Unmarshal([]byte(headers.String), &a.Response.Headers); err != nil {
+			var h map[string]string
+			if err := json.Unmarshal([]byte(headers.String), &h); err != nil {
 				return nil, err
 			}
+			a.Response.FromStoredHeaders(h)
 		}
 	}
 	if errText.Valid {
@@ -335,10 +337,10 @@ func (db *DB) DeliveriesRecord(ctx context.Context, p store.RecordParams) error 
 				truncated, ok := false, false
 				if r := a.Response; r != nil {
 					status = int64(r.Status)
-					buf = appendStringMap(buf[:0], r.Headers)
+					buf = appendStringMap(buf[:0], r.StoredHeaders())
 					headers = string(buf)
 					body, truncated = []byte(r.Body), r.Truncated
-					ok = r.Status >= 200 && r.Status < 300 && !a.Refused
+					ok = r.OK() && !a.Refused
 				}
 				if a.Error != nil {
 					errText = *a.Error

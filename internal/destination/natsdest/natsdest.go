@@ -1,0 +1,216 @@
+// Package natsdest is the NATS JetStream kind of destination: an endpoint URL
+// nats://[user:password@]host:4222/<subject> publishes each attempt to that subject, and
+// the attempt succeeds when the stream that takes the subject acknowledges it (PubAck);
+// the attempt's response records the stream and sequence.
+//
+// The message is the request an HTTP endpoint would get: the body as the data, the
+// headers (webhook-id, webhook-timestamp, webhook-signature, the endpoint's own…) as
+// message headers with lower-case names, and Nats-Msg-Id set to the event id, so the
+// stream drops a second copy of an event within its duplicate window (a retry after a
+// lost ack, a resend after a crash).
+//
+// One connection per server and credentials serves every endpoint that names them;
+// nats.go reconnects it on its own and buffers publishes meanwhile. Attempts publish
+// asynchronously on it (PublishMsgAsync, at most maxPending awaiting their ack), so many
+// are on the wire at once, while each attempt waits for its own ack or its timeout. A
+// token goes in the password's place: nats://:TOKEN@host:4222/subject.
+package natsdest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/consign-dev/consign/internal/destination"
+)
+
+// maxPending bounds the publishes on one connection awaiting their ack: past it a
+// publish waits (up to the attempt's timeout) for a slot.
+const maxPending = 4096
+
+// Kind returns the NATS kind, for nats:// URLs.
+func Kind(cfg destination.BrokerConfig) (destination.Kind, *Sender) {
+	s := New(cfg)
+	return destination.Kind{Name: "NATS", Schemes: []string{"nats"}, Check: CheckURL, Sender: s}, s
+}
+
+// Sender publishes attempts to JetStream. Create it with New; Close closes its
+// connections.
+type Sender struct {
+	cfg   destination.BrokerConfig
+	conns *destination.Conns[*conn]
+}
+
+type conn struct {
+	nc *nats.Conn
+	js jetstream.JetStream
+}
+
+// New returns a Sender.
+func New(cfg destination.BrokerConfig) *Sender {
+	s := &Sender{cfg: cfg.WithDefaults()}
+	s.conns = destination.NewConns(s.dial, func(c *conn) { c.nc.Close() })
+	return s
+}
+
+// Close closes every connection.
+func (s *Sender) Close() { s.conns.Close() }
+
+// target is what an endpoint URL says.
+type target struct {
+	server  string // nats://host:port, what the pool keys on with the credentials
+	user    string
+	pass    string
+	subject string
+}
+
+func (t target) key() string { return t.server + "\x00" + t.user + "\x00" + t.pass }
+
+// CheckURL says what is wrong with a nats:// endpoint URL, without the network.
+func CheckURL(raw string, insecure bool) error {
+	_, err := parse(raw, insecure)
+	return err
+}
+
+func parse(raw string, insecure bool) (target, error) {
+	u, err := destination.ParseBrokerURL(raw, "nats", "4222", insecure)
+	if err != nil {
+		return target{}, err
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		return target{}, errors.New("url takes no query: the subject is the path, as in nats://host:4222/orders.created")
+	}
+	subject, err := url.PathUnescape(strings.TrimPrefix(u.EscapedPath(), "/"))
+	if err != nil {
+		return target{}, errors.New("url path is not valid: " + err.Error())
+	}
+	if err := checkSubject(subject); err != nil {
+		return target{}, err
+	}
+	t := target{server: "nats://" + u.Host, subject: subject}
+	if u.User != nil {
+		t.user = u.User.Username()
+		p, ok := u.User.Password()
+		if !ok {
+			return target{}, errors.New("url user information must be user:password, or :token for a token (nats://:TOKEN@host:4222/subject)")
+		}
+		t.pass = p
+	}
+	return t, nil
+}
+
+// checkSubject says what is wrong with a subject to publish to.
+func checkSubject(s string) error {
+	if s == "" {
+		return errors.New("url must name the subject to publish to as its path, as in nats://host:4222/orders.created")
+	}
+	if len(s) > 255 {
+		return errors.New("url subject is longer than 255 characters")
+	}
+	for _, tok := range strings.Split(s, ".") {
+		switch {
+		case tok == "":
+			return fmt.Errorf("url subject %q has an empty token (two dots, or a dot at an end)", s)
+		case tok == "*" || tok == ">":
+			return fmt.Errorf("url subject %q has a wildcard; a message is published to one subject", s)
+		case strings.ContainsAny(tok, " \t\r\n\x00/"):
+			return fmt.Errorf("url subject %q holds a space, a control character or a slash", s)
+		}
+	}
+	return nil
+}
+
+// dial connects to a server; key is target.key.
+func (s *Sender) dial(ctx context.Context, key string) (*conn, error) {
+	parts := strings.SplitN(key, "\x00", 3)
+	server, user, pass := parts[0], parts[1], parts[2]
+	opts := []nats.Option{
+		nats.Name("consign"),
+		// Every address goes through the dial guard: this server's and those its
+		// cluster announces.
+		nats.SetCustomDialer(s.cfg.Dialer()),
+		nats.Timeout(s.cfg.ConnectTimeout),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(250*time.Millisecond, time.Second),
+	}
+	switch {
+	case user == "" && pass != "":
+		opts = append(opts, nats.Token(pass))
+	case user != "":
+		opts = append(opts, nats.UserInfo(user, pass))
+	}
+	nc, err := nats.Connect(server, opts...)
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(maxPending),
+		jetstream.WithPublishAsyncTimeout(s.cfg.Timeout))
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return &conn{nc: nc, js: js}, nil
+}
+
+// Send publishes r to the subject of its URL and waits for the stream's ack.
+func (s *Sender) Send(ctx context.Context, r destination.Request) destination.Outcome {
+	start, began := s.cfg.Now(), time.Now()
+	t, err := parse(r.URL, true) // the URL was checked at creation; the dial guard judges the address
+	if err != nil {
+		return destination.Outcome{Class: destination.Failure, StartedAt: start, Err: err.Error()}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	c, err := s.conns.Get(ctx, t.key())
+	if err != nil {
+		return destination.Failed(ctx, start, began, s.cfg.Timeout, "connect to "+t.server, err)
+	}
+	if c.nc.IsClosed() {
+		s.conns.Drop(t.key(), c, same)
+		return destination.Failed(ctx, start, began, s.cfg.Timeout, "connect to "+t.server, nats.ErrConnectionClosed)
+	}
+	msg := nats.NewMsg(t.subject)
+	msg.Data = r.Body
+	destination.MessageHeaders(r.Header, msg.Header.Set)
+	opts := []jetstream.PublishOpt{jetstream.WithStallWait(s.cfg.Timeout)}
+	if id := r.Header.Get("Webhook-Id"); id != "" {
+		opts = append(opts, jetstream.WithMsgID(id))
+	}
+	f, err := c.js.PublishMsgAsync(msg, opts...)
+	if err != nil {
+		return destination.Failed(ctx, start, began, s.cfg.Timeout, "publish to "+t.subject, describe(err, t.subject))
+	}
+	select {
+	case ack := <-f.Ok():
+		a := map[string]string{"stream": ack.Stream, "sequence": strconv.FormatUint(ack.Sequence, 10)}
+		if ack.Duplicate {
+			a["duplicate"] = "true" // the stream already held this event: a resend
+		}
+		return destination.Acked(start, began, a)
+	case err := <-f.Err():
+		return destination.Failed(ctx, start, began, s.cfg.Timeout, "publish to "+t.subject, describe(err, t.subject))
+	case <-ctx.Done():
+		return destination.Failed(ctx, start, began, s.cfg.Timeout, "waiting for the ack of "+t.subject, ctx.Err())
+	}
+}
+
+// describe words the errors a user can act on.
+func describe(err error, subject string) error {
+	switch {
+	case errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse):
+		return fmt.Errorf("no JetStream stream takes subject %s (create a stream whose subjects include it)", subject)
+	case errors.Is(err, jetstream.ErrAsyncPublishTimeout):
+		return fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+	}
+	return err
+}
+
+func same(a, b *conn) bool { return a == b }
