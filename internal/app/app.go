@@ -20,7 +20,10 @@ import (
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/api"
 	"github.com/consign-dev/consign/internal/destination"
+	"github.com/consign-dev/consign/internal/destination/amqpdest"
+	"github.com/consign-dev/consign/internal/destination/kafkadest"
 	"github.com/consign-dev/consign/internal/destination/natsdest"
+	"github.com/consign-dev/consign/internal/destination/redisdest"
 	"github.com/consign-dev/consign/internal/dispatch"
 	"github.com/consign-dev/consign/internal/guard"
 	"github.com/consign-dev/consign/internal/inbound"
@@ -357,9 +360,12 @@ func (a *App) build(ctx context.Context) error {
 	bc := destination.BrokerConfig{InsecureTargets: cfg.InsecureTargets, Now: cfg.Now,
 		Timeout: a.cfg.senderConfig().Timeout, ConnectTimeout: a.cfg.senderConfig().ConnectTimeout}
 	natsKind, natsSender := natsdest.Kind(bc)
-	a.brokers = append(a.brokers, natsSender)
+	amqpKind, amqpSender := amqpdest.Kind(bc)
+	kafkaKind, kafkaSender := kafkadest.Kind(bc)
+	redisKind, redisSender := redisdest.Kind(bc)
+	a.brokers = append(a.brokers, natsSender, amqpSender, kafkaSender, redisSender)
 	dests, err := destination.NewRegistry(destination.Kind{Name: "HTTP", Schemes: []string{"https", "http"},
-		Check: sender.ValidateTargetURL, Sender: a.sender}, natsKind)
+		Check: sender.ValidateTargetURL, Sender: a.sender}, natsKind, amqpKind, kafkaKind, redisKind)
 	if err != nil {
 		return err
 	}

@@ -2,16 +2,23 @@ package app_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/consign-dev/consign/internal/app"
 	"github.com/consign-dev/consign/internal/destination/brokertest"
 	"github.com/consign-dev/consign/webhook"
 )
@@ -29,15 +36,37 @@ type brokerTarget struct {
 	read func(t *testing.T, n int) []brokerMsg // waits for n messages and returns all there are
 }
 
-// brokers are the kinds of broker destination, each making a target on the broker at
-// addr (host:port).
+// brokers are the kinds of broker destination. target makes a target on the broker at
+// addr (host:port); down makes one on a broker the test can stop and start again.
 var brokers = []struct {
 	name   string
-	addr   func(t *testing.T) string
-	target func(t *testing.T, addr string) brokerTarget
+	target func(t *testing.T) brokerTarget
+	down   func(t *testing.T) (target brokerTarget, stop, start func())
 }{
-	{"NATS", func(t *testing.T) string { return strings.TrimPrefix(brokertest.NATS(t), "nats://") }, natsTarget},
+	{"NATS", func(t *testing.T) brokerTarget { return natsTarget(t, brokertest.NATSAddr) }, proxied(brokertest.NATSAddr, natsTarget)},
+	{"AMQP", func(t *testing.T) brokerTarget { return amqpTarget(t, brokertest.AMQPAddr) }, proxied(brokertest.AMQPAddr, amqpTarget)},
+	{"Redis", func(t *testing.T) brokerTarget { return redisTarget(t, brokertest.RedisAddr) }, proxied(brokertest.RedisAddr, redisTarget)},
+	{"Kafka", func(t *testing.T) brokerTarget { tg, _, _ := kafkaTarget(t); return tg }, kafkaTarget},
 }
+
+// proxied makes targets reached through a proxy to the broker at addr, which stops and
+// starts.
+func proxied(addr string, target func(t *testing.T, addr string) brokerTarget) func(t *testing.T) (brokerTarget, func(), func()) {
+	return func(t *testing.T) (brokerTarget, func(), func()) {
+		switch addr { // fail or skip as the broker's own test would
+		case brokertest.NATSAddr:
+			brokertest.NATS(t)
+		case brokertest.AMQPAddr:
+			brokertest.AMQP(t)
+		case brokertest.RedisAddr:
+			brokertest.Redis(t)
+		}
+		p := brokertest.NewProxy(t, addr)
+		return target(t, p.Addr), p.Stop, p.Start
+	}
+}
+
+func uniqueName(prefix string) string { return prefix + strconv.FormatInt(time.Now().UnixNano(), 36) }
 
 // natsTarget is a subject of a new JetStream stream (file storage).
 func natsTarget(t *testing.T, addr string) brokerTarget {
@@ -46,7 +75,7 @@ func natsTarget(t *testing.T, addr string) brokerTarget {
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
-	name := "app" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	name := uniqueName("app")
 	st, err := js.CreateOrUpdateStream(t.Context(), jetstream.StreamConfig{Name: name, Subjects: []string{name + ".>"},
 		Storage: jetstream.FileStorage})
 	require.NoError(t, err)
@@ -75,6 +104,137 @@ func natsTarget(t *testing.T, addr string) brokerTarget {
 		}}
 }
 
+// amqpTarget is a new durable queue bound to amq.topic.
+func amqpTarget(t *testing.T, addr string) brokerTarget {
+	c, err := amqp.Dial(brokertest.AMQP(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	ch, err := c.Channel()
+	require.NoError(t, err)
+	name := uniqueName("app-")
+	_, err = ch.QueueDeclare(name, true, false, false, false, nil)
+	require.NoError(t, err)
+	require.NoError(t, ch.QueueBind(name, name, "amq.topic", false, nil))
+	t.Cleanup(func() { _, _ = ch.QueueDelete(name, false, false, false) })
+	return brokerTarget{url: "amqp://guest:guest@" + addr + "/?exchange=amq.topic&routing_key=" + name, ack: []string{"delivery_tag", "confirm"},
+		read: func(t *testing.T, n int) []brokerMsg {
+			var out []brokerMsg
+			require.Eventually(t, func() bool {
+				for {
+					m, ok, err := ch.Get(name, true)
+					if err != nil || !ok {
+						break
+					}
+					h := http.Header{}
+					for k, v := range m.Headers {
+						h.Add(k, v.(string))
+					}
+					out = append(out, brokerMsg{Body: m.Body, Header: h})
+				}
+				return len(out) >= n
+			}, waitFor, tick, "the queue never held %d messages", n)
+			return out
+		}}
+}
+
+// redisTarget is a new stream on database 2.
+func redisTarget(t *testing.T, addr string) brokerTarget {
+	c := redis.NewClient(&redis.Options{Addr: brokertest.Redis(t), DB: 2})
+	t.Cleanup(func() { _ = c.Close() })
+	name := uniqueName("app-")
+	t.Cleanup(func() { c.Del(context.Background(), name) })
+	return brokerTarget{url: "redis://" + addr + "/2?stream=" + name, ack: []string{"stream", "id"},
+		read: func(t *testing.T, n int) []brokerMsg {
+			require.Eventually(t, func() bool { return c.XLen(t.Context(), name).Val() >= int64(n) }, waitFor, tick,
+				"the stream never held %d entries", n)
+			entries, err := c.XRange(t.Context(), name, "-", "+").Result()
+			require.NoError(t, err)
+			var out []brokerMsg
+			for _, e := range entries {
+				m := brokerMsg{Header: http.Header{}}
+				for k, v := range e.Values {
+					if k == "body" {
+						m.Body = []byte(v.(string))
+					} else {
+						m.Header.Add(k, v.(string))
+					}
+				}
+				out = append(out, m)
+			}
+			return out
+		}}
+}
+
+// kafkaTarget is topic "orders" of franz-go's in-process Kafka (no Kafka broker runs
+// here); stop closes the cluster and start opens a new one on the same ports, as a
+// broker restarted without its data.
+func kafkaTarget(t *testing.T) (brokerTarget, func(), func()) {
+	var mu sync.Mutex
+	var c *kfake.Cluster
+	var ports []int
+	open := func() {
+		opts := []kfake.Opt{kfake.SeedTopics(2, "orders"), kfake.NumBrokers(1)}
+		if ports != nil {
+			opts = append(opts, kfake.Ports(ports...))
+		}
+		var err error
+		for range 50 { // the port may take a moment to be free again
+			var nc *kfake.Cluster
+			if nc, err = kfake.NewCluster(opts...); err == nil {
+				mu.Lock()
+				c = nc
+				mu.Unlock()
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		require.NoError(t, err)
+	}
+	open()
+	addrs := c.ListenAddrs()
+	for _, a := range addrs {
+		_, p, _ := net.SplitHostPort(a)
+		n, _ := strconv.Atoi(p)
+		ports = append(ports, n)
+	}
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		c.Close()
+	})
+	target := brokerTarget{url: "kafka://" + strings.Join(addrs, ",") + "/orders", ack: []string{"partition", "offset"},
+		read: func(t *testing.T, n int) []brokerMsg {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics("orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			require.NoError(t, err)
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(t.Context(), waitFor)
+			defer cancel()
+			var out []brokerMsg
+			for len(out) < n {
+				fs := cl.PollFetches(ctx)
+				require.NoError(t, ctx.Err(), "only %d of %d records arrived", len(out), n)
+				fs.EachRecord(func(r *kgo.Record) {
+					m := brokerMsg{Body: r.Value, Header: http.Header{}}
+					for _, h := range r.Headers {
+						m.Header.Add(h.Key, string(h.Value))
+					}
+					out = append(out, m)
+				})
+			}
+			// Anything more comes within a moment.
+			short, cancelShort := context.WithTimeout(t.Context(), 300*time.Millisecond)
+			defer cancelShort()
+			cl.PollFetches(short).EachRecord(func(r *kgo.Record) { out = append(out, brokerMsg{Body: r.Value}) })
+			return out
+		}}
+	stop := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		c.Close()
+	}
+	return target, stop, open
+}
+
 // TestBrokerDestinations: an event published to an endpoint whose URL names a broker
 // lands on the broker as the HTTP request would have gone: the envelope as the body,
 // the endpoint's header and a Standard Webhooks signature that verifies with the
@@ -85,7 +245,7 @@ func TestBrokerDestinations(t *testing.T) {
 	for _, b := range brokers {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			target := b.target(t, b.addr(t))
+			target := b.target(t)
 			o := e.newOrg("broker " + b.name)
 			ep := e.createEndpoint(o, map[string]any{"url": target.url, "topics": []string{"order.*"}, "headers": map[string]string{"X-Partner": "acme-warehouse-7"}})
 			secret := ep["secret"].(string)
@@ -117,13 +277,13 @@ func TestBrokerDestinations(t *testing.T) {
 // retried on the endpoint's schedule; once it is back, the event is delivered, once.
 func TestBrokerDownThenBack(t *testing.T) {
 	t.Parallel()
-	e := start(t)
+	// An attempt at a broker that does not answer lasts as long as the attempt timeout.
+	e := start(t, func(c *app.Config) { c.Sender.Timeout = 2 * time.Second })
 	for _, b := range brokers {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			proxy := brokertest.NewProxy(t, b.addr(t))
-			target := b.target(t, proxy.Addr)
-			proxy.Stop()
+			target, stop, start := b.down(t)
+			stop()
 			o := e.newOrg("down " + b.name)
 			e.createEndpoint(o, map[string]any{"url": target.url, "topics": []string{"order.*"}, "retry": map[string]any{"schedule": []string{"100ms"}, "max_age": "1m"}})
 			evt := e.publish(o, "order.created", map[string]any{"order_id": "1002"})
@@ -132,7 +292,7 @@ func TestBrokerDownThenBack(t *testing.T) {
 			d := e.delivery(o, id)
 			require.Equal(t, "pending", d.Status)
 			require.NotNil(t, d.Attempts[0].Error)
-			proxy.Start()
+			start()
 			d = e.waitStatus(o, id, "succeeded")
 			require.NotNil(t, d.Attempts[len(d.Attempts)-1].Response)
 			require.Len(t, target.read(t, 1), 1, "the event is on the broker once")
