@@ -110,11 +110,13 @@ const (
 	ScenarioBatch    = "batch"
 	ScenarioLatency  = "latency"
 	ScenarioBacklog  = "backlog"
+	// ScenarioNATS runs only when named in Only: it needs a NATS server (NATSURL).
+	ScenarioNATS = "nats"
 )
 
 // Scenarios are all scenario names in the order they run.
 var Scenarios = []string{ScenarioLoopback, ScenarioDeliver, ScenarioBurst, ScenarioFilter, ScenarioFanout, ScenarioSingle, ScenarioBatch, ScenarioLatency,
-	ScenarioBacklog}
+	ScenarioBacklog, ScenarioNATS}
 
 // Config is what a benchmark run is told. Zero values mean the default.
 type Config struct {
@@ -168,6 +170,9 @@ type Config struct {
 	// Only lists the scenarios to run (see Scenarios; the fan-out figure's summary key,
 	// such as "d110", names it too); default all. The memory figure is always read.
 	Only []string `json:"only,omitempty"`
+	// NATSURL is the NATS server (with JetStream) of the nats scenario; default
+	// nats://127.0.0.1:4222.
+	NATSURL string `json:"nats_url,omitempty"`
 	// URL is an existing Consign server on this machine to measure instead of an
 	// in-process one; it must allow loopback targets (--insecure-targets).
 	URL string `json:"url,omitempty"`
@@ -240,6 +245,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Repeat == 0 {
 		c.Repeat = 1
+	}
+	if c.NATSURL == "" {
+		c.NATSURL = "nats://127.0.0.1:4222"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -361,6 +369,9 @@ func (c Config) latencyWorkers() int {
 }
 
 func (c Config) selected(name string) bool {
+	if name == ScenarioNATS { // it needs a NATS server: only when asked for
+		return slices.Contains(c.Only, name)
+	}
 	return len(c.Only) == 0 || slices.Contains(c.Only, name)
 }
 

@@ -77,6 +77,19 @@ func (r *receiver) deliver(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// record counts a delivery of id to endpoint ep of bucket name that arrived other than
+// through HTTP (a broker's subscriber), as deliver does for a request.
+func (r *receiver) record(name, id string, ep int, at time.Time) {
+	r.mu.RLock()
+	b := r.buckets[name]
+	r.mu.RUnlock()
+	if b == nil {
+		r.stray.Add(1)
+		return
+	}
+	b.record(id, ep, at)
+}
+
 // bucket returns a new bucket under name (replacing any other), with room for size
 // deliveries; with firsts set it keeps the first arrival time of every webhook-id.
 func (r *receiver) bucket(name string, firsts bool, size int) *bucket {

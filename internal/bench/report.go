@@ -52,6 +52,8 @@ type Report struct {
 	FilterShare   float64     `json:"filter_share_of_1_1,omitempty"`
 	// FanoutDeliver is deliveries/s, 1 event → Fanout endpoints, batch-fed.
 	FanoutDeliver *Throughput `json:"deliveries_1_n,omitempty"`
+	// NATS is deliveries/s 1 → 1 to a NATS JetStream stream (scenario nats).
+	NATS *Throughput `json:"deliveries_1_1_nats,omitempty"`
 	// Single is events accepted/s through single-event POSTs, no endpoints.
 	Single *Throughput `json:"accepted_single,omitempty"`
 	// Batch is events accepted/s through the batch API, no endpoints.
@@ -88,7 +90,9 @@ func (r *Report) storeText(dataNote string) string {
 
 // Throughput is a rate figure: units (requests, deliveries or events) per second.
 type Throughput struct {
-	PerSecond float64 `json:"per_second"`
+	// StreamMessages is what the broker's stream held at the end (the nats scenario).
+	StreamMessages int     `json:"stream_messages,omitempty"`
+	PerSecond      float64 `json:"per_second"`
 	// Done is the units done; Want those asked for.
 	Done int `json:"done"`
 	Want int `json:"want"`
@@ -282,6 +286,7 @@ var (
 	figFilter   = figure{key: "d11f"}                     // its target is a share of d11's
 	figSingle   = figure{key: "single", target: 10_000}
 	figBatch    = figure{key: "batch", target: 100_000}
+	figNATS     = figure{key: "nats", target: 20_000} // 1 → 1 to a JetStream stream
 )
 
 // filterShareTarget is the spec's target for the filter figure: this share of the plain
@@ -325,6 +330,8 @@ func (t *Throughput) line(f figure, cfg Config) string {
 		title = fmt.Sprintf("events accepted/s, single-event POSTs, %d clients, no endpoints", cfg.Concurrency)
 	case figBatch:
 		title = fmt.Sprintf("events accepted/s, batch API (%d per batch, %d clients), no endpoints", cfg.BatchSize, cfg.BatchClients)
+	case figNATS:
+		title = fmt.Sprintf("deliveries/s 1→1 to a NATS JetStream stream, file storage (batch-fed; %s messages on the stream)", commas(int64(t.StreamMessages)))
 	}
 	if target == "" && t.Target == 0 && cfg.Database != "" && (f == figSingle || f == figBatch) {
 		target = "the spec's ingest targets are for the embedded store"
@@ -477,6 +484,7 @@ func (r *Report) missed() (missed, atReference string, targets bool) {
 	rate("d11", r.Deliver)
 	rate("d11burst", r.DeliverBurst)
 	rate(fmt.Sprintf("d1%d", r.Fanout), r.FanoutDeliver)
+	rate("nats", r.NATS)
 	rate("single", r.Single)
 	rate("batch", r.Batch)
 	other := func(key string, present, met bool) {
@@ -529,6 +537,7 @@ func (r *Report) Summary() string {
 		fmt.Fprintf(&b, " d11f_share=%.0f%%", 100*r.FilterShare)
 	}
 	rate(fmt.Sprintf("d1%d", r.Fanout), r.FanoutDeliver)
+	rate("nats", r.NATS)
 	rate("single", r.Single)
 	rate("batch", r.Batch)
 	if l := r.Latency; l != nil {
@@ -554,7 +563,7 @@ func (r *Report) Summary() string {
 		key string
 		t   *Throughput
 	}{{"d11", r.Deliver}, {"d11burst", r.DeliverBurst}, {"d11f", r.FilterDeliver}, {fmt.Sprintf("d1%d", r.Fanout), r.FanoutDeliver},
-		{"single", r.Single}, {"batch", r.Batch}} {
+		{"nats", r.NATS}, {"single", r.Single}, {"batch", r.Batch}} {
 		if f.t != nil && f.t.ServerCPUPerUnit > 0 {
 			fmt.Fprintf(&b, " %s_server_us=%.1f", f.key, f.t.ServerCPUPerUnit)
 		}

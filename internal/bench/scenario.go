@@ -55,6 +55,7 @@ func (r *runner) run(ctx context.Context) error {
 		{ScenarioBatch, r.ingestBatch},
 		{ScenarioLatency, r.latency},
 		{ScenarioBacklog, r.backlog},
+		{ScenarioNATS, r.natsDeliveries},
 	}
 	var errs []error
 	for _, s := range steps {

@@ -25,7 +25,8 @@ type benchCmd struct {
 	Type         string        `default:"order.fulfilled" enum:"order.fulfilled,custom" help:"What to publish: order.fulfilled (the built-in commerce type, each payload checked against its schema) or custom (a type without a schema, bench.event)."`
 	Rate         int           `default:"1000" help:"Events per second of the latency run."`
 	Backlog      int           `default:"1000000" help:"Deliveries the backlog scenario queues for an endpoint that is down."`
-	Only         []string      `sep:"," help:"Run only these scenarios: loopback, d11, d11burst, d11f, fanout, single, batch, latency, backlog (default all)."`
+	Only         []string      `sep:"," help:"Run only these scenarios: loopback, d11, d11burst, d11f, fanout, single, batch, latency, backlog (default all), and nats (1→1 to a NATS JetStream stream at --nats-url; only when named)."`
+	NATSURL      string        `name:"nats-url" default:"nats://127.0.0.1:4222" help:"NATS server with JetStream for the nats scenario (the in-process server reaches it with insecure targets)."`
 	URL          string        `name:"url" placeholder:"http://127.0.0.1:8700" help:"Measure an existing Consign server on this machine (run with --insecure-targets) instead of an in-process one."`
 	Key          string        `help:"Admin API key of the server at --url."`
 	ServerPID    int           `name:"server-pid" placeholder:"PID" help:"Process of the server at --url, whose CPU time per delivery and per event the bench reports (default: the process listening on --url's port, when this machine shows it)."`
@@ -41,7 +42,7 @@ func (c *benchCmd) Run(env *runEnv) error {
 	_, err := bench.Run(env.ctx, bench.Config{
 		Events: c.Events, Duration: c.Duration, Concurrency: c.Concurrency, Fanout: c.Fanout,
 		PayloadSize: c.PayloadSize, BatchSize: c.BatchSize, BatchClients: c.BatchClients, Ahead: c.Ahead, Warmup: warmup(c.Warmup), FlatOut: c.FlatOut, Type: c.Type, Rate: c.Rate,
-		Backlog: c.Backlog, Only: c.Only, URL: c.URL, Key: c.Key, ServerPID: c.ServerPID, DataDir: c.Data, Database: c.Database, Repeat: c.Repeat, JSON: c.JSON, CPUProfile: c.CPUProfile, MemProfile: c.MemProfile,
+		Backlog: c.Backlog, Only: c.Only, NATSURL: c.NATSURL, URL: c.URL, Key: c.Key, ServerPID: c.ServerPID, DataDir: c.Data, Database: c.Database, Repeat: c.Repeat, JSON: c.JSON, CPUProfile: c.CPUProfile, MemProfile: c.MemProfile,
 		Logger: slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}, env.stdout)
 	return err

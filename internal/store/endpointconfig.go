@@ -81,7 +81,7 @@ func EncodeEndpointConfig(r *EndpointRow) []byte {
 	b, _ := json.Marshal(endpointConfig{
 		URL: e.URL, Description: e.Description, Topics: e.Topics, Method: e.Method, Headers: headers, HeadersSealed: r.HeadersSealed,
 		URLPasswordSealed: r.URLPasswordSealed,
-		PayloadFormat: e.PayloadFormat, AuthType: e.Auth.Type, Auth: auth, Signature: &e.Signature, RateLimit: e.RateLimit,
+		PayloadFormat:     e.PayloadFormat, AuthType: e.Auth.Type, Auth: auth, Signature: &e.Signature, RateLimit: e.RateLimit,
 		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
 		FailurePolicy: e.FailurePolicy, ResponseReferencePointer: e.ResponseReferencePointer,
 		ResponseFields: e.ResponseFields, SuccessStatuses: e.SuccessStatuses, Filter: e.Filter,

@@ -18,10 +18,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -40,13 +42,20 @@ func Kind(cfg destination.BrokerConfig) (destination.Kind, *Sender) {
 // Sender produces attempts to Kafka. Create it with New; Close closes its clients.
 type Sender struct {
 	cfg     destination.BrokerConfig
-	clients *destination.Conns[*kgo.Client]
+	clients *destination.Conns[*client]
+}
+
+// client is a franz-go client and what its dial guard last refused: franz-go retries
+// a refused dial until the record's timeout, and then reports the timeout alone.
+type client struct {
+	*kgo.Client
+	blocked atomic.Pointer[error]
 }
 
 // New returns a Sender.
 func New(cfg destination.BrokerConfig) *Sender {
 	s := &Sender{cfg: cfg.WithDefaults()}
-	s.clients = destination.NewConns(s.dial, func(c *kgo.Client) { c.Close() })
+	s.clients = destination.NewConns(s.dial, func(c *client) { c.Close() })
 	return s
 }
 
@@ -135,19 +144,29 @@ func checkTopic(s string) error {
 
 // dial returns a client for the seed brokers of key (target.key); it connects on first
 // use.
-func (s *Sender) dial(_ context.Context, key string) (*kgo.Client, error) {
+func (s *Sender) dial(_ context.Context, key string) (*client, error) {
 	d := s.cfg.Dialer()
-	return kgo.NewClient(
+	c := &client{}
+	guarded := func(ctx context.Context, network, host string) (net.Conn, error) {
+		conn, err := d.DialContext(ctx, network, host)
+		if _, blocked := sender.BlockedReason(err); blocked {
+			c.blocked.Store(&err)
+		}
+		return conn, err
+	}
+	var err error
+	c.Client, err = kgo.NewClient(
 		kgo.SeedBrokers(strings.Split(key, ",")...),
 		kgo.ClientID("consign"),
 		// Every broker the cluster names goes through the dial guard, not just the seeds.
-		kgo.Dialer(d.DialContext),
+		kgo.Dialer(guarded),
 		kgo.DialTimeout(s.cfg.ConnectTimeout),
 		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotent writes are franz-go's default, and need this
 		kgo.RecordDeliveryTimeout(s.cfg.Timeout),
 		kgo.ProducerLinger(time.Millisecond),
 		kgo.UnknownTopicRetries(2),
 	)
+	return c, err
 }
 
 // Send produces r to the topic of its URL and waits for its acknowledgement.
@@ -171,11 +190,14 @@ func (s *Sender) Send(ctx context.Context, r destination.Request) destination.Ou
 		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
 	})
 	if err := c.ProduceSync(ctx, rec).FirstErr(); err != nil {
-		if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		if b := c.blocked.Load(); b != nil {
+			err = *b
+		} else if errors.Is(err, kerr.UnknownTopicOrPartition) {
 			err = fmt.Errorf("the cluster has no topic %s (create it, or let the brokers create topics): %w", t.topic, err)
 		}
 		return destination.Failed(ctx, start, began, s.cfg.Timeout, "produce to "+t.topic+" on kafka://"+t.key(), err)
 	}
+	c.blocked.Store(nil)
 	return destination.Acked(start, began, map[string]string{"topic": t.topic,
 		"partition": strconv.FormatInt(int64(rec.Partition), 10), "offset": strconv.FormatInt(rec.Offset, 10)})
 }

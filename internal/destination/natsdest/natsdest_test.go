@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,6 +183,36 @@ func FuzzCheckURL(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		if natsdest.CheckURL(raw, true) == nil {
 			require.Contains(t, raw, "/")
+		}
+	})
+}
+
+// BenchmarkSend: attempts to a file-storage stream from 256 goroutines at once, as the
+// dispatcher makes them (its default concurrency), each waiting for its own ack.
+func BenchmarkSend(b *testing.B) {
+	prefix := "b" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	nc, err := nats.Connect(brokertest.NATS(b))
+	require.NoError(b, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(b, err)
+	_, err = js.CreateOrUpdateStream(b.Context(), jetstream.StreamConfig{Name: prefix, Subjects: []string{prefix + ".>"}, Storage: jetstream.FileStorage})
+	require.NoError(b, err)
+	defer func() { _ = js.DeleteStream(context.Background(), prefix) }()
+	s := natsdest.New(destination.BrokerConfig{InsecureTargets: true})
+	defer s.Close()
+	body := []byte(strings.Repeat("x", 1024))
+	url := brokertest.NATS(b) + "/" + prefix + ".x"
+	var n atomic.Int64
+	b.SetParallelism(128) // 256 goroutines on 2 CPUs
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			out := s.Send(b.Context(), destination.Request{URL: url,
+				Header: http.Header{"Webhook-Id": {"evt_" + strconv.FormatInt(n.Add(1), 10)}, "Webhook-Signature": {"v1,abc"}}, Body: body})
+			if out.Class != destination.Success {
+				b.Error(out.Err)
+			}
 		}
 	})
 }
