@@ -292,6 +292,24 @@ func TestBrowser(t *testing.T) {
 		shot(p.name)
 	}
 
+	// Replay history from the endpoint page: the endpoint had the one order event of the
+	// last hour, so the job completes having created nothing, and the page lists it.
+	do("replay",
+		chromedp.Navigate(orgBase+"endpoints/"+epID),
+		chromedp.WaitVisible(chromedp.ID("rep-since")),
+		chromedp.SetValue(chromedp.ID("rep-since"), time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04")),
+		chromedp.SendKeys(chromedp.ID("rep-types"), "order.fulfilled"),
+		chromedp.Click(button("Replay")),
+		chromedp.WaitVisible(`//strong[@id="job-status" and normalize-space()="completed"]`))
+	require.Contains(t, text("main"), "Replay started")
+	require.Equal(t, "1 of 1", text("#job-scanned"))
+	require.Equal(t, "0", text("#job-created"), "the endpoint had the event already")
+	shot("16c-replay-job")
+	do("the endpoint lists its jobs",
+		chromedp.Click(`//main//a[contains(@class, "url")]`),
+		chromedp.WaitVisible(chromedp.ID("jobs")))
+	require.Contains(t, text("#jobs"), "completed")
+
 	// Deactivate from the endpoint page; the overview lists it as needing attention.
 	activate := `//main//summary[normalize-space()="Activate"]`
 	do("deactivate",
