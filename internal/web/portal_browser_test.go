@@ -81,7 +81,8 @@ func (c *settableClock) advance(d time.Duration) {
 // TestBrowserPortal drives the partner portal in headless Chromium: a platform's page
 // embeds a portal link in an iframe (another site); the link opened at the top lands in
 // the org's portal with its branding; the partner creates an endpoint, sends a test that
-// a real receiver gets, sees the published event's delivery; other orgs' pages and the
+// a real receiver gets, sees the published event's delivery, retries it, rotates the
+// secrets and recovers the endpoint's deliveries; other orgs' pages and the
 // platform's pages are refused when typed in; a used and an expired link get a page
 // that says so; a read-only link hides every control and a forged form is refused.
 func TestBrowserPortal(t *testing.T) {
@@ -197,6 +198,22 @@ func TestBrowserPortal(t *testing.T) {
 	c.do("open delivery", chromedp.Click(chromedp.CSS(`main table tbody a[href*="/deliveries/dlv_"]`)), chromedp.WaitVisible(chromedp.CSS(`#attempts .attempt`)))
 	require.Contains(t, c.text("#attempts"), "200 OK")
 	c.shot("05-delivery")
+	c.do("retry", chromedp.Click(button("Retry now")), chromedp.WaitVisible(`//h3[contains(., "Attempt 2")]`))
+	require.Contains(t, c.text("main"), "Retry queued")
+
+	// Rotate the endpoint's secrets and recover its deliveries of the last hour.
+	c.do("rotate", chromedp.Navigate(epURL), chromedp.Click(button("Rotate secrets")),
+		chromedp.WaitVisible(`//h2[contains(., "Secret added")]`))
+	rows, err := chromedp.Run(c.ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#secrets tbody tr')].map(r => r.textContent.replace(/\s+/g, ' ').trim())`))
+	require.NoError(t, err)
+	require.Len(t, rows, 2, "the new secret beside the old: %v", rows)
+	since := clk.now().UTC().Add(-time.Hour).Format("2006-01-02T15:04")
+	c.do("recover",
+		chromedp.SetValue(chromedp.ID("rec-since"), since),
+		chromedp.SetValue(chromedp.ID("rec-status"), "succeeded"),
+		chromedp.Click(button("Recover")),
+		chromedp.WaitVisible(`//*[contains(normalize-space(), "Re-queued")]`))
+	require.Contains(t, c.text("main"), "Re-queued 2 deliveries")
 
 	// Typed URLs of another org, or of the platform, are refused and tell nothing.
 	for _, path := range []string{
