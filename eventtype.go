@@ -7,16 +7,24 @@ import (
 )
 
 // EventType is an entry of the catalog: a topic name, what it means, who may subscribe,
-// and an optional JSON Schema that every payload of the type must satisfy.
+// an optional JSON Schema that every payload of the type must satisfy, and the business
+// keys its events are found by.
 type EventType struct {
-	Name         string          `json:"name"`
-	Description  string          `json:"description"`
-	Schema       json.RawMessage `json:"schema,omitempty"`
-	AvailableFor []Role          `json:"available_for,omitempty"`
-	Builtin      bool            `json:"builtin"`
-	CreatedAt    time.Time       `json:"created_at"`
-	UpdatedAt    time.Time       `json:"updated_at"`
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Schema      json.RawMessage `json:"schema,omitempty"`
+	// Keys are JSON pointers into the payload ("/order_id", "/lineItems/*/sku") whose
+	// values are indexed at publish: GET …/events?key=1001 finds the events whose keys
+	// hold 1001. At most MaxEventTypeKeys.
+	Keys         []string  `json:"keys,omitempty"`
+	AvailableFor []Role    `json:"available_for,omitempty"`
+	Builtin      bool      `json:"builtin"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
+
+// MaxEventTypeKeys is how many key pointers an event type may name.
+const MaxEventTypeKeys = 8
 
 // OperationalPrefix starts the names of the events Consign emits about itself.
 const OperationalPrefix = "consign."
@@ -57,26 +65,35 @@ var certificateExpiringSchema = json.RawMessage(`{"$schema":"https://json-schema
 // BuiltinEventTypes returns the commerce topics every installation knows, named exactly
 // as the platforms Consign serves name them (Modern Dropship, Onport, ReadyCloud,
 // DropStream/Deposco), plus Consign's operational events.
+//
+// Each commerce type names the business keys its platforms' payloads carry (Modern
+// Dropship's orders and products, Onport's purchase orders, ReadyCloud's orders, a
+// Deposco shipment), under the names those platforms use and the snake_case ones of
+// hand-made payloads.
 func BuiltinEventTypes() []EventType {
 	buyers := []Role{RoleBuyer}
 	both := []Role{RoleBuyer, RoleSeller}
+	orderKeys := []string{"/id", "/order_id", "/order_number", "/po_number", "/primary_id", "/lineItems/*/sku", "/line_items/*/sku"}
+	productKeys := []string{"/id", "/sku", "/variants/*/sku", "/variants/*/id"}
 	return []EventType{
-		{Name: "order.created", Description: "An order was placed."},
-		{Name: "order.updated", Description: "An order changed, including its boxes and items."},
-		{Name: "order.fulfilled", Description: "A fulfillment was added to an order (not when one is updated).", AvailableFor: buyers, Schema: orderSchema},
-		{Name: "order.cancelled", Description: "One or more line items of an order were cancelled.", AvailableFor: both, Schema: orderSchema},
-		{Name: "product.selected", Description: "A product was selected by a user.", AvailableFor: buyers, Schema: productSchema},
-		{Name: "product.inventoryChanged", Description: "The inventory quantity of a product's variant was updated by the seller.", AvailableFor: buyers, Schema: productSchema},
-		{Name: "product.unavailable", Description: "A product is no longer available from a seller (payload: the product's id).", AvailableFor: buyers, Schema: idSchema},
-		{Name: "variant.unavailable", Description: "Variants are no longer available from a seller (payload: the variants' ids).", AvailableFor: buyers, Schema: idsSchema},
-		{Name: "inventory.updated", Description: "An inventory level changed at a location."},
-		{Name: "purchase_order.created", Description: "A dropship purchase order was created for a vendor."},
-		{Name: "shipment.created", Description: "An order shipped; a shipment notification was received."},
-		{Name: "label.created", Description: "A shipping label was printed."},
+		{Name: "order.created", Description: "An order was placed.", Keys: orderKeys},
+		{Name: "order.updated", Description: "An order changed, including its boxes and items.", Keys: orderKeys},
+		{Name: "order.fulfilled", Description: "A fulfillment was added to an order (not when one is updated).", AvailableFor: buyers, Schema: orderSchema, Keys: orderKeys},
+		{Name: "order.cancelled", Description: "One or more line items of an order were cancelled.", AvailableFor: both, Schema: orderSchema, Keys: orderKeys},
+		{Name: "product.selected", Description: "A product was selected by a user.", AvailableFor: buyers, Schema: productSchema, Keys: productKeys},
+		{Name: "product.inventoryChanged", Description: "The inventory quantity of a product's variant was updated by the seller.", AvailableFor: buyers, Schema: productSchema, Keys: productKeys},
+		{Name: "product.unavailable", Description: "A product is no longer available from a seller (payload: the product's id).", AvailableFor: buyers, Schema: idSchema, Keys: []string{"/id"}},
+		{Name: "variant.unavailable", Description: "Variants are no longer available from a seller (payload: the variants' ids).", AvailableFor: buyers, Schema: idsSchema, Keys: []string{"/ids"}},
+		{Name: "inventory.updated", Description: "An inventory level changed at a location.", Keys: []string{"/sku", "/variant_id", "/inventory_item_id", "/location_id"}},
+		{Name: "purchase_order.created", Description: "A dropship purchase order was created for a vendor.",
+			Keys: []string{"/po_number", "/order_id", "/purchase/id", "/purchase/reference", "/sale/reference", "/purchaseItems/*/variant/sku", "/line_items/*/sku"}},
+		{Name: "shipment.created", Description: "An order shipped; a shipment notification was received.",
+			Keys: []string{"/id", "/shipment_id", "/order_id", "/orderNumber", "/customerOrderNumber", "/trackingNumber", "/tracking_number", "/lines/*/sku"}},
+		{Name: "label.created", Description: "A shipping label was printed.", Keys: []string{"/id", "/label_id", "/shipment_id", "/order_id", "/tracking_number"}},
 		{Name: "packaging.updated", Description: "Packaging changed."},
 		{Name: "contact.updated", Description: "A contact changed, without related objects."},
 		{Name: "contact_address.updated", Description: "A contact address changed, without the related contact."},
-		{Name: "acceptance_scan.created", Description: "A carrier acceptance scan was recorded for an order."},
+		{Name: "acceptance_scan.created", Description: "A carrier acceptance scan was recorded for an order.", Keys: []string{"/order_id", "/tracking_number"}},
 		{Name: "webhook.updated", Description: "A calendar webhook changed."},
 		{Name: TypeEndpointDisabled, Description: "Consign deactivated an endpoint (failure policy, 410 Gone, or by hand)."},
 		{Name: TypeEndpointEnabled, Description: "An endpoint was activated again."},

@@ -644,3 +644,36 @@ func TestTransformation(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, got.Transformation, "an empty transformation removes it")
 }
+
+// TestSearchByKey: a type's keys are set through the client, and both lists find the
+// events and deliveries of an order by its id.
+func TestSearchByKey(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := start(t).c
+	et, err := c.EventTypes.Create(ctx, client.EventTypeInput{Name: "rma.opened", Keys: []string{"/rma", "/order_id"}})
+	require.NoError(t, err)
+	require.Equal(t, []string{"/rma", "/order_id"}, et.Keys)
+	o := newOrg(t, c, "Acme")
+	_, err = c.Endpoints.Create(ctx, o.ID, client.EndpointInput{URL: "https://partner.example/hook", Topics: []string{"rma.*"}})
+	require.NoError(t, err)
+	ev, err := c.Events.Publish(ctx, o.ID, client.EventInput{Type: "rma.opened", Payload: map[string]any{"rma": "RMA-1", "order_id": 1001}})
+	require.NoError(t, err)
+	_, err = c.Events.Publish(ctx, o.ID, client.EventInput{Type: "rma.opened", Payload: map[string]any{"rma": "RMA-2", "order_id": 1002}})
+	require.NoError(t, err)
+
+	evs, err := c.Events.List(ctx, o.ID, &client.EventListOptions{Key: "1001"})
+	require.NoError(t, err)
+	require.Len(t, evs.Data, 1)
+	require.Equal(t, ev.ID, evs.Data[0].ID)
+	ds, err := c.Deliveries.List(ctx, o.ID, &client.DeliveryListOptions{Key: "RMA-1"})
+	require.NoError(t, err)
+	require.Len(t, ds.Data, 1)
+	require.Equal(t, ev.ID, ds.Data[0].EventID)
+
+	et, err = c.EventTypes.Update(ctx, "rma.opened", client.EventTypePatch{Keys: []string{}})
+	require.NoError(t, err)
+	require.Empty(t, et.Keys, "an empty list removes the keys")
+	_, err = c.Events.List(ctx, o.ID, &client.EventListOptions{Key: strings.Repeat("x", 200)})
+	require.Equal(t, client.CodeInvalid, apiError(t, err).Code())
+}

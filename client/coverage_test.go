@@ -70,6 +70,8 @@ func TestInputsCoverTheAPI(t *testing.T) {
 		{"post", "/v1/orgs/{org}/endpoints/{id}/recover", client.RecoverInput{}, nil},
 		{"patch", "/v1/orgs/{org}", client.OrgInput{}, nil},
 		{"post", "/v1/orgs/{org}/portal-links", client.PortalLinkInput{}, nil},
+		{"post", "/v1/event-types", client.EventTypeInput{}, nil},
+		{"patch", "/v1/event-types/{name}", client.EventTypePatch{}, []string{"name"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.ToUpper(tt.method)+" "+tt.path, func(t *testing.T) {

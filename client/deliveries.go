@@ -11,13 +11,14 @@ import (
 type DeliveryService struct{ c *Client }
 
 // DeliveryListOptions selects a page of deliveries: of one endpoint, one event, in one
-// status (empty fields: any).
+// status, of the events with a business key such as an order id (empty fields: any).
 type DeliveryListOptions struct {
 	Limit      int
 	Cursor     string
 	EndpointID string
 	EventID    string
 	Status     string
+	Key        string
 }
 
 func (o *DeliveryListOptions) values() url.Values {
@@ -25,7 +26,7 @@ func (o *DeliveryListOptions) values() url.Values {
 		return url.Values{}
 	}
 	q := (&ListOptions{Limit: o.Limit, Cursor: o.Cursor}).values()
-	for k, v := range map[string]string{"endpoint_id": o.EndpointID, "event_id": o.EventID, "status": o.Status} {
+	for k, v := range map[string]string{"endpoint_id": o.EndpointID, "event_id": o.EventID, "status": o.Status, "key": o.Key} {
 		if v != "" {
 			q.Set(k, v)
 		}

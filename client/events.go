@@ -84,11 +84,13 @@ func (s *EventService) PublishBatch(ctx context.Context, org string, events []Ev
 	return reply.Data, err
 }
 
-// EventListOptions selects a page of events; Type keeps those of one event type.
+// EventListOptions selects a page of events; Type keeps those of one event type, Key
+// those whose business keys (EventType.Keys) hold a value, such as an order id.
 type EventListOptions struct {
 	Limit  int
 	Cursor string
 	Type   string
+	Key    string
 }
 
 func (o *EventListOptions) values() url.Values {
@@ -98,6 +100,9 @@ func (o *EventListOptions) values() url.Values {
 	q := (&ListOptions{Limit: o.Limit, Cursor: o.Cursor}).values()
 	if o.Type != "" {
 		q.Set("type", o.Type)
+	}
+	if o.Key != "" {
+		q.Set("key", o.Key)
 	}
 	return q
 }

@@ -18,6 +18,10 @@ type EventTypeInput struct {
 	Schema json.RawMessage `json:"schema,omitempty"`
 	// AvailableFor limits the roles of the orgs whose endpoints may subscribe; empty: all.
 	AvailableFor []Role `json:"available_for,omitempty"`
+	// Keys are JSON pointers into the payload whose values are indexed, so that
+	// EventListOptions.Key and DeliveryListOptions.Key find the events: "/order_id",
+	// "/po_number", "/lineItems/*/sku" ("*" takes each element of an array); at most 8.
+	Keys []string `json:"keys,omitempty"`
 }
 
 // EventTypePatch changes an event type; nil fields keep their values.
@@ -25,6 +29,9 @@ type EventTypePatch struct {
 	Description  *string         `json:"description,omitzero"`
 	Schema       json.RawMessage `json:"schema,omitempty"`
 	AvailableFor []Role          `json:"available_for,omitzero"`
+	// Keys replaces the type's key pointers; nil keeps them, an empty slice removes them.
+	// Events published before the change keep the keys they were indexed by.
+	Keys []string `json:"keys,omitzero"`
 }
 
 // List returns the whole catalog: the built-in commerce topics and the custom types.
@@ -48,7 +55,7 @@ func (s *EventTypeService) Create(ctx context.Context, in EventTypeInput) (*Even
 	return ptr(&t, err)
 }
 
-// Update changes an event type's description, schema or roles.
+// Update changes an event type's description, schema, roles or keys.
 func (s *EventTypeService) Update(ctx context.Context, name string, p EventTypePatch) (*EventType, error) {
 	var t EventType
 	_, err := s.c.do(ctx, request{method: http.MethodPatch, path: path("event-types", name), body: p, out: &t})

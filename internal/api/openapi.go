@@ -21,8 +21,8 @@ func accepted(body any) reply { return reply{http.StatusAccepted, body} }
 
 // queryParams are the query parameters of routes beyond a list's limit and cursor.
 var queryParams = map[string][]string{
-	"GET /v1/orgs/{org}/events":                {"type"},
-	"GET /v1/orgs/{org}/deliveries":            {"endpoint_id", "event_id", "status"},
+	"GET /v1/orgs/{org}/events":                {"type", "key"},
+	"GET /v1/orgs/{org}/deliveries":            {"endpoint_id", "event_id", "status", "key"},
 	"GET /v1/orgs/{org}/jobs":                  {"endpoint_id"},
 	"GET /v1/orgs/{org}/endpoints/{id}/stats":  {"window"},
 	"GET /v1/orgs/{org}/sources/{id}/receipts": {"via", "status", "verified", "duplicate"},

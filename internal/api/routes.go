@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/bizkey"
 	"github.com/consign-dev/consign/internal/dispatch"
 	"github.com/consign-dev/consign/internal/ingest"
 	"github.com/consign-dev/consign/internal/job"
@@ -570,7 +571,11 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	evs, err := s.store.EventList(r.Context(), r.PathValue("org"), store.EventFilter{Page: p, Type: r.URL.Query().Get("type")})
+	key, err := keyParam(r)
+	if err != nil {
+		return err
+	}
+	evs, err := s.store.EventList(r.Context(), r.PathValue("org"), store.EventFilter{Page: p, Type: r.URL.Query().Get("type"), Key: key})
 	if err != nil {
 		return err
 	}
@@ -581,6 +586,19 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return writeJSON(w, http.StatusOK, newList(out, p, func(e event) string { return e.ID }))
+}
+
+// keyParam is the business key a list is searched by (?key=), "" when not given.
+func keyParam(r *http.Request) (string, error) {
+	q := r.URL.Query()
+	if !q.Has("key") {
+		return "", nil
+	}
+	key := q.Get("key")
+	if msg := bizkey.ValidQuery(key); msg != "" {
+		return "", consign.Invalid("key", "%s", msg)
+	}
+	return key, nil
 }
 
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {
@@ -606,6 +624,9 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) error {
 	f := store.DeliveryFilter{Page: p, EndpointID: q.Get("endpoint_id"), EventID: q.Get("event_id"), Status: q.Get("status")}
 	if f.Status != "" && !consign.ValidStatus(f.Status) {
 		return consign.Invalid("status", "must be one of pending, delivering, succeeded, failed, paused, superseded, cancelled")
+	}
+	if f.Key, err = keyParam(r); err != nil {
+		return err
 	}
 	ds, err := s.store.DeliveryList(r.Context(), r.PathValue("org"), f)
 	if err != nil {

@@ -60,7 +60,11 @@
 //     share of its rate it kept, and (in-process server) the process's peak RSS from the
 //     start of the queueing to the end (VmHWM, reset through /proc/self/clear_refs).
 //     Queueing is capped at 4×Duration.
-//  10. the process's memory (VmRSS now, VmHWM peak, from /proc/self/status) after the
+//  10. [search] the business-key index: batch ingest of orders without keys and with
+//     order.fulfilled's (events/s and CPU per event), then SearchEvents orders published
+//     to search over and SearchQueries searches of ?key= on events and deliveries,
+//     p50/p99 (search.go).
+//  11. the process's memory (VmRSS now, VmHWM peak, from /proc/self/status) after the
 //     runs: with an in-process server it is the whole of server, receiver and clients
 //     (with --database, not PostgreSQL's own processes).
 //
@@ -110,13 +114,14 @@ const (
 	ScenarioBatch    = "batch"
 	ScenarioLatency  = "latency"
 	ScenarioBacklog  = "backlog"
+	ScenarioSearch   = "search"
 	// ScenarioNATS runs only when named in Only: it needs a NATS server (NATSURL).
 	ScenarioNATS = "nats"
 )
 
 // Scenarios are all scenario names in the order they run.
 var Scenarios = []string{ScenarioLoopback, ScenarioDeliver, ScenarioBurst, ScenarioFilter, ScenarioFanout, ScenarioSingle, ScenarioBatch, ScenarioLatency,
-	ScenarioBacklog, ScenarioNATS}
+	ScenarioBacklog, ScenarioSearch, ScenarioNATS}
 
 // Config is what a benchmark run is told. Zero values mean the default.
 type Config struct {
@@ -167,6 +172,11 @@ type Config struct {
 	// Backlog is the number of deliveries the backlog scenario queues for an endpoint
 	// that is down; default 1,000,000.
 	Backlog int `json:"backlog"`
+	// SearchEvents is the number of events the search scenario publishes to search
+	// over; default 1,000,000.
+	SearchEvents int `json:"search_events"`
+	// SearchQueries is the number of searches it times; default 2,000.
+	SearchQueries int `json:"search_queries"`
 	// Only lists the scenarios to run (see Scenarios; the fan-out figure's summary key,
 	// such as "d110", names it too); default all. The memory figure is always read.
 	Only []string `json:"only,omitempty"`
@@ -246,6 +256,12 @@ func (c Config) WithDefaults() Config {
 	if c.Repeat == 0 {
 		c.Repeat = 1
 	}
+	if c.SearchEvents == 0 {
+		c.SearchEvents = 1_000_000
+	}
+	if c.SearchQueries == 0 {
+		c.SearchQueries = 2000
+	}
 	if c.NATSURL == "" {
 		c.NATSURL = "nats://127.0.0.1:4222"
 	}
@@ -301,6 +317,12 @@ func (c Config) validate() error {
 	}
 	if c.Backlog < 1 || c.Backlog > 10_000_000 {
 		bad("--backlog must be from 1 to 10,000,000, not %d", c.Backlog)
+	}
+	if c.SearchEvents < 1 || c.SearchEvents > 10_000_000 {
+		bad("--search-events must be from 1 to 10,000,000, not %d", c.SearchEvents)
+	}
+	if c.SearchQueries < 2 || c.SearchQueries > 1_000_000 {
+		bad("--search-queries must be from 2 to 1,000,000, not %d", c.SearchQueries)
 	}
 	if c.Repeat < 1 || c.Repeat > 50 {
 		bad("--repeat must be from 1 to 50, not %d", c.Repeat)

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/app"
 	"github.com/consign-dev/consign/internal/schema"
 	"github.com/consign-dev/consign/internal/store/postgres/pgtest"
 	"github.com/consign-dev/consign/internal/testlog"
@@ -26,7 +27,7 @@ func tiny(tb testing.TB) Config {
 	tb.Helper()
 	return Config{
 		Events: 200, Duration: 30 * time.Second, Concurrency: 8, Fanout: 3, BatchSize: 50, BatchClients: 2, Warmup: 100,
-		Rate: 400, Backlog: 3000, Logger: testlog.New(tb, "server"),
+		Rate: 400, Backlog: 3000, SearchEvents: 3000, SearchQueries: 40, Logger: testlog.New(tb, "server"),
 	}
 }
 
@@ -111,6 +112,8 @@ func TestRunEndToEnd(t *testing.T) {
 	require.Positive(t, bl.PeakRSSBytes, "in-process: the peak is measured")
 	require.Empty(t, bl.RSSError)
 
+	requireSearch(t, rep.Search, out.String())
+
 	require.NotNil(t, rep.Memory)
 	require.Empty(t, rep.Memory.Error)
 	require.Positive(t, rep.Memory.RSSBytes)
@@ -129,7 +132,7 @@ func TestRunEndToEnd(t *testing.T) {
 	lines := strings.Split(text, "\n")
 	last := lines[len(lines)-1]
 	require.Equal(t, rep.Summary(), last, "the summary is the last line")
-	for _, key := range []string{"loopback=", "d11=", "d11burst=", "type=order.fulfilled", "d13=", "single=", "batch=", "p50=", "p99=", "ack_p50=", "ack_p99=", "backlog=", "backlog_hwm=", "rss=", "hwm=", "missed=", "missed_at_reference="} {
+	for _, key := range []string{"loopback=", "d11=", "d11burst=", "type=order.fulfilled", "d13=", "single=", "batch=", "p50=", "p99=", "ack_p50=", "ack_p99=", "backlog=", "backlog_hwm=", "search_p99=", "keyed_ingest_cpu=", "rss=", "hwm=", "missed=", "missed_at_reference="} {
 		require.Contains(t, last, " "+key)
 	}
 	require.NotRegexp(t, `missed\S*=\S*d13`, last, "1 → 3 has no target to miss")
@@ -773,5 +776,51 @@ func TestBucketFirstSeen(t *testing.T) {
 		{"evt_01", 1 << 40, false},
 	} {
 		require.Equal(t, tc.first, b.firstSeen(tc.id, tc.ep), "%q at %d", tc.id, tc.ep)
+	}
+}
+
+// requireSearch checks the search scenario's figure of a tiny run: both ingest runs and
+// the seeding done whole, every search answered and right.
+func requireSearch(t *testing.T, s *Search, out string) {
+	t.Helper()
+	require.NotNil(t, s)
+	for name, th := range map[string]*Throughput{"plain": s.IngestPlain, "keyed": s.IngestKeyed, "seed": s.Seed} {
+		require.NotNil(t, th, name)
+		require.Equal(t, th.Want, th.Done, "%s: %s", name, th.FirstError)
+		require.Positive(t, th.PerSecond, name)
+	}
+	require.Equal(t, 1000, s.IngestKeyed.Want, "5×events orders")
+	require.Equal(t, 3000, s.Seed.Done)
+	require.Positive(t, cpuPerEvent(s.IngestKeyed), "CPU per event")
+	require.Positive(t, s.KeyedCPUShare)
+	for name, l := range map[string]SearchLatency{"events": s.Events, "deliveries": s.Deliveries} {
+		require.Equal(t, 20, l.Searches, name)
+		require.Zero(t, l.Errors, name)
+		require.Positive(t, l.P50, name)
+		require.GreaterOrEqual(t, l.Max, l.P99, name)
+	}
+	require.Zero(t, s.Wrong, s.FirstWrong)
+	require.Equal(t, s.Events.P99 <= 50 && s.Deliveries.P99 <= 50, s.Met)
+	require.Regexp(t, `search: GET …/events\?key=\s+over 3,000 events: p50 [\d.]+ ms, p99 [\d.]+ ms`, out)
+	require.Contains(t, out, "search: batch ingest with order.fulfilled's keys:")
+}
+
+// TestSearchAgainstURL: the search scenario measures a server given by --url, twice.
+func TestSearchAgainstURL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const admin = "bench-test-admin-key-Qz8Lm3Vt6Wx1Ny4Kp0Rs"
+	a, err := app.Start(ctx, app.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), InsecureTargets: true, AdminKey: admin,
+		Logger: testlog.New(t, "server")})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, a.Close()) })
+	cfg := tiny(t)
+	cfg.URL, cfg.Key, cfg.Only = a.URL(), admin, []string{ScenarioSearch}
+	for round := range 2 { // the second finds the bench's event types made by the first
+		var out bytes.Buffer
+		rep, err := Run(ctx, cfg, &out)
+		require.NoError(t, err, "round %d: %s", round, out.String())
+		requireSearch(t, rep.Search, out.String())
+		require.Contains(t, rep.Summary(), " search_p99=")
 	}
 }

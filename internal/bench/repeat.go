@@ -19,7 +19,8 @@ import (
 // number of rounds, and of an even number the less favourable of the two middle ones
 // (the lower rate, the higher latency). CPU per unit is the middle value of the rounds'
 // own (the higher of two). The backlog figure is the round whose healthy endpoint kept
-// the median share of its rate (the lower of two). Memory is the last round's: the
+// the median share of its rate (the lower of two); the search figure the round whose
+// events?key= p99 is the median (the higher of two). Memory is the last round's: the
 // process only grows.
 
 // runRounds runs cfg.Repeat rounds and returns the median report.
@@ -160,6 +161,18 @@ func medianReport(reps []*Report) *Report {
 		slices.SortStableFunc(bs, func(a, b *Backlog) int { return cmp.Compare(a.Share, b.Share) })
 		b := *bs[(len(bs)-1)/2]
 		m.Backlog = &b
+	}
+	var ss []*Search
+	for _, r := range reps {
+		if r.Search != nil {
+			ss = append(ss, r.Search)
+		}
+	}
+	m.Search = nil
+	if len(ss) > 0 {
+		slices.SortStableFunc(ss, func(a, b *Search) int { return cmp.Compare(a.Events.P99, b.Events.P99) })
+		s := *ss[len(ss)/2]
+		m.Search = &s
 	}
 	m.Problems = nil
 	for _, r := range reps {

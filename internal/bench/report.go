@@ -62,6 +62,8 @@ type Report struct {
 	Latency *Latency `json:"latency,omitempty"`
 	// Backlog is the isolation figure: a backlog queued for a down endpoint.
 	Backlog *Backlog `json:"backlog,omitempty"`
+	// Search is the business-key index figure: ?key= latency and ingest cost.
+	Search *Search `json:"search,omitempty"`
 	// Memory is the process's memory after the runs (in-process server only).
 	Memory *Memory `json:"memory,omitempty"`
 	// Problems are scenarios that could not run.
@@ -499,6 +501,7 @@ func (r *Report) missed() (missed, atReference string, targets bool) {
 	other("d11f", r.FilterShare > 0, r.FilterShare >= filterShareTarget)
 	other("latency", r.Latency != nil, r.Latency != nil && r.Latency.Met)
 	other("backlog", r.Backlog != nil, r.Backlog != nil && r.Backlog.Met)
+	other("search", r.Search != nil && r.Search.Seed != nil, r.Search != nil && r.Search.Met)
 	list := func(keys []string) string {
 		if len(keys) == 0 {
 			return "none"
@@ -553,6 +556,16 @@ func (r *Report) Summary() string {
 		}
 		if bl.Queued < bl.Want {
 			capped = append(capped, "backlog")
+		}
+	}
+	if s := r.Search; s != nil && s.Seed != nil {
+		fmt.Fprintf(&b, " search_p50=%sms search_p99=%sms search_deliveries_p99=%sms search_over=%d", msText(s.Events.P50), msText(s.Events.P99),
+			msText(s.Deliveries.P99), s.Seed.Done)
+		if s.KeyedCPUShare > 0 {
+			fmt.Fprintf(&b, " keyed_ingest_cpu=%.0f%%", 100*s.KeyedCPUShare)
+		}
+		if s.Seed.Done < s.Seed.Want {
+			capped = append(capped, "search")
 		}
 	}
 	if m := r.Memory; m != nil && m.Error == "" {

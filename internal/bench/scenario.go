@@ -55,6 +55,7 @@ func (r *runner) run(ctx context.Context) error {
 		{ScenarioBatch, r.ingestBatch},
 		{ScenarioLatency, r.latency},
 		{ScenarioBacklog, r.backlog},
+		{ScenarioSearch, r.search},
 		{ScenarioNATS, r.natsDeliveries},
 	}
 	var errs []error

@@ -84,6 +84,7 @@ func TestClientCommands(t *testing.T) {
 		{name: "event-types-create", args: []string{"event-types", "create", "return.approved", "--description", "A return was approved.",
 			"--schema-file", schemaFile}},
 		{name: "event-types-get", args: []string{"event-types", "get", "order.fulfilled"}},
+		{name: "event-types-update-keys", args: []string{"event-types", "update", "return.approved", "--keys", "/rma,/order_id"}},
 
 		{name: "endpoints-create", args: []string{"endpoints", "create", "--org", "{org}", "--url", rcv.srv.URL + "/hooks",
 			"--topic", "order.*", "--topic", "return.approved", "--header", "X-Partner=acme", "--rate-limit", "5",
@@ -122,9 +123,12 @@ func TestClientCommands(t *testing.T) {
 		{name: "events-send-schema", args: []string{"events", "send", "--org", "{org}", "--type", "return.approved"}, stdin: `{}`, code: 1},
 		{name: "events-list", args: []string{"events", "list", "--org", "{org}"}, wait: delivered(2)},
 		{name: "events-get", args: []string{"events", "get", "--org", "{org}", "{evt}"}},
+		{name: "events-list-search", args: []string{"events", "list", "--org", "{org}", "--search", "1001"}},
+		{name: "events-list-search-none", args: []string{"events", "list", "--org", "{org}", "--search", "1002"}},
 
 		{name: "deliveries-list", args: []string{"deliveries", "list", "--org", "{org}", "--event", "{evt}"}, keep: map[string]string{"dlv": "dlv_"}},
 		{name: "deliveries-show", args: []string{"deliveries", "show", "--org", "{org}", "{dlv}"}},
+		{name: "deliveries-list-search", args: []string{"deliveries", "list", "--org", "{org}", "--search", "1001", "--status", "succeeded"}},
 		{name: "deliveries-list-bad-status", args: []string{"deliveries", "list", "--org", "{org}", "--status", "lost"}, code: 1},
 		{name: "endpoints-recover", args: []string{"endpoints", "recover", "--org", "{org}", "{ep}", "--since", "1h"}},
 

@@ -82,7 +82,8 @@ type eventsListCmd struct {
 	remote
 	orgFlag
 	pageFlags
-	Type string `help:"Only events of this type."`
+	Type   string `help:"Only events of this type."`
+	Search string `help:"Only events with this business key, such as an order id or PO number (the values at the pointers their event type names as keys)."`
 }
 
 func (c *eventsListCmd) Run(env *runEnv) error {
@@ -90,7 +91,7 @@ func (c *eventsListCmd) Run(env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	page, err := s.Events.List(env.ctx, c.Org, &client.EventListOptions{Limit: c.Limit, Cursor: c.Cursor, Type: c.Type})
+	page, err := s.Events.List(env.ctx, c.Org, &client.EventListOptions{Limit: c.Limit, Cursor: c.Cursor, Type: c.Type, Key: c.Search})
 	if err != nil {
 		return s.fail(err)
 	}
@@ -149,6 +150,7 @@ type eventTypesCmd struct {
 	List   eventTypesListCmd   `cmd:"" help:"List the catalog: built-in commerce topics and custom types."`
 	Get    eventTypesGetCmd    `cmd:"" help:"Show an event type and its schema."`
 	Create eventTypesCreateCmd `cmd:"" help:"Add a custom event type (admin key)."`
+	Update eventTypesUpdateCmd `cmd:"" help:"Change an event type's description or business keys (admin key)."`
 }
 
 type eventTypesListCmd struct {
@@ -207,10 +209,11 @@ type eventTypesCreateCmd struct {
 	Description  string   `help:"What the event means."`
 	SchemaFile   string   `help:"A JSON Schema that every payload must satisfy, from this file."`
 	AvailableFor []string `enum:"buyer,seller" help:"Only orgs of these roles may subscribe (buyer, seller); default all."`
+	Keys         []string `name:"keys" help:"JSON pointers to the payload's business keys, such as /order_id,/lineItems/*/sku: events list --search finds events by their values (at most 8)."`
 }
 
 func (c *eventTypesCreateCmd) Run(env *runEnv) error {
-	in := client.EventTypeInput{Name: c.Name, Description: c.Description}
+	in := client.EventTypeInput{Name: c.Name, Description: c.Description, Keys: c.Keys}
 	if c.SchemaFile != "" {
 		schema, err := readPayload(env, c.SchemaFile)
 		if err != nil {
@@ -232,13 +235,44 @@ func (c *eventTypesCreateCmd) Run(env *runEnv) error {
 	return s.print(func(w io.Writer) { showEventType(w, et) })
 }
 
+type eventTypesUpdateCmd struct {
+	remote
+	Name        string   `arg:"" help:"The event type's name."`
+	Description *string  `help:"What the event means."`
+	Keys        []string `name:"keys" help:"Replace the business keys: JSON pointers such as /order_id,/po_number (events published from then on are indexed by them)."`
+	NoKeys      bool     `help:"Remove the business keys."`
+}
+
+func (c *eventTypesUpdateCmd) Run(env *runEnv) error {
+	p := client.EventTypePatch{Description: c.Description, Keys: c.Keys}
+	switch {
+	case c.NoKeys && len(c.Keys) > 0:
+		return codeError{2, fmt.Errorf("give --keys or --no-keys, not both")}
+	case c.NoKeys:
+		p.Keys = []string{}
+	}
+	s, err := c.open(env)
+	if err != nil {
+		return err
+	}
+	et, err := s.EventTypes.Update(env.ctx, c.Name, p)
+	if err != nil {
+		return s.fail(err)
+	}
+	return s.print(func(w io.Writer) { showEventType(w, et) })
+}
+
 func showEventType(w io.Writer, et *client.EventType) {
 	schema := "-"
 	if len(et.Schema) > 0 {
 		schema = truncate(string(et.Schema), 500)
 	}
+	keys := "-"
+	if len(et.Keys) > 0 {
+		keys = strings.Join(et.Keys, " ")
+	}
 	fields(w, "name", et.Name, "description", et.Description, "available_for", rolesText(et.AvailableFor),
-		"builtin", et.Builtin, "schema", schema, "created_at", et.CreatedAt, "updated_at", et.UpdatedAt)
+		"builtin", et.Builtin, "keys", keys, "schema", schema, "created_at", et.CreatedAt, "updated_at", et.UpdatedAt)
 }
 
 type deliveriesCmd struct {
@@ -254,6 +288,7 @@ type deliveriesListCmd struct {
 	Endpoint string `help:"Only deliveries to this endpoint."`
 	Event    string `help:"Only deliveries of this event."`
 	Status   string `help:"Only deliveries in this state: pending, delivering, succeeded, failed, paused, superseded, cancelled."`
+	Search   string `help:"Only deliveries of the events with this business key, such as an order id or PO number."`
 }
 
 func (c *deliveriesListCmd) Run(env *runEnv) error {
@@ -262,7 +297,7 @@ func (c *deliveriesListCmd) Run(env *runEnv) error {
 		return err
 	}
 	page, err := s.Deliveries.List(env.ctx, c.Org, &client.DeliveryListOptions{Limit: c.Limit, Cursor: c.Cursor,
-		EndpointID: c.Endpoint, EventID: c.Event, Status: c.Status})
+		EndpointID: c.Endpoint, EventID: c.Event, Status: c.Status, Key: c.Search})
 	if err != nil {
 		return s.fail(err)
 	}

@@ -606,3 +606,22 @@ func equal(a, b any) bool {
 	}
 	return false
 }
+
+// PayloadField is the payload's top-level field key, decoded as encoding/json decodes it
+// with UseNumber (false when the payload is not a JSON object or has no such field). It
+// shares the Doc's work with the filters evaluated on it: other readers of the payload
+// (business keys) decode no more than they name.
+func (d *Doc) PayloadField(key string) (any, bool) {
+	p, ok := d.field("payload")
+	if !ok {
+		return nil, false
+	}
+	switch x := p.(type) {
+	case *object:
+		return x.field(key)
+	case map[string]any:
+		v, ok := x[key]
+		return v, ok
+	}
+	return nil, false
+}

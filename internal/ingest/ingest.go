@@ -192,13 +192,14 @@ func (s *Service) Publish(ctx context.Context, orgID string, in []EventInput) ([
 		if len(in) > 1 {
 			prefix = fmt.Sprintf("events[%d].", i)
 		}
-		if err := s.validate(ctx, prefix, &in[i]); err != nil {
+		keys, err := s.validate(ctx, prefix, &in[i])
+		if err != nil {
 			return nil, err
 		}
 		req.writes[i] = &store.EventWrite{Event: &consign.Event{
 			ID: consign.NewID(consign.PrefixEvent, now), OrgID: orgID, Type: in[i].Type, Payload: in[i].Payload,
 			IdempotencyKey: in[i].IdempotencyKey, OrderingKey: in[i].OrderingKey, CreatedAt: now,
-		}}
+		}, Keys: keys}
 	}
 	if err := s.enqueue(ctx, req); err != nil {
 		span.SetStatus(codes.Error, consign.ErrorMessage(err))
@@ -218,7 +219,8 @@ func (s *Service) Publish(ctx context.Context, orgID string, in []EventInput) ([
 	return out, nil
 }
 
-func (s *Service) validate(ctx context.Context, prefix string, in *EventInput) error {
+// validate checks an event as a client sent it and returns its business keys.
+func (s *Service) validate(ctx context.Context, prefix string, in *EventInput) ([]string, error) {
 	var v consign.Validation
 	if msg := consign.ValidTypeName(in.Type); msg != "" {
 		v.Add(prefix+"type", "%s", msg)
@@ -234,21 +236,22 @@ func (s *Service) validate(ctx context.Context, prefix string, in *EventInput) e
 		}
 	}
 	if err := v.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	if strings.HasPrefix(in.Type, consign.OperationalPrefix) {
-		return consign.Invalid(prefix+"type", "types starting with %q are Consign's own events", consign.OperationalPrefix)
+		return nil, consign.Invalid(prefix+"type", "types starting with %q are Consign's own events", consign.OperationalPrefix)
 	}
-	sch, err := s.types.get(ctx, in.Type)
+	t, err := s.types.get(ctx, in.Type)
 	if consign.ErrorCode(err) == consign.ENOTFOUND {
-		return consign.Invalid(prefix+"type", "%q is not in the event-type catalog; add it with POST /v1/event-types", in.Type)
+		return nil, consign.Invalid(prefix+"type", "%q is not in the event-type catalog; add it with POST /v1/event-types", in.Type)
 	} else if err != nil {
-		return err
+		return nil, err
 	}
-	if err := sch.Validate(in.Payload); err != nil {
-		return consign.Invalid(prefix+"payload", "does not match the schema of %s: %s", in.Type, err.Error())
+	keys, err := t.check(in.Payload)
+	if err != nil {
+		return nil, consign.Invalid(prefix+"payload", "does not match the schema of %s: %s", in.Type, err.Error())
 	}
-	return nil
+	return keys, nil
 }
 
 // Emit publishes one of Consign's own operational events (consign.*) into an org: it is
@@ -258,10 +261,14 @@ func (s *Service) Emit(ctx context.Context, orgID, typ string, payload any) erro
 	if err != nil {
 		return fmt.Errorf("encode %s payload: %w", typ, err)
 	}
+	var keys []string
+	if t, err := s.types.get(ctx, typ); err == nil && t.keys != nil {
+		keys = t.keys.FromDoc(&filter.Doc{Payload: b})
+	}
 	now := s.cfg.Now().UTC().Truncate(time.Millisecond)
 	req := &request{orgID: orgID, err: make(chan error, 1), writes: []*store.EventWrite{{Event: &consign.Event{
 		ID: consign.NewID(consign.PrefixEvent, now), OrgID: orgID, Type: typ, Payload: b, CreatedAt: now,
-	}}}}
+	}, Keys: keys}}}
 	return s.enqueue(ctx, req)
 }
 

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/bizkey"
+	"github.com/consign-dev/consign/internal/filter"
 	"github.com/consign-dev/consign/internal/schema"
 )
 
@@ -22,17 +24,25 @@ type typeCache struct {
 
 type typeEntry struct {
 	schema       *schema.Schema
+	keys         *bizkey.Set // nil when the type names no keys
 	availableFor []consign.Role
 	updatedAt    time.Time
 	loaded       time.Time
 }
 
-// Validate applies the type's schema, if any.
-func (e *typeEntry) Validate(doc []byte) error {
-	if e.schema == nil {
-		return nil
+// check applies the type's schema, if any, and returns the payload's business keys,
+// decoding only the top-level fields the keys start with (validation decodes nothing
+// of a payload it passes).
+func (e *typeEntry) check(doc []byte) ([]string, error) {
+	if e.schema != nil {
+		if err := e.schema.Validate(doc); err != nil {
+			return nil, err
+		}
 	}
-	return e.schema.Validate(doc)
+	if e.keys == nil {
+		return nil, nil
+	}
+	return e.keys.FromDoc(&filter.Doc{Payload: doc}), nil
 }
 
 // get returns the type's entry, or an ENOTFOUND error.
@@ -48,10 +58,17 @@ func (c *typeCache) get(ctx context.Context, name string) (*typeEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Keys are compiled afresh each time (cheap); the catalog's start-up fills in a built-in
+	// type's keys without changing its updated_at.
+	keys, err := bizkey.Compile(t.Keys)
+	if err != nil {
+		return nil, consign.Errorf(consign.ECONFLICT, "event type %q has keys that are no longer accepted (%v): replace them with PATCH /v1/event-types/%s",
+			name, err, name)
+	}
 	if ok && t.UpdatedAt.Equal(e.updatedAt) {
-		e = &typeEntry{schema: e.schema, availableFor: t.AvailableFor, updatedAt: t.UpdatedAt, loaded: now}
+		e = &typeEntry{schema: e.schema, keys: keys, availableFor: t.AvailableFor, updatedAt: t.UpdatedAt, loaded: now}
 	} else {
-		e = &typeEntry{availableFor: t.AvailableFor, updatedAt: t.UpdatedAt, loaded: now}
+		e = &typeEntry{keys: keys, availableFor: t.AvailableFor, updatedAt: t.UpdatedAt, loaded: now}
 		if len(t.Schema) > 0 {
 			if e.schema, err = schema.Compile(t.Schema); err != nil {
 				// Stored before the bounds of schema.Compile: the catalog owner must replace it.

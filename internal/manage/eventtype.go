@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/bizkey"
 	"github.com/consign-dev/consign/internal/schema"
 )
 
@@ -15,6 +16,9 @@ type EventTypeInput struct {
 	Description  string          `json:"description"`
 	Schema       json.RawMessage `json:"schema,omitempty"`
 	AvailableFor []consign.Role  `json:"available_for,omitempty"`
+	// Keys are JSON pointers into the payload whose values are indexed for ?key= searches
+	// ("/order_id", "/lineItems/*/sku"); at most 8. On PATCH, [] removes them.
+	Keys []string `json:"keys,omitempty"`
 }
 
 func (in *EventTypeInput) validate(creating bool) error {
@@ -38,6 +42,7 @@ func (in *EventTypeInput) validate(creating bool) error {
 	} else {
 		in.Schema = nil
 	}
+	bizkey.ValidatePointers(&v, "keys", in.Keys)
 	for _, r := range in.AvailableFor {
 		if r != consign.RoleBuyer && r != consign.RoleSeller {
 			v.Add("available_for", `entries must be "buyer" or "seller"`)
@@ -52,7 +57,7 @@ func (s *Service) CreateEventType(ctx context.Context, in *EventTypeInput) (*con
 		return nil, err
 	}
 	t := &consign.EventType{Name: in.Name, Description: in.Description, Schema: in.Schema, AvailableFor: in.AvailableFor,
-		CreatedAt: s.now(), UpdatedAt: s.now()}
+		Keys: in.Keys, CreatedAt: s.now(), UpdatedAt: s.now()}
 	err := s.store.EventTypeInsert(ctx, t)
 	if consign.ErrorCode(err) == consign.ECONFLICT {
 		return nil, consign.Errorf(consign.ECONFLICT, "event type %q exists already", in.Name)
@@ -66,7 +71,7 @@ func (s *Service) UpdateEventType(ctx context.Context, name string, decode func(
 	if err != nil {
 		return nil, err
 	}
-	in := EventTypeInput{Name: t.Name, Description: t.Description, Schema: t.Schema, AvailableFor: t.AvailableFor}
+	in := EventTypeInput{Name: t.Name, Description: t.Description, Schema: t.Schema, AvailableFor: t.AvailableFor, Keys: t.Keys}
 	if err := decode(&in); err != nil {
 		return nil, err
 	}
@@ -76,6 +81,9 @@ func (s *Service) UpdateEventType(ctx context.Context, name string, decode func(
 	if err := in.validate(false); err != nil {
 		return nil, err
 	}
-	t.Description, t.Schema, t.AvailableFor, t.UpdatedAt = in.Description, in.Schema, in.AvailableFor, s.now()
+	t.Description, t.Schema, t.AvailableFor, t.Keys, t.UpdatedAt = in.Description, in.Schema, in.AvailableFor, in.Keys, s.now()
+	if len(t.Keys) == 0 {
+		t.Keys = nil
+	}
 	return t, s.store.EventTypeUpdate(ctx, t)
 }

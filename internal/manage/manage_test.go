@@ -332,6 +332,8 @@ func TestEventTypes(t *testing.T) {
 		{"bad name", manage.EventTypeInput{Name: "Not A Type"}, "name"},
 		{"schema that is not a schema", manage.EventTypeInput{Name: "return.created", Schema: []byte(`{"type": 5}`)}, "schema"},
 		{"unknown role", manage.EventTypeInput{Name: "return.created", AvailableFor: []consign.Role{"vendor?"}}, "available_for"},
+		{"key that is not a pointer", manage.EventTypeInput{Name: "return.created", Keys: []string{"/rma", "order_id"}}, "keys[1]"},
+		{"too many keys", manage.EventTypeInput{Name: "return.created", Keys: []string{"/a", "/b", "/c", "/d", "/e", "/f", "/g", "/h", "/i"}}, "keys"},
 	} {
 		_, err := m.CreateEventType(ctx, &tc.in)
 		requireField(t, err, tc.field)
@@ -348,4 +350,15 @@ func TestEventTypes(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.Equal(t, "a return was opened by the buyer", updated.Description)
+	updated, err = m.UpdateEventType(ctx, "return.created", func(in *manage.EventTypeInput) error {
+		in.Keys = []string{"/rma", "/lines/*/sku"}
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{"/rma", "/lines/*/sku"}, updated.Keys)
+	_, err = m.UpdateEventType(ctx, "return.created", func(in *manage.EventTypeInput) error {
+		in.Keys = []string{"/rma", "/rma"}
+		return nil
+	})
+	requireField(t, err, "keys[1]")
 }

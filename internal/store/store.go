@@ -57,7 +57,9 @@ type Store interface {
 	// claimed false; no such link: ENOTFOUND.
 	PortalLinkUse(ctx context.Context, hash []byte, now time.Time) (l *consign.PortalLink, claimed bool, err error)
 
-	// EventTypeEnsure inserts the given types where missing; existing ones are kept.
+	// EventTypeEnsure inserts the given types where missing; existing ones are kept,
+	// except that one whose keys were never set (stored before types had keys) takes the
+	// given type's.
 	EventTypeEnsure(ctx context.Context, ts []consign.EventType) error
 	EventTypeInsert(ctx context.Context, t *consign.EventType) error
 	EventTypeGet(ctx context.Context, name string) (*consign.EventType, error)
@@ -224,6 +226,9 @@ type EventWrite struct {
 	// one to each one's filtered count (endpoint_filtered, by minute) unless the event
 	// is a duplicate.
 	Filtered []string
+	// Keys are the event's business keys (internal/bizkey): EventsInsert indexes them
+	// with the event, in its transaction, unless the event is a duplicate.
+	Keys []string
 }
 
 // Refused reports whether err is a store refusing what it was asked to write (a
@@ -325,10 +330,13 @@ type NewDelivery struct {
 	TraceParent string
 }
 
-// EventFilter selects events.
+// EventFilter selects events; empty fields match all.
 type EventFilter struct {
 	Page
 	Type string
+	// Key selects the events that have this business key (EventWrite.Keys), through the
+	// key index.
+	Key string
 }
 
 // DeliveryFilter selects deliveries; empty fields match all.
@@ -337,6 +345,8 @@ type DeliveryFilter struct {
 	EndpointID string
 	EventID    string
 	Status     string
+	// Key selects the deliveries of the events that have this business key.
+	Key string
 }
 
 // RecoverParams selects the deliveries of an endpoint to send again.

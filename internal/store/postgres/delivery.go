@@ -35,6 +35,14 @@ func scanDelivery(row scanner) (*consign.Delivery, error) {
 
 // DeliveryList lists an org's deliveries newest first.
 func (db *DB) DeliveryList(ctx context.Context, orgID string, f store.DeliveryFilter) ([]*consign.Delivery, error) {
+	if f.Key != "" {
+		// The key's events first, then their deliveries by deliveries_event.
+		rows, err := db.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM event_keys k JOIN deliveries d ON d.event_id = k.event_id
+			WHERE k.org_id = $1 AND k.key = $7 AND d.org_id = $1 AND d.id < $2
+			AND ($3 = '' OR d.endpoint_id = $3) AND ($4 = '' OR d.event_id = $4) AND ($5 = '' OR d.status = $5)
+			ORDER BY d.id DESC LIMIT $6`, orgID, f.Page.Below(), f.EndpointID, f.EventID, f.Status, f.Page.Size(), f.Key)
+		return collect(rows, err, scanDelivery)
+	}
 	rows, err := db.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries d WHERE d.org_id = $1 AND d.id < $2
 		AND ($3 = '' OR d.endpoint_id = $3) AND ($4 = '' OR d.event_id = $4) AND ($5 = '' OR d.status = $5)
 		ORDER BY d.id DESC LIMIT $6`, orgID, f.Page.Below(), f.EndpointID, f.EventID, f.Status, f.Page.Size())

@@ -13,6 +13,7 @@ import (
 
 var (
 	eventCopyColumns    = []string{"id", "org_id", "type", "payload", "idempotency_key", "ordering_key", "created_at"}
+	keyCopyColumns      = []string{"org_id", "key", "event_id"}
 	deliveryCopyColumns = []string{"id", "org_id", "event_id", "endpoint_id", "event_type", "ordering_key", "sequence",
 		"status", "attempts_count", "next_attempt_at", "deadline_at", "created_at", "updated_at"}
 )
@@ -31,13 +32,19 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 		if err := lockOrderingKeys(ctx, tx, ws, exists); err != nil {
 			return err
 		}
-		var events, deliveries [][]any
+		var events, deliveries, keys [][]any
 		flush := func() error {
 			if len(events) > 0 {
 				if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventCopyColumns, pgx.CopyFromRows(events)); err != nil {
 					return err
 				}
 				events = events[:0]
+			}
+			if len(keys) > 0 {
+				if _, err := tx.CopyFrom(ctx, pgx.Identifier{"event_keys"}, keyCopyColumns, pgx.CopyFromRows(keys)); err != nil {
+					return err
+				}
+				keys = keys[:0]
 			}
 			if len(deliveries) > 0 {
 				if _, err := tx.CopyFrom(ctx, pgx.Identifier{"deliveries"}, deliveryCopyColumns, pgx.CopyFromRows(deliveries)); err != nil {
@@ -65,6 +72,9 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 			}
 			created := ts(ev.CreatedAt)
 			events = append(events, []any{ev.ID, ev.OrgID, ev.Type, []byte(ev.Payload), nullString(ev.IdempotencyKey), ev.OrderingKey, created})
+			for _, k := range w.Keys {
+				keys = append(keys, []any{ev.OrgID, k, ev.ID})
+			}
 			for i := range w.Deliveries {
 				d := &w.Deliveries[i]
 				active, ok := exists[d.EndpointID]
@@ -224,6 +234,9 @@ func insertKeyed(ctx context.Context, tx pgx.Tx, ev *consign.Event, d *store.New
 
 const eventColumns = `id, org_id, type, payload, idempotency_key, ordering_key, created_at`
 
+// eventColumnsE are eventColumns of the table named e.
+const eventColumnsE = `e.id, e.org_id, e.type, e.payload, e.idempotency_key, e.ordering_key, e.created_at`
+
 func scanEvent(row scanner) (*consign.Event, error) {
 	var e consign.Event
 	var payload []byte
@@ -249,6 +262,14 @@ func (db *DB) EventGet(ctx context.Context, orgID, id string) (*consign.Event, e
 
 // EventList lists an org's events newest first.
 func (db *DB) EventList(ctx context.Context, orgID string, f store.EventFilter) ([]*consign.Event, error) {
+	if f.Key != "" {
+		// Through the key index, newest first: the events table is read only for the
+		// rows of the page (and those of other types, with a type filter).
+		rows, err := db.pool.Query(ctx, `SELECT `+eventColumnsE+` FROM event_keys k JOIN events e ON e.id = k.event_id
+			WHERE k.org_id = $1 AND k.key = $2 AND k.event_id < $3 AND ($4 = '' OR e.type = $4)
+			ORDER BY k.event_id DESC LIMIT $5`, orgID, f.Key, f.Page.Below(), f.Type, f.Page.Size())
+		return collect(rows, err, scanEvent)
+	}
 	rows, err := db.pool.Query(ctx, `SELECT `+eventColumns+` FROM events WHERE org_id = $1 AND id < $2
 		AND ($3 = '' OR type = $3) ORDER BY id DESC LIMIT $4`, orgID, f.Page.Below(), f.Type, f.Page.Size())
 	return collect(rows, err, scanEvent)

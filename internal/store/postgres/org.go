@@ -143,24 +143,39 @@ func (db *DB) EventTypeInsert(ctx context.Context, t *consign.EventType) error {
 }
 
 func insertEventType(ctx context.Context, tx pgx.Tx, t *consign.EventType, ignoreExisting bool) error {
-	q := `INSERT INTO event_types (name, description, schema, available_for, builtin, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	q := `INSERT INTO event_types (name, description, schema, available_for, builtin, created_at, updated_at, keys)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 	if ignoreExisting {
-		q += ` ON CONFLICT (name) DO NOTHING`
+		q += ` ON CONFLICT (name) DO UPDATE SET keys = excluded.keys WHERE event_types.keys IS NULL`
 	}
 	af, _ := json.Marshal(t.AvailableFor)
-	_, err := tx.Exec(ctx, q, t.Name, t.Description, nullRaw(t.Schema), json.RawMessage(af), t.Builtin, ts(t.CreatedAt), ts(t.UpdatedAt))
+	_, err := tx.Exec(ctx, q, t.Name, t.Description, nullRaw(t.Schema), json.RawMessage(af), t.Builtin, ts(t.CreatedAt), ts(t.UpdatedAt),
+		keysJSON(t.Keys))
 	return err
 }
 
-const eventTypeColumns = `name, description, schema, available_for, builtin, created_at, updated_at`
+const eventTypeColumns = `name, description, schema, available_for, builtin, created_at, updated_at, keys`
+
+// keysJSON is an event type's keys as stored: a JSON array, empty when it has none.
+func keysJSON(keys []string) json.RawMessage {
+	if len(keys) == 0 {
+		return json.RawMessage("[]")
+	}
+	b, _ := json.Marshal(keys)
+	return b
+}
 
 func scanEventType(row scanner) (*consign.EventType, error) {
 	var t consign.EventType
 	var schema *string
-	var af []byte
-	if err := row.Scan(&t.Name, &t.Description, &schema, &af, &t.Builtin, &t.CreatedAt, &t.UpdatedAt); err != nil {
+	var af, keys []byte
+	if err := row.Scan(&t.Name, &t.Description, &schema, &af, &t.Builtin, &t.CreatedAt, &t.UpdatedAt, &keys); err != nil {
 		return nil, err
+	}
+	if len(keys) > 0 && string(keys) != "[]" {
+		if err := json.Unmarshal(keys, &t.Keys); err != nil {
+			return nil, err
+		}
 	}
 	if schema != nil {
 		t.Schema = json.RawMessage(*schema)
@@ -187,11 +202,11 @@ func (db *DB) EventTypeList(ctx context.Context) ([]*consign.EventType, error) {
 	return collect(rows, err, scanEventType)
 }
 
-// EventTypeUpdate saves a type's description, schema and audience.
+// EventTypeUpdate saves a type's description, schema, audience and keys.
 func (db *DB) EventTypeUpdate(ctx context.Context, t *consign.EventType) error {
 	af, _ := json.Marshal(t.AvailableFor)
-	tag, err := db.pool.Exec(ctx, `UPDATE event_types SET description = $1, schema = $2, available_for = $3, updated_at = $4
-		WHERE name = $5`, t.Description, nullRaw(t.Schema), json.RawMessage(af), ts(t.UpdatedAt), t.Name)
+	tag, err := db.pool.Exec(ctx, `UPDATE event_types SET description = $1, schema = $2, available_for = $3, updated_at = $4,
+		keys = $6 WHERE name = $5`, t.Description, nullRaw(t.Schema), json.RawMessage(af), ts(t.UpdatedAt), t.Name, keysJSON(t.Keys))
 	return translate(mustAffect(tag, err, "event type", t.Name))
 }
 

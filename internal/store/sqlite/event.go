@@ -42,10 +42,12 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 			sequence, status, attempts_count, next_attempt_at, deadline_at, created_at, updated_at) VALUES `,
 			`(?, ?, ?, ?, ?, ?, '', 0, ?, 0, ?, ?, ?, ?)`, 11)
 		deliveries.after = plain
-		// flush writes what is buffered, events first (keyed, plain, then deliveries, by
-		// their after links): deliveries refer to events, and the rows that follow may look
-		// at them (idempotency keys, coalescing, sequences).
-		flush := func() error { return deliveries.flush(ctx) }
+		keys := db.newRows(tx, `INSERT INTO event_keys (org_id, key, event_id) VALUES `, `(?, ?, ?)`, 3)
+		keys.after = deliveries
+		// flush writes what is buffered, events first (keyed, plain, then deliveries and
+		// business keys, by their after links): deliveries and keys refer to events, and the
+		// rows that follow may look at them (idempotency keys, coalescing, sequences).
+		flush := func() error { return keys.flush(ctx) }
 		for _, w := range ws {
 			ev := w.Event
 			w.Duplicate = false
@@ -82,6 +84,11 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 			}
 			if err != nil {
 				return err
+			}
+			for _, k := range w.Keys {
+				if err := keys.add(ctx, orgID, k, evID); err != nil {
+					return err
+				}
 			}
 			for i := range w.Deliveries {
 				d := &w.Deliveries[i]
@@ -159,6 +166,14 @@ func (db *DB) insertDelivery(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, ev 
 
 const eventColumns = `id, org_id, type, payload, idempotency_key, ordering_key, created_at`
 
+// eventColumnsE are eventColumns of the table named e.
+const eventColumnsE = `e.id, e.org_id, e.type, e.payload, e.idempotency_key, e.ordering_key, e.created_at`
+
+// eventsByKeySQL selects an org's events by business key below a cursor, walking the
+// key's index rows (CROSS JOIN keeps them the outer loop) in ID order.
+const eventsByKeySQL = `SELECT ` + eventColumnsE + ` FROM event_keys k CROSS JOIN events e ON e.id = k.event_id
+	WHERE k.org_id = ? AND k.key = ? AND k.event_id < ?`
+
 func scanEvent(row interface{ Scan(...any) error }) (*consign.Event, error) {
 	var e consign.Event
 	var payload []byte
@@ -184,6 +199,21 @@ func (db *DB) EventGet(ctx context.Context, orgID, id string) (*consign.Event, e
 func (db *DB) EventList(ctx context.Context, orgID string, f store.EventFilter) ([]*consign.Event, error) {
 	q := `SELECT ` + eventColumns + ` FROM events WHERE org_id = ? AND id < ?`
 	args := []any{orgID, f.Page.Below()}
+	if f.Key != "" {
+		// Through the key index, newest first: the events table is read only for the
+		// rows of the page (and those of other types, with a type filter).
+		q = eventsByKeySQL
+		args = []any{orgID, f.Key, f.Page.Below()}
+		if f.Type != "" {
+			q += ` AND e.type = ?`
+			args = append(args, f.Type)
+		}
+		rows, err := db.query(ctx, q+` ORDER BY k.event_id DESC LIMIT ?`, append(args, f.Page.Size())...)
+		if err != nil {
+			return nil, translate(err)
+		}
+		return collect(rows, scanEvent)
+	}
 	if f.Type != "" {
 		q += ` AND type = ?`
 		args = append(args, f.Type)

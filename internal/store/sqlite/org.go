@@ -162,12 +162,13 @@ func (db *DB) EventTypeInsert(ctx context.Context, t *consign.EventType) error {
 }
 
 func (db *DB) insertEventType(ctx context.Context, tx *sql.Tx, t *consign.EventType, ignoreExisting bool) error {
-	q := `INSERT INTO event_types (name, description, schema, available_for, builtin, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	q := `INSERT INTO event_types (name, description, schema, available_for, builtin, created_at, updated_at, keys) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	if ignoreExisting {
-		q += ` ON CONFLICT (name) DO NOTHING`
+		q += ` ON CONFLICT (name) DO UPDATE SET keys = excluded.keys WHERE event_types.keys IS NULL`
 	}
 	af, _ := json.Marshal(t.AvailableFor)
-	_, err := db.txExec(ctx, tx, q, t.Name, t.Description, nullRaw(t.Schema), string(af), t.Builtin, ms(t.CreatedAt), ms(t.UpdatedAt))
+	_, err := db.txExec(ctx, tx, q, t.Name, t.Description, nullRaw(t.Schema), string(af), t.Builtin, ms(t.CreatedAt), ms(t.UpdatedAt),
+		keysJSON(t.Keys))
 	return err
 }
 
@@ -175,9 +176,15 @@ func scanEventType(row interface{ Scan(...any) error }) (*consign.EventType, err
 	var t consign.EventType
 	var schema sql.NullString
 	var af string
+	var keys sql.NullString
 	var created, updated int64
-	if err := row.Scan(&t.Name, &t.Description, &schema, &af, &t.Builtin, &created, &updated); err != nil {
+	if err := row.Scan(&t.Name, &t.Description, &schema, &af, &t.Builtin, &created, &updated, &keys); err != nil {
 		return nil, err
+	}
+	if keys.Valid && keys.String != "[]" {
+		if err := json.Unmarshal([]byte(keys.String), &t.Keys); err != nil {
+			return nil, err
+		}
 	}
 	if schema.Valid {
 		t.Schema = json.RawMessage(schema.String)
@@ -189,7 +196,16 @@ func scanEventType(row interface{ Scan(...any) error }) (*consign.EventType, err
 	return &t, nil
 }
 
-const eventTypeColumns = `name, description, schema, available_for, builtin, created_at, updated_at`
+const eventTypeColumns = `name, description, schema, available_for, builtin, created_at, updated_at, keys`
+
+// keysJSON is an event type's keys as stored: a JSON array, empty when it has none.
+func keysJSON(keys []string) string {
+	if len(keys) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(keys)
+	return string(b)
+}
 
 // EventTypeGet returns one type.
 func (db *DB) EventTypeGet(ctx context.Context, name string) (*consign.EventType, error) {
@@ -209,12 +225,12 @@ func (db *DB) EventTypeList(ctx context.Context) ([]*consign.EventType, error) {
 	return collect(rows, scanEventType)
 }
 
-// EventTypeUpdate saves a type's description, schema and audience.
+// EventTypeUpdate saves a type's description, schema, audience and keys.
 func (db *DB) EventTypeUpdate(ctx context.Context, t *consign.EventType) error {
 	af, _ := json.Marshal(t.AvailableFor)
 	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := db.txExec(ctx, tx, `UPDATE event_types SET description = ?, schema = ?, available_for = ?, updated_at = ? WHERE name = ?`,
-			t.Description, nullRaw(t.Schema), string(af), ms(t.UpdatedAt), t.Name)
+		res, err := db.txExec(ctx, tx, `UPDATE event_types SET description = ?, schema = ?, available_for = ?, updated_at = ?, keys = ? WHERE name = ?`,
+			t.Description, nullRaw(t.Schema), string(af), ms(t.UpdatedAt), keysJSON(t.Keys), t.Name)
 		return mustAffect(res, err, "event type", t.Name)
 	})
 }

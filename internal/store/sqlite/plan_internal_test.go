@@ -32,6 +32,15 @@ func TestQueryPlans(t *testing.T) {
 		{"failures", failuresSQL, 3, []string{"INDEX attempts_failed (endpoint_id=? AND started_at>?)"}},
 		{"resume", resumeStep, 3, []string{"INDEX deliveries_unsent (endpoint_id=? AND status=?)",
 			"INDEX deliveries_key (endpoint_id=? AND ordering_key=? AND sequence<?)"}},
+		// Searches by business key: the key's index rows, then each one's event or
+		// deliveries by ID, never an org's every event or delivery.
+		{"events by key", eventsByKeySQL + ` AND e.type = ? ORDER BY k.event_id DESC LIMIT ?`, 5,
+			[]string{"SEARCH k USING PRIMARY KEY (org_id=? AND key=? AND event_id<?)", "SEARCH e USING INDEX sqlite_autoindex_events_1 (id=?)"}},
+		{"deliveries by key", deliveriesByKeySQL + ` AND d.status = ? ORDER BY d.id DESC LIMIT ?`, 6,
+			[]string{"SEARCH k USING PRIMARY KEY (org_id=? AND key=?)", "SEARCH d USING INDEX deliveries_event (event_id=?)"}},
+		// An event's deliveries (GET …/events lists each event's).
+		{"deliveries of event", deliveriesOfEventSQL + ` AND d.event_id = ? ORDER BY d.id DESC LIMIT ?`, 4,
+			[]string{"SEARCH d USING INDEX deliveries_event (event_id=?)"}},
 		// The head lookup of the trigger deliveries_next_of_key (migration 6).
 		{"head of key", `SELECT h.rowid FROM deliveries h WHERE h.endpoint_id = ? AND h.ordering_key = ? AND h.ordering_key <> ''
 			AND h.status IN ('pending', 'delivering', 'paused') ORDER BY h.sequence LIMIT 1`, 2,

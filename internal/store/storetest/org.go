@@ -317,6 +317,7 @@ func testEventType(t *testing.T, open opener) {
 			{"Plain", consign.EventType{Name: "order.created", Description: "An order was placed."}},
 			{"SchemaAndAudience", consign.EventType{Name: "order.fulfilled", Description: "Shipped.", Schema: schema,
 				AvailableFor: []consign.Role{consign.RoleBuyer, consign.RoleSeller}}},
+			{"Keys", consign.EventType{Name: "purchase_order.created", Description: "A PO.", Keys: []string{"/po_number", "/lines/*/sku"}}},
 			{"Builtin", consign.EventType{Name: consign.TypeTest, Description: "A test event.", Builtin: true}},
 		}
 		for _, tt := range tests {
@@ -397,6 +398,11 @@ func testEventType(t *testing.T, open opener) {
 			}},
 			{"ClearSchemaAndAudience", consign.EventType{Name: "order.created", Description: "Placed.", Schema: schema, AvailableFor: []consign.Role{consign.RoleBuyer}},
 				func(et *consign.EventType) { et.Schema, et.AvailableFor = nil, nil }},
+			{"SetKeys", consign.EventType{Name: "order.created", Description: "Placed."}, func(et *consign.EventType) {
+				et.Keys = []string{"/order_id", "/lineItems/*/sku"}
+			}},
+			{"ClearKeys", consign.EventType{Name: "order.created", Description: "Placed.", Keys: []string{"/order_id"}},
+				func(et *consign.EventType) { et.Keys = nil }},
 			{"Builtin", consign.EventType{Name: "order.updated", Description: "Changed.", Builtin: true}, func(et *consign.EventType) {
 				et.Description = "An order changed, including its boxes and items."
 			}},
@@ -468,6 +474,7 @@ func requireEventType(tb testing.TB, want, got *consign.EventType) {
 	} else {
 		require.Equal(tb, want.AvailableFor, got.AvailableFor, "available_for")
 	}
+	require.Equal(tb, want.Keys, got.Keys, "keys")
 	require.Equal(tb, want.Builtin, got.Builtin, "builtin")
 	requireTime(tb, want.CreatedAt, got.CreatedAt, "created_at")
 	requireTime(tb, want.UpdatedAt, got.UpdatedAt, "updated_at")

@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Endpoint", testEndpoint},
 		{"Secret", testSecret},
 		{"Event", testEvent},
+		{"Keys", testKeys},
 		{"Delivery", testDelivery},
 		{"Queue", testQueue},
 		{"Ordering", testOrdering},
