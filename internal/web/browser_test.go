@@ -236,6 +236,32 @@ func TestBrowser(t *testing.T) {
 	require.Equal(t, "acme", rc.reqs[2].Header.Get("X-Partner"))
 	rc.mu.Unlock()
 
+	// Search for the order by its id (a key of order.fulfilled): the event and its
+	// delivery; the deliveries page finds the delivery; an unknown order finds nothing.
+	do("search events by key",
+		chromedp.Navigate(orgBase+"events"),
+		chromedp.WaitVisible(chromedp.ID("f-key")),
+		chromedp.SendKeys(chromedp.ID("f-key"), "1001"),
+		chromedp.Click(button("Filter")),
+		chromedp.WaitVisible(chromedp.CSS(`main table tbody a[href*="/deliveries/dlv_"]`)))
+	require.Contains(t, location(), "key=1001")
+	found := text("main table tbody")
+	require.Contains(t, found, "order.fulfilled")
+	require.Contains(t, found, "succeeded")
+	require.Equal(t, "1001", value("f-key"), "the search box keeps the key")
+	shot("07b-search-events")
+	do("open the event found",
+		chromedp.Click(chromedp.CSS(`main table tbody a[href*="/events/evt_"]`)),
+		chromedp.WaitVisible(chromedp.CSS("main h1")))
+	require.Contains(t, text("main"), "1Z999AA10123456784", "the event's payload")
+	waitText(orgBase+"deliveries?key=1001", "main table tbody", "succeeded")
+	shot("07c-search-deliveries")
+	do("search a key no event has",
+		chromedp.Navigate(orgBase+"events?key=1002"),
+		chromedp.WaitVisible(chromedp.CSS("main h1")))
+	require.Contains(t, text("main"), "No events match.")
+	require.NotContains(t, text("main"), "evt_", "no event listed")
+
 	// An inbound source: create it, read its URL, post a webhook twice, see the receipts.
 	do("new source",
 		chromedp.Navigate(orgBase+"sources/new"),

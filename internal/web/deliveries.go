@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/bizkey"
 	"github.com/consign-dev/consign/internal/store"
 )
 
@@ -29,18 +30,31 @@ var deliveryStatuses = []string{
 // listFilter is the filter of the deliveries and events lists, as typed.
 type listFilter struct {
 	Endpoint, Status, Topic, Since, Until string
+	// Key is a business key searched for (an order id, a PO number): the lists then read
+	// through the store's key index.
+	Key string
 }
 
 func readListFilter(r *http.Request) listFilter {
 	v := r.URL.Query()
 	return listFilter{Endpoint: v.Get("endpoint"), Status: v.Get("status"), Topic: strings.TrimSpace(v.Get("topic")),
-		Since: v.Get("since"), Until: v.Get("until")}
+		Since: v.Get("since"), Until: v.Get("until"), Key: strings.TrimSpace(v.Get("key"))}
+}
+
+// checkKey notes what is wrong with the business key searched for, if one is.
+func (f listFilter) checkKey(fp *formParser) {
+	if f.Key != "" {
+		if msg := bizkey.ValidQuery(f.Key); msg != "" {
+			fp.fail("key", msg)
+		}
+	}
 }
 
 // query writes the filter as URL parameters, with a cursor.
 func (f listFilter) query(cursor string) string {
 	v := url.Values{}
-	for k, s := range map[string]string{"endpoint": f.Endpoint, "status": f.Status, "topic": f.Topic, "since": f.Since, "until": f.Until, "cursor": cursor} {
+	for k, s := range map[string]string{"endpoint": f.Endpoint, "status": f.Status, "topic": f.Topic, "since": f.Since, "until": f.Until,
+		"key": f.Key, "cursor": cursor} {
 		if s != "" {
 			v.Set(k, s)
 		}
@@ -100,6 +114,7 @@ func (s *Server) deliveries(w http.ResponseWriter, r *http.Request, q *req) erro
 	if f.Status != "" && !consign.ValidStatus(f.Status) {
 		fp.fail("status", "is not a delivery status")
 	}
+	f.checkKey(&fp)
 	if err := fp.err(); err != nil {
 		p.Errors, _ = formErrors(err)
 		s.render(w, r, q, http.StatusUnprocessableEntity, "deliveries", "Deliveries", p)
@@ -109,7 +124,7 @@ func (s *Server) deliveries(w http.ResponseWriter, r *http.Request, q *req) erro
 	if cursor == "" && until != nil {
 		cursor = idAt(consign.PrefixDelivery, *until)
 	}
-	sf := store.DeliveryFilter{EndpointID: f.Endpoint, Status: f.Status}
+	sf := store.DeliveryFilter{EndpointID: f.Endpoint, Status: f.Status, Key: f.Key}
 	next, scanned, err := scan(cursor, since,
 		func(c string) ([]*consign.Delivery, error) {
 			sf.Page = store.Page{Limit: scanPage, Cursor: c}
@@ -308,6 +323,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, q *req) error {
 	}
 	var fp formParser
 	since, until := fp.time("since", f.Since), fp.time("until", f.Until)
+	f.checkKey(&fp)
 	if err := fp.err(); err != nil {
 		p.Errors, _ = formErrors(err)
 		s.render(w, r, q, http.StatusUnprocessableEntity, "events", "Events", p)
@@ -317,7 +333,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, q *req) error {
 	if cursor == "" && until != nil {
 		cursor = idAt(consign.PrefixEvent, *until)
 	}
-	ef := store.EventFilter{}
+	ef := store.EventFilter{Key: f.Key}
 	if !strings.ContainsRune(f.Topic, '*') {
 		ef.Type = f.Topic // exact types are filtered by the store
 	}
