@@ -43,6 +43,14 @@ func (db *DB) DeliveryList(ctx context.Context, orgID string, f store.DeliveryFi
 			ORDER BY d.id DESC LIMIT $6`, orgID, f.Page.Below(), f.EndpointID, f.EventID, f.Status, f.Page.Size(), f.Key)
 		return collect(rows, err, scanDelivery)
 	}
+	if f.EventID != "" {
+		// An event's few deliveries by deliveries_event: the condition stands alone, so
+		// that a generic plan uses the index too.
+		rows, err := db.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries d WHERE d.event_id = $4 AND d.org_id = $1 AND d.id < $2
+			AND ($3 = '' OR d.endpoint_id = $3) AND ($5 = '' OR d.status = $5)
+			ORDER BY d.id DESC LIMIT $6`, orgID, f.Page.Below(), f.EndpointID, f.EventID, f.Status, f.Page.Size())
+		return collect(rows, err, scanDelivery)
+	}
 	rows, err := db.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries d WHERE d.org_id = $1 AND d.id < $2
 		AND ($3 = '' OR d.endpoint_id = $3) AND ($4 = '' OR d.event_id = $4) AND ($5 = '' OR d.status = $5)
 		ORDER BY d.id DESC LIMIT $6`, orgID, f.Page.Below(), f.EndpointID, f.EventID, f.Status, f.Page.Size())
