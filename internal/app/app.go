@@ -77,8 +77,8 @@ type Config struct {
 	// UIFrameAncestors are the origins that may show the dashboard (and the partner
 	// portal) in an iframe, such as "https://app.example.com"; default none.
 	UIFrameAncestors []string
-	// Retention is how long attempts, finished events (with their deliveries) and
-	// settled inbound receipts are kept; default 720h (30 days). Every node purges
+	// Retention is how long attempts, finished events (with their deliveries), settled
+	// inbound receipts and finished jobs are kept; default 720h (30 days). Every node purges
 	// hourly; negative disables it.
 	Retention time.Duration
 	// Jobs configures replays (how many deliveries a replay keeps queued, how it pages).

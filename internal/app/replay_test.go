@@ -381,3 +381,41 @@ func TestReplayTwoNodes(t *testing.T) {
 		require.Equal(t, 1, n, "event %s", id)
 	}
 }
+
+// TestReplayCancel: a running replay holds its endpoint (a second is refused with 409);
+// cancelled, it creates nothing more, and the endpoint may be replayed again.
+func TestReplayCancel(t *testing.T) {
+	t.Parallel()
+	e := start(t, func(c *app.Config) { c.Jobs.MaxQueued, c.Jobs.PageSize = 20, 20 })
+	o := e.newOrg("acme")
+	since := time.Now().UTC().Add(-time.Second)
+	batch := make([]map[string]any, 300)
+	for i := range batch {
+		batch[i] = map[string]any{"type": "order.created", "payload": map[string]any{"n": i}}
+	}
+	e.c.must(http.StatusAccepted, "POST", "/v1/orgs/"+o.id+"/events/batch", map[string]any{"events": batch}, o.key)
+	rc := newReceiver(t, nil)
+	ep := e.createEndpoint(o, map[string]any{"url": rc.URL, "topics": []string{"order.*"}, "rate_limit": 20})["id"].(string)
+	j := e.replay(o, ep, map[string]any{"since": since})
+
+	r := e.c.raw("POST", "/v1/orgs/"+o.id+"/endpoints/"+ep+"/replay", map[string]any{"since": since}, o.key, nil)
+	require.Equal(t, http.StatusConflict, r.status, "%s", r.body)
+	require.Contains(t, requireProblem(t, r).Detail, "cancel")
+
+	require.Eventually(t, func() bool { return len(rc.all()) > 0 }, waitFor, tick)
+	var cancelled job
+	require.NoError(t, json.Unmarshal(e.c.raw("POST", "/v1/orgs/"+o.id+"/jobs/"+j.ID+"/cancel", nil, o.key, nil).body, &cancelled))
+	require.Equal(t, consign.JobCancelled, cancelled.Status)
+	require.NotNil(t, cancelled.FinishedAt)
+	require.Less(t, cancelled.Progress.Created, len(batch))
+	time.Sleep(500 * time.Millisecond) // a step after the cancel would show by now
+	var after job
+	e.c.get("/v1/orgs/"+o.id+"/jobs/"+j.ID, o.key, &after)
+	require.Equal(t, consign.JobCancelled, after.Status)
+	require.Equal(t, cancelled.Progress, after.Progress, "no step after the cancel")
+
+	// Replayed again (without a rate limit now), the endpoint gets the rest.
+	e.c.must(http.StatusOK, "PATCH", "/v1/orgs/"+o.id+"/endpoints/"+ep, map[string]any{"rate_limit": 0}, o.key)
+	again := e.waitJob(o, e.replay(o, ep, map[string]any{"since": since}).ID, consign.JobCompleted, 30*time.Second)
+	require.Equal(t, len(batch)-after.Progress.Created, again.Progress.Created)
+}

@@ -93,6 +93,8 @@ type Purged struct {
 	Attempts, Events, Receipts int
 	// Filtered is minutes of endpoints' filtered counts.
 	Filtered int
+	// Jobs is finished jobs (replays, recover runs).
+	Jobs int
 }
 
 // Purge deletes everything older than Age now, a batch at a time, and returns how much
@@ -108,6 +110,7 @@ func (r *Retention) Purge(ctx context.Context) (Purged, error) {
 		{r.p.EventsPurge, &p.Events},
 		{r.p.ReceiptsPurge, &p.Receipts},
 		{r.p.FilteredPurge, &p.Filtered},
+		{r.p.JobsPurge, &p.Jobs},
 	} {
 		for {
 			n, err := step.purge(ctx, before, r.cfg.Batch)
@@ -143,7 +146,7 @@ func (r *Retention) Run(ctx context.Context) {
 		case err != nil:
 			r.cfg.Logger.Error("retention purge", "err", err)
 		case p.Attempts+p.Events+p.Receipts > 0:
-			r.cfg.Logger.Info("retention purge", "attempts", p.Attempts, "events", p.Events, "receipts", p.Receipts, "filtered_minutes", p.Filtered, "age", r.cfg.Age)
+			r.cfg.Logger.Info("retention purge", "attempts", p.Attempts, "events", p.Events, "receipts", p.Receipts, "filtered_minutes", p.Filtered, "jobs", p.Jobs, "age", r.cfg.Age)
 		}
 		select {
 		case <-ctx.Done():

@@ -24,4 +24,7 @@ type Purger interface {
 	// FilteredPurge deletes up to limit minutes of filtered counts (endpoint_filtered)
 	// that ended before before, and returns how many it deleted.
 	FilteredPurge(ctx context.Context, before time.Time, limit int) (int, error)
+	// JobsPurge deletes up to limit jobs that finished before before (running ones are
+	// kept however old), and returns how many it deleted.
+	JobsPurge(ctx context.Context, before time.Time, limit int) (int, error)
 }

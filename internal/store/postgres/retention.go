@@ -53,3 +53,13 @@ func (db *DB) FilteredPurge(ctx context.Context, before time.Time, limit int) (i
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// JobsPurge deletes a batch of jobs that finished long ago.
+func (db *DB) JobsPurge(ctx context.Context, before time.Time, limit int) (int, error) {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM jobs WHERE id IN (SELECT id FROM jobs
+		WHERE status <> 'running' AND finished_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, ts(before), limit)
+	if err != nil {
+		return 0, translate(err)
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -37,6 +37,12 @@ func (db *DB) FilteredPurge(ctx context.Context, before time.Time, limit int) (i
 		SELECT endpoint_id, minute FROM endpoint_filtered WHERE minute < ? LIMIT ?)`, ms(before.Add(-time.Minute)), limit)
 }
 
+// JobsPurge deletes a batch of jobs that finished long ago.
+func (db *DB) JobsPurge(ctx context.Context, before time.Time, limit int) (int, error) {
+	return db.purge(ctx, `DELETE FROM jobs WHERE id IN (SELECT id FROM jobs
+		WHERE status <> 'running' AND finished_at < ? LIMIT ?)`, ms(before), limit)
+}
+
 func (db *DB) purge(ctx context.Context, q string, args ...any) (int, error) {
 	var n int64
 	err := db.lightTx(ctx, func(ctx context.Context, tx *sql.Tx) error {

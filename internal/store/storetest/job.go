@@ -57,7 +57,21 @@ func testJob(t *testing.T, open opener) {
 		_, err = s.JobFinish(t.Context(), "", j.ID, consign.JobCompleted, "", now)
 		requireCode(t, consign.ECONFLICT, err)
 		// Over, it no longer holds the endpoint: another replay may start.
-		require.NoError(t, s.JobInsert(t.Context(), newJob(org.ID, ep.ID, now.Add(3*time.Millisecond))))
+		next := newJob(org.ID, ep.ID, now.Add(3*time.Millisecond))
+		next.CreatedAt = now.Add(-time.Hour)
+		require.NoError(t, s.JobInsert(t.Context(), next))
+
+		// Retention deletes finished jobs only: the recover record, then the failed job.
+		p := s.(store.Purger)
+		n, err := p.JobsPurge(t.Context(), now.Add(time.Millisecond), 100)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		n, err = p.JobsPurge(t.Context(), now.Add(time.Hour), 100)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		list, err = s.JobList(t.Context(), org.ID, "", store.Page{})
+		require.NoError(t, err)
+		require.Equal(t, []string{next.ID}, jobIDs(list), "a running job is kept however old")
 	})
 
 	t.Run("Scan", func(t *testing.T) {
