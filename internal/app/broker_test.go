@@ -7,6 +7,7 @@ package app_test
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/app"
 	"github.com/consign-dev/consign/internal/inbound/brokertest"
+	"github.com/consign-dev/consign/internal/store/postgres/pgtest"
 )
 
 // brokerSource is a broker source's reply, as far as these tests read it.
@@ -276,4 +278,57 @@ func hmacHex(secret string, body []byte) string {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write(body)
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// TestBrokerSourceTwoNodes: two nodes on one PostgreSQL database both consume a source
+// made on one of them, and every message becomes exactly one event.
+func TestBrokerSourceTwoNodes(t *testing.T) {
+	t.Parallel()
+	for _, newBroker := range []func(testing.TB) *brokertest.Broker{brokertest.NATS, brokertest.Kafka} {
+		b := newBroker(t)
+		t.Run(b.Type, func(t *testing.T) {
+			t.Parallel()
+			dsn := pgtest.DSN(t)
+			key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+			shared := func(c *app.Config) { c.Database, c.EncryptionKey = dsn, key }
+			n1, n2 := start(t, shared), start(t, shared)
+			o := n1.newOrg("acme")
+			rc := newReceiver(t, nil)
+			n1.createEndpoint(o, map[string]any{"url": rc.URL, "topics": []string{"order.*"}})
+			src := n1.c.must(http.StatusCreated, "POST", "/v1/orgs/"+o.id+"/sources",
+				map[string]any{"name": "orders", "topic": "order.created", "from": b.From}, o.key)
+			id := src["id"].(string)
+			require.Eventually(t, func() bool {
+				st := n2.brokerSource(o, id).FromStatus
+				return st != nil && st.Connected
+			}, waitFor, tick, "the other node consumes the source too")
+
+			const total = 200
+			for i := 1; i <= total; i++ {
+				b.Publish(t, "", nil, fmt.Appendf(nil, `{"n": %d}`, i))
+			}
+			events := map[int]map[string]bool{}
+			require.Eventually(t, func() bool {
+				for _, r := range rc.all() {
+					var env struct {
+						ID   string
+						Data struct{ N int }
+					}
+					require.NoError(t, json.Unmarshal(r.Body, &env))
+					if events[env.Data.N] == nil {
+						events[env.Data.N] = map[string]bool{}
+					}
+					events[env.Data.N][env.ID] = true
+				}
+				return len(events) == total
+			}, 3*waitFor, 50*time.Millisecond, "every message becomes an event")
+			time.Sleep(300 * time.Millisecond)
+			for n, ids := range events {
+				require.Len(t, ids, 1, "message %d became %d events", n, len(ids))
+			}
+			m1, m2 := n1.brokerSource(o, id).FromStatus.Messages, n2.brokerSource(o, id).FromStatus.Messages
+			t.Logf("node 1 read %d messages, node 2 %d", m1, m2)
+			require.GreaterOrEqual(t, m1+m2, int64(total))
+		})
+	}
 }
