@@ -219,14 +219,21 @@ func MaskURL(raw string) string {
 	if err != nil || u.User == nil {
 		return raw
 	}
-	at := strings.LastIndexByte(raw, '@')
 	scheme := u.Scheme + "://"
-	if at < len(scheme) || !strings.HasPrefix(raw, scheme) {
-		return raw
+	if u.Scheme == "" || !strings.HasPrefix(raw, scheme) {
+		return URLWithoutCredentials(raw)
 	}
-	rest := raw[at:]
+	authority := raw[len(scheme):]
+	if end := strings.IndexAny(authority, "/?#"); end >= 0 {
+		authority = authority[:end]
+	}
+	at := strings.LastIndexByte(authority, '@')
+	if at < 0 {
+		return URLWithoutCredentials(raw)
+	}
+	rest := raw[len(scheme)+at:]
 	if pass, ok := u.User.Password(); ok {
-		return scheme + url.PathEscape(u.User.Username()) + ":" + Mask(pass) + rest
+		return scheme + url.User(u.User.Username()).String() + ":" + Mask(pass) + rest
 	}
 	return scheme + Mask(u.User.Username()) + rest
 }
