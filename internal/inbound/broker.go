@@ -303,7 +303,7 @@ func (s *Service) storeMessages(ctx context.Context, src *consign.Source, msgs [
 		case !r.Verified:
 			s.announceFailure(src, r)
 		case r.Status == consign.ReceiptPending:
-			s.enqueue(r)
+			s.enqueueWait(ctx, r)
 		}
 	}
 	return nil

@@ -30,6 +30,20 @@ func (s *Service) enqueue(r *consign.Receipt) {
 	}
 }
 
+// enqueueWait hands a stored receipt to the processor, waiting while the queue is full
+// (a broker consumer can wait; its messages wait in the broker). When ctx ends first the
+// receipt waits in the store for the next sweep.
+func (s *Service) enqueueWait(ctx context.Context, r *consign.Receipt) {
+	if !s.claim(r.ID) {
+		return
+	}
+	select {
+	case s.queue <- r:
+	case <-ctx.Done():
+		s.release(r.ID)
+	}
+}
+
 // claim marks a receipt as being worked on in this process; false if it is already.
 func (s *Service) claim(id string) bool {
 	s.inflightMu.Lock()
@@ -59,19 +73,22 @@ func (s *Service) process(ctx context.Context) {
 		defer close(settlerDone)
 		s.settleLoop(settled)
 	}()
-	start := func(r *consign.Receipt) bool {
+	startBatch := func(rs []*consign.Receipt) bool {
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
-			s.release(r.ID)
+			for _, r := range rs {
+				s.release(r.ID)
+			}
 			return false
 		}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			s.publish(ctx, r, settled)
+			s.publishBatch(ctx, rs, settled)
 		})
 		return true
 	}
+	start := func(r *consign.Receipt) bool { return startBatch([]*consign.Receipt{r}) }
 	sweep := time.NewTicker(s.cfg.Sweep)
 	defer sweep.Stop()
 	s.sweep(ctx, start)
@@ -83,9 +100,82 @@ func (s *Service) process(ctx context.Context) {
 			<-settlerDone
 			return
 		case r := <-s.queue:
-			start(r)
+			// Whatever else is queued goes along, in batches of one org's receipts: a
+			// broker source hands over hundreds at once.
+			for _, b := range s.drainQueue(r) {
+				if !startBatch(b) {
+					break
+				}
+			}
 		case <-sweep.C:
 			s.sweep(ctx, start)
+		}
+	}
+}
+
+// publishBatchSize is the most receipts published as events in one call.
+const publishBatchSize = 100
+
+// drainQueue returns first and the receipts queued behind it (up to a few batches'
+// worth), in batches of one org each.
+func (s *Service) drainQueue(first *consign.Receipt) [][]*consign.Receipt {
+	byOrg := map[string][]*consign.Receipt{first.OrgID: {first}}
+	order := []string{first.OrgID}
+	n := 1
+drain:
+	for n < 4*publishBatchSize {
+		select {
+		case r := <-s.queue:
+			if _, ok := byOrg[r.OrgID]; !ok {
+				order = append(order, r.OrgID)
+			}
+			byOrg[r.OrgID] = append(byOrg[r.OrgID], r)
+			n++
+		default:
+			break drain
+		}
+	}
+	var out [][]*consign.Receipt
+	for _, org := range order {
+		for rs := byOrg[org]; len(rs) > 0; {
+			k := min(len(rs), publishBatchSize)
+			out = append(out, rs[:k])
+			rs = rs[k:]
+		}
+	}
+	return out
+}
+
+// publishBatch makes receipts of one org events in one publish. When ingest refuses the
+// batch for one receipt's sake, each is published on its own, so that only that one is
+// rejected.
+func (s *Service) publishBatch(ctx context.Context, rs []*consign.Receipt, settled chan<- store.ReceiptSettlement) {
+	if len(rs) == 1 {
+		s.publish(ctx, rs[0], settled)
+		return
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	in := make([]ingest.EventInput, len(rs))
+	for i, r := range rs {
+		in[i] = ingest.EventInput{Type: r.Topic, Payload: []byte(r.Body), IdempotencyKey: IdempotencyKey(r.ID)}
+	}
+	res, err := s.pub.Publish(pctx, rs[0].OrgID, in)
+	switch code := consign.ErrorCode(err); code {
+	case "":
+		for i, r := range rs {
+			settled <- store.ReceiptSettlement{ID: r.ID, EventID: res[i].Event.ID}
+		}
+	case consign.EINVALID, consign.EBADREQUEST, consign.ETOOLARGE, consign.ENOTFOUND:
+		for _, r := range rs {
+			s.publish(ctx, r, settled)
+		}
+	default:
+		for _, r := range rs {
+			s.release(r.ID)
+		}
+		if ctx.Err() == nil {
+			s.log.Warn("publish receipts; they stay pending and are tried again", "receipts", len(rs), "err", err)
 		}
 	}
 }

@@ -39,6 +39,7 @@ type fakePub struct {
 	mu      sync.Mutex
 	byKey   map[string]*consign.Event
 	calls   []ingest.EventInput
+	largest int // the most events of one Publish
 	emitted []map[string]any
 	// fail, if set, decides the outcome of a Publish: an error to return, and whether the
 	// event is made anyway (a crash after the commit, before the reply).
@@ -51,24 +52,36 @@ func (p *fakePub) Publish(_ context.Context, orgID string, in []ingest.EventInpu
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.calls = append(p.calls, in...)
-	x := in[0]
+	p.largest = max(p.largest, len(in))
+	// All or none, as ingest: the first failure decides.
 	var failErr error
+	commit := true
 	if p.fail != nil {
-		var commit bool
-		if failErr, commit = p.fail(x); failErr != nil && !commit {
-			return nil, failErr
+		for _, x := range in {
+			if err, c := p.fail(x); err != nil {
+				failErr, commit = err, c
+				break
+			}
 		}
 	}
-	if ev, ok := p.byKey[x.IdempotencyKey]; ok {
-		return []ingest.Result{{Event: ev, Duplicate: true}}, failErr
+	if failErr != nil && !commit {
+		return nil, failErr
 	}
-	ev := &consign.Event{ID: consign.NewID(consign.PrefixEvent, time.Now()), OrgID: orgID, Type: x.Type, Payload: x.Payload,
-		IdempotencyKey: x.IdempotencyKey}
-	p.byKey[x.IdempotencyKey] = ev
+	out := make([]ingest.Result, len(in))
+	for i, x := range in {
+		if ev, ok := p.byKey[x.IdempotencyKey]; ok {
+			out[i] = ingest.Result{Event: ev, Duplicate: true}
+			continue
+		}
+		ev := &consign.Event{ID: consign.NewID(consign.PrefixEvent, time.Now()), OrgID: orgID, Type: x.Type, Payload: x.Payload,
+			IdempotencyKey: x.IdempotencyKey}
+		p.byKey[x.IdempotencyKey] = ev
+		out[i] = ingest.Result{Event: ev}
+	}
 	if failErr != nil {
 		return nil, failErr
 	}
-	return []ingest.Result{{Event: ev}}, nil
+	return out, nil
 }
 
 func (p *fakePub) Emit(_ context.Context, orgID, typ string, payload any) error {
@@ -713,4 +726,50 @@ func TestPollScheduleSurvivesRestart(t *testing.T) {
 	require.False(t, after.PollStatus.LastRunAt.Before(row.NextPollAt), "the next run came when it was due, not at the start")
 	require.Len(t, pollReceipts(t, h.st, h.org, src.ID), 2, "nothing polled twice")
 	require.Eventually(t, func() bool { return h.pub.events() == 2 }, waitFor, tick)
+}
+
+// TestReceiptsPublishedInBatches: receipts queued together become events in batches, and
+// one that ingest refuses is rejected alone while the others of its batch become events;
+// each receipt's event type comes from its type_header, else the topic.
+func TestReceiptsPublishedInBatches(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	pub := newFakePub()
+	pub.fail = func(in ingest.EventInput) (error, bool) {
+		if in.Type == "order.teleported" {
+			return consign.Invalid("type", "order.teleported is not in the catalog"), false
+		}
+		return nil, false
+	}
+	s := h.service(pub)
+	src := create(t, s, h.org, `{"name": "warehouse", "topic": "order.created", "type_header": "X-Event-Type"}`)
+	// Received before Run: all wait in the queue and go together.
+	var ids []string
+	for i := range 50 {
+		hdr := http.Header{}
+		switch i {
+		case 7:
+			hdr.Set("X-Event-Type", "order.teleported")
+		case 8:
+			hdr.Set("X-Event-Type", "order.updated")
+		}
+		r, err := s.Receive(t.Context(), src.Token, hdr, fmt.Appendf(nil, `{"n": %d}`, i))
+		require.NoError(t, err)
+		ids = append(ids, r.ID)
+	}
+	run(t, s)
+	for i, id := range ids {
+		switch r := waitReceipt(t, h.st, h.org, src.ID, id, map[bool]string{true: consign.ReceiptRejected, false: consign.ReceiptProcessed}[i == 7]); i {
+		case 7:
+			require.Contains(t, r.Reason, "not in the catalog")
+		case 8:
+			require.Equal(t, "order.updated", r.Topic)
+		default:
+			require.Equal(t, "order.created", r.Topic)
+		}
+	}
+	require.Equal(t, 49, pub.events())
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	require.Greater(t, pub.largest, 1, "published in batches, not one call per receipt")
 }
