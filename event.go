@@ -96,7 +96,7 @@ type AttemptResponse struct {
 	// delivery_tag (AMQP publisher confirm), partition and offset (Kafka), id (Redis
 	// stream entry). Stores keep it where an HTTP reply's headers go, since an attempt
 	// has one or the other.
-	Ack map[string]string `json:"ack,omitempty"`
+	Ack map[string]string `json:"ack,omitempty" doc:"a broker destination's acknowledgement (status is then 0): stream and sequence (NATS JetStream), delivery_tag and confirm (AMQP), topic, partition and offset (Kafka), stream and id (Redis)"`
 }
 
 // OK reports whether r is a success: a 2xx reply, or a broker's acknowledgement.

@@ -367,8 +367,11 @@ func showDelivery(w io.Writer, d *client.Delivery) {
 	t := newTable(w, "N", "STARTED", "RESPONSE", "DURATION", "ERROR")
 	for _, a := range d.Attempts {
 		var status any
-		if a.Response != nil {
-			status = a.Response.Status
+		switch r := a.Response; {
+		case r != nil && r.Ack != nil:
+			status = "ack" // a broker's acknowledgement, shown below
+		case r != nil:
+			status = r.Status
 		}
 		var errText any
 		if a.Error != nil {
@@ -383,13 +386,26 @@ func showDelivery(w io.Writer, d *client.Delivery) {
 }
 
 // showResponse prints what an attempt sent and what came back: the request line, the
-// response's status line, its headers (sorted) and its body. Control characters of the
+// response's status line, its headers (sorted) and its body; for a broker destination,
+// "publish" and the URL, then what the broker acknowledged. Control characters of the
 // partner's reply are shown as U+FFFD, so that a reply cannot drive the terminal.
 func showResponse(w io.Writer, a *client.Attempt) {
-	fmt.Fprintf(w, "\nattempt %d: %s %s\n", a.N, a.Request.Method, printable(a.Request.URL))
+	method := a.Request.Method
+	// A broker's URL (its password masked, so not one url.Parse takes): nothing of HTTP applies.
+	if scheme, _, ok := strings.Cut(a.Request.URL, "://"); ok && !strings.EqualFold(scheme, "http") && !strings.EqualFold(scheme, "https") {
+		method = "publish"
+	}
+	fmt.Fprintf(w, "\nattempt %d: %s %s\n", a.N, method, printable(a.Request.URL))
 	r := a.Response
 	if r == nil {
 		fmt.Fprintln(w, "no response")
+		return
+	}
+	if r.Ack != nil {
+		fmt.Fprintln(w, "acknowledged by the broker:")
+		for _, name := range slices.Sorted(maps.Keys(r.Ack)) {
+			fmt.Fprintf(w, "%s: %s\n", printable(name), printable(r.Ack[name]))
+		}
 		return
 	}
 	fmt.Fprintf(w, "%d %s\n", r.Status, http.StatusText(r.Status))

@@ -19,7 +19,7 @@ import (
 // EndpointInput is what a client may set on an endpoint. A PATCH starts from the stored
 // endpoint's input and decodes the request over it, so absent fields keep their values.
 type EndpointInput struct {
-	URL           string            `json:"url"`
+	URL           string            `json:"url" doc:"where deliveries go: https://… (http:// with --insecure-targets), or a broker: nats://host:4222/<subject> (JetStream), amqp://user:pass@host:5672/<vhost>?exchange=&routing_key=, kafka://host:9092[,host…]/<topic>, redis://host:6379/<db>?stream=<name>; a password in it is stored sealed and shown masked"`
 	Description   string            `json:"description"`
 	Topics        []string          `json:"topics"`
 	Method        string            `json:"method"`

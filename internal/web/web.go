@@ -157,7 +157,7 @@ func (c Config) Validate() error {
 type Server struct {
 	cfg      Config
 	store    Store
-	manage   *manage.Service
+	manage   maskedManage // endpoint URLs masked (masked.go)
 	dispatch Dispatcher
 	sources  Sources // nil: inbound sources are not available in this build
 	jobs     Jobs
@@ -180,7 +180,7 @@ func New(st Store, m *manage.Service, d Dispatcher, sources Sources, jobs Jobs, 
 		panic("web: invalid settings: " + err.Error())
 	}
 	s := &Server{
-		cfg: cfg, store: st, manage: m, dispatch: d, sources: sources, jobs: jobs, log: cfg.Logger,
+		cfg: cfg, store: st, manage: maskedManage{m}, dispatch: d, sources: sources, jobs: jobs, log: cfg.Logger,
 		sessions: newSessions(cfg.SessionTTL, cfg.MaxSessions, cfg.Now),
 		pages:    mustParsePages(),
 		mux:      http.NewServeMux(),
