@@ -15,6 +15,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/consign-dev/consign/internal/destination/brokertest"
 )
 
 // The documentation test: every ```sh (or bash, shell) block of README.md and
@@ -132,6 +138,7 @@ func TestDocumentsRun(t *testing.T) {
 			t.Fatalf("%s is needed to run the documents' shell blocks", tool)
 		}
 	}
+	docBrokers(t)
 	srv := startServer(t, bin, t.TempDir(), nil)
 	partner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -230,5 +237,39 @@ func TestDocBlocks(t *testing.T) {
 	}
 	if f := fill("curl http://127.0.0.1:8700/v1 https://api.deposco.example/s https://example.com/x http://127.0.0.1:9000/h csk_…", "S", "P"); f != "curl S/v1 P/s P/x P/h "+adminKey {
 		t.Fatalf("fill: %q", f)
+	}
+}
+
+// docBrokers makes what README.md's "Destinations beyond HTTP" has its reader make with
+// the nats and rabbitmqadmin tools, which this machine lacks: a JetStream stream ORDERS
+// taking orders.> (file storage) and a durable queue orders. Both are left in place, as a
+// reader's would be (another run may be using them); the stream keeps an hour of messages
+// and the queue its last thousand.
+func docBrokers(t *testing.T) {
+	t.Helper()
+	nc, err := nats.Connect(brokertest.NATS(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateOrUpdateStream(t.Context(), jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"},
+		Storage: jetstream.FileStorage, MaxAge: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := amqp.Dial(brokertest.AMQP(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ch, err := c.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare("orders", true, false, false, false, amqp.Table{"x-max-length": int32(1000)}); err != nil {
+		t.Fatal(err)
 	}
 }
