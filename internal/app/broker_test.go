@@ -167,6 +167,36 @@ func TestBrokerSourceLifecycle(t *testing.T) {
 	require.Len(t, rc.all(), 2, "a deleted source reads nothing more")
 }
 
+// TestBrokerSourceShowsErrors: a source whose subject no stream holds shows why its
+// consumer is not connected, and reads once it is pointed at one.
+func TestBrokerSourceShowsErrors(t *testing.T) {
+	t.Parallel()
+	b := brokertest.NATS(t)
+	e := start(t)
+	o := e.newOrg("acme")
+	rc := newReceiver(t, nil)
+	e.createEndpoint(o, map[string]any{"url": rc.URL, "topics": []string{"order.*"}})
+	wrong := maps.Clone(b.From)
+	wrong["subject"] = brokertest.Name("nowhere.")
+	src := e.c.must(http.StatusCreated, "POST", "/v1/orgs/"+o.id+"/sources",
+		map[string]any{"name": "orders", "topic": "order.created", "from": wrong}, o.key)
+	id := src["id"].(string)
+	var st *consign.FromStatus
+	require.Eventually(t, func() bool {
+		st = e.brokerSource(o, id).FromStatus
+		return st != nil && st.LastError != "" && st.LastErrorAt != nil
+	}, waitFor, tick)
+	require.False(t, st.Connected)
+	require.Contains(t, st.LastError, "stream", "the error says what is missing")
+	page := signIn(t, e, o.key).page(t, "/ui/orgs/"+o.id+"/sources/"+id)
+	require.Contains(t, page, "not connected")
+
+	e.c.must(http.StatusOK, "PATCH", "/v1/orgs/"+o.id+"/sources/"+id, map[string]any{"from": b.From}, o.key)
+	b.Publish(t, "", nil, []byte(`{"n": 1}`))
+	require.JSONEq(t, `{"n": 1}`, string(nextEnvelope(t, rc).Data))
+	require.True(t, e.brokerSource(o, id).FromStatus.Connected)
+}
+
 func nextEnvelope(t *testing.T, rc *receiver) envelope {
 	t.Helper()
 	var env envelope
