@@ -74,12 +74,19 @@ func loopback(hostport string) bool {
 type portalMessage struct {
 	Heading string
 	Message string
+	// SignIn offers the key sign-in to whoever else uses this browser.
+	SignIn bool
 }
 
 // openPortal opens a portal link: the link is used up and the browser gets a session
 // for the link's org only. A link that cannot be opened gets a page that says why.
 func (s *Server) openPortal(w http.ResponseWriter, r *http.Request, q *req) error {
 	w.Header().Set("Cache-Control", "no-store")
+	if r.Method == http.MethodHead {
+		// A link checker's HEAD must not use the link up before the partner opens it.
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
 	l, err := s.manage.UsePortalLink(r.Context(), r.PathValue("token"))
 	if err != nil {
 		code := consign.ErrorCode(err)
@@ -111,7 +118,7 @@ func (s *Server) portalEnded(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, &req{}, http.StatusUnauthorized, "portal_message", "Session ended",
-		portalMessage{Heading: "Your session has ended", Message: fmt.Sprintf(
+		portalMessage{Heading: "Your session has ended", SignIn: true, Message: fmt.Sprintf(
 			"Partner portal sessions end after %s without activity, %s after the link was opened, or when you sign out. "+
 				"Ask the platform that sent you here for a new link.", durText(s.cfg.PortalIdle), durText(s.cfg.SessionTTL))})
 }
