@@ -299,3 +299,66 @@ func TestBrokerDownThenBack(t *testing.T) {
 		})
 	}
 }
+
+// TestBrokerURLs: a broker URL is judged when the endpoint is created, in a field error
+// on url that says what is wrong; loopback brokers only with --insecure-targets.
+func TestBrokerURLs(t *testing.T) {
+	t.Parallel()
+	strict := start(t, func(c *app.Config) { c.InsecureTargets = false })
+	o := strict.newOrg("strict")
+	for _, tc := range []struct{ url, msg string }{
+		{"nats://nats.example.com:4222", "url must name the subject to publish to as its path"},
+		{"nats://127.0.0.1:4222/orders", "127.0.0.1 is a loopback address; targets must be public"},
+		{"amqp://mq.example.com/", "url must say where messages go"},
+		{"amqp://10.0.0.7/?routing_key=q", "10.0.0.7 is a private address; targets must be public"},
+		{"kafka://kafka.example.com:9092/orders?acks=1", "url takes no query or fragment"},
+		{"redis://redis.example.com/0", "url must name the stream to append to"},
+		{"ftp://example.com/", "url must use https, not ftp"},
+	} {
+		r := strict.c.raw("POST", "/v1/orgs/"+o.id+"/endpoints", map[string]any{"url": tc.url, "topics": []string{"order.*"}}, o.key, nil)
+		require.Equal(t, http.StatusUnprocessableEntity, r.status, "%s: %s", tc.url, r.body)
+		p := requireProblem(t, r)
+		require.Equal(t, []string{"url"}, p.fields(), tc.url)
+		require.Contains(t, p.Errors[0].Message, tc.msg, tc.url)
+	}
+	strict.createEndpoint(o, map[string]any{"url": "nats://nats.example.com:4222/orders.created", "topics": []string{"order.*"}})
+}
+
+// TestBrokerPasswordSealed: the password in a broker URL is not in the store in clear,
+// replies show it masked, and an update that sends the masked URL back keeps it (the
+// endpoint still delivers), while a new password replaces it.
+func TestBrokerPasswordSealed(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	target := amqpTarget(t, brokertest.AMQPAddr) // amqp://guest:guest@…
+	o := e.newOrg("sealed")
+	ep := e.createEndpoint(o, map[string]any{"url": target.url, "topics": []string{"order.*"}})
+	id := ep["id"].(string)
+	masked := strings.Replace(target.url, "guest:guest@", "guest:••••@", 1)
+	require.Equal(t, masked, ep["url"], "the create reply masks the password")
+	got := e.c.must(http.StatusOK, "GET", "/v1/orgs/"+o.id+"/endpoints/"+id, nil, o.key)
+	require.Equal(t, masked, got["url"])
+
+	row, err := e.app.Store.EndpointGet(t.Context(), o.id, id)
+	require.NoError(t, err)
+	require.NotContains(t, row.URL, "guest:guest", "the stored URL holds no password")
+	require.NotEmpty(t, row.URLPasswordSealed)
+
+	// Sent back as shown: the password is kept, and the endpoint still delivers.
+	e.c.must(http.StatusOK, "PATCH", "/v1/orgs/"+o.id+"/endpoints/"+id, map[string]any{"url": masked, "description": "kept"}, o.key)
+	evt := e.publish(o, "order.created", map[string]any{"order_id": "1003"})
+	e.waitStatus(o, e.onlyDelivery(o, evt).ID, "succeeded")
+	require.Len(t, target.read(t, 1), 1)
+
+	// A new password replaces it: RabbitMQ refuses it, and the attempt says so.
+	wrong := strings.Replace(target.url, "guest:guest@", "guest:wrong-password@", 1)
+	e.c.must(http.StatusOK, "PATCH", "/v1/orgs/"+o.id+"/endpoints/"+id, map[string]any{"url": wrong,
+		"retry": map[string]any{"schedule": []string{"1h"}, "max_age": "2h"}}, o.key)
+	evt = e.publish(o, "order.created", map[string]any{"order_id": "1004"})
+	dlv := e.onlyDelivery(o, evt).ID
+	require.Eventually(t, func() bool { return e.delivery(o, dlv).AttemptsCount == 1 }, waitFor, tick)
+	d := e.delivery(o, dlv)
+	require.Contains(t, *d.Attempts[0].Error, "refused the credentials")
+	require.Equal(t, strings.Replace(target.url, "guest:guest@", "guest:••••word@", 1), d.Attempts[0].Request.URL,
+		"the attempt log masks the password")
+}
