@@ -37,8 +37,8 @@ func TestSearchByKey(t *testing.T) {
 	// A custom type names its keys; a bad pointer is a field error.
 	problem(t, a.do(t, "POST", "/v1/event-types", adminKey, `{"name": "return.opened", "keys": ["/rma", "rma"]}`),
 		http.StatusUnprocessableEntity, "invalid", "")
-	rt := a.must(t, http.StatusCreated, "POST", "/v1/event-types", adminKey, `{"name": "return.opened", "keys": ["/rma", "/order_id"]}`)
-	require.Equal(t, []any{"/rma", "/order_id"}, rt.body["keys"])
+	rt := a.must(t, http.StatusCreated, "POST", "/v1/event-types", adminKey, `{"name": "return.opened", "keys": ["/rma", "/order_id", "/lines/*/sku"]}`)
+	require.Equal(t, []any{"/rma", "/order_id", "/lines/*/sku"}, rt.body["keys"])
 	// The built-in commerce types come with theirs.
 	builtin := a.must(t, http.StatusOK, "GET", "/v1/event-types/order.created", key, "")
 	require.Contains(t, builtin.body["keys"], "/order_id")
@@ -48,6 +48,7 @@ func TestSearchByKey(t *testing.T) {
 		return a.must(t, http.StatusAccepted, "POST", "/v1/orgs/"+orgID+"/events", k, `{"type": "`+typ+`", "payload": `+payload+`}`).body["id"].(string)
 	}
 	placed := publish(org, key, "order.created", `{"order_id": 1001, "line_items": [{"sku": "DB5-CAM-9"}]}`)
+	lines := publish(org, key, "return.opened", `{"rma": "RMA-6", "lines": [{"sku": "DB5-CAM-9"}, {"sku": "TENT-2P"}]}`)
 	other1001 := publish(org, key, "order.created", `{"order_id": 1002, "po_number": "PO-4411"}`)
 	returned := publish(org, key, "return.opened", `{"rma": "RMA-7", "order_id": "1001"}`)
 	publish(other, otherKey, "order.created", `{"order_id": 1001}`)
@@ -59,7 +60,8 @@ func TestSearchByKey(t *testing.T) {
 	}
 	require.Equal(t, []string{returned, placed}, search("/events?key=1001"), "an integer and a string key alike, newest first")
 	require.Equal(t, []string{placed}, search("/events?key=1001&type=order.created"))
-	require.Equal(t, []string{placed}, search("/events?key=DB5-CAM-9"), "each line item's sku")
+	require.Equal(t, []string{lines}, search("/events?key=DB5-CAM-9"), "each line item's sku, of the type that names them")
+	require.Equal(t, []string{lines}, search("/events?key=TENT-2P"))
 	require.Equal(t, []string{other1001}, search("/events?key=PO-4411"))
 	require.Equal(t, []string{}, search("/events?key=1003"))
 	page := a.must(t, http.StatusOK, "GET", "/v1/orgs/"+org+"/events?key=1001&limit=1", key, "")

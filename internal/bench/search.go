@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 )
@@ -22,8 +23,9 @@ import (
 //     type is left as it is), each payload holding an order id, a PO number and two line
 //     items' SKUs; events/s and CPU per event of each (with --url the server's process
 //     alone, else this process, which holds the in-process server).
-//  2. Search: SearchEvents events of a keyed type (order id unique per event, a PO number
-//     per 10 events, SKUs from a list of 1,000) published as fast as the batch API takes
+//  2. Search: SearchEvents events of a type with order.fulfilled's keys and the line
+//     items' SKUs (order id unique per event, a PO number per 10 events, SKUs from a list
+//     of 1,000, so that a SKU is a key some 2,000 of a million orders share) published as fast as the batch API takes
 //     them, in batches of 1,000 from BatchClients clients, to an org whose one endpoint
 //     is inactive, so that each event also has a (paused) delivery and nothing is sent;
 //     then SearchQueries searches one after another, alternating GET …/events?key= and
@@ -101,24 +103,25 @@ func orderBatch(typ string, first, n, size int) []byte {
 	return b.Bytes()
 }
 
-// searchTypes creates (or, made by an earlier run, updates) the scenario's two types:
-// order.fulfilled's schema without keys and with its keys.
-func (r *runner) searchTypes(ctx context.Context) (plain, keyed string, err error) {
+// searchTypes creates (or, made by an earlier run, updates) the scenario's three types,
+// each with order.fulfilled's schema: without keys, with its keys, and with its keys and
+// the line items' SKUs (the type of the orders searched over).
+func (r *runner) searchTypes(ctx context.Context) (plain, keyed, search string, err error) {
 	var of struct {
 		Schema json.RawMessage `json:"schema"`
 		Keys   []string        `json:"keys"`
 	}
 	if err := r.api.call(ctx, http.MethodGet, "/v1/event-types/order.fulfilled", r.admin, nil, &of); err != nil {
-		return "", "", fmt.Errorf("read order.fulfilled: %w", err)
+		return "", "", "", fmt.Errorf("read order.fulfilled: %w", err)
 	}
 	if len(of.Keys) == 0 {
-		return "", "", errors.New("order.fulfilled names no keys on this server: nothing to measure")
+		return "", "", "", errors.New("order.fulfilled names no keys on this server: nothing to measure")
 	}
-	plain, keyed = "bench.order_fulfilled.plain", "bench.order_fulfilled.keyed"
+	plain, keyed, search = "bench.order_fulfilled.plain", "bench.order_fulfilled.keyed", "bench.order_fulfilled.search"
 	for _, t := range []struct {
 		name string
 		keys []string
-	}{{plain, []string{}}, {keyed, of.Keys}} {
+	}{{plain, []string{}}, {keyed, of.Keys}, {search, withSKUs(of.Keys)}} {
 		in := map[string]any{"name": t.name, "description": "Published by consign bench: order.fulfilled's schema", "keys": t.keys}
 		if len(of.Schema) > 0 {
 			in["schema"] = of.Schema
@@ -130,11 +133,23 @@ func (r *runner) searchTypes(ctx context.Context) (plain, keyed string, err erro
 			err = r.api.call(ctx, http.MethodPatch, "/v1/event-types/"+t.name, r.admin, in, nil)
 		}
 		if err != nil {
-			return "", "", fmt.Errorf("event type %s: %w", t.name, err)
+			return "", "", "", fmt.Errorf("event type %s: %w", t.name, err)
 		}
 	}
-	return plain, keyed, nil
+	return plain, keyed, search, nil
 }
+
+// withSKUs is keys and the line items' SKUs: the searched orders are found by SKU too,
+// a key thousands of them share.
+func withSKUs(keys []string) []string {
+	if slices.Contains(keys, skuKey) {
+		return keys
+	}
+	return append(slices.Clone(keys), skuKey)
+}
+
+// skuKey is the pointer to an order's line items' SKUs.
+const skuKey = "/lineItems/*/sku"
 
 // ingestOrders publishes n orders of typ to a new org in batches and measures it.
 func (r *runner) ingestOrders(ctx context.Context, typ string, n int) (*Throughput, error) {
@@ -161,7 +176,7 @@ func (r *runner) ingestOrders(ctx context.Context, typ string, n int) (*Throughp
 func (r *runner) search(ctx context.Context) error {
 	s := &Search{TargetMS: searchTargetMS}
 	r.rep.Search = s
-	plain, keyed, err := r.searchTypes(ctx)
+	plain, keyed, searched, err := r.searchTypes(ctx)
 	if err != nil {
 		return err
 	}
@@ -187,12 +202,12 @@ func (r *runner) search(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	eps, err := r.newEndpoints(ctx, org, key, ScenarioSearch, 1, map[string]any{"topics": []string{keyed}})
+	eps, err := r.newEndpoints(ctx, org, key, ScenarioSearch, 1, map[string]any{"topics": []string{searched}})
 	if err != nil {
 		return err
 	}
 	r.deactivate(org, key, eps) // its deliveries wait, paused: nothing is sent
-	if s.Seed, err = r.seedOrders(ctx, org, key, keyed); err != nil {
+	if s.Seed, err = r.seedOrders(ctx, org, key, searched); err != nil {
 		return err
 	}
 	r.p.printf("search: published %s orders to search over in %.1f s (%s events/s, batches of 1,000, order ids unique, a PO number per 10, %d SKUs)%s\n",
@@ -295,7 +310,7 @@ func (r *runner) searchKeys(ctx context.Context, org, key string, seeded int, s 
 		var want int // -1: at least one
 		switch exists := q%4 < 2; {
 		case !exists:
-			k, want = fmt.Sprintf("ORD-%07d", seeded+rng.IntN(1_000_000)), 0
+			k, want = fmt.Sprintf("ORD-%07d", r.cfg.SearchEvents+rng.IntN(1_000_000)), 0 // never published
 		case rng.IntN(10) < 8:
 			k, want = fmt.Sprintf("ORD-%07d", rng.IntN(seeded)), 1
 		case rng.IntN(2) == 0:
