@@ -11,6 +11,7 @@ import (
 	"github.com/consign-dev/consign/internal/dispatch"
 	"github.com/consign-dev/consign/internal/guard"
 	"github.com/consign-dev/consign/internal/inbound"
+	"github.com/consign-dev/consign/internal/job"
 	"github.com/consign-dev/consign/internal/sender"
 )
 
@@ -38,6 +39,7 @@ func TestConfigValidate(t *testing.T) {
 			[]string{"Sender.ConnectTimeout is -1s", "Dispatch.Concurrency is -1", "Inbound.Workers is -1", "API.MaxBody is -1"}},
 		{"guard settings, named", app.Config{Guard: guard.Config{BodyBudget: -1, BodyTimeout: -time.Second}},
 			[]string{"Guard.BodyBudget is -1", "Guard.BodyTimeout is -1s"}},
+		{"job settings, named", app.Config{Jobs: job.Config{MaxQueued: -1}}, []string{"Jobs.MaxQueued is -1"}},
 		{"weak admin key", app.Config{AdminKey: "an-admin-key-of-24-chars"}, []string{"AdminKey (CONSIGN_ADMIN_KEY) has 24 characters"}},
 		{"bad trusted proxy", app.Config{Guard: guard.Config{TrustedProxies: []string{"10.0.0.0/8", "proxy.internal"}}},
 			[]string{`Guard.TrustedProxies: "proxy.internal" is not an address or a CIDR range`}},

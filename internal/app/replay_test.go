@@ -26,8 +26,8 @@ func stores(tb testing.TB) map[string]func(*app.Config) {
 	}
 }
 
-// job is a job as the API shows it.
-type job struct {
+// jobView is a job as the API shows it.
+type jobView struct {
 	ID         string `json:"id"`
 	Kind       string `json:"kind"`
 	Status     string `json:"status"`
@@ -47,26 +47,26 @@ type job struct {
 }
 
 // replay starts a replay of the endpoint and returns its job.
-func (e *env) replay(o org, endpointID string, body map[string]any) job {
+func (e *env) replay(o org, endpointID string, body map[string]any) jobView {
 	e.tb.Helper()
 	r := e.c.raw("POST", "/v1/orgs/"+o.id+"/endpoints/"+endpointID+"/replay", body, o.key, nil)
 	require.Equal(e.tb, http.StatusAccepted, r.status, "%s", r.body)
-	var j job
+	var j jobView
 	require.NoError(e.tb, json.Unmarshal(r.body, &j))
 	require.Equal(e.tb, "/v1/orgs/"+o.id+"/jobs/"+j.ID, r.header.Get("Location"))
 	return j
 }
 
 // waitJob polls a job until it has the status.
-func (e *env) waitJob(o org, id, status string, within time.Duration) job {
+func (e *env) waitJob(o org, id, status string, within time.Duration) jobView {
 	e.tb.Helper()
-	var j job
+	var j jobView
 	require.Eventually(e.tb, func() bool {
 		r, err := e.c.send("GET", "/v1/orgs/"+o.id+"/jobs/"+id, nil, o.key, nil)
 		if err != nil || r.status != http.StatusOK {
 			return false
 		}
-		j = job{}
+		j = jobView{}
 		return json.Unmarshal(r.body, &j) == nil && j.Status == status
 	}, within, tick, "job %s never became %s; last seen %+v", id, status, &j)
 	return j
@@ -176,7 +176,7 @@ func TestReplayDeliversWhatTheEndpointNeverHad(t *testing.T) {
 			require.Len(t, partner.all(), len(live)+len(orders))
 
 			// The jobs are listed newest first, and an endpoint's alone on request.
-			var l struct{ Data []job }
+			var l struct{ Data []jobView }
 			e.c.get("/v1/orgs/"+o.id+"/jobs", o.key, &l)
 			require.Len(t, l.Data, 4)
 			require.Equal(t, again.ID, l.Data[0].ID)
@@ -264,7 +264,7 @@ func TestRecoverIsAJob(t *testing.T) {
 	require.Equal(t, float64(1), rep["requeued"])
 	require.Equal(t, consign.JobRecover, rep["kind"])
 	require.Equal(t, consign.JobCompleted, rep["status"])
-	var j job
+	var j jobView
 	e.c.get(fmt.Sprintf("/v1/orgs/%s/jobs/%s", o.id, rep["id"]), o.key, &j)
 	require.Equal(t, 1, j.Progress.Created)
 	require.Equal(t, ep, j.EndpointID)
@@ -403,13 +403,13 @@ func TestReplayCancel(t *testing.T) {
 	require.Contains(t, requireProblem(t, r).Detail, "cancel")
 
 	require.Eventually(t, func() bool { return len(rc.all()) > 0 }, waitFor, tick)
-	var cancelled job
+	var cancelled jobView
 	require.NoError(t, json.Unmarshal(e.c.raw("POST", "/v1/orgs/"+o.id+"/jobs/"+j.ID+"/cancel", nil, o.key, nil).body, &cancelled))
 	require.Equal(t, consign.JobCancelled, cancelled.Status)
 	require.NotNil(t, cancelled.FinishedAt)
 	require.Less(t, cancelled.Progress.Created, len(batch))
 	time.Sleep(500 * time.Millisecond) // a step after the cancel would show by now
-	var after job
+	var after jobView
 	e.c.get("/v1/orgs/"+o.id+"/jobs/"+j.ID, o.key, &after)
 	require.Equal(t, consign.JobCancelled, after.Status)
 	require.Equal(t, cancelled.Progress, after.Progress, "no step after the cancel")
