@@ -87,7 +87,11 @@ type Endpoint struct {
 	Filter json.RawMessage `json:"filter,omitempty" doc:"JSON rules over {type, payload, ordering_key} that pick the events sent, such as {\"payload\": {\"total\": {\"$gte\": 500}}}; operators $eq $neq $gt $gte $lt $lte $in $nin $exists $prefix $and $or $not"`
 	// Transformation, when set, is JavaScript that may rewrite each webhook before it is
 	// signed: function handler(webhook) { … return webhook } (internal/transform).
-	Transformation string     `json:"transformation,omitempty"`
+	Transformation string `json:"transformation,omitempty"`
+	// Version, when set, pins the payload version (a date, YYYY-MM-DD): payloads of a
+	// versioned event type are converted down to their shape as of that date by the
+	// type's downgrade functions before the transformation runs. Empty: the newest.
+	Version        string     `json:"version,omitempty"`
 	Active         bool       `json:"active"`
 	Health         string     `json:"health"`
 	DisabledAt     *time.Time `json:"disabled_at"`
@@ -284,6 +288,11 @@ func (e *Endpoint) Normalize() error {
 	} else {
 		slices.Sort(e.SuccessStatuses)
 		e.SuccessStatuses = slices.Compact(e.SuccessStatuses)
+	}
+	if e.Version != "" {
+		if msg := ValidVersion(e.Version); msg != "" {
+			v.Add("version", "%s", msg)
+		}
 	}
 	if len(e.Transformation) > MaxTransformation {
 		v.Add("transformation", "is %d bytes; at most %d", len(e.Transformation), MaxTransformation)

@@ -2,6 +2,7 @@ package consign
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -16,11 +17,65 @@ type EventType struct {
 	// Keys are JSON pointers into the payload ("/order_id", "/lineItems/*/sku") whose
 	// values are indexed at publish: GET …/events?key=1001 finds the events whose keys
 	// hold 1001. At most MaxEventTypeKeys.
-	Keys         []string  `json:"keys,omitempty"`
-	AvailableFor []Role    `json:"available_for,omitempty"`
-	Builtin      bool      `json:"builtin"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	Keys         []string `json:"keys,omitempty"`
+	AvailableFor []Role   `json:"available_for,omitempty"`
+	// Versions are the type's payload versions, oldest first (none: the type is not
+	// versioned). Events are published in the newest.
+	Versions  []EventTypeVersion `json:"versions,omitempty"`
+	Builtin   bool               `json:"builtin"`
+	CreatedAt time.Time          `json:"created_at"`
+	UpdatedAt time.Time          `json:"updated_at"`
+}
+
+// EventTypeVersion is one version of an event type's payload. From the moment it is
+// added, events of the type are published in its shape (checked by Schema when set,
+// else by the type's schema); Downgrade is JavaScript, function downgrade(payload) { …
+// return payload }, that turns a payload of this version into the shape of the version
+// before it (or, for the first version, into the type's shape before it had versions).
+// An endpoint pinned to an earlier date receives payloads converted down step by step.
+type EventTypeVersion struct {
+	// Version is a date, YYYY-MM-DD; each is later than the one before.
+	Version   string          `json:"version"`
+	Schema    json.RawMessage `json:"schema,omitempty"`
+	Downgrade string          `json:"downgrade"`
+	CreatedAt time.Time       `json:"created_at"`
+}
+
+// Limits on versions.
+const (
+	// MaxVersions bounds how many versions a type may have.
+	MaxVersions = 100
+	// MaxDowngrade bounds a downgrade's code, in bytes.
+	MaxDowngrade = 64 << 10
+)
+
+// ValidVersion reports why v is not a version (a date YYYY-MM-DD such as 2026-12-01),
+// or "" when it is.
+func ValidVersion(v string) string {
+	if v == "" {
+		return "is required: a date such as 2026-12-01"
+	}
+	if t, err := time.Parse(time.DateOnly, v); err != nil || t.Format(time.DateOnly) != v {
+		return fmt.Sprintf("%q is not a date YYYY-MM-DD such as 2026-12-01", truncateText(v, 40))
+	}
+	return ""
+}
+
+// VersionAt returns the index in vs (oldest first) of the version payloads of the type
+// had at t: the newest added at or before t; -1 when t is before the first.
+func VersionAt(vs []EventTypeVersion, t time.Time) int {
+	i := len(vs) - 1
+	for i >= 0 && vs[i].CreatedAt.After(t) {
+		i--
+	}
+	return i
+}
+
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // MaxEventTypeKeys is how many key pointers an event type may name.

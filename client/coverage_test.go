@@ -72,6 +72,7 @@ func TestInputsCoverTheAPI(t *testing.T) {
 		{"post", "/v1/orgs/{org}/portal-links", client.PortalLinkInput{}, nil},
 		{"post", "/v1/event-types", client.EventTypeInput{}, nil},
 		{"patch", "/v1/event-types/{name}", client.EventTypePatch{}, []string{"name"}},
+		{"post", "/v1/event-types/{name}/versions", client.EventTypeVersionInput{}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(strings.ToUpper(tt.method)+" "+tt.path, func(t *testing.T) {

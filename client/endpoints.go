@@ -60,6 +60,10 @@ type EndpointInput struct {
 	// function handler(webhook) { … return webhook } over {type, payload, url, method,
 	// headers}; it may change those, or set webhook.cancel = true.
 	Transformation string `json:"transformation,omitempty"`
+	// Version pins the payload version, a date such as "2026-06-01": payloads of
+	// versioned event types arrive converted down to their shape as of that date; empty:
+	// the newest.
+	Version string `json:"version,omitempty"`
 	// Secret is the first signing secret ("whsec_…", or an ed25519 "whsk_…" key); empty
 	// lets the server generate one.
 	Secret string `json:"secret,omitempty"`
@@ -110,6 +114,8 @@ type EndpointPatch struct {
 	Filter json.RawMessage `json:"filter,omitzero"`
 	// Transformation replaces the endpoint's transformation; "" removes it.
 	Transformation *string `json:"transformation,omitzero"`
+	// Version replaces the pinned payload version; "" receives the newest.
+	Version *string `json:"version,omitzero"`
 	// DiscardPaused, with Active true, cancels what waited instead of sending it.
 	DiscardPaused bool `json:"discard_paused,omitzero"`
 }

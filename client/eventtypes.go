@@ -61,3 +61,36 @@ func (s *EventTypeService) Update(ctx context.Context, name string, p EventTypeP
 	_, err := s.c.do(ctx, request{method: http.MethodPatch, path: path("event-types", name), body: p, out: &t})
 	return ptr(&t, err)
 }
+
+// EventTypeVersionInput is a new payload version of an event type.
+type EventTypeVersionInput struct {
+	// Version is a date, "YYYY-MM-DD", later than the type's newest version.
+	Version string `json:"version"`
+	// Schema checks the payloads of this version; without it the type's schema does.
+	Schema json.RawMessage `json:"schema,omitempty"`
+	// Downgrade is JavaScript, function downgrade(payload) { … return payload }, that
+	// turns a payload of this version into the shape of the version before.
+	Downgrade string `json:"downgrade"`
+}
+
+// AddVersion adds a payload version to an event type (admin key): events are published
+// in it from now on, and endpoints pinned to an earlier date receive them downgraded.
+func (s *EventTypeService) AddVersion(ctx context.Context, name string, in EventTypeVersionInput) (*EventTypeVersion, error) {
+	var v EventTypeVersion
+	_, err := s.c.do(ctx, request{method: http.MethodPost, path: path("event-types", name, "versions"), body: in, out: &v})
+	return ptr(&v, err)
+}
+
+// Versions returns an event type's payload versions, oldest first.
+func (s *EventTypeService) Versions(ctx context.Context, name string) ([]EventTypeVersion, error) {
+	var page Page[EventTypeVersion]
+	_, err := s.c.do(ctx, request{method: http.MethodGet, path: path("event-types", name, "versions"), out: &page})
+	return page.Data, err
+}
+
+// Version returns one payload version of an event type.
+func (s *EventTypeService) Version(ctx context.Context, name, version string) (*EventTypeVersion, error) {
+	var v EventTypeVersion
+	_, err := s.c.do(ctx, request{method: http.MethodGet, path: path("event-types", name, "versions", version), out: &v})
+	return ptr(&v, err)
+}

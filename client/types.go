@@ -15,6 +15,8 @@ type (
 	Key = consign.APIKey
 	// EventType is an entry of the catalog, with an optional JSON Schema.
 	EventType = consign.EventType
+	// EventTypeVersion is one payload version of an event type, with its downgrade.
+	EventTypeVersion = consign.EventTypeVersion
 	// Endpoint is a webhook configuration: target URL, topics and delivery settings.
 	Endpoint = consign.Endpoint
 	// Auth is how requests to an endpoint prove they come from Consign.

@@ -37,6 +37,9 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/event-types", admin, "add a custom event type", s.createEventType, manage.EventTypeInput{}, created(consign.EventType{})},
 		{"GET", "/v1/event-types/{name}", anyKey, "get an event type", s.getEventType, nil, consign.EventType{}},
 		{"PATCH", "/v1/event-types/{name}", admin, "update an event type", s.updateEventType, manage.EventTypeInput{}, consign.EventType{}},
+		{"POST", "/v1/event-types/{name}/versions", admin, "add a payload version to an event type: events are published in it from now on; endpoints pinned to an earlier date receive them downgraded", s.addEventTypeVersion, manage.EventTypeVersionInput{}, created(consign.EventTypeVersion{})},
+		{"GET", "/v1/event-types/{name}/versions", anyKey, "list an event type's payload versions, oldest first", s.listEventTypeVersions, nil, list[consign.EventTypeVersion]{}},
+		{"GET", "/v1/event-types/{name}/versions/{version}", anyKey, "get one payload version of an event type", s.getEventTypeVersion, nil, consign.EventTypeVersion{}},
 
 		{"POST", "/v1/orgs/{org}/endpoints", orgMember, "create an endpoint (first secret shown once)", s.createEndpoint, manage.EndpointInput{}, created(consign.Endpoint{})},
 		{"GET", "/v1/orgs/{org}/endpoints", orgMember, "list endpoints", s.listEndpoints, nil, list[*consign.Endpoint]{}},
@@ -250,6 +253,38 @@ func (s *Server) updateEventType(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, t)
+}
+
+func (s *Server) addEventTypeVersion(w http.ResponseWriter, r *http.Request) error {
+	var in manage.EventTypeVersionInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	v, err := s.manage.AddEventTypeVersion(r.Context(), r.PathValue("name"), &in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, v)
+}
+
+func (s *Server) listEventTypeVersions(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.store.EventTypeGet(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	vs := t.Versions
+	if vs == nil {
+		vs = []consign.EventTypeVersion{}
+	}
+	return writeJSON(w, http.StatusOK, list[consign.EventTypeVersion]{Data: vs})
+}
+
+func (s *Server) getEventTypeVersion(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.manage.EventTypeVersion(r.Context(), r.PathValue("name"), r.PathValue("version"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
 }
 
 // Endpoints.

@@ -375,7 +375,10 @@ func (a *App) build(ctx context.Context) error {
 		return a.Ingest.Emit(ctx, orgID, typ, payload)
 	}
 	a.Manage = manage.New(a.Store, box, manage.Config{InsecureTargets: cfg.InsecureTargets, Now: cfg.Now,
-		ValidateURL: dests.CheckURL, Emit: emit, Logger: cfg.Logger})
+		ValidateURL: dests.CheckURL, Emit: emit, Logger: cfg.Logger, TypeChanged: func(name string) {
+			a.Ingest.ForgetType(name)
+			a.Dispatcher.ForgetType(name)
+		}})
 	dc := cfg.dispatchConfig()
 	dc.Metrics, dc.Tracer = a.metrics, tracer
 	dc.CheckURL = func(raw string) error { return dests.CheckURL(raw, cfg.InsecureTargets) }

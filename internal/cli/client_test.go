@@ -51,6 +51,8 @@ func TestClientCommands(t *testing.T) {
 	schemaFile := filepath.Join(dir, "schema.json")
 	require.NoError(t, os.WriteFile(schemaFile, []byte(`{"type": "object", "required": ["rma"]}`), 0o644))
 	caFile, certFile, keyFile := writeTLSFiles(t, dir)
+	downgradeFile := filepath.Join(dir, "downgrade.js")
+	require.NoError(t, os.WriteFile(downgradeFile, []byte("function downgrade(payload) {\n  payload.id = payload.rma; delete payload.rma;\n  return payload;\n}\n"), 0o644))
 	badFile := filepath.Join(dir, "bad.json")
 	require.NoError(t, os.WriteFile(badFile, []byte(`{"url": "https://example.com", "topic": ["order.*"]}`), 0o644))
 
@@ -85,6 +87,12 @@ func TestClientCommands(t *testing.T) {
 			"--schema-file", schemaFile}},
 		{name: "event-types-get", args: []string{"event-types", "get", "order.fulfilled"}},
 		{name: "event-types-update-keys", args: []string{"event-types", "update", "return.approved", "--keys", "/rma,/order_id"}},
+		{name: "event-types-versions-add", args: []string{"event-types", "versions", "add", "return.approved", "--version", "2026-12-01",
+			"--downgrade-file", downgradeFile, "--schema-file", schemaFile}},
+		{name: "event-types-versions-add-invalid", args: []string{"event-types", "versions", "add", "return.approved", "--version", "2026-11-31",
+			"--downgrade-file", "-"}, stdin: "function handler(w) { return w }", code: 1},
+		{name: "event-types-versions-list", args: []string{"event-types", "versions", "list", "return.approved"}},
+		{name: "event-types-get-versions", args: []string{"event-types", "get", "return.approved"}},
 
 		{name: "endpoints-create", args: []string{"endpoints", "create", "--org", "{org}", "--url", rcv.srv.URL + "/hooks",
 			"--topic", "order.*", "--topic", "return.approved", "--header", "X-Partner=acme", "--rate-limit", "5",
@@ -157,6 +165,7 @@ func TestClientCommands(t *testing.T) {
 			keep:  map[string]string{"ep4": "ep_"}},
 		{name: "endpoints-create-transformation-invalid", args: []string{"endpoints", "create", "--org", "{org}", "--url", rcv.srv.URL + "/bad",
 			"--topic", "purchase_order.created", "--transformation-file", "-"}, stdin: "function handler(webhook) {", code: 1},
+		{name: "endpoints-update-payload-version", args: []string{"endpoints", "update", "--org", "{org}", "{ep4}", "--payload-version", "2026-06-01"}},
 		{name: "endpoints-update-transformation-remove", args: []string{"endpoints", "update", "--org", "{org}", "{ep4}",
 			"--transformation-file", "-", "--json"}, stdin: "", json: true},
 		// OAuth 2.0 and a GitHub-style signature from flags: the client secret comes back masked.

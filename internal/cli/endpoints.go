@@ -82,6 +82,7 @@ type endpointFlags struct {
 	Active             *bool    `negatable:"" help:"Activate (--active) or deactivate (--no-active) the endpoint."`
 	Filter             *string  `help:"Send only the events that pass these JSON rules over type, payload and ordering_key, such as '{\"payload\": {\"total\": {\"$gte\": 500}}}'; @FILE reads them from a file, null removes the filter."`
 	TransformationFile *string  `help:"Read the endpoint's transformation, JavaScript defining function handler(webhook) { … return webhook }, from this file (- for standard input); an empty file removes it."`
+	PayloadVersion     *string  `help:"Pin the payload version, a date YYYY-MM-DD: payloads of versioned event types arrive converted down to their shape as of that date; \"\" receives the newest."`
 	authFlags
 	signatureFlags
 	tlsFlags
@@ -142,7 +143,7 @@ func (f *endpointFlags) body(env *runEnv, v any) error {
 	}
 	for name, p := range map[string]any{"url": f.URL, "description": f.Description, "method": f.Method,
 		"rate_limit": f.RateLimit, "burst_limit": f.BurstLimit, "ordering": f.Ordering, "coalesce": f.Coalesce,
-		"payload_format": f.PayloadFormat, "active": f.Active} {
+		"payload_format": f.PayloadFormat, "active": f.Active, "version": f.PayloadVersion} {
 		if !isNil(p) {
 			set(name, p)
 		}
@@ -427,6 +428,9 @@ func showEndpoint(w io.Writer, e *client.Endpoint) {
 	}
 	if len(e.Filter) > 0 {
 		pairs = append(pairs, "filter", string(e.Filter))
+	}
+	if e.Version != "" {
+		pairs = append(pairs, "version", e.Version+" (payloads converted down to it)")
 	}
 	if e.Transformation != "" {
 		pairs = append(pairs, "transformation", fmt.Sprintf("%d bytes of JavaScript (--json shows it)", len(e.Transformation)))

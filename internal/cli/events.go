@@ -147,10 +147,76 @@ func (c *eventsGetCmd) Run(env *runEnv) error {
 }
 
 type eventTypesCmd struct {
-	List   eventTypesListCmd   `cmd:"" help:"List the catalog: built-in commerce topics and custom types."`
-	Get    eventTypesGetCmd    `cmd:"" help:"Show an event type and its schema."`
-	Create eventTypesCreateCmd `cmd:"" help:"Add a custom event type (admin key)."`
-	Update eventTypesUpdateCmd `cmd:"" help:"Change an event type's description or business keys (admin key)."`
+	List     eventTypesListCmd     `cmd:"" help:"List the catalog: built-in commerce topics and custom types."`
+	Get      eventTypesGetCmd      `cmd:"" help:"Show an event type and its schema."`
+	Create   eventTypesCreateCmd   `cmd:"" help:"Add a custom event type (admin key)."`
+	Update   eventTypesUpdateCmd   `cmd:"" help:"Change an event type's description or business keys (admin key)."`
+	Versions eventTypesVersionsCmd `cmd:"" help:"An event type's payload versions: list them, add one."`
+}
+
+type eventTypesVersionsCmd struct {
+	List eventTypesVersionsListCmd `cmd:"" help:"List an event type's payload versions, oldest first."`
+	Add  eventTypesVersionsAddCmd  `cmd:"" help:"Add a payload version (admin key): events of the type are published in it from now on; endpoints pinned to an earlier date receive them downgraded."`
+}
+
+type eventTypesVersionsListCmd struct {
+	remote
+	Name string `arg:"" help:"The event type's name."`
+}
+
+func (c *eventTypesVersionsListCmd) Run(env *runEnv) error {
+	s, err := c.open(env)
+	if err != nil {
+		return err
+	}
+	vs, err := s.EventTypes.Versions(env.ctx, c.Name)
+	if err != nil {
+		return s.fail(err)
+	}
+	return s.print(func(w io.Writer) {
+		t := newTable(w, "VERSION", "SCHEMA", "DOWNGRADE", "CREATED")
+		for _, v := range vs {
+			t.row(v.Version, len(v.Schema) > 0, fmt.Sprintf("%d bytes", len(v.Downgrade)), v.CreatedAt)
+		}
+		t.flush()
+	})
+}
+
+type eventTypesVersionsAddCmd struct {
+	remote
+	Name          string `arg:"" help:"The event type's name."`
+	Version       string `required:"" help:"The version: a date YYYY-MM-DD later than the type's newest version."`
+	DowngradeFile string `required:"" help:"JavaScript defining function downgrade(payload) { … return payload }, which turns a payload of this version into the one before, from this file (- for standard input)."`
+	SchemaFile    string `help:"A JSON Schema that the payloads of this version must satisfy, from this file; without it the type's schema checks them."`
+}
+
+func (c *eventTypesVersionsAddCmd) Run(env *runEnv) error {
+	code, err := readInput(env, c.DowngradeFile, 1<<20)
+	if err != nil {
+		return err
+	}
+	in := client.EventTypeVersionInput{Version: c.Version, Downgrade: strings.TrimSpace(string(code))}
+	if c.SchemaFile != "" {
+		if in.Schema, err = readPayload(env, c.SchemaFile); err != nil {
+			return err
+		}
+	}
+	s, err := c.open(env)
+	if err != nil {
+		return err
+	}
+	v, err := s.EventTypes.AddVersion(env.ctx, c.Name, in)
+	if err != nil {
+		return s.fail(err)
+	}
+	return s.print(func(w io.Writer) {
+		schema := "-"
+		if len(v.Schema) > 0 {
+			schema = truncate(string(v.Schema), 500)
+		}
+		fields(w, "type", c.Name, "version", v.Version, "schema", schema, "downgrade", fmt.Sprintf("%d bytes of JavaScript (--json shows it)", len(v.Downgrade)),
+			"created_at", v.CreatedAt)
+	})
 }
 
 type eventTypesListCmd struct {
@@ -271,8 +337,16 @@ func showEventType(w io.Writer, et *client.EventType) {
 	if len(et.Keys) > 0 {
 		keys = strings.Join(et.Keys, " ")
 	}
-	fields(w, "name", et.Name, "description", et.Description, "available_for", rolesText(et.AvailableFor),
-		"builtin", et.Builtin, "keys", keys, "schema", schema, "created_at", et.CreatedAt, "updated_at", et.UpdatedAt)
+	pairs := []any{"name", et.Name, "description", et.Description, "available_for", rolesText(et.AvailableFor),
+		"builtin", et.Builtin, "keys", keys, "schema", schema}
+	if len(et.Versions) > 0 {
+		names := make([]string, len(et.Versions))
+		for i, v := range et.Versions {
+			names[i] = v.Version
+		}
+		pairs = append(pairs, "versions", strings.Join(names, ", ")+" (newest last; events are published in it)")
+	}
+	fields(w, append(pairs, "created_at", et.CreatedAt, "updated_at", et.UpdatedAt)...)
 }
 
 type deliveriesCmd struct {

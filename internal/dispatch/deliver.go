@@ -45,11 +45,20 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o
 	if ep == nil {
 		return o, rtt, false
 	}
-	e, c, refusal := d.transform(ep, c)
+	c, refusal, err := d.downgrade(ctx, ep.endpoint, c, now)
+	if err != nil {
+		d.log.Error("load event type versions", "type", c.EventType, "err", err)
+		o.Status, o.NextAttemptAt = consign.StatusPending, now.Add(5*time.Second)
+		return o, rtt, false
+	}
+	var e *consign.Endpoint
+	if refusal == "" {
+		e, c, refusal = d.transform(ep, c)
+	}
 	switch {
 	case refusal != "":
-		// A transformation that fails would fail again: the delivery fails now, with the
-		// request as it would have gone without it.
+		// A downgrade or transformation that fails would fail again: the delivery fails
+		// now, with the request as it would have gone without it.
 		req, _ := shape(ep.endpoint, c, now.Unix())
 		res := destination.Outcome{Class: destination.Failure, StartedAt: now, Err: refusal}
 		d.decide(ctx, c, o, req, &res, ep.endpoint, true)
@@ -247,11 +256,15 @@ func (d *Dispatcher) decide(ctx context.Context, c *store.Claim, o *store.Outcom
 // envelope wraps the payload as {"id","type","timestamp","data"} without re-encoding it.
 func envelope(c *store.Claim) []byte {
 	ts := c.EventCreatedAt.UTC().Format(time.RFC3339Nano)
-	b := make([]byte, 0, len(c.Payload)+len(c.EventID)+len(c.EventType)+len(ts)+48)
+	b := make([]byte, 0, len(c.Payload)+len(c.EventID)+len(c.EventType)+len(c.Version)+len(ts)+60)
 	b = append(b, `{"id":`...)
 	b = strconv.AppendQuote(b, c.EventID)
 	b = append(b, `,"type":`...)
 	b = strconv.AppendQuote(b, c.EventType)
+	if c.Version != "" {
+		b = append(b, `,"version":`...)
+		b = strconv.AppendQuote(b, c.Version)
+	}
 	b = append(b, `,"timestamp":"`...)
 	b = append(b, ts...)
 	b = append(b, `","data":`...)

@@ -156,8 +156,8 @@ type Sender interface {
 //     load to take in their answer, and the read-outs (Load, Narrowed, EndpointState).
 //   - wakeMu: the mailbox, woken, holds and resyncNow, and clusterOwner.wokenRemote and
 //     .toNotify: what other goroutines tell the loop between two turns.
-//   - trips.mu (policy.go), jitter.mu, cache.mu (cache.go): their own small maps, each
-//     taken alone for a moment.
+//   - trips.mu (policy.go), jitter.mu, cache.mu (cache.go), versions.mu (versions.go):
+//     their own small maps, each taken alone for a moment.
 //
 // Order: mu before wakeMu (the loop takes its mailbox while it holds mu; nothing takes
 // mu while holding wakeMu). The others are leaves: no lock is taken while one of them is
@@ -174,6 +174,7 @@ type Dispatcher struct {
 	log       *slog.Logger
 	recorder  *recorder
 	cache     endpointCache
+	versions  versionCache      // event types' payload versions (versions.go)
 	tokens    *oauthTokens      // OAuth 2.0 access tokens of oauth2 endpoints (oauth.go)
 	trips     tripper           // failure policies being applied (policy.go)
 	jitter    jitter            // the retry schedule's randomness
@@ -373,6 +374,7 @@ func New(s store.Store, eps Endpoints, em Emitter, snd Sender, cfg Config) *Disp
 		d.own = newClusterOwner(d, cfg.Cluster)
 	}
 	d.cache = endpointCache{eps: eps, entries: map[string]*endpointEntry{}}
+	d.versions = versionCache{types: s, entries: map[string]*typeVersions{}}
 	d.tokens = newOAuthTokens(snd)
 	d.recorder = newRecorder(s, cfg.Logger, d.afterRecord)
 	return d

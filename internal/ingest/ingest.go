@@ -167,6 +167,10 @@ func New(s Store, cfg Config) *Service {
 	return svc
 }
 
+// ForgetType makes the next event of type name read the type from the catalog again
+// (its schema or versions changed on this node).
+func (s *Service) ForgetType(name string) { s.types.forget(name) }
+
 // Close stops accepting events and waits for queued ones to be written.
 func (s *Service) Close() {
 	s.once.Do(func() { close(s.done) })

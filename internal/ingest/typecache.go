@@ -69,8 +69,14 @@ func (c *typeCache) get(ctx context.Context, name string) (*typeEntry, error) {
 		e = &typeEntry{schema: e.schema, keys: keys, availableFor: t.AvailableFor, updatedAt: t.UpdatedAt, loaded: now}
 	} else {
 		e = &typeEntry{keys: keys, availableFor: t.AvailableFor, updatedAt: t.UpdatedAt, loaded: now}
-		if len(t.Schema) > 0 {
-			if e.schema, err = schema.Compile(t.Schema); err != nil {
+		// Events are published in the newest version: its schema checks them, else the
+		// type's.
+		doc := t.Schema
+		if n := len(t.Versions); n > 0 && len(t.Versions[n-1].Schema) > 0 {
+			doc = t.Versions[n-1].Schema
+		}
+		if len(doc) > 0 {
+			if e.schema, err = schema.Compile(doc); err != nil {
 				// Stored before the bounds of schema.Compile: the catalog owner must replace it.
 				return nil, consign.Errorf(consign.ECONFLICT, "event type %q has a schema that is no longer accepted (%v): replace it with PATCH /v1/event-types/%s",
 					name, err, name)
@@ -84,4 +90,11 @@ func (c *typeCache) get(ctx context.Context, name string) (*typeEntry, error) {
 	c.entries[name] = e
 	c.mu.Unlock()
 	return e, nil
+}
+
+// forget drops a type's entry: the next event of the type reads it again.
+func (c *typeCache) forget(name string) {
+	c.mu.Lock()
+	delete(c.entries, name)
+	c.mu.Unlock()
 }

@@ -55,6 +55,9 @@ type EndpointInput struct {
 	// Transformation is JavaScript that may rewrite each webhook before it is signed
 	// (internal/transform); "" removes it.
 	Transformation string `json:"transformation,omitempty" doc:"JavaScript run before signing: function handler(webhook) { … return webhook } over {type, payload, url, method, headers}; it may change those or set webhook.cancel = true; at most 50 ms of CPU a run; \"\" removes it"`
+	// Version pins the payload version, a date (YYYY-MM-DD): payloads of versioned event
+	// types are converted down to their shape as of that date; "" receives the newest.
+	Version string `json:"version,omitempty" doc:"pins the payload version, a date YYYY-MM-DD: payloads of versioned event types are converted down to their shape as of that date before the transformation runs; \"\" (default) receives the newest version"`
 	// Secret, on creation only, is the first signing secret (whsec_… or an ed25519
 	// whsk_… key); Consign generates one when it is empty.
 	Secret string `json:"secret,omitempty"`
@@ -82,6 +85,7 @@ func Input(e *consign.Endpoint) EndpointInput {
 		ResponseFields: maps.Clone(e.ResponseFields), SuccessStatuses: slices.Clone(e.SuccessStatuses),
 		Filter:         slices.Clone(e.Filter),
 		Transformation: e.Transformation,
+		Version:        e.Version,
 	}
 }
 
@@ -107,7 +111,7 @@ func (in *EndpointInput) apply(e *consign.Endpoint) {
 	}
 	e.Ordering, e.Coalesce, e.Retry, e.FailurePolicy = in.Ordering, in.Coalesce, in.Retry, in.FailurePolicy
 	e.ResponseReferencePointer, e.ResponseFields = in.ResponseReferencePointer, in.ResponseFields
-	e.SuccessStatuses, e.Filter, e.Transformation = in.SuccessStatuses, in.Filter, in.Transformation
+	e.SuccessStatuses, e.Filter, e.Transformation, e.Version = in.SuccessStatuses, in.Filter, in.Transformation, in.Version
 	if in.Signature != nil {
 		e.Signature = *in.Signature
 	}

@@ -35,6 +35,9 @@ type Config struct {
 	Emit func(ctx context.Context, orgID, typ string, payload any) error
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+	// TypeChanged, if set, is told the name of an event type that changed (its schema or
+	// versions), so that this node's caches of the catalog read it again at once.
+	TypeChanged func(name string)
 }
 
 // Service implements the configuration operations.

@@ -3,6 +3,7 @@ package manage
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -63,6 +64,16 @@ func (s *Service) TestTransformation(ctx context.Context, orgID, id string, in T
 	if err != nil {
 		return nil, consign.Invalid("code", "%s", err.Error())
 	}
+	// A pinned endpoint's transformation sees the payload in its version, as a delivery's
+	// does: the payload given is taken to be in the type's newest version.
+	if e.Version != "" {
+		var failed string
+		if in.Payload, failed, err = s.downgradeTo(ctx, in.Type, e.Version, in.Payload); err != nil {
+			return nil, err
+		} else if failed != "" {
+			return &TransformationResult{Error: failed}, nil
+		}
+	}
 	out, err := script.Run(&transform.Webhook{Type: in.Type, Payload: in.Payload, URL: e.URL, Method: e.Method,
 		Headers: e.Headers}, func(u string) error { return s.cfg.ValidateURL(u, s.cfg.InsecureTargets) })
 	switch {
@@ -87,4 +98,27 @@ func maskStored(h, stored map[string]string) map[string]string {
 		}
 	}
 	return h
+}
+
+// downgradeTo converts a payload in the newest version of type typ to its shape as of
+// version pin, as the dispatcher's shape stage does. failed says why a downgrade failed
+// (which version, what it did); err is a store error.
+func (s *Service) downgradeTo(ctx context.Context, typ, pin string, payload json.RawMessage) (_ json.RawMessage, failed string, err error) {
+	t, err := s.store.EventTypeGet(ctx, typ)
+	if consign.ErrorCode(err) == consign.ENOTFOUND {
+		return payload, "", nil
+	} else if err != nil {
+		return nil, "", err
+	}
+	for i := len(t.Versions) - 1; i >= 0 && t.Versions[i].Version > pin; i-- {
+		v := t.Versions[i]
+		script, err := transform.CompileDowngrade(v.Downgrade)
+		if err == nil {
+			payload, err = script.Downgrade(payload)
+		}
+		if err != nil {
+			return nil, fmt.Sprintf("converting the payload to the endpoint's version %s failed at version %s: %v", pin, v.Version, err), nil
+		}
+	}
+	return payload, "", nil
 }

@@ -220,6 +220,11 @@ func (st *Store) EventTypeUpdate(ctx context.Context, t *consign.EventType) erro
 	return st.Store.EventTypeUpdate(ctx, t)
 }
 
+func (st *Store) EventTypeVersionsUpdate(ctx context.Context, name string, versions []consign.EventTypeVersion, was time.Time, now time.Time) error {
+	defer st.observe("EventTypeVersionsUpdate", time.Now())
+	return st.Store.EventTypeVersionsUpdate(ctx, name, versions, was, now)
+}
+
 func (st *Store) EndpointInsert(ctx context.Context, e *store.EndpointRow, secrets []*store.SecretRow) error {
 	defer st.observe("EndpointInsert", time.Now())
 	return st.Store.EndpointInsert(ctx, e, secrets)
@@ -361,6 +366,6 @@ func (st *Store) EndpointAttemptDuration(ctx context.Context, endpointID string,
 }
 
 // storeMethods are the methods Store times.
-var storeMethods = []string{"SourceInsert", "SourceGet", "SourceByTokenHash", "SourceList", "SourcesFrom", "SourceUpdate", "SourceDelete", "ReceiptsInsert", "ReceiptGet", "ReceiptList", "ReceiptsPending", "ReceiptsSettle", "SourcePollsClaim", "SourcePollFinish", "SourcePollNextDue", "JobInsert", "JobGet", "JobList", "JobsRunning", "JobFinish", "JobReplayStep", "EventsScan", "EventsCount", "DeliveriesQueued", "Ping", "OrgInsert", "OrgGet", "OrgList", "OrgUpdate", "OrgDelete", "KeyInsert", "KeyByHash", "KeyList", "KeyDelete", "AdminKeyExists", "PortalLinkInsert", "PortalLinkUse", "EventTypeEnsure", "EventTypeInsert", "EventTypeGet", "EventTypeList", "EventTypeUpdate", "EndpointInsert", "EndpointGet", "EndpointList", "EndpointListAll", "OrgEndpointsVersion", "EndpointUpdate", "EndpointDelete", "SecretInsert", "SecretList", "SecretUpdate", "SecretDelete", "SecretRotate", "EventsInsert", "EventGet", "EventList", "DeliveryList", "DeliveryGet", "DeliveryRequeue", "DeliveriesRecover", "DeliveriesClaim", "DeliveriesRecord", "DeliveriesReleaseLeases", "DeliveriesDue", "DeliveriesSettle", "EndpointFailures", "EndpointListFailing", "EndpointStatsCounts", "EndpointAttemptDuration"}
+var storeMethods = []string{"SourceInsert", "SourceGet", "SourceByTokenHash", "SourceList", "SourcesFrom", "SourceUpdate", "SourceDelete", "ReceiptsInsert", "ReceiptGet", "ReceiptList", "ReceiptsPending", "ReceiptsSettle", "SourcePollsClaim", "SourcePollFinish", "SourcePollNextDue", "JobInsert", "JobGet", "JobList", "JobsRunning", "JobFinish", "JobReplayStep", "EventsScan", "EventsCount", "DeliveriesQueued", "Ping", "OrgInsert", "OrgGet", "OrgList", "OrgUpdate", "OrgDelete", "KeyInsert", "KeyByHash", "KeyList", "KeyDelete", "AdminKeyExists", "PortalLinkInsert", "PortalLinkUse", "EventTypeEnsure", "EventTypeInsert", "EventTypeGet", "EventTypeList", "EventTypeUpdate", "EventTypeVersionsUpdate", "EndpointInsert", "EndpointGet", "EndpointList", "EndpointListAll", "OrgEndpointsVersion", "EndpointUpdate", "EndpointDelete", "SecretInsert", "SecretList", "SecretUpdate", "SecretDelete", "SecretRotate", "EventsInsert", "EventGet", "EventList", "DeliveryList", "DeliveryGet", "DeliveryRequeue", "DeliveriesRecover", "DeliveriesClaim", "DeliveriesRecord", "DeliveriesReleaseLeases", "DeliveriesDue", "DeliveriesSettle", "EndpointFailures", "EndpointListFailing", "EndpointStatsCounts", "EndpointAttemptDuration"}
 
 var _ = consign.Org{}

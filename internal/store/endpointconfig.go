@@ -35,6 +35,7 @@ type endpointConfig struct {
 	SuccessStatuses          []int                 `json:"success_statuses,omitempty"`
 	Filter                   json.RawMessage       `json:"filter,omitempty"`
 	Transformation           string                `json:"transformation,omitempty"`
+	Version                  string                `json:"version,omitempty"`
 	TLS                      *tlsConfig            `json:"tls,omitempty"`
 }
 
@@ -85,7 +86,7 @@ func EncodeEndpointConfig(r *EndpointRow) []byte {
 		BurstLimit: e.BurstLimit, Ordering: e.Ordering, Coalesce: e.Coalesce, Retry: e.Retry,
 		FailurePolicy: e.FailurePolicy, ResponseReferencePointer: e.ResponseReferencePointer,
 		ResponseFields: e.ResponseFields, SuccessStatuses: e.SuccessStatuses, Filter: e.Filter,
-		Transformation: e.Transformation, TLS: t,
+		Transformation: e.Transformation, Version: e.Version, TLS: t,
 	})
 	return b
 }
@@ -106,7 +107,7 @@ func DecodeEndpointConfig(doc []byte, r *EndpointRow) error {
 	e.PayloadFormat, e.Auth.Type, e.RateLimit, e.BurstLimit = c.PayloadFormat, c.AuthType, c.RateLimit, c.BurstLimit
 	e.Ordering, e.Coalesce, e.Retry, e.FailurePolicy = c.Ordering, c.Coalesce, c.Retry, c.FailurePolicy
 	e.ResponseReferencePointer, e.ResponseFields = c.ResponseReferencePointer, c.ResponseFields
-	e.SuccessStatuses, e.Filter, e.Transformation = c.SuccessStatuses, c.Filter, c.Transformation
+	e.SuccessStatuses, e.Filter, e.Transformation, e.Version = c.SuccessStatuses, c.Filter, c.Transformation, c.Version
 	if c.Signature != nil {
 		e.Signature = *c.Signature
 	}

@@ -65,6 +65,9 @@ type Store interface {
 	EventTypeGet(ctx context.Context, name string) (*consign.EventType, error)
 	EventTypeList(ctx context.Context) ([]*consign.EventType, error)
 	EventTypeUpdate(ctx context.Context, t *consign.EventType) error
+	// EventTypeVersionsUpdate replaces a type's versions and sets its updated_at to now,
+	// if its updated_at is still was; else ECONFLICT (ENOTFOUND when it is gone).
+	EventTypeVersionsUpdate(ctx context.Context, name string, versions []consign.EventTypeVersion, was, now time.Time) error
 
 	// EndpointInsert stores a new endpoint with its first secrets in one transaction.
 	EndpointInsert(ctx context.Context, e *EndpointRow, secrets []*SecretRow) error
@@ -395,6 +398,9 @@ type Claim struct {
 	// TraceParent, when set, is the W3C traceparent the attempt's span continues: only
 	// for deliveries handed over in memory by ingest; not stored.
 	TraceParent string
+	// Version is the payload version the envelope names ("" none), set by the shape
+	// stage (dispatch); not stored.
+	Version string
 	// Shared, when set, is common to the claims of one event handed over together by
 	// ingest: what every delivery of the event sends alike is built once. Not stored.
 	Shared *EventShared

@@ -14,6 +14,11 @@
 // builds a huge value is stopped by the same interrupt. A runtime whose run failed is
 // dropped, not reused: an interrupted or throwing script may have left it half-changed.
 // Between successful runs a runtime keeps the globals the code set, as in a browser tab.
+//
+// An event type's version downgrades (`function downgrade(payload) { … return payload }`,
+// CompileDowngrade and Script.Downgrade) run on the same engine with the same cache,
+// pools and limits: they are the same kind of partner-facing code, run at the same
+// place (the shape stage), and fail a delivery the same way.
 package transform
 
 import (
@@ -58,11 +63,23 @@ type Webhook struct {
 // ErrTimeout is the error of a run that used more than Limit of CPU time.
 var ErrTimeout = fmt.Errorf("the transformation ran longer than %v and was stopped", Limit)
 
-// Script is a compiled transformation, safe for concurrent use.
+// Script is a compiled transformation or downgrade, safe for concurrent use.
 type Script struct {
 	prog *goja.Program
+	kind kind
 	pool sync.Pool // of *vm
 }
+
+// kind is what a script's code defines: the function a run calls, and the name of the
+// code in errors.
+type kind struct {
+	fn, noun, usage string
+}
+
+var (
+	transformation = kind{fn: "handler", noun: "transformation", usage: "function handler(webhook) { … return webhook }"}
+	downgrade      = kind{fn: "downgrade", noun: "downgrade", usage: "function downgrade(payload) { … return payload }"}
+)
 
 // vm is a runtime that ran the script's code, with the functions a run calls.
 type vm struct {
@@ -86,14 +103,25 @@ type entry struct {
 // Compile returns the script of code, compiled once per distinct text. A syntax error,
 // code longer than MaxCode or code that is empty comes back as an error a person can act
 // on (line and column included).
-func Compile(code string) (*Script, error) {
+func Compile(code string) (*Script, error) { return compile(code, transformation) }
+
+// CompileDowngrade returns the script of a version's downgrade, code that defines
+// function downgrade(payload) { … return payload }, with the errors of Compile.
+func CompileDowngrade(code string) (*Script, error) { return compile(code, downgrade) }
+
+func compile(code string, k kind) (*Script, error) {
 	if strings.TrimSpace(code) == "" {
-		return nil, errors.New("is empty: define function handler(webhook) { … return webhook }")
+		return nil, fmt.Errorf("is empty: define %s", k.usage)
 	}
 	if len(code) > MaxCode {
-		return nil, fmt.Errorf("is %d bytes; a transformation may be at most %d", len(code), MaxCode)
+		return nil, fmt.Errorf("is %d bytes; a %s may be at most %d", len(code), k.noun, MaxCode)
 	}
-	key := sha256.Sum256([]byte(code))
+	h := sha256.New()
+	h.Write([]byte(k.fn))
+	h.Write([]byte{0})
+	h.Write([]byte(code))
+	var key [32]byte
+	h.Sum(key[:0])
 	cache.Lock()
 	if el, ok := cache.m[key]; ok {
 		cache.lru.MoveToFront(el)
@@ -102,11 +130,11 @@ func Compile(code string) (*Script, error) {
 		return s, nil
 	}
 	cache.Unlock()
-	prog, err := goja.Compile("transformation.js", code, false)
+	prog, err := goja.Compile(k.noun+".js", code, false)
 	if err != nil {
 		return nil, fmt.Errorf("does not compile: %s", strings.TrimPrefix(err.Error(), "SyntaxError: "))
 	}
-	s := &Script{prog: prog}
+	s := &Script{prog: prog, kind: k}
 	// A fresh runtime checks that the code defines handler, once: a code that cannot run
 	// is refused where it is written, not at its first delivery.
 	v, err := s.newVM()
@@ -136,11 +164,11 @@ func (s *Script) newVM() (*vm, error) {
 	_, err := rt.RunProgram(s.prog)
 	w.stop()
 	if err != nil {
-		return nil, runError(err)
+		return nil, runError(s.kind, err)
 	}
 	var ok bool
-	if v.handler, ok = goja.AssertFunction(rt.Get("handler")); !ok {
-		return nil, errors.New("defines no function handler(webhook): write function handler(webhook) { … return webhook }")
+	if v.handler, ok = goja.AssertFunction(rt.Get(s.kind.fn)); !ok {
+		return nil, fmt.Errorf("defines no function %s: write %s", s.kind.fn, s.kind.usage)
 	}
 	js := rt.Get("JSON").ToObject(rt)
 	v.parse, _ = goja.AssertFunction(js.Get("parse"))
@@ -155,12 +183,12 @@ func (s *Script) newVM() (*vm, error) {
 // it is. Any failure (a throw, a time-out, a return that is not an object, a value
 // that breaks those rules) is an error that says what to fix.
 func (s *Script) Run(in *Webhook, checkURL func(string) error) (*Webhook, error) {
-	v, _ := s.pool.Get().(*vm)
-	if v == nil {
-		var err error
-		if v, err = s.newVM(); err != nil {
-			return nil, err
-		}
+	if s.kind != transformation {
+		return nil, fmt.Errorf("a %s is not a transformation", s.kind.noun)
+	}
+	v, err := s.vm()
+	if err != nil {
+		return nil, err
 	}
 	out, err := v.run(in)
 	if err != nil {
@@ -176,26 +204,89 @@ func (s *Script) Run(in *Webhook, checkURL func(string) error) (*Webhook, error)
 	return out, nil
 }
 
+// vm returns a runtime of the script from its pool, or a new one.
+func (s *Script) vm() (*vm, error) {
+	if v, _ := s.pool.Get().(*vm); v != nil {
+		return v, nil
+	}
+	return s.newVM()
+}
+
+// Downgrade runs a version's downgrade on payload (JSON) and returns the payload it
+// returned, as JSON of at most MaxPayload bytes. Any failure (a throw, a time-out, a
+// return with no JSON form) is an error that says what to fix.
+func (s *Script) Downgrade(payload []byte) ([]byte, error) {
+	if s.kind != downgrade {
+		return nil, fmt.Errorf("a %s is not a downgrade", s.kind.noun)
+	}
+	v, err := s.vm()
+	if err != nil {
+		return nil, err
+	}
+	out, err := v.downgrade(payload)
+	if err != nil {
+		return nil, err // v is dropped, as in Run
+	}
+	s.pool.Put(v)
+	return out, nil
+}
+
+// guard ends a run: it stops the watchdog and turns a panic from the engine into the
+// run's error. goja panics with a *goja.Exception or an interrupt when a value's own
+// code (a getter, toJSON) throws while it is read.
+func guard(w *watchdog, k kind, err *error) {
+	w.stop()
+	if r := recover(); r != nil {
+		if e, ok := r.(error); ok {
+			*err = runError(k, e)
+			return
+		}
+		*err = fmt.Errorf("the %s failed: %v", k.noun, r)
+	}
+}
+
+// downgrade calls the downgrade function within Limit and returns its result as JSON.
+func (v *vm) downgrade(payload []byte) (out []byte, err error) {
+	rt := v.rt
+	defer guard(watch(rt), downgrade, &err)
+	in, err := v.parse(goja.Undefined(), rt.ToValue(string(payload)))
+	if err != nil {
+		return nil, runError(downgrade, err)
+	}
+	res, err := v.handler(goja.Undefined(), in)
+	if err != nil {
+		return nil, runError(downgrade, err)
+	}
+	if res == nil || goja.IsUndefined(res) {
+		return nil, errors.New("the downgrade returned nothing: it must end with return payload")
+	}
+	js, err := v.stringify(goja.Undefined(), res)
+	if err != nil {
+		return nil, runError(downgrade, err)
+	}
+	if goja.IsUndefined(js) {
+		return nil, fmt.Errorf("the downgrade returned %s, which has no JSON form", describe(res))
+	}
+	text := js.String()
+	if len(text) > MaxPayload {
+		return nil, fmt.Errorf("the downgraded payload is %d bytes as JSON; at most %d", len(text), MaxPayload)
+	}
+	return []byte(text), nil
+}
+
 // run calls the handler within Limit and reads its result.
 func (v *vm) run(in *Webhook) (out *Webhook, err error) {
 	rt := v.rt
-	w := watch(rt)
 	defer func() {
-		w.stop()
-		if r := recover(); r != nil {
-			// goja panics with a *goja.Exception or an interrupt when a value's own
-			// code (a getter, toJSON) throws while it is read.
-			if e, ok := r.(error); ok {
-				out, err = nil, runError(e)
-				return
-			}
-			out, err = nil, fmt.Errorf("the transformation failed: %v", r)
+		if err != nil {
+			out = nil
 		}
 	}()
+	defer guard(watch(rt), transformation, &err)
 	payload := goja.Undefined()
 	if len(in.Payload) > 0 {
 		if payload, err = v.parse(goja.Undefined(), rt.ToValue(string(in.Payload))); err != nil {
-			return nil, runError(err)
+			return nil, runError(transformation, err)
 		}
 	}
 	headers := rt.NewObject()
@@ -210,7 +301,7 @@ func (v *vm) run(in *Webhook) (out *Webhook, err error) {
 	_ = wh.Set("headers", headers)
 	res, err := v.handler(goja.Undefined(), wh)
 	if err != nil {
-		return nil, runError(err)
+		return nil, runError(transformation, err)
 	}
 	if res == nil || goja.IsUndefined(res) || goja.IsNull(res) {
 		return nil, errors.New("the handler returned nothing: it must end with return webhook")
@@ -230,7 +321,7 @@ func (v *vm) run(in *Webhook) (out *Webhook, err error) {
 	}
 	js, err := v.stringify(goja.Undefined(), p)
 	if err != nil {
-		return nil, runError(err)
+		return nil, runError(transformation, err)
 	}
 	if goja.IsUndefined(js) {
 		return nil, fmt.Errorf("the returned payload is %s, which has no JSON form", describe(p))
@@ -391,20 +482,32 @@ func describe(v goja.Value) string {
 
 // runError words an error from the engine: a time-out, or the thrown value with where
 // it was thrown.
-func runError(err error) error {
+func runError(k kind, err error) error {
 	var ie *goja.InterruptedError
 	if errors.As(err, &ie) {
 		if errors.Is(asError(ie.Value()), ErrTimeout) {
-			return ErrTimeout
+			if k == transformation {
+				return ErrTimeout
+			}
+			return timeoutError{k.noun}
 		}
-		return fmt.Errorf("the transformation was stopped: %v", ie.Value())
+		return fmt.Errorf("the %s was stopped: %v", k.noun, ie.Value())
 	}
 	var ex *goja.Exception
 	if errors.As(err, &ex) {
-		return fmt.Errorf("the transformation threw: %s", truncate(ex.Error(), 500))
+		return fmt.Errorf("the %s threw: %s", k.noun, truncate(ex.Error(), 500))
 	}
-	return fmt.Errorf("the transformation failed: %s", truncate(err.Error(), 500))
+	return fmt.Errorf("the %s failed: %s", k.noun, truncate(err.Error(), 500))
 }
+
+// timeoutError is ErrTimeout worded for code other than a transformation.
+type timeoutError struct{ noun string }
+
+func (e timeoutError) Error() string {
+	return fmt.Sprintf("the %s ran longer than %v and was stopped", e.noun, Limit)
+}
+
+func (e timeoutError) Is(target error) bool { return target == ErrTimeout }
 
 func asError(v any) error {
 	if e, ok := v.(error); ok {

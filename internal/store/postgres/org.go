@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -143,18 +144,18 @@ func (db *DB) EventTypeInsert(ctx context.Context, t *consign.EventType) error {
 }
 
 func insertEventType(ctx context.Context, tx pgx.Tx, t *consign.EventType, ignoreExisting bool) error {
-	q := `INSERT INTO event_types (name, description, schema, available_for, builtin, created_at, updated_at, keys)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	q := `INSERT INTO event_types (name, description, schema, available_for, builtin, created_at, updated_at, keys, versions)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
 	if ignoreExisting {
 		q += ` ON CONFLICT (name) DO UPDATE SET keys = excluded.keys WHERE event_types.keys IS NULL`
 	}
 	af, _ := json.Marshal(t.AvailableFor)
 	_, err := tx.Exec(ctx, q, t.Name, t.Description, nullRaw(t.Schema), json.RawMessage(af), t.Builtin, ts(t.CreatedAt), ts(t.UpdatedAt),
-		keysJSON(t.Keys))
+		keysJSON(t.Keys), nullRaw(store.EncodeVersions(t.Versions)))
 	return err
 }
 
-const eventTypeColumns = `name, description, schema, available_for, builtin, created_at, updated_at, keys`
+const eventTypeColumns = `name, description, schema, available_for, builtin, created_at, updated_at, keys, versions`
 
 // keysJSON is an event type's keys as stored: a JSON array, empty when it has none.
 func keysJSON(keys []string) json.RawMessage {
@@ -167,14 +168,20 @@ func keysJSON(keys []string) json.RawMessage {
 
 func scanEventType(row scanner) (*consign.EventType, error) {
 	var t consign.EventType
-	var schema *string
+	var schema, versions *string
 	var af, keys []byte
-	if err := row.Scan(&t.Name, &t.Description, &schema, &af, &t.Builtin, &t.CreatedAt, &t.UpdatedAt, &keys); err != nil {
+	if err := row.Scan(&t.Name, &t.Description, &schema, &af, &t.Builtin, &t.CreatedAt, &t.UpdatedAt, &keys, &versions); err != nil {
 		return nil, err
 	}
 	if len(keys) > 0 && string(keys) != "[]" {
 		if err := json.Unmarshal(keys, &t.Keys); err != nil {
 			return nil, err
+		}
+	}
+	if versions != nil {
+		var err error
+		if t.Versions, err = store.DecodeVersions([]byte(*versions)); err != nil {
+			return nil, fmt.Errorf("event type %s: %w", t.Name, err)
 		}
 	}
 	if schema != nil {
@@ -208,6 +215,22 @@ func (db *DB) EventTypeUpdate(ctx context.Context, t *consign.EventType) error {
 	tag, err := db.pool.Exec(ctx, `UPDATE event_types SET description = $1, schema = $2, available_for = $3, updated_at = $4,
 		keys = $6 WHERE name = $5`, t.Description, nullRaw(t.Schema), json.RawMessage(af), ts(t.UpdatedAt), t.Name, keysJSON(t.Keys))
 	return translate(mustAffect(tag, err, "event type", t.Name))
+}
+
+// EventTypeVersionsUpdate saves a type's versions, if the type is as of was (its
+// updated_at): else ECONFLICT.
+func (db *DB) EventTypeVersionsUpdate(ctx context.Context, name string, versions []consign.EventTypeVersion, was, now time.Time) error {
+	tag, err := db.pool.Exec(ctx, `UPDATE event_types SET versions = $1, updated_at = $2 WHERE name = $3 AND updated_at = $4`,
+		nullRaw(store.EncodeVersions(versions)), ts(now), name, ts(was))
+	if err := mustAffect(tag, err, "event type", name); consign.ErrorCode(err) == consign.ENOTFOUND {
+		if _, gerr := db.EventTypeGet(ctx, name); gerr != nil {
+			return gerr
+		}
+		return consign.Errorf(consign.ECONFLICT, "event type %q changed meanwhile: try again", name)
+	} else if err != nil {
+		return translate(err)
+	}
+	return nil
 }
 
 func nullRaw(b json.RawMessage) *string {

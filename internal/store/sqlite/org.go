@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/store"
@@ -162,28 +163,34 @@ func (db *DB) EventTypeInsert(ctx context.Context, t *consign.EventType) error {
 }
 
 func (db *DB) insertEventType(ctx context.Context, tx *sql.Tx, t *consign.EventType, ignoreExisting bool) error {
-	q := `INSERT INTO event_types (name, description, schema, available_for, builtin, created_at, updated_at, keys) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	q := `INSERT INTO event_types (name, description, schema, available_for, builtin, created_at, updated_at, keys, versions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	if ignoreExisting {
 		q += ` ON CONFLICT (name) DO UPDATE SET keys = excluded.keys WHERE event_types.keys IS NULL`
 	}
 	af, _ := json.Marshal(t.AvailableFor)
 	_, err := db.txExec(ctx, tx, q, t.Name, t.Description, nullRaw(t.Schema), string(af), t.Builtin, ms(t.CreatedAt), ms(t.UpdatedAt),
-		keysJSON(t.Keys))
+		keysJSON(t.Keys), nullRaw(store.EncodeVersions(t.Versions)))
 	return err
 }
 
 func scanEventType(row interface{ Scan(...any) error }) (*consign.EventType, error) {
 	var t consign.EventType
-	var schema sql.NullString
+	var schema, versions sql.NullString
 	var af string
 	var keys sql.NullString
 	var created, updated int64
-	if err := row.Scan(&t.Name, &t.Description, &schema, &af, &t.Builtin, &created, &updated, &keys); err != nil {
+	if err := row.Scan(&t.Name, &t.Description, &schema, &af, &t.Builtin, &created, &updated, &keys, &versions); err != nil {
 		return nil, err
 	}
 	if keys.Valid && keys.String != "[]" {
 		if err := json.Unmarshal([]byte(keys.String), &t.Keys); err != nil {
 			return nil, err
+		}
+	}
+	if versions.Valid {
+		var err error
+		if t.Versions, err = store.DecodeVersions([]byte(versions.String)); err != nil {
+			return nil, fmt.Errorf("event type %s: %w", t.Name, err)
 		}
 	}
 	if schema.Valid {
@@ -196,7 +203,7 @@ func scanEventType(row interface{ Scan(...any) error }) (*consign.EventType, err
 	return &t, nil
 }
 
-const eventTypeColumns = `name, description, schema, available_for, builtin, created_at, updated_at, keys`
+const eventTypeColumns = `name, description, schema, available_for, builtin, created_at, updated_at, keys, versions`
 
 // keysJSON is an event type's keys as stored: a JSON array, empty when it has none.
 func keysJSON(keys []string) string {
@@ -232,6 +239,24 @@ func (db *DB) EventTypeUpdate(ctx context.Context, t *consign.EventType) error {
 		res, err := db.txExec(ctx, tx, `UPDATE event_types SET description = ?, schema = ?, available_for = ?, updated_at = ?, keys = ? WHERE name = ?`,
 			t.Description, nullRaw(t.Schema), string(af), ms(t.UpdatedAt), keysJSON(t.Keys), t.Name)
 		return mustAffect(res, err, "event type", t.Name)
+	})
+}
+
+// EventTypeVersionsUpdate saves a type's versions, if the type is as of was (its
+// updated_at): else ECONFLICT.
+func (db *DB) EventTypeVersionsUpdate(ctx context.Context, name string, versions []consign.EventTypeVersion, was, now time.Time) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := db.txExec(ctx, tx, `UPDATE event_types SET versions = ?, updated_at = ? WHERE name = ? AND updated_at = ?`,
+			nullRaw(store.EncodeVersions(versions)), ms(now), name, ms(was))
+		if err := mustAffect(res, err, "event type", name); consign.ErrorCode(err) == consign.ENOTFOUND {
+			if _, gerr := db.EventTypeGet(ctx, name); gerr != nil {
+				return gerr
+			}
+			return consign.Errorf(consign.ECONFLICT, "event type %q changed meanwhile: try again", name)
+		} else if err != nil {
+			return err
+		}
+		return nil
 	})
 }
 

@@ -427,6 +427,46 @@ func testEventType(t *testing.T, open opener) {
 		}
 	})
 
+	t.Run("Versions", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		et := &consign.EventType{Name: "order.created", Description: "Placed.", Schema: schema, CreatedAt: now, UpdatedAt: now}
+		require.NoError(t, s.EventTypeInsert(t.Context(), et))
+		v1 := consign.EventTypeVersion{Version: "2026-06-01", Downgrade: "function downgrade(p) { return p }", CreatedAt: now.Add(time.Minute)}
+		v2 := consign.EventTypeVersion{Version: "2026-12-01", Schema: schema, Downgrade: "function downgrade(p) {\n  p.id = p.order_id; return p }",
+			CreatedAt: now.Add(time.Hour)}
+
+		require.NoError(t, s.EventTypeVersionsUpdate(t.Context(), et.Name, []consign.EventTypeVersion{v1}, now, v1.CreatedAt))
+		require.NoError(t, s.EventTypeVersionsUpdate(t.Context(), et.Name, []consign.EventTypeVersion{v1, v2}, v1.CreatedAt, v2.CreatedAt))
+		// A writer that read the type before the last change is refused.
+		requireCode(t, consign.ECONFLICT, s.EventTypeVersionsUpdate(t.Context(), et.Name, []consign.EventTypeVersion{v1}, v1.CreatedAt, v2.CreatedAt.Add(time.Second)))
+		requireCode(t, consign.ENOTFOUND, s.EventTypeVersionsUpdate(t.Context(), "order.missing", nil, now, now))
+
+		// An update of the type's own fields keeps its versions.
+		got, err := s.EventTypeGet(t.Context(), et.Name)
+		require.NoError(t, err)
+		got.Description, got.UpdatedAt = "An order was placed.", v2.CreatedAt.Add(time.Minute)
+		require.NoError(t, s.EventTypeUpdate(t.Context(), got))
+
+		all, err := s.EventTypeList(t.Context())
+		require.NoError(t, err)
+		require.Len(t, all, 1)
+		for _, got := range []*consign.EventType{got, all[0]} {
+			require.Len(t, got.Versions, 2)
+			for i, want := range []consign.EventTypeVersion{v1, v2} {
+				require.Equal(t, want.Version, got.Versions[i].Version)
+				require.Equal(t, want.Downgrade, got.Versions[i].Downgrade, "the code comes back byte for byte")
+				if want.Schema == nil {
+					require.Empty(t, got.Versions[i].Schema)
+				} else {
+					require.JSONEq(t, string(want.Schema), string(got.Versions[i].Schema))
+				}
+				requireTime(t, want.CreatedAt, got.Versions[i].CreatedAt, "created_at")
+			}
+		}
+		requireTime(t, got.UpdatedAt, all[0].UpdatedAt, "updated_at")
+	})
+
 	t.Run("UpdateMissing", func(t *testing.T) {
 		t.Parallel()
 		requireCode(t, consign.ENOTFOUND, open(t).EventTypeUpdate(t.Context(), &consign.EventType{Name: "order.created", UpdatedAt: now}))
