@@ -20,6 +20,7 @@ type Store interface {
 	OrgGet(ctx context.Context, id string) (*consign.Org, error)
 	OrgList(ctx context.Context, p store.Page) ([]*consign.Org, error)
 	EventTypeList(ctx context.Context) ([]*consign.EventType, error)
+	EventTypeGet(ctx context.Context, name string) (*consign.EventType, error)
 	EventGet(ctx context.Context, orgID, id string) (*consign.Event, error)
 	EventList(ctx context.Context, orgID string, f store.EventFilter) ([]*consign.Event, error)
 	DeliveryList(ctx context.Context, orgID string, f store.DeliveryFilter) ([]*consign.Delivery, error)

@@ -108,6 +108,9 @@ type endpointForm struct {
 	MaxFailures, FailureWindow               string
 	SecretExpiresAt                          string
 	Active                                   bool
+	// Payload shaping: the pinned version (a date), the filter as JSON text, the
+	// transformation's code.
+	Version, Filter, Transformation string
 
 	// TLS PEM documents: any filled replaces the endpoint's TLS settings as a whole, all
 	// empty keeps them, RemoveTLS removes them. The key is never shown again, so its
@@ -131,6 +134,7 @@ func formOf(e *consign.Endpoint, catalog map[string]bool) endpointForm {
 		AuthType: e.Auth.Type, AuthToken: e.Auth.Token, Headers: headersText(consign.MaskHeaders(e.Headers)), Ordering: e.Ordering,
 		Coalesce: e.Coalesce, Active: e.Active,
 		DisableAfter: durText(time.Duration(e.FailurePolicy.DisableAfter)),
+		Version:      e.Version, Filter: indentJSON(e.Filter), Transformation: e.Transformation,
 	}
 	if a := e.Auth.Masked(); a.Type != consign.AuthToken {
 		f.AuthToken = ""
@@ -183,6 +187,9 @@ func readEndpointForm(r *http.Request) endpointForm {
 		RetrySchedule: v.Get("retry_schedule"), RetryMaxAge: v.Get("retry_max_age"), DisableAfter: v.Get("disable_after"),
 		MaxFailures: v.Get("max_failures"), FailureWindow: v.Get("failure_window"),
 		SecretExpiresAt: v.Get("secret_expires_at"), Active: v.Get("active") == "on",
+		Version: v.Get("version"), Filter: v.Get("filter"),
+		// Browsers send a textarea's lines ended by CRLF.
+		Transformation: strings.ReplaceAll(v.Get("transformation"), "\r\n", "\n"),
 	}
 }
 
@@ -202,6 +209,15 @@ func (f *endpointForm) apply(in *manage.EndpointInput, creating bool) error {
 		DisableAfter: p.duration("failure_policy.disable_after", f.DisableAfter),
 		MaxFailures:  p.int("failure_policy.max_failures", f.MaxFailures),
 		Window:       p.duration("failure_policy.window", f.FailureWindow),
+	}
+	in.Version, in.Transformation = strings.TrimSpace(f.Version), strings.TrimSpace(f.Transformation)
+	in.Filter = nil // empty: no filter
+	if rules := strings.TrimSpace(f.Filter); rules != "" {
+		if !json.Valid([]byte(rules)) {
+			p.fail("filter", "is not valid JSON: write rules such as {\"payload\": {\"total\": {\"$gte\": 500}}}, or leave it empty to send every event")
+		} else {
+			in.Filter = json.RawMessage(rules)
+		}
 	}
 	if creating {
 		in.SecretExpiresAt = p.time("secret_expires_at", f.SecretExpiresAt)

@@ -60,6 +60,9 @@ func (s *Server) routes() {
 	s.handle("GET "+o+"events", portalView, s.events)
 	s.handle("GET "+o+"events/{id}", portalView, s.event)
 
+	s.handle("GET "+o+"event-types", portalView, s.catalog)
+	s.handle("GET "+o+"event-types/{name}", portalView, s.catalogType)
+
 	s.handle("GET "+o+"sources", orgPage, s.sourceList)
 	s.handle("GET "+o+"sources/new", orgPage, s.newSource)
 	s.handle("POST "+o+"sources", orgPage, s.createSource)

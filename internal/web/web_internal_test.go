@@ -198,7 +198,7 @@ func TestTemplatesParse(t *testing.T) {
 	t.Parallel()
 	p := mustParsePages()
 	for _, name := range []string{"signin", "error", "orgs", "keys", "overview", "endpoints", "endpoint", "endpoint_form",
-		"deliveries", "delivery", "events", "event", "sources", "source", "source_form", "job"} {
+		"deliveries", "delivery", "events", "event", "sources", "source", "source_form", "job", "catalog", "catalog_type"} {
 		require.NotNil(t, p.sets[name], name)
 	}
 }
