@@ -39,7 +39,7 @@ func TestRunEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 
 	rates := map[string]*Throughput{
-		"loopback": rep.Loopback, "d11": rep.Deliver, "d11burst": rep.DeliverBurst, "d11f": rep.FilterDeliver, "fanout": rep.FanoutDeliver, "single": rep.Single, "batch": rep.Batch,
+		"loopback": rep.Loopback, "d11": rep.Deliver, "d11burst": rep.DeliverBurst, "d11f": rep.FilterDeliver, "d11t": rep.TransformDeliver, "fanout": rep.FanoutDeliver, "single": rep.Single, "batch": rep.Batch,
 	}
 	for name, th := range rates {
 		require.NotNil(t, th, name)
@@ -58,6 +58,12 @@ func TestRunEndToEnd(t *testing.T) {
 	require.Regexp(t, `deliveries/s 1→1 with a filter on the payload \(batch-fed\): [\d,]+ /s`, out.String())
 	require.Regexp(t, `\d+ % of the plain 1→1 rate \(target ≥ 95 %\): (met|missed)`, out.String())
 	require.Regexp(t, ` d11f=\d+/s d11f_share=\d+%`, rep.Summary())
+	// Likewise the transformation run, whose receiver gets the transformed webhooks.
+	require.Equal(t, 200, rep.TransformDeliver.Want)
+	require.InDelta(t, rep.TransformDeliver.PerSecond/rep.Deliver.PerSecond, rep.TransformShare, 1e-9)
+	require.Regexp(t, `deliveries/s 1→1 with a small transformation \(batch-fed\): [\d,]+ /s`, out.String())
+	require.Regexp(t, `\d+ % of the plain 1→1 rate \(target ≥ 50 %\): (met|missed)`, out.String())
+	require.Regexp(t, ` d11t=\d+/s d11t_share=\d+%`, rep.Summary())
 	require.Regexp(t, `deliveries/s 1→1 \(batch-fed\): [\d,]+ /s \(.*µs of CPU each.*, \d+ allocations \([\d,]+ bytes\)`, out.String())
 	require.Equal(t, 1000, rep.Loopback.Want, "loopback sends 5×events requests")
 	require.Equal(t, 200, rep.Deliver.Want)

@@ -71,6 +71,7 @@ func runRounds(ctx context.Context, cfg Config, out io.Writer) (*Report, error) 
 		{figDeliver, func(r *Report) *Throughput { return r.Deliver }},
 		{figBurst, func(r *Report) *Throughput { return r.DeliverBurst }},
 		{figFilter, func(r *Report) *Throughput { return r.FilterDeliver }},
+		{figTransform, func(r *Report) *Throughput { return r.TransformDeliver }},
 		{figFanout, func(r *Report) *Throughput { return r.FanoutDeliver }},
 		{figSingle, func(r *Report) *Throughput { return r.Single }},
 		{figBatch, func(r *Report) *Throughput { return r.Batch }},
@@ -128,11 +129,12 @@ func medianReport(reps []*Report) *Report {
 	m.DeliverBurst = rate(func(r *Report) *Throughput { return r.DeliverBurst })
 	m.FanoutDeliver = rate(func(r *Report) *Throughput { return r.FanoutDeliver })
 	m.FilterDeliver = rate(func(r *Report) *Throughput { return r.FilterDeliver })
+	m.TransformDeliver = rate(func(r *Report) *Throughput { return r.TransformDeliver })
 	m.Single = rate(func(r *Report) *Throughput { return r.Single })
 	m.Batch = rate(func(r *Report) *Throughput { return r.Batch })
 	m.filterShare() // of the medians
 	if m.Loopback != nil {
-		for _, t := range []*Throughput{m.Deliver, m.DeliverBurst, m.FilterDeliver, m.FanoutDeliver, m.Single} {
+		for _, t := range []*Throughput{m.Deliver, m.DeliverBurst, m.FilterDeliver, m.TransformDeliver, m.FanoutDeliver, m.Single} {
 			if t != nil {
 				t.scale(m.Loopback.PerSecond)
 			}

@@ -50,6 +50,10 @@ type Report struct {
 	// FilterShare its share of Deliver's rate (0 when either is missing).
 	FilterDeliver *Throughput `json:"deliveries_1_1_filter,omitempty"`
 	FilterShare   float64     `json:"filter_share_of_1_1,omitempty"`
+	// TransformDeliver is deliveries/s, 1 event → 1 endpoint with a small
+	// transformation, batch-fed; TransformShare its share of Deliver's rate.
+	TransformDeliver *Throughput `json:"deliveries_1_1_transformation,omitempty"`
+	TransformShare   float64     `json:"transformation_share_of_1_1,omitempty"`
 	// FanoutDeliver is deliveries/s, 1 event → Fanout endpoints, batch-fed.
 	FanoutDeliver *Throughput `json:"deliveries_1_n,omitempty"`
 	// NATS is deliveries/s 1 → 1 to a NATS JetStream stream (scenario nats).
@@ -281,26 +285,34 @@ type figure struct {
 }
 
 var (
-	figLoopback = figure{key: "loopback"}
-	figDeliver  = figure{key: "d11", target: 20_000}
-	figBurst    = figure{key: "d11burst", target: 20_000} // the same row, published flat out
-	figFanout   = figure{key: "fanout", target: 25_000}   // for 1 → 10
-	figFilter   = figure{key: "d11f"}                     // its target is a share of d11's
-	figSingle   = figure{key: "single", target: 10_000}
-	figBatch    = figure{key: "batch", target: 100_000}
-	figNATS     = figure{key: "nats", target: 20_000} // 1 → 1 to a JetStream stream
+	figLoopback  = figure{key: "loopback"}
+	figDeliver   = figure{key: "d11", target: 20_000}
+	figBurst     = figure{key: "d11burst", target: 20_000} // the same row, published flat out
+	figFanout    = figure{key: "fanout", target: 25_000}   // for 1 → 10
+	figFilter    = figure{key: "d11f"}                     // its target is a share of d11's
+	figTransform = figure{key: "d11t"}                     // likewise
+	figSingle    = figure{key: "single", target: 10_000}
+	figBatch     = figure{key: "batch", target: 100_000}
+	figNATS      = figure{key: "nats", target: 20_000} // 1 → 1 to a JetStream stream
 )
 
 // filterShareTarget is the spec's target for the filter figure: this share of the plain
 // 1 → 1 rate measured beside it.
 const filterShareTarget = 0.95
 
-// filterShare sets FilterShare from the two rates, when both were measured.
+// transformShareTarget is the spec's target for the transformation figure.
+const transformShareTarget = 0.50
+
+// filterShare sets FilterShare and TransformShare from the rates, when they were
+// measured.
 func (r *Report) filterShare() {
-	r.FilterShare = 0
-	if r.Deliver != nil && r.FilterDeliver != nil && r.Deliver.PerSecond > 0 {
-		r.FilterShare = r.FilterDeliver.PerSecond / r.Deliver.PerSecond
+	share := func(t *Throughput) float64 {
+		if r.Deliver != nil && t != nil && r.Deliver.PerSecond > 0 {
+			return t.PerSecond / r.Deliver.PerSecond
+		}
+		return 0
 	}
+	r.FilterShare, r.TransformShare = share(r.FilterDeliver), share(r.TransformDeliver)
 }
 
 // targetPostgres is the spec's target for deliveries/s on PostgreSQL, one node.
@@ -322,6 +334,9 @@ func (t *Throughput) line(f figure, cfg Config) string {
 		title = "deliveries/s 1→1 (batch-fed, burst: published flat out)"
 	case figFilter:
 		title = "deliveries/s 1→1 with a filter on the payload (batch-fed)"
+		target = "its target is a share of the plain 1→1 rate, below"
+	case figTransform:
+		title = "deliveries/s 1→1 with a small transformation (batch-fed)"
 		target = "its target is a share of the plain 1→1 rate, below"
 	case figFanout:
 		title = fmt.Sprintf("deliveries/s 1→%d (batch-fed)", cfg.Fanout)
@@ -499,6 +514,7 @@ func (r *Report) missed() (missed, atReference string, targets bool) {
 		}
 	}
 	other("d11f", r.FilterShare > 0, r.FilterShare >= filterShareTarget)
+	other("d11t", r.TransformShare > 0, r.TransformShare >= transformShareTarget)
 	other("latency", r.Latency != nil, r.Latency != nil && r.Latency.Met)
 	other("backlog", r.Backlog != nil, r.Backlog != nil && r.Backlog.Met)
 	other("search", r.Search != nil && r.Search.Seed != nil, r.Search != nil && r.Search.Met)
@@ -539,6 +555,10 @@ func (r *Report) Summary() string {
 	if r.FilterShare > 0 {
 		fmt.Fprintf(&b, " d11f_share=%.0f%%", 100*r.FilterShare)
 	}
+	rate("d11t", r.TransformDeliver)
+	if r.TransformShare > 0 {
+		fmt.Fprintf(&b, " d11t_share=%.0f%%", 100*r.TransformShare)
+	}
 	rate(fmt.Sprintf("d1%d", r.Fanout), r.FanoutDeliver)
 	rate("nats", r.NATS)
 	rate("single", r.Single)
@@ -575,7 +595,7 @@ func (r *Report) Summary() string {
 	for _, f := range []struct {
 		key string
 		t   *Throughput
-	}{{"d11", r.Deliver}, {"d11burst", r.DeliverBurst}, {"d11f", r.FilterDeliver}, {fmt.Sprintf("d1%d", r.Fanout), r.FanoutDeliver},
+	}{{"d11", r.Deliver}, {"d11burst", r.DeliverBurst}, {"d11f", r.FilterDeliver}, {"d11t", r.TransformDeliver}, {fmt.Sprintf("d1%d", r.Fanout), r.FanoutDeliver},
 		{"nats", r.NATS}, {"single", r.Single}, {"batch", r.Batch}} {
 		if f.t != nil && f.t.ServerCPUPerUnit > 0 {
 			fmt.Fprintf(&b, " %s_server_us=%.1f", f.key, f.t.ServerCPUPerUnit)

@@ -50,6 +50,7 @@ func (r *runner) run(ctx context.Context) error {
 		{ScenarioDeliver, func(ctx context.Context) error { return r.deliveries(ctx, 1, false) }},
 		{ScenarioBurst, func(ctx context.Context) error { return r.deliveries(ctx, 1, true) }},
 		{ScenarioFilter, r.filtered},
+		{ScenarioTransform, r.transformed},
 		{ScenarioFanout, func(ctx context.Context) error { return r.deliveries(ctx, cfg.Fanout, false) }},
 		{ScenarioSingle, r.ingestSingle},
 		{ScenarioBatch, r.ingestBatch},
@@ -264,6 +265,36 @@ func (r *runner) filtered(ctx context.Context) error {
 	r.p.printf("%s\n", th.line(figFilter, r.cfg))
 	if s := r.rep.FilterShare; s > 0 {
 		r.p.printf("  %.0f %% of the plain 1→1 rate (target ≥ %.0f %%): %s\n", 100*s, 100*filterShareTarget, metText(s >= filterShareTarget))
+	}
+	return nil
+}
+
+// benchTransformation is the transformation of the d11t scenario: small, as partners'
+// are (a field added to the payload, a header), so every webhook is parsed into the
+// engine, changed and turned back into JSON.
+const benchTransformation = `function handler(webhook) {
+  webhook.payload.source = "consign-bench";
+  webhook.headers["X-Event-Kind"] = webhook.type;
+  return webhook;
+}`
+
+// transformed measures deliveries/s 1 → 1 like d11, through an endpoint with a small
+// transformation, and its share of d11's rate when that was measured.
+func (r *runner) transformed(ctx context.Context) error {
+	org, key, err := r.newOrg(ctx, ScenarioTransform)
+	if err != nil {
+		return err
+	}
+	eps, err := r.newEndpoints(ctx, org, key, ScenarioTransform, 1, map[string]any{"transformation": benchTransformation})
+	if err != nil {
+		return err
+	}
+	th := r.deliver(ctx, org, key, ScenarioTransform, eps, figTransform, r.cfg.FlatOut)
+	r.rep.TransformDeliver = th
+	r.rep.filterShare()
+	r.p.printf("%s\n", th.line(figTransform, r.cfg))
+	if s := r.rep.TransformShare; s > 0 {
+		r.p.printf("  %.0f %% of the plain 1→1 rate (target ≥ %.0f %%): %s\n", 100*s, 100*transformShareTarget, metText(s >= transformShareTarget))
 	}
 	return nil
 }

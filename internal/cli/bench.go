@@ -21,13 +21,13 @@ type benchCmd struct {
 	BatchClients  int           `default:"4" help:"Concurrent clients posting batches."`
 	Ahead         int           `default:"2" help:"Batches the delivery scenarios' publisher may be ahead of the deliveries that arrived: the figures are sustained rates."`
 	Warmup        int           `default:"20000" help:"Deliveries each delivery scenario sends before the part it measures, in the same stream (0: none): a fresh server's first second goes partly to one-time work."`
-	FlatOut       bool          `name:"flat-out" help:"Publish the paced delivery scenarios' events (d11, d11f, fanout) as fast as the API takes them too, as d11burst always does: the figure is then how fast the backlog this builds in the store drains."`
+	FlatOut       bool          `name:"flat-out" help:"Publish the paced delivery scenarios' events (d11, d11f, d11t, fanout) as fast as the API takes them too, as d11burst always does: the figure is then how fast the backlog this builds in the store drains."`
 	Type          string        `default:"order.fulfilled" enum:"order.fulfilled,custom" help:"What to publish: order.fulfilled (the built-in commerce type, each payload checked against its schema) or custom (a type without a schema, bench.event)."`
 	Rate          int           `default:"1000" help:"Events per second of the latency run."`
 	Backlog       int           `default:"1000000" help:"Deliveries the backlog scenario queues for an endpoint that is down."`
 	SearchEvents  int           `default:"1000000" help:"Events the search scenario publishes and then searches over by business key."`
 	SearchQueries int           `default:"2000" help:"Searches the search scenario times (events and deliveries in turn, half for keys that exist)."`
-	Only          []string      `sep:"," help:"Run only these scenarios: loopback, d11, d11burst, d11f, fanout, single, batch, latency, backlog, search (default all), and nats (1→1 to a NATS JetStream stream at --nats-url; only when named)."`
+	Only          []string      `sep:"," help:"Run only these scenarios: loopback, d11, d11burst, d11f, d11t, fanout, single, batch, latency, backlog, search (default all), and nats (1→1 to a NATS JetStream stream at --nats-url; only when named)."`
 	NATSURL       string        `name:"nats-url" default:"nats://127.0.0.1:4222" help:"NATS server with JetStream for the nats scenario (the in-process server reaches it with insecure targets)."`
 	URL           string        `name:"url" placeholder:"http://127.0.0.1:8700" help:"Measure an existing Consign server on this machine (run with --insecure-targets) instead of an in-process one."`
 	Key           string        `help:"Admin API key of the server at --url."`
