@@ -43,6 +43,19 @@ func (s *Service) TestTransformation(ctx context.Context, orgID, id string, in T
 	if err != nil {
 		return nil, err
 	}
+	return s.TryTransformation(ctx, e, in)
+}
+
+// TryTransformation is TestTransformation for an endpoint that may not be saved yet (the
+// dashboard's form): e holds the URL, method, headers, version and transformation it
+// would have.
+func (s *Service) TryTransformation(ctx context.Context, e *consign.Endpoint, in TransformationTest) (*TransformationResult, error) {
+	if e.Version != "" {
+		if msg := consign.ValidVersion(e.Version); msg != "" {
+			return nil, consign.Invalid("version", "%s", msg)
+		}
+	}
+	var err error
 	if in.Type == "" {
 		in.Type = consign.TypeTest
 	} else if msg := consign.ValidTypeName(in.Type); msg != "" {

@@ -262,6 +262,31 @@ func TestBrowser(t *testing.T) {
 	require.Contains(t, text("main"), "No events match.")
 	require.NotContains(t, text("main"), "evt_", "no event listed")
 
+	// The transformation editor: typed code runs on the last order.fulfilled event (the
+	// one published above) and htmx shows what would be sent, before anything is saved.
+	do("try a transformation",
+		chromedp.Navigate(orgBase+"endpoints/"+epID+"/edit"),
+		chromedp.WaitVisible(chromedp.ID("transformation")),
+		chromedp.SendKeys(chromedp.ID("transformation"), "function handler(webhook) {\n  webhook.payload = {order: webhook.payload.order_id, track: webhook.payload.tracking};\n  webhook.headers[\"X-Kind\"] = webhook.type;\n  return webhook;\n}"),
+		chromedp.SetValue(chromedp.ID("sample_type"), "order.fulfilled"),
+		chromedp.Click(button("Run on a sample")),
+		chromedp.WaitVisible(chromedp.CSS(`#transformation-result pre`)))
+	tried := text("#transformation-result")
+	require.Contains(t, tried, `"track": "1Z999AA10123456784"`)
+	require.Contains(t, tried, "X-Kind: order.fulfilled")
+	require.Contains(t, tried, "the last order.fulfilled event")
+	require.Contains(t, location(), "/edit", "the page stayed: htmx swapped the result in")
+	shot("07d-transformation-tried")
+	// A throwing one shows its error in the same place; nothing was saved.
+	do("try a failing transformation",
+		chromedp.SetValue(chromedp.ID("transformation"), `function handler(webhook) { throw new Error("no tracking") }`),
+		chromedp.Click(button("Run on a sample")),
+		chromedp.WaitVisible(`//*[@id="transformation-result"]//p[contains(., "no tracking")]`))
+	require.Contains(t, text("#transformation-result"), "the transformation threw: Error: no tracking")
+	stored, err := a.Manage.Endpoint(context.Background(), orgID, epID)
+	require.NoError(t, err)
+	require.Empty(t, stored.Transformation, "trying saves nothing")
+
 	// An inbound source: create it, read its URL, post a webhook twice, see the receipts.
 	do("new source",
 		chromedp.Navigate(orgBase+"sources/new"),

@@ -111,6 +111,9 @@ type endpointForm struct {
 	// Payload shaping: the pinned version (a date), the filter as JSON text, the
 	// transformation's code.
 	Version, Filter, Transformation string
+	// The sample event "Run on a sample" tries the transformation on: its type, and its
+	// payload (empty: the org's last event of the type).
+	SampleType, SamplePayload string
 
 	// TLS PEM documents: any filled replaces the endpoint's TLS settings as a whole, all
 	// empty keeps them, RemoveTLS removes them. The key is never shown again, so its
@@ -126,6 +129,9 @@ type endpointFormPage struct {
 	Groups []topicGroup
 	Errors fieldErrors
 	Action string
+	// TryAction is where "Run on a sample" posts the form; Try its last result.
+	TryAction string
+	Try       *tryResult
 }
 
 func formOf(e *consign.Endpoint, catalog map[string]bool) endpointForm {
@@ -187,7 +193,7 @@ func readEndpointForm(r *http.Request) endpointForm {
 		RetrySchedule: v.Get("retry_schedule"), RetryMaxAge: v.Get("retry_max_age"), DisableAfter: v.Get("disable_after"),
 		MaxFailures: v.Get("max_failures"), FailureWindow: v.Get("failure_window"),
 		SecretExpiresAt: v.Get("secret_expires_at"), Active: v.Get("active") == "on",
-		Version: v.Get("version"), Filter: v.Get("filter"),
+		Version: v.Get("version"), Filter: v.Get("filter"), SampleType: v.Get("sample_type"), SamplePayload: v.Get("sample_payload"),
 		// Browsers send a textarea's lines ended by CRLF.
 		Transformation: strings.ReplaceAll(v.Get("transformation"), "\r\n", "\n"),
 	}
@@ -321,12 +327,30 @@ func (s *Server) newEndpoint(w http.ResponseWriter, r *http.Request, q *req) err
 }
 
 func (s *Server) renderEndpointForm(w http.ResponseWriter, r *http.Request, q *req, status int, e *consign.Endpoint, f endpointForm, errs fieldErrors) error {
+	return s.renderEndpointFormWith(w, r, q, status, e, f, errs, nil)
+}
+
+// renderEndpointFormWith renders the form with the result of "Run on a sample", if any.
+func (s *Server) renderEndpointFormWith(w http.ResponseWriter, r *http.Request, q *req, status int, e *consign.Endpoint, f endpointForm, errs fieldErrors, try *tryResult) error {
 	groups, _, err := s.topicGroups(r.Context(), q.org)
 	if err != nil {
 		return err
 	}
 	f.ClientKey = "" // a private key is never sent back to the browser
-	p := endpointFormPage{New: e == nil, E: e, F: f, Groups: groups, Errors: errs, Action: orgURL(q.org.ID, "endpoints")}
+	if f.SampleType == "" {
+		// The first type the endpoint names, else the catalog's first.
+		for _, t := range f.Topics {
+			if !strings.HasSuffix(t, "*") {
+				f.SampleType = t
+				break
+			}
+		}
+		if f.SampleType == "" && len(groups) > 0 && len(groups[0].Types) > 0 {
+			f.SampleType = groups[0].Types[0].Name
+		}
+	}
+	p := endpointFormPage{New: e == nil, E: e, F: f, Groups: groups, Errors: errs, Action: orgURL(q.org.ID, "endpoints"),
+		TryAction: orgURL(q.org.ID, "transformation/test"), Try: try}
 	title := "New endpoint"
 	if e != nil {
 		p.Action = orgURL(q.org.ID, "endpoints/"+e.ID+"/edit")

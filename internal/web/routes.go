@@ -49,6 +49,7 @@ func (s *Server) routes() {
 	s.handle("POST "+o+"endpoints/{id}/replay", portalChange, s.replayEndpoint)
 	s.handle("GET "+o+"jobs/{id}", portalView, s.job)
 	s.handle("POST "+o+"jobs/{id}/cancel", portalChange, s.cancelJob)
+	s.handle("POST "+o+"transformation/test", portalChange, s.tryTransformation)
 	s.handle("POST "+o+"endpoints/{id}/secrets", portalChange, s.addSecret)
 	s.handle("POST "+o+"endpoints/{id}/secrets/rotate", portalChange, s.rotateSecret)
 	s.handle("POST "+o+"endpoints/{id}/secrets/{sid}/expiry", portalChange, s.secretExpiry)

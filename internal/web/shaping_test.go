@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -55,7 +56,6 @@ func TestCatalogShowsVersions(t *testing.T) {
 	res = b.get(o + "event-types/order.created")
 	require.Contains(t, res.body, "Not versioned")
 }
-
 
 // TestEndpointFormShapesPayloads: the endpoint form takes a pinned version, a filter and
 // a transformation; each fault shows under its own field with what was typed kept, and
@@ -117,4 +117,66 @@ func TestEndpointFormShapesPayloads(t *testing.T) {
 	require.Empty(t, got.Version)
 	require.Empty(t, got.Filter)
 	require.Empty(t, got.Transformation)
+}
+
+// TestRunOnASample: "Run on a sample" runs the code typed in the form on the org's last
+// event of the chosen type, or on the payload typed, in the endpoint's pinned version;
+// without JavaScript the form comes back with the result, with htmx the result alone.
+func TestRunOnASample(t *testing.T) {
+	t.Parallel()
+	u := newUI(t)
+	ctx := context.Background()
+	org := &consign.Org{Name: "Acme"}
+	require.NoError(t, u.manage.CreateOrg(ctx, org))
+	_, err := u.manage.AddEventTypeVersion(ctx, "purchase_order.created", &manage.EventTypeVersionInput{Version: "2026-12-01",
+		Downgrade: `function downgrade(p) { p.total = p.amount / 100; delete p.amount; return p }`})
+	require.NoError(t, err)
+	b := u.browser(t)
+	token := b.signIn(adminKey)
+	o := "/ui/orgs/" + org.ID + "/"
+	code := `function handler(w) { w.payload.seen = w.type; w.headers["X-Kind"] = "po"; return w }`
+	try := func(extra url.Values, hdr ...string) page {
+		v := url.Values{"csrf": {token}, "url": {"http://127.0.0.1:9/po"}, "method": {"POST"}, "headers": {"X-Partner: acme"},
+			"transformation": {code}, "sample_type": {"purchase_order.created"}}
+		for k, x := range extra {
+			v[k] = x
+		}
+		return b.post(o+"transformation/test", v, hdr...)
+	}
+
+	res := try(nil)
+	require.Equal(t, http.StatusOK, res.status, res.body)
+	require.Contains(t, res.body, "a test payload: no purchase_order.created event was published in this org yet")
+	require.Contains(t, res.body, `&#34;seen&#34;: &#34;purchase_order.created&#34;`)
+	require.Contains(t, res.body, "<code>X-Kind: po</code>")
+	require.Contains(t, res.body, "<h1>New endpoint</h1>", "without htmx the whole form comes back")
+	require.Contains(t, res.body, ">"+template.HTMLEscapeString(code)+"</textarea>", "with the code as typed")
+
+	require.NoError(t, u.store.EventsInsert(ctx, []*store.EventWrite{{Event: &consign.Event{ID: consign.NewID(consign.PrefixEvent, time.Now()),
+		OrgID: org.ID, Type: "purchase_order.created", Payload: json.RawMessage(`{"po":"PO-7","amount":1250}`), CreatedAt: time.Now().UTC()}}}))
+	tests := []struct {
+		name  string
+		extra url.Values
+		want  []string
+	}{
+		{"the last event", nil, []string{"the last purchase_order.created event, evt_", `&#34;amount&#34;: 1250`}},
+		{"pinned: the downgraded payload", url.Values{"version": {"2026-06-01"}}, []string{`&#34;total&#34;: 12.5`}},
+		{"a payload typed", url.Values{"sample_payload": {`{"po":"PO-8"}`}}, []string{"the payload typed above", `&#34;po&#34;: &#34;PO-8&#34;`}},
+		{"a payload not JSON", url.Values{"sample_payload": {`{"po":`}}, []string{"The sample payload is not valid JSON"}},
+		{"code that throws", url.Values{"transformation": {`function handler(w) { throw new Error("no po") }`}}, []string{"the transformation threw: Error: no po"}},
+		{"code that does not compile", url.Values{"transformation": {`function handler(w) {`}}, []string{"does not compile"}},
+		{"no code", url.Values{"transformation": {""}}, []string{"Write a transformation first"}},
+		{"a cancel", url.Values{"transformation": {`function handler(w) { w.cancel = true; return w }`}}, []string{"nothing would be sent"}},
+		{"a private URL", url.Values{"transformation": {`function handler(w) { w.url = "ftp://x"; return w }`}}, []string{"webhook.url"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := try(tt.extra, "HX-Request", "true")
+			require.Equal(t, http.StatusOK, res.status, res.body)
+			require.True(t, strings.HasPrefix(strings.TrimSpace(res.body), `<div id="transformation-result"`), res.body)
+			for _, w := range tt.want {
+				require.Contains(t, res.body, w)
+			}
+		})
+	}
 }
