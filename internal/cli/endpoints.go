@@ -13,15 +13,16 @@ import (
 )
 
 type endpointsCmd struct {
-	List    endpointsListCmd    `cmd:"" help:"List an org's endpoints, newest first."`
-	Get     endpointsGetCmd     `cmd:"" help:"Show an endpoint."`
-	Create  endpointsCreateCmd  `cmd:"" help:"Create an endpoint; its first secret is shown once."`
-	Update  endpointsUpdateCmd  `cmd:"" help:"Change an endpoint; --active turns a deactivated one back on."`
-	Delete  endpointsDeleteCmd  `cmd:"" help:"Delete an endpoint and its deliveries."`
-	Test    endpointsTestCmd    `cmd:"" help:"Send a test event now and show the attempt."`
-	Recover endpointsRecoverCmd `cmd:"" help:"Send failed deliveries again, within the endpoint's limits."`
-	Replay  endpointsReplayCmd  `cmd:"" help:"Deliver the past events the endpoint never had (a backfill), as a job."`
-	Stats   endpointsStatsCmd   `cmd:"" help:"Deliveries by status, success rate and latency over a window."`
+	List               endpointsListCmd               `cmd:"" help:"List an org's endpoints, newest first."`
+	Get                endpointsGetCmd                `cmd:"" help:"Show an endpoint."`
+	Create             endpointsCreateCmd             `cmd:"" help:"Create an endpoint; its first secret is shown once."`
+	Update             endpointsUpdateCmd             `cmd:"" help:"Change an endpoint; --active turns a deactivated one back on."`
+	Delete             endpointsDeleteCmd             `cmd:"" help:"Delete an endpoint and its deliveries."`
+	Test               endpointsTestCmd               `cmd:"" help:"Send a test event now and show the attempt."`
+	TransformationTest endpointsTransformationTestCmd `cmd:"" name:"transformation-test" help:"Run the endpoint's transformation (or --code-file) on an event and show what would be sent; nothing is sent."`
+	Recover            endpointsRecoverCmd            `cmd:"" help:"Send failed deliveries again, within the endpoint's limits."`
+	Replay             endpointsReplayCmd             `cmd:"" help:"Deliver the past events the endpoint never had (a backfill), as a job."`
+	Stats              endpointsStatsCmd              `cmd:"" help:"Deliveries by status, success rate and latency over a window."`
 }
 
 type endpointsListCmd struct {
@@ -306,6 +307,63 @@ func (c *endpointsTestCmd) Run(env *runEnv) error {
 		}
 		fields(w, pairs...)
 	})
+}
+
+type endpointsTransformationTestCmd struct {
+	remote
+	orgFlag
+	ID       string `arg:"" help:"The endpoint's id."`
+	Type     string `help:"The event's type; default consign.test."`
+	File     string `help:"The event's payload, JSON, from this file (- for standard input); default a sample."`
+	CodeFile string `help:"Run this JavaScript instead of the endpoint's transformation, to try a change before saving it (- for standard input)."`
+}
+
+func (c *endpointsTransformationTestCmd) Run(env *runEnv) error {
+	in := client.TransformationTest{Type: c.Type}
+	if c.File != "" && c.File == c.CodeFile {
+		return codeError{2, fmt.Errorf("--file and --code-file cannot both read %s", c.File)}
+	}
+	if c.File != "" {
+		payload, err := readPayload(env, c.File)
+		if err != nil {
+			return err
+		}
+		in.Payload = payload
+	}
+	if c.CodeFile != "" {
+		code, err := readInput(env, c.CodeFile, 1<<20)
+		if err != nil {
+			return err
+		}
+		if in.Code = strings.TrimSpace(string(code)); in.Code == "" {
+			return codeError{2, fmt.Errorf("--code-file %s is empty", c.CodeFile)}
+		}
+	}
+	s, err := c.open(env)
+	if err != nil {
+		return err
+	}
+	r, err := s.Endpoints.TestTransformation(env.ctx, c.Org, c.ID, in)
+	if err != nil {
+		return s.fail(err)
+	}
+	if err := s.print(func(w io.Writer) {
+		switch {
+		case !r.OK:
+			fields(w, "ok", false, "error", r.Error)
+		case r.Cancelled:
+			fields(w, "ok", true, "cancelled", "true (webhook.cancel = true: nothing would be sent)")
+		default:
+			fields(w, "ok", true, "method", r.Webhook.Method, "url", r.Webhook.URL, "headers", r.Webhook.Headers,
+				"payload", string(r.Webhook.Payload))
+		}
+	}); err != nil {
+		return err
+	}
+	if !r.OK {
+		return codeError{1, fmt.Errorf("the transformation failed: a delivery would fail with that error")}
+	}
+	return nil
 }
 
 type endpointsRecoverCmd struct {
