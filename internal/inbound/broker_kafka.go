@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,11 +21,22 @@ import (
 type kafkaConn struct {
 	cl    *kgo.Client
 	batch []*kgo.Record
-	lags  map[int32]int64 // per partition read here: high watermark − next offset
+
+	mu   sync.Mutex
+	lags map[int32]int64 // per partition read here: high watermark − next offset
 }
 
 func dialKafka(_ context.Context, src *consign.Source, dial *net.Dialer) (brokerConn, error) {
 	f := src.From
+	c := &kafkaConn{lags: map[int32]int64{}}
+	// A partition that moves to another member no longer counts in this one's lag.
+	drop := func(_ context.Context, _ *kgo.Client, gone map[string][]int32) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, p := range gone[f.Topic] {
+			delete(c.lags, p)
+		}
+	}
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(f.Brokers...),
 		kgo.ClientID("consign"),
@@ -38,11 +50,14 @@ func dialKafka(_ context.Context, src *consign.Source, dial *net.Dialer) (broker
 		// A node that died holds its partitions until its session ends: 10 s, like a
 		// dead node's deliveries (the broker's default minimum is 6 s).
 		kgo.SessionTimeout(10*time.Second),
+		kgo.OnPartitionsRevoked(drop),
+		kgo.OnPartitionsLost(drop),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	return &kafkaConn{cl: cl, lags: map[int32]int64{}}, nil
+	c.cl = cl
+	return c, nil
 }
 
 func (c *kafkaConn) next(ctx context.Context, limit int) ([]brokerMsg, error) {
@@ -72,11 +87,13 @@ func (c *kafkaConn) next(ctx context.Context, limit int) ([]brokerMsg, error) {
 			}
 			continue
 		}
+		c.mu.Lock()
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			if n := len(p.Records); n > 0 {
 				c.lags[p.Partition] = max(0, p.HighWatermark-p.Records[n-1].Offset-1)
 			}
 		})
+		c.mu.Unlock()
 		out := make([]brokerMsg, len(c.batch))
 		for i, r := range c.batch {
 			h := http.Header{}
@@ -103,6 +120,8 @@ func (c *kafkaConn) ack(ctx context.Context) error {
 func (c *kafkaConn) nak() {}
 
 func (c *kafkaConn) lag() (int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if len(c.lags) == 0 {
 		return 0, false
 	}
