@@ -344,6 +344,7 @@ func (a *App) build(ctx context.Context) error {
 	// driver's optional interfaces (store.Purger…): assert those on the driver's store.
 	a.metrics = metrics.New()
 	cluster, _ := a.Store.(store.Cluster)
+	writer, _ := a.Store.(store.SharedWriter)
 	a.Store = a.metrics.Store(a.Store)
 	key, err := encryptionKey(cfg)
 	if err != nil {
@@ -387,7 +388,8 @@ func (a *App) build(ctx context.Context) error {
 		dc.Cluster = cluster
 	}
 	a.Dispatcher = dispatch.New(a.Store, a.Manage, dispatch.EmitterFunc(emit), dests, dc)
-	a.Ingest = ingest.New(a.Store, ingest.Config{Now: cfg.Now, Logger: cfg.Logger, Dispatcher: a.Dispatcher, Metrics: a.metrics, Tracer: tracer})
+	a.Ingest = ingest.New(a.Store, ingest.Config{Now: cfg.Now, Logger: cfg.Logger, Dispatcher: a.Dispatcher, Metrics: a.metrics, Tracer: tracer,
+		Writer: writer})
 	a.metrics.WatchQueue(a.Dispatcher.Load)
 	a.metrics.WatchNarrowed(a.Dispatcher.Narrowed)
 	if dc.Cluster != nil {

@@ -8,6 +8,11 @@
 // waiting request and the dispatcher. Under light load a batch is one request and the
 // latency is one commit; under heavy load batches grow and throughput follows, with no
 // timer adding delay. A request is acknowledged only after its commit returned.
+//
+// On a store with one writer (store.SharedWriter: SQLite) the dispatcher's claims and
+// records wait for the whole of each commit. While they do, a commit takes at most
+// SharedBatchEvents, so that deliveries waiting in the store are claimed and recorded
+// between commits instead of after a burst of publishing ends.
 package ingest
 
 import (
@@ -38,6 +43,11 @@ type Config struct {
 	Now func() time.Time
 	// MaxBatchEvents caps the events written in one transaction; default 5000.
 	MaxBatchEvents int
+	// SharedBatchEvents caps them instead while Writer says the dispatcher's
+	// transactions are using the writer; default 250.
+	SharedBatchEvents int
+	// Writer, if set, is the store's single writer, shared with the dispatcher.
+	Writer store.SharedWriter
 	// MaxPayload is the largest payload in bytes; default 256 KiB.
 	MaxPayload int
 	// Dispatcher, if set, takes new deliveries straight from memory after each commit.
@@ -116,8 +126,9 @@ type request struct {
 
 // Defaults of Config.
 const (
-	DefaultMaxBatchEvents = 5000
-	DefaultMaxPayload     = 256 << 10
+	DefaultMaxBatchEvents    = 5000
+	DefaultSharedBatchEvents = 250
+	DefaultMaxPayload        = 256 << 10
 )
 
 // WithDefaults returns c with each zero field set to its default.
@@ -127,6 +138,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxBatchEvents == 0 {
 		c.MaxBatchEvents = DefaultMaxBatchEvents
+	}
+	if c.SharedBatchEvents == 0 {
+		c.SharedBatchEvents = DefaultSharedBatchEvents
 	}
 	if c.MaxPayload == 0 {
 		c.MaxPayload = DefaultMaxPayload
@@ -146,6 +160,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.MaxBatchEvents <= 0 {
 		errs = append(errs, fmt.Errorf("MaxBatchEvents is %d; it must be positive", c.MaxBatchEvents))
+	}
+	if c.SharedBatchEvents <= 0 {
+		errs = append(errs, fmt.Errorf("SharedBatchEvents is %d; it must be positive", c.SharedBatchEvents))
 	}
 	if c.MaxPayload <= 0 {
 		errs = append(errs, fmt.Errorf("MaxPayload is %d; it must be positive", c.MaxPayload))
@@ -318,8 +335,12 @@ func (s *Service) commitLoop() {
 			}
 		}
 		batch, n := []*request{first}, len(first.writes)
+		limit := s.cfg.MaxBatchEvents
+		if s.cfg.Writer != nil && s.cfg.Writer.WriterShared() {
+			limit = min(limit, s.cfg.SharedBatchEvents)
+		}
 	drain:
-		for n < s.cfg.MaxBatchEvents {
+		for n < limit {
 			select {
 			case r := <-s.queue:
 				batch = append(batch, r)

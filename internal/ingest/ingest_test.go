@@ -145,7 +145,7 @@ func TestFanOutFollowsEndpointChanges(t *testing.T) {
 }
 
 // storeWithOrg opens a real store in a temporary directory with one org.
-func storeWithOrg(t *testing.T) (*sqlite.DB, *consign.Org, time.Time) {
+func storeWithOrg(t testing.TB) (*sqlite.DB, *consign.Org, time.Time) {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), t.TempDir())
 	require.NoError(t, err)

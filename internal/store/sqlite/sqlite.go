@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -56,13 +57,20 @@ type DB struct {
 	rs  *stmts     // prepared statements of the readers
 	// modes holds the synchronous setting each writer connection (its driver.Conn) was
 	// last given, so that a transaction changes it only when it differs; guarded by wmu.
-	modes  map[any]string
-	ck     *checkpointer
-	engine Engine
-	chunk  int // rows a step of a bulk change takes (bulkChunk; tests lower it)
+	modes map[any]string
+	ck    *checkpointer
+	// lastLight is when a bookkeeping transaction (lightTx) last asked for the writer,
+	// as time since opened (WriterShared).
+	opened    time.Time
+	lastLight atomic.Int64
+	engine    Engine
+	chunk     int // rows a step of a bulk change takes (bulkChunk; tests lower it)
 }
 
-var _ store.Store = (*DB)(nil)
+var (
+	_ store.Store        = (*DB)(nil)
+	_ store.SharedWriter = (*DB)(nil)
+)
 
 // Open opens (creating if needed) the database in dir with DefaultEngine and applies
 // pending migrations.
@@ -116,7 +124,8 @@ func OpenEngine(ctx context.Context, dir string, e Engine) (*DB, error) {
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
 	ck := open("synchronous(NORMAL)")
-	db := &DB{w: w, r: r, ws: newStmts(w), rs: newStmts(r), modes: map[any]string{}, engine: e, chunk: bulkChunk}
+	db := &DB{w: w, r: r, ws: newStmts(w), rs: newStmts(r), modes: map[any]string{}, engine: e, chunk: bulkChunk, opened: time.Now()}
+	db.lastLight.Store(int64(-sharedFor))
 	db.ck = newCheckpointer(ck, &db.wmu, path)
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
@@ -181,6 +190,9 @@ func (db *DB) lightTx(ctx context.Context, fn func(ctx context.Context, tx *sql.
 // statement.
 func (db *DB) txMode(ctx context.Context, mode string, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	sctx := context.WithoutCancel(ctx)
+	if mode != "FULL" {
+		db.lastLight.Store(int64(time.Since(db.opened)))
+	}
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
 	conn, err := db.w.Conn(ctx)
@@ -211,6 +223,15 @@ func (db *DB) txMode(ctx context.Context, mode string, fn func(ctx context.Conte
 		db.ck.committed()
 	}
 	return translate(err)
+}
+
+// sharedFor is how long after a bookkeeping transaction the writer counts as shared.
+const sharedFor = time.Second
+
+// WriterShared reports whether a bookkeeping transaction (a claim, a record…) asked for
+// the writer within the last second (store.SharedWriter).
+func (db *DB) WriterShared() bool {
+	return time.Since(db.opened)-time.Duration(db.lastLight.Load()) < sharedFor
 }
 
 // translate turns SQLite errors into *consign.Error where a client can act on them.
