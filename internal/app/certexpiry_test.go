@@ -17,7 +17,13 @@ import (
 func expiring(tb testing.TB, ops *receiver) map[string][]map[string]any {
 	tb.Helper()
 	out := map[string][]map[string]any{}
+	seen := map[string]bool{} // delivery is at least once: a resend (same webhook-id) is one announcement
 	for _, r := range ops.all() {
+		id := r.Header.Get("Webhook-Id")
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
 		var env struct {
 			Type string         `json:"type"`
 			Data map[string]any `json:"data"`
