@@ -88,6 +88,7 @@ type vm struct {
 	rt        *goja.Runtime
 	handler   goja.Callable
 	stringify goja.Callable
+	buf       []byte // encode's, reused between runs
 }
 
 var cache = struct {
@@ -260,18 +261,40 @@ func (v *vm) downgrade(payload []byte) (out []byte, err error) {
 	if res == nil || goja.IsUndefined(res) {
 		return nil, errors.New("the downgrade returned nothing: it must end with return payload")
 	}
-	js, err := v.stringify(goja.Undefined(), res)
+	text, err := v.json(res)
+	if errors.Is(err, errTooBig) {
+		return nil, fmt.Errorf("the downgraded payload is more than %d bytes as JSON; at most %[1]d", MaxPayload)
+	}
 	if err != nil {
 		return nil, runError(downgrade, err)
 	}
-	if goja.IsUndefined(js) {
+	if text == nil {
 		return nil, fmt.Errorf("the downgrade returned %s, which has no JSON form", describe(res))
 	}
-	text := js.String()
-	if len(text) > MaxPayload {
-		return nil, fmt.Errorf("the downgraded payload is %d bytes as JSON; at most %d", len(text), MaxPayload)
+	return text, nil
+}
+
+// errTooBig is json's error for a value whose JSON passes MaxPayload bytes.
+var errTooBig = errors.New("too big")
+
+// json returns the JSON form of val, as JSON.stringify gives it, in a new slice; nil
+// when val has none (undefined, a function). It goes through encode, and through
+// JSON.stringify for the values encode leaves to it.
+func (v *vm) json(val goja.Value) ([]byte, error) {
+	b, ok := encode(v.buf[:0], val)
+	if !ok {
+		js, err := v.stringify(goja.Undefined(), val)
+		if err != nil || goja.IsUndefined(js) {
+			return nil, err
+		}
+		b = []byte(js.String())
+	} else if cap(b) <= 2*MaxPayload {
+		v.buf = b
 	}
-	return []byte(text), nil
+	if len(b) > MaxPayload {
+		return nil, errTooBig
+	}
+	return append([]byte(nil), b...), nil
 }
 
 // run calls the handler within Limit and reads its result.
@@ -319,16 +342,15 @@ func (v *vm) run(in *Webhook) (out *Webhook, err error) {
 	if p == nil || goja.IsUndefined(p) {
 		return nil, errors.New("the returned webhook has no payload")
 	}
-	js, err := v.stringify(goja.Undefined(), p)
+	text, err := v.json(p)
+	if errors.Is(err, errTooBig) {
+		return nil, fmt.Errorf("the returned payload is more than %d bytes as JSON; at most %[1]d", MaxPayload)
+	}
 	if err != nil {
 		return nil, runError(transformation, err)
 	}
-	if goja.IsUndefined(js) {
+	if text == nil {
 		return nil, fmt.Errorf("the returned payload is %s, which has no JSON form", describe(p))
-	}
-	text := js.String()
-	if len(text) > MaxPayload {
-		return nil, fmt.Errorf("the returned payload is %d bytes as JSON; at most %d", len(text), MaxPayload)
 	}
 	out.Payload = json.RawMessage(text)
 	if out.URL, err = stringField(obj, "url"); err != nil {

@@ -60,6 +60,8 @@ func TestRun(t *testing.T) {
 		{"header with a newline", `function handler(w) { w.headers.x = "a\nb"; return w }`, nil, "control character"},
 		// Under the race detector building 1 MB may use the 50 ms first: either is clear.
 		{"huge payload", `function handler(w) { w.payload = "x".repeat(1100000); return w }`, nil, "bytes as JSON; at most|ran longer than 50ms"},
+		// A sparse array written out in full would be 5 GB: the walk stops past MaxPayload.
+		{"huge sparse array", `function handler(w) { w.payload = new Array(1e9); return w }`, nil, "more than 1048576 bytes as JSON; at most 1048576"},
 		{"throwing getter", `function handler(w) { return {get payload() { throw new Error("getter") }} }`, nil, "getter"},
 	}
 	for _, tt := range tests {
