@@ -48,8 +48,8 @@ func TestConfiguredCredentialsNeverShown(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e, stored := tc.start(t)
-			partnerKey, bearer, pollKey, newKey, brokerPass := credential(), credential(), credential(), credential(), credential()
-			secrets := []string{partnerKey, bearer, pollKey, newKey, brokerPass}
+			partnerKey, bearer, pollKey, newKey, brokerPass, destPass := credential(), credential(), credential(), credential(), credential(), credential()
+			secrets := []string{partnerKey, bearer, pollKey, newKey, brokerPass, destPass}
 			rc := newReceiver(t, nil)
 			o := e.newOrg("acme")
 			base := "/v1/orgs/" + o.id
@@ -60,6 +60,11 @@ func TestConfiguredCredentialsNeverShown(t *testing.T) {
 			want := map[string]any{"X-Partner-Key": consign.MaskPrefix + partnerKey[len(partnerKey)-4:],
 				"Authorization": consign.MaskPrefix + bearer[len(bearer)-4:], "X-Tenant": consign.MaskPrefix}
 			require.Equal(t, want, created["headers"], "the creation reply")
+			dest := e.createEndpoint(o, map[string]any{"url": "amqp://consign:" + destPass + "@broker.invalid:5672/?exchange=&routing_key=orders",
+				"topics": []string{"order.*"}})
+			require.Equal(t, "amqp://consign:"+consign.MaskPrefix+destPass[len(destPass)-4:]+"@broker.invalid:5672/?exchange=&routing_key=orders", dest["url"],
+				"a broker endpoint's password is masked")
+			require.NotContains(t, e.c.raw("GET", base+"/endpoints/"+dest["id"].(string), nil, o.key, nil).String(), destPass)
 			src := e.c.must(http.StatusCreated, "POST", base+"/sources", map[string]any{"name": "deposco", "topic": "shipment.created",
 				"poll": map[string]any{"url": "https://poll.invalid/shipments", "id_pointer": "/id", "interval": "24h",
 					"headers": map[string]string{"X-Poll-Key": pollKey}}}, o.key)
