@@ -30,6 +30,9 @@ func TestCheckAdminKey(t *testing.T) {
 		{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-and-then-x", "mostly runs"},
 		{"azqzaqzqazzqaqzazqzaqqzazqazqzqaqzaqzaz", "bits of entropy"},
 		{"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b", ""},
+		// Random keys whose neighbours often differ by one, though not in runs.
+		{"b6694787854e5101edd3a44015889876", ""},
+		{"eebb76c9fdd3227feff77542feedc156", ""},
 		{"correct horse battery staple, twice over", ""},
 	} {
 		err := manage.CheckAdminKey(tc.key)
