@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/consign-dev/consign/internal/inbound/brokertest"
+	"github.com/consign-dev/consign/internal/brokertest"
 )
 
 // TestBrokerSourceCrashLosesNothing is SPEC.md's "Broker sources" promise on the real

@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/consign-dev/consign/internal/destination/brokertest"
+	"github.com/consign-dev/consign/internal/brokertest"
 )
 
 // TestCrashLosesNothingOnTheBroker is the at-least-once guarantee for a broker
@@ -34,7 +34,7 @@ func TestCrashLosesNothingOnTheBroker(t *testing.T) {
 		minAcks = 300
 		by      = 30 * time.Second
 	)
-	nc, err := nats.Connect(brokertest.NATS(t))
+	nc, err := nats.Connect(brokertest.NATSServer(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/consign-dev/consign/internal/destination/brokertest"
+	"github.com/consign-dev/consign/internal/brokertest"
 )
 
 // The documentation test: every ```sh (or bash, shell) block of README.md and
@@ -247,7 +247,7 @@ func TestDocBlocks(t *testing.T) {
 // and the queue its last thousand.
 func docBrokers(t *testing.T) {
 	t.Helper()
-	nc, err := nats.Connect(brokertest.NATS(t))
+	nc, err := nats.Connect(brokertest.NATSServer(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func docBrokers(t *testing.T) {
 		Storage: jetstream.FileStorage, MaxAge: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := amqp.Dial(brokertest.AMQP(t))
+	c, err := amqp.Dial(brokertest.AMQPServer(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/consign-dev/consign/internal/inbound/brokertest"
+	"github.com/consign-dev/consign/internal/brokertest"
 )
 
 // BenchmarkBrokerSourceNATS measures a broker source's ingestion: messages waiting in a

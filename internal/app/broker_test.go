@@ -20,7 +20,7 @@ import (
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/app"
-	"github.com/consign-dev/consign/internal/inbound/brokertest"
+	"github.com/consign-dev/consign/internal/brokertest"
 	"github.com/consign-dev/consign/internal/store/postgres/pgtest"
 )
 

@@ -19,7 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/consign-dev/consign/internal/app"
-	"github.com/consign-dev/consign/internal/destination/brokertest"
+	"github.com/consign-dev/consign/internal/brokertest"
 	"github.com/consign-dev/consign/webhook"
 )
 
@@ -55,11 +55,11 @@ func proxied(addr string, target func(t *testing.T, addr string) brokerTarget) f
 	return func(t *testing.T) (brokerTarget, func(), func()) {
 		switch addr { // fail or skip as the broker's own test would
 		case brokertest.NATSAddr:
-			brokertest.NATS(t)
+			brokertest.NATSServer(t)
 		case brokertest.AMQPAddr:
-			brokertest.AMQP(t)
+			brokertest.AMQPServer(t)
 		case brokertest.RedisAddr:
-			brokertest.Redis(t)
+			brokertest.RedisServer(t)
 		}
 		p := brokertest.NewProxy(t, addr)
 		return target(t, p.Addr), p.Stop, p.Start
@@ -70,7 +70,7 @@ func uniqueName(prefix string) string { return prefix + strconv.FormatInt(time.N
 
 // natsTarget is a subject of a new JetStream stream (file storage).
 func natsTarget(t *testing.T, addr string) brokerTarget {
-	nc, err := nats.Connect(brokertest.NATS(t))
+	nc, err := nats.Connect(brokertest.NATSServer(t))
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
@@ -106,7 +106,7 @@ func natsTarget(t *testing.T, addr string) brokerTarget {
 
 // amqpTarget is a new durable queue bound to amq.topic.
 func amqpTarget(t *testing.T, addr string) brokerTarget {
-	c, err := amqp.Dial(brokertest.AMQP(t))
+	c, err := amqp.Dial(brokertest.AMQPServer(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	ch, err := c.Channel()
@@ -139,7 +139,7 @@ func amqpTarget(t *testing.T, addr string) brokerTarget {
 
 // redisTarget is a new stream on database 2.
 func redisTarget(t *testing.T, addr string) brokerTarget {
-	c := redis.NewClient(&redis.Options{Addr: brokertest.Redis(t), DB: 2})
+	c := redis.NewClient(&redis.Options{Addr: brokertest.RedisServer(t), DB: 2})
 	t.Cleanup(func() { _ = c.Close() })
 	name := uniqueName("app-")
 	t.Cleanup(func() { c.Del(context.Background(), name) })

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/consign-dev/consign/client"
-	"github.com/consign-dev/consign/internal/destination/brokertest"
+	"github.com/consign-dev/consign/internal/brokertest"
 )
 
 // TestBrokerEndpoint: an endpoint that publishes to RabbitMQ, made and read with the
@@ -17,7 +17,7 @@ import (
 // was a publish and what the broker acknowledged.
 func TestBrokerEndpoint(t *testing.T) {
 	t.Parallel()
-	conn, err := amqp.Dial(brokertest.AMQP(t))
+	conn, err := amqp.Dial(brokertest.AMQPServer(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
 	ch, err := conn.Channel()

@@ -18,7 +18,7 @@ import (
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/app"
-	"github.com/consign-dev/consign/internal/destination/brokertest"
+	"github.com/consign-dev/consign/internal/brokertest"
 	"github.com/consign-dev/consign/internal/manage"
 	"github.com/consign-dev/consign/internal/store"
 )
@@ -28,7 +28,7 @@ import (
 // the broker acknowledged; saving the edit form as shown keeps the password.
 func TestBrokerEndpointPages(t *testing.T) {
 	t.Parallel()
-	conn, err := amqp.Dial(brokertest.AMQP(t))
+	conn, err := amqp.Dial(brokertest.AMQPServer(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
 	ch, err := conn.Channel()

@@ -4,23 +4,22 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/consign-dev/consign/internal/brokertest"
 	"github.com/consign-dev/consign/internal/destination"
 	"github.com/consign-dev/consign/internal/destination/amqpdest"
-	"github.com/consign-dev/consign/internal/destination/brokertest"
 )
 
 // queue declares a queue bound to the exchange amq.topic with routing key name, deleted
 // when the test ends, and returns its name and a channel to read it with.
 func queue(t *testing.T) (string, *amqp.Channel) {
 	t.Helper()
-	c, err := amqp.Dial(brokertest.AMQP(t))
+	c, err := amqp.Dial(brokertest.AMQPServer(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	ch, err := c.Channel()
@@ -33,7 +32,7 @@ func queue(t *testing.T) (string, *amqp.Channel) {
 	return name, ch
 }
 
-func base(t *testing.T) string { return strings.TrimSuffix(brokertest.AMQP(t), "/") }
+func base(t *testing.T) string { return strings.TrimSuffix(brokertest.AMQPServer(t), "/") }
 
 // TestSendConfirms: an attempt lands in the queue as a persistent message with the body,
 // the signature headers and the event id as message-id; the outcome carries the
@@ -43,8 +42,7 @@ func TestSendConfirms(t *testing.T) {
 	name, ch := queue(t)
 	s := amqpdest.New(destination.BrokerConfig{InsecureTargets: true})
 	t.Cleanup(s.Close)
-	h := http.Header{"Webhook-Id": {"evt_1"}, "Webhook-Timestamp": {"1700000000"}, "Webhook-Signature": {"v1,abc"},
-		"Content-Type": {"application/json"}, "X-Partner": {"acme"}}
+	h := brokertest.Header()
 	out := s.Send(t.Context(), destination.Request{URL: base(t) + "/?exchange=amq.topic&routing_key=" + name, Header: h, Body: []byte(`{"id":"evt_1"}`)})
 	require.Equal(t, destination.Success, out.Class, out.Err)
 	require.Equal(t, "ack", out.Ack["confirm"])
@@ -57,8 +55,7 @@ func TestSendConfirms(t *testing.T) {
 	require.Equal(t, amqp.Persistent, m.DeliveryMode)
 	require.Equal(t, "evt_1", m.MessageId)
 	require.Equal(t, "application/json", m.ContentType)
-	for k, want := range map[string]string{"webhook-id": "evt_1", "webhook-timestamp": "1700000000",
-		"webhook-signature": "v1,abc", "x-partner": "acme"} {
+	for k, want := range brokertest.MessageHeader() {
 		require.Equal(t, want, m.Headers[k], k)
 	}
 }
@@ -71,25 +68,7 @@ func TestSendConcurrently(t *testing.T) {
 	s := amqpdest.New(destination.BrokerConfig{InsecureTargets: true})
 	t.Cleanup(s.Close)
 	const n = 300
-	tags := make(chan string, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			out := s.Send(t.Context(), destination.Request{URL: base(t) + "/?exchange=amq.topic&routing_key=" + name,
-				Header: http.Header{"Webhook-Id": {"evt_" + strconv.Itoa(i)}}, Body: []byte("{}")})
-			if out.Class != destination.Success {
-				t.Errorf("attempt %d: %v %s", i, out.Class, out.Err)
-			}
-			tags <- out.Ack["delivery_tag"]
-		})
-	}
-	wg.Wait()
-	close(tags)
-	seen := map[string]bool{}
-	for tag := range tags {
-		require.False(t, seen[tag], "delivery tag %s confirmed twice", tag)
-		seen[tag] = true
-	}
+	brokertest.Unique(t, brokertest.SendMany(t, s, base(t)+"/?exchange=amq.topic&routing_key="+name, n), "delivery_tag")
 	q, err := ch.QueueDeclarePassive(name, true, false, false, false, nil)
 	require.NoError(t, err)
 	require.Equal(t, n, q.Messages)
@@ -101,66 +80,40 @@ func TestSendConcurrently(t *testing.T) {
 func TestSendFails(t *testing.T) {
 	t.Parallel()
 	name, _ := queue(t)
-	tests := []struct {
-		name     string
-		url      string
-		insecure bool
-		class    destination.Class
-		err      string
-	}{
-		{"Unroutable", base(t) + "/?exchange=amq.topic&routing_key=nobody.listens", true, destination.Failure, "the broker returned the message: 312 NO_ROUTE"},
-		{"NoExchange", base(t) + "/?exchange=no-such-exchange&routing_key=x", true, destination.Failure, "does the exchange exist?"},
-		{"BadPassword", "amqp://guest:wrong@" + brokertest.AMQPAddr + "/?routing_key=x", true, destination.Failure, "refused the credentials"},
-		{"NothingListens", "amqp://guest:guest@127.0.0.1:1/?routing_key=x", true, destination.Failure, "connect to amqp://127.0.0.1:1/"},
-		{"LoopbackRefused", base(t) + "/?routing_key=x", false, destination.Blocked, "127.0.0.1 is a loopback address"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			s := amqpdest.New(destination.BrokerConfig{InsecureTargets: tt.insecure, Timeout: 5 * time.Second})
-			t.Cleanup(s.Close)
-			out := s.Send(t.Context(), destination.Request{URL: tt.url, Header: http.Header{"Webhook-Id": {"evt_1"}}, Body: []byte("{}")})
-			require.Equal(t, tt.class, out.Class, out.Err)
-			require.Contains(t, out.Err, tt.err)
-			require.Nil(t, out.Ack)
-			if tt.insecure {
-				// The same broker still takes what it can route.
-				ok := s.Send(t.Context(), destination.Request{URL: base(t) + "/?exchange=amq.topic&routing_key=" + name,
-					Header: http.Header{"Webhook-Id": {"evt_2"}}, Body: []byte("{}")})
-				require.Equal(t, destination.Success, ok.Class, ok.Err)
-			}
-		})
-	}
+	brokertest.SendFails(t, func(t *testing.T, insecure bool) destination.Sender {
+		s := amqpdest.New(destination.BrokerConfig{InsecureTargets: insecure, Timeout: 5 * time.Second})
+		t.Cleanup(s.Close)
+		return s
+	}, []brokertest.FailCase{
+		{Name: "Unroutable", URL: base(t) + "/?exchange=amq.topic&routing_key=nobody.listens", Insecure: true, Class: destination.Failure, Err: "the broker returned the message: 312 NO_ROUTE"},
+		{Name: "NoExchange", URL: base(t) + "/?exchange=no-such-exchange&routing_key=x", Insecure: true, Class: destination.Failure, Err: "does the exchange exist?"},
+		{Name: "BadPassword", URL: "amqp://guest:wrong@" + brokertest.AMQPAddr + "/?routing_key=x", Insecure: true, Class: destination.Failure, Err: "refused the credentials"},
+		{Name: "NothingListens", URL: "amqp://guest:guest@127.0.0.1:1/?routing_key=x", Insecure: true, Class: destination.Failure, Err: "connect to amqp://127.0.0.1:1/"},
+		{Name: "LoopbackRefused", URL: base(t) + "/?routing_key=x", Insecure: false, Class: destination.Blocked, Err: "127.0.0.1 is a loopback address"},
+	}, func(t *testing.T, s destination.Sender) {
+		// The same broker still takes what it can route.
+		ok := s.Send(t.Context(), destination.Request{URL: base(t) + "/?exchange=amq.topic&routing_key=" + name,
+			Header: http.Header{"Webhook-Id": {"evt_2"}}, Body: []byte("{}")})
+		require.Equal(t, destination.Success, ok.Class, ok.Err)
+	})
 }
 
 // TestCheckURL: an endpoint URL is judged at creation, in words naming what is wrong.
 func TestCheckURL(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		url      string
-		insecure bool
-		want     string // "" accepted
-	}{
-		{"amqp://user:pass@mq.example.com:5672/orders?exchange=events&routing_key=order.created", false, ""},
-		{"amqp://mq.example.com/?routing_key=orders", false, ""},
-		{"amqp://mq.example.com/%2F?exchange=amq.topic&routing_key=a.b", false, ""},
-		{"amqp://guest:guest@127.0.0.1:5672/?routing_key=q", true, ""},
-		{"amqp://guest:guest@127.0.0.1:5672/?routing_key=q", false, "127.0.0.1 is a loopback address; targets must be public"},
-		{"amqp://mq.example.com/", false, "url must say where messages go"},
-		{"amqp://mq.example.com/?exchange=a&exchange=b", false, "gives exchange 2 times"},
-		{"amqp://mq.example.com/?routing_key=a&certfile=/etc/passwd", false, `url query "certfile" is not known`},
-		{"amqp://mq.example.com:0/?routing_key=a", false, "url port must be between 1 and 65535"},
-		{"amqp:mq", false, "url must look like amqp://host:5672/"},
-		{"amqp://mq.example.com/?routing_key=" + strings.Repeat("k", 256), false, "at most 255 bytes"},
-	}
-	for _, tt := range tests {
-		err := amqpdest.CheckURL(tt.url, tt.insecure)
-		if tt.want == "" {
-			require.NoError(t, err, tt.url)
-			continue
-		}
-		require.ErrorContains(t, err, tt.want, tt.url)
-	}
+	brokertest.CheckURLs(t, amqpdest.CheckURL, []brokertest.URLCase{
+		{URL: "amqp://user:pass@mq.example.com:5672/orders?exchange=events&routing_key=order.created"},
+		{URL: "amqp://mq.example.com/?routing_key=orders"},
+		{URL: "amqp://mq.example.com/%2F?exchange=amq.topic&routing_key=a.b"},
+		{URL: "amqp://guest:guest@127.0.0.1:5672/?routing_key=q", Insecure: true},
+		{URL: "amqp://guest:guest@127.0.0.1:5672/?routing_key=q", Want: "127.0.0.1 is a loopback address; targets must be public"},
+		{URL: "amqp://mq.example.com/", Want: "url must say where messages go"},
+		{URL: "amqp://mq.example.com/?exchange=a&exchange=b", Want: "gives exchange 2 times"},
+		{URL: "amqp://mq.example.com/?routing_key=a&certfile=/etc/passwd", Want: `url query "certfile" is not known`},
+		{URL: "amqp://mq.example.com:0/?routing_key=a", Want: "url port must be between 1 and 65535"},
+		{URL: "amqp:mq", Want: "url must look like amqp://host:5672/"},
+		{URL: "amqp://mq.example.com/?routing_key=" + strings.Repeat("k", 256), Want: "at most 255 bytes"},
+	})
 }
 
 // FuzzCheckURL: whatever URL a user sends, the check answers without panicking, and a

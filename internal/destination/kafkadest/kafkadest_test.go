@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/consign-dev/consign/internal/brokertest"
 	"github.com/consign-dev/consign/internal/destination"
 	"github.com/consign-dev/consign/internal/destination/kafkadest"
 )
@@ -52,8 +53,7 @@ func TestSendProduces(t *testing.T) {
 	base, c := cluster(t)
 	s := kafkadest.New(destination.BrokerConfig{InsecureTargets: true})
 	t.Cleanup(s.Close)
-	h := http.Header{"Webhook-Id": {"evt_1"}, "Webhook-Timestamp": {"1700000000"}, "Webhook-Signature": {"v1,abc"},
-		"Content-Type": {"application/json"}, "X-Partner": {"acme"}}
+	h := brokertest.Header()
 	out := s.Send(t.Context(), destination.Request{URL: base + "/orders", Header: h, Body: []byte(`{"id":"evt_1"}`), Key: "order-1001"})
 	require.Equal(t, destination.Success, out.Class, out.Err)
 
@@ -65,8 +65,7 @@ func TestSendProduces(t *testing.T) {
 	for _, h := range r.Headers {
 		got[h.Key] = string(h.Value)
 	}
-	require.Equal(t, map[string]string{"webhook-id": "evt_1", "webhook-timestamp": "1700000000", "webhook-signature": "v1,abc",
-		"content-type": "application/json", "x-partner": "acme"}, got)
+	require.Equal(t, brokertest.MessageHeader(), got)
 	require.Equal(t, map[string]string{"topic": "orders", "partition": strconv.Itoa(int(r.Partition)), "offset": strconv.FormatInt(r.Offset, 10)}, out.Ack)
 }
 
@@ -107,63 +106,38 @@ func TestSendKeepsKeysTogether(t *testing.T) {
 func TestSendFails(t *testing.T) {
 	t.Parallel()
 	base, _ := cluster(t)
-	tests := []struct {
-		name     string
-		url      string
-		insecure bool
-		class    destination.Class
-		err      string
-	}{
-		{"NoTopic", base + "/nobody", true, destination.Failure, "the cluster has no topic nobody"},
-		{"NothingListens", "kafka://127.0.0.1:1/orders", true, destination.Failure, "produce to orders on kafka://127.0.0.1:1"},
-		{"LoopbackRefused", base + "/orders", false, destination.Blocked, "127.0.0.1 is a loopback address"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			s := kafkadest.New(destination.BrokerConfig{InsecureTargets: tt.insecure, Timeout: 3 * time.Second})
-			t.Cleanup(s.Close)
-			out := s.Send(t.Context(), destination.Request{URL: tt.url, Header: http.Header{"Webhook-Id": {"evt_1"}}, Body: []byte("{}")})
-			require.Equal(t, tt.class, out.Class, out.Err)
-			require.Contains(t, out.Err, tt.err)
-			require.Nil(t, out.Ack)
-		})
-	}
+	brokertest.SendFails(t, func(t *testing.T, insecure bool) destination.Sender {
+		s := kafkadest.New(destination.BrokerConfig{InsecureTargets: insecure, Timeout: 3 * time.Second})
+		t.Cleanup(s.Close)
+		return s
+	}, []brokertest.FailCase{
+		{Name: "NoTopic", URL: base + "/nobody", Insecure: true, Class: destination.Failure, Err: "the cluster has no topic nobody"},
+		{Name: "NothingListens", URL: "kafka://127.0.0.1:1/orders", Insecure: true, Class: destination.Failure, Err: "produce to orders on kafka://127.0.0.1:1"},
+		{Name: "LoopbackRefused", URL: base + "/orders", Insecure: false, Class: destination.Blocked, Err: "127.0.0.1 is a loopback address"},
+	}, nil)
 }
 
 // TestCheckURL: an endpoint URL is judged at creation, in words naming what is wrong.
 func TestCheckURL(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		url      string
-		insecure bool
-		want     string // "" accepted
-	}{
-		{"kafka://kafka-1.example.com:9092,kafka-2.example.com:9092/orders.created", false, ""},
-		{"kafka://kafka.example.com/orders", false, ""},
-		{"kafka://[2606:4700::1111]:9092/orders", false, ""},
-		{"kafka://127.0.0.1:9092/orders", true, ""},
-		{"kafka://127.0.0.1:9092/orders", false, "127.0.0.1 is a loopback address; targets must be public"},
-		{"kafka://kafka.example.com:9092,10.1.2.3:9092/orders", false, "10.1.2.3 is a private address"},
-		{"kafka://kafka.example.com:9092", false, "url must name the topic"},
-		{"kafka://kafka.example.com:9092/orders/x", false, "may hold only letters"},
-		{"kafka://kafka.example.com:9092/..", false, "not a valid topic name"},
-		{"kafka://a.example.com:9092,,b.example.com/orders", false, "empty broker"},
-		{"kafka://user:pass@kafka.example.com/orders", false, "must not contain credentials"},
-		{"kafka://kafka.example.com/orders?acks=1", false, "takes no query"},
-		{"kafka://kafka.example.com:0/orders", false, "url port must be between 1 and 65535"},
-		{"kafka:orders", false, "url must look like kafka://host:9092"},
-		{"kafka:///orders", false, "at least one broker"},
-		{"kafka://kafka.example.com/" + strings.Repeat("t", 250), false, "longer than 249"},
-	}
-	for _, tt := range tests {
-		err := kafkadest.CheckURL(tt.url, tt.insecure)
-		if tt.want == "" {
-			require.NoError(t, err, tt.url)
-			continue
-		}
-		require.ErrorContains(t, err, tt.want, tt.url)
-	}
+	brokertest.CheckURLs(t, kafkadest.CheckURL, []brokertest.URLCase{
+		{URL: "kafka://kafka-1.example.com:9092,kafka-2.example.com:9092/orders.created"},
+		{URL: "kafka://kafka.example.com/orders"},
+		{URL: "kafka://[2606:4700::1111]:9092/orders"},
+		{URL: "kafka://127.0.0.1:9092/orders", Insecure: true},
+		{URL: "kafka://127.0.0.1:9092/orders", Want: "127.0.0.1 is a loopback address; targets must be public"},
+		{URL: "kafka://kafka.example.com:9092,10.1.2.3:9092/orders", Want: "10.1.2.3 is a private address"},
+		{URL: "kafka://kafka.example.com:9092", Want: "url must name the topic"},
+		{URL: "kafka://kafka.example.com:9092/orders/x", Want: "may hold only letters"},
+		{URL: "kafka://kafka.example.com:9092/..", Want: "not a valid topic name"},
+		{URL: "kafka://a.example.com:9092,,b.example.com/orders", Want: "empty broker"},
+		{URL: "kafka://user:pass@kafka.example.com/orders", Want: "must not contain credentials"},
+		{URL: "kafka://kafka.example.com/orders?acks=1", Want: "takes no query"},
+		{URL: "kafka://kafka.example.com:0/orders", Want: "url port must be between 1 and 65535"},
+		{URL: "kafka:orders", Want: "url must look like kafka://host:9092"},
+		{URL: "kafka:///orders", Want: "at least one broker"},
+		{URL: "kafka://kafka.example.com/" + strings.Repeat("t", 250), Want: "longer than 249"},
+	})
 }
 
 // FuzzCheckURL: whatever URL a user sends, the check answers without panicking, and a

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,8 +13,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/consign-dev/consign/internal/brokertest"
 	"github.com/consign-dev/consign/internal/destination"
-	"github.com/consign-dev/consign/internal/destination/brokertest"
 	"github.com/consign-dev/consign/internal/destination/natsdest"
 )
 
@@ -23,7 +22,7 @@ import (
 // when the test ends.
 func stream(t *testing.T, prefix string) jetstream.Stream {
 	t.Helper()
-	nc, err := nats.Connect(brokertest.NATS(t))
+	nc, err := nats.Connect(brokertest.NATSServer(t))
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
@@ -49,9 +48,8 @@ func TestSendPublishesToJetStream(t *testing.T) {
 	st := stream(t, prefix)
 	s := natsdest.New(destination.BrokerConfig{InsecureTargets: true})
 	t.Cleanup(s.Close)
-	url := brokertest.NATS(t) + "/" + prefix + ".orders"
-	h := http.Header{"Webhook-Id": {"evt_1"}, "Webhook-Timestamp": {"1700000000"}, "Webhook-Signature": {"v1,abc"},
-		"Content-Type": {"application/json"}, "X-Partner": {"acme"}}
+	url := brokertest.NATSServer(t) + "/" + prefix + ".orders"
+	h := brokertest.Header()
 
 	out := s.Send(t.Context(), destination.Request{URL: url, Header: h, Body: []byte(`{"id":"evt_1"}`)})
 	require.Equal(t, destination.Success, out.Class, out.Err)
@@ -63,8 +61,7 @@ func TestSendPublishesToJetStream(t *testing.T) {
 	require.Equal(t, prefix+".orders", msg.Subject)
 	require.JSONEq(t, `{"id":"evt_1"}`, string(msg.Data))
 	require.Equal(t, "evt_1", msg.Header.Get("Nats-Msg-Id"))
-	for k, want := range map[string]string{"webhook-id": "evt_1", "webhook-timestamp": "1700000000",
-		"webhook-signature": "v1,abc", "content-type": "application/json", "x-partner": "acme"} {
+	for k, want := range brokertest.MessageHeader() {
 		require.Equal(t, want, msg.Header.Get(k), k)
 	}
 
@@ -85,25 +82,7 @@ func TestSendConcurrently(t *testing.T) {
 	s := natsdest.New(destination.BrokerConfig{InsecureTargets: true})
 	t.Cleanup(s.Close)
 	const n = 500
-	seqs := make(chan string, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			out := s.Send(t.Context(), destination.Request{URL: brokertest.NATS(t) + "/" + prefix + ".x",
-				Header: http.Header{"Webhook-Id": {"evt_" + strconv.Itoa(i)}}, Body: []byte("{}")})
-			if out.Class != destination.Success {
-				t.Errorf("attempt %d: %v %s", i, out.Class, out.Err)
-			}
-			seqs <- out.Ack["sequence"]
-		})
-	}
-	wg.Wait()
-	close(seqs)
-	seen := map[string]bool{}
-	for s := range seqs {
-		require.False(t, seen[s], "sequence %s acknowledged twice", s)
-		seen[s] = true
-	}
+	brokertest.Unique(t, brokertest.SendMany(t, s, brokertest.NATSServer(t)+"/"+prefix+".x", n), "sequence")
 	info, err := st.Info(t.Context())
 	require.NoError(t, err)
 	require.EqualValues(t, n, info.State.Msgs)
@@ -113,65 +92,40 @@ func TestSendConcurrently(t *testing.T) {
 // Failure (retried) or Blocked, with words that say what to fix.
 func TestSendFails(t *testing.T) {
 	t.Parallel()
-	server := brokertest.NATS(t)
-	tests := []struct {
-		name     string
-		url      string
-		insecure bool
-		class    destination.Class
-		err      string
-	}{
-		{"NoStream", server + "/" + unique(t) + ".nobody", true, destination.Failure, "no JetStream stream takes subject"},
-		{"NothingListens", "nats://127.0.0.1:1/orders", true, destination.Failure, "connect to nats://127.0.0.1:1"},
-		{"LoopbackRefused", server + "/orders", false, destination.Blocked, "127.0.0.1 is a loopback address"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			s := natsdest.New(destination.BrokerConfig{InsecureTargets: tt.insecure, Timeout: 3 * time.Second})
-			t.Cleanup(s.Close)
-			out := s.Send(t.Context(), destination.Request{URL: tt.url, Header: http.Header{"Webhook-Id": {"evt_1"}}, Body: []byte("{}")})
-			require.Equal(t, tt.class, out.Class, out.Err)
-			require.Contains(t, out.Err, tt.err)
-			require.Nil(t, out.Ack)
-		})
-	}
+	server := brokertest.NATSServer(t)
+	brokertest.SendFails(t, func(t *testing.T, insecure bool) destination.Sender {
+		s := natsdest.New(destination.BrokerConfig{InsecureTargets: insecure, Timeout: 3 * time.Second})
+		t.Cleanup(s.Close)
+		return s
+	}, []brokertest.FailCase{
+		{Name: "NoStream", URL: server + "/" + unique(t) + ".nobody", Insecure: true, Class: destination.Failure, Err: "no JetStream stream takes subject"},
+		{Name: "NothingListens", URL: "nats://127.0.0.1:1/orders", Insecure: true, Class: destination.Failure, Err: "connect to nats://127.0.0.1:1"},
+		{Name: "LoopbackRefused", URL: server + "/orders", Insecure: false, Class: destination.Blocked, Err: "127.0.0.1 is a loopback address"},
+	}, nil)
 }
 
 // TestCheckURL: an endpoint URL is judged at creation, in words naming what is wrong.
 func TestCheckURL(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		url      string
-		insecure bool
-		want     string // "" accepted
-	}{
-		{"nats://nats.example.com:4222/orders.created", false, ""},
-		{"nats://nats.example.com/orders", false, ""},
-		{"nats://user:pass@nats.example.com:4222/orders", false, ""},
-		{"nats://:token@nats.example.com:4222/orders", false, ""},
-		{"nats://127.0.0.1:4222/orders", true, ""},
-		{"nats://127.0.0.1:4222/orders", false, "127.0.0.1 is a loopback address; targets must be public"},
-		{"nats://localhost:4222/orders", false, "localhost is a loopback name; targets must be public"},
-		{"nats://10.0.0.1:4222/orders", false, "10.0.0.1 is a private address; targets must be public"},
-		{"nats://nats.example.com:4222", false, "url must name the subject to publish to as its path"},
-		{"nats://nats.example.com:4222/orders.*", false, "has a wildcard"},
-		{"nats://nats.example.com:4222/orders..x", false, "has an empty token"},
-		{"nats://nats.example.com:4222/orders%20x", false, "holds a space"},
-		{"nats://nats.example.com:4222/orders?x=1", false, "url takes no query"},
-		{"nats://nats.example.com:99999/orders", false, "url port must be between 1 and 65535"},
-		{"nats://user@nats.example.com:4222/orders", false, "user information must be user:password"},
-		{"nats:orders", false, "url must look like nats://host:4222/"},
-		{"nats://nats.example.com:4222/orders#x", false, "fragment"},
-	}
-	for _, tt := range tests {
-		err := natsdest.CheckURL(tt.url, tt.insecure)
-		if tt.want == "" {
-			require.NoError(t, err, tt.url)
-			continue
-		}
-		require.ErrorContains(t, err, tt.want, tt.url)
-	}
+	brokertest.CheckURLs(t, natsdest.CheckURL, []brokertest.URLCase{
+		{URL: "nats://nats.example.com:4222/orders.created"},
+		{URL: "nats://nats.example.com/orders"},
+		{URL: "nats://user:pass@nats.example.com:4222/orders"},
+		{URL: "nats://:token@nats.example.com:4222/orders"},
+		{URL: "nats://127.0.0.1:4222/orders", Insecure: true},
+		{URL: "nats://127.0.0.1:4222/orders", Want: "127.0.0.1 is a loopback address; targets must be public"},
+		{URL: "nats://localhost:4222/orders", Want: "localhost is a loopback name; targets must be public"},
+		{URL: "nats://10.0.0.1:4222/orders", Want: "10.0.0.1 is a private address; targets must be public"},
+		{URL: "nats://nats.example.com:4222", Want: "url must name the subject to publish to as its path"},
+		{URL: "nats://nats.example.com:4222/orders.*", Want: "has a wildcard"},
+		{URL: "nats://nats.example.com:4222/orders..x", Want: "has an empty token"},
+		{URL: "nats://nats.example.com:4222/orders%20x", Want: "holds a space"},
+		{URL: "nats://nats.example.com:4222/orders?x=1", Want: "url takes no query"},
+		{URL: "nats://nats.example.com:99999/orders", Want: "url port must be between 1 and 65535"},
+		{URL: "nats://user@nats.example.com:4222/orders", Want: "user information must be user:password"},
+		{URL: "nats:orders", Want: "url must look like nats://host:4222/"},
+		{URL: "nats://nats.example.com:4222/orders#x", Want: "fragment"},
+	})
 }
 
 // FuzzCheckURL: whatever URL a user sends, the check answers without panicking, and a
@@ -191,7 +145,7 @@ func FuzzCheckURL(f *testing.F) {
 // dispatcher makes them (its default concurrency), each waiting for its own ack.
 func BenchmarkSend(b *testing.B) {
 	prefix := "b" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	nc, err := nats.Connect(brokertest.NATS(b))
+	nc, err := nats.Connect(brokertest.NATSServer(b))
 	require.NoError(b, err)
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -202,7 +156,7 @@ func BenchmarkSend(b *testing.B) {
 	s := natsdest.New(destination.BrokerConfig{InsecureTargets: true})
 	defer s.Close()
 	body := []byte(strings.Repeat("x", 1024))
-	url := brokertest.NATS(b) + "/" + prefix + ".x"
+	url := brokertest.NATSServer(b) + "/" + prefix + ".x"
 	var n atomic.Int64
 	b.SetParallelism(128) // 256 goroutines on 2 CPUs
 	b.ResetTimer()

@@ -2,17 +2,15 @@ package redisdest_test
 
 import (
 	"context"
-	"net/http"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/consign-dev/consign/internal/brokertest"
 	"github.com/consign-dev/consign/internal/destination"
-	"github.com/consign-dev/consign/internal/destination/brokertest"
 	"github.com/consign-dev/consign/internal/destination/redisdest"
 )
 
@@ -20,7 +18,7 @@ import (
 // client to read it with.
 func stream(t *testing.T) (string, *redis.Client) {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: brokertest.Redis(t), DB: 3})
+	c := redis.NewClient(&redis.Options{Addr: brokertest.RedisServer(t), DB: 3})
 	t.Cleanup(func() { _ = c.Close() })
 	name := "consign-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	t.Cleanup(func() { c.Del(context.Background(), name) })
@@ -34,17 +32,19 @@ func TestSendAppends(t *testing.T) {
 	name, c := stream(t)
 	s := redisdest.New(destination.BrokerConfig{InsecureTargets: true})
 	t.Cleanup(s.Close)
-	h := http.Header{"Webhook-Id": {"evt_1"}, "Webhook-Timestamp": {"1700000000"}, "Webhook-Signature": {"v1,abc"},
-		"Content-Type": {"application/json"}, "X-Partner": {"acme"}}
-	out := s.Send(t.Context(), destination.Request{URL: "redis://" + brokertest.Redis(t) + "/3?stream=" + name, Header: h, Body: []byte(`{"id":"evt_1"}`)})
+	h := brokertest.Header()
+	out := s.Send(t.Context(), destination.Request{URL: "redis://" + brokertest.RedisServer(t) + "/3?stream=" + name, Header: h, Body: []byte(`{"id":"evt_1"}`)})
 	require.Equal(t, destination.Success, out.Class, out.Err)
 
 	entries, err := c.XRange(t.Context(), name, "-", "+").Result()
 	require.NoError(t, err)
 	require.Len(t, entries, 1)
 	require.Equal(t, map[string]string{"stream": name, "id": entries[0].ID}, out.Ack)
-	require.Equal(t, map[string]any{"body": `{"id":"evt_1"}`, "webhook-id": "evt_1", "webhook-timestamp": "1700000000",
-		"webhook-signature": "v1,abc", "content-type": "application/json", "x-partner": "acme"}, entries[0].Values)
+	want := map[string]any{"body": `{"id":"evt_1"}`}
+	for k, v := range brokertest.MessageHeader() {
+		want[k] = v
+	}
+	require.Equal(t, want, entries[0].Values)
 }
 
 // TestSendConcurrently: attempts at once share the client's pool, each its own entry.
@@ -54,17 +54,7 @@ func TestSendConcurrently(t *testing.T) {
 	s := redisdest.New(destination.BrokerConfig{InsecureTargets: true})
 	t.Cleanup(s.Close)
 	const n = 300
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			out := s.Send(t.Context(), destination.Request{URL: "redis://" + brokertest.Redis(t) + "/3?stream=" + name,
-				Header: http.Header{"Webhook-Id": {"evt_" + strconv.Itoa(i)}}, Body: []byte("{}")})
-			if out.Class != destination.Success {
-				t.Errorf("attempt %d: %v %s", i, out.Class, out.Err)
-			}
-		})
-	}
-	wg.Wait()
+	brokertest.Unique(t, brokertest.SendMany(t, s, "redis://"+brokertest.RedisServer(t)+"/3?stream="+name, n), "id")
 	require.EqualValues(t, n, c.XLen(t.Context(), name).Val())
 }
 
@@ -73,59 +63,34 @@ func TestSendFails(t *testing.T) {
 	t.Parallel()
 	name, c := stream(t)
 	require.NoError(t, c.Set(t.Context(), name, "not a stream", time.Minute).Err())
-	tests := []struct {
-		name     string
-		url      string
-		insecure bool
-		class    destination.Class
-		err      string
-	}{
-		{"NotAStream", "redis://" + brokertest.Redis(t) + "/3?stream=" + name, true, destination.Failure, "WRONGTYPE"},
-		{"BadPassword", "redis://nobody:wrong@" + brokertest.Redis(t) + "/3?stream=x", true, destination.Failure, "XADD x on redis://127.0.0.1:6379/3"},
-		{"NothingListens", "redis://127.0.0.1:1/0?stream=x", true, destination.Failure, "connection refused"},
-		{"LoopbackRefused", "redis://" + brokertest.Redis(t) + "/3?stream=x", false, destination.Blocked, "127.0.0.1 is a loopback address"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			s := redisdest.New(destination.BrokerConfig{InsecureTargets: tt.insecure, Timeout: 3 * time.Second})
-			t.Cleanup(s.Close)
-			out := s.Send(t.Context(), destination.Request{URL: tt.url, Header: http.Header{"Webhook-Id": {"evt_1"}}, Body: []byte("{}")})
-			require.Equal(t, tt.class, out.Class, out.Err)
-			require.Contains(t, out.Err, tt.err)
-			require.Nil(t, out.Ack)
-		})
-	}
+	brokertest.SendFails(t, func(t *testing.T, insecure bool) destination.Sender {
+		s := redisdest.New(destination.BrokerConfig{InsecureTargets: insecure, Timeout: 3 * time.Second})
+		t.Cleanup(s.Close)
+		return s
+	}, []brokertest.FailCase{
+		{Name: "NotAStream", URL: "redis://" + brokertest.RedisServer(t) + "/3?stream=" + name, Insecure: true, Class: destination.Failure, Err: "WRONGTYPE"},
+		{Name: "BadPassword", URL: "redis://nobody:wrong@" + brokertest.RedisServer(t) + "/3?stream=x", Insecure: true, Class: destination.Failure, Err: "XADD x on redis://127.0.0.1:6379/3"},
+		{Name: "NothingListens", URL: "redis://127.0.0.1:1/0?stream=x", Insecure: true, Class: destination.Failure, Err: "connection refused"},
+		{Name: "LoopbackRefused", URL: "redis://" + brokertest.RedisServer(t) + "/3?stream=x", Insecure: false, Class: destination.Blocked, Err: "127.0.0.1 is a loopback address"},
+	}, nil)
 }
 
 // TestCheckURL: an endpoint URL is judged at creation, in words naming what is wrong.
 func TestCheckURL(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		url      string
-		insecure bool
-		want     string // "" accepted
-	}{
-		{"redis://redis.example.com:6379/0?stream=orders", false, ""},
-		{"redis://:secret@redis.example.com/?stream=orders", false, ""},
-		{"redis://user:secret@redis.example.com/15?stream=orders", false, ""},
-		{"redis://127.0.0.1:6379/0?stream=orders", true, ""},
-		{"redis://127.0.0.1:6379/0?stream=orders", false, "127.0.0.1 is a loopback address; targets must be public"},
-		{"redis://redis.example.com/0", false, "url must name the stream"},
-		{"redis://redis.example.com/16?stream=x", false, "database number (0 to 15)"},
-		{"redis://redis.example.com/x?stream=x", false, "database number"},
-		{"redis://redis.example.com/0?stream=x&maxlen=5", false, `url query "maxlen" is not known`},
-		{"redis://redis.example.com/0?stream=x&stream=y", false, "gives stream 2 times"},
-		{"redis:x", false, "url must look like redis://host:6379/"},
-	}
-	for _, tt := range tests {
-		err := redisdest.CheckURL(tt.url, tt.insecure)
-		if tt.want == "" {
-			require.NoError(t, err, tt.url)
-			continue
-		}
-		require.ErrorContains(t, err, tt.want, tt.url)
-	}
+	brokertest.CheckURLs(t, redisdest.CheckURL, []brokertest.URLCase{
+		{URL: "redis://redis.example.com:6379/0?stream=orders"},
+		{URL: "redis://:secret@redis.example.com/?stream=orders"},
+		{URL: "redis://user:secret@redis.example.com/15?stream=orders"},
+		{URL: "redis://127.0.0.1:6379/0?stream=orders", Insecure: true},
+		{URL: "redis://127.0.0.1:6379/0?stream=orders", Want: "127.0.0.1 is a loopback address; targets must be public"},
+		{URL: "redis://redis.example.com/0", Want: "url must name the stream"},
+		{URL: "redis://redis.example.com/16?stream=x", Want: "database number (0 to 15)"},
+		{URL: "redis://redis.example.com/x?stream=x", Want: "database number"},
+		{URL: "redis://redis.example.com/0?stream=x&maxlen=5", Want: `url query "maxlen" is not known`},
+		{URL: "redis://redis.example.com/0?stream=x&stream=y", Want: "gives stream 2 times"},
+		{URL: "redis:x", Want: "url must look like redis://host:6379/"},
+	})
 }
 
 // FuzzCheckURL: whatever URL a user sends, the check answers without panicking, and a

@@ -1,17 +1,12 @@
-// Package brokertest gives tests of broker sources a place on a real broker each: a
-// JetStream stream on the local NATS server, a queue on the local RabbitMQ, or an
-// in-process Kafka cluster (kfake), with a way to publish to it.
-//
-// NATS is CONSIGN_TEST_NATS (default nats://127.0.0.1:4222) and RabbitMQ
-// CONSIGN_TEST_AMQP (default amqp://guest:guest@127.0.0.1:5672/). When one does not
-// answer, tests skip, unless CI=true: there a missing broker fails the test.
+// Places on a broker for the tests of broker sources: a JetStream stream on the local
+// NATS server, a queue on the local RabbitMQ, or an in-process Kafka cluster (kfake),
+// each with a way to publish to it.
 package brokertest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -34,27 +29,6 @@ type Broker struct {
 	Publish func(tb testing.TB, id string, header map[string]string, body []byte)
 }
 
-func env(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-// NATSURL is the local NATS server's URL.
-func NATSURL() string { return env("CONSIGN_TEST_NATS", "nats://127.0.0.1:4222") }
-
-// AMQPURL is the local RabbitMQ's URL.
-func AMQPURL() string { return env("CONSIGN_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/") }
-
-func unreachable(tb testing.TB, what string, err error) {
-	tb.Helper()
-	if os.Getenv("CI") == "true" {
-		tb.Fatalf("%s unreachable (CI=true): %v", what, err)
-	}
-	tb.Skipf("%s unreachable (set CI=true to fail instead): %v", what, err)
-}
-
 // Name returns a name unique to this run, such as "consign_test_1a2b3c4d".
 func Name(prefix string) string {
 	b := make([]byte, 4)
@@ -66,9 +40,10 @@ func Name(prefix string) string {
 // ends, and a Broker that publishes to it through JetStream.
 func NATS(tb testing.TB) *Broker {
 	tb.Helper()
-	nc, err := nats.Connect(NATSURL(), nats.Timeout(5*time.Second))
+	server := NATSServer(tb)
+	nc, err := nats.Connect(server, nats.Timeout(5*time.Second))
 	if err != nil {
-		unreachable(tb, "NATS at "+NATSURL(), err)
+		tb.Fatal(err)
 	}
 	tb.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
@@ -80,7 +55,7 @@ func NATS(tb testing.TB) *Broker {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subject}, Storage: jetstream.FileStorage}); err != nil {
-		unreachable(tb, "NATS JetStream at "+NATSURL(), err)
+		tb.Fatalf("JetStream at %s: %v", server, err)
 	}
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -89,7 +64,7 @@ func NATS(tb testing.TB) *Broker {
 	})
 	return &Broker{
 		Type: "nats",
-		From: map[string]any{"type": "nats", "url": NATSURL(), "subject": subject},
+		From: map[string]any{"type": "nats", "url": server, "subject": subject},
 		Publish: func(tb testing.TB, id string, header map[string]string, body []byte) {
 			tb.Helper()
 			m := nats.NewMsg(subject)
@@ -113,9 +88,10 @@ func NATS(tb testing.TB) *Broker {
 // publishes persistent messages to it (default exchange) with publisher confirms.
 func AMQP(tb testing.TB) *Broker {
 	tb.Helper()
-	conn, err := amqp.Dial(AMQPURL())
+	server := AMQPServer(tb)
+	conn, err := amqp.Dial(server)
 	if err != nil {
-		unreachable(tb, "RabbitMQ at "+AMQPURL(), err)
+		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = conn.Close() })
 	ch, err := conn.Channel()
@@ -132,7 +108,7 @@ func AMQP(tb testing.TB) *Broker {
 	}
 	return &Broker{
 		Type: "amqp",
-		From: map[string]any{"type": "amqp", "url": AMQPURL(), "queue": queue},
+		From: map[string]any{"type": "amqp", "url": server, "queue": queue},
 		Publish: func(tb testing.TB, id string, header map[string]string, body []byte) {
 			tb.Helper()
 			h := amqp.Table{}

@@ -1,7 +1,12 @@
-// Package brokertest gives tests the addresses of the message brokers that run on the
-// development machine and in CI (NATS JetStream, RabbitMQ, Redis). A test whose broker
-// does not answer is skipped, except under CI (CI set), where it fails: CI must never
-// pass a broker test it did not run.
+// Package brokertest is the one test harness of the broker destinations and sources:
+// the addresses of the message brokers that run on the development machine and in CI
+// (NATS JetStream, RabbitMQ, Redis), a place on each for a test (sources.go), an
+// in-process Kafka (kfake), a proxy that takes a broker down and up again, TLS in front
+// of each broker with a test CA (tls.go), and the table runners the destination kinds
+// share (cases.go).
+//
+// A test whose broker does not answer is skipped, except under CI (CI set), where it
+// fails: CI must never pass a broker test it did not run.
 package brokertest
 
 import (
@@ -20,22 +25,22 @@ const (
 	RedisAddr = "127.0.0.1:6379"
 )
 
-// NATS returns the URL of the local NATS server (with JetStream).
-func NATS(tb testing.TB) string {
+// NATSServer returns the URL of the local NATS server (with JetStream).
+func NATSServer(tb testing.TB) string {
 	tb.Helper()
 	need(tb, "NATS", NATSAddr)
 	return "nats://" + NATSAddr
 }
 
-// AMQP returns the URL of the local RabbitMQ, as guest.
-func AMQP(tb testing.TB) string {
+// AMQPServer returns the URL of the local RabbitMQ, as guest.
+func AMQPServer(tb testing.TB) string {
 	tb.Helper()
 	need(tb, "RabbitMQ", AMQPAddr)
 	return "amqp://guest:guest@" + AMQPAddr + "/"
 }
 
-// Redis returns the address of the local Redis.
-func Redis(tb testing.TB) string {
+// RedisServer returns the address (host:port) of the local Redis.
+func RedisServer(tb testing.TB) string {
 	tb.Helper()
 	need(tb, "Redis", RedisAddr)
 	return RedisAddr
