@@ -17,6 +17,7 @@ import (
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/app"
+	"github.com/consign-dev/consign/internal/brokertest"
 	"github.com/consign-dev/consign/internal/schema"
 	"github.com/consign-dev/consign/internal/store/postgres/pgtest"
 	"github.com/consign-dev/consign/internal/testlog"
@@ -829,4 +830,32 @@ func TestSearchAgainstURL(t *testing.T) {
 		requireSearch(t, rep.Search, out.String())
 		require.Contains(t, rep.Summary(), " search_p99=")
 	}
+}
+
+// TestRunNATS: the nats scenario delivers every event to a JetStream stream once, and
+// its figure carries the NATS server's CPU per message when the bench can read that
+// process, or says why it cannot.
+func TestRunNATS(t *testing.T) {
+	t.Parallel()
+	cfg := tiny(t)
+	cfg.Only, cfg.NATSURL = []string{ScenarioNATS}, brokertest.NATSServer(t)
+	var out bytes.Buffer
+	rep, err := Run(context.Background(), cfg, &out)
+	t.Log("\n" + out.String())
+	require.NoError(t, err)
+	th := rep.NATS
+	require.NotNil(t, th)
+	require.Equal(t, th.Want, th.Done, "all deliveries arrived")
+	require.Zero(t, th.Errors, th.FirstError)
+	require.Zero(t, th.Duplicates)
+	require.Equal(t, th.Warmup+th.Want, th.StreamMessages, "the stream holds each event once")
+	require.Regexp(t, `deliveries/s 1→1 to a NATS JetStream stream, file storage \(batch-fed; 300 messages on the stream\): [\d,]+ /s`, out.String())
+	if th.BrokerCPUPerUnit == 0 {
+		require.Contains(t, out.String(), "note: the NATS server's CPU time is not read (")
+		return
+	}
+	require.Regexp(t, `NATS server process \d+ \(.+, found by its port\)`, out.String())
+	require.NotEmpty(t, th.Broker)
+	require.Contains(t, out.String(), "; "+th.Broker+" ")
+	require.Regexp(t, ` nats_broker_us=[\d.]+`, rep.Summary())
 }

@@ -17,7 +17,11 @@ import (
 // delivery counts when the message reaches a plain subscriber of that subject, which the
 // server routes it to as it stores it; the server's own ack is what completes the
 // attempt on Consign's side. The stream is made for the run and deleted after it, and
-// the figure notes how many messages it held at the end.
+// the figure notes how many messages it held at the end. When the NATS server is a
+// process of this machine that the bench may read (found by the port it listens on, as
+// the Consign server is), the figure carries its CPU per message too: the broker shares
+// the machine's cores with the server, so its cost per message bounds the rate as the
+// server's own does.
 func (r *runner) natsDeliveries(ctx context.Context) error {
 	nc, err := nats.Connect(r.cfg.NATSURL, nats.Name("consign bench"))
 	if err != nil {
@@ -62,6 +66,13 @@ func (r *runner) natsDeliveries(ctx context.Context) error {
 	in := map[string]any{"url": r.cfg.NATSURL + "/" + subject, "topics": []string{r.eventType()}, "description": "consign bench stream"}
 	if err := r.api.call(ctx, http.MethodPost, "/v1/orgs/"+org+"/endpoints", key, in, &ep); err != nil {
 		return fmt.Errorf("create endpoint (does the server allow loopback targets? run it with --insecure-targets): %w", err)
+	}
+	if proc, err := findListener(r.cfg.NATSURL); err != nil {
+		r.p.printf("note: the NATS server's CPU time is not read (%v)\n", err)
+	} else {
+		r.broker = proc
+		defer func() { r.broker = nil }()
+		r.p.printf("NATS server process %d (%s, %s): its CPU time is read from /proc/%d/stat for its CPU per message\n", proc.pid, proc.name, proc.found, proc.pid)
 	}
 	th := r.deliver(ctx, org, key, ScenarioNATS, []string{ep.ID}, figNATS, r.cfg.FlatOut)
 	if info, err := st.Info(ctx); err == nil {

@@ -158,6 +158,11 @@ type Throughput struct {
 	// microseconds per unit done, when the server is a process of its own (--url) whose
 	// CPU time this machine shows (see servercpu.go); CPUPerUnit is then the bench's own.
 	ServerCPUPerUnit float64 `json:"server_cpu_us_per_unit,omitempty"`
+	// BrokerCPUPerUnit is, in the nats scenario, the CPU time the NATS server's process
+	// used over the run in microseconds per unit done, when the bench finds that process
+	// by its port (0: not read); Broker is the process's name.
+	BrokerCPUPerUnit float64 `json:"broker_cpu_us_per_unit,omitempty"`
+	Broker           string  `json:"broker,omitempty"`
 	// GCPerUnit is the part of CPUPerUnit the Go garbage collector spent (the runtime's
 	// estimate), in microseconds.
 	GCPerUnit float64 `json:"gc_us_per_unit,omitempty"`
@@ -175,16 +180,20 @@ type meter struct {
 	allocs heapAllocs
 	io     ioMeter
 	// server is the server's process when it is not this one, serverStart its CPU time
-	// at the start.
+	// at the start; broker, brokerStart likewise for a broker's process.
 	server      *serverProc
 	serverStart time.Duration
 	serverOK    bool
+	broker      *serverProc
+	brokerStart time.Duration
+	brokerOK    bool
 }
 
-// startMeter starts measuring this process, and server when it is not nil.
-func startMeter(server *serverProc) meter {
-	m := meter{server: server}
+// startMeter starts measuring this process, and server and broker when they are not nil.
+func startMeter(server, broker *serverProc) meter {
+	m := meter{server: server, broker: broker}
 	m.serverStart, m.serverOK = server.cpu()
+	m.brokerStart, m.brokerOK = broker.cpu()
 	m.start, m.ok = cputime.Process()
 	m.allocs, m.io = readHeapAllocs(), startIO()
 	return m
@@ -197,6 +206,10 @@ func (m meter) stop(t *Throughput) {
 	}
 	if d, ok := m.server.cpu(); ok && m.serverOK && t.Done > 0 {
 		t.ServerCPUPerUnit = float64((d - m.serverStart).Microseconds()) / float64(t.Done)
+	}
+	if d, ok := m.broker.cpu(); ok && m.brokerOK && t.Done > 0 {
+		t.BrokerCPUPerUnit = float64((d - m.brokerStart).Microseconds()) / float64(t.Done)
+		t.Broker = m.broker.name
 	}
 	if a := readHeapAllocs(); t.Done > 0 {
 		t.AllocsPerUnit = float64(a.objects-m.allocs.objects) / float64(t.Done)
@@ -382,6 +395,9 @@ func (t *Throughput) line(f figure, cfg Config) string {
 	}
 	if t.AllocsPerUnit > 0 {
 		target += fmt.Sprintf(", %.0f allocations (%s bytes)", t.AllocsPerUnit, commas(int64(math.Round(t.AllocBytesPerUnit))))
+	}
+	if t.BrokerCPUPerUnit > 0 {
+		target += fmt.Sprintf("; %s %.1f µs of CPU each", t.Broker, t.BrokerCPUPerUnit)
 	}
 	if t.IOStall >= ioStallNotable {
 		target += fmt.Sprintf("; all work waited for I/O %.0f %% of the time", 100*t.IOStall)
@@ -600,6 +616,9 @@ func (r *Report) Summary() string {
 		if f.t != nil && f.t.ServerCPUPerUnit > 0 {
 			fmt.Fprintf(&b, " %s_server_us=%.1f", f.key, f.t.ServerCPUPerUnit)
 		}
+	}
+	if r.NATS != nil && r.NATS.BrokerCPUPerUnit > 0 {
+		fmt.Fprintf(&b, " nats_broker_us=%.1f", r.NATS.BrokerCPUPerUnit)
 	}
 	if r.Config.Type != "" {
 		fmt.Fprintf(&b, " type=%s", r.Config.Type)

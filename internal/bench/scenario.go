@@ -29,6 +29,9 @@ type runner struct {
 	// server is the server's process when it runs in one of its own and its CPU time
 	// can be read (nil otherwise).
 	server *serverProc
+	// broker is, during the nats scenario, the NATS server's process when its CPU time
+	// can be read (nil otherwise).
+	broker *serverProc
 }
 
 // eventType is the name of the type every event of this run is published as.
@@ -38,7 +41,7 @@ func (r *runner) eventType() string { return publishedType(r.cfg.Type) }
 func (r *runner) payload() []byte { return payload(r.cfg.PayloadSize, r.cfg.Type) }
 
 // meter starts measuring a figure.
-func (r *runner) meter() meter { return startMeter(r.server) }
+func (r *runner) meter() meter { return startMeter(r.server, r.broker) }
 
 func (r *runner) run(ctx context.Context) error {
 	cfg := r.cfg
@@ -200,7 +203,7 @@ func (r *runner) loopback(ctx context.Context) error {
 	target := r.rcv.url + "/ceiling"
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
-	start, m := time.Now(), startMeter(nil) // the server has no part in it
+	start, m := time.Now(), startMeter(nil, nil) // the server has no part in it
 	t := drive(ctx, r.cfg.Concurrency, n, func(ctx context.Context, _ int) (int, error) {
 		_, err := post(ctx, r.api.hc, target, "", body, http.StatusNoContent, false)
 		return 1, err

@@ -23,13 +23,17 @@ import (
 // fine for runs of seconds. The process is
 // --server-pid, or else the one that holds the socket listening on the URL's port
 // (/proc/net/tcp{,6} give the socket's inode, /proc/<pid>/fd the process holding it;
-// reading another user's fds needs root or the same user).
+// reading another user's fds needs root or the same user). The nats scenario finds the
+// NATS server's process the same way, by the port of --nats-url, in either mode.
 
-// serverProc is the server's process, when the bench can read its CPU time.
+// serverProc is the server's process (or, in the nats scenario, the NATS server's),
+// when the bench can read its CPU time.
 type serverProc struct {
 	pid int
 	// found says how the pid was had: "given" (--server-pid) or "found by its port".
 	found string
+	// name is the process's command name (/proc/<pid>/comm), such as nats-server.
+	name string
 }
 
 // clockTicks is USER_HZ, the unit of the times in /proc/<pid>/stat: 100 on every Linux
@@ -88,15 +92,25 @@ func findServer(rawURL string, pid int) (*serverProc, error) {
 		if _, err := procCPU(fmt.Sprintf("/proc/%d/stat", pid)); err != nil {
 			return nil, fmt.Errorf("--server-pid %d: %w", pid, err)
 		}
-		return &serverProc{pid: pid, found: "given"}, nil
+		return &serverProc{pid: pid, found: "given", name: procName(pid)}, nil
 	}
+	p, err := findListener(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w (give --server-pid)", err)
+	}
+	return p, nil
+}
+
+// findListener returns the process listening on the port of rawURL (http, https or
+// nats; the scheme's port when the URL names none).
+func findListener(rawURL string) (*serverProc, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, err
 	}
 	port := u.Port()
 	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		port = map[string]string{"http": "80", "https": "443", "nats": "4222"}[u.Scheme]
 	}
 	p, err := strconv.ParseUint(port, 10, 16)
 	if err != nil {
@@ -107,13 +121,22 @@ func findServer(rawURL string, pid int) (*serverProc, error) {
 		inodes = append(inodes, listeningInodes(f, uint16(p))...)
 	}
 	if len(inodes) == 0 {
-		return nil, fmt.Errorf("no socket listening on port %d in /proc/net/tcp (give --server-pid)", p)
+		return nil, fmt.Errorf("no socket listening on port %d in /proc/net/tcp", p)
 	}
 	found, err := socketOwner(inodes)
 	if err != nil {
 		return nil, err
 	}
-	return &serverProc{pid: found, found: "found by its port"}, nil
+	return &serverProc{pid: found, found: "found by its port", name: procName(found)}, nil
+}
+
+// procName returns the command name of process pid, or "process <pid>".
+func procName(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if name := strings.TrimSpace(string(b)); err == nil && name != "" {
+		return name
+	}
+	return fmt.Sprintf("process %d", pid)
 }
 
 // listeningInodes returns the inodes of the sockets listening on port in a
@@ -179,5 +202,5 @@ func socketOwner(inodes []string) (int, error) {
 			}
 		}
 	}
-	return 0, errors.New("no process of this machine that the bench may read holds the listening socket (give --server-pid)")
+	return 0, errors.New("no process of this machine that the bench may read holds the listening socket")
 }

@@ -71,6 +71,12 @@ type Kind struct {
 	Check func(raw string, insecure bool) error
 	// Sender sends the kind's attempts.
 	Sender Sender
+	// Pipelined says that the kind's attempts to one broker share a connection and are
+	// on the wire together, each awaiting its own acknowledgement: an attempt in flight
+	// costs a pending ack, not a connection, and the more there are, the more messages
+	// each write and each of the broker's reads carries. The dispatcher keeps such an
+	// endpoint's whole burst limit in flight instead of narrowing it to its round trips.
+	Pipelined bool
 }
 
 // Registry chooses a Kind by the scheme of a URL. The first kind given to NewRegistry is
@@ -128,6 +134,11 @@ func (r *Registry) kind(rawURL string) *Kind {
 // kind that serves its scheme. It has the signature manage.Config.ValidateURL asks for.
 func (r *Registry) CheckURL(raw string, insecure bool) error {
 	return r.kind(raw).Check(raw, insecure)
+}
+
+// Pipelined says whether the kind that serves rawURL's scheme is Pipelined.
+func (r *Registry) Pipelined(rawURL string) bool {
+	return r.kind(rawURL).Pipelined
 }
 
 // Send sends r through the kind that serves its URL's scheme.

@@ -34,10 +34,11 @@ import (
 // A stage either passes the attempt on or ends it with the delivery's next state in o,
 // which the record stage (recorder.go) writes with the attempt. final makes any failure
 // final (test sends). rtt is the request's round trip as the sender measured it (0 when
-// nothing was sent): the partner's answer and the network, without this process's own
-// work before and after (endpoint lookups, signing, the attempt record). unsent says that
-// the endpoint's transformation ended the attempt (cancelled or failed) before any
-// request: its attempt row says nothing of the endpoint's health or speed.
+// nothing was sent, or when the URL's kind is pipelined): the partner's answer and the
+// network, without this process's own work before and after (endpoint lookups, signing,
+// the attempt record). unsent says that the endpoint's transformation ended the attempt
+// (cancelled or failed) before any request: its attempt row says nothing of the
+// endpoint's health or speed.
 func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o *store.Outcome, rtt time.Duration, unsent bool) {
 	now := d.cfg.Now()
 	o = &store.Outcome{DeliveryID: c.DeliveryID, EndpointID: c.EndpointID, At: now}
@@ -89,7 +90,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o
 		res = destination.Outcome{Class: destination.Failure, StartedAt: now, Err: refusal}
 	} else {
 		res = d.sender.Send(ctx, req)
-		rtt = res.Duration
+		rtt = d.roundTrip(req.URL, res)
 		if res.Status == http.StatusUnauthorized && ep.endpoint.Auth.Type == consign.AuthOAuth2 {
 			// The partner no longer takes this access token: the next attempt fetches one.
 			d.tokens.drop(c.EndpointID, strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer "))
@@ -105,6 +106,15 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o
 	// those the transformation set included.
 	d.decide(ctx, c, o, req, &res, e, final)
 	return o, rtt, false
+}
+
+// roundTrip is the round trip of an attempt to url that got res, as the endpoint's
+// window takes it: the sender's measure, or 0 (no sample) for a pipelined kind.
+func (d *Dispatcher) roundTrip(url string, res destination.Outcome) time.Duration {
+	if p, ok := d.sender.(pipeliner); ok && p.Pipelined(url) {
+		return 0
+	}
+	return res.Duration
 }
 
 // endpointOf is the endpoint stage: the endpoint's settings and opened signing keys, as

@@ -142,6 +142,16 @@ type Sender interface {
 	Send(ctx context.Context, r destination.Request) destination.Outcome
 }
 
+// pipeliner is a Sender that knows which URLs' attempts are pipelined on a shared
+// connection (destination.Kind.Pipelined; the Registry is one). Their round trips do
+// not feed the endpoint's window: a broker's acks come back in batches, and a round
+// trip that lengthens there says that more attempts share a write, not that they queue
+// for the partner; narrowing them would split the batches, and each smaller batch costs
+// the broker (and this process) more per message. Such an endpoint keeps its burst limit.
+type pipeliner interface {
+	Pipelined(url string) bool
+}
+
 // Dispatcher delivers due deliveries until its context ends. It schedules per endpoint
 // (this file); which endpoints are this node's to send to is its ownership's business
 // (cluster.go), what one attempt goes through is deliver.go's, and writing outcomes the

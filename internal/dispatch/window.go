@@ -22,6 +22,9 @@ import "time"
 // queueing, the window stays small; kept small by a minimum that no longer holds (a
 // partner whose server became slower for good), it opens again. A fresh window is the
 // whole burst limit.
+//
+// Endpoints of a pipelined kind (a broker whose attempts share one connection) take no
+// samples, so they keep the whole burst limit (pipeliner, in dispatch.go).
 type window struct {
 	size     float64 // 0 until the first answer
 	minRTT   time.Duration

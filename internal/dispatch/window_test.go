@@ -3,6 +3,11 @@ package dispatch
 import (
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/consign-dev/consign/internal/destination"
+	"github.com/consign-dev/consign/internal/sender"
 )
 
 // queueingEndpoint answers in base when at most capacity requests are in flight, and
@@ -118,5 +123,55 @@ func TestWindowStaysSmallUnderLoad(t *testing.T) {
 	}
 	if w.minRTT != time.Millisecond {
 		t.Fatalf("minimum round trip: %s, want 1ms", w.minRTT)
+	}
+}
+
+// TestWindowPipelined: an endpoint whose URL's kind is pipelined (a broker's attempts
+// sharing one connection) keeps its whole burst limit however its acks lengthen, while
+// an HTTP endpoint with the same round trips is narrowed; both kinds through the
+// registry the server wires.
+func TestWindowPipelined(t *testing.T) {
+	t.Parallel()
+	snd := sender.New(sender.Config{InsecureTargets: true})
+	t.Cleanup(snd.Close)
+	reg, err := destination.NewRegistry(
+		destination.Kind{Name: "HTTP", Schemes: []string{"https", "http"}, Check: sender.ValidateTargetURL, Sender: snd},
+		destination.Kind{Name: "broker", Schemes: []string{"broker"}, Check: func(string, bool) error { return nil },
+			Sender: snd, Pipelined: true})
+	require.NoError(t, err)
+	cases := []struct {
+		url  string
+		want func(burst, got int) bool
+	}{
+		{"broker://127.0.0.1:4222/orders", func(burst, got int) bool { return got == burst }},
+		{"BROKER://127.0.0.1:4222/orders", func(burst, got int) bool { return got == burst }},
+		{"http://127.0.0.1:8080/hook", func(burst, got int) bool { return got <= windowMin+1 }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.url, func(t *testing.T) {
+			t.Parallel()
+			d := New(nil, nil, nil, reg, Config{})
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			e := d.ep("ep_1")
+			e.known = true
+			burst, _ := d.limits(e)
+			now := time.Now()
+			for i := range 5_000 {
+				// A fast first answer, then answers that wait ever longer: queueing, by
+				// the window's reading of round trips.
+				rtt := 100 * time.Microsecond
+				if i > 0 {
+					rtt = 20 * time.Millisecond
+				}
+				d.inflight, e.inflight = 1, 1
+				d.finish(finished{endpointID: "ep_1", deliveryID: "dlv", attempted: true, ok: true,
+					took: d.roundTrip(tc.url, destination.Outcome{Duration: rtt})}, now)
+			}
+			st := e.win.limit(burst)
+			if !tc.want(burst, st) {
+				t.Fatalf("attempts in flight allowed after 5,000 answers: %d (burst limit %d)", st, burst)
+			}
+		})
 	}
 }

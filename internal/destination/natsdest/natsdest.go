@@ -38,7 +38,7 @@ const maxPending = 4096
 // Kind returns the NATS kind, for nats:// URLs.
 func Kind(cfg destination.BrokerConfig) (destination.Kind, *Sender) {
 	s := New(cfg)
-	return destination.Kind{Name: "NATS", Schemes: []string{"nats"}, Check: CheckURL, Sender: s}, s
+	return destination.Kind{Name: "NATS", Schemes: []string{"nats"}, Check: CheckURL, Sender: s, Pipelined: true}, s
 }
 
 // Sender publishes attempts to JetStream. Create it with New; Close closes its
