@@ -26,6 +26,7 @@ func TestCheckAdminKey(t *testing.T) {
 		{strings.Repeat("Tr0ub4dor&3", 4), "repeats a piece of 11 characters"},
 		{"abcdefghijklmnopqrstuvwxyz0123456789", "mostly runs"},
 		{"test-admin-key-0123456789abcdefghijklmno", "mostly runs"},
+		{"consign-admin-0123456789abcdefghij", "mostly runs"},
 		{"00000000000000000000000000000001abcd", "mostly runs"},
 		{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-and-then-x", "mostly runs"},
 		{"azqzaqzqazzqaqzazqzaqqzazqazqzqaqzaqzaz", "bits of entropy"},
