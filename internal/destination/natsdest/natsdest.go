@@ -12,8 +12,10 @@
 // One connection per server and credentials serves every endpoint that names them;
 // nats.go reconnects it on its own and buffers publishes meanwhile. Attempts publish
 // asynchronously on it (PublishMsgAsync, at most maxPending awaiting their ack), so many
-// are on the wire at once, while each attempt waits for its own ack or its timeout. A
-// token goes in the password's place: nats://:TOKEN@host:4222/subject.
+// are on the wire at once, while each attempt waits for its own ack or its timeout; at
+// a high rate they go out in batches, at most one every flushEvery (batch.go). The kind
+// is Pipelined: the dispatcher keeps an endpoint's whole burst limit in flight. A token
+// goes in the password's place: nats://:TOKEN@host:4222/subject.
 package natsdest
 
 import (
@@ -49,8 +51,8 @@ type Sender struct {
 }
 
 type conn struct {
-	nc *nats.Conn
-	js jetstream.JetStream
+	nc  *nats.Conn
+	pub *batcher
 }
 
 // New returns a Sender.
@@ -157,7 +159,7 @@ func (s *Sender) dial(ctx context.Context, key string) (*conn, error) {
 		nc.Close()
 		return nil, err
 	}
-	return &conn{nc: nc, js: js}, nil
+	return &conn{nc: nc, pub: newBatcher(js)}, nil
 }
 
 // Send publishes r to the subject of its URL and waits for the stream's ack.
@@ -184,7 +186,16 @@ func (s *Sender) Send(ctx context.Context, r destination.Request) destination.Ou
 	if id := r.Header.Get("Webhook-Id"); id != "" {
 		opts = append(opts, jetstream.WithMsgID(id))
 	}
-	f, err := c.js.PublishMsgAsync(msg, opts...)
+	f, p, err := c.pub.publish(msg, opts)
+	if p != nil {
+		select {
+		case r := <-p.done:
+			f, err = r.f, r.err
+		case <-ctx.Done():
+			p.gone.Store(true)
+			return destination.Failed(ctx, start, began, s.cfg.Timeout, "publish to "+t.subject, ctx.Err())
+		}
+	}
 	if err != nil {
 		return destination.Failed(ctx, start, began, s.cfg.Timeout, "publish to "+t.subject, describe(err, t.subject))
 	}
