@@ -48,7 +48,7 @@ const (
 type Endpoint struct {
 	ID          string   `json:"id"`
 	OrgID       string   `json:"org_id"`
-	URL         string   `json:"url" doc:"where deliveries go: https://… (http:// with --insecure-targets), or a broker: nats://host:4222/<subject> (JetStream), amqp://user:pass@host:5672/<vhost>?exchange=&routing_key=, kafka://host:9092[,host…]/<topic>, redis://host:6379/<db>?stream=<name>; a password in it is stored sealed and shown masked"`
+	URL         string   `json:"url" doc:"where deliveries go: https://… (http:// with --insecure-targets), or a broker over TLS: tls://host:4222/<subject> (NATS JetStream), amqps://user:pass@host:5671/<vhost>?exchange=&routing_key=, kafka+tls://[user:pass@]host:9093[,host…]/<topic>[?sasl=plain|scram-sha-256|scram-sha-512], rediss://host:6379/<db>?stream=<name> (certificates verified against the system roots or tls.ca_certificates); the plaintext nats://, amqp://, kafka://, redis:// only with --insecure-targets; a password in it is stored sealed and shown masked"`
 	Description string   `json:"description"`
 	Topics      []string `json:"topics"`
 	Method      string   `json:"method"`

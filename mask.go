@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -64,34 +65,60 @@ func (e *Endpoint) Masked() *Endpoint {
 }
 
 // URLPassword returns the password in raw's user information (a broker URL's
-// credential, amqp://user:PASSWORD@host/), and raw without it; ok is false when raw
+// credential, amqps://user:PASSWORD@host/), and raw without it; ok is false when raw
 // carries none. The user name stays: it names an account, like a header's name.
 func URLPassword(raw string) (password, without string, ok bool) {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	prefix, user, rest, found := splitUserinfo(raw)
+	if !found || user == nil {
 		return "", raw, false
 	}
-	p, set := u.User.Password()
+	p, set := user.Password()
 	if !set {
 		return "", raw, false
 	}
-	u.User = url.User(u.User.Username())
-	return p, u.String(), true
+	return p, prefix + url.User(user.Username()).String() + "@" + rest, true
 }
 
 // WithURLPassword returns raw (with no password of its own) with password put in its
-// user information; raw as given when it does not parse or password is "".
+// user information; raw as given when it has no scheme:// or password is "".
 func WithURLPassword(raw, password string) string {
-	u, err := url.Parse(raw)
-	if err != nil || password == "" {
+	prefix, user, rest, found := splitUserinfo(raw)
+	if !found || password == "" {
 		return raw
 	}
 	name := ""
-	if u.User != nil {
-		name = u.User.Username()
+	if user != nil {
+		name = user.Username()
 	}
-	u.User = url.UserPassword(name, password)
-	return u.String()
+	return prefix + url.UserPassword(name, password).String() + "@" + rest
+}
+
+// splitUserinfo cuts a URL into "scheme://" (or "//"), its user information (nil
+// when it has none) and what follows the "@" (or the authority, without one); found is
+// false when raw has no authority. It does not parse the host, so that a list of hosts
+// (kafka+tls://user:pass@a:9093,b:9093/topic) is cut as well as one.
+func splitUserinfo(raw string) (prefix string, user *url.Userinfo, rest string, found bool) {
+	i := strings.Index(raw, "//")
+	if i < 0 || i > 0 && raw[i-1] != ':' || strings.ContainsAny(raw[:i], "/?#@") {
+		return "", nil, raw, false
+	}
+	prefix, rest = raw[:i+2], raw[i+2:]
+	authority := rest
+	if end := strings.IndexAny(authority, "/?#"); end >= 0 {
+		authority = authority[:end]
+	}
+	at := strings.LastIndexByte(authority, '@')
+	if at < 0 {
+		return prefix, nil, rest, true
+	}
+	u, err := url.Parse("x://" + authority[:at+1] + "h")
+	if err != nil || u.User == nil {
+		u = &url.URL{User: url.User(authority[:at])} // unparsable: all of it is secret
+		if i := strings.IndexByte(authority[:at], ':'); i >= 0 {
+			u.User = url.UserPassword(authority[:i], authority[i+1:at])
+		}
+	}
+	return prefix, u.User, rest[at+1:], true
 }
 
 // KeepMaskedURL returns cur when next is cur as MaskURL shows it (a client sending back

@@ -213,38 +213,25 @@ func (f *SourceFrom) BrokerHosts() []string {
 
 // MaskURL returns a broker URL fit for a reply: its password masked (Mask), or, when it
 // has a user and no password (a NATS token), that user masked. A URL without
-// credentials is returned as is.
+// credentials is returned as is. A list of hosts (kafka+tls://…@a:9093,b:9093/) is
+// masked as well as one.
 func MaskURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	prefix, user, rest, found := splitUserinfo(raw)
+	if !found || user == nil {
 		return raw
 	}
-	scheme := u.Scheme + "://"
-	if u.Scheme == "" || !strings.HasPrefix(raw, scheme) {
-		return URLWithoutCredentials(raw)
+	if pass, ok := user.Password(); ok {
+		return prefix + url.User(user.Username()).String() + ":" + Mask(pass) + "@" + rest
 	}
-	authority := raw[len(scheme):]
-	if end := strings.IndexAny(authority, "/?#"); end >= 0 {
-		authority = authority[:end]
-	}
-	at := strings.LastIndexByte(authority, '@')
-	if at < 0 {
-		return URLWithoutCredentials(raw)
-	}
-	rest := raw[len(scheme)+at:]
-	if pass, ok := u.User.Password(); ok {
-		return scheme + url.User(u.User.Username()).String() + ":" + Mask(pass) + rest
-	}
-	return scheme + Mask(u.User.Username()) + rest
+	return prefix + Mask(user.Username()) + "@" + rest
 }
 
 // URLWithoutCredentials returns a broker URL with its user information removed, for
 // storing it in clear beside the sealed original.
 func URLWithoutCredentials(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	prefix, user, rest, found := splitUserinfo(raw)
+	if !found || user == nil {
 		return raw
 	}
-	u.User = nil
-	return u.String()
+	return prefix + rest
 }

@@ -20,8 +20,28 @@ func TestMaskURL(t *testing.T) {
 		{"nats://nats.example.com:4222", "nats://nats.example.com:4222"},
 		{"amqps://us%40er:p%40ss@h/", "amqps://us%40er:••••@h/"},
 		{"not a url ::", "not a url ::"},
+		{"kafka+tls://consign:s3cret-pass@a.example.com:9093,b.example.com:9093/orders?sasl=plain",
+			"kafka+tls://consign:••••@a.example.com:9093,b.example.com:9093/orders?sasl=plain"},
+		{"rediss://:redis-password@redis.example.com/0?stream=s", "rediss://:••••word@redis.example.com/0?stream=s"},
 	} {
 		require.Equal(t, tt.want, consign.MaskURL(tt.in), tt.in)
+	}
+}
+
+// TestURLPassword: the password of a broker URL (a list of hosts too) is taken out for
+// sealing, the URL without it names the user, and putting it back gives the URL again.
+func TestURLPassword(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, pass, without string }{
+		{"kafka+tls://consign:s3cret@a:9093,b:9093/orders?sasl=scram-sha-512", "s3cret", "kafka+tls://consign@a:9093,b:9093/orders?sasl=scram-sha-512"},
+		{"amqps://guest:p%40ss@h:5671/?routing_key=q", "p@ss", "amqps://guest@h:5671/?routing_key=q"},
+		{"rediss://:pw@h/0?stream=s", "pw", "rediss://@h/0?stream=s"},
+	} {
+		pass, without, ok := consign.URLPassword(tt.in)
+		require.True(t, ok, tt.in)
+		require.Equal(t, tt.pass, pass)
+		require.Equal(t, tt.without, without)
+		require.Equal(t, tt.in, consign.WithURLPassword(without, pass))
 	}
 }
 
@@ -87,6 +107,7 @@ func FuzzSourceFrom(f *testing.F) {
 		`{"type":"kafka","brokers":["k1:9092","[::1]:1"],"topic":"t","group":"g"}`,
 		`{"type":"nats","url":"nats://tok%40en-secret-value@h","subject":"s","durable":"d"}`,
 		`{"type":"amqp","url":"amqp://:@/","queue":""}`,
+		`{"type":"kafka","url":"kafka+tls://consign:s3cret-pass@k1:9093,k2:9093?sasl=scram-sha-256","topic":"t","group":"g"}`,
 	} {
 		f.Add(s)
 	}
@@ -99,6 +120,11 @@ func FuzzSourceFrom(f *testing.F) {
 		_ = s.Normalize()
 		_ = from.BrokerHosts()
 		out := consign.MaskURL(from.URL)
+		// The password URLPassword takes out for sealing (a list of hosts too) never
+		// shows whole in the masked URL.
+		if p, _, ok := consign.URLPassword(from.URL); ok && len(p) >= 5 && strings.Count(from.URL, p) <= 1 && strings.Contains(out, p) {
+			t.Fatalf("MaskURL(%q) = %q shows the password %q", from.URL, out, p)
+		}
 		u, err := url.Parse(from.URL)
 		if err != nil || u.User == nil {
 			return

@@ -73,6 +73,11 @@ func natsTarget(t *testing.T, addr string) brokerTarget {
 	nc, err := nats.Connect(brokertest.NATSServer(t))
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
+	return natsStreamTarget(t, nc, addr)
+}
+
+// natsStreamTarget is a subject of a new stream made through nc, reached at addr.
+func natsStreamTarget(t *testing.T, nc *nats.Conn, addr string) brokerTarget {
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
 	name := uniqueName("app")
@@ -300,20 +305,82 @@ func TestBrokerDownThenBack(t *testing.T) {
 	}
 }
 
+// TestBrokerTLS: an endpoint whose URL names a broker over TLS, with the broker's CA as
+// the endpoint's tls.ca_certificates, delivers and its attempt records the ack; an
+// endpoint that trusts another CA gets attempts that fail saying the certificate is
+// not trusted (Kafka's TLS and SASL are kafkadest's tests, on kfake).
+func TestBrokerTLS(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	ca := brokertest.NewCA(t)
+	for _, b := range []struct {
+		name   string
+		target func(t *testing.T) brokerTarget
+	}{
+		{"NATS", func(t *testing.T) brokerTarget {
+			url, nc := brokertest.NATSTLS(t, ca)
+			tg := natsStreamTarget(t, nc, strings.Replace(url, "tls://", "", 1))
+			tg.url = strings.Replace(tg.url, "nats://", "tls://", 1)
+			return tg
+		}},
+		{"AMQP", func(t *testing.T) brokerTarget {
+			tg := amqpTarget(t, brokertest.NewTLSProxy(t, brokertest.AMQPAddr, ca).Addr)
+			tg.url = strings.Replace(tg.url, "amqp://", "amqps://", 1)
+			return tg
+		}},
+		{"Redis", func(t *testing.T) brokerTarget {
+			tg := redisTarget(t, brokertest.NewTLSProxy(t, brokertest.RedisAddr, ca).Addr)
+			tg.url = strings.Replace(tg.url, "redis://", "rediss://", 1)
+			return tg
+		}},
+	} {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			target := b.target(t)
+			o := e.newOrg("tls " + b.name)
+			e.createEndpoint(o, map[string]any{"url": target.url, "topics": []string{"order.*"}, "tls": map[string]any{"ca_certificates": ca.PEM}})
+			evt := e.publish(o, "order.created", map[string]any{"order_id": "1001"})
+			d := e.waitStatus(o, e.onlyDelivery(o, evt).ID, "succeeded")
+			require.Len(t, target.read(t, 1), 1)
+			require.NotNil(t, d.Attempts[0].Response)
+			for _, k := range target.ack {
+				require.NotEmpty(t, d.Attempts[0].Response.Ack[k], "the attempt records the ack's %s", k)
+			}
+
+			other := e.newOrg("tls other CA " + b.name)
+			e.createEndpoint(other, map[string]any{"url": target.url, "topics": []string{"order.*"},
+				"tls": map[string]any{"ca_certificates": brokertest.NewCA(t).PEM}, "retry": map[string]any{"schedule": []string{"1h"}, "max_age": "2h"}})
+			evt = e.publish(other, "order.created", map[string]any{"order_id": "1002"})
+			id := e.onlyDelivery(other, evt).ID
+			require.Eventually(t, func() bool { return e.delivery(other, id).AttemptsCount == 1 }, waitFor, tick)
+			a := e.delivery(other, id).Attempts[0]
+			require.NotNil(t, a.Error)
+			require.Contains(t, *a.Error, "certificate signed by unknown authority")
+		})
+	}
+}
+
 // TestBrokerURLs: a broker URL is judged when the endpoint is created, in a field error
-// on url that says what is wrong; loopback brokers only with --insecure-targets.
+// on url that says what is wrong; plaintext schemes and loopback brokers only with
+// --insecure-targets, as http:// and loopback HTTP targets.
 func TestBrokerURLs(t *testing.T) {
 	t.Parallel()
 	strict := start(t, func(c *app.Config) { c.InsecureTargets = false })
 	o := strict.newOrg("strict")
 	for _, tc := range []struct{ url, msg string }{
-		{"nats://nats.example.com:4222", "url must name the subject to publish to as its path"},
-		{"nats://127.0.0.1:4222/orders", "127.0.0.1 is a loopback address; targets must be public"},
-		{"amqp://mq.example.com/", "url must say where messages go"},
-		{"amqp://10.0.0.7/?routing_key=q", "10.0.0.7 is a private address; targets must be public"},
-		{"kafka://kafka.example.com:9092/orders?acks=1", "url takes no query or fragment"},
-		{"redis://redis.example.com/0", "url must name the stream to append to"},
+		{"tls://nats.example.com:4222", "url must name the subject to publish to as its path"},
+		{"tls://127.0.0.1:4222/orders", "127.0.0.1 is a loopback address; targets must be public"},
+		{"amqps://mq.example.com/", "url must say where messages go"},
+		{"amqps://10.0.0.7/?routing_key=q", "10.0.0.7 is a private address; targets must be public"},
+		{"kafka+tls://kafka.example.com:9093/orders?acks=1", `url query "acks" is not known`},
+		{"kafka+tls://u:p@kafka.example.com:9093/orders", "name the SASL mechanism with ?sasl=plain"},
+		{"rediss://redis.example.com/0", "url must name the stream to append to"},
 		{"ftp://example.com/", "url must use https, not ftp"},
+		{"http://example.com/hook", "url must use https"},
+		{"nats://nats.example.com:4222/orders", "url must use tls://, not nats:// (plaintext; serve --insecure-targets allows it, for development)"},
+		{"amqp://mq.example.com/?routing_key=q", "url must use amqps://, not amqp://"},
+		{"kafka://kafka.example.com:9092/orders", "url must use kafka+tls://, not kafka://"},
+		{"redis://redis.example.com/0?stream=s", "url must use rediss://, not redis://"},
 	} {
 		r := strict.c.raw("POST", "/v1/orgs/"+o.id+"/endpoints", map[string]any{"url": tc.url, "topics": []string{"order.*"}}, o.key, nil)
 		require.Equal(t, http.StatusUnprocessableEntity, r.status, "%s: %s", tc.url, r.body)
@@ -321,7 +388,10 @@ func TestBrokerURLs(t *testing.T) {
 		require.Equal(t, []string{"url"}, p.fields(), tc.url)
 		require.Contains(t, p.Errors[0].Message, tc.msg, tc.url)
 	}
-	strict.createEndpoint(o, map[string]any{"url": "nats://nats.example.com:4222/orders.created", "topics": []string{"order.*"}})
+	for _, url := range []string{"tls://nats.example.com:4222/orders.created", "amqps://u:p@mq.example.com/?routing_key=q",
+		"kafka+tls://u:p@k1.example.com,k2.example.com/orders?sasl=scram-sha-512", "rediss://redis.example.com/0?stream=s"} {
+		strict.createEndpoint(o, map[string]any{"url": url, "topics": []string{"order.*"}})
+	}
 }
 
 // TestBrokerPasswordSealed: the password in a broker URL is not in the store in clear,

@@ -49,7 +49,8 @@ func TestConfiguredCredentialsNeverShown(t *testing.T) {
 			t.Parallel()
 			e, stored := tc.start(t)
 			partnerKey, bearer, pollKey, newKey, brokerPass, destPass := credential(), credential(), credential(), credential(), credential(), credential()
-			secrets := []string{partnerKey, bearer, pollKey, newKey, brokerPass, destPass}
+			kafkaPass := credential()
+			secrets := []string{partnerKey, bearer, pollKey, newKey, brokerPass, destPass, kafkaPass}
 			rc := newReceiver(t, nil)
 			o := e.newOrg("acme")
 			base := "/v1/orgs/" + o.id
@@ -65,6 +66,12 @@ func TestConfiguredCredentialsNeverShown(t *testing.T) {
 			require.Equal(t, "amqp://consign:"+consign.MaskPrefix+destPass[len(destPass)-4:]+"@broker.invalid:5672/?exchange=&routing_key=orders", dest["url"],
 				"a broker endpoint's password is masked")
 			require.NotContains(t, e.c.raw("GET", base+"/endpoints/"+dest["id"].(string), nil, o.key, nil).String(), destPass)
+			// A Kafka URL with SASL credentials and a list of brokers, over TLS.
+			kafka := e.createEndpoint(o, map[string]any{"url": "kafka+tls://consign:" + kafkaPass + "@k1.invalid:9093,k2.invalid:9093/orders?sasl=scram-sha-512",
+				"topics": []string{"order.*"}})
+			require.Equal(t, "kafka+tls://consign:"+consign.MaskPrefix+kafkaPass[len(kafkaPass)-4:]+"@k1.invalid:9093,k2.invalid:9093/orders?sasl=scram-sha-512",
+				kafka["url"], "a Kafka endpoint's SASL password is masked")
+			require.NotContains(t, e.c.raw("GET", base+"/endpoints/"+kafka["id"].(string), nil, o.key, nil).String(), kafkaPass)
 			src := e.c.must(http.StatusCreated, "POST", base+"/sources", map[string]any{"name": "deposco", "topic": "shipment.created",
 				"poll": map[string]any{"url": "https://poll.invalid/shipments", "id_pointer": "/id", "interval": "24h",
 					"headers": map[string]string{"X-Poll-Key": pollKey}}}, o.key)

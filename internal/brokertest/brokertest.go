@@ -10,6 +10,7 @@
 package brokertest
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
 	"os"
@@ -66,7 +67,8 @@ func need(tb testing.TB, name, addr string) {
 type Proxy struct {
 	tb     testing.TB
 	to     string
-	Addr   string // host:port to connect to
+	tls    *tls.Config // terminates TLS when not nil (NewTLSProxy)
+	Addr   string      // host:port to connect to
 	mu     sync.Mutex
 	ln     net.Listener
 	conns  map[net.Conn]bool
@@ -76,11 +78,16 @@ type Proxy struct {
 // NewProxy starts a proxy to the broker at addr; it stops when the test ends.
 func NewProxy(tb testing.TB, addr string) *Proxy {
 	tb.Helper()
+	return newProxy(tb, addr, nil)
+}
+
+func newProxy(tb testing.TB, addr string, conf *tls.Config) *Proxy {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := &Proxy{tb: tb, to: addr, Addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
+	p := &Proxy{tb: tb, to: addr, tls: conf, Addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
 	p.serve(ln)
 	tb.Cleanup(func() {
 		p.Stop()
@@ -92,6 +99,9 @@ func NewProxy(tb testing.TB, addr string) *Proxy {
 }
 
 func (p *Proxy) serve(ln net.Listener) {
+	if p.tls != nil {
+		ln = tls.NewListener(ln, p.tls)
+	}
 	p.mu.Lock()
 	p.ln = ln
 	p.mu.Unlock()

@@ -2,7 +2,9 @@ package destination
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -16,9 +18,17 @@ import (
 )
 
 // What the broker kinds (natsdest, amqpdest, kafkadest, redisdest) share: their
-// configuration, the target rules applied to a broker's hosts, the guarded dialer every
-// connection goes through, a pool of connections, the message headers and the wording
-// of a failed attempt.
+// configuration, the target rules applied to a broker's URL and hosts, the guarded
+// dialer every connection goes through, TLS, a pool of connections, the message headers
+// and the wording of a failed attempt.
+//
+// Each kind has a plaintext scheme and a TLS one (nats:// and tls://, amqp:// and
+// amqps://, redis:// and rediss://, kafka:// and kafka+tls://). As https is for HTTP,
+// TLS is the rule: without --insecure-targets a plaintext scheme is refused when the
+// endpoint is saved (a field error naming the TLS scheme) and, should one be stored,
+// blocked when sent. A TLS connection verifies the broker's certificate against the
+// system roots, or against the endpoint's own CAs (its "tls" settings, which also give
+// a client certificate for mutual TLS), as for an HTTPS endpoint.
 
 // BrokerConfig configures a broker kind. The zero value is usable (WithDefaults).
 type BrokerConfig struct {
@@ -55,6 +65,88 @@ func (c BrokerConfig) Dialer() *net.Dialer {
 	return sender.GuardedDialer(c.InsecureTargets, c.ConnectTimeout)
 }
 
+// TLSConfig returns the TLS settings of a connection to a broker for an attempt that
+// carries ct (the endpoint's TLS settings, nil for none): TLS 1.2 at least, the
+// broker's certificate verified against the system roots or ct's CAs, ct's client
+// certificate. ServerName is left to the dial (DialTLS, or the client library), which
+// knows the host it dials.
+func (c BrokerConfig) TLSConfig(ct *ClientTLS) *tls.Config {
+	return ct.Apply(&tls.Config{MinVersion: tls.VersionTLS12})
+}
+
+// DialFunc dials one address, as net.Dialer.DialContext does.
+type DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// DialTLS dials addr with dial (the guarded dialer) and completes a TLS handshake with
+// conf, verifying the certificate for addr's host when conf names no ServerName; the
+// dial and the handshake together take at most timeout.
+func DialTLS(ctx context.Context, dial DialFunc, network, addr string, conf *tls.Config, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	raw, err := dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if conf.ServerName == "" {
+		conf = conf.Clone()
+		conf.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	tc := tls.Client(raw, conf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, errors.New("TLS handshake with " + addr + ": " + err.Error())
+	}
+	return tc, nil
+}
+
+// Scheme is one URL scheme of a broker kind.
+type Scheme struct {
+	Name string // in lower case, e.g. "amqps"
+	Port string // the default port
+	TLS  bool   // connections speak TLS; without it they are plaintext
+}
+
+// errPlaintext marks the refusal of a plaintext scheme without --insecure-targets.
+var errPlaintext = errors.New("plaintext")
+
+// CheckScheme finds the scheme of raw among schemes (the kind's plaintext one first,
+// then its TLS one) and applies the rule on plaintext: unless insecure, a scheme
+// without TLS is refused, in words naming the one to use instead.
+func CheckScheme(raw string, insecure bool, schemes ...Scheme) (Scheme, error) {
+	name, _, ok := strings.Cut(raw, "://")
+	var secure Scheme
+	for _, s := range schemes {
+		if s.TLS && secure.Name == "" {
+			secure = s
+		}
+	}
+	for _, s := range schemes {
+		if !ok || !strings.EqualFold(name, s.Name) {
+			continue
+		}
+		if !s.TLS && !insecure {
+			return s, fmt.Errorf("%w: url must use %s://, not %s:// (plaintext; serve --insecure-targets allows it, for development)",
+				errPlaintext, secure.Name, s.Name)
+		}
+		return s, nil
+	}
+	names := make([]string, len(schemes))
+	for i, s := range schemes {
+		names[i] = s.Name + "://host:" + s.Port + "/…"
+	}
+	return Scheme{}, errors.New("url must look like " + strings.Join(names, " or "))
+}
+
+// Refused returns the Outcome of an attempt whose stored URL the kind will not send:
+// Blocked for a plaintext scheme without --insecure-targets (as an http:// URL is for
+// HTTP), else a Failure. It makes no connection.
+func Refused(start time.Time, err error) Outcome {
+	if errors.Is(err, errPlaintext) {
+		return Outcome{Class: Blocked, StartedAt: start, Err: strings.TrimPrefix(err.Error(), errPlaintext.Error()+": ")}
+	}
+	return Outcome{Class: Failure, StartedAt: start, Err: err.Error()}
+}
+
 // CheckBrokerHost applies the target rules to one host:port of a broker URL (the port
 // required), without DNS. what names the part of the URL in the message.
 func CheckBrokerHost(hostport string, insecure bool) error {
@@ -68,15 +160,20 @@ func CheckBrokerHost(hostport string, insecure bool) error {
 	return sender.CheckTargetHost(host, insecure)
 }
 
-// ParseBrokerURL parses a broker URL of scheme with a single host, checking what every
-// broker kind asks: the scheme, a host:port that the target rules accept, no fragment.
-// A missing port gets defaultPort.
-func ParseBrokerURL(raw, scheme, defaultPort string, insecure bool) (*url.URL, error) {
+// ParseBrokerURL parses a broker URL with a single host, checking what every broker
+// kind asks: one of the kind's schemes (CheckScheme: plaintext only when insecure), a
+// host:port that the target rules accept, no fragment. A missing port gets the
+// scheme's default. Its error text names what to fix; Refused turns it into an Outcome.
+func ParseBrokerURL(raw string, insecure bool, schemes ...Scheme) (*url.URL, Scheme, error) {
 	if raw == "" {
-		return nil, errors.New("url is required")
+		return nil, Scheme{}, errors.New("url is required")
 	}
 	if len(raw) > sender.MaxURLLength {
-		return nil, errors.New("url is " + strconv.Itoa(len(raw)) + " characters long; the limit is " + strconv.Itoa(sender.MaxURLLength))
+		return nil, Scheme{}, errors.New("url is " + strconv.Itoa(len(raw)) + " characters long; the limit is " + strconv.Itoa(sender.MaxURLLength))
+	}
+	scheme, err := CheckScheme(raw, insecure, schemes...)
+	if err != nil {
+		return nil, scheme, err
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -84,21 +181,21 @@ func ParseBrokerURL(raw, scheme, defaultPort string, insecure bool) (*url.URL, e
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, errors.New("url is not valid: " + err.Error())
+		return nil, scheme, errors.New("url is not valid: " + err.Error())
 	}
-	if !strings.EqualFold(u.Scheme, scheme) || u.Opaque != "" || u.Host == "" {
-		return nil, errors.New("url must look like " + scheme + "://host:" + defaultPort + "/…")
+	if u.Opaque != "" || u.Host == "" {
+		return nil, scheme, errors.New("url must look like " + scheme.Name + "://host:" + scheme.Port + "/…")
 	}
 	if strings.IndexByte(raw, '#') >= 0 {
-		return nil, errors.New("url must not contain a fragment (#...)")
+		return nil, scheme, errors.New("url must not contain a fragment (#...)")
 	}
 	if u.Port() == "" {
-		u.Host = net.JoinHostPort(u.Hostname(), defaultPort)
+		u.Host = net.JoinHostPort(u.Hostname(), scheme.Port)
 	}
 	if err := CheckBrokerHost(u.Host, insecure); err != nil {
-		return nil, err
+		return nil, scheme, err
 	}
-	return u, nil
+	return u, scheme, nil
 }
 
 // MessageHeaders calls set with each header of an attempt as a broker message carries
@@ -142,17 +239,25 @@ func Failed(ctx context.Context, start, began time.Time, timeout time.Duration, 
 	return out
 }
 
-// Conns keeps one connection (of type C) per key (a broker address with its
-// credentials): attempts to the same broker share it, the first dials it while the
+// ConnKey names one connection of a pool: Addr, what the kind connects to (a broker
+// address with its scheme and credentials), and TLS, the endpoint's TLS settings its
+// attempts carry (nil for none), so that endpoints with other CAs or client
+// certificates never share a connection.
+type ConnKey struct {
+	Addr string
+	TLS  *ClientTLS
+}
+
+// Conns keeps one connection (of type C) per ConnKey: attempts to the same broker share it, the first dials it while the
 // others wait, and one that is dropped (broken) is dialled again by the next attempt. A
 // connection unused for idleAfter is closed. It is safe for concurrent use.
 type Conns[C any] struct {
-	dial      func(ctx context.Context, key string) (C, error)
+	dial      func(ctx context.Context, key ConnKey) (C, error)
 	close     func(C)
 	idleAfter time.Duration
 
 	mu        sync.Mutex
-	m         map[string]*pooled[C]
+	m         map[ConnKey]*pooled[C]
 	lastSweep time.Time
 	closed    bool
 }
@@ -165,13 +270,13 @@ type pooled[C any] struct {
 }
 
 // NewConns returns an empty pool that dials with dial and closes with close.
-func NewConns[C any](dial func(ctx context.Context, key string) (C, error), close func(C)) *Conns[C] {
-	return &Conns[C]{dial: dial, close: close, idleAfter: 5 * time.Minute, m: map[string]*pooled[C]{}}
+func NewConns[C any](dial func(ctx context.Context, key ConnKey) (C, error), close func(C)) *Conns[C] {
+	return &Conns[C]{dial: dial, close: close, idleAfter: 5 * time.Minute, m: map[ConnKey]*pooled[C]{}}
 }
 
 // Get returns the connection for key, dialling it if there is none. A failed dial is
 // returned to every attempt that waited for it, and the next Get dials again.
-func (p *Conns[C]) Get(ctx context.Context, key string) (C, error) {
+func (p *Conns[C]) Get(ctx context.Context, key ConnKey) (C, error) {
 	now := time.Now()
 	p.mu.Lock()
 	if p.closed {
@@ -206,7 +311,7 @@ func (p *Conns[C]) Get(ctx context.Context, key string) (C, error) {
 
 // dialInto dials key for e on its own, so that an attempt that gives up waiting does
 // not cut short the dial the others wait for; the dial is bounded by its own timeout.
-func (p *Conns[C]) dialInto(key string, e *pooled[C]) {
+func (p *Conns[C]) dialInto(key ConnKey, e *pooled[C]) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	e.c, e.err = p.dial(ctx, key)
@@ -221,7 +326,7 @@ func (p *Conns[C]) dialInto(key string, e *pooled[C]) {
 
 // Drop closes c, the connection of key, if the pool still holds it: the next attempt
 // dials again.
-func (p *Conns[C]) Drop(key string, c C, same func(a, b C) bool) {
+func (p *Conns[C]) Drop(key ConnKey, c C, same func(a, b C) bool) {
 	p.mu.Lock()
 	e, ok := p.m[key]
 	if ok {
@@ -268,7 +373,7 @@ func (p *Conns[C]) Close() {
 	p.mu.Lock()
 	p.closed = true
 	m := p.m
-	p.m = map[string]*pooled[C]{}
+	p.m = map[ConnKey]*pooled[C]{}
 	p.mu.Unlock()
 	for _, e := range m {
 		select {

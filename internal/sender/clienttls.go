@@ -65,3 +65,19 @@ func (ct *ClientTLS) config(base *tls.Config) *tls.Config {
 	})
 	return ct.conf
 }
+
+// Apply returns a copy of base with ct's client certificate and CAs (base alone when ct
+// is nil): the TLS settings of a connection other than HTTP, such as a broker's. Unlike
+// the HTTP client's, each call makes a new copy with no session cache of its own: a
+// broker connection is long-lived, its handshakes rare.
+func (ct *ClientTLS) Apply(base *tls.Config) *tls.Config {
+	c := base.Clone()
+	if ct == nil {
+		return c
+	}
+	c.Certificates = ct.certs
+	if ct.roots != nil {
+		c.RootCAs = ct.roots
+	}
+	return c
+}

@@ -1,5 +1,6 @@
 // Package amqpdest is the AMQP 0-9-1 (RabbitMQ) kind of destination: an endpoint URL
-// amqp://user:password@host:5672/<vhost>?exchange=<name>&routing_key=<key> publishes
+// amqps://user:password@host:5671/<vhost>?exchange=<name>&routing_key=<key> (amqp://,
+// port 5672, for plaintext, with --insecure-targets) publishes
 // each attempt to that exchange with that routing key, and the attempt succeeds when the
 // broker confirms it (publisher confirms); the attempt's response records the delivery
 // tag the confirm named.
@@ -14,7 +15,9 @@
 // One connection per broker, vhost and credentials serves every endpoint that names them,
 // with one channel in confirm mode; attempts publish on it concurrently, each waiting
 // for its own deferred confirmation. A connection that closes (the broker restarted, the
-// network broke) is dropped, and the next attempt dials again.
+// network broke) is dropped, and the next attempt dials again. Over amqps:// the broker's
+// certificate is verified against the system roots or the endpoint's CAs; the URL's
+// query names no certificate files (amqp091 would read them from this server's disk).
 package amqpdest
 
 import (
@@ -33,10 +36,13 @@ import (
 	"github.com/consign-dev/consign/internal/destination"
 )
 
-// Kind returns the AMQP kind, for amqp:// URLs.
+// schemes are the URL schemes of AMQP: plaintext, then TLS.
+var schemes = []destination.Scheme{{Name: "amqp", Port: "5672"}, {Name: "amqps", Port: "5671", TLS: true}}
+
+// Kind returns the AMQP kind, for amqps:// and amqp:// URLs.
 func Kind(cfg destination.BrokerConfig) (destination.Kind, *Sender) {
 	s := New(cfg)
-	return destination.Kind{Name: "AMQP", Schemes: []string{"amqp"}, Check: CheckURL, Sender: s}, s
+	return destination.Kind{Name: "AMQP", Schemes: []string{"amqp", "amqps"}, Check: CheckURL, Sender: s}, s
 }
 
 // maxInFlight bounds the publishes on one channel awaiting their confirm, and so the
@@ -75,20 +81,24 @@ func (s *Sender) Close() { s.conns.Close() }
 
 // target is what an endpoint URL says.
 type target struct {
-	server     string // amqp://user:pass@host:port/vhost, what the pool keys on
-	display    string // amqp://host:port/vhost, for messages
+	server     string // amqps://user:pass@host:port/vhost, what the pool keys on
+	display    string // amqps://host:port/vhost, for messages
 	exchange   string
 	routingKey string
+	tls        *destination.ClientTLS // the endpoint's TLS settings, for amqps://
 }
 
-// CheckURL says what is wrong with an amqp:// endpoint URL, without the network.
+func (t target) key() destination.ConnKey { return destination.ConnKey{Addr: t.server, TLS: t.tls} }
+
+// CheckURL says what is wrong with an amqps:// or amqp:// endpoint URL, without the
+// network.
 func CheckURL(raw string, insecure bool) error {
 	_, err := parse(raw, insecure)
 	return err
 }
 
 func parse(raw string, insecure bool) (target, error) {
-	u, err := destination.ParseBrokerURL(raw, "amqp", "5672", insecure)
+	u, scheme, err := destination.ParseBrokerURL(raw, insecure, schemes...)
 	if err != nil {
 		return target{}, err
 	}
@@ -103,7 +113,7 @@ func parse(raw string, insecure bool) (target, error) {
 				return target{}, fmt.Errorf("url gives %s %d times; give it once", k, len(v))
 			}
 		default:
-			return target{}, fmt.Errorf("url query %q is not known: an amqp:// URL takes exchange and routing_key", k)
+			return target{}, fmt.Errorf("url query %q is not known: an %s:// URL takes exchange and routing_key", k, scheme.Name)
 		}
 	}
 	t := target{exchange: q.Get("exchange"), routingKey: q.Get("routing_key")}
@@ -119,25 +129,40 @@ func parse(raw string, insecure bool) (target, error) {
 	}
 	// Only what the connection needs: amqp091 would read certificate files named in the
 	// query (certfile…) from this server's disk.
-	cu := url.URL{Scheme: "amqp", User: u.User, Host: u.Host, Path: "/" + vhost}
+	cu := url.URL{Scheme: scheme.Name, User: u.User, Host: u.Host, Path: "/" + vhost}
 	t.server = cu.String()
 	cu.User = nil
 	t.display = cu.String()
 	return t, nil
 }
 
-// dial connects to the broker of key (target.server) and opens a confirming channel.
-func (s *Sender) dial(ctx context.Context, key string) (*conn, error) {
+// request returns the target of an attempt: its URL's scheme judged by
+// --insecure-targets (its hosts are the dial guard's), its TLS settings.
+func (s *Sender) request(r destination.Request) (target, error) {
+	if _, err := destination.CheckScheme(r.URL, s.cfg.InsecureTargets, schemes...); err != nil {
+		return target{}, err
+	}
+	t, err := parse(r.URL, true)
+	if strings.HasPrefix(t.server, "amqps:") {
+		t.tls = r.TLS
+	}
+	return t, err
+}
+
+// dial connects to the broker of key (target.key) and opens a confirming channel.
+func (s *Sender) dial(ctx context.Context, key destination.ConnKey) (*conn, error) {
 	d := s.cfg.Dialer()
 	timeout := s.cfg.ConnectTimeout
-	c, err := amqp.DialConfig(key, amqp.Config{
+	c, err := amqp.DialConfig(key.Addr, amqp.Config{
 		Properties: amqp.Table{"connection_name": "consign"},
+		// Used for amqps:// alone; amqp091 names the server by the URL's host.
+		TLSClientConfig: s.cfg.TLSConfig(key.TLS),
 		Dial: func(network, addr string) (net.Conn, error) {
 			nc, err := d.DialContext(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
-			// A deadline for the AMQP handshake, which amqp091 clears once it is done.
+			// A deadline for the TLS and AMQP handshakes, which amqp091 clears once done.
 			if err := nc.SetDeadline(time.Now().Add(timeout)); err != nil {
 				nc.Close()
 				return nil, err
@@ -207,13 +232,13 @@ drain:
 // Send publishes r and waits for the broker's confirm.
 func (s *Sender) Send(ctx context.Context, r destination.Request) destination.Outcome {
 	start, began := s.cfg.Now(), time.Now()
-	t, err := parse(r.URL, true) // checked at creation; the dial guard judges the address
+	t, err := s.request(r)
 	if err != nil {
-		return destination.Outcome{Class: destination.Failure, StartedAt: start, Err: err.Error()}
+		return destination.Refused(start, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	c, err := s.conns.Get(ctx, t.server)
+	c, err := s.conns.Get(ctx, t.key())
 	if err != nil {
 		return destination.Failed(ctx, start, began, s.cfg.Timeout, "connect to "+t.display, describe(err))
 	}
@@ -221,8 +246,8 @@ func (s *Sender) Send(ctx context.Context, r destination.Request) destination.Ou
 	case <-c.closed:
 		// The broker closed it (a refusal closes the channel, and with it this connection
 		// for us): the next attempt dials again.
-		s.conns.Drop(t.server, c, same)
-		c, err = s.conns.Get(ctx, t.server)
+		s.conns.Drop(t.key(), c, same)
+		c, err = s.conns.Get(ctx, t.key())
 		if err != nil {
 			return destination.Failed(ctx, start, began, s.cfg.Timeout, "connect to "+t.display, describe(err))
 		}
@@ -239,7 +264,7 @@ func (s *Sender) Send(ctx context.Context, r destination.Request) destination.Ou
 	destination.MessageHeaders(r.Header, func(k, v string) { msg.Headers[k] = v })
 	dc, err := c.ch.PublishWithDeferredConfirmWithContext(ctx, t.exchange, t.routingKey, true, false, msg)
 	if err != nil {
-		s.conns.Drop(t.server, c, same)
+		s.conns.Drop(t.key(), c, same)
 		return destination.Failed(ctx, start, began, s.cfg.Timeout, "publish to "+t.display, describe(err))
 	}
 	key := returnKey(msg.MessageId, t.exchange, t.routingKey)
@@ -249,7 +274,7 @@ func (s *Sender) Send(ctx context.Context, r destination.Request) destination.Ou
 		c.wasReturned(key) // forget a return that may come
 		return destination.Failed(ctx, start, began, s.cfg.Timeout, "waiting for the broker's confirm from "+t.display, ctx.Err())
 	case <-c.closed:
-		s.conns.Drop(t.server, c, same)
+		s.conns.Drop(t.key(), c, same)
 		return destination.Failed(ctx, start, began, s.cfg.Timeout, "publish to "+t.display, c.err)
 	}
 	if ret, returned := c.wasReturned(key); returned {
@@ -260,7 +285,7 @@ func (s *Sender) Send(ctx context.Context, r destination.Request) destination.Ou
 	if !dc.Acked() {
 		select {
 		case <-c.closed: // the channel closed with this publish unconfirmed: why
-			s.conns.Drop(t.server, c, same)
+			s.conns.Drop(t.key(), c, same)
 			return destination.Failed(ctx, start, began, s.cfg.Timeout, "publish to "+t.display, c.err)
 		case <-time.After(100 * time.Millisecond):
 		}

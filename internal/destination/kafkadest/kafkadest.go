@@ -1,7 +1,14 @@
 // Package kafkadest is the Kafka kind of destination: an endpoint URL
-// kafka://host:9092[,host:9092…]/<topic> produces each attempt as a record to that
-// topic, and the attempt succeeds when the record is written to all in-sync replicas
-// (acks=all); the attempt's response records the partition and offset.
+// kafka+tls://[user:password@]host:9093[,host:9093…]/<topic>[?sasl=<mechanism>]
+// (kafka://, port 9092, for plaintext, with --insecure-targets) produces each attempt
+// as a record to that topic, and the attempt succeeds when the record is written to all
+// in-sync replicas (acks=all); the attempt's response records the partition and offset.
+//
+// kafka+tls:// connects to every broker with TLS, verifying its certificate against the
+// system roots or the endpoint's CAs. Credentials authenticate with SASL, the mechanism
+// named by the query, as Kafka names them: sasl=plain, sasl=scram-sha-256 or
+// sasl=scram-sha-512 (there is no default: a broker refuses a wrong one, which is harder
+// to tell apart from a wrong password).
 //
 // The record's key is the event's ordering_key (none without one), so Kafka's default
 // partitioner keeps one key's events in one partition, in order; its value is the body;
@@ -16,6 +23,7 @@ package kafkadest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -28,15 +36,21 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/consign-dev/consign/internal/destination"
 	"github.com/consign-dev/consign/internal/sender"
 )
 
-// Kind returns the Kafka kind, for kafka:// URLs.
+// Schemes are the URL schemes of Kafka: plaintext, then TLS.
+var Schemes = []destination.Scheme{{Name: "kafka", Port: "9092"}, {Name: "kafka+tls", Port: "9093", TLS: true}}
+
+// Kind returns the Kafka kind, for kafka+tls:// and kafka:// URLs.
 func Kind(cfg destination.BrokerConfig) (destination.Kind, *Sender) {
 	s := New(cfg)
-	return destination.Kind{Name: "Kafka", Schemes: []string{"kafka"}, Check: CheckURL, Sender: s}, s
+	return destination.Kind{Name: "Kafka", Schemes: []string{"kafka", "kafka+tls"}, Check: CheckURL, Sender: s}, s
 }
 
 // Sender produces attempts to Kafka. Create it with New; Close closes its clients.
@@ -45,11 +59,13 @@ type Sender struct {
 	clients *destination.Conns[*client]
 }
 
-// client is a franz-go client and what its dial guard last refused: franz-go retries
-// a refused dial until the record's timeout, and then reports the timeout alone.
+// client is a franz-go client, what its dial guard last refused and why its last dial
+// failed: franz-go retries a failed dial until the record's timeout, and then reports
+// the timeout alone.
 type client struct {
 	*kgo.Client
-	blocked atomic.Pointer[error]
+	blocked  atomic.Pointer[error]
+	lastDial atomic.Pointer[error]
 }
 
 // New returns a Sender.
@@ -64,55 +80,38 @@ func (s *Sender) Close() { s.clients.Close() }
 
 // target is what an endpoint URL says.
 type target struct {
-	seeds []string // host:port
+	Brokers
 	topic string
+	tls   *destination.ClientTLS // the endpoint's TLS settings, for kafka+tls://
 }
 
-func (t target) key() string { return strings.Join(t.seeds, ",") }
+func (t target) key() destination.ConnKey {
+	return destination.ConnKey{Addr: strings.Join([]string{t.Scheme.Name, strings.Join(t.Seeds, ","), t.SASL, t.User, t.Pass}, "\x00"), TLS: t.tls}
+}
 
-// CheckURL says what is wrong with a kafka:// endpoint URL, without the network.
+// Brokers is how to reach a Kafka cluster, as a kafka+tls:// or kafka:// URL says it.
+type Brokers struct {
+	Scheme     destination.Scheme
+	Seeds      []string // host:port, sorted, each once
+	User, Pass string
+	SASL       string // "", "plain", "scram-sha-256" or "scram-sha-512"
+}
+
+// String is the brokers' URL without credentials, for messages.
+func (b Brokers) String() string { return b.Scheme.Name + "://" + strings.Join(b.Seeds, ",") }
+
+// CheckURL says what is wrong with a kafka+tls:// or kafka:// endpoint URL, without the
+// network.
 func CheckURL(raw string, insecure bool) error {
 	_, err := parse(raw, insecure)
 	return err
 }
 
 func parse(raw string, insecure bool) (target, error) {
-	if raw == "" {
-		return target{}, errors.New("url is required")
+	b, path, err := ParseBrokers(raw, insecure)
+	if err != nil {
+		return target{}, err
 	}
-	if len(raw) > sender.MaxURLLength {
-		return target{}, errors.New("url is " + strconv.Itoa(len(raw)) + " characters long; the limit is " + strconv.Itoa(sender.MaxURLLength))
-	}
-	const scheme = "kafka://"
-	if len(raw) < len(scheme) || !strings.EqualFold(raw[:len(scheme)], scheme) {
-		return target{}, errors.New("url must look like kafka://host:9092[,host:9092…]/topic")
-	}
-	rest := raw[len(scheme):]
-	if strings.ContainsAny(rest, "?#") {
-		return target{}, errors.New("url takes no query or fragment: kafka://host:9092[,host:9092…]/topic")
-	}
-	authority, path, _ := strings.Cut(rest, "/")
-	if strings.Contains(authority, "@") {
-		return target{}, errors.New("url must not contain credentials: kafka:// destinations connect without SASL")
-	}
-	if authority == "" {
-		return target{}, errors.New("url must name at least one broker: kafka://host:9092/topic")
-	}
-	var t target
-	for _, h := range strings.Split(authority, ",") {
-		if h == "" {
-			return target{}, errors.New("url has an empty broker in its list (two commas, or one at an end)")
-		}
-		if !strings.Contains(strings.TrimPrefix(h, "["), "]:") && strings.Count(h, ":") != 1 {
-			h += ":9092"
-		}
-		if err := destination.CheckBrokerHost(h, insecure); err != nil {
-			return target{}, err
-		}
-		t.seeds = append(t.seeds, h)
-	}
-	slices.Sort(t.seeds)
-	t.seeds = slices.Compact(t.seeds)
 	topic, err := url.PathUnescape(path)
 	if err != nil {
 		return target{}, errors.New("url path is not valid: " + err.Error())
@@ -120,8 +119,118 @@ func parse(raw string, insecure bool) (target, error) {
 	if err := checkTopic(topic); err != nil {
 		return target{}, err
 	}
-	t.topic = topic
-	return t, nil
+	return target{Brokers: b, topic: topic}, nil
+}
+
+// ParseBrokers parses a kafka+tls:// or kafka:// URL (the scheme judged by insecure, as
+// destination.CheckScheme does, and each broker by the target rules) into the brokers
+// and the URL's path (escaped, without its leading slash). A broker source's "url" is
+// such a URL without a path.
+func ParseBrokers(raw string, insecure bool) (Brokers, string, error) {
+	if raw == "" {
+		return Brokers{}, "", errors.New("url is required")
+	}
+	if len(raw) > sender.MaxURLLength {
+		return Brokers{}, "", errors.New("url is " + strconv.Itoa(len(raw)) + " characters long; the limit is " + strconv.Itoa(sender.MaxURLLength))
+	}
+	scheme, err := destination.CheckScheme(raw, insecure, Schemes...)
+	if err != nil {
+		return Brokers{}, "", err
+	}
+	b := Brokers{Scheme: scheme}
+	rest := raw[len(scheme.Name)+len("://"):]
+	if strings.IndexByte(rest, '#') >= 0 {
+		return Brokers{}, "", errors.New("url must not contain a fragment (#...)")
+	}
+	rest, query, _ := strings.Cut(rest, "?")
+	authority, path, _ := strings.Cut(rest, "/")
+	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+		u, err := url.Parse("kafka://" + authority[:at+1] + "h")
+		if err != nil || u.User == nil {
+			return Brokers{}, "", errors.New("url user information must be user:password, percent-encoded")
+		}
+		b.User = u.User.Username()
+		pass, ok := u.User.Password()
+		if b.User == "" || !ok || strings.ContainsRune(b.User+pass, 0) {
+			return Brokers{}, "", errors.New("url user information must be user:password, for SASL")
+		}
+		b.Pass, authority = pass, authority[at+1:]
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return Brokers{}, "", errors.New("url query is not valid: " + err.Error())
+	}
+	for k, v := range q {
+		if k != "sasl" {
+			return Brokers{}, "", fmt.Errorf("url query %q is not known: a %s:// URL takes sasl", k, scheme.Name)
+		}
+		if len(v) > 1 {
+			return Brokers{}, "", fmt.Errorf("url gives sasl %d times; give it once", len(v))
+		}
+	}
+	b.SASL = strings.ToLower(q.Get("sasl"))
+	switch {
+	case b.SASL != "" && b.SASL != "plain" && b.SASL != "scram-sha-256" && b.SASL != "scram-sha-512":
+		return Brokers{}, "", fmt.Errorf("url sasl %q is not known: use plain, scram-sha-256 or scram-sha-512", q.Get("sasl"))
+	case b.SASL != "" && b.User == "":
+		return Brokers{}, "", errors.New("url names a SASL mechanism without credentials: kafka+tls://user:password@host:9093/topic?sasl=" + b.SASL)
+	case b.SASL == "" && b.User != "":
+		return Brokers{}, "", errors.New("url has credentials: name the SASL mechanism with ?sasl=plain, ?sasl=scram-sha-256 or ?sasl=scram-sha-512")
+	}
+	if authority == "" {
+		return Brokers{}, "", errors.New("url must name at least one broker: " + scheme.Name + "://host:" + scheme.Port + "/topic")
+	}
+	for _, h := range strings.Split(authority, ",") {
+		if h == "" {
+			return Brokers{}, "", errors.New("url has an empty broker in its list (two commas, or one at an end)")
+		}
+		if !strings.Contains(strings.TrimPrefix(h, "["), "]:") && strings.Count(h, ":") != 1 {
+			h += ":" + scheme.Port
+		}
+		if err := destination.CheckBrokerHost(h, insecure); err != nil {
+			return Brokers{}, "", err
+		}
+		b.Seeds = append(b.Seeds, h)
+	}
+	slices.Sort(b.Seeds)
+	b.Seeds = slices.Compact(b.Seeds)
+	return b, path, nil
+}
+
+// Options returns the franz-go options that reach b: the seeds, SASL, and every dial
+// through dial, with TLS (tlsConf, verified for each broker's host, the handshake within
+// timeout) for kafka+tls://. failed, when not nil, hears why each dial failed.
+func (b Brokers) Options(dial destination.DialFunc, tlsConf *tls.Config, timeout time.Duration, failed func(error)) []kgo.Opt {
+	if b.Scheme.TLS {
+		plain := dial
+		dial = func(ctx context.Context, network, host string) (net.Conn, error) {
+			return destination.DialTLS(ctx, plain, network, host, tlsConf, timeout)
+		}
+	}
+	if failed != nil {
+		inner := dial
+		dial = func(ctx context.Context, network, host string) (net.Conn, error) {
+			conn, err := inner(ctx, network, host)
+			if err != nil {
+				failed(err)
+			}
+			return conn, err
+		}
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(b.Seeds...), kgo.Dialer(dial), kgo.DialTimeout(timeout)}
+	var m sasl.Mechanism
+	switch b.SASL {
+	case "plain":
+		m = plain.Auth{User: b.User, Pass: b.Pass}.AsMechanism()
+	case "scram-sha-256":
+		m = scram.Auth{User: b.User, Pass: b.Pass}.AsSha256Mechanism()
+	case "scram-sha-512":
+		m = scram.Auth{User: b.User, Pass: b.Pass}.AsSha512Mechanism()
+	}
+	if m != nil {
+		opts = append(opts, kgo.SASL(m))
+	}
+	return opts
 }
 
 // checkTopic applies Kafka's rules for a topic name.
@@ -142,11 +251,27 @@ func checkTopic(s string) error {
 	return nil
 }
 
-// dial returns a client for the seed brokers of key (target.key); it connects on first
-// use.
-func (s *Sender) dial(_ context.Context, key string) (*client, error) {
+// request returns the target of an attempt: its URL's scheme judged by
+// --insecure-targets (its hosts are the dial guard's), its TLS settings.
+func (s *Sender) request(r destination.Request) (target, error) {
+	if _, err := destination.CheckScheme(r.URL, s.cfg.InsecureTargets, Schemes...); err != nil {
+		return target{}, err
+	}
+	t, err := parse(r.URL, true)
+	if t.Scheme.TLS {
+		t.tls = r.TLS
+	}
+	return t, err
+}
+
+// dial returns a client for the brokers of key (target.key); it connects on first use.
+func (s *Sender) dial(_ context.Context, key destination.ConnKey) (*client, error) {
+	p := strings.SplitN(key.Addr, "\x00", 5)
+	b := Brokers{Seeds: strings.Split(p[1], ","), SASL: p[2], User: p[3], Pass: p[4]}
+	b.Scheme, _ = destination.CheckScheme(p[0]+"://", true, Schemes...)
 	d := s.cfg.Dialer()
 	c := &client{}
+	// Every broker the cluster names goes through the dial guard, not just the seeds.
 	guarded := func(ctx context.Context, network, host string) (net.Conn, error) {
 		conn, err := d.DialContext(ctx, network, host)
 		if _, blocked := sender.BlockedReason(err); blocked {
@@ -154,33 +279,30 @@ func (s *Sender) dial(_ context.Context, key string) (*client, error) {
 		}
 		return conn, err
 	}
+	opts := b.Options(guarded, s.cfg.TLSConfig(key.TLS), s.cfg.ConnectTimeout, func(err error) { c.lastDial.Store(&err) })
 	var err error
-	c.Client, err = kgo.NewClient(
-		kgo.SeedBrokers(strings.Split(key, ",")...),
+	c.Client, err = kgo.NewClient(append(opts,
 		kgo.ClientID("consign"),
-		// Every broker the cluster names goes through the dial guard, not just the seeds.
-		kgo.Dialer(guarded),
-		kgo.DialTimeout(s.cfg.ConnectTimeout),
 		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotent writes are franz-go's default, and need this
 		kgo.RecordDeliveryTimeout(s.cfg.Timeout),
 		kgo.ProducerLinger(time.Millisecond),
 		kgo.UnknownTopicRetries(2),
-	)
+	)...)
 	return c, err
 }
 
 // Send produces r to the topic of its URL and waits for its acknowledgement.
 func (s *Sender) Send(ctx context.Context, r destination.Request) destination.Outcome {
 	start, began := s.cfg.Now(), time.Now()
-	t, err := parse(r.URL, true) // checked at creation; the dial guard judges the addresses
+	t, err := s.request(r)
 	if err != nil {
-		return destination.Outcome{Class: destination.Failure, StartedAt: start, Err: err.Error()}
+		return destination.Refused(start, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	c, err := s.clients.Get(ctx, t.key())
 	if err != nil {
-		return destination.Failed(ctx, start, began, s.cfg.Timeout, "connect to kafka://"+t.key(), err)
+		return destination.Failed(ctx, start, began, s.cfg.Timeout, "connect to "+t.String(), err)
 	}
 	rec := &kgo.Record{Topic: t.topic, Value: r.Body, Headers: make([]kgo.RecordHeader, 0, len(r.Header))}
 	if r.Key != "" {
@@ -194,10 +316,13 @@ func (s *Sender) Send(ctx context.Context, r destination.Request) destination.Ou
 			err = *b
 		} else if errors.Is(err, kerr.UnknownTopicOrPartition) {
 			err = fmt.Errorf("the cluster has no topic %s (create it, or let the brokers create topics): %w", t.topic, err)
+		} else if d := c.lastDial.Load(); d != nil {
+			err = fmt.Errorf("%v; the last connection failed: %w", err, *d)
 		}
-		return destination.Failed(ctx, start, began, s.cfg.Timeout, "produce to "+t.topic+" on kafka://"+t.key(), err)
+		return destination.Failed(ctx, start, began, s.cfg.Timeout, "produce to "+t.topic+" on "+t.String(), err)
 	}
 	c.blocked.Store(nil)
+	c.lastDial.Store(nil)
 	return destination.Acked(start, began, map[string]string{"topic": t.topic,
 		"partition": strconv.FormatInt(int64(rec.Partition), 10), "offset": strconv.FormatInt(rec.Offset, 10)})
 }

@@ -2,6 +2,7 @@ package kafkadest_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -106,50 +107,114 @@ func TestSendKeepsKeysTogether(t *testing.T) {
 func TestSendFails(t *testing.T) {
 	t.Parallel()
 	base, _ := cluster(t)
-	brokertest.SendFails(t, func(t *testing.T, insecure bool) destination.Sender {
-		s := kafkadest.New(destination.BrokerConfig{InsecureTargets: insecure, Timeout: 3 * time.Second})
-		t.Cleanup(s.Close)
-		return s
-	}, []brokertest.FailCase{
+	brokertest.SendFails(t, newSender, []brokertest.FailCase{
 		{Name: "NoTopic", URL: base + "/nobody", Insecure: true, Class: destination.Failure, Err: "the cluster has no topic nobody"},
 		{Name: "NothingListens", URL: "kafka://127.0.0.1:1/orders", Insecure: true, Class: destination.Failure, Err: "produce to orders on kafka://127.0.0.1:1"},
-		{Name: "LoopbackRefused", URL: base + "/orders", Insecure: false, Class: destination.Blocked, Err: "127.0.0.1 is a loopback address"},
+		{Name: "PlaintextRefused", URL: base + "/orders", Class: destination.Blocked, Err: "url must use kafka+tls://, not kafka:// (plaintext; serve --insecure-targets allows it"},
 	}, nil)
+}
+
+// TestSendTLS: over kafka+tls:// to a cluster that speaks TLS and SASL alone, an
+// attempt that trusts the CA (the endpoint's tls.ca_certificates) and authenticates
+// with each SASL mechanism produces a record a consumer reads; one that trusts the
+// system roots or another CA fails saying the certificate is not trusted; a wrong
+// password fails (franz-go retries a refused SASL exchange until the attempt's timeout,
+// and says no more than that).
+func TestSendTLS(t *testing.T) {
+	t.Parallel()
+	ca := brokertest.NewCA(t)
+	for _, mech := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
+		t.Run(mech, func(t *testing.T) {
+			t.Parallel()
+			c := brokertest.KafkaTLS(t, ca, mech, "orders")
+			base := "kafka+tls://" + brokertest.KafkaUser + ":" + brokertest.KafkaPass + "@" + strings.Join(c.ListenAddrs(), ",")
+			url := base + "/orders?sasl=" + strings.ToLower(mech)
+			s := kafkadest.New(destination.BrokerConfig{InsecureTargets: true, Timeout: 5 * time.Second})
+			t.Cleanup(s.Close)
+			out := s.Send(t.Context(), destination.Request{URL: url, TLS: ca.ClientTLS(t), Header: brokertest.Header(), Body: []byte(`{"id":"evt_1"}`)})
+			require.Equal(t, destination.Success, out.Class, out.Err)
+			b, _, err := kafkadest.ParseBrokers(url, true)
+			require.NoError(t, err)
+			cl, err := kgo.NewClient(append(b.Options((&net.Dialer{}).DialContext, ca.Client(), 5*time.Second, nil),
+				kgo.ConsumeTopics("orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+			require.NoError(t, err)
+			t.Cleanup(cl.Close)
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			var got []*kgo.Record
+			for len(got) == 0 && ctx.Err() == nil {
+				cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, r) })
+			}
+			require.Len(t, got, 1)
+			require.JSONEq(t, `{"id":"evt_1"}`, string(got[0].Value))
+			require.Equal(t, strconv.FormatInt(got[0].Offset, 10), out.Ack["offset"])
+
+			brokertest.SendFails(t, newSender, []brokertest.FailCase{
+				{Name: "OtherCA", URL: url, Insecure: true, TLS: brokertest.NewCA(t).ClientTLS(t), Class: destination.Failure, Err: "certificate signed by unknown authority"},
+				{Name: "SystemRoots", URL: url, Insecure: true, Class: destination.Failure, Err: "certificate signed by unknown authority"},
+				{Name: "WrongPassword", URL: strings.Replace(url, brokertest.KafkaPass, "wrong", 1), Insecure: true, TLS: ca.ClientTLS(t), Class: destination.Failure, Err: "produce to orders on kafka+tls://"},
+				{Name: "LoopbackRefused", URL: url, TLS: ca.ClientTLS(t), Class: destination.Blocked, Err: "127.0.0.1 is a loopback address"},
+			}, nil)
+		})
+	}
 }
 
 // TestCheckURL: an endpoint URL is judged at creation, in words naming what is wrong.
 func TestCheckURL(t *testing.T) {
 	t.Parallel()
 	brokertest.CheckURLs(t, kafkadest.CheckURL, []brokertest.URLCase{
-		{URL: "kafka://kafka-1.example.com:9092,kafka-2.example.com:9092/orders.created"},
-		{URL: "kafka://kafka.example.com/orders"},
-		{URL: "kafka://[2606:4700::1111]:9092/orders"},
+		{URL: "kafka+tls://kafka-1.example.com:9092,kafka-2.example.com:9092/orders.created"},
+		{URL: "kafka+tls://kafka.example.com/orders"},
+		{URL: "kafka+tls://[2606:4700::1111]:9092/orders"},
 		{URL: "kafka://127.0.0.1:9092/orders", Insecure: true},
-		{URL: "kafka://127.0.0.1:9092/orders", Want: "127.0.0.1 is a loopback address; targets must be public"},
-		{URL: "kafka://kafka.example.com:9092,10.1.2.3:9092/orders", Want: "10.1.2.3 is a private address"},
-		{URL: "kafka://kafka.example.com:9092", Want: "url must name the topic"},
-		{URL: "kafka://kafka.example.com:9092/orders/x", Want: "may hold only letters"},
-		{URL: "kafka://kafka.example.com:9092/..", Want: "not a valid topic name"},
-		{URL: "kafka://a.example.com:9092,,b.example.com/orders", Want: "empty broker"},
-		{URL: "kafka://user:pass@kafka.example.com/orders", Want: "must not contain credentials"},
-		{URL: "kafka://kafka.example.com/orders?acks=1", Want: "takes no query"},
-		{URL: "kafka://kafka.example.com:0/orders", Want: "url port must be between 1 and 65535"},
+		{URL: "kafka+tls://127.0.0.1:9092/orders", Want: "127.0.0.1 is a loopback address; targets must be public"},
+		{URL: "kafka+tls://kafka.example.com:9092,10.1.2.3:9092/orders", Want: "10.1.2.3 is a private address"},
+		{URL: "kafka+tls://kafka.example.com:9092", Want: "url must name the topic"},
+		{URL: "kafka+tls://kafka.example.com:9092/orders/x", Want: "may hold only letters"},
+		{URL: "kafka+tls://kafka.example.com:9092/..", Want: "not a valid topic name"},
+		{URL: "kafka+tls://a.example.com:9092,,b.example.com/orders", Want: "empty broker"},
+		{URL: "kafka+tls://user:pass@kafka.example.com/orders", Want: "url has credentials: name the SASL mechanism with ?sasl=plain"},
+		{URL: "kafka+tls://user:p%40ss@kafka.example.com/orders?sasl=scram-sha-512"},
+		{URL: "kafka+tls://user:pass@a.example.com:9093,b.example.com/orders?sasl=PLAIN"},
+		{URL: "kafka+tls://kafka.example.com/orders?sasl=plain", Want: "url names a SASL mechanism without credentials"},
+		{URL: "kafka+tls://user:pass@kafka.example.com/orders?sasl=gssapi", Want: `url sasl "gssapi" is not known`},
+		{URL: "kafka+tls://user@kafka.example.com/orders?sasl=plain", Want: "url user information must be user:password"},
+		{URL: "kafka://kafka.example.com/orders", Want: "url must use kafka+tls://, not kafka:// (plaintext; serve --insecure-targets allows it, for development)"},
+		{URL: "kafka://u:p@127.0.0.1:9092/orders?sasl=plain", Insecure: true},
+		{URL: "kafka+tls://kafka.example.com/orders?acks=1", Want: "url query \"acks\" is not known"},
+		{URL: "kafka+tls://kafka.example.com:0/orders", Want: "url port must be between 1 and 65535"},
 		{URL: "kafka:orders", Want: "url must look like kafka://host:9092"},
-		{URL: "kafka:///orders", Want: "at least one broker"},
-		{URL: "kafka://kafka.example.com/" + strings.Repeat("t", 250), Want: "longer than 249"},
+		{URL: "kafka+tls:///orders", Want: "at least one broker"},
+		{URL: "kafka+tls://kafka.example.com/" + strings.Repeat("t", 250), Want: "longer than 249"},
 	})
 }
 
 // FuzzCheckURL: whatever URL a user sends, the check answers without panicking, and a
 // URL it accepts names a broker and a topic.
 func FuzzCheckURL(f *testing.F) {
-	for _, s := range []string{"kafka://h:9092/t", "kafka://a:1,b:2/t.x", "kafka://[::1]:9092/t", "kafka://h/%41", "kafka://h:9092,/t"} {
+	for _, s := range []string{"kafka://h:9092/t", "kafka://a:1,b:2/t.x", "kafka://[::1]:9092/t", "kafka://h/%41", "kafka://h:9092,/t",
+		"kafka+tls://u:p@h:9093/t?sasl=plain", "kafka+tls://u:p%40@a,b:1/t?sasl=SCRAM-SHA-512", "kafka+tls://@h/t", "kafka+tls://u:p@/t?sasl=plain&sasl=x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		if kafkadest.CheckURL(raw, true) == nil {
-			authority, topic, ok := strings.Cut(raw[len("kafka://"):], "/")
-			require.True(t, ok && authority != "" && topic != "", raw)
+		if kafkadest.CheckURL(raw, true) != nil {
+			return
+		}
+		b, topic, err := kafkadest.ParseBrokers(raw, true)
+		require.NoError(t, err, raw)
+		require.NotEmpty(t, b.Seeds, raw)
+		require.NotEmpty(t, topic, raw)
+		require.Equal(t, b.User != "", b.SASL != "", "credentials go with a SASL mechanism: %s", raw)
+		require.Equal(t, strings.HasPrefix(strings.ToLower(raw), "kafka+tls://"), b.Scheme.TLS, raw)
+		if kafkadest.CheckURL(raw, false) == nil {
+			require.True(t, b.Scheme.TLS, "a plaintext URL passes only with --insecure-targets: %s", raw)
 		}
 	})
+}
+
+// newSender is a sender for SendFails, closed when the test ends.
+func newSender(t *testing.T, insecure bool) destination.Sender {
+	s := kafkadest.New(destination.BrokerConfig{InsecureTargets: insecure, Timeout: 3 * time.Second})
+	t.Cleanup(s.Close)
+	return s
 }

@@ -1,5 +1,6 @@
 // Package natsdest is the NATS JetStream kind of destination: an endpoint URL
-// nats://[user:password@]host:4222/<subject> publishes each attempt to that subject, and
+// tls://[user:password@]host:4222/<subject> (nats:// for plaintext, with
+// --insecure-targets) publishes each attempt to that subject, and
 // the attempt succeeds when the stream that takes the subject acknowledges it (PubAck);
 // the attempt's response records the stream and sequence.
 //
@@ -15,7 +16,13 @@
 // are on the wire at once, while each attempt waits for its own ack or its timeout; at
 // a high rate they go out in batches, at most one every flushEvery (batch.go). The kind
 // is Pipelined: the dispatcher keeps an endpoint's whole burst limit in flight. A token
-// goes in the password's place: nats://:TOKEN@host:4222/subject.
+// goes in the password's place: tls://:TOKEN@host:4222/subject.
+//
+// TLS is spelled tls://, as nats.go and the NATS CLI spell it: the client requires
+// TLS, which NATS negotiates on the server's port after its INFO (there is no separate
+// TLS port), and verifies the server's certificate against the system roots or the
+// endpoint's CAs. A nats:// URL is plaintext unless the server demands TLS, so it is
+// refused without --insecure-targets.
 package natsdest
 
 import (
@@ -37,10 +44,13 @@ import (
 // publish waits (up to the attempt's timeout) for a slot.
 const maxPending = 4096
 
-// Kind returns the NATS kind, for nats:// URLs.
+// schemes are the URL schemes of NATS: plaintext, then TLS.
+var schemes = []destination.Scheme{{Name: "nats", Port: "4222"}, {Name: "tls", Port: "4222", TLS: true}}
+
+// Kind returns the NATS kind, for tls:// and nats:// URLs.
 func Kind(cfg destination.BrokerConfig) (destination.Kind, *Sender) {
 	s := New(cfg)
-	return destination.Kind{Name: "NATS", Schemes: []string{"nats"}, Check: CheckURL, Sender: s, Pipelined: true}, s
+	return destination.Kind{Name: "NATS", Schemes: []string{"nats", "tls"}, Check: CheckURL, Sender: s, Pipelined: true}, s
 }
 
 // Sender publishes attempts to JetStream. Create it with New; Close closes its
@@ -67,27 +77,30 @@ func (s *Sender) Close() { s.conns.Close() }
 
 // target is what an endpoint URL says.
 type target struct {
-	server  string // nats://host:port, what the pool keys on with the credentials
+	server  string // tls://host:port or nats://host:port, what the pool keys on with the credentials
 	user    string
 	pass    string
 	subject string
+	tls     *destination.ClientTLS // the endpoint's TLS settings, for tls://
 }
 
-func (t target) key() string { return t.server + "\x00" + t.user + "\x00" + t.pass }
+func (t target) key() destination.ConnKey {
+	return destination.ConnKey{Addr: t.server + "\x00" + t.user + "\x00" + t.pass, TLS: t.tls}
+}
 
-// CheckURL says what is wrong with a nats:// endpoint URL, without the network.
+// CheckURL says what is wrong with a tls:// or nats:// endpoint URL, without the network.
 func CheckURL(raw string, insecure bool) error {
 	_, err := parse(raw, insecure)
 	return err
 }
 
 func parse(raw string, insecure bool) (target, error) {
-	u, err := destination.ParseBrokerURL(raw, "nats", "4222", insecure)
+	u, scheme, err := destination.ParseBrokerURL(raw, insecure, schemes...)
 	if err != nil {
 		return target{}, err
 	}
 	if u.RawQuery != "" || u.ForceQuery {
-		return target{}, errors.New("url takes no query: the subject is the path, as in nats://host:4222/orders.created")
+		return target{}, errors.New("url takes no query: the subject is the path, as in tls://host:4222/orders.created")
 	}
 	subject, err := url.PathUnescape(strings.TrimPrefix(u.EscapedPath(), "/"))
 	if err != nil {
@@ -96,12 +109,12 @@ func parse(raw string, insecure bool) (target, error) {
 	if err := checkSubject(subject); err != nil {
 		return target{}, err
 	}
-	t := target{server: "nats://" + u.Host, subject: subject}
+	t := target{server: scheme.Name + "://" + u.Host, subject: subject}
 	if u.User != nil {
 		t.user = u.User.Username()
 		p, ok := u.User.Password()
 		if !ok {
-			return target{}, errors.New("url user information must be user:password, or :token for a token (nats://:TOKEN@host:4222/subject)")
+			return target{}, errors.New("url user information must be user:password, or :token for a token (tls://:TOKEN@host:4222/subject)")
 		}
 		t.pass = p
 	}
@@ -111,7 +124,7 @@ func parse(raw string, insecure bool) (target, error) {
 // checkSubject says what is wrong with a subject to publish to.
 func checkSubject(s string) error {
 	if s == "" {
-		return errors.New("url must name the subject to publish to as its path, as in nats://host:4222/orders.created")
+		return errors.New("url must name the subject to publish to as its path, as in tls://host:4222/orders.created")
 	}
 	if len(s) > 255 {
 		return errors.New("url subject is longer than 255 characters")
@@ -129,9 +142,22 @@ func checkSubject(s string) error {
 	return nil
 }
 
+// request returns the target of an attempt: its URL's scheme judged by
+// --insecure-targets (its hosts are the dial guard's), its TLS settings.
+func (s *Sender) request(r destination.Request) (target, error) {
+	if _, err := destination.CheckScheme(r.URL, s.cfg.InsecureTargets, schemes...); err != nil {
+		return target{}, err
+	}
+	t, err := parse(r.URL, true)
+	if strings.HasPrefix(t.server, "tls:") {
+		t.tls = r.TLS
+	}
+	return t, err
+}
+
 // dial connects to a server; key is target.key.
-func (s *Sender) dial(ctx context.Context, key string) (*conn, error) {
-	parts := strings.SplitN(key, "\x00", 3)
+func (s *Sender) dial(ctx context.Context, key destination.ConnKey) (*conn, error) {
+	parts := strings.SplitN(key.Addr, "\x00", 3)
 	server, user, pass := parts[0], parts[1], parts[2]
 	opts := []nats.Option{
 		nats.Name("consign"),
@@ -142,6 +168,10 @@ func (s *Sender) dial(ctx context.Context, key string) (*conn, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectJitter(250*time.Millisecond, time.Second),
+	}
+	if strings.HasPrefix(server, "tls:") {
+		// nats.go sets each server's name for verification.
+		opts = append(opts, nats.Secure(s.cfg.TLSConfig(key.TLS)))
 	}
 	switch {
 	case user == "" && pass != "":
@@ -165,9 +195,9 @@ func (s *Sender) dial(ctx context.Context, key string) (*conn, error) {
 // Send publishes r to the subject of its URL and waits for the stream's ack.
 func (s *Sender) Send(ctx context.Context, r destination.Request) destination.Outcome {
 	start, began := s.cfg.Now(), time.Now()
-	t, err := parse(r.URL, true) // the URL was checked at creation; the dial guard judges the address
+	t, err := s.request(r)
 	if err != nil {
-		return destination.Outcome{Class: destination.Failure, StartedAt: start, Err: err.Error()}
+		return destination.Refused(start, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()

@@ -93,14 +93,40 @@ func TestSendConcurrently(t *testing.T) {
 func TestSendFails(t *testing.T) {
 	t.Parallel()
 	server := brokertest.NATSServer(t)
-	brokertest.SendFails(t, func(t *testing.T, insecure bool) destination.Sender {
-		s := natsdest.New(destination.BrokerConfig{InsecureTargets: insecure, Timeout: 3 * time.Second})
-		t.Cleanup(s.Close)
-		return s
-	}, []brokertest.FailCase{
+	brokertest.SendFails(t, newSender, []brokertest.FailCase{
 		{Name: "NoStream", URL: server + "/" + unique(t) + ".nobody", Insecure: true, Class: destination.Failure, Err: "no JetStream stream takes subject"},
 		{Name: "NothingListens", URL: "nats://127.0.0.1:1/orders", Insecure: true, Class: destination.Failure, Err: "connect to nats://127.0.0.1:1"},
-		{Name: "LoopbackRefused", URL: server + "/orders", Insecure: false, Class: destination.Blocked, Err: "127.0.0.1 is a loopback address"},
+		{Name: "PlaintextRefused", URL: server + "/orders", Class: destination.Blocked, Err: "url must use tls://, not nats:// (plaintext; serve --insecure-targets allows it"},
+	}, nil)
+}
+
+// TestSendTLS: over tls:// to a NATS server that requires TLS, an attempt that trusts
+// the server's CA (the endpoint's tls.ca_certificates) is acknowledged by the stream;
+// one that trusts the system roots or another CA fails saying the certificate is not
+// trusted; the server's own name must be right; a tls:// URL to a server without TLS
+// fails rather than fall back to plaintext.
+func TestSendTLS(t *testing.T) {
+	t.Parallel()
+	ca := brokertest.NewCA(t)
+	url, nc := brokertest.NATSTLS(t, ca)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	st, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "TLS", Subjects: []string{"tls.>"}, Storage: jetstream.FileStorage})
+	require.NoError(t, err)
+	s := natsdest.New(destination.BrokerConfig{InsecureTargets: true})
+	t.Cleanup(s.Close)
+	out := s.Send(t.Context(), destination.Request{URL: url + "/tls.orders", TLS: ca.ClientTLS(t), Header: brokertest.Header(), Body: []byte(`{"id":"evt_1"}`)})
+	require.Equal(t, destination.Success, out.Class, out.Err)
+	require.Equal(t, map[string]string{"stream": "TLS", "sequence": "1"}, out.Ack)
+	msg, err := st.GetMsg(t.Context(), 1)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"id":"evt_1"}`, string(msg.Data))
+
+	brokertest.SendFails(t, newSender, []brokertest.FailCase{
+		{Name: "OtherCA", URL: url + "/tls.orders", Insecure: true, TLS: brokertest.NewCA(t).ClientTLS(t), Class: destination.Failure, Err: "certificate signed by unknown authority"},
+		{Name: "SystemRoots", URL: url + "/tls.orders", Insecure: true, Class: destination.Failure, Err: "certificate signed by unknown authority"},
+		{Name: "ServerWithoutTLS", URL: "tls://" + brokertest.NATSAddr + "/tls.orders", Insecure: true, TLS: ca.ClientTLS(t), Class: destination.Failure, Err: "connect to tls://127.0.0.1:4222: nats: secure connection not available"},
+		{Name: "LoopbackRefused", URL: url + "/tls.orders", TLS: ca.ClientTLS(t), Class: destination.Blocked, Err: "127.0.0.1 is a loopback address"},
 	}, nil)
 }
 
@@ -108,33 +134,41 @@ func TestSendFails(t *testing.T) {
 func TestCheckURL(t *testing.T) {
 	t.Parallel()
 	brokertest.CheckURLs(t, natsdest.CheckURL, []brokertest.URLCase{
-		{URL: "nats://nats.example.com:4222/orders.created"},
-		{URL: "nats://nats.example.com/orders"},
-		{URL: "nats://user:pass@nats.example.com:4222/orders"},
-		{URL: "nats://:token@nats.example.com:4222/orders"},
+		{URL: "tls://nats.example.com:4222/orders.created"},
+		{URL: "nats://nats.example.com:4222/orders.created", Want: "url must use tls://, not nats:// (plaintext; serve --insecure-targets allows it, for development)"},
+		{URL: "NATS://127.0.0.1:4222/orders", Insecure: true},
+		{URL: "tls://127.0.0.1:4222/orders", Insecure: true},
+		{URL: "wss://nats.example.com/orders", Want: "url must look like nats://host:4222/… or tls://host:4222/…"},
+		{URL: "tls://nats.example.com/orders"},
+		{URL: "tls://user:pass@nats.example.com:4222/orders"},
+		{URL: "tls://:token@nats.example.com:4222/orders"},
 		{URL: "nats://127.0.0.1:4222/orders", Insecure: true},
-		{URL: "nats://127.0.0.1:4222/orders", Want: "127.0.0.1 is a loopback address; targets must be public"},
-		{URL: "nats://localhost:4222/orders", Want: "localhost is a loopback name; targets must be public"},
-		{URL: "nats://10.0.0.1:4222/orders", Want: "10.0.0.1 is a private address; targets must be public"},
-		{URL: "nats://nats.example.com:4222", Want: "url must name the subject to publish to as its path"},
-		{URL: "nats://nats.example.com:4222/orders.*", Want: "has a wildcard"},
-		{URL: "nats://nats.example.com:4222/orders..x", Want: "has an empty token"},
-		{URL: "nats://nats.example.com:4222/orders%20x", Want: "holds a space"},
-		{URL: "nats://nats.example.com:4222/orders?x=1", Want: "url takes no query"},
-		{URL: "nats://nats.example.com:99999/orders", Want: "url port must be between 1 and 65535"},
-		{URL: "nats://user@nats.example.com:4222/orders", Want: "user information must be user:password"},
+		{URL: "tls://127.0.0.1:4222/orders", Want: "127.0.0.1 is a loopback address; targets must be public"},
+		{URL: "tls://localhost:4222/orders", Want: "localhost is a loopback name; targets must be public"},
+		{URL: "tls://10.0.0.1:4222/orders", Want: "10.0.0.1 is a private address; targets must be public"},
+		{URL: "tls://nats.example.com:4222", Want: "url must name the subject to publish to as its path"},
+		{URL: "tls://nats.example.com:4222/orders.*", Want: "has a wildcard"},
+		{URL: "tls://nats.example.com:4222/orders..x", Want: "has an empty token"},
+		{URL: "tls://nats.example.com:4222/orders%20x", Want: "holds a space"},
+		{URL: "tls://nats.example.com:4222/orders?x=1", Want: "url takes no query"},
+		{URL: "tls://nats.example.com:99999/orders", Want: "url port must be between 1 and 65535"},
+		{URL: "tls://user@nats.example.com:4222/orders", Want: "user information must be user:password"},
 		{URL: "nats:orders", Want: "url must look like nats://host:4222/"},
-		{URL: "nats://nats.example.com:4222/orders#x", Want: "fragment"},
+		{URL: "tls://nats.example.com:4222/orders#x", Want: "fragment"},
 	})
 }
 
 // FuzzCheckURL: whatever URL a user sends, the check answers without panicking, and a
 // URL it accepts names a subject.
 func FuzzCheckURL(f *testing.F) {
-	for _, s := range []string{"nats://h:4222/a.b", "nats://:t@h/x", "nats://[::1]:4222/a", "nats://h/%2e", "nats://h:0/a", "nats://h/a b"} {
+	for _, s := range []string{"nats://h:4222/a.b", "nats://:t@h/x", "nats://[::1]:4222/a", "nats://h/%2e", "nats://h:0/a", "nats://h/a b", "tls://h:4222/a.b", "tls://:t@h/x", "TLS://u:p@h/a"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
+		if natsdest.CheckURL(raw, false) == nil {
+			require.NoError(t, natsdest.CheckURL(raw, true), "what passes without --insecure-targets passes with it: %s", raw)
+			require.NotContains(t, []string{"nats", "amqp", "redis"}, strings.ToLower(raw[:strings.Index(raw, ":")]), "plaintext passed without --insecure-targets: %s", raw)
+		}
 		if natsdest.CheckURL(raw, true) == nil {
 			require.Contains(t, raw, "/")
 		}
@@ -169,4 +203,11 @@ func BenchmarkSend(b *testing.B) {
 			}
 		}
 	})
+}
+
+// newSender is a sender for SendFails, closed when the test ends.
+func newSender(t *testing.T, insecure bool) destination.Sender {
+	s := natsdest.New(destination.BrokerConfig{InsecureTargets: insecure, Timeout: 3 * time.Second})
+	t.Cleanup(s.Close)
+	return s
 }

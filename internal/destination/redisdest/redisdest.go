@@ -1,5 +1,6 @@
 // Package redisdest is the Redis Streams kind of destination: an endpoint URL
-// redis://[user:password@]host:6379/<db>?stream=<name> appends each attempt to that
+// rediss://[user:password@]host:6379/<db>?stream=<name> (redis:// for plaintext, with
+// --insecure-targets) appends each attempt to that
 // stream with XADD, and the attempt succeeds on Redis's reply, the new entry's id, which
 // the attempt's response records.
 //
@@ -11,13 +12,16 @@
 //
 // One go-redis client (a pool of connections) per server, database and credentials
 // serves every endpoint that names them; each attempt is one XADD, not retried by the
-// client, so the endpoint's retry schedule is the only one.
+// client, so the endpoint's retry schedule is the only one. Over rediss:// every
+// connection of the pool is TLS, the server's certificate verified against the system
+// roots or the endpoint's CAs.
 package redisdest
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -28,10 +32,13 @@ import (
 	"github.com/consign-dev/consign/internal/destination"
 )
 
-// Kind returns the Redis kind, for redis:// URLs.
+// schemes are the URL schemes of Redis: plaintext, then TLS.
+var schemes = []destination.Scheme{{Name: "redis", Port: "6379"}, {Name: "rediss", Port: "6379", TLS: true}}
+
+// Kind returns the Redis kind, for rediss:// and redis:// URLs.
 func Kind(cfg destination.BrokerConfig) (destination.Kind, *Sender) {
 	s := New(cfg)
-	return destination.Kind{Name: "Redis", Schemes: []string{"redis"}, Check: CheckURL, Sender: s}, s
+	return destination.Kind{Name: "Redis", Schemes: []string{"redis", "rediss"}, Check: CheckURL, Sender: s}, s
 }
 
 // Sender appends attempts to Redis streams. Create it with New; Close closes its
@@ -53,25 +60,27 @@ func (s *Sender) Close() { s.clients.Close() }
 
 // target is what an endpoint URL says.
 type target struct {
-	addr, user, pass string
-	db               int
-	stream           string
+	scheme, addr, user, pass string
+	db                       int
+	stream                   string
+	tls                      *destination.ClientTLS // the endpoint's TLS settings, for rediss://
 }
 
-func (t target) key() string {
-	return t.addr + "\x00" + strconv.Itoa(t.db) + "\x00" + t.user + "\x00" + t.pass
+func (t target) key() destination.ConnKey {
+	return destination.ConnKey{Addr: t.scheme + "\x00" + t.addr + "\x00" + strconv.Itoa(t.db) + "\x00" + t.user + "\x00" + t.pass, TLS: t.tls}
 }
 
-func (t target) display() string { return "redis://" + t.addr + "/" + strconv.Itoa(t.db) }
+func (t target) display() string { return t.scheme + "://" + t.addr + "/" + strconv.Itoa(t.db) }
 
-// CheckURL says what is wrong with a redis:// endpoint URL, without the network.
+// CheckURL says what is wrong with a rediss:// or redis:// endpoint URL, without the
+// network.
 func CheckURL(raw string, insecure bool) error {
 	_, err := parse(raw, insecure)
 	return err
 }
 
 func parse(raw string, insecure bool) (target, error) {
-	u, err := destination.ParseBrokerURL(raw, "redis", "6379", insecure)
+	u, scheme, err := destination.ParseBrokerURL(raw, insecure, schemes...)
 	if err != nil {
 		return target{}, err
 	}
@@ -81,15 +90,15 @@ func parse(raw string, insecure bool) (target, error) {
 	}
 	for k, v := range q {
 		if k != "stream" {
-			return target{}, fmt.Errorf("url query %q is not known: a redis:// URL takes stream", k)
+			return target{}, fmt.Errorf("url query %q is not known: a %s:// URL takes stream", k, scheme.Name)
 		}
 		if len(v) > 1 {
 			return target{}, fmt.Errorf("url gives stream %d times; give it once", len(v))
 		}
 	}
-	t := target{addr: u.Host, stream: q.Get("stream")}
+	t := target{scheme: scheme.Name, addr: u.Host, stream: q.Get("stream")}
 	if t.stream == "" {
-		return target{}, errors.New("url must name the stream to append to: redis://host:6379/0?stream=orders")
+		return target{}, errors.New("url must name the stream to append to: rediss://host:6379/0?stream=orders")
 	}
 	if db := strings.Trim(u.Path, "/"); db != "" {
 		n, err := strconv.Atoi(db)
@@ -105,14 +114,34 @@ func parse(raw string, insecure bool) (target, error) {
 	return t, nil
 }
 
+// request returns the target of an attempt: its URL's scheme judged by
+// --insecure-targets (its hosts are the dial guard's), its TLS settings.
+func (s *Sender) request(r destination.Request) (target, error) {
+	if _, err := destination.CheckScheme(r.URL, s.cfg.InsecureTargets, schemes...); err != nil {
+		return target{}, err
+	}
+	t, err := parse(r.URL, true)
+	if t.scheme == "rediss" {
+		t.tls = r.TLS
+	}
+	return t, err
+}
+
 // dial returns a client for key (target.key); it connects on first use.
-func (s *Sender) dial(_ context.Context, key string) (*redis.Client, error) {
-	p := strings.SplitN(key, "\x00", 4)
-	db, _ := strconv.Atoi(p[1])
+func (s *Sender) dial(_ context.Context, key destination.ConnKey) (*redis.Client, error) {
+	p := strings.SplitN(key.Addr, "\x00", 5)
+	db, _ := strconv.Atoi(p[2])
 	d := s.cfg.Dialer()
+	dial := d.DialContext
+	if p[0] == "rediss" {
+		conf := s.cfg.TLSConfig(key.TLS)
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return destination.DialTLS(ctx, d.DialContext, network, addr, conf, s.cfg.ConnectTimeout)
+		}
+	}
 	return redis.NewClient(&redis.Options{
-		Addr: p[0], DB: db, Username: p[2], Password: p[3],
-		Dialer:          d.DialContext,
+		Addr: p[1], DB: db, Username: p[3], Password: p[4],
+		Dialer:          dial,
 		DialTimeout:     s.cfg.ConnectTimeout,
 		ReadTimeout:     s.cfg.Timeout,
 		WriteTimeout:    s.cfg.Timeout,
@@ -125,9 +154,9 @@ func (s *Sender) dial(_ context.Context, key string) (*redis.Client, error) {
 // Send appends r to the stream of its URL.
 func (s *Sender) Send(ctx context.Context, r destination.Request) destination.Outcome {
 	start, began := s.cfg.Now(), time.Now()
-	t, err := parse(r.URL, true) // checked at creation; the dial guard judges the address
+	t, err := s.request(r)
 	if err != nil {
-		return destination.Outcome{Class: destination.Failure, StartedAt: start, Err: err.Error()}
+		return destination.Refused(start, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
