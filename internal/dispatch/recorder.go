@@ -47,12 +47,16 @@ func (r *recorder) close() {
 	<-r.done
 }
 
-// When outcomes come fast (the last batch held at least busyBatch), the recorder waits up
-// to recordLinger for more before it writes: fewer, larger transactions, in which the hot
-// pages of the deliveries' indexes reach the log once. When they come slowly (an ordered
-// key waits for each outcome before its next delivery can be claimed) it writes at once.
+// When outcomes come fast (the last batch held at least busyBatch), the recorder waits
+// for more before it writes: fewer, larger transactions, in which the hot pages of the
+// deliveries' and attempts' indexes reach the log once and each transaction's own work
+// (its statements, its commit) is shared by more outcomes. It waits up to recordLinger,
+// or up to keyedLinger once the batch holds the end of a keyed delivery, whose key's next
+// delivery can be claimed only after the commit. When they come slowly (an ordered key
+// waits for each outcome before its next delivery can be claimed) it writes at once.
 const (
-	recordLinger = 2 * time.Millisecond
+	recordLinger = 10 * time.Millisecond
+	keyedLinger  = 2 * time.Millisecond
 	busyBatch    = 32
 )
 
@@ -67,12 +71,21 @@ func (r *recorder) run(stopping <-chan struct{}) {
 	for first := range r.in {
 		batch := []*store.Outcome{first.Outcome}
 		var wake []string
-		if first.wake {
-			wake = append(wake, first.EndpointID)
-		}
 		var linger *time.Timer
+		began, shortened := time.Now(), false
 		if busy {
 			linger = time.NewTimer(recordLinger)
+		}
+		// keyed shortens the wait, once, to keyedLinger from its start.
+		keyed := func() {
+			if linger != nil && !shortened {
+				shortened = true
+				linger.Reset(max(keyedLinger-time.Since(began), 0))
+			}
+		}
+		if first.wake {
+			wake = append(wake, first.EndpointID)
+			keyed()
 		}
 	drain:
 		for len(batch) < maxBatch {
@@ -97,6 +110,7 @@ func (r *recorder) run(stopping <-chan struct{}) {
 			batch = append(batch, o.Outcome)
 			if o.wake {
 				wake = append(wake, o.EndpointID)
+				keyed()
 			}
 		}
 		if linger != nil {

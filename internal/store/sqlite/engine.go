@@ -32,6 +32,9 @@ type engine struct {
 	// vfs, if set, registers the VFS the engine opens files through (walbuf.c) and
 	// returns its name.
 	vfs func() (string, error)
+	// setup, if set, runs before the engine opens a database (it must be safe to run
+	// again): keepCHeap for the C engine.
+	setup func()
 }
 
 // engines holds the engines linked into this binary; engine_cgo.go adds EngineC.

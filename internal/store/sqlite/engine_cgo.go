@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	engines[EngineC] = engine{driver: &sqlite3.SQLiteDriver{}, vfs: registerWALBuffer, code: func(err error) (int, bool) {
+	engines[EngineC] = engine{driver: &sqlite3.SQLiteDriver{}, vfs: registerWALBuffer, setup: keepCHeap, code: func(err error) (int, bool) {
 		var se sqlite3.Error
 		if errors.As(err, &se) {
 			return int(se.ExtendedCode), true

@@ -94,6 +94,9 @@ func OpenEngine(ctx context.Context, dir string, e Engine) (*DB, error) {
 	// took (3 % of batch ingest's CPU): database/sql hands a connection to one goroutine
 	// at a time, and sqlite3_interrupt, the one call made from another, needs no mutex.
 	params := url.Values{"_txlock": {"immediate"}, "_mutex": {"no"}}
+	if eng.setup != nil {
+		eng.setup()
+	}
 	if eng.vfs != nil {
 		vfs, err := eng.vfs()
 		if err != nil {
