@@ -31,8 +31,8 @@ func newBulkFixture(t *testing.T) *bulkFixture {
 		away: addEndpoint(t, db, other, at, "https://example.com/other")}
 }
 
-// publish stores n events of org, each with one delivery to every endpoint of eps;
-// deliveries to leased are stored as being delivered.
+// publish stores n events of org, each with two business keys and one delivery to
+// every endpoint of eps; deliveries to leased are stored as being delivered.
 func (f *bulkFixture) publish(t *testing.T, org *consign.Org, n int, leased *store.EndpointRow, eps ...*store.EndpointRow) []string {
 	t.Helper()
 	var ws []*store.EventWrite
@@ -40,7 +40,7 @@ func (f *bulkFixture) publish(t *testing.T, org *consign.Org, n int, leased *sto
 	for i := range n {
 		created := f.at.Add(time.Duration(i) * time.Microsecond)
 		w := &store.EventWrite{Event: &consign.Event{ID: consign.NewID(consign.PrefixEvent, created), OrgID: org.ID,
-			Type: "order.updated", Payload: []byte(`{"n":1}`), CreatedAt: created}}
+			Type: "order.updated", Payload: []byte(`{"n":1}`), CreatedAt: created}, Keys: []string{fmt.Sprint(i), "PO-1"}}
 		for _, ep := range eps {
 			d := store.NewDelivery{ID: consign.NewID(consign.PrefixDelivery, created), EndpointID: ep.ID, Endpoint: ep,
 				Deadline: created.Add(time.Hour)}
@@ -140,6 +140,7 @@ func TestOrgDeleteInSteps(t *testing.T) {
 	for table, query := range map[string]string{
 		"deliveries": `SELECT count(*) FROM deliveries WHERE org_id = ?`,
 		"events":     `SELECT count(*) FROM events WHERE org_id = ?`,
+		"event_keys": `SELECT count(*) FROM event_keys WHERE org_id = ?`,
 		"attempts":   `SELECT count(*) FROM attempts a JOIN endpoints e ON e.id = a.endpoint_id WHERE e.org_id = ?`,
 		"receipts":   `SELECT count(*) FROM receipts WHERE org_id = ?`,
 		"endpoints":  `SELECT count(*) FROM endpoints WHERE org_id = ?`,
@@ -150,6 +151,7 @@ func TestOrgDeleteInSteps(t *testing.T) {
 	}
 	require.Equal(t, 10, f.deliveriesOf(t, f.away))
 	require.Equal(t, 10, f.count(t, `SELECT count(*) FROM events WHERE org_id = ?`, f.otherOrg.ID))
+	require.Equal(t, 20, f.count(t, `SELECT count(*) FROM event_keys WHERE org_id = ?`, f.otherOrg.ID))
 	require.Equal(t, 20, f.count(t, `SELECT count(*) FROM receipts WHERE source_id = ?`, sources[1].ID))
 
 	err := f.db.OrgDelete(ctx, f.org.ID)

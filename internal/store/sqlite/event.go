@@ -31,23 +31,30 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 			return err
 		}
 		defer insDelivery.Close()
-		// Most events have neither key: their rows bind five values instead of seven
-		// (each bound value is a cgo call and a copy).
-		keyed := db.newRows(tx, `INSERT INTO events (id, org_id, type, payload, idempotency_key, ordering_key, created_at) VALUES `,
-			`(?, ?, ?, ?, ?, ?, ?)`, 7)
-		plain := db.newRows(tx, `INSERT INTO events (id, org_id, type, payload, ordering_key, created_at) VALUES `,
-			`(?, ?, ?, ?, '', ?)`, 5)
-		plain.after = keyed
+		// Most events have neither an idempotency nor an ordering key: their rows bind
+		// fewer values (each bound value is a cgo call and a copy).
+		withKey := db.newRows(tx, `INSERT INTO events (id, org_id, type, payload, idempotency_key, ordering_key, created_at, keys) VALUES `,
+			`(?, ?, ?, ?, ?, ?, ?, ?)`, 8)
+		plain := db.newRows(tx, `INSERT INTO events (id, org_id, type, payload, ordering_key, created_at, keys) VALUES `,
+			`(?, ?, ?, ?, '', ?, ?)`, 6)
+		plain.after = withKey
 		deliveries := db.newRows(tx, `INSERT INTO deliveries (rowid, id, org_id, event_id, endpoint_id, event_type, ordering_key,
 			sequence, status, attempts_count, next_attempt_at, deadline_at, created_at, updated_at) VALUES `,
 			`(?, ?, ?, ?, ?, ?, '', 0, ?, 0, ?, ?, ?, ?)`, 11)
 		deliveries.after = plain
-		keys := db.newRows(tx, `INSERT INTO event_keys (org_id, key, event_id) VALUES `, `(?, ?, ?)`, 3)
-		keys.after = deliveries
-		// flush writes what is buffered, events first (keyed, plain, then deliveries and
-		// business keys, by their after links): deliveries and keys refer to events, and the
-		// rows that follow may look at them (idempotency keys, coalescing, sequences).
-		flush := func() error { return keys.flush(ctx) }
+		// flush writes what is buffered, events first (withKey, plain, then deliveries, by
+		// their after links): deliveries refer to events, and the rows that follow may look
+		// at them (idempotency keys, coalescing, sequences).
+		flush := func() error { return deliveries.flush(ctx) }
+		// The business keys go into each event's row (events.keys); the index is filled
+		// from the rows this transaction writes, those past the table's last rowid now
+		// (indexKeys).
+		var lastRowid int64
+		if anyKeys(ws) {
+			if err := db.txQueryRow(ctx, tx, `SELECT coalesce(max(rowid), 0) FROM events`).Scan(&lastRowid); err != nil {
+				return err
+			}
+		}
 		for _, w := range ws {
 			ev := w.Event
 			w.Duplicate = false
@@ -77,18 +84,13 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 			// into interface values once, not once per row.
 			evID, orgID, typ, created := any(ev.ID), any(ev.OrgID), any(ev.Type), any(ms(ev.CreatedAt))
 			var err error
-			if ev.IdempotencyKey == "" && ev.OrderingKey == "" {
-				err = plain.add(ctx, evID, orgID, typ, []byte(ev.Payload), created)
+			if keys := keysColumn(w.Keys); ev.IdempotencyKey == "" && ev.OrderingKey == "" {
+				err = plain.add(ctx, evID, orgID, typ, []byte(ev.Payload), created, keys)
 			} else {
-				err = keyed.add(ctx, evID, orgID, typ, []byte(ev.Payload), nullString(ev.IdempotencyKey), ev.OrderingKey, created)
+				err = withKey.add(ctx, evID, orgID, typ, []byte(ev.Payload), nullString(ev.IdempotencyKey), ev.OrderingKey, created, keys)
 			}
 			if err != nil {
 				return err
-			}
-			for _, k := range w.Keys {
-				if err := keys.add(ctx, orgID, k, evID); err != nil {
-					return err
-				}
 			}
 			for i := range w.Deliveries {
 				d := &w.Deliveries[i]
@@ -123,6 +125,11 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 		}
 		if err := flush(); err != nil {
 			return err
+		}
+		if anyKeys(ws) {
+			if _, err := db.txExec(ctx, tx, indexKeys, lastRowid); err != nil {
+				return err
+			}
 		}
 		for _, c := range store.FilteredCounts(ws) {
 			if _, err := db.txExec(ctx, tx, `INSERT INTO endpoint_filtered (endpoint_id, minute, count) VALUES (?, ?, ?)
@@ -228,4 +235,40 @@ func (db *DB) EventList(ctx context.Context, orgID string, f store.EventFilter) 
 // inList returns "?, ?, ?" for n values.
 func inList(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// The business-key index (event_keys, migrations 00015 and 00017) holds a row per key
+// of an event, (org_id, key, event_id), in a table whose primary key is its one B-tree.
+// The keys themselves are recorded in their event's row (events.keys, a JSON array), so
+// that nothing else points from a key row to its event: the index is filled from the
+// rows a transaction wrote, in one statement (no value bound per key row), and emptied
+// by the trigger event_keys_delete, which finds an event's key rows by primary key from
+// what its row records whenever the row goes (retention, an org's deletion). Without
+// the index and the foreign key the first version had, a key row costs one B-tree
+// insertion; ordered by key, the rows of keys that grow with time (order numbers)
+// are appended where the last ones went rather than spread over the tree as hashed
+// keys would be (docs/decisions.md, "The business-key index").
+
+// indexKeys writes the key rows of the events past rowid ?1: the transaction's own.
+// OR IGNORE: a key named twice in one event is one row.
+const indexKeys = `INSERT OR IGNORE INTO event_keys (org_id, key, event_id)
+	SELECT e.org_id, k.value, e.id FROM events e CROSS JOIN json_each(e.keys) k WHERE e.rowid > ?1 AND e.keys IS NOT NULL`
+
+// anyKeys reports whether an event of ws has business keys.
+func anyKeys(ws []*store.EventWrite) bool {
+	for _, w := range ws {
+		if len(w.Keys) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// keysColumn is the events.keys value of an event's business keys: a JSON array of
+// strings (text: json_each reads a blob as JSONB), NULL when it has none.
+func keysColumn(keys []string) any {
+	if len(keys) == 0 {
+		return nil
+	}
+	return string(appendStrings(nil, keys))
 }
