@@ -16,7 +16,7 @@ type object struct {
 	value  any         // the whole object decoded, once a rule compares it as a value
 	// Storage for the slices above that most payloads and filters need no more than.
 	smallSpans  [12]span
-	smallFields [4]lazyField
+	smallFields [8]lazyField
 }
 
 // span is a top-level field: raw[key:keyEnd] is its quoted key, raw[val:end] its value.
@@ -278,8 +278,18 @@ func digits(b []byte, i int) int {
 // keyIs reports whether the quoted JSON string q decodes to key.
 func keyIs(q []byte, key string) bool {
 	inner := q[1 : len(q)-1]
-	if plain(inner) {
-		return string(inner) == key
+	if bytes.IndexByte(inner, '\\') < 0 {
+		// Without escapes a key decodes to its bytes when they are valid UTF-8, and to
+		// something longer when they are not (an invalid byte becomes U+FFFD): most keys
+		// are told apart by their length, before any check of their UTF-8.
+		switch {
+		case len(key) < len(inner):
+			return false
+		case len(key) == len(inner):
+			return string(inner) == key && utf8.Valid(inner)
+		case utf8.Valid(inner):
+			return false
+		}
 	}
 	var s string
 	return json.Unmarshal(q, &s) == nil && s == key

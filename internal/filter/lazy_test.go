@@ -105,3 +105,30 @@ func TestMatchLazyDepthBound(t *testing.T) {
 		require.Equal(t, want, f.Match(d), "depth %d", depth)
 	}
 }
+
+// TestKeyIs: a quoted key matches the name it decodes to, whether it has escapes,
+// invalid UTF-8 (decoded as U+FFFD) or neither, and only that name.
+func TestKeyIs(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		quoted, key string
+		want        bool
+	}{
+		{`"id"`, "id", true},
+		{`"id"`, "ids", false},
+		{`"ids"`, "id", false},
+		{`"id"`, "ix", false},
+		{`"\u0069d"`, "id", true},
+		{`"\u0069d"`, "\\u0069d", false},
+		{"\"i\xffd\"", "i\uFFFDd", true},
+		{"\"i\xffd\"", "i\xffd", false},
+		{"\"\xff\"", "\xff", false},
+		{`"a\"b"`, `a"b`, true},
+	}
+	for _, tt := range tests {
+		var s string
+		require.NoError(t, json.Unmarshal([]byte(tt.quoted), &s), "%s is a valid JSON string", tt.quoted)
+		require.Equal(t, tt.want, s == tt.key, "the table disagrees with encoding/json on %s", tt.quoted)
+		require.Equal(t, tt.want, keyIs([]byte(tt.quoted), tt.key), "%s against %q", tt.quoted, tt.key)
+	}
+}
