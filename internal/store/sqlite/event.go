@@ -31,20 +31,24 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 			return err
 		}
 		defer insDelivery.Close()
-		// Most events have neither an idempotency nor an ordering key: their rows bind
-		// fewer values (each bound value is a cgo call and a copy).
+		// Most events have neither an idempotency nor an ordering key, and many no
+		// business key: their rows bind fewer values (each bound value is a cgo call and
+		// a copy).
 		withKey := db.newRows(tx, `INSERT INTO events (id, org_id, type, payload, idempotency_key, ordering_key, created_at, keys) VALUES `,
 			`(?, ?, ?, ?, ?, ?, ?, ?)`, 8)
-		plain := db.newRows(tx, `INSERT INTO events (id, org_id, type, payload, ordering_key, created_at, keys) VALUES `,
+		keyed := db.newRows(tx, `INSERT INTO events (id, org_id, type, payload, ordering_key, created_at, keys) VALUES `,
 			`(?, ?, ?, ?, '', ?, ?)`, 6)
-		plain.after = withKey
+		keyed.after = withKey
+		plain := db.newRows(tx, `INSERT INTO events (id, org_id, type, payload, ordering_key, created_at) VALUES `,
+			`(?, ?, ?, ?, '', ?)`, 5)
+		plain.after = keyed
 		deliveries := db.newRows(tx, `INSERT INTO deliveries (rowid, id, org_id, event_id, endpoint_id, event_type, ordering_key,
 			sequence, status, attempts_count, next_attempt_at, deadline_at, created_at, updated_at) VALUES `,
 			`(?, ?, ?, ?, ?, ?, '', 0, ?, 0, ?, ?, ?, ?)`, 11)
 		deliveries.after = plain
-		// flush writes what is buffered, events first (withKey, plain, then deliveries, by
-		// their after links): deliveries refer to events, and the rows that follow may look
-		// at them (idempotency keys, coalescing, sequences).
+		// flush writes what is buffered, events first (withKey, keyed, plain, then
+		// deliveries, by their after links): deliveries refer to events, and the rows
+		// that follow may look at them (idempotency keys, coalescing, sequences).
 		flush := func() error { return deliveries.flush(ctx) }
 		// The business keys go into each event's row (events.keys); the index is filled
 		// from the rows this transaction writes, those past the table's last rowid now
@@ -84,10 +88,13 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 			// into interface values once, not once per row.
 			evID, orgID, typ, created := any(ev.ID), any(ev.OrgID), any(ev.Type), any(ms(ev.CreatedAt))
 			var err error
-			if keys := keysColumn(w.Keys); ev.IdempotencyKey == "" && ev.OrderingKey == "" {
-				err = plain.add(ctx, evID, orgID, typ, []byte(ev.Payload), created, keys)
-			} else {
+			switch keys := keysColumn(w.Keys); {
+			case ev.IdempotencyKey != "" || ev.OrderingKey != "":
 				err = withKey.add(ctx, evID, orgID, typ, []byte(ev.Payload), nullString(ev.IdempotencyKey), ev.OrderingKey, created, keys)
+			case keys != nil:
+				err = keyed.add(ctx, evID, orgID, typ, []byte(ev.Payload), created, keys)
+			default:
+				err = plain.add(ctx, evID, orgID, typ, []byte(ev.Payload), created)
 			}
 			if err != nil {
 				return err
