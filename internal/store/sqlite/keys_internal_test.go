@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 
 // TestKeyRowsGoWithTheirEvents: whichever way an event leaves the store, its rows in
 // the business-key index go with it (event_keys has no foreign key: the trigger
-// event_keys_delete removes them), and no other event's do.
+// event_keys_delete removes them, up to the 16 indexed), and no other event's do.
 func TestKeyRowsGoWithTheirEvents(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -48,7 +49,11 @@ func TestKeyRowsGoWithTheirEvents(t *testing.T) {
 				require.NoError(t, db.EventsInsert(ctx, []*store.EventWrite{{Event: ev, Keys: keys}}))
 				return ev
 			}
-			write(org.ID, at, "1001", "PO-7")
+			many := []string{"1001", "PO-7"}
+			for i := range 15 {
+				many = append(many, fmt.Sprint("k", i))
+			}
+			write(org.ID, at, many...) // 17 keys: the first 16 are indexed
 			write(org.ID, at, "1001")
 			write(org.ID, at) // no keys
 			kept := write(other.ID, at.Add(2*time.Hour), "1001", "PO-7")
@@ -57,7 +62,7 @@ func TestKeyRowsGoWithTheirEvents(t *testing.T) {
 				require.NoError(t, db.w.QueryRowContext(ctx, `SELECT count(*) FROM event_keys WHERE org_id = ?`, orgID).Scan(&n))
 				return n
 			}
-			require.Equal(t, 3, rows(org.ID))
+			require.Equal(t, 17, rows(org.ID))
 
 			tt.remove(t, db, org, at)
 			require.Zero(t, rows(org.ID), "key rows of the events that went")
