@@ -250,18 +250,18 @@ func inList(n int) string {
 // that nothing else points from a key row to its event: the index is filled from the
 // rows a transaction wrote, in one statement (no value bound per key row), and emptied
 // by the trigger event_keys_delete, which finds an event's key rows by primary key from
-// what its row records whenever the row goes (retention, an org's deletion). Without
-// the index and the foreign key the first version had, a key row costs one B-tree
-// insertion; ordered by key, the rows of keys that grow with time (order numbers)
-// are appended where the last ones went rather than spread over the tree as hashed
-// keys would be (docs/decisions.md, "The business-key index").
+// what its row records whenever the row goes (retention, an org's deletion). With no
+// other index and no foreign key, a key row costs one B-tree insertion; ordered by key,
+// the rows of keys that grow with time (order numbers) are appended where the last
+// ones went rather than spread over the tree as hashed keys would be
+// (docs/decisions.md, "The business-key index on SQLite").
 
 // indexKeys writes the key rows of the events past rowid ?1: the transaction's own.
 // OR IGNORE: a key named twice in one event is one row. An event's first 16 keys are
 // indexed (bizkey keeps no more): event_keys_delete finds each by its place in
-// events.keys, one statement for each of the 16 places, because a lookup through a
-// list (key IN (SELECT … json_each)) builds a temporary table each time it runs, which
-// made deleting 100,000 keyed events cost 25 s of CPU instead of 1.2.
+// events.keys, one primary-key lookup for each of the 16 places, because a lookup
+// through a list (key IN (SELECT … json_each)) builds a temporary table every time the
+// trigger runs, once for each event deleted.
 const indexKeys = `INSERT OR IGNORE INTO event_keys (org_id, key, event_id)
 	SELECT e.org_id, k.value, e.id FROM events e CROSS JOIN json_each(e.keys) k
 	WHERE e.rowid > ?1 AND e.keys IS NOT NULL AND k.key < 16`
