@@ -26,21 +26,24 @@ const (
 // message becomes a receipt and an event exactly as a webhook would; it is acknowledged
 // to the broker only once its receipt is durable.
 //
-// NATS: URL (nats:// or tls://, credentials as user:pass@ or token@), Subject (a
-// JetStream stream must hold it) and Durable, the durable consumer's name (default
-// "consign_" and the source id; an existing durable is used as it is). AMQP: URL (amqp://
-// or amqps://, user:pass@host:port/vhost) and Queue, which must exist. Kafka: Brokers
-// (host:port), Topic and Group, the consumer group whose committed offsets say where
-// reading resumes. A new durable or group starts at the oldest message the broker keeps.
+// NATS: URL (tls://, or nats:// for plaintext; credentials as user:pass@ or token@),
+// Subject (a JetStream stream must hold it) and Durable, the durable consumer's name
+// (default "consign_" and the source id; an existing durable is used as it is). AMQP:
+// URL (amqps://, or amqp:// for plaintext; user:pass@host:port/vhost) and Queue, which
+// must exist. Kafka: URL (kafka+tls://[user:pass@]host:9093[,host…][?sasl=mechanism],
+// or kafka:// for plaintext) or Brokers (host:port, plaintext), Topic and Group, the
+// consumer group whose committed offsets say where reading resumes. A new durable or
+// group starts at the oldest message the broker keeps. Plaintext is for development:
+// the service refuses it without --insecure-targets.
 type SourceFrom struct {
 	Type string `json:"type"`
-	// URL of a NATS server or an AMQP broker. Its credentials are sealed at rest and
-	// masked in replies; a masked URL sent back keeps the stored one.
-	URL     string   `json:"url,omitempty"`
+	// URL of a NATS server, an AMQP broker or Kafka brokers. Its credentials are sealed
+	// at rest and masked in replies; a masked URL sent back keeps the stored one.
+	URL     string   `json:"url,omitempty" doc:"the broker: tls://[user:pass@]host:4222 (NATS), amqps://user:pass@host:5671/<vhost> (AMQP), kafka+tls://[user:pass@]host:9093[,host…][?sasl=plain|scram-sha-256|scram-sha-512] (Kafka); certificates verified against the system roots; plaintext nats://, amqp://, kafka:// only with --insecure-targets; a password in it is stored sealed and shown masked"`
 	Subject string   `json:"subject,omitempty"`
 	Durable string   `json:"durable,omitempty"`
 	Queue   string   `json:"queue,omitempty"`
-	Brokers []string `json:"brokers,omitempty"`
+	Brokers []string `json:"brokers,omitempty" doc:"Kafka brokers as host:port, in plaintext: only with --insecure-targets (else give url kafka+tls://…)"`
 	Topic   string   `json:"topic,omitempty"`
 	Group   string   `json:"group,omitempty"`
 }
@@ -121,8 +124,21 @@ func (f *SourceFrom) normalize(v *Validation, sourceID string) {
 		unused("group", f.Group != "")
 	case FromKafka:
 		switch {
+		case f.URL != "" && len(f.Brokers) > 0:
+			v.Add("from.brokers", "is not used with from.url: give one of them")
+		case f.URL != "":
+			f.URL = strings.TrimSpace(f.URL)
+			lower := strings.ToLower(f.URL)
+			switch {
+			case !strings.HasPrefix(lower, "kafka+tls://") && !strings.HasPrefix(lower, "kafka://"):
+				v.Add("from.url", "must start with kafka+tls:// or kafka://")
+			case len(f.URL) > 2048:
+				v.Add("from.url", "must be at most 2048 characters")
+			case strings.ContainsAny(f.URL, "\r\n\x00 "):
+				v.Add("from.url", "must not contain spaces or control characters")
+			}
 		case len(f.Brokers) == 0:
-			v.Add("from.brokers", `is required: the Kafka brokers' host:port, such as ["kafka.example.com:9092"]`)
+			v.Add("from.brokers", `is required (or from.url): the Kafka brokers' host:port, such as ["kafka.example.com:9092"]`)
 		case len(f.Brokers) > MaxFromBrokers:
 			v.Add("from.brokers", "at most %d brokers", MaxFromBrokers)
 		}
@@ -135,7 +151,6 @@ func (f *SourceFrom) normalize(v *Validation, sourceID string) {
 		}
 		f.Topic = name("topic", f.Topic, true, " \t\r\n\x00/\\")
 		f.Group = name("group", f.Group, true, "\r\n\x00")
-		unused("url", f.URL != "")
 		unused("subject", f.Subject != "")
 		unused("durable", f.Durable != "")
 		unused("queue", f.Queue != "")
@@ -195,7 +210,8 @@ func checkBrokerURL(v *Validation, raw string, schemes map[string]string) string
 	return raw
 }
 
-// BrokerHosts returns the host:port pairs a source's broker settings connect to.
+// BrokerHosts returns the host:port pairs a source's broker settings connect to (for a
+// Kafka URL, none: the service parses it).
 func (f *SourceFrom) BrokerHosts() []string {
 	if f.Type == FromKafka {
 		return f.Brokers

@@ -49,8 +49,8 @@ func TestConfiguredCredentialsNeverShown(t *testing.T) {
 			t.Parallel()
 			e, stored := tc.start(t)
 			partnerKey, bearer, pollKey, newKey, brokerPass, destPass := credential(), credential(), credential(), credential(), credential(), credential()
-			kafkaPass := credential()
-			secrets := []string{partnerKey, bearer, pollKey, newKey, brokerPass, destPass, kafkaPass}
+			kafkaPass, kafkaSourcePass := credential(), credential()
+			secrets := []string{partnerKey, bearer, pollKey, newKey, brokerPass, destPass, kafkaPass, kafkaSourcePass}
 			rc := newReceiver(t, nil)
 			o := e.newOrg("acme")
 			base := "/v1/orgs/" + o.id
@@ -80,6 +80,11 @@ func TestConfiguredCredentialsNeverShown(t *testing.T) {
 			brokerID := broker["id"].(string)
 			require.Equal(t, "amqp://consign:"+consign.MaskPrefix+brokerPass[len(brokerPass)-4:]+"@broker.invalid:5672/",
 				broker["from"].(map[string]any)["url"], "the broker URL's password is masked")
+			kafkaSrc := e.c.must(http.StatusCreated, "POST", base+"/sources", map[string]any{"name": "kafka", "topic": "order.created",
+				"from": map[string]any{"type": "kafka", "url": "kafka+tls://consign:" + kafkaSourcePass + "@k1.invalid:9093,k2.invalid:9093?sasl=plain",
+					"topic": "orders", "group": "consign"}}, o.key)
+			require.Equal(t, "kafka+tls://consign:"+consign.MaskPrefix+kafkaSourcePass[len(kafkaSourcePass)-4:]+"@k1.invalid:9093,k2.invalid:9093?sasl=plain",
+				kafkaSrc["from"].(map[string]any)["url"], "a Kafka source's SASL password is masked")
 
 			e.publish(o, "order.created", map[string]any{"n": 1})
 			got := rc.next(t)

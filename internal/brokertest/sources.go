@@ -16,6 +16,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 // Broker is one test's place on a broker.
@@ -46,6 +47,20 @@ func NATS(tb testing.TB) *Broker {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(nc.Close)
+	return natsBroker(tb, nc, server)
+}
+
+// NATSOverTLS is NATS on a server of the test's own that requires TLS with ca's
+// certificate (NATSTLS); From names it with tls://.
+func NATSOverTLS(tb testing.TB, ca *CA) *Broker {
+	tb.Helper()
+	url, nc := NATSTLS(tb, ca)
+	return natsBroker(tb, nc, url)
+}
+
+// natsBroker makes a stream through nc on the server at url.
+func natsBroker(tb testing.TB, nc *nats.Conn, server string) *Broker {
+	tb.Helper()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		tb.Fatal(err)
@@ -130,6 +145,15 @@ func AMQP(tb testing.TB) *Broker {
 	}
 }
 
+// AMQPOverTLS is AMQP through a proxy that terminates TLS with ca's certificate in
+// front of the local RabbitMQ; From names it with amqps://.
+func AMQPOverTLS(tb testing.TB, ca *CA) *Broker {
+	tb.Helper()
+	b := AMQP(tb)
+	b.From["url"] = "amqps://guest:guest@" + NewTLSProxy(tb, AMQPAddr, ca).Addr + "/"
+	return b
+}
+
 // Kafka starts an in-process Kafka cluster (kfake) with one topic of three partitions,
 // closed when the test ends, and a Broker that produces to it.
 func Kafka(tb testing.TB) *Broker {
@@ -140,14 +164,32 @@ func Kafka(tb testing.TB) *Broker {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(c.Close)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	return kafkaBroker(tb, topic, map[string]any{"type": "kafka", "brokers": c.ListenAddrs()}, kgo.SeedBrokers(c.ListenAddrs()...))
+}
+
+// KafkaOverTLS is Kafka on a cluster that speaks TLS (ca's certificate) and SCRAM-SHA-512
+// alone (KafkaTLS); From names it with a kafka+tls:// URL with the credentials.
+func KafkaOverTLS(tb testing.TB, ca *CA) *Broker {
+	tb.Helper()
+	topic := Name("orders_")
+	c := KafkaTLS(tb, ca, "SCRAM-SHA-512", topic)
+	url := "kafka+tls://" + KafkaUser + ":" + KafkaPass + "@" + strings.Join(c.ListenAddrs(), ",") + "?sasl=scram-sha-512"
+	return kafkaBroker(tb, topic, map[string]any{"type": "kafka", "url": url}, kgo.SeedBrokers(c.ListenAddrs()...),
+		kgo.DialTLSConfig(ca.Client()), kgo.SASL(scram.Auth{User: KafkaUser, Pass: KafkaPass}.AsSha512Mechanism()))
+}
+
+// kafkaBroker produces to topic with a client of opts; from names the cluster.
+func kafkaBroker(tb testing.TB, topic string, from map[string]any, opts ...kgo.Opt) *Broker {
+	tb.Helper()
+	cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))...)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(cl.Close)
+	from["topic"], from["group"] = topic, Name("consign_")
 	return &Broker{
 		Type: "kafka",
-		From: map[string]any{"type": "kafka", "brokers": c.ListenAddrs(), "topic": topic, "group": Name("consign_")},
+		From: from,
 		Publish: func(tb testing.TB, id string, header map[string]string, body []byte) {
 			tb.Helper()
 			r := &kgo.Record{Topic: topic, Value: body}

@@ -71,12 +71,12 @@ type sourcesCreateCmd struct {
 	DedupePointer string   `help:"A JSON pointer to the provider's event id in the body, such as /id."`
 	TypeHeader    string   `help:"The header (or message header) that names each event's type; default: --topic."`
 	TypePointer   string   `help:"A JSON pointer to each event's type in the body, such as /type; default: --topic."`
-	NATS          string   `name:"nats" help:"Also read messages from this NATS server (nats://[user:pass@]host:4222) with JetStream; needs --subject."`
+	NATS          string   `name:"nats" help:"Also read messages from this NATS server (tls://[user:pass@]host:4222; nats:// for plaintext, with serve --insecure-targets) with JetStream; needs --subject."`
 	Subject       string   `help:"The NATS subject to read (a JetStream stream must hold it)."`
 	Durable       string   `help:"The NATS durable consumer's name; default: consign_ and the source id."`
-	AMQP          string   `name:"amqp" help:"Also read messages from this AMQP broker (amqp://user:pass@host:5672/vhost); needs --queue."`
+	AMQP          string   `name:"amqp" help:"Also read messages from this AMQP broker (amqps://user:pass@host:5671/vhost; amqp:// for plaintext, with serve --insecure-targets); needs --queue."`
 	Queue         string   `help:"The AMQP queue to read (it must exist)."`
-	Kafka         []string `name:"kafka" help:"Also read messages from these Kafka brokers (host:port, comma-separated); needs --kafka-topic and --group."`
+	Kafka         []string `name:"kafka" help:"Also read messages from these Kafka brokers (host:port, comma-separated, plaintext: serve --insecure-targets; the API's from.url takes kafka+tls://); needs --kafka-topic and --group."`
 	KafkaTopic    string   `name:"kafka-topic" help:"The Kafka topic to read."`
 	Group         string   `help:"The Kafka consumer group, whose committed offsets say where reading resumes."`
 	FromFile      string   `help:"Read the source as the API's JSON from this file (- for standard input); flags override it."`

@@ -106,8 +106,10 @@ type Scheme struct {
 	TLS  bool   // connections speak TLS; without it they are plaintext
 }
 
-// errPlaintext marks the refusal of a plaintext scheme without --insecure-targets.
-var errPlaintext = errors.New("plaintext")
+// plaintextError is the refusal of a plaintext scheme without --insecure-targets.
+type plaintextError struct{ msg string }
+
+func (e plaintextError) Error() string { return e.msg }
 
 // CheckScheme finds the scheme of raw among schemes (the kind's plaintext one first,
 // then its TLS one) and applies the rule on plaintext: unless insecure, a scheme
@@ -125,8 +127,8 @@ func CheckScheme(raw string, insecure bool, schemes ...Scheme) (Scheme, error) {
 			continue
 		}
 		if !s.TLS && !insecure {
-			return s, fmt.Errorf("%w: url must use %s://, not %s:// (plaintext; serve --insecure-targets allows it, for development)",
-				errPlaintext, secure.Name, s.Name)
+			return s, plaintextError{fmt.Sprintf("url must use %s://, not %s:// (plaintext; serve --insecure-targets allows it, for development)",
+				secure.Name, s.Name)}
 		}
 		return s, nil
 	}
@@ -141,8 +143,8 @@ func CheckScheme(raw string, insecure bool, schemes ...Scheme) (Scheme, error) {
 // Blocked for a plaintext scheme without --insecure-targets (as an http:// URL is for
 // HTTP), else a Failure. It makes no connection.
 func Refused(start time.Time, err error) Outcome {
-	if errors.Is(err, errPlaintext) {
-		return Outcome{Class: Blocked, StartedAt: start, Err: strings.TrimPrefix(err.Error(), errPlaintext.Error()+": ")}
+	if errors.As(err, new(plaintextError)) {
+		return Outcome{Class: Blocked, StartedAt: start, Err: err.Error()}
 	}
 	return Outcome{Class: Failure, StartedAt: start, Err: err.Error()}
 }

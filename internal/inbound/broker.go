@@ -26,10 +26,11 @@ package inbound
 
 import (
 	"context"
-	"errors"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -37,6 +38,7 @@ import (
 	"code.dny.dev/ssrf"
 
 	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/destination/kafkadest"
 	"github.com/consign-dev/consign/internal/sender"
 )
 
@@ -221,15 +223,18 @@ func (s *Service) consume(ctx context.Context, src *consign.Source, c *consumer)
 // ends or the connection fails.
 func (s *Service) consumeOnce(ctx context.Context, src *consign.Source, c *consumer) error {
 	dial := brokerDialer(s.cfg.InsecureTargets)
+	// For tls://, amqps:// and kafka+tls://: the broker's certificate verified against
+	// the system roots (or BrokerRootCAs).
+	conf := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: s.cfg.BrokerRootCAs}
 	var conn brokerConn
 	var err error
 	switch src.From.Type {
 	case consign.FromNATS:
-		conn, err = dialNATS(ctx, src, dial)
+		conn, err = dialNATS(ctx, src, dial, conf)
 	case consign.FromAMQP:
-		conn, err = dialAMQP(ctx, src, dial)
+		conn, err = dialAMQP(ctx, src, dial, conf)
 	case consign.FromKafka:
-		conn, err = dialKafka(ctx, src, dial)
+		conn, err = dialKafka(ctx, src, dial, conf)
 	default:
 		err = fmt.Errorf("unknown broker %q", src.From.Type)
 	}
@@ -309,22 +314,59 @@ func (s *Service) storeMessages(ctx context.Context, src *consign.Source, msgs [
 	return nil
 }
 
-// checkBrokerHost applies the target rules to a broker's host:port when a source is
-// saved: unless insecure, a literal address must be public and the name no loopback name.
-// The dialer checks the resolved address again at connect time.
-func checkBrokerHost(hostport string, insecure bool) error {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return fmt.Errorf("%q is not host:port", hostport)
+// checkFrom applies the target rules to a source's broker settings when the source is
+// saved: unless insecure, the scheme must be TLS (tls://, amqps://, kafka+tls://: a
+// plaintext one is refused as http:// is), and every host public, a literal address
+// public and the name no loopback name. The dialer checks the resolved addresses again
+// at connect time.
+func checkFrom(v *consign.Validation, f *consign.SourceFrom, insecure bool) {
+	hint := ""
+	if !insecure {
+		hint = " (serve --insecure-targets allows private and loopback brokers, for development)"
 	}
-	if err := sender.ValidateTargetURL("https://"+net.JoinHostPort(host, "1")+"/", insecure); err != nil {
-		msg := err.Error()
-		if !insecure {
-			msg += " (serve --insecure-targets allows private and loopback brokers, for development)"
+	switch {
+	case f.Type == consign.FromKafka && f.URL != "":
+		if _, path, err := kafkadest.ParseBrokers(f.URL, insecure); err != nil {
+			msg := strings.TrimPrefix(err.Error(), "url ")
+			if strings.Contains(msg, "targets must be public") {
+				msg += hint
+			}
+			v.Add("from.url", "%s", msg)
+		} else if path != "" {
+			v.Add("from.url", "names no topic (from.topic does): kafka+tls://host:9093")
 		}
-		return errors.New(msg)
+		return
+	case f.Type == consign.FromKafka:
+		if !insecure {
+			v.Add("from.brokers", "connect in plaintext: give from.url kafka+tls://[user:pass@]host:9093[,host…][?sasl=…] instead (serve --insecure-targets allows plaintext brokers, for development)")
+			return
+		}
+	case !insecure:
+		secure := map[string]string{consign.FromNATS: "tls", consign.FromAMQP: "amqps"}
+		plain := map[string]string{consign.FromNATS: "nats", consign.FromAMQP: "amqp"}
+		if scheme, _, _ := strings.Cut(f.URL, "://"); strings.EqualFold(scheme, plain[f.Type]) {
+			v.Add("from.url", "must use %s://, not %s:// (plaintext; serve --insecure-targets allows it, for development)",
+				secure[f.Type], plain[f.Type])
+			return
+		}
 	}
-	return nil
+	field := "from.url"
+	if f.Type == consign.FromKafka {
+		field = "from.brokers"
+	}
+	for _, hp := range f.BrokerHosts() {
+		if err := sender.CheckTargetHost(hostOf(hp), insecure); err != nil {
+			v.Add(field, "%s", err.Error()+hint)
+		}
+	}
+}
+
+// hostOf is the host of host:port (hostport itself when it has no port).
+func hostOf(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
 }
 
 // brokerDialer dials brokers: unless insecure, every address it connects to must be

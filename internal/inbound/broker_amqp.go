@@ -2,6 +2,7 @@ package inbound
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -31,7 +32,7 @@ type amqpConn struct {
 	lastLook time.Time
 }
 
-func dialAMQP(ctx context.Context, src *consign.Source, dial *net.Dialer) (brokerConn, error) {
+func dialAMQP(ctx context.Context, src *consign.Source, dial *net.Dialer, conf *tls.Config) (brokerConn, error) {
 	f := src.From
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName("consign source " + src.ID)
@@ -39,6 +40,9 @@ func dialAMQP(ctx context.Context, src *consign.Source, dial *net.Dialer) (broke
 		Dial:       func(network, addr string) (net.Conn, error) { return dial.DialContext(ctx, network, addr) },
 		Heartbeat:  10 * time.Second,
 		Properties: props,
+		// For amqps://, set here so that amqp091 never reads certificate files named in
+		// the URL's query from this server's disk; it names the server by the URL's host.
+		TLSClientConfig: conf,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", consign.MaskURL(f.URL), err)

@@ -2,6 +2,7 @@ package inbound
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/destination/kafkadest"
 )
 
 // kafkaConn reads a topic in a consumer group. Offsets are committed by hand, after the
@@ -26,7 +28,7 @@ type kafkaConn struct {
 	lags map[int32]int64 // per partition read here: high watermark − next offset
 }
 
-func dialKafka(_ context.Context, src *consign.Source, dial *net.Dialer) (brokerConn, error) {
+func dialKafka(_ context.Context, src *consign.Source, dial *net.Dialer, conf *tls.Config) (brokerConn, error) {
 	f := src.From
 	c := &kafkaConn{lags: map[int32]int64{}}
 	// A partition that moves to another member no longer counts in this one's lag.
@@ -37,10 +39,17 @@ func dialKafka(_ context.Context, src *consign.Source, dial *net.Dialer) (broker
 			delete(c.lags, p)
 		}
 	}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(f.Brokers...),
+	// A URL (kafka+tls://, with SASL) or a list of plaintext brokers.
+	reach := []kgo.Opt{kgo.SeedBrokers(f.Brokers...), kgo.Dialer(dial.DialContext)}
+	if f.URL != "" {
+		b, _, err := kafkadest.ParseBrokers(f.URL, true) // checked when saved; the dialer judges the addresses
+		if err != nil {
+			return nil, fmt.Errorf("kafka url: %w", err)
+		}
+		reach = b.Options(dial.DialContext, conf, dial.Timeout, nil)
+	}
+	cl, err := kgo.NewClient(append(reach,
 		kgo.ClientID("consign"),
-		kgo.Dialer(dial.DialContext),
 		kgo.ConsumerGroup(f.Group),
 		kgo.ConsumeTopics(f.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -52,7 +61,7 @@ func dialKafka(_ context.Context, src *consign.Source, dial *net.Dialer) (broker
 		kgo.SessionTimeout(10*time.Second),
 		kgo.OnPartitionsRevoked(drop),
 		kgo.OnPartitionsLost(drop),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}

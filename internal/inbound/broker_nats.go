@@ -2,11 +2,13 @@ package inbound
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -35,10 +37,14 @@ type natsConn struct {
 	known   bool
 }
 
-func dialNATS(ctx context.Context, src *consign.Source, dial *net.Dialer) (brokerConn, error) {
+func dialNATS(ctx context.Context, src *consign.Source, dial *net.Dialer, conf *tls.Config) (brokerConn, error) {
 	f := src.From
-	nc, err := nats.Connect(f.URL, nats.Name("consign source "+src.ID), nats.SetCustomDialer(dial),
-		nats.Timeout(10*time.Second), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second))
+	opts := []nats.Option{nats.Name("consign source " + src.ID), nats.SetCustomDialer(dial),
+		nats.Timeout(10 * time.Second), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
+	if scheme, _, _ := strings.Cut(f.URL, "://"); strings.EqualFold(scheme, "tls") {
+		opts = append(opts, nats.Secure(conf)) // nats.go names each server for verification
+	}
+	nc, err := nats.Connect(f.URL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", consign.MaskURL(f.URL), err)
 	}

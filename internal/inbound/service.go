@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -31,8 +32,12 @@ import (
 type Config struct {
 	// Metrics, if set, counts requests to ingest URLs by result.
 	Metrics Metrics
-	// InsecureTargets allows http:// and non-public poll URLs (development, tests).
+	// InsecureTargets allows http:// and non-public poll URLs, and plaintext and
+	// non-public brokers (development, tests).
 	InsecureTargets bool
+	// BrokerRootCAs, if not nil, replaces the system roots that verify the certificates
+	// of TLS brokers (tests: a broker with a test CA).
+	BrokerRootCAs *x509.CertPool
 	// ValidateURL checks a poll URL when it is set (no DNS); default
 	// sender.ValidateTargetURL.
 	ValidateURL func(raw string, insecure bool) error
@@ -458,15 +463,7 @@ func (s *Service) validate(ctx context.Context, src *consign.Source) error {
 		}
 	}
 	if f := src.From; f != nil {
-		field := "from.url"
-		if f.Type == consign.FromKafka {
-			field = "from.brokers"
-		}
-		for _, hp := range f.BrokerHosts() {
-			if err := checkBrokerHost(hp, s.cfg.InsecureTargets); err != nil {
-				v.Add(field, "%s", err.Error())
-			}
-		}
+		checkFrom(&v, f, s.cfg.InsecureTargets)
 	}
 	return v.Err()
 }
