@@ -36,8 +36,9 @@ func TestBrokerSourceCrashLosesNothing(t *testing.T) {
 			t.Parallel()
 			const (
 				total     = 600
-				killAfter = 100 // events seen before the kill
-				allBy     = 60 * time.Second
+				killAfter = 100              // events seen before the kill
+				allBy     = 60 * time.Second // for the kill to come
+				settle    = 3 * time.Minute  // after the restart, for every message to arrive
 			)
 			b := tc.broker(t)
 			rcv := &eventsByN{byN: map[int]map[string]bool{}}
@@ -74,7 +75,10 @@ func TestBrokerSourceCrashLosesNothing(t *testing.T) {
 			t.Logf("killed after %d events", seen)
 			srv = startServer(t, bin, dataDir, nil)
 
-			for rcv.numbers() < total && time.Now().Before(deadline) {
+			// The wait is long enough for a loaded machine: a message still missing at its
+			// end was lost, not late (the report says which numbers).
+			restarted := time.Now()
+			for rcv.numbers() < total && time.Since(restarted) < settle {
 				time.Sleep(20 * time.Millisecond)
 			}
 			time.Sleep(time.Second) // room for a second event of some message to show up
@@ -93,7 +97,7 @@ func TestBrokerSourceCrashLosesNothing(t *testing.T) {
 				}
 			}
 			if len(missing) > 0 || len(doubled) > 0 {
-				t.Fatalf("of %d messages, %d became no event (%v) and %d more than one (%v)", total, len(missing), missing, len(doubled), doubled)
+				t.Fatalf("of %d messages, %d became no event within %v of the restart (%v) and %d more than one (%v)", total, len(missing), settle, missing, len(doubled), doubled)
 			}
 			if seen >= total {
 				t.Fatalf("the kill came after all %d messages had become events: it tested nothing", total)
