@@ -279,6 +279,12 @@ func NewConns[C any](dial func(ctx context.Context, key ConnKey) (C, error), clo
 // Get returns the connection for key, dialling it if there is none. A failed dial is
 // returned to every attempt that waited for it, and the next Get dials again.
 func (p *Conns[C]) Get(ctx context.Context, key ConnKey) (C, error) {
+	return p.GetWithin(ctx, key, 0)
+}
+
+// GetWithin is Get waiting at most timeout (when above 0) for a dial under way; a
+// connection already dialled costs no timer.
+func (p *Conns[C]) GetWithin(ctx context.Context, key ConnKey, timeout time.Duration) (C, error) {
 	now := time.Now()
 	p.mu.Lock()
 	if p.closed {
@@ -297,9 +303,18 @@ func (p *Conns[C]) Get(ctx context.Context, key ConnKey) (C, error) {
 	p.mu.Unlock()
 	select {
 	case <-e.ready:
-	case <-ctx.Done():
-		var zero C
-		return zero, ctx.Err()
+	default:
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		select {
+		case <-e.ready:
+		case <-ctx.Done():
+			var zero C
+			return zero, ctx.Err()
+		}
 	}
 	if e.err != nil {
 		p.mu.Lock()

@@ -12,11 +12,13 @@
 //
 // One connection per server and credentials serves every endpoint that names them;
 // nats.go reconnects it on its own and buffers publishes meanwhile. Attempts publish
-// asynchronously on it (PublishMsgAsync, at most maxPending awaiting their ack), so many
-// are on the wire at once, while each attempt waits for its own ack or its timeout; at
-// a high rate they go out in batches, at most one every flushEvery (batch.go). The kind
-// is Pipelined: the dispatcher keeps an endpoint's whole burst limit in flight. A token
-// goes in the password's place: tls://:TOKEN@host:4222/subject.
+// asynchronously on it (batch.go: each with a reply subject of its own, the connection's
+// one subscription taking the acks), so many are on the wire at once, while each
+// attempt waits for its own ack or its timeout; at a high rate they go out in batches,
+// at most one every flushEvery. The kind is Pipelined: the dispatcher keeps an
+// endpoint's whole burst limit in flight, and the dispatcher's concurrency bounds the
+// publishes awaiting an ack. A token goes in the password's place:
+// tls://:TOKEN@host:4222/subject.
 //
 // TLS is spelled tls://, as nats.go and the NATS CLI spell it: the client requires
 // TLS, which NATS negotiates on the server's port after its INFO (there is no separate
@@ -32,17 +34,14 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/consign-dev/consign/internal/destination"
 )
-
-// maxPending bounds the publishes on one connection awaiting their ack: past it a
-// publish waits (up to the attempt's timeout) for a slot.
-const maxPending = 4096
 
 // schemes are the URL schemes of NATS: plaintext, then TLS.
 var schemes = []destination.Scheme{{Name: "nats", Port: "4222"}, {Name: "tls", Port: "4222", TLS: true}}
@@ -58,17 +57,34 @@ func Kind(cfg destination.BrokerConfig) (destination.Kind, *Sender) {
 type Sender struct {
 	cfg   destination.BrokerConfig
 	conns *destination.Conns[*conn]
+
+	// targets holds what each URL an attempt named says (parsed), so that an attempt
+	// does not parse its URL again; emptied when it holds maxTargets.
+	targets sync.Map // URL → parsed
+	ntarget atomic.Int64
+}
+
+// maxTargets bounds Sender.targets: endpoints' URLs, and those their transformations
+// set.
+const maxTargets = 4096
+
+type parsed struct {
+	t   target
+	err error
 }
 
 type conn struct {
 	nc  *nats.Conn
-	pub *batcher
+	pub *publisher
 }
 
 // New returns a Sender.
 func New(cfg destination.BrokerConfig) *Sender {
 	s := &Sender{cfg: cfg.WithDefaults()}
-	s.conns = destination.NewConns(s.dial, func(c *conn) { c.nc.Close() })
+	s.conns = destination.NewConns(s.dial, func(c *conn) {
+		c.pub.close()
+		c.nc.Close()
+	})
 	return s
 }
 
@@ -145,14 +161,23 @@ func checkSubject(s string) error {
 // request returns the target of an attempt: its URL's scheme judged by
 // --insecure-targets (its hosts are the dial guard's), its TLS settings.
 func (s *Sender) request(r destination.Request) (target, error) {
-	if _, err := destination.CheckScheme(r.URL, s.cfg.InsecureTargets, schemes...); err != nil {
-		return target{}, err
+	v, ok := s.targets.Load(r.URL)
+	if !ok {
+		var p parsed
+		if _, p.err = destination.CheckScheme(r.URL, s.cfg.InsecureTargets, schemes...); p.err == nil {
+			p.t, p.err = parse(r.URL, true)
+		}
+		if s.ntarget.Add(1) > maxTargets {
+			s.targets.Clear()
+			s.ntarget.Store(1)
+		}
+		v, _ = s.targets.LoadOrStore(r.URL, p)
 	}
-	t, err := parse(r.URL, true)
-	if strings.HasPrefix(t.server, "tls:") {
-		t.tls = r.TLS
+	p := v.(parsed)
+	if p.err == nil && strings.HasPrefix(p.t.server, "tls:") {
+		p.t.tls = r.TLS
 	}
-	return t, err
+	return p.t, p.err
 }
 
 // dial connects to a server; key is target.key.
@@ -183,13 +208,18 @@ func (s *Sender) dial(ctx context.Context, key destination.ConnKey) (*conn, erro
 	if err != nil {
 		return nil, err
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(maxPending),
-		jetstream.WithPublishAsyncTimeout(s.cfg.Timeout))
+	pub, err := newPublisher(nc, sweepEvery(s.cfg.Timeout))
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
-	return &conn{nc: nc, pub: newBatcher(js)}, nil
+	return &conn{nc: nc, pub: pub}, nil
+}
+
+// sweepEvery is how often a connection fails the publishes whose ack is later than
+// timeout: a tenth of it, between 10 ms and 250 ms.
+func sweepEvery(timeout time.Duration) time.Duration {
+	return min(max(timeout/10, 10*time.Millisecond), 250*time.Millisecond)
 }
 
 // Send publishes r to the subject of its URL and waits for the stream's ack.
@@ -199,9 +229,7 @@ func (s *Sender) Send(ctx context.Context, r destination.Request) destination.Ou
 	if err != nil {
 		return destination.Refused(start, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
-	c, err := s.conns.Get(ctx, t.key())
+	c, err := s.conns.GetWithin(ctx, t.key(), s.cfg.Timeout)
 	if err != nil {
 		return destination.Failed(ctx, start, began, s.cfg.Timeout, "connect to "+t.server, err)
 	}
@@ -209,36 +237,30 @@ func (s *Sender) Send(ctx context.Context, r destination.Request) destination.Ou
 		s.conns.Drop(t.key(), c, same)
 		return destination.Failed(ctx, start, began, s.cfg.Timeout, "connect to "+t.server, nats.ErrConnectionClosed)
 	}
-	msg := nats.NewMsg(t.subject)
-	msg.Data = r.Body
-	destination.MessageHeaders(r.Header, msg.Header.Set)
-	opts := []jetstream.PublishOpt{jetstream.WithStallWait(s.cfg.Timeout)}
+	msg := &nats.Msg{Subject: t.subject, Data: r.Body, Header: make(nats.Header, len(r.Header)+1)}
+	destination.MessageHeaders(r.Header, func(k, v string) { msg.Header[k] = []string{v} })
 	if id := r.Header.Get("Webhook-Id"); id != "" {
-		opts = append(opts, jetstream.WithMsgID(id))
+		msg.Header["Nats-Msg-Id"] = []string{id}
 	}
-	f, p, err := c.pub.publish(msg, opts)
-	if p != nil {
-		select {
-		case r := <-p.done:
-			f, err = r.f, r.err
-		case <-ctx.Done():
-			p.gone.Store(true)
-			return destination.Failed(ctx, start, began, s.cfg.Timeout, "publish to "+t.subject, ctx.Err())
-		}
-	}
+	p, err := c.pub.publish(msg, began.Add(s.cfg.Timeout))
 	if err != nil {
 		return destination.Failed(ctx, start, began, s.cfg.Timeout, "publish to "+t.subject, describe(err, t.subject))
 	}
 	select {
-	case ack := <-f.Ok():
-		a := map[string]string{"stream": ack.Stream, "sequence": strconv.FormatUint(ack.Sequence, 10)}
-		if ack.Duplicate {
-			a["duplicate"] = "true" // the stream already held this event: a resend
+	case a := <-p.done:
+		switch {
+		case errors.Is(a.err, context.DeadlineExceeded):
+			return destination.Failed(ctx, start, began, s.cfg.Timeout, "waiting for the ack of "+t.subject, a.err)
+		case a.err != nil:
+			return destination.Failed(ctx, start, began, s.cfg.Timeout, "publish to "+t.subject, describe(a.err, t.subject))
 		}
-		return destination.Acked(start, began, a)
-	case err := <-f.Err():
-		return destination.Failed(ctx, start, began, s.cfg.Timeout, "publish to "+t.subject, describe(err, t.subject))
+		ack := map[string]string{"stream": a.ack.Stream, "sequence": strconv.FormatUint(a.ack.Sequence, 10)}
+		if a.ack.Duplicate {
+			ack["duplicate"] = "true" // the stream already held this event: a resend
+		}
+		return destination.Acked(start, began, ack)
 	case <-ctx.Done():
+		c.pub.forget(p)
 		return destination.Failed(ctx, start, began, s.cfg.Timeout, "waiting for the ack of "+t.subject, ctx.Err())
 	}
 }
@@ -246,10 +268,8 @@ func (s *Sender) Send(ctx context.Context, r destination.Request) destination.Ou
 // describe words the errors a user can act on.
 func describe(err error, subject string) error {
 	switch {
-	case errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse):
+	case errors.Is(err, nats.ErrNoResponders):
 		return fmt.Errorf("no JetStream stream takes subject %s (create a stream whose subjects include it)", subject)
-	case errors.Is(err, jetstream.ErrAsyncPublishTimeout):
-		return fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
 	}
 	return err
 }
