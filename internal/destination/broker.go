@@ -208,9 +208,24 @@ func MessageHeaders(h http.Header, set func(name, value string)) {
 		if v == nil {
 			continue
 		}
-		set(strings.ToLower(k), strings.Join(v, ", "))
+		name, ok := lowerNames[k]
+		if !ok {
+			name = strings.ToLower(k)
+		}
+		set(name, strings.Join(v, ", "))
 	}
 }
+
+// lowerNames are the lower-case names of the headers every attempt carries, so that
+// MessageHeaders need not make them for each message.
+var lowerNames = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Content-Type", "User-Agent", "Webhook-Id", "Webhook-Timestamp",
+		"Webhook-Signature", "Webhook-Sequence", "Authorization", "Traceparent", "Tracestate"} {
+		m[k] = strings.ToLower(k)
+	}
+	return m
+}()
 
 // Acked returns the Outcome of an attempt the broker acknowledged.
 func Acked(start time.Time, began time.Time, ack map[string]string) Outcome {

@@ -98,10 +98,11 @@ type target struct {
 	pass    string
 	subject string
 	tls     *destination.ClientTLS // the endpoint's TLS settings, for tls://
+	addr    string                 // server, user and password: ConnKey.Addr
 }
 
 func (t target) key() destination.ConnKey {
-	return destination.ConnKey{Addr: t.server + "\x00" + t.user + "\x00" + t.pass, TLS: t.tls}
+	return destination.ConnKey{Addr: t.addr, TLS: t.tls}
 }
 
 // CheckURL says what is wrong with a tls:// or nats:// endpoint URL, without the network.
@@ -134,6 +135,7 @@ func parse(raw string, insecure bool) (target, error) {
 		}
 		t.pass = p
 	}
+	t.addr = t.server + "\x00" + t.user + "\x00" + t.pass
 	return t, nil
 }
 
@@ -237,10 +239,16 @@ func (s *Sender) Send(ctx context.Context, r destination.Request) destination.Ou
 		s.conns.Drop(t.key(), c, same)
 		return destination.Failed(ctx, start, began, s.cfg.Timeout, "connect to "+t.server, nats.ErrConnectionClosed)
 	}
+	// One array holds every header's value (one allocation, not one a header).
 	msg := &nats.Msg{Subject: t.subject, Data: r.Body, Header: make(nats.Header, len(r.Header)+1)}
-	destination.MessageHeaders(r.Header, func(k, v string) { msg.Header[k] = []string{v} })
+	vals := make([]string, 0, len(r.Header)+1)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		msg.Header[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	destination.MessageHeaders(r.Header, set)
 	if id := r.Header.Get("Webhook-Id"); id != "" {
-		msg.Header["Nats-Msg-Id"] = []string{id}
+		set("Nats-Msg-Id", id)
 	}
 	p, err := c.pub.publish(msg, began.Add(s.cfg.Timeout))
 	if err != nil {
