@@ -3,6 +3,7 @@ package main_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/consign-dev/consign/internal/brokertest"
 )
@@ -28,10 +30,9 @@ type crashTarget struct {
 	read func(t *testing.T) map[string][][]byte
 }
 
-// crashTargets make the crash test's targets: the kinds whose broker runs here, each
-// reached through a proxy that takes it away. (Kafka's clients connect to the addresses
-// the cluster advertises, past any proxy, so kfake cannot be taken away from the server
-// alone: its at-least-once path is kafkadest's, the same idempotent producer.)
+// crashTargets make the crash test's targets: each kind, its broker reached through a
+// proxy that takes it away (Kafka: an in-process kfake that advertises the proxy's
+// address, so the server's client dials the proxy for every broker it is told of).
 var crashTargets = []struct {
 	name   string
 	target func(t *testing.T) crashTarget
@@ -124,14 +125,52 @@ var crashTargets = []struct {
 				return out
 			}}
 	}},
+	{"Kafka", func(t *testing.T) crashTarget {
+		const topic = "orders"
+		c, proxy, past := brokertest.KafkaBehindProxy(t, topic)
+		// The reader dials the broker past the proxy, so it reads while the server cannot.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.Dialer(past), kgo.ConsumeTopics(topic),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		got := map[string][][]byte{} // what was read so far
+		return crashTarget{url: "kafka://" + proxy.Addr + "/" + topic, proxy: proxy,
+			read: func(t *testing.T) map[string][][]byte {
+				for { // until a poll finds nothing new within a second
+					ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+					fs := cl.PollFetches(ctx)
+					cancel()
+					n := 0
+					fs.EachRecord(func(r *kgo.Record) {
+						n++
+						for _, h := range r.Headers {
+							if h.Key == "webhook-id" {
+								got[string(h.Value)] = append(got[string(h.Value)], r.Value)
+							}
+						}
+					})
+					for _, e := range fs.Errors() {
+						if !errors.Is(e.Err, context.DeadlineExceeded) {
+							t.Fatalf("read %s: %v", topic, e.Err)
+						}
+					}
+					if n == 0 {
+						return got
+					}
+				}
+			}}
+	}},
 }
 
 // TestCrashLosesNothingOnTheBroker is the at-least-once guarantee for a broker
 // destination, on the real binary, for each kind whose broker runs here: every event
 // acknowledged before a SIGKILL of the server ends up on the broker after a restart —
 // only once on NATS, whose stream drops a resend (the event id is the message's
-// Nats-Msg-Id), at least once on RabbitMQ and Redis, which keep a resend (a publish in
-// flight at the kill) as a second message with the same webhook-id.
+// Nats-Msg-Id), at least once on RabbitMQ, Redis and Kafka, which keep a resend (a
+// publish in flight at the kill) as a second message with the same webhook-id (Kafka's
+// idempotent producer drops a resend within one server's run only).
 //
 // Clients publish as fast as they can; halfway, the broker becomes unreachable (a proxy
 // in front of it stops), so that at the kill some deliveries are on the broker, some

@@ -10,6 +10,7 @@
 package brokertest
 
 import (
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -17,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // The brokers' addresses, as .ci/run starts them.
@@ -176,3 +179,52 @@ func (p *Proxy) Start() {
 	}
 	p.serve(ln)
 }
+
+// KafkaBehindProxy starts an in-process Kafka cluster (kfake) of one broker with topics
+// of one partition, whose clients reach it only through a Proxy: the broker advertises
+// the proxy's address in its metadata, so a client that bootstraps from it dials the
+// proxy for every request, and stopping the proxy takes the broker away from every
+// client (Kafka's clients dial the addresses a cluster advertises, so a proxy in front
+// of the listener's own address would be passed by). past dials the broker itself for
+// the proxy's address, for a test's own reader while the proxy is stopped. The cluster
+// and the proxy stop when the test ends.
+func KafkaBehindProxy(tb testing.TB, topics ...string) (c *kfake.Cluster, proxy *Proxy, past func(ctx context.Context, network, addr string) (net.Conn, error)) {
+	tb.Helper()
+	var direct string
+	listen := func(network, addr string) (net.Listener, error) {
+		ln, err := net.Listen(network, addr)
+		if err != nil {
+			return nil, err
+		}
+		direct = ln.Addr().String()
+		proxy = NewProxy(tb, direct)
+		advertised, err := net.ResolveTCPAddr("tcp", proxy.Addr)
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		return advertisedListener{Listener: ln, addr: advertised}, nil
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topics...), kfake.ListenFn(listen))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Close)
+	var d net.Dialer
+	past = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if addr == proxy.Addr {
+			addr = direct
+		}
+		return d.DialContext(ctx, network, addr)
+	}
+	return c, proxy, past
+}
+
+// advertisedListener is a listener that reports another address as its own, which
+// kfake advertises to clients.
+type advertisedListener struct {
+	net.Listener
+	addr net.Addr
+}
+
+func (l advertisedListener) Addr() net.Addr { return l.addr }
