@@ -31,11 +31,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
@@ -61,11 +63,87 @@ type Sender struct {
 
 // client is a franz-go client, what its dial guard last refused and why its last dial
 // failed: franz-go retries a failed dial until the record's timeout, and then reports
-// the timeout alone.
+// the timeout alone. It does the same when the brokers refuse the SASL credentials, so
+// a refusal (seen by the client's hooks as a connection is set up) ends the attempts
+// waiting on the client at once, with the broker's reason.
 type client struct {
 	*kgo.Client
 	blocked  atomic.Pointer[error]
 	lastDial atomic.Pointer[error]
+	refused  atomic.Pointer[refusal] // the attempts waiting now end when it is canceled
+}
+
+// refusal is canceled, with the reason as its cause, when the brokers refuse the
+// client's credentials.
+type refusal struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+func newRefusal() *refusal {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	return &refusal{ctx, cancel}
+}
+
+// refuse ends the attempts waiting on c with err, the reason the brokers refused its
+// credentials; attempts after it wait on a refusal of their own.
+func (c *client) refuse(err error) {
+	c.refused.Swap(newRefusal()).cancel(err)
+}
+
+// ConnHook, given to a franz-go client (kgo.WithHooks), hears how each of its
+// connections to a broker is set up — franz-go retries a failed one on its own and
+// tells its caller no more than a timeout — and calls Done with nil when the connection
+// is ready, else with why not, naming the broker: the dial's or TLS handshake's error, or
+// an *AuthError when the broker refused the SASL credentials. Create it with
+// NewConnHook.
+type ConnHook struct {
+	done func(err error)
+	mu   sync.Mutex
+	// closedInSASL holds the nodes whose connection was closed while a SaslAuthenticate
+	// awaited its answer, until that connection's setup ends.
+	closedInSASL map[int32]error
+}
+
+// NewConnHook returns a ConnHook that calls done.
+func NewConnHook(done func(err error)) *ConnHook {
+	return &ConnHook{done: done, closedInSASL: map[int32]error{}}
+}
+
+// AuthError is a broker's refusal of the SASL credentials.
+type AuthError struct{ Err error }
+
+func (e *AuthError) Error() string { return "SASL authentication failed: " + e.Err.Error() }
+func (e *AuthError) Unwrap() error { return e.Err }
+
+// OnBrokerConnect hears how a connection's setup (dial, TLS, SASL) ended.
+func (h *ConnHook) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	h.mu.Lock()
+	closed, inSASL := h.closedInSASL[meta.NodeID]
+	delete(h.closedInSASL, meta.NodeID)
+	h.mu.Unlock()
+	var ke *kerr.Error
+	switch {
+	case err == nil:
+		h.done(nil)
+		return
+	case errors.As(err, &ke) && (ke == kerr.SaslAuthenticationFailed || ke == kerr.IllegalSaslState || ke == kerr.UnsupportedSaslMechanism):
+		// Kafka answers with SASL_AUTHENTICATION_FAILED and its reason.
+		err = &AuthError{err}
+	case inSASL:
+		err = &AuthError{fmt.Errorf("the broker closed the connection instead of accepting the credentials (%w)", closed)}
+	}
+	h.done(fmt.Errorf("connect to %s: %w", net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port))), err))
+}
+
+// OnBrokerRead hears each response read: a SaslAuthenticate whose answer never came
+// (kfake closes the connection on wrong credentials) is a refusal.
+func (h *ConnHook) OnBrokerRead(meta kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key == int16(kmsg.SASLAuthenticate) && err != nil {
+		h.mu.Lock()
+		h.closedInSASL[meta.NodeID] = err
+		h.mu.Unlock()
+	}
 }
 
 // New returns a Sender.
@@ -271,6 +349,7 @@ func (s *Sender) dial(_ context.Context, key destination.ConnKey) (*client, erro
 	b.Scheme, _ = destination.CheckScheme(p[0]+"://", true, Schemes...)
 	d := s.cfg.Dialer()
 	c := &client{}
+	c.refused.Store(newRefusal())
 	// Every broker the cluster names goes through the dial guard, not just the seeds.
 	guarded := func(ctx context.Context, network, host string) (net.Conn, error) {
 		conn, err := d.DialContext(ctx, network, host)
@@ -280,6 +359,13 @@ func (s *Sender) dial(_ context.Context, key destination.ConnKey) (*client, erro
 		return conn, err
 	}
 	opts := b.Options(guarded, s.cfg.TLSConfig(key.TLS), s.cfg.ConnectTimeout, func(err error) { c.lastDial.Store(&err) })
+	if b.SASL != "" {
+		opts = append(opts, kgo.WithHooks(NewConnHook(func(err error) {
+			if auth := (*AuthError)(nil); errors.As(err, &auth) {
+				c.refuse(auth)
+			}
+		})))
+	}
 	var err error
 	c.Client, err = kgo.NewClient(append(opts,
 		kgo.ClientID("consign"),
@@ -311,9 +397,23 @@ func (s *Sender) Send(ctx context.Context, r destination.Request) destination.Ou
 	destination.MessageHeaders(r.Header, func(k, v string) {
 		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
 	})
-	if err := c.ProduceSync(ctx, rec).FirstErr(); err != nil {
+	// The record is given up when the brokers refuse the credentials (it has not been
+	// sent: franz-go fails a record on its context only before it is written).
+	pctx, stop := ctx, func() bool { return false }
+	if t.SASL != "" {
+		var cancelProduce context.CancelCauseFunc
+		pctx, cancelProduce = context.WithCancelCause(ctx)
+		defer cancelProduce(nil)
+		refused := c.refused.Load().ctx
+		stop = context.AfterFunc(refused, func() { cancelProduce(context.Cause(refused)) })
+	}
+	err = c.ProduceSync(pctx, rec).FirstErr()
+	stop()
+	if err != nil {
 		if b := c.blocked.Load(); b != nil {
 			err = *b
+		} else if cause := context.Cause(pctx); ctx.Err() == nil && cause != nil {
+			err = cause
 		} else if errors.Is(err, kerr.UnknownTopicOrPartition) {
 			err = fmt.Errorf("the cluster has no topic %s (create it, or let the brokers create topics): %w", t.topic, err)
 		} else if d := c.lastDial.Load(); d != nil {
