@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -23,6 +24,9 @@ import (
 type kafkaConn struct {
 	cl    *kgo.Client
 	batch []*kgo.Record
+	// connErr is why the last connection to a broker could not be set up (nil once one
+	// is): franz-go retries on its own and a poll says nothing of it, so next reports it.
+	connErr atomic.Pointer[error]
 
 	mu   sync.Mutex
 	lags map[int32]int64 // per partition read here: high watermark − next offset
@@ -49,6 +53,13 @@ func dialKafka(_ context.Context, src *consign.Source, dial *net.Dialer, conf *t
 		reach = b.Options(dial.DialContext, conf, dial.Timeout, nil)
 	}
 	cl, err := kgo.NewClient(append(reach,
+		kgo.WithHooks(kafkadest.NewConnHook(func(err error) {
+			if err == nil {
+				c.connErr.Store(nil)
+			} else {
+				c.connErr.Store(&err)
+			}
+		})),
 		kgo.ClientID("consign"),
 		kgo.ConsumerGroup(f.Group),
 		kgo.ConsumeTopics(f.Topic),
@@ -92,6 +103,9 @@ func (c *kafkaConn) next(ctx context.Context, limit int) ([]brokerMsg, error) {
 				return nil, errors.Join(errs...)
 			}
 			if idle {
+				if err := c.connErr.Load(); err != nil {
+					return nil, *err
+				}
 				return nil, nil
 			}
 			continue

@@ -132,6 +132,8 @@ func (h *ConnHook) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ n
 		err = &AuthError{err}
 	case inSASL:
 		err = &AuthError{fmt.Errorf("the broker closed the connection instead of accepting the credentials (%w)", closed)}
+	case strings.HasPrefix(err.Error(), "unable to dial: ") && errors.Unwrap(err) != nil:
+		err = errors.Unwrap(err) // franz-go's words before the dialer's own
 	}
 	h.done(fmt.Errorf("connect to %s: %w", net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port))), err))
 }
