@@ -19,8 +19,9 @@ import (
 // prefix and waits on its own channel for what the stream answered, for a "no
 // responders" status (no stream takes the subject), or for its deadline, which one
 // sweep per connection enforces (an attempt costs no timer). This is what nats.go's
-// PublishMsgAsync does, without the future, the per-message timer and the decoding of
-// every ack through encoding/json that made it a sixth of a delivery's CPU.
+// PublishMsgAsync does, without its future, its timer per message and its decoding of
+// every ack through encoding/json (docs/performance.md, "The publish and its ack in
+// natsdest").
 //
 // Publishing in batches. A publish that goes out alone costs the NATS server a read of
 // its socket, a write of the ack and, for each subscriber, a write of the message, with
