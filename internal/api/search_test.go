@@ -68,6 +68,17 @@ func TestSearchByKey(t *testing.T) {
 	require.Equal(t, []string{returned}, ids(page))
 	require.Equal(t, []string{placed}, search("/events?key=1001&limit=1&cursor="+url.QueryEscape(page.body["next_cursor"].(string))))
 
+	// A type with a schema: its keys are read by the schema's pass over the payload, or,
+	// when the payload goes the schema's general way (an escaped member name here), by
+	// a reading of their own; either way the event is found as soon as it is accepted.
+	fulfilled := publish(org, key, "order.fulfilled", `{"id": "ord_77", "po_number": "PO-9", "lineItems": [{"sku": "S"}]}`)
+	require.Equal(t, []string{fulfilled}, search("/events?key=ord_77"))
+	require.Equal(t, []string{fulfilled}, search("/events?key=PO-9&type=order.fulfilled"))
+	escaped := publish(org, key, "order.fulfilled", `{"\u0069d": 78, "id": "ord_78", "order_number": 5005}`)
+	require.Equal(t, []string{escaped}, search("/events?key=ord_78"), "the last of a repeated member, as a decoder keeps it")
+	require.Empty(t, search("/events?key=78"))
+	require.Equal(t, []string{escaped}, search("/events?key=5005"))
+
 	// Their deliveries: two events of 1001, one delivery each, to the one endpoint.
 	ds := a.must(t, http.StatusOK, "GET", "/v1/orgs/"+org+"/deliveries?key=1001", key, "")
 	require.Len(t, ds.body["data"], 2)

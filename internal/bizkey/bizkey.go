@@ -25,6 +25,7 @@ package bizkey
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -45,6 +46,7 @@ const (
 // finds nothing.
 type Set struct {
 	paths [][]string // each pointer's reference tokens, unescaped
+	tops  []string   // the paths' first tokens, each once
 }
 
 // Compile parses an event type's key pointers. Its errors name the pointer at fault by
@@ -61,6 +63,9 @@ func Compile(pointers []string) (*Set, error) {
 	s := &Set{paths: make([][]string, len(pointers))}
 	for i, p := range pointers {
 		s.paths[i] = tokens(p)
+		if !slices.Contains(s.tops, s.paths[i][0]) {
+			s.tops = append(s.tops, s.paths[i][0])
+		}
 	}
 	return s, nil
 }
@@ -102,6 +107,35 @@ func tokens(p string) []string {
 		}
 	}
 	return ts
+}
+
+// Tops returns the top-level members the pointers start with, each once, in the order
+// FromFields takes their values.
+func (s *Set) Tops() []string {
+	if s == nil {
+		return nil
+	}
+	return s.tops
+}
+
+// FromFields returns the keys of a payload from the raw JSON values of its top-level
+// members (fields[i] is that of Tops()[i], nil when absent), cut out by a pass that has
+// checked them, such as the schema's (schema.ValidateFields): what FromDoc finds in the
+// payload, without reading it again.
+func (s *Set) FromFields(fields [][]byte) []string {
+	var decoded [consign.MaxEventTypeKeys]any // Compile allows no more pointers, so no more tops
+	return s.find(func(key string) (any, bool) {
+		for i, t := range s.tops {
+			if t != key || fields[i] == nil {
+				continue
+			}
+			if decoded[i] == nil {
+				decoded[i] = filter.DecodeValue(fields[i])
+			}
+			return decoded[i], true
+		}
+		return nil, false
+	})
 }
 
 // FromDoc returns the keys of the payload of d, decoding only the top-level fields the

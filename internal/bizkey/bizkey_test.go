@@ -11,6 +11,7 @@ import (
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/bizkey"
 	"github.com/consign-dev/consign/internal/filter"
+	"github.com/consign-dev/consign/internal/schema"
 )
 
 // decode decodes a payload as schema validation does.
@@ -117,6 +118,8 @@ func TestValidQuery(t *testing.T) {
 // FuzzFind holds the two ways of finding keys to the same answer on any payload that is a
 // JSON object, and both to the bounds on any bytes at all.
 func FuzzFind(f *testing.F) {
+	anyObject, err := schema.Compile([]byte(`{"type":"object"}`))
+	require.NoError(f, err)
 	f.Add([]byte(`{"order_id": 1001, "lineItems": [{"sku": "A"}, {"sku": 2}], "po_number": "PO-1"}`), "/lineItems/*/sku")
 	f.Add([]byte(`{"ids": [1, "2", 3.5], "a/b": {"~": "x"}}`), "/a~1b/~0")
 	f.Add([]byte(`{"id": "\u00e9\ud83d\ude00", "id": 7}`), "/id")
@@ -129,6 +132,10 @@ func FuzzFind(f *testing.F) {
 		}
 		fromDoc := s.FromDoc(&filter.Doc{Payload: payload})
 		require.LessOrEqual(t, len(fromDoc), bizkey.MaxValues)
+		fields := make([][]byte, len(s.Tops()))
+		if noted, err := anyObject.ValidateFields(payload, s.Tops(), fields); noted && err == nil {
+			require.Equal(t, fromDoc, s.FromFields(fields), "the members the schema's pass cut out give the payload's keys")
+		}
 		seen := map[string]bool{}
 		for _, k := range fromDoc {
 			require.Empty(t, bizkey.ValidQuery(k), "a found key is searchable: %q", k)

@@ -300,6 +300,11 @@ func plain(b []byte) bool {
 	return bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b)
 }
 
+// DecodeValue decodes one valid JSON value (nothing around it) as encoding/json does
+// into an any with UseNumber: for values another pass has already checked and cut out,
+// such as the members a schema's one-pass check notes for business keys.
+func DecodeValue(raw []byte) any { return decodeValue(raw) }
+
 // decodeValue decodes one valid JSON value as encoding/json does with UseNumber; the
 // common scalars without the decoder.
 func decodeValue(raw []byte) any {

@@ -30,17 +30,26 @@ type typeEntry struct {
 	loaded       time.Time
 }
 
-// check applies the type's schema, if any, and returns the payload's business keys,
-// decoding only the top-level fields the keys start with (validation decodes nothing
-// of a payload it passes).
+// check applies the type's schema, if any, and returns the payload's business keys.
+// With a schema, the values the keys start from are noted while the schema's check
+// reads the payload (schema.ValidateFields), so a payload is read once; without one, or
+// when the payload went the schema's general way, only the top-level fields the keys
+// start with are decoded (bizkey.FromDoc).
 func (e *typeEntry) check(doc []byte) ([]string, error) {
-	if e.schema != nil {
-		if err := e.schema.Validate(doc); err != nil {
-			return nil, err
-		}
+	if e.schema == nil {
+		return e.keys.FromDoc(&filter.Doc{Payload: doc}), nil
 	}
-	if e.keys == nil {
+	var buf [consign.MaxEventTypeKeys][]byte
+	tops := e.keys.Tops()
+	fields := buf[:len(tops)]
+	noted, err := e.schema.ValidateFields(doc, tops, fields)
+	switch {
+	case err != nil:
+		return nil, err
+	case e.keys == nil:
 		return nil, nil
+	case noted:
+		return e.keys.FromFields(fields), nil
 	}
 	return e.keys.FromDoc(&filter.Doc{Payload: doc}), nil
 }

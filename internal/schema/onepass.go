@@ -163,7 +163,15 @@ const maxOnePassDepth = 512
 // onePass checks doc against n in one pass over its bytes; true only when doc is valid
 // JSON (one value, white space around it) that the schema accepts.
 func onePass(n *node, doc []byte) bool {
-	c := checker{b: doc, left: MaxWork}
+	return onePassFields(n, doc, nil, nil)
+}
+
+// onePassFields is onePass that also notes, when doc is an object, the raw value of each
+// top-level member named in names: fields[i] for names[i] (the last of a repeated
+// name), untouched when absent. A key with an escape makes the check unsure, so a name
+// is only ever matched byte for byte.
+func onePassFields(n *node, doc []byte, names []string, fields [][]byte) bool {
+	c := checker{b: doc, left: MaxWork, names: names, fields: fields}
 	i := c.space(0)
 	i = c.value(i, n, 0)
 	return i >= 0 && c.space(i) == len(doc)
@@ -175,6 +183,9 @@ func onePass(n *node, doc []byte) bool {
 type checker struct {
 	b    []byte
 	left int // schemas the check may still apply
+	// names and fields: the top-level members to note (onePassFields).
+	names  []string
+	fields [][]byte
 }
 
 func (c *checker) space(i int) int {
@@ -386,8 +397,16 @@ func (c *checker) object(i int, apply []*node, depth int) int {
 			}
 			child = sub
 		}
+		start := i
 		if i = c.value(i, child, depth+1); i < 0 {
 			return -1
+		}
+		if depth == 0 {
+			for j, name := range c.names {
+				if name == string(key) {
+					c.fields[j] = c.b[start:i]
+				}
+			}
 		}
 		i = c.space(i)
 		if i >= len(c.b) {

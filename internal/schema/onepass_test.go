@@ -106,6 +106,52 @@ func TestOnePassApplies(t *testing.T) {
 	}
 }
 
+// TestValidateFields: the members a caller names are cut out of the payload by the
+// schema's own pass (the business keys' values, read without a second parse), the last
+// of a repeated name as a decode into a map keeps; a payload the one-pass check leaves to
+// the general way notes nothing and is judged as Validate judges it.
+func TestValidateFields(t *testing.T) {
+	t.Parallel()
+	s, err := Compile([]byte(`{"type":"object","properties":{"id":{"type":["string","integer"]},"n":{"type":"integer","maximum":10}}}`))
+	require.NoError(t, err)
+	names := []string{"id", "order_id", "lines"}
+	for _, tt := range []struct {
+		name, doc string
+		noted     bool
+		fields    []string // "" for nil
+		err       string
+	}{
+		{"string and array", ` {"id": "ord_1", "x": {"id": "inner"}, "lines": [{"sku": "A"}, 2]} `, true, []string{`"ord_1"`, "", `[{"sku": "A"}, 2]`}, ""},
+		{"integer", `{"order_id":1001,"id":7}`, true, []string{"7", "1001", ""}, ""},
+		{"repeated name: the last", `{"id":"a","id":"b"}`, true, []string{`"b"`, "", ""}, ""},
+		{"none of them", `{"other":true}`, true, []string{"", "", ""}, ""},
+		{"not an object", `[{"id":"a"}]`, false, []string{"", "", ""}, "object"},
+		{"escaped key: the general way", `{"\u0069d":"a"}`, false, []string{"", "", ""}, ""},
+		{"fails the schema", `{"id":true}`, false, []string{"", "", ""}, "id"},
+		{"invalid JSON", `{"id":"a"`, false, []string{"", "", ""}, "not valid JSON"},
+		{"at the bound", `{"id":"a","n":10}`, true, []string{`"a"`, "", ""}, ""},
+		{"above the bound", `{"id":"a","n":11}`, false, []string{"", "", ""}, "maximum"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fields := [][]byte{[]byte("stale"), nil, []byte("stale")}
+			noted, err := s.ValidateFields([]byte(tt.doc), names, fields)
+			require.Equal(t, tt.noted, noted)
+			if tt.err != "" {
+				require.ErrorContains(t, err, tt.err)
+			} else {
+				require.NoError(t, err)
+			}
+			for i, want := range tt.fields {
+				if want == "" {
+					require.Nil(t, fields[i], names[i])
+				} else {
+					require.Equal(t, want, string(fields[i]), names[i])
+				}
+			}
+		})
+	}
+}
+
 // TestOnePassWork: the one-pass check counts the schemas it applies; past MaxWork the
 // general way refuses the payload as before.
 func TestOnePassWork(t *testing.T) {
@@ -128,11 +174,32 @@ func FuzzOnePass(f *testing.F) {
 			f.Add(uint8(len(schemas)-1), []byte(doc))
 		}
 	}
+	names := []string{"sku", "id", "lineItems", "a", "missing"}
 	f.Fuzz(func(t *testing.T, which uint8, doc []byte) {
 		s := schemas[int(which)%len(schemas)]
 		if onePass(s.onePass, doc) {
 			require.True(t, json.Valid(doc), "one pass passed invalid JSON %q", doc)
 			require.NoError(t, general(s).Validate(doc), "one pass passed %q", doc)
+		}
+		fields := make([][]byte, len(names))
+		noted, err := s.ValidateFields(doc, names, fields)
+		require.Equal(t, s.Validate(doc) == nil, err == nil, "ValidateFields and Validate agree on %q", doc)
+		if !noted {
+			require.Equal(t, make([][]byte, len(names)), fields, "nothing noted when the payload went the general way")
+			return
+		}
+		require.NoError(t, err)
+		var top map[string]json.RawMessage
+		if json.Unmarshal(doc, &top) != nil {
+			top = nil // not an object: no member noted
+		}
+		for i, name := range names {
+			want, ok := top[name] // encoding/json keeps the last of a repeated name
+			if !ok {
+				require.Nil(t, fields[i], "%s is not a member of %q", name, doc)
+				continue
+			}
+			require.Equal(t, string(want), string(fields[i]), "the raw value of %s in %q", name, doc)
 		}
 	})
 }

@@ -182,6 +182,27 @@ func (s *Schema) Validate(doc []byte) error {
 	if s.onePass != nil && onePass(s.onePass, doc) {
 		return nil
 	}
+	return s.validate(doc)
+}
+
+// ValidateFields is Validate that also reads, in the same pass over doc, the raw JSON
+// values of the top-level members named in names: fields[i] is the value of names[i]
+// (the last one when the name repeats), nil when doc has no such member. It does so
+// when the one-pass check accepts doc, the usual case for a valid payload of a plain
+// schema, and then returns true; otherwise (doc went the general way, valid or not) it
+// returns false with the fields nil, and the caller finds the values another way.
+// fields must be as long as names.
+func (s *Schema) ValidateFields(doc []byte, names []string, fields [][]byte) (noted bool, err error) {
+	clear(fields)
+	if s.onePass != nil && onePassFields(s.onePass, doc, names, fields) {
+		return true, nil
+	}
+	clear(fields)
+	return false, s.validate(doc)
+}
+
+// validate applies the schema the general way: doc decoded whole.
+func (s *Schema) validate(doc []byte) error {
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
 	if err != nil {
 		return fmt.Errorf("not valid JSON: %w", err)
