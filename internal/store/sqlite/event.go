@@ -33,14 +33,15 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 		defer insDelivery.Close()
 		// Most events have neither an idempotency nor an ordering key, and many no
 		// business key: their rows bind fewer values (each bound value is a cgo call and
-		// a copy).
+		// a copy), and the org, type and time they share with the other events of their
+		// request once per statement (?1, ?2, ?3).
 		withKey := db.newRows(tx, `INSERT INTO events (id, org_id, type, payload, idempotency_key, ordering_key, created_at, keys) VALUES `,
 			`(?, ?, ?, ?, ?, ?, ?, ?)`, 8)
-		keyed := db.newRows(tx, `INSERT INTO events (id, org_id, type, payload, ordering_key, created_at, keys) VALUES `,
-			`(?, ?, ?, ?, '', ?, ?)`, 6)
+		keyed := db.newSharedRows(tx, `INSERT INTO events (id, org_id, type, payload, ordering_key, created_at, keys) VALUES `,
+			`(?, ?1, ?2, ?, '', ?3, ?)`, 3, 3)
 		keyed.after = withKey
-		plain := db.newRows(tx, `INSERT INTO events (id, org_id, type, payload, ordering_key, created_at) VALUES `,
-			`(?, ?, ?, ?, '', ?)`, 5)
+		plain := db.newSharedRows(tx, `INSERT INTO events (id, org_id, type, payload, ordering_key, created_at) VALUES `,
+			`(?, ?1, ?2, ?, '', ?3)`, 3, 2)
 		plain.after = keyed
 		deliveries := db.newRows(tx, `INSERT INTO deliveries (rowid, id, org_id, event_id, endpoint_id, event_type, ordering_key,
 			sequence, status, attempts_count, next_attempt_at, deadline_at, created_at, updated_at) VALUES `,
@@ -87,14 +88,15 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 			// The event's values go into its row and each of its deliveries' rows: made
 			// into interface values once, not once per row.
 			evID, orgID, typ, created := any(ev.ID), any(ev.OrgID), any(ev.Type), any(ms(ev.CreatedAt))
+			shared := [...]any{orgID, typ, created}
 			var err error
 			switch keys := keysColumn(w.Keys); {
 			case ev.IdempotencyKey != "" || ev.OrderingKey != "":
 				err = withKey.add(ctx, evID, orgID, typ, []byte(ev.Payload), nullString(ev.IdempotencyKey), ev.OrderingKey, created, keys)
 			case keys != nil:
-				err = keyed.add(ctx, evID, orgID, typ, []byte(ev.Payload), created, keys)
+				err = keyed.addShared(ctx, shared[:], evID, []byte(ev.Payload), keys)
 			default:
-				err = plain.add(ctx, evID, orgID, typ, []byte(ev.Payload), created)
+				err = plain.addShared(ctx, shared[:], evID, []byte(ev.Payload))
 			}
 			if err != nil {
 				return err
