@@ -51,15 +51,10 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 		// deliveries, by their after links): deliveries refer to events, and the rows
 		// that follow may look at them (idempotency keys, coalescing, sequences).
 		flush := func() error { return deliveries.flush(ctx) }
-		// The business keys go into each event's row (events.keys); the index is filled
-		// from the rows this transaction writes, those past the table's last rowid now
-		// (indexKeys).
-		var lastRowid int64
-		if anyKeys(ws) {
-			if err := db.txQueryRow(ctx, tx, `SELECT coalesce(max(rowid), 0) FROM events`).Scan(&lastRowid); err != nil {
-				return err
-			}
-		}
+		// The business keys go into each event's row (events.keys, which the trigger
+		// event_keys_delete reads) and into the index, a row per key; the index's rows
+		// share their org with those around them.
+		keyRows := db.newSharedRows(tx, `INSERT OR IGNORE INTO event_keys (org_id, key, event_id) VALUES `, `(?1, ?, ?)`, 1, 2)
 		for _, w := range ws {
 			ev := w.Event
 			w.Duplicate = false
@@ -101,6 +96,11 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 			if err != nil {
 				return err
 			}
+			for _, k := range w.Keys[:min(len(w.Keys), maxIndexedKeys)] {
+				if err := keyRows.addShared(ctx, shared[:1], k, evID); err != nil {
+					return err
+				}
+			}
 			for i := range w.Deliveries {
 				d := &w.Deliveries[i]
 				rowid, err := rowids.next(d.EndpointID)
@@ -135,10 +135,8 @@ func (db *DB) EventsInsert(ctx context.Context, ws []*store.EventWrite) error {
 		if err := flush(); err != nil {
 			return err
 		}
-		if anyKeys(ws) {
-			if _, err := db.txExec(ctx, tx, indexKeys, lastRowid); err != nil {
-				return err
-			}
+		if err := keyRows.flush(ctx); err != nil {
+			return err
 		}
 		for _, c := range store.FilteredCounts(ws) {
 			if _, err := db.txExec(ctx, tx, `INSERT INTO endpoint_filtered (endpoint_id, minute, count) VALUES (?, ?, ?)
@@ -249,34 +247,22 @@ func inList(n int) string {
 // The business-key index (event_keys, migrations 00015 and 00017) holds a row per key
 // of an event, (org_id, key, event_id), in a table whose primary key is its one B-tree.
 // The keys themselves are recorded in their event's row (events.keys, a JSON array), so
-// that nothing else points from a key row to its event: the index is filled from the
-// rows a transaction wrote, in one statement (no value bound per key row), and emptied
-// by the trigger event_keys_delete, which finds an event's key rows by primary key from
+// that nothing else points from a key row to its event: the index rows are written with
+// their events, in multi-row statements that bind a key and its event's id per row (the
+// org once per statement; binding two short strings costs less than reading the rows
+// back through json_each did), and emptied by the trigger event_keys_delete, which finds an event's key rows by primary key from
 // what its row records whenever the row goes (retention, an org's deletion). With no
 // other index and no foreign key, a key row costs one B-tree insertion; ordered by key,
 // the rows of keys that grow with time (order numbers) are appended where the last
 // ones went rather than spread over the tree as hashed keys would be
 // (docs/decisions.md, "The business-key index on SQLite").
 
-// indexKeys writes the key rows of the events past rowid ?1: the transaction's own.
-// OR IGNORE: a key named twice in one event is one row. An event's first 16 keys are
-// indexed (bizkey keeps no more): event_keys_delete finds each by its place in
-// events.keys, one primary-key lookup for each of the 16 places, because a lookup
-// through a list (key IN (SELECT … json_each)) builds a temporary table every time the
-// trigger runs, once for each event deleted.
-const indexKeys = `INSERT OR IGNORE INTO event_keys (org_id, key, event_id)
-	SELECT e.org_id, k.value, e.id FROM events e CROSS JOIN json_each(e.keys) k
-	WHERE e.rowid > ?1 AND e.keys IS NOT NULL AND k.key < 16`
-
-// anyKeys reports whether an event of ws has business keys.
-func anyKeys(ws []*store.EventWrite) bool {
-	for _, w := range ws {
-		if len(w.Keys) > 0 {
-			return true
-		}
-	}
-	return false
-}
+// maxIndexedKeys is how many of an event's keys the index holds (bizkey keeps no
+// more): event_keys_delete finds each by its place in events.keys, one primary-key
+// lookup for each of the 16 places, because a lookup through a list (key IN (SELECT …
+// json_each)) builds a temporary table every time the trigger runs, once for each
+// event deleted.
+const maxIndexedKeys = 16
 
 // keysColumn is the events.keys value of an event's business keys: a JSON array of
 // strings (text: json_each reads a blob as JSONB), NULL when it has none.

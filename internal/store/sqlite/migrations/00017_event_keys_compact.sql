@@ -2,7 +2,7 @@
 -- event_id) and loses the index event_keys_event and the foreign key to events, which
 -- made each key row three B-tree operations. An event's keys are recorded in its own
 -- row (events.keys, a JSON array of strings; NULL when it has none): the store fills
--- the index from the rows it writes (event.go, indexKeys: an event's first 16 keys) and
+-- the index with each event it writes (event.go: an event's first 16 keys) and
 -- the trigger event_keys_delete removes an event's key rows by primary key when the
 -- event goes (retention, an org's deletion, by its rows or by the cascade from orgs),
 -- one statement for each of the 16 places in events.keys (a key IN (SELECT … json_each)
