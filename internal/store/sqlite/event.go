@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/store"
@@ -265,10 +266,42 @@ func inList(n int) string {
 const maxIndexedKeys = 16
 
 // keysColumn is the events.keys value of an event's business keys: a JSON array of
-// strings (text: json_each reads a blob as JSONB), NULL when it has none.
+// strings (text: json_each reads a blob as JSONB), NULL when it has none. It is built on
+// the committer's path, once per event: keys are valid UTF-8 (bizkey finds no other), and
+// those are quoted here, escaping only what JSON requires, without encoding/json's
+// reflection; any other goes through encoding/json.
 func keysColumn(keys []string) any {
 	if len(keys) == 0 {
 		return nil
 	}
-	return string(appendStrings(nil, keys))
+	b := make([]byte, 0, 64)
+	b = append(b, '[')
+	for i, k := range keys {
+		if !utf8.ValidString(k) {
+			return string(appendStrings(nil, keys))
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+	}
+	return string(append(b, ']'))
+}
+
+// appendJSONString appends the valid UTF-8 string s as a JSON string: quote, backslash
+// and control characters escaped, everything else as it is.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }

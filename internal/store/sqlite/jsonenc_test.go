@@ -33,3 +33,20 @@ func TestAttemptJSONRoundTrip(t *testing.T) {
 	require.NoError(t, json.Unmarshal(appendStrings(nil, ids), &got))
 	require.Equal(t, ids, got)
 }
+
+// FuzzKeysColumn: events.keys, quoted by hand, holds the keys encoding/json would.
+func FuzzKeysColumn(f *testing.F) {
+	f.Add("1001", `PO-"7"\`, "\x00\x1f\x7f\u2028<&>")
+	f.Add("ünï😀", "\xff", "")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		keys := []string{a, b, c}
+		var want, got []string
+		std, err := json.Marshal(keys)
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(std, &want))
+		col, ok := keysColumn(keys).(string)
+		require.True(t, ok)
+		require.NoError(t, json.Unmarshal([]byte(col), &got), "%q", col)
+		require.Equal(t, want, got)
+	})
+}

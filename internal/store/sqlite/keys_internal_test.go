@@ -49,8 +49,9 @@ func TestKeyRowsGoWithTheirEvents(t *testing.T) {
 				require.NoError(t, db.EventsInsert(ctx, []*store.EventWrite{{Event: ev, Keys: keys}}))
 				return ev
 			}
-			many := []string{"1001", "PO-7"}
-			for i := range 15 {
+			// Keys JSON must escape in events.keys, where the trigger reads them back.
+			many := []string{"1001", "PO-7", `q"uote`, `back\slash`, "line\nfeed\x01\x1f", "ünï😀", "</tag>&\u2028"}
+			for i := range 10 {
 				many = append(many, fmt.Sprint("k", i))
 			}
 			write(org.ID, at, many...) // 17 keys: the first 16 are indexed
