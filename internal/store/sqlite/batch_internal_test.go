@@ -34,10 +34,7 @@ func TestNumberParams(t *testing.T) {
 func TestEventsInsertSharedValues(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	db, org, at := openWithOrg(t, t.TempDir())
-	t.Cleanup(func() { db.Close() })
-	other := &consign.Org{ID: consign.NewID(consign.PrefixOrg, at), Name: "Other", Role: consign.RoleBoth, CreatedAt: at, UpdatedAt: at}
-	require.NoError(t, db.OrgInsert(ctx, other))
+	db, org, other, at := openWithTwoOrgs(t)
 	var ws []*store.EventWrite
 	orgs := []string{org.ID, other.ID}
 	// 450 events: runs of 1 to 3 that share org, type and time, and a run of 250 (past

@@ -39,10 +39,7 @@ func TestKeyRowsGoWithTheirEvents(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			db, org, at := openWithOrg(t, t.TempDir())
-			t.Cleanup(func() { db.Close() })
-			other := &consign.Org{ID: consign.NewID(consign.PrefixOrg, at), Name: "Other", Role: consign.RoleBoth, CreatedAt: at, UpdatedAt: at}
-			require.NoError(t, db.OrgInsert(ctx, other))
+			db, org, other, at := openWithTwoOrgs(t)
 			write := func(orgID string, at time.Time, keys ...string) *consign.Event {
 				ev := &consign.Event{ID: consign.NewID(consign.PrefixEvent, at), OrgID: orgID, Type: "order.updated",
 					Payload: []byte(`{"order_id":"1001"}`), CreatedAt: at}
@@ -74,6 +71,17 @@ func TestKeyRowsGoWithTheirEvents(t *testing.T) {
 			require.Equal(t, kept.ID, evs[0].ID)
 		})
 	}
+}
+
+// openWithTwoOrgs opens a store in a new directory with two orgs, closed when the test
+// ends.
+func openWithTwoOrgs(t *testing.T) (db *DB, org, other *consign.Org, at time.Time) {
+	t.Helper()
+	db, org, at = openWithOrg(t, t.TempDir())
+	t.Cleanup(func() { db.Close() })
+	other = &consign.Org{ID: consign.NewID(consign.PrefixOrg, at), Name: "Other", Role: consign.RoleBoth, CreatedAt: at, UpdatedAt: at}
+	require.NoError(t, db.OrgInsert(t.Context(), other))
+	return db, org, other, at
 }
 
 // TestMigrationKeepsEventKeys writes keyed events at schema version 16 (event_keys with
