@@ -48,10 +48,26 @@ type EndpointTLS struct {
 // ParseTLS checks in against now and returns the endpoint's TLS settings, or nil when
 // in is empty. Each problem is a field error under "tls.".
 func ParseTLS(in TLSInput, now time.Time) (*EndpointTLS, error) {
+	var v Validation
+	t := parseTLS(&v, "tls.", in, now)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// parseTLS checks in against now, adding each problem to v as a field error under
+// prefix, and returns the TLS settings it gives (nil when in is empty or wrong).
+func parseTLS(out *Validation, prefix string, in TLSInput, now time.Time) *EndpointTLS {
 	if in == (TLSInput{}) {
-		return nil, nil
+		return nil
 	}
 	var v Validation
+	defer func() {
+		for _, f := range v.fields {
+			out.Add(prefix+strings.TrimPrefix(f.Field, "tls."), "%s", f.Message)
+		}
+	}()
 	t := &EndpointTLS{ClientCertificate: in.ClientCertificate, ClientKey: in.ClientKey, CACertificates: in.CACertificates}
 	for _, f := range []struct{ name, val string }{
 		{"tls.client_certificate", in.ClientCertificate}, {"tls.client_key", in.ClientKey}, {"tls.ca_certificates", in.CACertificates},
@@ -60,8 +76,8 @@ func ParseTLS(in TLSInput, now time.Time) (*EndpointTLS, error) {
 			v.Add(f.name, "is %d bytes; at most %d", len(f.val), MaxPEM)
 		}
 	}
-	if err := v.Err(); err != nil {
-		return nil, err
+	if len(v.fields) > 0 {
+		return nil
 	}
 	switch {
 	case in.ClientCertificate != "" && in.ClientKey == "":
@@ -96,10 +112,10 @@ func ParseTLS(in TLSInput, now time.Time) (*EndpointTLS, error) {
 			t.CASubjects = append(t.CASubjects, c.Subject.String())
 		}
 	}
-	if err := v.Err(); err != nil {
-		return nil, err
+	if len(v.fields) > 0 {
+		return nil
 	}
-	return t, nil
+	return t
 }
 
 // Summarize fills the shown fields of t from its PEM documents (stored settings

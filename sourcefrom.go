@@ -46,6 +46,74 @@ type SourceFrom struct {
 	Brokers []string `json:"brokers,omitempty" doc:"Kafka brokers as host:port, in plaintext: only with --insecure-targets (else give url kafka+tls://…)"`
 	Topic   string   `json:"topic,omitempty"`
 	Group   string   `json:"group,omitempty"`
+	// TLS is the source's own TLS settings (nil: the system roots, no client
+	// certificate).
+	TLS *FromTLS `json:"tls,omitempty" doc:"the source's own TLS settings, as an endpoint's tls: ca_certificates (PEM) trusted instead of the system roots for this broker, client_certificate and client_key (PEM) for mutual TLS; the key is stored sealed; replies show subject, issuer, not_after and ca_subjects instead of the PEM documents, and a tls sent back as shown keeps the stored settings"`
+}
+
+// Storable returns a copy of f as a store keeps it in clear: the URL without its
+// credentials and the TLS settings without the client key (both are sealed apart), nor
+// what replies show of them.
+func (f *SourceFrom) Storable() *SourceFrom {
+	out := *f
+	out.URL = URLWithoutCredentials(f.URL)
+	if f.TLS != nil {
+		out.TLS = &FromTLS{TLSInput: TLSInput{ClientCertificate: f.TLS.ClientCertificate, CACertificates: f.TLS.CACertificates}}
+	}
+	return &out
+}
+
+// Shown returns a copy of f fit for a reply: the URL's credentials masked (MaskURL), of
+// the TLS settings what FromTLS.Shown keeps.
+func (f *SourceFrom) Shown() *SourceFrom {
+	out := *f
+	out.URL = MaskURL(f.URL)
+	if f.TLS != nil {
+		out.TLS = f.TLS.Shown()
+	}
+	return &out
+}
+
+// FromTLS is a broker source's own TLS settings, given as an endpoint's are (TLSInput:
+// the broker's CA certificates, trusted instead of the system roots for this source
+// alone, and a client certificate and its key for mutual TLS). Replies show only what
+// Shown keeps: the certificates' subjects, issuer and expiry, never the PEM documents,
+// and the key is sealed at rest.
+type FromTLS struct {
+	TLSInput
+	Subject    string     `json:"subject,omitempty"`
+	Issuer     string     `json:"issuer,omitempty"`
+	NotAfter   *time.Time `json:"not_after,omitempty"`
+	CASubjects []string   `json:"ca_subjects,omitempty"`
+}
+
+// Check checks t against now, adding each problem to v as a field error under
+// "from.tls.".
+func (t *FromTLS) Check(v *Validation, now time.Time) {
+	if t.TLSInput == (TLSInput{}) {
+		v.Add("from.tls", "gives no client_certificate, client_key or ca_certificates: leave tls out for none")
+		return
+	}
+	parseTLS(v, "from.tls.", t.TLSInput, now)
+}
+
+// Shown returns what a reply shows of t: the subject, issuer and expiry of its client
+// certificate and the subjects of its CAs (t itself, copied, when it has no PEM
+// document: it is shown already).
+func (t *FromTLS) Shown() *FromTLS {
+	if t.TLSInput == (TLSInput{}) {
+		c := *t
+		return &c
+	}
+	e := EndpointTLS{ClientCertificate: t.ClientCertificate, CACertificates: t.CACertificates}
+	e.Summarize()
+	return &FromTLS{Subject: e.Subject, Issuer: e.Issuer, NotAfter: e.NotAfter, CASubjects: e.CASubjects}
+}
+
+// AsShown reports whether t is what a reply showed (no PEM document): sent back in an
+// update, it keeps the stored settings.
+func (t *FromTLS) AsShown() bool {
+	return t.TLSInput == (TLSInput{}) && (t.Subject != "" || len(t.CASubjects) > 0)
 }
 
 // FromStatus is how the consumer of a source's broker is doing, as seen by the node that

@@ -22,6 +22,9 @@ type (
 	// SourceFrom is a broker the source reads messages from: NATS JetStream, AMQP or
 	// Kafka. The URL's credentials are masked in replies.
 	SourceFrom = consign.SourceFrom
+	// FromTLS is a broker source's own TLS settings: given as PEM documents, shown as
+	// the certificates' subjects.
+	FromTLS = consign.FromTLS
 	// FromStatus is how the answering node's consumer of a source's broker is doing.
 	FromStatus = consign.FromStatus
 	// Receipt is one inbound request (or polled item) as received, with its verdict.

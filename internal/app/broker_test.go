@@ -58,20 +58,22 @@ type envelope struct {
 }
 
 // TestBrokerSourcesOverTLS: a source reads each broker over TLS (tls://, amqps://,
-// kafka+tls:// with SCRAM), the broker's certificate verified against the roots the
-// server trusts (here the test CA alone), and its messages become events; a source
-// whose broker's certificate is not trusted shows why in its consumer's last error.
+// kafka+tls:// with SCRAM), the broker's certificate verified against the source's own
+// CA (from.tls.ca_certificates; the server trusts the system roots), and its messages
+// become events; the reply shows the CA's subject, not its PEM. The same source
+// without the CA shows why it cannot read in its consumer's last error.
 func TestBrokerSourcesOverTLS(t *testing.T) {
 	t.Parallel()
 	ca := brokertest.NewCA(t)
-	e := start(t, func(c *app.Config) { c.Inbound.BrokerRootCAs = ca.Pool() })
+	e := start(t)
 	for _, tc := range []struct {
 		name   string
 		broker func(testing.TB, *brokertest.CA) *brokertest.Broker
+		other  string // the field that gives the untrusting source its own place on the broker
 	}{
-		{"nats", brokertest.NATSOverTLS},
-		{"amqp", brokertest.AMQPOverTLS},
-		{"kafka", brokertest.KafkaOverTLS},
+		{"nats", brokertest.NATSOverTLS, "durable"},
+		{"amqp", brokertest.AMQPOverTLS, ""},
+		{"kafka", brokertest.KafkaOverTLS, "group"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -79,29 +81,39 @@ func TestBrokerSourcesOverTLS(t *testing.T) {
 			o := e.newOrg("tls " + tc.name)
 			rc := newReceiver(t, nil)
 			e.createEndpoint(o, map[string]any{"url": rc.URL, "topics": []string{"order.*"}})
-			created := e.c.must(http.StatusCreated, "POST", "/v1/orgs/"+o.id+"/sources", map[string]any{
-				"name": "warehouse " + tc.name, "topic": "order.created", "from": b.From}, o.key)
-			srcID := created["id"].(string)
+			r := e.c.raw("POST", "/v1/orgs/"+o.id+"/sources", map[string]any{
+				"name": "warehouse " + tc.name, "topic": "order.created", "from": b.From}, o.key, nil)
+			require.Equal(t, http.StatusCreated, r.status, string(r.body))
+			var created brokerSource
+			require.NoError(t, json.Unmarshal(r.body, &created))
+			require.Equal(t, &consign.FromTLS{CASubjects: []string{"CN=consign test CA"}}, created.From.TLS, "the reply shows the CA, not its PEM")
+			require.NotContains(t, string(r.body), "BEGIN CERTIFICATE")
 			b.Publish(t, "order-1", nil, []byte(`{"order_id": 1}`))
 			var env envelope
 			require.NoError(t, json.Unmarshal(rc.next(t).Body, &env))
 			require.JSONEq(t, `{"order_id": 1}`, string(env.Data))
-			e.waitReceipts(o, srcID, "status=processed", 1)
+			e.waitReceipts(o, created.ID, "status=processed", 1)
+			page := signIn(t, e, o.key).page(t, "/ui/orgs/"+o.id+"/sources/"+created.ID)
+			require.Contains(t, page, "its own TLS: CA <code>CN=consign test CA</code>", "the dashboard shows the source's CA")
+			require.NotContains(t, page, "BEGIN CERTIFICATE")
 
-			// The same broker, its certificate not trusted by a server with the system roots.
-			other := start(t)
-			o2 := other.newOrg("tls untrusted " + tc.name)
+			// The from object sent back as shown keeps the CA: the consumer, started again
+			// (a new version), reads the next message.
+			e.c.must(http.StatusOK, "PATCH", "/v1/orgs/"+o.id+"/sources/"+created.ID, map[string]any{"from": created.From}, o.key)
+			b.Publish(t, "order-2", nil, []byte(`{"order_id": 2}`))
+			require.NoError(t, json.Unmarshal(rc.next(t).Body, &env))
+			require.JSONEq(t, `{"order_id": 2}`, string(env.Data))
+
+			// The same broker without the CA: its certificate is not trusted.
 			from := maps.Clone(b.From)
-			switch tc.name {
-			case "nats":
-				from["durable"] = brokertest.Name("untrusted_")
-			case "kafka":
-				from["group"] = brokertest.Name("untrusted_")
+			delete(from, "tls")
+			if tc.other != "" {
+				from[tc.other] = brokertest.Name("untrusted_")
 			}
-			id := other.c.must(http.StatusCreated, "POST", "/v1/orgs/"+o2.id+"/sources", map[string]any{
-				"name": "untrusted " + tc.name, "topic": "order.created", "from": from}, o2.key)["id"].(string)
+			id := e.c.must(http.StatusCreated, "POST", "/v1/orgs/"+o.id+"/sources", map[string]any{
+				"name": "untrusted " + tc.name, "topic": "order.created", "from": from}, o.key)["id"].(string)
 			require.Eventually(t, func() bool {
-				st := other.brokerSource(o2, id).FromStatus
+				st := e.brokerSource(o, id).FromStatus
 				return st != nil && strings.Contains(st.LastError, "certificate signed by unknown authority")
 			}, waitFor, tick, "the consumer says the certificate is not trusted")
 		})

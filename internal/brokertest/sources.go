@@ -51,11 +51,13 @@ func NATS(tb testing.TB) *Broker {
 }
 
 // NATSOverTLS is NATS on a server of the test's own that requires TLS with ca's
-// certificate (NATSTLS); From names it with tls://.
+// certificate (NATSTLS); From names it with tls:// and trusts ca (from.tls).
 func NATSOverTLS(tb testing.TB, ca *CA) *Broker {
 	tb.Helper()
 	url, nc := NATSTLS(tb, ca)
-	return natsBroker(tb, nc, url)
+	b := natsBroker(tb, nc, url)
+	b.From["tls"] = map[string]any{"ca_certificates": ca.PEM}
+	return b
 }
 
 // natsBroker makes a stream through nc on the server at url.
@@ -146,11 +148,12 @@ func AMQP(tb testing.TB) *Broker {
 }
 
 // AMQPOverTLS is AMQP through a proxy that terminates TLS with ca's certificate in
-// front of the local RabbitMQ; From names it with amqps://.
+// front of the local RabbitMQ; From names it with amqps:// and trusts ca (from.tls).
 func AMQPOverTLS(tb testing.TB, ca *CA) *Broker {
 	tb.Helper()
 	b := AMQP(tb)
 	b.From["url"] = "amqps://guest:guest@" + NewTLSProxy(tb, AMQPAddr, ca).Addr + "/"
+	b.From["tls"] = map[string]any{"ca_certificates": ca.PEM}
 	return b
 }
 
@@ -168,13 +171,14 @@ func Kafka(tb testing.TB) *Broker {
 }
 
 // KafkaOverTLS is Kafka on a cluster that speaks TLS (ca's certificate) and SCRAM-SHA-512
-// alone (KafkaTLS); From names it with a kafka+tls:// URL with the credentials.
+// alone (KafkaTLS); From names it with a kafka+tls:// URL with the credentials and
+// trusts ca (from.tls).
 func KafkaOverTLS(tb testing.TB, ca *CA) *Broker {
 	tb.Helper()
 	topic := Name("orders_")
 	c := KafkaTLS(tb, ca, "SCRAM-SHA-512", topic)
 	url := "kafka+tls://" + KafkaUser + ":" + KafkaPass + "@" + strings.Join(c.ListenAddrs(), ",") + "?sasl=scram-sha-512"
-	return kafkaBroker(tb, topic, map[string]any{"type": "kafka", "url": url}, kgo.SeedBrokers(c.ListenAddrs()...),
+	return kafkaBroker(tb, topic, map[string]any{"type": "kafka", "url": url, "tls": map[string]any{"ca_certificates": ca.PEM}}, kgo.SeedBrokers(c.ListenAddrs()...),
 		kgo.DialTLSConfig(ca.Client()), kgo.SASL(scram.Auth{User: KafkaUser, Pass: KafkaPass}.AsSha512Mechanism()))
 }
 

@@ -461,16 +461,7 @@ func showEndpoint(w io.Writer, e *client.Endpoint) {
 		pairs = append(pairs, "signature", sig.Scheme)
 	}
 	if t := e.TLS; t != nil {
-		// Only the summary: the PEM documents, and the key above all, never reach replies.
-		if t.Subject != "" {
-			pairs = append(pairs, "tls_client_subject", t.Subject, "tls_client_issuer", t.Issuer)
-			if t.NotAfter != nil {
-				pairs = append(pairs, "tls_client_not_after", t.NotAfter)
-			}
-		}
-		if len(t.CASubjects) > 0 {
-			pairs = append(pairs, "tls_ca_subjects", strings.Join(t.CASubjects, "; "))
-		}
+		pairs = tlsPairs(pairs, "tls_", t.Subject, t.Issuer, t.NotAfter, t.CASubjects)
 	}
 	if len(e.SuccessStatuses) > 0 {
 		pairs = append(pairs, "success_statuses", e.SuccessStatuses)
@@ -687,4 +678,20 @@ func showSecret(w io.Writer, sec *client.Secret) {
 	}
 	fields(w, append(pairs, "value", sec.Value)...)
 	fmt.Fprintln(w, "\nThe value is shown this once; give it to the receiver.")
+}
+
+// tlsPairs appends what a reply shows of TLS settings (an endpoint's, a broker source's),
+// each name after prefix: only the summary, as the PEM documents, and the key above all,
+// never reach replies.
+func tlsPairs(pairs []any, prefix, subject, issuer string, notAfter *time.Time, caSubjects []string) []any {
+	if subject != "" {
+		pairs = append(pairs, prefix+"client_subject", subject, prefix+"client_issuer", issuer)
+		if notAfter != nil {
+			pairs = append(pairs, prefix+"client_not_after", notAfter)
+		}
+	}
+	if len(caSubjects) > 0 {
+		pairs = append(pairs, prefix+"ca_subjects", strings.Join(caSubjects, "; "))
+	}
+	return pairs
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/client"
 )
 
@@ -80,6 +81,40 @@ type sourcesCreateCmd struct {
 	KafkaTopic    string   `name:"kafka-topic" help:"The Kafka topic to read."`
 	Group         string   `help:"The Kafka consumer group, whose committed offsets say where reading resumes."`
 	FromFile      string   `help:"Read the source as the API's JSON from this file (- for standard input); flags override it."`
+	brokerTLSFlags
+}
+
+// brokerTLSFlags set a broker source's own TLS settings (from.tls) from PEM files, each
+// field over --from-file's.
+type brokerTLSFlags struct {
+	BrokerCaFile     string `name:"broker-ca-file" help:"A PEM file with the broker's CA certificates, trusted for this source instead of the system roots." group:"Broker TLS"`
+	BrokerClientCert string `name:"broker-client-cert" help:"A PEM file with the client certificate (and any intermediates) presented to the broker for mutual TLS." group:"Broker TLS"`
+	BrokerClientKey  string `name:"broker-client-key" help:"A PEM file with the client certificate's private key (stored sealed, never shown)." group:"Broker TLS"`
+}
+
+// apply reads the files named into f.TLS.
+func (c *brokerTLSFlags) apply(env *runEnv, f *client.SourceFrom) error {
+	if c.BrokerCaFile == "" && c.BrokerClientCert == "" && c.BrokerClientKey == "" {
+		return nil
+	}
+	if f == nil {
+		return codeError{2, fmt.Errorf("--broker-ca-file, --broker-client-cert and --broker-client-key need a broker: --nats, --amqp, --kafka or a from in --from-file")}
+	}
+	if f.TLS == nil {
+		f.TLS = &client.FromTLS{}
+	}
+	for file, dst := range map[string]*string{c.BrokerCaFile: &f.TLS.CACertificates, c.BrokerClientCert: &f.TLS.ClientCertificate,
+		c.BrokerClientKey: &f.TLS.ClientKey} {
+		if file == "" {
+			continue
+		}
+		b, err := readInput(env, file, consign.MaxPEM)
+		if err != nil {
+			return err
+		}
+		*dst = string(b)
+	}
+	return nil
 }
 
 func (c *sourcesCreateCmd) Run(env *runEnv) error {
@@ -121,6 +156,9 @@ func (c *sourcesCreateCmd) Run(env *runEnv) error {
 		in.From = &client.SourceFrom{Type: "amqp", URL: c.AMQP, Queue: c.Queue}
 	case len(c.Kafka) > 0:
 		in.From = &client.SourceFrom{Type: "kafka", Brokers: c.Kafka, Topic: c.KafkaTopic, Group: c.Group}
+	}
+	if err := c.brokerTLSFlags.apply(env, in.From); err != nil {
+		return err
 	}
 	s, err := c.open(env)
 	if err != nil {
@@ -231,7 +269,14 @@ func showSource(w io.Writer, src *client.Source) {
 		case "amqp":
 			pairs = append(pairs, "from", "amqp "+f.URL+" queue "+f.Queue)
 		case "kafka":
-			pairs = append(pairs, "from", "kafka "+strings.Join(f.Brokers, ",")+" topic "+f.Topic+" group "+f.Group)
+			brokers := f.URL
+			if brokers == "" {
+				brokers = strings.Join(f.Brokers, ",")
+			}
+			pairs = append(pairs, "from", "kafka "+brokers+" topic "+f.Topic+" group "+f.Group)
+		}
+		if t := f.TLS; t != nil {
+			pairs = tlsPairs(pairs, "from_tls_", t.Subject, t.Issuer, t.NotAfter, t.CASubjects)
 		}
 		if st := src.FromStatus; st != nil {
 			var lag any

@@ -38,6 +38,7 @@ import (
 	"code.dny.dev/ssrf"
 
 	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/destination"
 	"github.com/consign-dev/consign/internal/destination/kafkadest"
 	"github.com/consign-dev/consign/internal/sender"
 )
@@ -224,8 +225,16 @@ func (s *Service) consume(ctx context.Context, src *consign.Source, c *consumer)
 func (s *Service) consumeOnce(ctx context.Context, src *consign.Source, c *consumer) error {
 	dial := brokerDialer(s.cfg.InsecureTargets)
 	// For tls://, amqps:// and kafka+tls://: the broker's certificate verified against
-	// the system roots (or BrokerRootCAs).
-	conf := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: s.cfg.BrokerRootCAs}
+	// the system roots or the source's own CAs, the source's client certificate for
+	// mutual TLS.
+	var ct *destination.ClientTLS
+	if t := src.From.TLS; t != nil {
+		var err error
+		if ct, err = destination.NewClientTLS(t.ClientCertificate, t.ClientKey, t.CACertificates); err != nil {
+			return fmt.Errorf("tls settings: %w", err)
+		}
+	}
+	conf := ct.Apply(&tls.Config{MinVersion: tls.VersionTLS12})
 	var conn brokerConn
 	var err error
 	switch src.From.Type {

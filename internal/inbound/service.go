@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -35,9 +34,6 @@ type Config struct {
 	// InsecureTargets allows http:// and non-public poll URLs, and plaintext and
 	// non-public brokers (development, tests).
 	InsecureTargets bool
-	// BrokerRootCAs, if not nil, replaces the system roots that verify the certificates
-	// of TLS brokers (tests: a broker with a test CA).
-	BrokerRootCAs *x509.CertPool
 	// ValidateURL checks a poll URL when it is set (no DNS); default
 	// sender.ValidateTargetURL.
 	ValidateURL func(raw string, insecure bool) error
@@ -289,6 +285,8 @@ type credentials struct {
 	PollHeaders map[string]string `json:"poll_headers,omitempty"`
 	// FromURL is the broker URL with its credentials.
 	FromURL string `json:"from_url,omitempty"`
+	// FromTLSKey is the private key of the source's client certificate.
+	FromTLSKey string `json:"from_tls_key,omitempty"`
 }
 
 // newToken returns an ingest token: 192 random bits, URL-safe.
@@ -353,7 +351,10 @@ func (s *Service) row(src *consign.Source) (*store.SourceRow, error) {
 	if src.From != nil && consign.URLWithoutCredentials(src.From.URL) != src.From.URL {
 		c.FromURL = src.From.URL
 	}
-	if c.Secret != "" || c.Password != "" || len(c.PollHeaders) > 0 || c.FromURL != "" {
+	if src.From != nil && src.From.TLS != nil {
+		c.FromTLSKey = src.From.TLS.ClientKey
+	}
+	if c.Secret != "" || c.Password != "" || len(c.PollHeaders) > 0 || c.FromURL != "" || c.FromTLSKey != "" {
 		b, err := json.Marshal(c)
 		if err != nil {
 			return nil, err
@@ -367,9 +368,7 @@ func (s *Service) row(src *consign.Source) (*store.SourceRow, error) {
 		row.Poll = &p
 	}
 	if row.From != nil {
-		f := *row.From
-		f.URL = consign.URLWithoutCredentials(f.URL)
-		row.From = &f
+		row.From = row.From.Storable()
 	}
 	return row, nil
 }
@@ -390,6 +389,10 @@ func (s *Service) open(row *store.SourceRow) (*consign.Source, error) {
 	if src.From != nil {
 		f := *src.From
 		f.Brokers = slices.Clone(f.Brokers)
+		if f.TLS != nil {
+			t := *f.TLS
+			f.TLS = &t
+		}
 		src.From = &f
 	}
 	if len(row.Sealed) > 0 {
@@ -408,13 +411,17 @@ func (s *Service) open(row *store.SourceRow) (*consign.Source, error) {
 		if src.From != nil && c.FromURL != "" {
 			src.From.URL = c.FromURL
 		}
+		if src.From != nil && src.From.TLS != nil {
+			src.From.TLS.ClientKey = c.FromTLSKey
+		}
 	}
 	return &src, nil
 }
 
 // Redact returns a copy of src fit for a reply: verification credentials removed, every
 // poll header value masked (consign.Mask), whatever the header is called, and the
-// credentials of a broker URL masked (consign.MaskURL).
+// credentials of a broker URL masked and its TLS settings summed up
+// (consign.SourceFrom.Shown).
 func Redact(src *consign.Source) *consign.Source {
 	out := *src
 	out.Verify.Secret, out.Verify.Token, out.Verify.Password = "", "", ""
@@ -424,9 +431,7 @@ func Redact(src *consign.Source) *consign.Source {
 		out.Poll = &p
 	}
 	if src.From != nil {
-		f := *src.From
-		f.URL = consign.MaskURL(f.URL)
-		out.From = &f
+		out.From = src.From.Shown()
 	}
 	return &out
 }
@@ -464,6 +469,9 @@ func (s *Service) validate(ctx context.Context, src *consign.Source) error {
 	}
 	if f := src.From; f != nil {
 		checkFrom(&v, f, s.cfg.InsecureTargets)
+		if f.TLS != nil {
+			f.TLS.Check(&v, s.now())
+		}
 	}
 	return v.Err()
 }
@@ -518,9 +526,7 @@ func (s *Service) CreateSource(ctx context.Context, orgID string, in *SourceInpu
 		src.Poll = &p
 	}
 	if src.From != nil {
-		f := *src.From
-		f.URL = consign.MaskURL(f.URL) // given by the client: not echoed
-		src.From = &f
+		src.From = src.From.Shown()            // given by the client: not echoed
 		src.FromStatus = &consign.FromStatus{} // its consumer is starting
 	}
 	return src, nil
@@ -600,6 +606,9 @@ func (s *Service) UpdateSource(ctx context.Context, orgID, id string, decode fun
 	next.From, next.TypePointer, next.TypeHeader = in.From.V, in.TypePointer, in.TypeHeader
 	if next.From != nil && cur.From != nil && next.From.URL == consign.MaskURL(cur.From.URL) {
 		next.From.URL = cur.From.URL // sent back as shown: keep the stored credentials
+	}
+	if next.From != nil && next.From.TLS != nil && next.From.TLS.AsShown() && cur.From != nil && cur.From.TLS != nil {
+		next.From.TLS = cur.From.TLS // likewise the TLS settings
 	}
 	if in.Verify.V != nil {
 		next.Verify = *in.Verify.V

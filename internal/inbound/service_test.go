@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/consign-dev/consign"
+	"github.com/consign-dev/consign/internal/brokertest"
 	"github.com/consign-dev/consign/internal/inbound"
 	"github.com/consign-dev/consign/internal/ingest"
 	"github.com/consign-dev/consign/internal/secretbox"
@@ -772,4 +773,84 @@ func TestReceiptsPublishedInBatches(t *testing.T) {
 	pub.mu.Lock()
 	defer pub.mu.Unlock()
 	require.Greater(t, pub.largest, 1, "published in batches, not one call per receipt")
+}
+
+// TestFromTLS: a broker source's own TLS settings are checked as an endpoint's are (field
+// errors under from.tls), shown as the certificates' subjects and never as PEM, the
+// client key sealed; sent back as shown they are kept, and a from without tls drops them.
+func TestFromTLS(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	s := h.service(h.pub)
+	ctx := t.Context()
+	ca := brokertest.NewCA(t)
+	from := func(tls map[string]any) string {
+		f := map[string]any{"type": "nats", "url": "tls://nats.example.com:4222", "subject": "orders.>"}
+		if tls != nil {
+			f["tls"] = tls
+		}
+		b, _ := json.Marshal(map[string]any{"name": "warehouse", "topic": "shipment.created", "from": f})
+		return string(b)
+	}
+	for _, tt := range []struct {
+		name   string
+		tls    map[string]any
+		fields []string
+	}{
+		{"Empty", map[string]any{}, []string{"from.tls"}},
+		{"NotPEM", map[string]any{"ca_certificates": "not a certificate"}, []string{"from.tls.ca_certificates"}},
+		{"KeyWithoutCertificate", map[string]any{"client_key": ca.KeyPEM}, []string{"from.tls.client_certificate"}},
+		{"CertificateWithoutKey", map[string]any{"client_certificate": ca.CertPEM}, []string{"from.tls.client_key"}},
+		{"OtherKey", map[string]any{"client_certificate": ca.CertPEM, "client_key": brokertest.NewCA(t).KeyPEM}, []string{"from.tls.client_key"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var in inbound.SourceInput
+			require.NoError(t, decodeInto(from(tt.tls))(&in))
+			_, err := s.CreateSource(ctx, h.org, &in)
+			var e *consign.Error
+			require.ErrorAs(t, err, &e)
+			var fields []string
+			for _, f := range e.Fields {
+				fields = append(fields, f.Field)
+			}
+			require.Equal(t, tt.fields, fields, "%v", err)
+		})
+	}
+
+	src := create(t, s, h.org, from(map[string]any{"ca_certificates": ca.PEM, "client_certificate": ca.CertPEM, "client_key": ca.KeyPEM}))
+	shown := src.From.TLS
+	require.Equal(t, "CN=127.0.0.1", shown.Subject)
+	require.Equal(t, "CN=consign test CA", shown.Issuer)
+	require.Equal(t, []string{"CN=consign test CA"}, shown.CASubjects)
+	require.Equal(t, consign.TLSInput{}, shown.TLSInput, "no PEM document in a reply")
+	stored := func() *store.SourceRow {
+		row, err := h.st.SourceGet(ctx, h.org, src.ID)
+		require.NoError(t, err)
+		require.NotContains(t, string(row.Sealed), "PRIVATE KEY", "the key is sealed")
+		return row
+	}
+	row := stored()
+	require.Equal(t, &consign.FromTLS{TLSInput: consign.TLSInput{ClientCertificate: ca.CertPEM, CACertificates: ca.PEM}}, row.From.TLS,
+		"the certificates in clear, the key apart")
+	sealed := len(row.Sealed)
+
+	// The from object sent back as shown keeps the settings, the key included.
+	got, err := s.Source(ctx, h.org, src.ID)
+	require.NoError(t, err)
+	got.From.Durable = "other"
+	patch, _ := json.Marshal(map[string]any{"from": got.From})
+	up, err := s.UpdateSource(ctx, h.org, src.ID, decodeInto(string(patch)))
+	require.NoError(t, err)
+	require.Equal(t, shown, up.From.TLS)
+	row = stored()
+	require.Equal(t, ca.PEM, row.From.TLS.CACertificates)
+	require.Len(t, row.Sealed, sealed, "the sealed key kept")
+
+	// A from without tls drops the settings.
+	got.From.TLS = nil
+	patch, _ = json.Marshal(map[string]any{"from": got.From})
+	up, err = s.UpdateSource(ctx, h.org, src.ID, decodeInto(string(patch)))
+	require.NoError(t, err)
+	require.Nil(t, up.From.TLS)
+	require.Nil(t, stored().From.TLS)
 }

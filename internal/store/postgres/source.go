@@ -29,9 +29,7 @@ type sourceConfig struct {
 func sourceConfigOf(s *consign.Source) json.RawMessage {
 	c := sourceConfig{Verify: s.Verify, Dedupe: s.Dedupe, TypePointer: s.TypePointer, TypeHeader: s.TypeHeader}
 	if s.From != nil {
-		f := *s.From
-		f.URL = consign.URLWithoutCredentials(f.URL)
-		c.From = &f
+		c.From = s.From.Storable()
 	}
 	c.Verify.Secret, c.Verify.Token, c.Verify.Password = "", "", ""
 	if s.Poll != nil {

@@ -122,7 +122,8 @@ func testSource(t *testing.T, open opener) {
 		s := open(t)
 		org := insertOrg(t, s, now)
 		nats := insertSource(t, s, org.ID, now, func(r *store.SourceRow) {
-			r.From = &consign.SourceFrom{Type: consign.FromNATS, URL: "nats://orders:hunter2@nats.example.com:4222", Subject: "orders.>", Durable: "consign"}
+			r.From = &consign.SourceFrom{Type: consign.FromNATS, URL: "nats://orders:hunter2@nats.example.com:4222", Subject: "orders.>", Durable: "consign",
+				TLS: &consign.FromTLS{TLSInput: consign.TLSInput{ClientCertificate: "CERT", ClientKey: "KEY", CACertificates: "CA"}, Subject: "CN=x"}}
 			r.TypeHeader = "X-Event-Type"
 		})
 		kafka := insertSource(t, s, org.ID, now, func(r *store.SourceRow) {
@@ -133,6 +134,8 @@ func testSource(t *testing.T, open opener) {
 
 		got := getSource(t, s, org.ID, nats.ID)
 		require.Equal(t, "nats://nats.example.com:4222", got.From.URL, "the URL's credentials are never stored in clear")
+		require.Equal(t, &consign.FromTLS{TLSInput: consign.TLSInput{ClientCertificate: "CERT", CACertificates: "CA"}}, got.From.TLS,
+			"the client key is never stored in clear")
 		require.Equal(t, "X-Event-Type", got.TypeHeader)
 		require.Equal(t, kafka.From, getSource(t, s, org.ID, kafka.ID).From)
 		require.Equal(t, "/type", getSource(t, s, org.ID, kafka.ID).TypePointer)
