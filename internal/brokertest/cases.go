@@ -7,6 +7,7 @@ package brokertest
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -111,4 +112,18 @@ func CheckURLs(t *testing.T, check func(raw string, insecure bool) error, cases 
 		require.ErrorContains(t, err, tt.Want, tt.URL)
 		require.NotContains(t, err.Error(), "plaintext: url", "no wrapping word before the message: %s", err)
 	}
+}
+
+// URLRules requires of check (a kind's CheckURL) what holds for every kind, whatever
+// URL a user sends (for fuzz targets): a URL accepted without --insecure-targets is
+// accepted with it, and never has a plaintext scheme. It reports whether check accepts
+// raw with --insecure-targets.
+func URLRules(t *testing.T, check func(raw string, insecure bool) error, raw string) bool {
+	t.Helper()
+	if check(raw, false) == nil {
+		require.NoError(t, check(raw, true), "what passes without --insecure-targets passes with it: %s", raw)
+		scheme, _, _ := strings.Cut(raw, ":")
+		require.NotContains(t, []string{"nats", "amqp", "redis", "kafka"}, strings.ToLower(scheme), "plaintext passed without --insecure-targets: %s", raw)
+	}
+	return check(raw, true) == nil
 }

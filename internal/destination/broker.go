@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -198,6 +199,32 @@ func ParseBrokerURL(raw string, insecure bool, schemes ...Scheme) (*url.URL, Sch
 		return nil, scheme, err
 	}
 	return u, scheme, nil
+}
+
+// BrokerQuery parses the query of a broker URL of scheme, which may give each of names
+// once and nothing else; its errors name what to fix.
+func BrokerQuery(rawQuery string, scheme Scheme, names ...string) (url.Values, error) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, errors.New("url query is not valid: " + err.Error())
+	}
+	for k, v := range q {
+		if !slices.Contains(names, k) {
+			article := "a"
+			if strings.ContainsRune("aeiou", rune(scheme.Name[0])) {
+				article = "an"
+			}
+			takes := strings.Join(names, ", ")
+			if i := strings.LastIndex(takes, ", "); i >= 0 {
+				takes = takes[:i] + " and " + takes[i+2:]
+			}
+			return nil, fmt.Errorf("url query %q is not known: %s %s:// URL takes %s", k, article, scheme.Name, takes)
+		}
+		if len(v) > 1 {
+			return nil, fmt.Errorf("url gives %s %d times; give it once", k, len(v))
+		}
+	}
+	return q, nil
 }
 
 // MessageHeaders calls set with each header of an attempt as a broker message carries

@@ -102,19 +102,9 @@ func parse(raw string, insecure bool) (target, error) {
 	if err != nil {
 		return target{}, err
 	}
-	q, err := url.ParseQuery(u.RawQuery)
+	q, err := destination.BrokerQuery(u.RawQuery, scheme, "exchange", "routing_key")
 	if err != nil {
-		return target{}, errors.New("url query is not valid: " + err.Error())
-	}
-	for k, v := range q {
-		switch k {
-		case "exchange", "routing_key":
-			if len(v) > 1 {
-				return target{}, fmt.Errorf("url gives %s %d times; give it once", k, len(v))
-			}
-		default:
-			return target{}, fmt.Errorf("url query %q is not known: an %s:// URL takes exchange and routing_key", k, scheme.Name)
-		}
+		return target{}, err
 	}
 	t := target{exchange: q.Get("exchange"), routingKey: q.Get("routing_key")}
 	if t.exchange == "" && t.routingKey == "" {

@@ -236,17 +236,9 @@ func ParseBrokers(raw string, insecure bool) (Brokers, string, error) {
 		}
 		b.Pass, authority = pass, authority[at+1:]
 	}
-	q, err := url.ParseQuery(query)
+	q, err := destination.BrokerQuery(query, scheme, "sasl")
 	if err != nil {
-		return Brokers{}, "", errors.New("url query is not valid: " + err.Error())
-	}
-	for k, v := range q {
-		if k != "sasl" {
-			return Brokers{}, "", fmt.Errorf("url query %q is not known: a %s:// URL takes sasl", k, scheme.Name)
-		}
-		if len(v) > 1 {
-			return Brokers{}, "", fmt.Errorf("url gives sasl %d times; give it once", len(v))
-		}
+		return Brokers{}, "", err
 	}
 	b.SASL = strings.ToLower(q.Get("sasl"))
 	switch {

@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -84,17 +83,9 @@ func parse(raw string, insecure bool) (target, error) {
 	if err != nil {
 		return target{}, err
 	}
-	q, err := url.ParseQuery(u.RawQuery)
+	q, err := destination.BrokerQuery(u.RawQuery, scheme, "stream")
 	if err != nil {
-		return target{}, errors.New("url query is not valid: " + err.Error())
-	}
-	for k, v := range q {
-		if k != "stream" {
-			return target{}, fmt.Errorf("url query %q is not known: a %s:// URL takes stream", k, scheme.Name)
-		}
-		if len(v) > 1 {
-			return target{}, fmt.Errorf("url gives stream %d times; give it once", len(v))
-		}
+		return target{}, err
 	}
 	t := target{scheme: scheme.Name, addr: u.Host, stream: q.Get("stream")}
 	if t.stream == "" {
