@@ -1,9 +1,10 @@
+//go:build !consign_stdlib
+
 package natsdest
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -42,9 +43,6 @@ const (
 	maxBatch   = 256
 )
 
-// errStopped is the answer of the publishes a closed connection still had waiting.
-var errStopped = errors.New("the connection was closed before the stream answered")
-
 // publisher publishes one connection's messages and hands each its stream's answer.
 type publisher struct {
 	nc     *nats.Conn
@@ -70,19 +68,6 @@ type pending struct {
 	msg      *nats.Msg
 	deadline time.Time
 	done     chan answer
-}
-
-// answer is what became of a publish: the stream's ack, or why there is none.
-type answer struct {
-	ack ack
-	err error
-}
-
-// ack is a stream's PubAck.
-type ack struct {
-	Stream    string `json:"stream"`
-	Sequence  uint64 `json:"seq"`
-	Duplicate bool   `json:"duplicate"`
 }
 
 // newPublisher subscribes to the connection's reply prefix; sweepEvery is how often

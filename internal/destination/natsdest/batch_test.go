@@ -1,3 +1,5 @@
+//go:build !consign_stdlib
+
 package natsdest
 
 import (

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/consign-dev/consign/internal/destination"
 )
@@ -276,7 +277,7 @@ func (s *Sender) Send(ctx context.Context, r destination.Request) destination.Ou
 // describe words the errors a user can act on.
 func describe(err error, subject string) error {
 	switch {
-	case errors.Is(err, nats.ErrNoResponders):
+	case errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse):
 		return fmt.Errorf("no JetStream stream takes subject %s (create a stream whose subjects include it)", subject)
 	}
 	return err
