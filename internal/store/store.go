@@ -348,7 +348,10 @@ type DeliveryFilter struct {
 	EndpointID string
 	EventID    string
 	Status     string
-	// Key selects the deliveries of the events that have this business key.
+	// Key selects the deliveries of the events that have this business key, listed by
+	// event, newest first, and within an event newest first (the same order as the
+	// deliveries' own for those written with their events; a replay's come with their
+	// event), so that a page reads only its events' rows.
 	Key string
 }
 

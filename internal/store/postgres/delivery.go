@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"maps"
 	"slices"
 	"sort"
@@ -33,18 +34,32 @@ func scanDelivery(row scanner) (*consign.Delivery, error) {
 	return &d, nil
 }
 
-// DeliveryList lists an org's deliveries newest first.
+// DeliveryList lists an org's deliveries newest first (by event with a key: DeliveryFilter.Key).
 func (db *DB) DeliveryList(ctx context.Context, orgID string, f store.DeliveryFilter) ([]*consign.Delivery, error) {
 	if f.Key != "" {
-		// The key's events first, then each one's deliveries by deliveries_event: LATERAL
-		// and OFFSET 0 keep the planner from joining by a scan of every delivery (5 s over
-		// 100,000 with the statistics of a freshly loaded table) or from reading an event's
-		// deliveries through deliveries_org, whose range is the org's every delivery.
+		// The key's index rows newest first, then each event's deliveries by
+		// deliveries_event, so that LIMIT stops after the page's events (an incremental
+		// sort orders each event's few deliveries) however many events share the key.
+		// LATERAL and OFFSET 0 keep the planner from joining by a scan of every delivery
+		// (5 s over 100,000 with the statistics of a freshly loaded table) or from reading
+		// an event's deliveries through deliveries_org, whose range is the org's every
+		// delivery. The cursor is a delivery: the page goes on below its event ($8), within
+		// it below the delivery; a cursor whose delivery is gone (retention takes the
+		// oldest events first) leaves nothing older to list.
+		below := f.Page.Below()
+		if f.Page.Cursor != "" {
+			err := db.pool.QueryRow(ctx, `SELECT event_id FROM deliveries WHERE id = $1 AND org_id = $2`, f.Page.Cursor, orgID).Scan(&below)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return []*consign.Delivery{}, nil
+			} else if err != nil {
+				return nil, translate(err)
+			}
+		}
 		rows, err := db.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM event_keys k
 			CROSS JOIN LATERAL (SELECT * FROM deliveries WHERE event_id = k.event_id OFFSET 0) d
-			WHERE k.org_id = $1 AND k.key = $7 AND d.org_id = $1 AND d.id < $2
+			WHERE k.org_id = $1 AND k.key = $7 AND k.event_id <= $8 AND d.org_id = $1 AND (k.event_id < $8 OR d.id < $2)
 			AND ($3 = '' OR d.endpoint_id = $3) AND ($4 = '' OR d.event_id = $4) AND ($5 = '' OR d.status = $5)
-			ORDER BY d.id DESC LIMIT $6`, orgID, f.Page.Below(), f.EndpointID, f.EventID, f.Status, f.Page.Size(), f.Key)
+			ORDER BY k.event_id DESC, d.id DESC LIMIT $6`, orgID, f.Page.Below(), f.EndpointID, f.EventID, f.Status, f.Page.Size(), f.Key, below)
 		return collect(rows, err, scanDelivery)
 	}
 	if f.EventID != "" {

@@ -36,8 +36,12 @@ func TestQueryPlans(t *testing.T) {
 		// deliveries by ID, never an org's every event or delivery.
 		{"events by key", eventsByKeySQL + ` AND e.type = ? ORDER BY k.event_id DESC LIMIT ?`, 5,
 			[]string{"SEARCH k USING PRIMARY KEY (org_id=? AND key=? AND event_id<?)", "SEARCH e USING INDEX sqlite_autoindex_events_1 (id=?)"}},
-		{"deliveries by key", deliveriesByKeySQL + ` AND d.status = ? ORDER BY d.id DESC LIMIT ?`, 6,
-			[]string{"SEARCH k USING PRIMARY KEY (org_id=? AND key=?)", "SEARCH d USING INDEX deliveries_event (event_id=?)"}},
+		// The key's deliveries by event: only an event's own are sorted, so LIMIT stops
+		// after the page's events.
+		{"deliveries by key", deliveriesByKeySQL + ` AND d.status = ? ORDER BY k.event_id DESC, d.id DESC LIMIT ?`, 7,
+			[]string{"SEARCH k USING PRIMARY KEY (org_id=? AND key=? AND event_id<?)", "SEARCH d USING INDEX deliveries_event (event_id=?)",
+				"USE TEMP B-TREE FOR LAST TERM OF ORDER BY"}},
+		{"cursor's event", cursorEventSQL, 2, []string{"SEARCH deliveries USING INDEX sqlite_autoindex_deliveries_1 (id=?)"}},
 		// An event's deliveries (GET …/events lists each event's).
 		{"deliveries of event", deliveriesOfEventSQL + ` AND d.event_id = ? ORDER BY d.id DESC LIMIT ?`, 4,
 			[]string{"SEARCH d USING INDEX deliveries_event (event_id=?)"}},

@@ -102,6 +102,38 @@ func testKeys(t *testing.T, open opener) {
 		}
 	})
 
+	// ByEvent: a key's deliveries come by event, newest first, and an event's newest
+	// first, so that a page reads only its own events' rows; a delivery made after newer
+	// events' (a replay's) comes with its event. Pages of any size add up to the list.
+	t.Run("ByEvent", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		org := insertOrg(t, s, now)
+		a, b := insertEndpoint(t, s, org.ID, now), insertEndpoint(t, s, org.ID, now)
+		older, newer := newEvent(org.ID, "order.created", now), newEvent(org.ID, "order.created", now.Add(time.Second))
+		olderDs := newDeliveries(now.Add(time.Minute), a.ID, b.ID) // made after newer's
+		newerDs := newDeliveries(newer.CreatedAt, a.ID)
+		require.NoError(t, s.EventsInsert(t.Context(), []*store.EventWrite{
+			{Event: older, Deliveries: olderDs, Keys: []string{"SKU-7"}}, {Event: newer, Deliveries: newerDs, Keys: []string{"SKU-7"}}}))
+		want := []string{newerDs[0].ID, olderDs[1].ID, olderDs[0].ID}
+		require.Equal(t, want, deliveryIDs(t, s, org.ID, store.DeliveryFilter{Key: "SKU-7"}))
+		for size := 1; size <= len(want); size++ {
+			var got []string
+			for cursor := ""; ; {
+				page := deliveryIDs(t, s, org.ID, store.DeliveryFilter{Key: "SKU-7", Page: store.Page{Limit: size, Cursor: cursor}})
+				got = append(got, page...)
+				if len(page) < size {
+					break
+				}
+				cursor = page[len(page)-1]
+			}
+			require.Equal(t, want, got, "pages of %d", size)
+		}
+		require.Equal(t, []string{olderDs[0].ID}, deliveryIDs(t, s, org.ID, store.DeliveryFilter{Key: "SKU-7", EndpointID: a.ID, Page: store.Page{Cursor: newerDs[0].ID}}))
+		require.Empty(t, deliveryIDs(t, s, org.ID, store.DeliveryFilter{Key: "SKU-7", Page: store.Page{Cursor: consign.NewID(consign.PrefixDelivery, now)}}),
+			"a cursor whose delivery is gone (retention took its event, and every older one) ends the list")
+	})
+
 	t.Run("Isolation", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
