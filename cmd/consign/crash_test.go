@@ -569,7 +569,9 @@ func startServer(tb testing.TB, bin, dataDir string, env []string, args ...strin
 		}
 	})
 
-	deadline := time.Now().Add(10 * time.Second)
+	// Starting includes migrations (a fresh PostgreSQL database) or recovery after a
+	// kill: a minute, for a loaded CI machine, not a quiet one's seconds.
+	deadline := time.Now().Add(time.Minute)
 	for p.url == "" {
 		if m := listeningRE.FindStringSubmatch(p.out.String()); m != nil {
 			p.url = m[1]
@@ -581,7 +583,7 @@ func startServer(tb testing.TB, bin, dataDir string, env []string, args ...strin
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("consign serve did not say where it listens within 10 s:\n%s", p.out.String())
+			tb.Fatalf("consign serve did not say where it listens within a minute:\n%s", p.out.String())
 		}
 	}
 	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil}}
@@ -595,7 +597,7 @@ func startServer(tb testing.TB, bin, dataDir string, env []string, args ...strin
 			}
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("GET %s/healthz did not answer 200 within 10 s (last: %v)", p.url, err)
+			tb.Fatalf("GET %s/healthz did not answer 200 within a minute of the start (last: %v)", p.url, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -426,7 +426,10 @@ func TestRetries(t *testing.T) {
 		t.Parallel()
 		o := e.newOrg("fail")
 		rc := newReceiver(t, status(http.StatusInternalServerError))
-		e.createEndpoint(o, map[string]any{"url": rc.URL, "topics": []string{"*"}, "retry": fastRetry("300ms")})
+		// Old after 2 s, retried every 50 ms: a loaded machine may take longer than a few
+		// hundred milliseconds to make the first attempt, and the delivery is then too old
+		// for a second.
+		e.createEndpoint(o, map[string]any{"url": rc.URL, "topics": []string{"*"}, "retry": fastRetry("2s")})
 		id := e.publish(o, "order.created", map[string]any{"n": 1})
 		d := e.waitStatus(o, e.onlyDelivery(o, id).ID, consign.StatusFailed)
 		require.GreaterOrEqual(t, d.AttemptsCount, 2, "retried before giving up")

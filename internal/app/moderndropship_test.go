@@ -31,9 +31,12 @@ func TestBurstLimitZeroIsNoLimit(t *testing.T) {
 		if now >= n {
 			once.Do(func() { close(release) })
 		}
+		// Held until all are in flight: 10 s for a loaded machine to open 100
+		// connections, within the sender's 15 s timeout, so that no attempt fails and is
+		// sent again.
 		select {
 		case <-release:
-		case <-time.After(3 * time.Second):
+		case <-time.After(10 * time.Second):
 		}
 	}))
 	t.Cleanup(srv.Close)
@@ -46,7 +49,7 @@ func TestBurstLimitZeroIsNoLimit(t *testing.T) {
 	e.c.must(http.StatusAccepted, "POST", "/v1/orgs/"+o.id+"/events/batch", map[string]any{"events": events}, o.key)
 	require.Eventually(t, func() bool {
 		return e.count("/v1/orgs/"+o.id+"/deliveries", o.key) == n && len(e.deliveries(o, "status=succeeded")) == n
-	}, waitFor, tick)
+	}, 3*waitFor, tick)
 	require.EqualValues(t, n, most.Load(), "all %d requests were in flight at once", n)
 }
 

@@ -18,14 +18,20 @@ import (
 	"github.com/consign-dev/consign/internal/destination/natsdest"
 )
 
+// loaded bounds the tests' own connection and JetStream calls, and TestSendConcurrently's
+// connect and attempts, which are not about timeouts: on a loaded CI machine, with every
+// package's tests on one NATS server, a handshake and a file-storage stream's creation
+// can take longer than nats.go's 2 s and 5 s defaults.
+const loaded = 30 * time.Second
+
 // stream creates a JetStream stream with file storage taking subject prefix.>, removed
 // when the test ends.
 func stream(t *testing.T, prefix string) jetstream.Stream {
 	t.Helper()
-	nc, err := nats.Connect(brokertest.NATSServer(t))
+	nc, err := nats.Connect(brokertest.NATSServer(t), nats.Timeout(loaded))
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(loaded))
 	require.NoError(t, err)
 	name := strings.ReplaceAll(prefix, ".", "_")
 	st, err := js.CreateOrUpdateStream(t.Context(), jetstream.StreamConfig{Name: name, Subjects: []string{prefix + ".>"},
@@ -79,7 +85,7 @@ func TestSendConcurrently(t *testing.T) {
 	t.Parallel()
 	prefix := unique(t)
 	st := stream(t, prefix)
-	s := natsdest.New(destination.BrokerConfig{InsecureTargets: true})
+	s := natsdest.New(destination.BrokerConfig{InsecureTargets: true, ConnectTimeout: loaded, Timeout: 2 * loaded})
 	t.Cleanup(s.Close)
 	const n = 500
 	brokertest.Unique(t, brokertest.SendMany(t, s, brokertest.NATSServer(t)+"/"+prefix+".x", n), "sequence")
