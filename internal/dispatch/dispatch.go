@@ -819,10 +819,15 @@ func (d *Dispatcher) take(ctx context.Context, e *epState, now time.Time) *store
 		return nil
 	}
 	if e.limiter != nil {
-		r := e.limiter.ReserveN(now, 1)
-		if delay := r.DelayFrom(now); delay > 0 {
-			r.CancelAt(now)
-			e.notBefore = now.Add(delay)
+		// The bucket's clock is when the token is taken, not when the turn began: a turn
+		// that began before its deliveries were written (and a loaded machine's long
+		// turns) would spend the first burst in the past, and the rest would reach the
+		// partner closer together than the limit.
+		at := d.cfg.Now()
+		r := e.limiter.ReserveN(at, 1)
+		if delay := r.DelayFrom(at); delay > 0 {
+			r.CancelAt(at)
+			e.notBefore = at.Add(delay)
 			return nil
 		}
 	}
