@@ -61,7 +61,8 @@ type envelope struct {
 // kafka+tls:// with SCRAM), the broker's certificate verified against the source's own
 // CA (from.tls.ca_certificates; the server trusts the system roots), and its messages
 // become events; the reply shows the CA's subject, not its PEM. The same source
-// without the CA shows why it cannot read in its consumer's last error.
+// without the CA shows why it cannot read in its consumer's last error, as a Kafka
+// source with a wrong password does.
 func TestBrokerSourcesOverTLS(t *testing.T) {
 	t.Parallel()
 	ca := brokertest.NewCA(t)
@@ -116,6 +117,20 @@ func TestBrokerSourcesOverTLS(t *testing.T) {
 				st := e.brokerSource(o, id).FromStatus
 				return st != nil && strings.Contains(st.LastError, "certificate signed by unknown authority")
 			}, waitFor, tick, "the consumer says the certificate is not trusted")
+
+			if tc.name != "kafka" {
+				return
+			}
+			// Credentials the brokers refuse show as such, not as silence.
+			from = maps.Clone(b.From)
+			from["url"] = strings.Replace(from["url"].(string), brokertest.KafkaPass, "wrong-pass", 1)
+			from["group"] = brokertest.Name("refused_")
+			id = e.c.must(http.StatusCreated, "POST", "/v1/orgs/"+o.id+"/sources", map[string]any{
+				"name": "refused " + tc.name, "topic": "order.created", "from": from}, o.key)["id"].(string)
+			require.Eventually(t, func() bool {
+				st := e.brokerSource(o, id).FromStatus
+				return st != nil && strings.Contains(st.LastError, "SASL authentication failed: ")
+			}, waitFor, tick, "the consumer says the credentials were refused")
 		})
 	}
 }

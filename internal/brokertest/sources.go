@@ -106,15 +106,7 @@ func natsBroker(tb testing.TB, nc *nats.Conn, server string) *Broker {
 func AMQP(tb testing.TB) *Broker {
 	tb.Helper()
 	server := AMQPServer(tb)
-	conn, err := amqp.Dial(server)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		tb.Fatal(err)
-	}
+	ch := amqpChannel(tb, server)
 	queue := Name("consign_test_")
 	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
 		tb.Fatal(err)
@@ -145,6 +137,39 @@ func AMQP(tb testing.TB) *Broker {
 			}
 		},
 	}
+}
+
+// amqpChannel opens a channel on the RabbitMQ at server, its connection closed when
+// the test ends.
+func amqpChannel(tb testing.TB, server string) *amqp.Channel {
+	tb.Helper()
+	conn, err := amqp.Dial(server)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ch
+}
+
+// AMQPTopicQueue declares a fresh queue on the local RabbitMQ, deleted with the test's
+// connection, bound to the amq.topic exchange with its own name as the routing key: the
+// place of an endpoint URL amqp://…/?exchange=amq.topic&routing_key=<queue>. It returns
+// a channel to read it and its name.
+func AMQPTopicQueue(tb testing.TB, prefix string) (*amqp.Channel, string) {
+	tb.Helper()
+	ch := amqpChannel(tb, AMQPServer(tb))
+	queue := Name(prefix)
+	if _, err := ch.QueueDeclare(queue, false, true, false, false, nil); err != nil {
+		tb.Fatal(err)
+	}
+	if err := ch.QueueBind(queue, queue, "amq.topic", false, nil); err != nil {
+		tb.Fatal(err)
+	}
+	return ch, queue
 }
 
 // AMQPOverTLS is AMQP through a proxy that terminates TLS with ca's certificate in

@@ -1,11 +1,9 @@
 package cli_test
 
 import (
-	"strconv"
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/consign-dev/consign/client"
@@ -17,15 +15,7 @@ import (
 // was a publish and what the broker acknowledged.
 func TestBrokerEndpoint(t *testing.T) {
 	t.Parallel()
-	conn, err := amqp.Dial(brokertest.AMQPServer(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	ch, err := conn.Channel()
-	require.NoError(t, err)
-	queue := "cli-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	_, err = ch.QueueDeclare(queue, false, true, false, false, nil)
-	require.NoError(t, err)
-	require.NoError(t, ch.QueueBind(queue, queue, "amq.topic", false, nil))
+	ch, queue := brokertest.AMQPTopicQueue(t, "cli-")
 
 	s := start(t)
 	c := client.New(s.url, adminKey)

@@ -8,12 +8,10 @@ import (
 	"net/http"
 	neturl "net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/consign-dev/consign"
@@ -28,15 +26,7 @@ import (
 // the broker acknowledged; saving the edit form as shown keeps the password.
 func TestBrokerEndpointPages(t *testing.T) {
 	t.Parallel()
-	conn, err := amqp.Dial(brokertest.AMQPServer(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	ch, err := conn.Channel()
-	require.NoError(t, err)
-	queue := "web-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	_, err = ch.QueueDeclare(queue, false, true, false, false, nil)
-	require.NoError(t, err)
-	require.NoError(t, ch.QueueBind(queue, queue, "amq.topic", false, nil))
+	_, queue := brokertest.AMQPTopicQueue(t, "web-")
 
 	a, err := app.Start(context.Background(), app.Config{
 		Addr: "127.0.0.1:0", DataDir: t.TempDir(), InsecureTargets: true, AdminKey: adminKey,
