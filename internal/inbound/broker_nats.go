@@ -93,8 +93,15 @@ func (c *natsConn) attach(ctx context.Context, src *consign.Source) error {
 	c.cons = cons
 	c.cc, err = cons.Consume(func(m jetstream.Msg) {
 		select {
+		case <-c.done: // closing: handed back at once to the next consumer
+			_ = m.Nak()
+			return
+		default:
+		}
+		select {
 		case c.msgs <- m:
-		case <-c.done: // not acknowledged: delivered again after AckWait
+		case <-c.done:
+			_ = m.Nak()
 		}
 	}, jetstream.PullMaxMessages(1024), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
@@ -179,10 +186,22 @@ func (c *natsConn) nak() {
 
 func (c *natsConn) lag() (int64, bool) { return c.pending, c.known }
 
+// natsDrainWait bounds how long close waits for the messages nats.go already holds to
+// be handed back.
+const natsDrainWait = 5 * time.Second
+
 func (c *natsConn) close() {
 	close(c.done)
 	if c.cc != nil {
-		c.cc.Stop()
+		// Drain, not Stop: Stop discards the messages nats.go has pulled but not yet
+		// handed over, which the stream would deliver again only after natsAckWait; drained,
+		// each reaches the handler, which hands it back at once (a source PATCHed or
+		// restarted goes on within a second, not a minute).
+		c.cc.Drain()
+		select {
+		case <-c.cc.Closed():
+		case <-time.After(natsDrainWait):
+		}
 	}
 	for drained := false; !drained; { // handed over, never stored: at once to another consumer
 		select {
