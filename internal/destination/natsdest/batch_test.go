@@ -12,8 +12,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
-
-	"github.com/consign-dev/consign/internal/brokertest"
 )
 
 // TestPublisher: a publish that comes soon after the last batch waits for the next one;
@@ -22,10 +20,7 @@ import (
 // deadline is answered with a timeout; closing answers those still waiting.
 func TestPublisher(t *testing.T) {
 	t.Parallel()
-	subject := brokertest.NATS(t).From["subject"].(string) // a fresh stream's
-	nc, err := nats.Connect(brokertest.NATSServer(t))
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
+	subject, nc := streamConn(t)
 	var n int
 	publish := func(p *publisher, deadline time.Time) *pending {
 		t.Helper()
@@ -36,19 +31,9 @@ func TestPublisher(t *testing.T) {
 		return w
 	}
 	later := func() time.Time { return time.Now().Add(time.Minute) }
-	answered := func(w *pending) answer {
-		t.Helper()
-		select {
-		case a := <-w.done:
-			return a
-		case <-time.After(10 * time.Second):
-			t.Fatal("no answer")
-		}
-		return answer{}
-	}
 	acked := func(w *pending) uint64 {
 		t.Helper()
-		a := answered(w)
+		a := answered(t, w)
 		require.NoError(t, a.err)
 		require.NotEmpty(t, a.ack.Stream)
 		return a.ack.Sequence
@@ -87,7 +72,7 @@ func TestPublisher(t *testing.T) {
 	p = newPub(time.Hour, 20*time.Millisecond, maxBatch)
 	require.EqualValues(t, 7, acked(publish(p, later())))
 	late := publish(p, time.Now().Add(50*time.Millisecond))
-	require.ErrorIs(t, answered(late).err, context.DeadlineExceeded)
+	require.ErrorIs(t, answered(t, late).err, context.DeadlineExceeded)
 	p.mu.Lock()
 	require.Empty(t, p.waiting)
 	p.mu.Unlock()
@@ -95,15 +80,15 @@ func TestPublisher(t *testing.T) {
 	// Closing answers the publishes still waiting, and refuses new ones.
 	w = publish(p, later())
 	p.close()
-	require.ErrorIs(t, answered(w).err, errStopped)
-	_, err = p.publish(&nats.Msg{Subject: subject}, later())
+	require.ErrorIs(t, answered(t, w).err, errStopped)
+	_, err := p.publish(&nats.Msg{Subject: subject}, later())
 	require.ErrorIs(t, err, nats.ErrConnectionClosed)
 
 	// No stream takes the subject: the server's "no responders" status is the answer.
 	p = newPub(flushEvery, time.Minute, maxBatch)
 	w, err = p.publish(&nats.Msg{Subject: "nobody." + strconv.FormatInt(time.Now().UnixNano(), 36), Header: nats.Header{}}, later())
 	require.NoError(t, err)
-	require.ErrorIs(t, answered(w).err, nats.ErrNoResponders)
+	require.ErrorIs(t, answered(t, w).err, nats.ErrNoResponders)
 }
 
 // TestParseAck: the answers nats-server gives, the usual ones read by hand and the

@@ -10,8 +10,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
-
-	"github.com/consign-dev/consign/internal/brokertest"
 )
 
 // TestPublisherStdlib: through nats.go's asynchronous publish, each publish is answered
@@ -20,10 +18,7 @@ import (
 // new ones.
 func TestPublisherStdlib(t *testing.T) {
 	t.Parallel()
-	subject := brokertest.NATS(t).From["subject"].(string) // a fresh stream's
-	nc, err := nats.Connect(brokertest.NATSServer(t))
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
+	subject, nc := streamConn(t)
 	p, err := newPublisher(nc, time.Minute)
 	require.NoError(t, err)
 	t.Cleanup(p.close)
@@ -34,29 +29,19 @@ func TestPublisherStdlib(t *testing.T) {
 		require.NoError(t, err)
 		return w
 	}
-	answered := func(w *pending) answer {
-		t.Helper()
-		select {
-		case a := <-w.done:
-			return a
-		case <-time.After(10 * time.Second):
-			t.Fatal("no answer")
-		}
-		return answer{}
-	}
 
 	for i := 1; i <= 3; i++ {
-		a := answered(publish(subject, "evt_"+strconv.Itoa(i)))
+		a := answered(t, publish(subject, "evt_"+strconv.Itoa(i)))
 		require.NoError(t, a.err)
 		require.NotEmpty(t, a.ack.Stream)
 		require.EqualValues(t, i, a.ack.Sequence)
 		require.False(t, a.ack.Duplicate)
 	}
-	a := answered(publish(subject, "evt_2"))
+	a := answered(t, publish(subject, "evt_2"))
 	require.NoError(t, a.err)
 	require.True(t, a.ack.Duplicate, "the stream already held evt_2")
 
-	a = answered(publish("nobody."+strconv.FormatInt(time.Now().UnixNano(), 36), "evt_x"))
+	a = answered(t, publish("nobody."+strconv.FormatInt(time.Now().UnixNano(), 36), "evt_x"))
 	require.ErrorIs(t, a.err, jetstream.ErrNoStreamResponse)
 	require.ErrorContains(t, describe(a.err, "nobody.x"), "no JetStream stream takes subject nobody.x")
 

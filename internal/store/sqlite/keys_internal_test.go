@@ -3,11 +3,9 @@ package sqlite
 import (
 	"database/sql"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/consign-dev/consign"
@@ -92,12 +90,7 @@ func TestMigrationKeepsEventKeys(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	dir := t.TempDir()
-	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName)+"?_pragma=foreign_keys(1)")
-	require.NoError(t, err)
-	p, err := goose.NewProvider(goose.DialectSQLite3, raw, mustSub(migrations, "migrations"))
-	require.NoError(t, err)
-	_, err = p.UpTo(ctx, 16)
-	require.NoError(t, err)
+	raw := migratedTo(t, dir, 16)
 	for _, q := range []string{
 		`INSERT INTO orgs (id, name, role, created_at, updated_at) VALUES ('org_1', 'Acme', 'both', 1, 1)`,
 		`INSERT INTO events VALUES ('evt_1', 'org_1', 'order.created', '{}', NULL, '', 1)`,

@@ -9,18 +9,26 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// migratedTo opens a store file in dir with the schema migrated up to version v only, as
+// an older release left it, for a migration test to fill before opening it as this one.
+func migratedTo(t *testing.T, dir string, v int64) *sql.DB {
+	t.Helper()
+	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName)+"?_pragma=foreign_keys(1)")
+	require.NoError(t, err)
+	p, err := goose.NewProvider(goose.DialectSQLite3, raw, mustSub(migrations, "migrations"))
+	require.NoError(t, err)
+	_, err = p.UpTo(t.Context(), v)
+	require.NoError(t, err)
+	return raw
+}
+
 // TestMigrationKeepsAttempts writes a delivery with two attempts at schema version 4
 // (attempts WITHOUT ROWID, deliveries_endpoint with status), then opens the database as a
 // new version would, and checks that the attempt log and the per-endpoint lookups survive.
 func TestMigrationKeepsAttempts(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName)+"?_pragma=foreign_keys(1)")
-	require.NoError(t, err)
-	p, err := goose.NewProvider(goose.DialectSQLite3, raw, mustSub(migrations, "migrations"))
-	require.NoError(t, err)
-	_, err = p.UpTo(ctx, 4)
-	require.NoError(t, err)
+	raw := migratedTo(t, dir, 4)
 	for _, q := range []string{
 		`INSERT INTO orgs VALUES ('org_1', 'Acme', 'both', 1, 1)`,
 		`INSERT INTO endpoints (id, org_id, url, config, active, health, disabled_reason, version, created_at, updated_at)
