@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -274,6 +275,30 @@ func TestBrokerSourceShowsErrors(t *testing.T) {
 	b.Publish(t, "", nil, []byte(`{"n": 1}`))
 	require.JSONEq(t, `{"n": 1}`, string(nextEnvelope(t, rc).Data))
 	require.True(t, e.brokerSource(o, id).FromStatus.Connected)
+}
+
+// TestKafkaSourceWithoutBroker: a Kafka source whose brokers do not answer never shows
+// itself connected (the client connects lazily, so the consumer asks a broker before it
+// says so) and says why in its last error.
+func TestKafkaSourceWithoutBroker(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	gone := l.Addr().String()
+	require.NoError(t, l.Close())
+	e := start(t)
+	o := e.newOrg("acme")
+	src := e.c.must(http.StatusCreated, "POST", "/v1/orgs/"+o.id+"/sources", map[string]any{"name": "orders", "topic": "order.created",
+		"from": map[string]any{"type": "kafka", "brokers": []string{gone}, "topic": "orders", "group": "consign"}}, o.key)
+	id := src["id"].(string)
+	var st *consign.FromStatus
+	require.Eventually(t, func() bool {
+		st = e.brokerSource(o, id).FromStatus
+		require.False(t, st != nil && st.Connected, "a source no broker answers shows itself connected")
+		return st != nil && st.LastError != ""
+	}, waitFor, 10*time.Millisecond)
+	require.Contains(t, st.LastError, "no broker answers")
+	require.Contains(t, st.LastError, "connection refused", "the error says why")
 }
 
 func nextEnvelope(t *testing.T, rc *receiver) envelope {

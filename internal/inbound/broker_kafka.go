@@ -32,7 +32,7 @@ type kafkaConn struct {
 	lags map[int32]int64 // per partition read here: high watermark − next offset
 }
 
-func dialKafka(_ context.Context, src *consign.Source, dial *net.Dialer, conf *tls.Config) (brokerConn, error) {
+func dialKafka(ctx context.Context, src *consign.Source, dial *net.Dialer, conf *tls.Config) (brokerConn, error) {
 	f := src.From
 	c := &kafkaConn{lags: map[int32]int64{}}
 	// A partition that moves to another member no longer counts in this one's lag.
@@ -76,9 +76,24 @@ func dialKafka(_ context.Context, src *consign.Source, dial *net.Dialer, conf *t
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
+	// The client connects lazily; a source is connected once a broker answers (a
+	// metadata request), so one that cannot reach any says why instead of reporting
+	// itself connected.
+	pctx, cancel := context.WithTimeout(ctx, kafkaPingTimeout)
+	defer cancel()
+	if err := cl.Ping(pctx); err != nil {
+		if p := c.connErr.Load(); p != nil {
+			err = *p // the connection's own error (TLS, SASL), not the request's
+		}
+		cl.Close()
+		return nil, fmt.Errorf("no broker answers: %w", err)
+	}
 	c.cl = cl
 	return c, nil
 }
+
+// kafkaPingTimeout bounds the first request to the brokers.
+const kafkaPingTimeout = 15 * time.Second
 
 func (c *kafkaConn) next(ctx context.Context, limit int) ([]brokerMsg, error) {
 	for {
