@@ -7,6 +7,7 @@ package app_test
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -134,6 +135,44 @@ func TestBrokerSourcesOverTLS(t *testing.T) {
 			}, waitFor, tick, "the consumer says the credentials were refused")
 		})
 	}
+}
+
+// TestBrokerSourceClientCertificate: a source presents its client certificate
+// (from.tls) to a broker that demands one and reads; the reply shows the certificate's
+// subject and never its key; without the certificate the consumer says why it cannot
+// read.
+func TestBrokerSourceClientCertificate(t *testing.T) {
+	t.Parallel()
+	ca, clients := brokertest.NewCA(t), newTestCA(t, "partner clients")
+	pool := x509.NewCertPool()
+	pool.AddCert(clients.cert)
+	b := brokertest.AMQPOverMutualTLS(t, ca, pool)
+	certPEM, keyPEM := clients.issue(t, "consign.example", time.Now().Add(24*time.Hour), x509.ExtKeyUsageClientAuth)
+	e := start(t)
+	o := e.newOrg("mtls")
+	rc := newReceiver(t, nil)
+	e.createEndpoint(o, map[string]any{"url": rc.URL, "topics": []string{"order.*"}})
+
+	without := e.c.must(http.StatusCreated, "POST", "/v1/orgs/"+o.id+"/sources", map[string]any{
+		"name": "no certificate", "topic": "order.created", "from": b.From}, o.key)["id"].(string)
+	require.Eventually(t, func() bool {
+		st := e.brokerSource(o, without).FromStatus
+		return st != nil && strings.Contains(st.LastError, "certificate required")
+	}, waitFor, tick, "the consumer says the broker wants a certificate")
+	e.c.must(http.StatusNoContent, "DELETE", "/v1/orgs/"+o.id+"/sources/"+without, nil, o.key)
+
+	from := maps.Clone(b.From)
+	from["tls"] = map[string]any{"ca_certificates": ca.PEM, "client_certificate": certPEM, "client_key": keyPEM}
+	r := e.c.raw("POST", "/v1/orgs/"+o.id+"/sources", map[string]any{"name": "with certificate", "topic": "order.created", "from": from}, o.key, nil)
+	require.Equal(t, http.StatusCreated, r.status, string(r.body))
+	require.NotContains(t, string(r.body), "PRIVATE KEY", "the reply never shows the key")
+	var created brokerSource
+	require.NoError(t, json.Unmarshal(r.body, &created))
+	require.NotNil(t, created.From.TLS)
+	require.Contains(t, created.From.TLS.Subject, "CN=consign.example", "the reply shows the certificate's subject")
+	b.Publish(t, "order-1", nil, []byte(`{"order_id": 1}`))
+	require.JSONEq(t, `{"order_id": 1}`, string(nextEnvelope(t, rc).Data))
+	require.True(t, e.brokerSource(o, created.ID).FromStatus.Connected)
 }
 
 // TestBrokerSources: messages published to each broker become events delivered to an

@@ -6,6 +6,8 @@ package brokertest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"strings"
 	"testing"
@@ -178,6 +180,19 @@ func AMQPOverTLS(tb testing.TB, ca *CA) *Broker {
 	tb.Helper()
 	b := AMQP(tb)
 	b.From["url"] = "amqps://guest:guest@" + NewTLSProxy(tb, AMQPAddr, ca).Addr + "/"
+	b.From["tls"] = map[string]any{"ca_certificates": ca.PEM}
+	return b
+}
+
+// AMQPOverMutualTLS is AMQPOverTLS behind a proxy that also demands a client
+// certificate signed by a CA in clients; From trusts ca and presents none (the test adds
+// from.tls's client_certificate and client_key).
+func AMQPOverMutualTLS(tb testing.TB, ca *CA, clients *x509.CertPool) *Broker {
+	tb.Helper()
+	b := AMQP(tb)
+	conf := ca.Server.Clone()
+	conf.ClientAuth, conf.ClientCAs = tls.RequireAndVerifyClientCert, clients
+	b.From["url"] = "amqps://guest:guest@" + newProxy(tb, AMQPAddr, conf).Addr + "/"
 	b.From["tls"] = map[string]any{"ca_certificates": ca.PEM}
 	return b
 }
