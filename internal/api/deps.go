@@ -33,9 +33,17 @@ type Store interface {
 	store.StatsReader
 }
 
-// Publisher publishes events (ingest.Service).
+// Publisher publishes events (ingest.Service), and checks payloads where they stand in
+// a request body (payloadReader).
 type Publisher interface {
 	Publish(ctx context.Context, orgID string, in []ingest.EventInput) ([]ingest.Result, error)
+	payloadReader
+}
+
+// payloadReader checks the payload of an event of type typ where it stands, at the
+// start of b (ingest.Service.ReadPayload): its length when accepted, else -1.
+type payloadReader interface {
+	ReadPayload(ctx context.Context, typ string, b []byte, in *ingest.EventInput) (n int, verbatim bool)
 }
 
 // Dispatcher sends test events, retries and recovers deliveries, is told when deliveries

@@ -4,6 +4,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"net/http"
@@ -24,40 +25,86 @@ import (
 // repeated fields, invalid JSON) goes through encoding/json, so the result and every error
 // message stay those of decode and writeJSON. Builds tagged consign_stdlib use decode and
 // writeJSON themselves (eventjson_stdlib.go).
+//
+// A payload is read once. The event's "type" comes before its "payload" in the bodies
+// clients send; when it does, the reader hands the payload, where it stands in the body,
+// to the type's own check (payloadReader: ingest.Service.ReadPayload), which reads its
+// syntax and schema together and notes the business keys, so that neither this reader
+// nor Publish reads it again. When that check does not accept the payload (no schema,
+// invalid, refused by the schema, or unsure), the reader validates the payload's syntax
+// itself as before: invalid JSON still makes the body go through encoding/json and get
+// its message, and a payload the schema refuses is reported by Publish as before. The
+// check also says whether encoding/json would write the payload exactly as it is
+// (verbatim); the reply then copies it without looking at it again.
 
 // decodeEvent reads the body of a single-event publish as decode would; limit is the
-// largest body the route accepts.
-func decodeEvent(r *http.Request, limit int64, in *ingest.EventInput) error {
+// largest body the route accepts. payloads, when not nil, checks the payload in place;
+// verbatim then says that the reply may copy it as it is.
+func decodeEvent(r *http.Request, limit int64, payloads payloadReader, in *ingest.EventInput) (verbatim bool, err error) {
 	buf := buffers.get()
 	defer buffers.put(buf)
 	body, err := readBody(r, limit, buf)
 	if err != nil {
-		return decodeError(err)
+		return false, decodeError(err)
 	}
-	p := jsonParser{b: body}
+	p := jsonParser{b: body, payloads: payloads, ctx: r.Context()}
 	p.space()
 	if p.event(in) && p.end() {
-		return nil
+		return p.verbatim, nil
 	}
 	*in = ingest.EventInput{}
-	return decodeFrom(bytes.NewReader(body), in)
+	return false, decodeFrom(bytes.NewReader(body), in)
 }
 
-// decodeBatch reads the body of a batch publish as decode would; limit is the largest
-// body the route accepts.
-func decodeBatch(r *http.Request, limit int64, in *batchInput) error {
+// decodeBatch reads the body of a batch publish as decode would, into a decodedBatch
+// that the caller gives back with release; limit is the largest body the route
+// accepts. payloads, when not nil, checks each payload in place.
+func decodeBatch(r *http.Request, limit int64, payloads payloadReader) (*decodedBatch, error) {
 	buf := buffers.get()
 	defer buffers.put(buf)
 	body, err := readBody(r, limit, buf)
 	if err != nil {
-		return decodeError(err)
+		return nil, decodeError(err)
 	}
-	p := jsonParser{b: body}
+	in := batches.Get().(*decodedBatch)
+	p := jsonParser{b: body, payloads: payloads, ctx: r.Context()}
 	if p.batch(in) && p.end() {
-		return nil
+		return in, nil
 	}
-	*in = batchInput{}
-	return decodeFrom(bytes.NewReader(body), in)
+	in.clear()
+	in.batchInput = batchInput{} // as decode leaves it: no events for a body without any
+	if err := decodeFrom(bytes.NewReader(body), &in.batchInput); err != nil {
+		in.release()
+		return nil, err
+	}
+	return in, nil
+}
+
+// decodedBatch is a batch as decodeBatch read it: its events, and verbatim[i] when the reply may copy the
+// payload of the i-th as it is (decodeEvent's verbatim). It comes from batches and is
+// given back with release once the reply is written: a batch's slices were a tenth of
+// what it allocated.
+type decodedBatch struct {
+	batchInput
+	verbatim []bool
+}
+
+var batches = sync.Pool{New: func() any { return new(decodedBatch) }}
+
+// clear empties b, keeping its room; nothing it held stays reachable through it (the
+// payloads live on in their events).
+func (b *decodedBatch) clear() {
+	clear(b.Events)
+	b.Events, b.verbatim = b.Events[:0], b.verbatim[:0]
+}
+
+// release gives b back to batches, unless it holds room for more events than a batch
+// may have (a body of many tiny events, refused by Publish).
+func (b *decodedBatch) release() {
+	b.clear()
+	if cap(b.Events) <= consign.MaxBatch {
+		batches.Put(b)
+	}
 }
 
 // readBody reads the whole request body into *into, up to limit (the body's reader
@@ -110,10 +157,16 @@ func (p *bufferPool) put(b *[]byte) {
 type jsonParser struct {
 	b []byte
 	i int
+	// payloads, when set, checks each payload in place (decodeEvent); ctx is the
+	// request's.
+	payloads payloadReader
+	ctx      context.Context
+	// verbatim: the last event's payload was found verbatim by payloads.
+	verbatim bool
 }
 
-// batch reads {"events": [event, ...]}.
-func (p *jsonParser) batch(in *batchInput) bool {
+// batch reads {"events": [event, ...]} into in, which is empty.
+func (p *jsonParser) batch(in *decodedBatch) bool {
 	p.space()
 	if !p.byte('{') {
 		return false
@@ -122,8 +175,9 @@ func (p *jsonParser) batch(in *batchInput) bool {
 	if key, ok := p.key(); !ok || key != "events" || !p.byte('[') {
 		return false
 	}
-	// Room for the events the body seems to hold, within the most a batch may have.
-	in.Events = make([]ingest.EventInput, 0, min(bytes.Count(p.b[p.i:], []byte(`"payload"`)), consign.MaxBatch))
+	if in.Events == nil {
+		in.Events = make([]ingest.EventInput, 0, 16) // not nil: [] is no events, not null
+	}
 	p.space()
 	if !p.byte(']') {
 		for {
@@ -131,6 +185,7 @@ func (p *jsonParser) batch(in *batchInput) bool {
 			if !p.event(&in.Events[len(in.Events)-1]) {
 				return false
 			}
+			in.verbatim = append(in.verbatim, p.verbatim)
 			p.space()
 			if p.byte(']') {
 				break
@@ -155,6 +210,7 @@ func (p *jsonParser) event(in *ingest.EventInput) bool {
 		return true
 	}
 	var seen [4]bool
+	p.verbatim = false
 	for {
 		key, ok := p.key()
 		if !ok {
@@ -168,6 +224,14 @@ func (p *jsonParser) event(in *ingest.EventInput) bool {
 		case "payload":
 			field = 1
 			start := p.i
+			if seen[0] && p.payloads != nil {
+				if n, verbatim := p.payloads.ReadPayload(p.ctx, in.Type, p.b[p.i:], in); n > 0 {
+					p.i += n
+					p.verbatim = verbatim
+					in.Payload = bytes.Clone(p.b[start:p.i])
+					break
+				}
+			}
 			if ok = p.value(0); ok {
 				// A copy: a payload outlives the request (the dispatcher may hold it while
 				// its delivery waits) and must not keep the whole body alive.
@@ -432,30 +496,33 @@ func (p *jsonParser) literal(s string) bool {
 	return true
 }
 
-// writeEvent writes one event as writeJSON(w, status, eventView(e)) would.
-func writeEvent(w http.ResponseWriter, status int, e *consign.Event) error {
+// writeEvent writes one event as writeJSON(w, status, eventView(e)) would; verbatim says
+// that encoding/json writes its payload as it is (decodeEvent).
+func writeEvent(w http.ResponseWriter, status int, e *consign.Event, verbatim bool) error {
 	buf := buffers.get()
 	defer buffers.put(buf)
-	b := append(appendEvent(slices.Grow((*buf)[:0], len(e.Payload)+256), e), '\n')
+	b := append(appendEvent(slices.Grow((*buf)[:0], len(e.Payload)+256), e, verbatim), '\n')
 	*buf = b
 	return writeBytes(w, status, b)
 }
 
-// writeEvents writes events as writeJSON(w, status, map[string]any{"data": views})
-// would, views being their eventView.
-func writeEvents(w http.ResponseWriter, status int, events []*consign.Event) error {
+// writeEvents writes the results' events as writeJSON(w, status, map[string]any{"data":
+// views}) would, views being their eventView; verbatim[i] says that encoding/json writes
+// the payload of the i-th as it is, unless that is a duplicate (an earlier event's
+// payload); missing ones are false.
+func writeEvents(w http.ResponseWriter, status int, res []ingest.Result, verbatim []bool) error {
 	n := 16
-	for _, e := range events {
-		n += len(e.Payload) + 256
+	for _, x := range res {
+		n += len(x.Event.Payload) + 256
 	}
 	buf := buffers.get()
 	defer buffers.put(buf)
 	b := append(slices.Grow((*buf)[:0], n), `{"data":[`...)
-	for i, e := range events {
+	for i, x := range res {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendEvent(b, e)
+		b = appendEvent(b, x.Event, i < len(verbatim) && verbatim[i] && !x.Duplicate)
 	}
 	b = append(b, "]}\n"...)
 	*buf = b
@@ -469,14 +536,19 @@ func writeBytes(w http.ResponseWriter, status int, b []byte) error {
 	return err
 }
 
-// appendEvent appends the JSON of eventView(e) as encoding/json writes it.
-func appendEvent(b []byte, e *consign.Event) []byte {
+// appendEvent appends the JSON of eventView(e) as encoding/json writes it; verbatim says
+// that encoding/json writes e's payload as it is.
+func appendEvent(b []byte, e *consign.Event, verbatim bool) []byte {
 	b = append(b, `{"id":`...)
 	b = appendString(b, e.ID)
 	b = append(b, `,"type":`...)
 	b = appendString(b, e.Type)
 	b = append(b, `,"payload":`...)
-	b = appendRaw(b, e.Payload)
+	if verbatim {
+		b = append(b, e.Payload...)
+	} else {
+		b = appendRaw(b, e.Payload)
+	}
 	b = append(b, `,"idempotency_key":`...)
 	b = appendOptional(b, e.IdempotencyKey)
 	b = append(b, `,"ordering_key":`...)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/ingest"
+	"github.com/consign-dev/consign/internal/store/sqlite"
 )
 
 var payloads = []string{
@@ -51,17 +52,34 @@ func TestWriteEventsMatchesEncodingJSON(t *testing.T) {
 	for _, e := range events {
 		want, got := httptest.NewRecorder(), httptest.NewRecorder()
 		require.NoError(t, writeJSON(want, http.StatusAccepted, eventView(e)))
-		require.NoError(t, writeEvent(got, http.StatusAccepted, e))
+		require.NoError(t, writeEvent(got, http.StatusAccepted, e, false))
 		requireSameReply(t, want, got)
 	}
 	views := make([]event, len(events))
+	res := make([]ingest.Result, len(events))
 	for i, e := range events {
 		views[i] = eventView(e)
+		res[i] = ingest.Result{Event: e, Duplicate: i%4 == 3}
 	}
-	want, got := httptest.NewRecorder(), httptest.NewRecorder()
+	want := httptest.NewRecorder()
 	require.NoError(t, writeJSON(want, http.StatusAccepted, map[string]any{"data": views}))
-	require.NoError(t, writeEvents(got, http.StatusAccepted, events))
-	requireSameReply(t, want, got)
+	// Without verbatim marks, and with them as the payloads' check sets them: a
+	// duplicate's payload (an earlier event's) is written the careful way whatever its mark.
+	verbatim := make([]bool, len(events))
+	for i, e := range events {
+		verbatim[i] = isVerbatim(e.Payload) || res[i].Duplicate
+	}
+	for _, marks := range [][]bool{nil, verbatim, verbatim[:3]} {
+		got := httptest.NewRecorder()
+		require.NoError(t, writeEvents(got, http.StatusAccepted, res, marks))
+		requireSameReply(t, want, got)
+	}
+}
+
+// isVerbatim reports whether encoding/json writes the valid JSON value raw as it is.
+func isVerbatim(raw []byte) bool {
+	out, err := json.Marshal(json.RawMessage(raw))
+	return err == nil && bytes.Equal(out, raw)
 }
 
 func FuzzWriteEvent(f *testing.F) {
@@ -76,7 +94,7 @@ func FuzzWriteEvent(f *testing.F) {
 			IdempotencyKey: idempotencyKey, OrderingKey: orderingKey, CreatedAt: time.Now().UTC()}
 		want, got := httptest.NewRecorder(), httptest.NewRecorder()
 		require.NoError(t, writeJSON(want, http.StatusOK, eventView(e)))
-		require.NoError(t, writeEvent(got, http.StatusOK, e))
+		require.NoError(t, writeEvent(got, http.StatusOK, e, false))
 		requireSameReply(t, want, got)
 	})
 }
@@ -122,8 +140,37 @@ func decodeBodies() []string {
 
 func TestDecodeEventMatchesDecode(t *testing.T) {
 	t.Parallel()
+	payloads := checkedPayloads(t)
 	for _, body := range decodeBodies() {
-		requireSameDecode(t, body)
+		requireSameDecode(t, nil, body)
+		requireSameDecode(t, payloads, body)
+	}
+}
+
+// TestDecodeEventVerbatim: a payload its type's check accepted is marked verbatim when
+// encoding/json writes it as it is, and only then; one read the reader's own way is not.
+func TestDecodeEventVerbatim(t *testing.T) {
+	t.Parallel()
+	payloads := checkedPayloads(t)
+	for _, tc := range []struct {
+		body     string
+		verbatim bool
+	}{
+		{`{"type":"order.created","payload":{"order_id":1001,"tracking":"1Z999"}}`, true},
+		{`{"type":"a.b","payload":[1,"x",{"y":null}]}`, true},
+		{`{"type":"order.created","payload":{"order_id":1001, "tracking":"1Z999"}}`, false},
+		{`{"type":"order.created","payload":{"html":"<b>"}}`, false},
+		{`{"type":"order.created","payload":{"q":"a\"b"}}`, false},
+		{`{"type":"order.created","payload":{"euro":"€"}}`, false},
+		{`{"type":"order.created","payload":[1]}`, false},               // refused by the schema: read as before
+		{`{"payload":{"order_id":1001},"type":"order.created"}`, false}, // type after payload
+		{`{"type":"order.unknown","payload":{"order_id":1001}}`, false}, // not in the catalog
+	} {
+		var in ingest.EventInput
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tc.body))
+		verbatim, err := decodeEvent(r, 1<<20, payloads, &in)
+		require.NoError(t, err, tc.body)
+		require.Equal(t, tc.verbatim, verbatim, tc.body)
 	}
 }
 
@@ -131,26 +178,69 @@ func FuzzDecodeEvent(f *testing.F) {
 	for _, body := range decodeBodies() {
 		f.Add(body)
 	}
-	f.Fuzz(requireSameDecode)
+	payloads := checkedPayloads(f)
+	f.Fuzz(func(t *testing.T, body string) {
+		requireSameDecode(t, nil, body)
+		requireSameDecode(t, payloads, body)
+	})
 }
 
-// requireSameDecode checks that decodeEvent and decodeBatch read body as decode does.
-func requireSameDecode(t *testing.T, body string) {
+// checkedPayloads is the ingest service's payload check over a real store, with schemas
+// for the types of decodeBodies: order.created's takes objects and strings (and has
+// business keys), a.b's takes any JSON.
+func checkedPayloads(tb testing.TB) payloadReader {
+	tb.Helper()
+	st, err := sqlite.Open(tb.Context(), tb.TempDir())
+	require.NoError(tb, err)
+	tb.Cleanup(func() { st.Close() })
+	now := time.Now().UTC()
+	for _, et := range []*consign.EventType{
+		{Name: "order.created", Schema: json.RawMessage(`{"type":["object","string"],"properties":{"order_id":{"type":"integer"}}}`),
+			Keys: []string{"/order_id", "/tracking"}},
+		{Name: "a.b", Schema: json.RawMessage(`true`)},
+	} {
+		et.CreatedAt, et.UpdatedAt = now, now
+		require.NoError(tb, st.EventTypeInsert(tb.Context(), et))
+	}
+	svc := ingest.New(st, ingest.Config{})
+	tb.Cleanup(svc.Close)
+	return svc
+}
+
+// requireSameDecode checks that decodeEvent and decodeBatch, with payloads checked in
+// place by payloads or not (nil), read body as decode does; and that a payload marked
+// verbatim is one encoding/json writes as it is.
+func requireSameDecode(t *testing.T, payloads payloadReader, body string) {
 	request := func() *http.Request {
 		return httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
 	}
 	var want, got ingest.EventInput
-	wantErr, gotErr := decode(request(), &want), decodeEvent(request(), 1<<20, &got)
+	wantErr := decode(request(), &want)
+	verbatim, gotErr := decodeEvent(request(), 1<<20, payloads, &got)
 	require.Equal(t, fmt.Sprint(wantErr), fmt.Sprint(gotErr), "body %q", body)
-	require.Equal(t, want, got, "body %q", body)
+	require.Equal(t, want, asSent(got), "body %q", body)
+	require.True(t, !verbatim || isVerbatim(got.Payload), "body %q: payload marked verbatim", body)
 
-	var wantBatch, gotBatch batchInput
-	wantErr, gotErr = decode(request(), &wantBatch), decodeBatch(request(), 1<<20, &gotBatch)
+	var wantBatch batchInput
+	wantErr = decode(request(), &wantBatch)
+	gotBatch, gotErr := decodeBatch(request(), 1<<20, payloads)
 	require.Equal(t, fmt.Sprint(wantErr), fmt.Sprint(gotErr), "body %q", body)
-	require.Equal(t, len(wantBatch.Events), len(gotBatch.Events), "body %q", body)
-	for i := range wantBatch.Events {
-		require.Equal(t, wantBatch.Events[i], gotBatch.Events[i], "body %q", body)
+	if gotErr != nil {
+		return
 	}
+	defer gotBatch.release()
+	require.Equal(t, len(wantBatch.Events), len(gotBatch.Events), "body %q", body)
+	require.Equal(t, wantBatch.Events == nil, gotBatch.Events == nil, "body %q: null or not", body)
+	for i := range wantBatch.Events {
+		require.Equal(t, wantBatch.Events[i], asSent(gotBatch.Events[i]), "body %q", body)
+		require.True(t, i >= len(gotBatch.verbatim) || !gotBatch.verbatim[i] || isVerbatim(gotBatch.Events[i].Payload),
+			"body %q: payload %d marked verbatim", body, i)
+	}
+}
+
+// asSent is in's fields as a client sent them, without what the payload's check noted.
+func asSent(in ingest.EventInput) ingest.EventInput {
+	return ingest.EventInput{Type: in.Type, Payload: in.Payload, IdempotencyKey: in.IdempotencyKey, OrderingKey: in.OrderingKey}
 }
 
 func BenchmarkPublishJSON(b *testing.B) {
@@ -171,8 +261,11 @@ func BenchmarkPublishJSON(b *testing.B) {
 			Payload: json.RawMessage(payload), CreatedAt: created}
 	}
 	views := make([]event, len(events))
+	res := make([]ingest.Result, len(events))
+	verbatim := make([]bool, len(events))
 	for i, e := range events {
 		views[i] = eventView(e)
+		res[i], verbatim[i] = ingest.Result{Event: e}, true
 	}
 	request := func() *http.Request {
 		return httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body.Bytes()))
@@ -185,8 +278,17 @@ func BenchmarkPublishJSON(b *testing.B) {
 	})
 	b.Run("decode/batch", func(b *testing.B) {
 		for b.Loop() {
-			var in batchInput
-			require.NoError(b, decodeBatch(request(), 1<<20, &in))
+			in, err := decodeBatch(request(), 1<<20, nil)
+			require.NoError(b, err)
+			in.release()
+		}
+	})
+	payloads := checkedPayloads(b)
+	b.Run("decode/batch-checked", func(b *testing.B) {
+		for b.Loop() {
+			in, err := decodeBatch(request(), 1<<20, payloads)
+			require.NoError(b, err)
+			in.release()
 		}
 	})
 	b.Run("reply/encoding-json", func(b *testing.B) {
@@ -196,7 +298,12 @@ func BenchmarkPublishJSON(b *testing.B) {
 	})
 	b.Run("reply/events", func(b *testing.B) {
 		for b.Loop() {
-			require.NoError(b, writeEvents(httptest.NewRecorder(), http.StatusAccepted, events))
+			require.NoError(b, writeEvents(httptest.NewRecorder(), http.StatusAccepted, res, nil))
+		}
+	})
+	b.Run("reply/events-verbatim", func(b *testing.B) {
+		for b.Loop() {
+			require.NoError(b, writeEvents(httptest.NewRecorder(), http.StatusAccepted, res, verbatim))
 		}
 	})
 }

@@ -20,5 +20,6 @@ func TestDecodeEventTooLarge(t *testing.T) {
 	r.Body = http.MaxBytesReader(httptest.NewRecorder(), r.Body, 64)
 	var in ingest.EventInput
 	var mbe *http.MaxBytesError
-	require.ErrorAs(t, decodeEvent(r, 64, &in), &mbe)
+	_, err := decodeEvent(r, 64, nil, &in)
+	require.ErrorAs(t, err, &mbe)
 }

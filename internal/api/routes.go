@@ -523,7 +523,8 @@ func (s *Server) endpointStats(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) error {
 	var in ingest.EventInput
-	if err := decodeEvent(r, s.cfg.MaxBody, &in); err != nil {
+	verbatim, err := decodeEvent(r, s.cfg.MaxBody, s.ingest, &in)
+	if err != nil {
 		return err
 	}
 	if key := r.Header.Get("Idempotency-Key"); key != "" {
@@ -540,23 +541,20 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) error {
 	if res[0].Duplicate {
 		status = http.StatusOK
 	}
-	return writeEvent(w, status, res[0].Event)
+	return writeEvent(w, status, res[0].Event, verbatim && !res[0].Duplicate)
 }
 
 func (s *Server) createEventBatch(w http.ResponseWriter, r *http.Request) error {
-	var in batchInput
-	if err := decodeBatch(r, s.cfg.MaxBatchBody, &in); err != nil {
+	in, err := decodeBatch(r, s.cfg.MaxBatchBody, s.ingest)
+	if err != nil {
 		return err
 	}
+	defer in.release()
 	res, err := s.ingest.Publish(r.Context(), r.PathValue("org"), in.Events)
 	if err != nil {
 		return err
 	}
-	events := make([]*consign.Event, len(res))
-	for i, x := range res {
-		events[i] = x.Event
-	}
-	return writeEvents(w, http.StatusAccepted, events)
+	return writeEvents(w, http.StatusAccepted, res, in.verbatim)
 }
 
 // event is an event as the API shows it.

@@ -109,6 +109,12 @@ type EventInput struct {
 	Payload        json.RawMessage `json:"payload"`
 	IdempotencyKey string          `json:"idempotency_key,omitempty"`
 	OrderingKey    string          `json:"ordering_key,omitempty"`
+
+	// checkedBy is the type entry whose check accepted Payload as the API read it
+	// (ReadPayload), and keys the business keys that check found: validate does not
+	// read Payload again while the type's entry is still that one.
+	checkedBy *typeEntry
+	keys      []string
 }
 
 // Result is one accepted event: new, or the first one with its idempotency key.
@@ -208,19 +214,24 @@ func (s *Service) Publish(ctx context.Context, orgID string, in []EventInput) ([
 	defer span.End()
 	now := s.cfg.Now().UTC().Truncate(time.Millisecond)
 	req := &request{orgID: orgID, writes: make([]*store.EventWrite, len(in)), err: make(chan error, 1), span: span.SpanContext()}
+	// The batch's records in two allocations, not two an event: nothing keeps them past
+	// the reply (the dispatcher's claims copy what they need).
+	events, writes := make([]consign.Event, len(in)), make([]store.EventWrite, len(in))
 	for i := range in {
-		prefix := ""
+		at := -1
 		if len(in) > 1 {
-			prefix = fmt.Sprintf("events[%d].", i)
+			at = i
 		}
-		keys, err := s.validate(ctx, prefix, &in[i])
+		keys, err := s.validate(ctx, at, &in[i])
 		if err != nil {
 			return nil, err
 		}
-		req.writes[i] = &store.EventWrite{Event: &consign.Event{
+		events[i] = consign.Event{
 			ID: consign.NewID(consign.PrefixEvent, now), OrgID: orgID, Type: in[i].Type, Payload: in[i].Payload,
 			IdempotencyKey: in[i].IdempotencyKey, OrderingKey: in[i].OrderingKey, CreatedAt: now,
-		}, Keys: keys}
+		}
+		writes[i] = store.EventWrite{Event: &events[i], Keys: keys}
+		req.writes[i] = &writes[i]
 	}
 	if err := s.enqueue(ctx, req); err != nil {
 		span.SetStatus(codes.Error, consign.ErrorMessage(err))
@@ -240,39 +251,83 @@ func (s *Service) Publish(ctx context.Context, orgID string, in []EventInput) ([
 	return out, nil
 }
 
-// validate checks an event as a client sent it and returns its business keys.
-func (s *Service) validate(ctx context.Context, prefix string, in *EventInput) ([]string, error) {
+// validate checks an event as a client sent it, the one at index at of a batch (-1:
+// the only one), and returns its business keys.
+func (s *Service) validate(ctx context.Context, at int, in *EventInput) ([]string, error) {
+	// The field's name as an error gives it: events[3].payload in a batch. Only
+	// written for an error: a batch of a thousand good events would format a thousand.
+	name := func(field string) string {
+		if at < 0 {
+			return field
+		}
+		return fmt.Sprintf("events[%d].%s", at, field)
+	}
 	var v consign.Validation
 	if msg := consign.ValidTypeName(in.Type); msg != "" {
-		v.Add(prefix+"type", "%s", msg)
+		v.Add(name("type"), "%s", msg)
 	}
 	if len(in.Payload) == 0 || string(in.Payload) == "null" {
-		v.Add(prefix+"payload", "is required (any JSON value except null)")
+		v.Add(name("payload"), "is required (any JSON value except null)")
 	} else if len(in.Payload) > s.cfg.MaxPayload {
-		v.Add(prefix+"payload", "must be at most %d bytes", s.cfg.MaxPayload)
+		v.Add(name("payload"), "must be at most %d bytes", s.cfg.MaxPayload)
 	}
-	for field, key := range map[string]string{"idempotency_key": in.IdempotencyKey, "ordering_key": in.OrderingKey} {
-		if len(key) > consign.MaxKeyLength || !utf8.ValidString(key) || strings.ContainsAny(key, "\x00\r\n") {
-			v.Add(prefix+field, "must be at most %d bytes of text on one line", consign.MaxKeyLength)
+	for _, key := range [...]struct{ field, value string }{{"idempotency_key", in.IdempotencyKey}, {"ordering_key", in.OrderingKey}} {
+		if len(key.value) > consign.MaxKeyLength || !utf8.ValidString(key.value) || strings.ContainsAny(key.value, "\x00\r\n") {
+			v.Add(name(key.field), "must be at most %d bytes of text on one line", consign.MaxKeyLength)
 		}
 	}
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	if strings.HasPrefix(in.Type, consign.OperationalPrefix) {
-		return nil, consign.Invalid(prefix+"type", "types starting with %q are Consign's own events", consign.OperationalPrefix)
+		return nil, consign.Invalid(name("type"), "types starting with %q are Consign's own events", consign.OperationalPrefix)
 	}
 	t, err := s.types.get(ctx, in.Type)
 	if consign.ErrorCode(err) == consign.ENOTFOUND {
-		return nil, consign.Invalid(prefix+"type", "%q is not in the event-type catalog; add it with POST /v1/event-types", in.Type)
+		return nil, consign.Invalid(name("type"), "%q is not in the event-type catalog; add it with POST /v1/event-types", in.Type)
 	} else if err != nil {
 		return nil, err
 	}
+	if in.checkedBy == t {
+		return in.keys, nil
+	}
 	keys, err := t.check(in.Payload)
 	if err != nil {
-		return nil, consign.Invalid(prefix+"payload", "does not match the schema of %s: %s", in.Type, err.Error())
+		return nil, consign.Invalid(name("payload"), "does not match the schema of %s: %s", in.Type, err.Error())
 	}
 	return keys, nil
+}
+
+// ReadPayload checks the payload of an event of type typ where it stands in a request
+// body: the JSON value at the start of b, read once, for its syntax and the type's
+// schema, noting its business keys in in. It returns the value's length when the type's
+// one-pass check accepted it; then the caller sets in.Payload to exactly those bytes
+// (its own copy) and Publish does not read them again. It returns -1 when the type is
+// unknown or has no schema, or the check did not accept the value (invalid JSON, refused
+// by the schema, or unsure): the caller finds the value's end and validates its syntax
+// itself, and Publish checks it and reports what is wrong, as for any other payload.
+// verbatim says that encoding/json writes the value, as a json.RawMessage, exactly as it
+// is (schema.Schema.ValidatePrefix).
+func (s *Service) ReadPayload(ctx context.Context, typ string, b []byte, in *EventInput) (n int, verbatim bool) {
+	if consign.ValidTypeName(typ) != "" || strings.HasPrefix(typ, consign.OperationalPrefix) {
+		return -1, false
+	}
+	t, err := s.types.get(ctx, typ)
+	if err != nil || t.schema == nil {
+		return -1, false
+	}
+	var buf [consign.MaxEventTypeKeys][]byte
+	tops := t.keys.Tops()
+	fields := buf[:len(tops)]
+	n, verbatim = t.schema.ValidatePrefix(b, tops, fields)
+	if n < 0 {
+		return -1, false
+	}
+	in.checkedBy, in.keys = t, nil
+	if t.keys != nil {
+		in.keys = t.keys.FromFields(fields)
+	}
+	return n, verbatim
 }
 
 // Emit publishes one of Consign's own operational events (consign.*) into an org: it is

@@ -24,6 +24,12 @@ import (
 // error message and every refusal is the general way's. The check counts the schemas it
 // applies, as the general way does, and past MaxWork hands over too (the general way
 // counts at least as many and refuses).
+//
+// The check also runs where a payload stands in a request body (ValidatePrefix): the
+// API hands each payload to its type's check as it reads the body, so that a payload is
+// read once, its syntax and its schema together. That pass also notes whether
+// encoding/json would write the value exactly as it is (no white space between tokens,
+// no escape, none of <, >, &, U+2028, U+2029), so that the reply need not look again.
 
 // Types as bits of node.types.
 const (
@@ -166,6 +172,15 @@ func onePass(n *node, doc []byte) bool {
 	return onePassFields(n, doc, nil, nil)
 }
 
+// prefix reads the one JSON value at the start of b against n, as onePassFields reads a
+// whole document (names and fields alike): the index after the value, or -1; and
+// whether the value is verbatim (see Schema.ValidatePrefix).
+func prefix(n *node, b []byte, names []string, fields [][]byte) (end int, verbatim bool) {
+	c := checker{b: b, left: MaxWork, names: names, fields: fields}
+	end = c.value(0, n, 0)
+	return end, end >= 0 && !c.altered
+}
+
 // onePassFields is onePass that also notes, when doc is an object, the raw value of each
 // top-level member named in names: fields[i] for names[i] (the last of a repeated
 // name), untouched when absent. A key with an escape makes the check unsure, so a name
@@ -186,17 +201,25 @@ type checker struct {
 	// names and fields: the top-level members to note (onePassFields).
 	names  []string
 	fields [][]byte
+	// altered: encoding/json would not write the value as it is (json.RawMessage
+	// compacted, HTML and line separators escaped), or the check could not tell: white
+	// space between tokens, or a string with an escape or one of <, >, & or 0xE2 (the
+	// first byte of U+2028 and U+2029, and of other characters).
+	altered bool
 }
 
 func (c *checker) space(i int) int {
+	start := i
 	for i < len(c.b) {
 		switch c.b[i] {
 		case ' ', '\t', '\n', '\r':
 			i++
 		default:
+			c.altered = c.altered || i > start
 			return i
 		}
 	}
+	c.altered = c.altered || i > start
 	return i
 }
 
@@ -485,9 +508,12 @@ func (c *checker) str(i int, runes bool) (end, n int) {
 		seg := b[i+1 : i+1+j]
 		plain := true
 		for _, ch := range seg {
-			if ch < 0x20 || ch == '\\' {
-				plain = false
-				break
+			if k := strByte[ch]; k != 0 {
+				if k == strEnds {
+					plain = false
+					break
+				}
+				c.altered = true
 			}
 		}
 		if plain {
@@ -501,8 +527,28 @@ func (c *checker) str(i int, runes bool) (end, n int) {
 	return c.escapedStr(i)
 }
 
+// What a byte inside a string means to str: strEnds, it ends the plain loop (a control
+// character or an escape); strAltered, encoding/json writes it otherwise (<, >, &, and
+// 0xE2, the first byte of U+2028 and U+2029).
+const (
+	strEnds = 1 + iota
+	strAltered
+)
+
+var strByte = func() (t [256]uint8) {
+	for ch := range 0x20 {
+		t[ch] = strEnds
+	}
+	t['\\'] = strEnds
+	for _, ch := range []byte("<>&\xe2") {
+		t[ch] = strAltered
+	}
+	return t
+}()
+
 // escapedStr is str for a string with escapes or control characters.
 func (c *checker) escapedStr(i int) (end, n int) {
+	c.altered = true // the check does not tell which escapes encoding/json keeps
 	b := c.b
 	escaped := false
 	for i++; i < len(b); {

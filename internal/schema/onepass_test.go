@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -200,6 +201,98 @@ func FuzzOnePass(f *testing.F) {
 				continue
 			}
 			require.Equal(t, string(want), string(fields[i]), "the raw value of %s in %q", name, doc)
+		}
+	})
+}
+
+// TestValidatePrefix: the value at the start of a request body's remainder is read up to
+// its end, checked, its members noted, and marked verbatim only when encoding/json writes
+// it as it is.
+func TestValidatePrefix(t *testing.T) {
+	t.Parallel()
+	s, err := Compile([]byte(onePassSchemas[0].schema))
+	require.NoError(t, err)
+	names := []string{"sku"}
+	for _, tt := range []struct {
+		b        string
+		n        int // -1: not accepted
+		verbatim bool
+		sku      string
+	}{
+		{`{"sku":"A-1","quantity":3},"idempotency_key":"k"}`, 26, true, `"A-1"`},
+		{`{"sku":"A-1","quantity":3}`, 26, true, `"A-1"`},
+		{`{"sku":"A-1","quantity":3}]}`, 26, true, `"A-1"`},
+		{`{"sku":"A-1", "quantity":3}`, 27, false, `"A-1"`},
+		{"{\"sku\":\"A-1\",\"quantity\":3\n}", 27, false, `"A-1"`},
+		{`{"sku":"<A>","quantity":3}`, 26, false, `"<A>"`},
+		{`{"sku":"A&B","quantity":3}`, 26, false, `"A&B"`},
+		{`{"sku":"€","quantity":3}`, 26, false, `"€"`},
+		{`{"sku":"Ä","quantity":3}`, 25, true, `"Ä"`},
+		{`{"sku":"A","quantity":3,"price":"\u0031"}`, -1, false, ""}, // refused (a string price)
+		{`{"sku":"A","quantity":3`, -1, false, ""},
+		{` {"sku":"A","quantity":3}`, -1, false, ""}, // the caller skips white space before the value
+		{`{"sku":"A","quantity":3}x`, 24, true, `"A"`},
+		{`{"sku":"A","quantity":03}`, -1, false, ""},
+	} {
+		fields := [][]byte{[]byte("stale")}
+		n, verbatim := s.ValidatePrefix([]byte(tt.b), names, fields)
+		require.Equal(t, tt.n, n, tt.b)
+		require.Equal(t, tt.verbatim, verbatim, tt.b)
+		if tt.sku == "" {
+			require.Nil(t, fields[0], tt.b)
+		} else {
+			require.Equal(t, tt.sku, string(fields[0]), tt.b)
+		}
+	}
+	any, err := Compile([]byte(`true`))
+	require.NoError(t, err)
+	n, verbatim := any.ValidatePrefix([]byte(`"a\"b",`), nil, nil)
+	require.Equal(t, 6, n)
+	require.False(t, verbatim, "escapes are not told apart")
+}
+
+// FuzzValidatePrefix: what ValidatePrefix accepts is one valid JSON value, the one
+// encoding/json's decoder reads first from the same bytes, that the schema accepts; one
+// it marks verbatim encoding/json writes as it is; and a whole document it accepts,
+// Validate accepts with the same members noted.
+func FuzzValidatePrefix(f *testing.F) {
+	var schemas []*Schema
+	for _, tc := range onePassSchemas {
+		s, err := Compile([]byte(tc.schema))
+		require.NoError(f, err)
+		schemas = append(schemas, s)
+		for _, doc := range tc.docs {
+			f.Add(uint8(len(schemas)-1), []byte(doc+`,"next":1}`))
+			f.Add(uint8(len(schemas)-1), []byte(doc))
+		}
+	}
+	names := []string{"sku", "id", "lineItems", "a", "missing"}
+	f.Fuzz(func(t *testing.T, which uint8, b []byte) {
+		s := schemas[int(which)%len(schemas)]
+		fields := make([][]byte, len(names))
+		n, verbatim := s.ValidatePrefix(b, names, fields)
+		if n < 0 {
+			require.False(t, verbatim)
+			require.Equal(t, make([][]byte, len(names)), fields, "nothing noted for a value not accepted")
+			return
+		}
+		value := b[:n]
+		require.True(t, json.Valid(value), "accepted invalid JSON %q", value)
+		require.NoError(t, general(s).Validate(value), "accepted %q", value)
+		var first json.RawMessage
+		require.NoError(t, json.NewDecoder(bytes.NewReader(b)).Decode(&first), "%q", b)
+		require.Equal(t, string(value), string(first), "the first value of %q", b)
+		if verbatim {
+			out, err := json.Marshal(json.RawMessage(value))
+			require.NoError(t, err)
+			require.Equal(t, string(value), string(out), "marked verbatim")
+		}
+		whole := make([][]byte, len(names))
+		noted, err := s.ValidateFields(value, names, whole)
+		require.NoError(t, err)
+		require.True(t, noted)
+		for i := range names {
+			require.Equal(t, string(whole[i]), string(fields[i]), names[i])
 		}
 	})
 }

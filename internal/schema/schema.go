@@ -201,6 +201,27 @@ func (s *Schema) ValidateFields(doc []byte, names []string, fields [][]byte) (no
 	return false, s.validate(doc)
 }
 
+// ValidatePrefix reads the JSON value at the start of b (the rest of b, such as the rest
+// of a request body, is not read) with the one-pass check and notes its top-level
+// members as ValidateFields does. It returns the value's length when the check accepts
+// it — valid JSON the schema accepts — and -1 when the value is invalid, the schema
+// refuses it, or the check is unsure; the caller then finds the value's end another
+// way and validates it with Validate, whose message is the one to report. verbatim says
+// that encoding/json writes the value, as a json.RawMessage, exactly as it is: it holds
+// no white space between tokens, no escape and none of <, >, & or U+2028/U+2029
+// (false when unsure).
+func (s *Schema) ValidatePrefix(b []byte, names []string, fields [][]byte) (n int, verbatim bool) {
+	clear(fields)
+	if s.onePass == nil {
+		return -1, false
+	}
+	n, verbatim = prefix(s.onePass, b, names, fields)
+	if n < 0 {
+		clear(fields)
+	}
+	return n, verbatim
+}
+
 // validate applies the schema the general way: doc decoded whole.
 func (s *Schema) validate(doc []byte) error {
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
