@@ -163,6 +163,8 @@ type jsonParser struct {
 	ctx      context.Context
 	// verbatim: the last event's payload was found verbatim by payloads.
 	verbatim bool
+	// lastType is the type of the event read last.
+	lastType string
 }
 
 // batch reads {"events": [event, ...]} into in, which is empty.
@@ -172,7 +174,7 @@ func (p *jsonParser) batch(in *decodedBatch) bool {
 		return false
 	}
 	p.space()
-	if key, ok := p.key(); !ok || key != "events" || !p.byte('[') {
+	if key, ok := p.key(); !ok || string(key) != "events" || !p.byte('[') {
 		return false
 	}
 	if in.Events == nil {
@@ -217,10 +219,17 @@ func (p *jsonParser) event(in *ingest.EventInput) bool {
 			return false
 		}
 		var field int
-		switch key {
+		switch string(key) {
 		case "type":
 			field = 0
-			in.Type, ok = p.string()
+			var typ []byte
+			if typ, ok = p.rawString(); ok {
+				// The events of a batch mostly share their type: one string for them.
+				if string(typ) != p.lastType {
+					p.lastType = string(typ)
+				}
+				in.Type = p.lastType
+			}
 		case "payload":
 			field = 1
 			start := p.i
@@ -287,15 +296,15 @@ func (p *jsonParser) byte(c byte) bool {
 	return false
 }
 
-// key reads an object key and its colon.
-func (p *jsonParser) key() (string, bool) {
-	k, ok := p.string()
+// key reads an object key and its colon; the key is the body's bytes.
+func (p *jsonParser) key() ([]byte, bool) {
+	k, ok := p.rawString()
 	if !ok {
-		return "", false
+		return nil, false
 	}
 	p.space()
 	if !p.byte(':') {
-		return "", false
+		return nil, false
 	}
 	p.space()
 	return k, true
@@ -304,8 +313,14 @@ func (p *jsonParser) key() (string, bool) {
 // string reads a string without escapes or control characters, in valid UTF-8: then its
 // value is its bytes, as encoding/json would decode it.
 func (p *jsonParser) string() (string, bool) {
+	s, ok := p.rawString()
+	return string(s), ok
+}
+
+// rawString is string's value as the bytes of the body that hold it.
+func (p *jsonParser) rawString() ([]byte, bool) {
 	if !p.byte('"') {
-		return "", false
+		return nil, false
 	}
 	start := p.i
 	for ; p.i < len(p.b); p.i++ {
@@ -313,12 +328,12 @@ func (p *jsonParser) string() (string, bool) {
 		case c == '"':
 			s := p.b[start:p.i]
 			p.i++
-			return string(s), utf8.Valid(s)
+			return s, utf8.Valid(s)
 		case c == '\\' || c < 0x20:
-			return "", false
+			return nil, false
 		}
 	}
-	return "", false
+	return nil, false
 }
 
 // maxDepth bounds the nesting of a payload read here; deeper ones go to encoding/json.

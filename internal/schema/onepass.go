@@ -176,8 +176,12 @@ func onePass(n *node, doc []byte) bool {
 // whole document (names and fields alike): the index after the value, or -1; and
 // whether the value is verbatim (see Schema.ValidatePrefix).
 func prefix(n *node, b []byte, names []string, fields [][]byte) (end int, verbatim bool) {
-	c := checker{b: b, left: MaxWork, names: names, fields: fields}
+	if len(names) > maxNoted {
+		return -1, false
+	}
+	c := checker{b: b, left: MaxWork, names: names}
 	end = c.value(0, n, 0)
+	copy(fields, c.noted[:len(names)])
 	return end, end >= 0 && !c.altered
 }
 
@@ -186,11 +190,19 @@ func prefix(n *node, b []byte, names []string, fields [][]byte) (end int, verbat
 // name), untouched when absent. A key with an escape makes the check unsure, so a name
 // is only ever matched byte for byte.
 func onePassFields(n *node, doc []byte, names []string, fields [][]byte) bool {
-	c := checker{b: doc, left: MaxWork, names: names, fields: fields}
+	if len(names) > maxNoted {
+		return false
+	}
+	c := checker{b: doc, left: MaxWork, names: names}
 	i := c.space(0)
 	i = c.value(i, n, 0)
+	copy(fields, c.noted[:len(names)])
 	return i >= 0 && c.space(i) == len(doc)
 }
+
+// maxNoted is the most top-level members a check notes: as many as an event type's
+// business keys may start from (consign.MaxEventTypeKeys).
+const maxNoted = 8
 
 // checker reads a document once; each method takes the index of a value's first byte
 // and returns the index after it, or -1 when the value is not valid JSON, fails its
@@ -198,9 +210,10 @@ func onePassFields(n *node, doc []byte, names []string, fields [][]byte) bool {
 type checker struct {
 	b    []byte
 	left int // schemas the check may still apply
-	// names and fields: the top-level members to note (onePassFields).
-	names  []string
-	fields [][]byte
+	// names and noted: the top-level members to note (onePassFields) and their values,
+	// held here and copied out at the end, so that the caller's fields stay on its stack.
+	names []string
+	noted [maxNoted][]byte
 	// altered: encoding/json would not write the value as it is (json.RawMessage
 	// compacted, HTML and line separators escaped), or the check could not tell: white
 	// space between tokens, or a string with an escape or one of <, >, & or 0xE2 (the
@@ -427,7 +440,7 @@ func (c *checker) object(i int, apply []*node, depth int) int {
 		if depth == 0 {
 			for j, name := range c.names {
 				if name == string(key) {
-					c.fields[j] = c.b[start:i]
+					c.noted[j] = c.b[start:i]
 				}
 			}
 		}

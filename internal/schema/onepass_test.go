@@ -244,6 +244,7 @@ func TestValidatePrefix(t *testing.T) {
 			require.Equal(t, tt.sku, string(fields[0]), tt.b)
 		}
 	}
+	require.Equal(t, consign.MaxEventTypeKeys, maxNoted, "the check notes as many members as keys may start from")
 	any, err := Compile([]byte(`true`))
 	require.NoError(t, err)
 	n, verbatim := any.ValidatePrefix([]byte(`"a\"b",`), nil, nil)
