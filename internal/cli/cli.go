@@ -19,6 +19,7 @@ import (
 	"github.com/consign-dev/consign"
 	"github.com/consign-dev/consign/internal/app"
 	"github.com/consign-dev/consign/internal/dispatch"
+	"github.com/consign-dev/consign/internal/gcpace"
 	"github.com/consign-dev/consign/internal/guard"
 	"github.com/consign-dev/consign/internal/sender"
 	"github.com/consign-dev/consign/webhook"
@@ -108,9 +109,13 @@ func (c *serveCmd) Run(env *runEnv) error {
 	if c.LogFormat == "json" {
 		h = slog.NewJSONHandler(env.stderr, nil)
 	}
+	logger := slog.New(h)
+	plan, stopPacing := gcpace.Pace(gcpace.Config{})
+	defer stopPacing()
+	logger.Info("collector", "pace", plan.String())
 	a, err := app.Start(env.ctx, app.Config{
 		Addr: c.Addr, DataDir: c.Data, Database: c.Database, Retention: c.Retention, InsecureTargets: c.InsecureTargets, AdminKey: c.AdminKey,
-		EncryptionKey: c.EncryptionKey, PublicURL: c.PublicURL, Logger: slog.New(h),
+		EncryptionKey: c.EncryptionKey, PublicURL: c.PublicURL, Logger: logger,
 		UIFrameAncestors: c.frameAncestors(),
 		Guard: guard.Config{BodyBudget: c.BodyBudget, BodyTimeout: c.BodyTimeout, BodyMinRate: c.BodyMinRate,
 			TrustedProxies: c.TrustedProxies, FailureBurst: c.AuthFailures, FailureRate: c.AuthFailureRate},
