@@ -41,9 +41,10 @@ type Publisher interface {
 }
 
 // payloadReader checks the payload of an event of type typ where it stands, at the
-// start of b (ingest.Service.ReadPayload): its length when accepted, else -1.
+// start of b (ingest.Service.ReadPayload): its length when accepted, else -1. prev is
+// the event read before from the same body, or nil.
 type payloadReader interface {
-	ReadPayload(ctx context.Context, typ string, b []byte, in *ingest.EventInput) (n int, verbatim bool)
+	ReadPayload(ctx context.Context, typ string, b []byte, in, prev *ingest.EventInput) (n int, verbatim bool)
 }
 
 // Dispatcher sends test events, retries and recovers deliveries, is told when deliveries

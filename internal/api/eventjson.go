@@ -163,8 +163,9 @@ type jsonParser struct {
 	ctx      context.Context
 	// verbatim: the last event's payload was found verbatim by payloads.
 	verbatim bool
-	// lastType is the type of the event read last.
+	// lastType is the type of the event read last; prev is that event in a batch.
 	lastType string
+	prev     *ingest.EventInput
 }
 
 // batch reads {"events": [event, ...]} into in, which is empty.
@@ -184,6 +185,9 @@ func (p *jsonParser) batch(in *decodedBatch) bool {
 	if !p.byte(']') {
 		for {
 			in.Events = append(in.Events, ingest.EventInput{})
+			if n := len(in.Events); n > 1 {
+				p.prev = &in.Events[n-2]
+			}
 			if !p.event(&in.Events[len(in.Events)-1]) {
 				return false
 			}
@@ -234,7 +238,7 @@ func (p *jsonParser) event(in *ingest.EventInput) bool {
 			field = 1
 			start := p.i
 			if seen[0] && p.payloads != nil {
-				if n, verbatim := p.payloads.ReadPayload(p.ctx, in.Type, p.b[p.i:], in); n > 0 {
+				if n, verbatim := p.payloads.ReadPayload(p.ctx, in.Type, p.b[p.i:], in, p.prev); n > 0 {
 					p.i += n
 					p.verbatim = verbatim
 					in.Payload = bytes.Clone(p.b[start:p.i])

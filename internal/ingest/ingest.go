@@ -217,12 +217,13 @@ func (s *Service) Publish(ctx context.Context, orgID string, in []EventInput) ([
 	// The batch's records in two allocations, not two an event: nothing keeps them past
 	// the reply (the dispatcher's claims copy what they need).
 	events, writes := make([]consign.Event, len(in)), make([]store.EventWrite, len(in))
+	var types typeMemo
 	for i := range in {
 		at := -1
 		if len(in) > 1 {
 			at = i
 		}
-		keys, err := s.validate(ctx, at, &in[i])
+		keys, err := s.validate(ctx, at, &in[i], &types)
 		if err != nil {
 			return nil, err
 		}
@@ -252,8 +253,9 @@ func (s *Service) Publish(ctx context.Context, orgID string, in []EventInput) ([
 }
 
 // validate checks an event as a client sent it, the one at index at of a batch (-1:
-// the only one), and returns its business keys.
-func (s *Service) validate(ctx context.Context, at int, in *EventInput) ([]string, error) {
+// the only one), and returns its business keys. types holds the type of the event
+// checked before it.
+func (s *Service) validate(ctx context.Context, at int, in *EventInput, types *typeMemo) ([]string, error) {
 	// The field's name as an error gives it: events[3].payload in a batch. Only
 	// written for an error: a batch of a thousand good events would format a thousand.
 	name := func(field string) string {
@@ -282,7 +284,7 @@ func (s *Service) validate(ctx context.Context, at int, in *EventInput) ([]strin
 	if strings.HasPrefix(in.Type, consign.OperationalPrefix) {
 		return nil, consign.Invalid(name("type"), "types starting with %q are Consign's own events", consign.OperationalPrefix)
 	}
-	t, err := s.types.get(ctx, in.Type)
+	t, err := types.get(ctx, &s.types, in.Type)
 	if consign.ErrorCode(err) == consign.ENOTFOUND {
 		return nil, consign.Invalid(name("type"), "%q is not in the event-type catalog; add it with POST /v1/event-types", in.Type)
 	} else if err != nil {
@@ -308,12 +310,25 @@ func (s *Service) validate(ctx context.Context, at int, in *EventInput) ([]strin
 // itself, and Publish checks it and reports what is wrong, as for any other payload.
 // verbatim says that encoding/json writes the value, as a json.RawMessage, exactly as it
 // is (schema.Schema.ValidatePrefix).
-func (s *Service) ReadPayload(ctx context.Context, typ string, b []byte, in *EventInput) (n int, verbatim bool) {
-	if consign.ValidTypeName(typ) != "" || strings.HasPrefix(typ, consign.OperationalPrefix) {
-		return -1, false
+//
+// prev, when not nil, is the event read before in from the same body: when it has the
+// same type and its payload was checked, its type's entry is taken again instead of
+// being looked up (a batch's events mostly share their type).
+func (s *Service) ReadPayload(ctx context.Context, typ string, b []byte, in, prev *EventInput) (n int, verbatim bool) {
+	var t *typeEntry
+	if prev != nil && prev.Type == typ {
+		t = prev.checkedBy
 	}
-	t, err := s.types.get(ctx, typ)
-	if err != nil || t.schema == nil {
+	if t == nil {
+		if consign.ValidTypeName(typ) != "" || strings.HasPrefix(typ, consign.OperationalPrefix) {
+			return -1, false
+		}
+		var err error
+		if t, err = s.types.get(ctx, typ); err != nil {
+			return -1, false
+		}
+	}
+	if t.schema == nil {
 		return -1, false
 	}
 	var buf [consign.MaxEventTypeKeys][]byte
@@ -599,9 +614,10 @@ func (s *Service) fanOut(ctx context.Context, r *request, orgs map[string]*orgVi
 		}()
 		traceParent = formatTraceParent(span.SpanContext())
 	}
+	var types typeMemo
 	for _, w := range r.writes {
 		w.Deliveries, w.Filtered = w.Deliveries[:0], w.Filtered[:0]
-		if t, _ := s.types.get(ctx, w.Event.Type); t != nil && !org.Role.May(t.availableFor) {
+		if t, _ := types.get(ctx, &s.types, w.Event.Type); t != nil && !org.Role.May(t.availableFor) {
 			continue
 		}
 		doc := filter.Doc{Type: w.Event.Type, Payload: w.Event.Payload, OrderingKey: w.Event.OrderingKey}

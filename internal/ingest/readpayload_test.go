@@ -50,12 +50,15 @@ func TestReadPayloadAsPublish(t *testing.T) {
 	svc := ingest.New(ks, ingest.Config{})
 	t.Cleanup(svc.Close)
 
+	var prev *ingest.EventInput // the event before, as a body's reader passes it
 	for i, tt := range []struct {
 		typ, payload string
 		read         bool // ReadPayload accepts it
 	}{
 		{"order.fulfilled", `{"order_id":%d,"lines":[{"sku":"A"},{"sku":"B"}]}`, true},
 		{"order.fulfilled", `{"order_id":"o-%d", "lines":[]}`, true},
+		{"order.noted", `{"order_id":%d,"lines":[{"sku":1}]}`, false}, // after order.fulfilled: its own type's check
+		{"order.fulfilled", `{"order_id":%d,"lines":[{"sku":1}]}`, false},
 		{"order.fulfilled", `{"order_id":%d,"lines":[{"sku":"\u0041"}]}`, true},
 		{"order.fulfilled", `{"order_\u0069d":%d}`, false}, // an escaped key: unsure
 		{"order.fulfilled", `{"order_id":true,"n":%d}`, false},
@@ -68,7 +71,9 @@ func TestReadPayloadAsPublish(t *testing.T) {
 		payload := fmt.Sprintf(tt.payload, i)
 		body := []byte(payload + `,"idempotency_key":"k"}]}`)
 		var read ingest.EventInput
-		n, _ := svc.ReadPayload(ctx, tt.typ, body, &read)
+		read.Type = tt.typ
+		n, _ := svc.ReadPayload(ctx, tt.typ, body, &read, prev)
+		prev = &read
 		require.Equal(t, tt.read, n > 0, payload)
 		if n > 0 {
 			require.Equal(t, payload, string(body[:n]))
@@ -100,7 +105,7 @@ func TestReadPayloadTypeChanged(t *testing.T) {
 	t.Cleanup(svc.Close)
 	payload := []byte(`{"order_id":1001}`)
 	var in ingest.EventInput
-	n, verbatim := svc.ReadPayload(ctx, et.Name, payload, &in)
+	n, verbatim := svc.ReadPayload(ctx, et.Name, payload, &in, nil)
 	require.Equal(t, len(payload), n)
 	require.True(t, verbatim)
 

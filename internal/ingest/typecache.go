@@ -101,6 +101,25 @@ func (c *typeCache) get(ctx context.Context, name string) (*typeEntry, error) {
 	return e, nil
 }
 
+// typeMemo is the entry of the type looked up last, for the events of one request: they
+// mostly share a type, and are checked against one view of the catalog.
+type typeMemo struct {
+	name  string
+	entry *typeEntry
+}
+
+// get returns the type's entry from the memo, or else from c (and remembers it).
+func (m *typeMemo) get(ctx context.Context, c *typeCache, name string) (*typeEntry, error) {
+	if m.entry != nil && m.name == name {
+		return m.entry, nil
+	}
+	e, err := c.get(ctx, name)
+	if err == nil {
+		m.name, m.entry = name, e
+	}
+	return e, err
+}
+
 // forget drops a type's entry: the next event of the type reads it again.
 func (c *typeCache) forget(name string) {
 	c.mu.Lock()
