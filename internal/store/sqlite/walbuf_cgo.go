@@ -4,6 +4,7 @@ package sqlite
 
 // int walbuf_register(const char *name);
 // unsigned long long walbuf_gathered_writes(void);
+// unsigned long long walbuf_subjournal_files(void);
 import "C"
 
 import (
@@ -12,7 +13,7 @@ import (
 )
 
 // walBufferVFS names the VFS of walbuf.c: SQLite's default one, with the log's writes
-// gathered into large writes. The C engine opens the store's files through it.
+// gathered into large writes and statement journals kept in memory. The C engine opens the store's files through it.
 const walBufferVFS = "consign-walbuf"
 
 // registerWALBuffer registers the VFS, once, and returns its name.
@@ -26,3 +27,7 @@ var registerWALBuffer = sync.OnceValues(func() (string, error) {
 
 // walBufferGathered reports how many log writes went into a buffer so far (tests).
 func walBufferGathered() uint64 { return uint64(C.walbuf_gathered_writes()) }
+
+// walBufferSubjournals reports how many statement journals were opened as files so far
+// (tests).
+func walBufferSubjournals() uint64 { return uint64(C.walbuf_subjournal_files()) }

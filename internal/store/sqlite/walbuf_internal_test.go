@@ -4,6 +4,7 @@ package sqlite
 
 import (
 	"database/sql"
+	"encoding/json"
 	"io"
 	"net/url"
 	"os"
@@ -263,4 +264,27 @@ func TestWALBufferCheckpointReachesTheFile(t *testing.T) {
 			require.Equal(t, rows*1000, total)
 		})
 	}
+}
+
+// TestIngestKeepsStatementJournalsInMemory: a commit of ingest's size (2,000 events of
+// 1 KiB with a business key each, in multi-row statements) moves no statement journal
+// to a temporary file, where each page journaled costs two write system calls on the
+// committer's path; with SQLite's default threshold (64 KiB) it did. Not parallel: the
+// count is the process's.
+func TestIngestKeepsStatementJournalsInMemory(t *testing.T) {
+	db, org, at := openWithOrg(t, t.TempDir())
+	payload := json.RawMessage(`{"order_id":1001,"note":"` + strings.Repeat("x", 1000) + `"}`)
+	before := walBufferSubjournals()
+	for range 3 {
+		ws := make([]*store.EventWrite, 2000)
+		for i := range ws {
+			ws[i] = &store.EventWrite{Event: &consign.Event{ID: consign.NewID(consign.PrefixEvent, at), OrgID: org.ID,
+				Type: "order.created", Payload: payload, CreatedAt: at}, Keys: []string{"ord_10442"}}
+		}
+		require.NoError(t, db.EventsInsert(t.Context(), ws))
+	}
+	require.Equal(t, before, walBufferSubjournals(), "statement journals opened as files")
+	events, err := db.EventList(t.Context(), org.ID, store.EventFilter{Key: "ord_10442"})
+	require.NoError(t, err)
+	require.NotEmpty(t, events)
 }
