@@ -172,7 +172,7 @@ func ValidTypeName(name string) string {
 	if len(name) > 100 {
 		return "must be at most 100 characters"
 	}
-	for _, seg := range strings.Split(name, ".") {
+	for seg := range strings.SplitSeq(name, ".") {
 		if seg == "" {
 			return "must be dot-separated words such as order.fulfilled"
 		}

@@ -1,6 +1,7 @@
 package consign_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -45,4 +46,23 @@ func FuzzValidVersion(f *testing.F) {
 			require.Equal(t, ta.Before(tb), a < b, "%q < %q", a, b)
 		}
 	})
+}
+
+// TestValidTypeName: what a client reads for each kind of bad type name.
+func TestValidTypeName(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]string{
+		"order.fulfilled":        "",
+		"a":                      "",
+		"Order_2-x.b.c":          "",
+		"":                       "is required",
+		strings.Repeat("a", 101): "must be at most 100 characters",
+		"order.":                 "must be dot-separated words such as order.fulfilled",
+		".order":                 "must be dot-separated words such as order.fulfilled",
+		"order..fulfilled":       "must be dot-separated words such as order.fulfilled",
+		"order.ful filled":       "may contain only letters, digits, '_', '-' and '.'",
+		"order.fülfilled":        "may contain only letters, digits, '_', '-' and '.'",
+	} {
+		require.Equal(t, want, consign.ValidTypeName(name), "%q", name)
+	}
 }

@@ -615,12 +615,13 @@ func (s *Service) fanOut(ctx context.Context, r *request, orgs map[string]*orgVi
 		traceParent = formatTraceParent(span.SpanContext())
 	}
 	var types typeMemo
+	var doc filter.Doc // one for the request's events in turn: filters do not keep it
 	for _, w := range r.writes {
 		w.Deliveries, w.Filtered = w.Deliveries[:0], w.Filtered[:0]
 		if t, _ := types.get(ctx, &s.types, w.Event.Type); t != nil && !org.Role.May(t.availableFor) {
 			continue
 		}
-		doc := filter.Doc{Type: w.Event.Type, Payload: w.Event.Payload, OrderingKey: w.Event.OrderingKey}
+		doc = filter.Doc{Type: w.Event.Type, Payload: w.Event.Payload, OrderingKey: w.Event.OrderingKey}
 		for _, sub := range eps.subscribers(w.Event.Type) {
 			ep := sub.ep
 			if !sub.filter.Match(&doc) {
