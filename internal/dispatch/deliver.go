@@ -41,7 +41,8 @@ import (
 // endpoint's health or speed.
 func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o *store.Outcome, rtt time.Duration, unsent bool) {
 	now := d.cfg.Now()
-	o = &store.Outcome{DeliveryID: c.DeliveryID, EndpointID: c.EndpointID, At: now}
+	rec := &outcomeRecord{Outcome: store.Outcome{DeliveryID: c.DeliveryID, EndpointID: c.EndpointID, At: now}}
+	o = &rec.Outcome
 	ep := d.endpointOf(ctx, c, now, o)
 	if ep == nil {
 		return o, rtt, false
@@ -60,9 +61,9 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o
 	case refusal != "":
 		// A downgrade or transformation that fails would fail again: the delivery fails
 		// now, with the request as it would have gone without it.
-		req, _ := shape(ep.endpoint, c, now.Unix())
+		req, _ := shape(ep.endpoint, c, now.Unix(), nil)
 		res := destination.Outcome{Class: destination.Failure, StartedAt: now, Err: refusal}
-		d.decide(ctx, c, o, req, &res, ep.endpoint, true)
+		d.decide(ctx, c, rec, req, &res, ep.endpoint, true)
 		if !final {
 			d.exhausted(c, o.Attempt.N, o.Attempt)
 		}
@@ -75,7 +76,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o
 			Request: consign.AttemptRequest{Method: ep.endpoint.Method, URL: consign.MaskURL(ep.endpoint.URL), Headers: map[string]string{}}}
 		return o, rtt, true
 	}
-	req, hs := shape(e, c, now.Unix())
+	req, hs := shape(e, c, now.Unix(), rec.headerValues[:0])
 	req.TLS = ep.tls
 	if trace.SpanContextFromContext(ctx).IsValid() {
 		// The endpoint may continue the trace; the header shows in the attempt record.
@@ -104,7 +105,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim, final bool) (o
 	}
 	// e: the attempt log masks the headers the request carried as the endpoint's own,
 	// those the transformation set included.
-	d.decide(ctx, c, o, req, &res, e, final)
+	d.decide(ctx, c, rec, req, &res, e, final)
 	return o, rtt, false
 }
 
@@ -173,8 +174,8 @@ func (d *Dispatcher) transform(ep *endpointEntry, c *store.Claim) (*consign.Endp
 // it raw, the same bytes on every attempt (so receivers can compare); the headers are the
 // endpoint's own and the Standard Webhooks ones, with this attempt's timestamp ts. e and
 // c are as the endpoint's transformation left them (transform), before anything is
-// signed.
-func shape(e *consign.Endpoint, c *store.Claim, ts int64) (destination.Request, headerSet) {
+// signed. The header values go into vals when it has room for them all.
+func shape(e *consign.Endpoint, c *store.Claim, ts int64, vals []string) (destination.Request, headerSet) {
 	body := c.Payload
 	switch {
 	case e.PayloadFormat == consign.FormatRaw:
@@ -183,7 +184,7 @@ func shape(e *consign.Endpoint, c *store.Claim, ts int64) (destination.Request, 
 	default:
 		body = envelope(c)
 	}
-	hs := newHeaderSet(8 + len(e.Headers)) // the five below and the proof of origin (up to three)
+	hs := newHeaderSet(8+len(e.Headers), vals) // the five below and the proof of origin (up to three)
 	for k, v := range e.Headers {
 		hs.set(k, v)
 	}
@@ -198,14 +199,18 @@ func shape(e *consign.Endpoint, c *store.Claim, ts int64) (destination.Request, 
 }
 
 // headerSet fills an attempt's header map. Every value is a one-element slice of one
-// backing array: one allocation for all the values, not one per header.
+// backing array: no allocation for the values when the caller's vals has room for n of
+// them (an outcomeRecord's), else one for all, not one per header.
 type headerSet struct {
 	h    http.Header
 	vals []string
 }
 
-func newHeaderSet(n int) headerSet {
-	return headerSet{h: make(http.Header, n), vals: make([]string, 0, n)}
+func newHeaderSet(n int, vals []string) headerSet {
+	if cap(vals) < n {
+		vals = make([]string, 0, n)
+	}
+	return headerSet{h: make(http.Header, n), vals: vals[:0]}
 }
 
 func (s *headerSet) set(k, v string) {
@@ -220,7 +225,8 @@ func (s *headerSet) set(k, v string) {
 // than Retry-After, and the whole endpoint holds until then), or failed when that would
 // pass the delivery's deadline (the org is told: consign.delivery.exhausted) or when
 // final.
-func (d *Dispatcher) decide(ctx context.Context, c *store.Claim, o *store.Outcome, req destination.Request, res *destination.Outcome, e *consign.Endpoint, final bool) {
+func (d *Dispatcher) decide(ctx context.Context, c *store.Claim, rec *outcomeRecord, req destination.Request, res *destination.Outcome, e *consign.Endpoint, final bool) {
+	o := &rec.Outcome
 	// A 2xx outside the endpoint's success_statuses (ReadyCloud: only 200) is a failure.
 	refused := res.Class == destination.Success && res.Ack == nil && !e.Succeeds(res.Status)
 	if refused {
@@ -228,7 +234,7 @@ func (d *Dispatcher) decide(ctx context.Context, c *store.Claim, o *store.Outcom
 		res.Err = fmt.Sprintf("status %d is not one of the endpoint's success_statuses %v", res.Status, e.SuccessStatuses)
 	}
 	n := c.AttemptsCount + 1
-	o.Attempt = attemptRecord(n, req, res, e)
+	o.Attempt = rec.attemptRecord(n, req, res, e)
 	o.Attempt.Refused = refused
 	o.At = res.StartedAt.Add(res.Duration)
 	switch res.Class {
@@ -265,8 +271,8 @@ func (d *Dispatcher) decide(ctx context.Context, c *store.Claim, o *store.Outcom
 
 // envelope wraps the payload as {"id","type","timestamp","data"} without re-encoding it.
 func envelope(c *store.Claim) []byte {
-	ts := c.EventCreatedAt.UTC().Format(time.RFC3339Nano)
-	b := make([]byte, 0, len(c.Payload)+len(c.EventID)+len(c.EventType)+len(c.Version)+len(ts)+60)
+	// 60: the envelope's own bytes; 35: the longest RFC 3339 time with nanoseconds.
+	b := make([]byte, 0, len(c.Payload)+len(c.EventID)+len(c.EventType)+len(c.Version)+60+35)
 	b = append(b, `{"id":`...)
 	b = strconv.AppendQuote(b, c.EventID)
 	b = append(b, `,"type":`...)
@@ -276,18 +282,31 @@ func envelope(c *store.Claim) []byte {
 		b = strconv.AppendQuote(b, c.Version)
 	}
 	b = append(b, `,"timestamp":"`...)
-	b = append(b, ts...)
+	b = c.EventCreatedAt.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","data":`...)
 	b = append(b, c.Payload...)
 	return append(b, '}')
 }
 
-// attemptRecord is what the attempt log keeps of an attempt: the request with its
-// secrets redacted (the values of the endpoint's own headers masked, whatever they are
-// called, and credential-like headers hidden), the reply if there was one, and the error
-// text.
-func attemptRecord(n int, req destination.Request, res *destination.Outcome, e *consign.Endpoint) *consign.Attempt {
-	a := &consign.Attempt{
+// outcomeRecord is an attempt's outcome with room for its attempt record, the reply and
+// the request's header values: one allocation where there were four, as they live and
+// die together (until the recorder has written them).
+type outcomeRecord struct {
+	store.Outcome
+	attempt  consign.Attempt
+	response consign.AttemptResponse
+	// headerValues holds the values of the request's headers (headerSet) when there are
+	// no more than the eight an attempt may set itself (shape).
+	headerValues [8]string
+}
+
+// attemptRecord is what the attempt log keeps of an attempt, in rec: the request with
+// its secrets redacted (the values of the endpoint's own headers masked, whatever they
+// are called, and credential-like headers hidden), the reply if there was one, and the
+// error text.
+func (rec *outcomeRecord) attemptRecord(n int, req destination.Request, res *destination.Outcome, e *consign.Endpoint) *consign.Attempt {
+	a := &rec.attempt
+	*a = consign.Attempt{
 		N: n, StartedAt: res.StartedAt.UTC(), DurationMS: res.Duration.Milliseconds(),
 		Request: consign.AttemptRequest{Method: req.Method, URL: consign.MaskURL(req.URL), Headers: make(map[string]string, len(req.Header))},
 	}
@@ -304,9 +323,11 @@ func attemptRecord(n int, req destination.Request, res *destination.Outcome, e *
 		}
 	}
 	if res.Ack != nil {
-		a.Response = &consign.AttemptResponse{Ack: res.Ack}
+		rec.response = consign.AttemptResponse{Ack: res.Ack}
+		a.Response = &rec.response
 	} else if res.Status != 0 {
-		r := &consign.AttemptResponse{Status: res.Status, Headers: make(map[string]string, len(res.Header)),
+		r := &rec.response
+		*r = consign.AttemptResponse{Status: res.Status, Headers: make(map[string]string, len(res.Header)),
 			Body: string(res.Body), Truncated: res.Truncated}
 		for k, v := range res.Header {
 			r.Headers[k] = strings.Join(v, ", ")

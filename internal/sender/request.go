@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -31,6 +32,45 @@ type target struct {
 	uri      string // the request target: path and query
 	req      *http.Request
 	client   *ClientTLS // the endpoint's own TLS settings, or nil
+}
+
+// targetCache keeps the targets of the URLs sent to lately, checked and located: an
+// endpoint's URL is parsed and checked once, not on every attempt (a URL and method
+// always give the same target, as the checks depend on nothing else but the Sender's
+// fixed settings). Refused URLs are not kept. It holds up to maxTargets URLs and starts
+// afresh when full, so URLs that change with every attempt (a transformation's) cost
+// no more than before.
+type targetCache struct {
+	mu sync.RWMutex
+	m  map[targetKey]target
+}
+
+type targetKey struct{ method, url string }
+
+// maxTargets bounds the URLs a targetCache holds.
+const maxTargets = 4096
+
+// get returns the target of method and rawURL as build gives it, from the cache when it
+// was made before.
+func (c *targetCache) get(method, rawURL string, build func(method, rawURL string) (target, bool, string)) (target, bool, string) {
+	k := targetKey{method, rawURL}
+	c.mu.RLock()
+	t, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return t, false, ""
+	}
+	t, blocked, msg := build(method, rawURL)
+	if msg != "" {
+		return t, blocked, msg
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxTargets {
+		c.m = make(map[targetKey]target)
+	}
+	c.m[k] = t
+	c.mu.Unlock()
+	return t, false, ""
 }
 
 // postRequest tells http.ReadResponse the method of the request it reads the

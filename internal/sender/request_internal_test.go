@@ -3,6 +3,7 @@ package sender
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -60,4 +61,54 @@ func TestHeaderProblem(t *testing.T) {
 		require.Equal(t, tc.want, headerProblem(tc.h))
 	}
 
+}
+
+// TestTargetCache: a URL's target comes from the cache once made, equal to one made
+// afresh and without allocating; refused URLs are refused every time and never kept;
+// the cache stays within maxTargets.
+func TestTargetCache(t *testing.T) { // not parallel: AllocsPerRun
+	guarded := New(Config{})
+	open := New(Config{InsecureTargets: true})
+	tests := []struct {
+		name        string
+		s           *Sender
+		method, url string
+		wantBlocked bool
+		wantMsg     string
+	}{
+		{name: "https", s: guarded, method: http.MethodPost, url: "https://hooks.example.com/in?x=1"},
+		{name: "another method", s: guarded, method: http.MethodPut, url: "https://hooks.example.com/in?x=1"},
+		{name: "http where https is required", s: guarded, method: http.MethodPost, url: "http://hooks.example.com/in", wantBlocked: true, wantMsg: "url must use https"},
+		{name: "http allowed", s: open, method: http.MethodPost, url: "http://127.0.0.1:9/in"},
+		{name: "no host", s: open, method: http.MethodPost, url: "http:///in", wantMsg: "invalid request: the URL has no host"},
+		{name: "bad method", s: open, method: "PO ST", url: "http://127.0.0.1:9/in", wantMsg: `invalid request: invalid method "PO ST"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c targetCache
+			for range 2 { // made, then from the cache
+				got, blocked, msg := c.get(tt.method, tt.url, tt.s.target)
+				require.Equal(t, tt.wantBlocked, blocked)
+				require.Equal(t, tt.wantMsg, msg)
+				if msg != "" {
+					require.Empty(t, c.m, "a refused URL is not kept")
+					continue
+				}
+				want, _, _ := tt.s.target(tt.method, tt.url)
+				require.Equal(t, want, got)
+			}
+			if tt.wantMsg == "" {
+				require.Zero(t, testing.AllocsPerRun(100, func() { _, _, _ = c.get(tt.method, tt.url, tt.s.target) }))
+			}
+		})
+	}
+
+	t.Run("bounded", func(t *testing.T) {
+		var c targetCache
+		for i := range maxTargets + 10 {
+			_, _, msg := c.get(http.MethodPost, "http://127.0.0.1:9/"+strconv.Itoa(i), open.target)
+			require.Empty(t, msg)
+			require.LessOrEqual(t, len(c.m), maxTargets)
+		}
+	})
 }

@@ -191,6 +191,7 @@ type Sender struct {
 	maxBody        int
 	userAgent      []string  // shared, read-only
 	bufs           sync.Pool // response body scratch buffers
+	targets        targetCache
 }
 
 // WithDefaults returns c with each zero field set to its default.
@@ -298,28 +299,20 @@ func (s *Sender) Send(ctx context.Context, r Request) (out Outcome) {
 	if method == "" {
 		method = http.MethodPost
 	}
-	u, t, msg := parseTarget(method, r.URL)
+	t, blocked, msg := s.targets.get(method, r.URL, s.target)
+	if blocked {
+		out.Class = Blocked
+		out.Err = "blocked: " + msg + insecureHint
+		return out
+	}
 	if msg != "" {
 		out.Err = msg
 		return out
 	}
-	if msg, blocked := s.preflight(u); msg != "" {
-		if blocked {
-			out.Class = Blocked
-			out.Err = "blocked: " + msg + insecureHint
-		} else {
-			out.Err = msg
-		}
-		return out
-	}
-	msg = t.locate(u)
 	if r.TLS != nil {
 		t.client, t.key.client = r.TLS, r.TLS.id
 	}
-	if msg == "" {
-		msg = headerProblem(r.Header)
-	}
-	if msg != "" {
+	if msg := headerProblem(r.Header); msg != "" {
 		out.Err = msg
 		return out
 	}
@@ -368,6 +361,19 @@ func (s *Sender) Send(ctx context.Context, r Request) (out Outcome) {
 		out.Err += "reading response body: " + msg
 	}
 	return out
+}
+
+// target checks and locates method and rawURL: the Send's steps before any connection.
+// blocked reports a policy refusal (msg says why), as opposed to an unusable URL.
+func (s *Sender) target(method, rawURL string) (t target, blocked bool, msg string) {
+	u, t, msg := parseTarget(method, rawURL)
+	if msg != "" {
+		return t, false, msg
+	}
+	if msg, blocked := s.preflight(u); msg != "" {
+		return t, blocked, msg
+	}
+	return t, false, t.locate(u)
 }
 
 // preflight applies the checks that must happen before any DNS lookup or

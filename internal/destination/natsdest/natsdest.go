@@ -240,9 +240,14 @@ func (s *Sender) Send(ctx context.Context, r destination.Request) destination.Ou
 		s.conns.Drop(t.key(), c, same)
 		return destination.Failed(ctx, start, began, s.cfg.Timeout, "connect to "+t.server, nats.ErrConnectionClosed)
 	}
-	// One array holds every header's value (one allocation, not one a header).
-	msg := &nats.Msg{Subject: t.subject, Data: r.Body, Header: make(nats.Header, len(r.Header)+1)}
-	vals := make([]string, 0, len(r.Header)+1)
+	// One array holds every header's value (no allocation of its own when the message
+	// has room for them, not one a header).
+	m := &message{Msg: nats.Msg{Subject: t.subject, Data: r.Body, Header: make(nats.Header, len(r.Header)+1)}}
+	msg := &m.Msg
+	vals := m.values[:0]
+	if len(r.Header)+1 > len(m.values) {
+		vals = make([]string, 0, len(r.Header)+1)
+	}
 	set := func(k, v string) {
 		vals = append(vals, v)
 		msg.Header[k] = vals[len(vals)-1 : len(vals) : len(vals)]
@@ -272,6 +277,13 @@ func (s *Sender) Send(ctx context.Context, r destination.Request) destination.Ou
 		c.pub.forget(p)
 		return destination.Failed(ctx, start, began, s.cfg.Timeout, "waiting for the ack of "+t.subject, ctx.Err())
 	}
+}
+
+// message is a publish's message with room for its header values: one allocation for
+// both (the values live as long as the message's headers).
+type message struct {
+	nats.Msg
+	values [8]string // an attempt's own headers (shape, in internal/dispatch) and Nats-Msg-Id
 }
 
 // describe words the errors a user can act on.
