@@ -168,6 +168,16 @@ func TestRequestProblems(t *testing.T) {
 		{"too large", "POST", "/v1/orgs/" + org + "/events", `{"type": "order.created", "payload": {"note": "` + strings.Repeat("x", 300) + `"}}`,
 			http.StatusRequestEntityTooLarge, "too_large", "larger than 256 bytes", ""},
 		{"unknown event type", "POST", "/v1/orgs/" + org + "/events", `{"type": "order.teleported", "payload": {}}`, http.StatusUnprocessableEntity, "invalid", "order.teleported", "type"},
+		// Payloads of a schema-checked type, read by its check where they stand in the body:
+		// invalid JSON is the body's fault, a refused payload the event's.
+		{"payload not JSON", "POST", "/v1/orgs/" + org + "/events", `{"type":"order.fulfilled","payload":{"id":tru}}`,
+			http.StatusBadRequest, "bad_request", "invalid character", ""},
+		{"batch payload not JSON", "POST", "/v1/orgs/" + org + "/events/batch",
+			`{"events":[{"type":"order.fulfilled","payload":{"id":"o-1"}},{"type":"order.fulfilled","payload":{"id":01}}]}`,
+			http.StatusBadRequest, "bad_request", "invalid character", ""},
+		{"batch payload refused", "POST", "/v1/orgs/" + org + "/events/batch",
+			`{"events":[{"type":"order.fulfilled","payload":{"id":"o-1"}},{"type":"order.fulfilled","payload":{"id":"o-2"}},{"type":"order.fulfilled","payload":{"id":true}}]}`,
+			http.StatusUnprocessableEntity, "invalid", "does not match the schema of order.fulfilled", "events[2].payload"},
 		{"bad limit", "GET", "/v1/orgs/" + org + "/events?limit=0", "", http.StatusUnprocessableEntity, "invalid", "from 1 to 500", "limit"},
 		{"missing endpoint", "GET", "/v1/orgs/" + org + "/endpoints/ep_01J0000000000000000000000", "", http.StatusNotFound, "not_found", "", ""},
 	} {
