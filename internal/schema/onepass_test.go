@@ -165,16 +165,25 @@ func TestOnePassWork(t *testing.T) {
 	require.ErrorContains(t, s.Validate([]byte(many)), "too large for this schema to check")
 }
 
-func FuzzOnePass(f *testing.F) {
+// fuzzSchemas compiles onePassSchemas and seeds f with each one's documents, each as
+// the given forms make it (doc itself: "%s").
+func fuzzSchemas(f *testing.F, forms ...string) []*Schema {
 	var schemas []*Schema
 	for _, tc := range onePassSchemas {
 		s, err := Compile([]byte(tc.schema))
 		require.NoError(f, err)
 		schemas = append(schemas, s)
 		for _, doc := range tc.docs {
-			f.Add(uint8(len(schemas)-1), []byte(doc))
+			for _, form := range forms {
+				f.Add(uint8(len(schemas)-1), []byte(strings.Replace(form, "%s", doc, 1)))
+			}
 		}
 	}
+	return schemas
+}
+
+func FuzzOnePass(f *testing.F) {
+	schemas := fuzzSchemas(f, "%s")
 	names := []string{"sku", "id", "lineItems", "a", "missing"}
 	f.Fuzz(func(t *testing.T, which uint8, doc []byte) {
 		s := schemas[int(which)%len(schemas)]
@@ -257,16 +266,7 @@ func TestValidatePrefix(t *testing.T) {
 // it marks verbatim encoding/json writes as it is; and a whole document it accepts,
 // Validate accepts with the same members noted.
 func FuzzValidatePrefix(f *testing.F) {
-	var schemas []*Schema
-	for _, tc := range onePassSchemas {
-		s, err := Compile([]byte(tc.schema))
-		require.NoError(f, err)
-		schemas = append(schemas, s)
-		for _, doc := range tc.docs {
-			f.Add(uint8(len(schemas)-1), []byte(doc+`,"next":1}`))
-			f.Add(uint8(len(schemas)-1), []byte(doc))
-		}
-	}
+	schemas := fuzzSchemas(f, `%s,"next":1}`, "%s")
 	names := []string{"sku", "id", "lineItems", "a", "missing"}
 	f.Fuzz(func(t *testing.T, which uint8, b []byte) {
 		s := schemas[int(which)%len(schemas)]
