@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,10 +53,15 @@ type publisher struct {
 	sub    *nats.Subscription
 	stop   chan struct{}
 
+	// stream is the name of the stream that answered last, so that the acks of one
+	// stream share its string; only the subscription's handler (answered) uses it.
+	stream string
+
 	mu      sync.Mutex
 	next    uint64
 	waiting map[uint64]*pending // not yet answered, queued or published
 	queue   []*pending          // waiting for their batch
+	spare   []*pending          // the array of the last batch sent, for the next queue
 	last    time.Time           // when the last batch went out
 	timer   *time.Timer
 	stopped bool
@@ -100,7 +106,7 @@ func (p *publisher) publish(msg *nats.Msg, deadline time.Time) (*pending, error)
 	}
 	p.next++
 	w := &pending{token: p.next, msg: msg, deadline: deadline, done: make(chan answer, 1)}
-	msg.Reply = p.prefix + strconv.FormatUint(w.token, 36)
+	msg.Reply = p.replySubject(w.token)
 	p.waiting[w.token] = w
 	if len(p.queue) == 0 && now.Sub(p.last) >= p.every {
 		p.last = now
@@ -126,8 +132,20 @@ func (p *publisher) publish(msg *nats.Msg, deadline time.Time) (*pending, error)
 	return w, nil
 }
 
+// replySubject is the reply subject of the publish of token: the prefix and the token
+// in base 36, in one string.
+func (p *publisher) replySubject(token uint64) string {
+	var b strings.Builder
+	var digits [13]byte // a uint64 in base 36
+	b.Grow(len(p.prefix) + len(digits))
+	b.WriteString(p.prefix)
+	b.Write(strconv.AppendUint(digits[:0], token, 36))
+	return b.String()
+}
+
 // take removes the queue as the batch that goes out at now, without the publishes
-// already answered (their attempt gave up, or their deadline passed); p.mu held.
+// already answered (their attempt gave up, or their deadline passed); p.mu held. The
+// next queue starts in the array of the last batch sent (see done).
 func (p *publisher) take(now time.Time) []*pending {
 	batch := p.queue[:0]
 	for _, w := range p.queue {
@@ -135,8 +153,20 @@ func (p *publisher) take(now time.Time) []*pending {
 			batch = append(batch, w)
 		}
 	}
-	p.queue, p.last = nil, now
+	clear(p.queue[len(batch):])
+	p.queue, p.spare, p.last = p.spare, nil, now
 	return batch
+}
+
+// done hands the array of a batch that went out to the next queue, unless another
+// batch's already waits there.
+func (p *publisher) done(batch []*pending) {
+	clear(batch)
+	p.mu.Lock()
+	if p.spare == nil && !p.stopped {
+		p.spare = batch[:0]
+	}
+	p.mu.Unlock()
 }
 
 // flush publishes the queued batch when its interval is over (the timer's func).
@@ -158,6 +188,7 @@ func (p *publisher) send(batch []*pending) {
 			p.finish(w.token, answer{err: err})
 		}
 	}
+	p.done(batch)
 }
 
 // finish takes the publish of token out of the waiting ones and hands it a, unless
@@ -197,7 +228,10 @@ func (p *publisher) answered(m *nats.Msg) {
 	if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
 		a.err = nats.ErrNoResponders
 	} else {
-		a.ack, a.err = parseAck(m.Data)
+		a.ack, a.err = parseAck(m.Data, p.stream)
+		if a.ack.Stream != "" {
+			p.stream = a.ack.Stream
+		}
 	}
 	p.finish(token, a)
 }
@@ -249,9 +283,10 @@ func (p *publisher) close() {
 
 // parseAck reads a stream's answer to a publish: its PubAck, or the error it states. The
 // usual ack, {"stream":"ORDERS","seq":42} with "duplicate":true for a resend, is read
-// by hand (scanAck); any other shape goes through encoding/json.
-func parseAck(data []byte) (ack, error) {
-	if a, ok := scanAck(data); ok {
+// by hand (scanAck, whose ack names stream known by that string when it is the same);
+// any other shape goes through encoding/json.
+func parseAck(data []byte, known string) (ack, error) {
+	if a, ok := scanAck(data, known); ok {
 		return a, nil
 	}
 	var r struct {
@@ -273,8 +308,8 @@ func parseAck(data []byte) (ack, error) {
 // scanAck reads an ack of the form {"stream":"<name>","seq":<n>} with
 // "duplicate":true before the brace for a resend, as nats-server writes it (spaces may
 // follow a colon or a comma; a stream's name is printable ASCII without a quote or a
-// backslash); ok is false for anything else.
-func scanAck(b []byte) (a ack, ok bool) {
+// backslash); ok is false for anything else. A stream named known gets the string known.
+func scanAck(b []byte, known string) (a ack, ok bool) {
 	var stream []byte
 	if b, ok = token(b, "{"); ok {
 		b, ok = token(b, `"stream"`)
@@ -332,7 +367,10 @@ func scanAck(b []byte) (a ack, ok bool) {
 	if b, ok = token(b, "}"); !ok || len(skipSpace(b)) != 0 {
 		return ack{}, false
 	}
-	a.Stream, a.Sequence = string(stream), n
+	a.Stream, a.Sequence = known, n
+	if string(stream) != known {
+		a.Stream = string(stream)
+	}
 	return a, true
 }
 

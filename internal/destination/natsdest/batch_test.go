@@ -115,17 +115,20 @@ func TestParseAck(t *testing.T) {
 		{in: ``, err: jetstream.ErrInvalidJSAck.Error()},
 		{in: `{"stream":"", "seq":3}`, err: jetstream.ErrInvalidJSAck.Error()},
 	} {
-		t.Run(c.in, func(t *testing.T) {
-			_, scanned := scanAck([]byte(c.in))
-			require.Equal(t, c.scanned, scanned)
-			a, err := parseAck([]byte(c.in))
-			if c.err != "" {
-				require.EqualError(t, err, c.err)
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, c.want, a)
-		})
+		// The stream that answered last (known) changes nothing but whose string it is.
+		for _, known := range []string{"", "ORDERS", "OTHER"} {
+			t.Run(c.in+" after "+known, func(t *testing.T) {
+				_, scanned := scanAck([]byte(c.in), known)
+				require.Equal(t, c.scanned, scanned)
+				a, err := parseAck([]byte(c.in), known)
+				if c.err != "" {
+					require.EqualError(t, err, c.err)
+					return
+				}
+				require.NoError(t, err)
+				require.Equal(t, c.want, a)
+			})
+		}
 	}
 }
 
@@ -135,7 +138,7 @@ func FuzzScanAck(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		a, ok := scanAck(b)
+		a, ok := scanAck(b, "")
 		if !ok {
 			return
 		}
@@ -143,5 +146,7 @@ func FuzzScanAck(f *testing.F) {
 		require.NoError(t, json.Unmarshal(b, &want), "%q", b)
 		require.Equal(t, want, a, "%q", b)
 		require.NotEmpty(t, a.Stream)
+		again, _ := scanAck(b, a.Stream)
+		require.Equal(t, a, again, "%q read again with its stream known", b)
 	})
 }
